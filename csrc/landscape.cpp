@@ -1,0 +1,141 @@
+// CPU implementation of the landscape kernels (contracts 1-3).
+#include "landscape.h"
+
+#include <math.h>
+
+#include <vector>
+
+#include "landscape_math.h"
+
+namespace ee {
+
+namespace {
+
+template <class T>
+void deposit_one(T* S, const GridSpec& g, double x, double y, double height, double sigma,
+                 double cutoff, std::vector<double>& fx, std::vector<double>& fy,
+                 std::vector<double>& ddx, std::vector<double>& ddy) {
+    HillWindow w;
+    if (!hill_window(g, x, y, cutoff, w)) return;
+    const int64_t nwx = w.i_hi - w.i_lo + 1, nwy = w.j_hi - w.j_lo + 1;
+    fx.resize(nwx);
+    ddx.resize(nwx);
+    fy.resize(nwy);
+    ddy.resize(nwy);
+    for (int64_t a = 0; a < nwx; ++a) {
+        ddx[a] = g.cx(static_cast<double>(w.i_lo + a)) - x;
+        fx[a] = hill_factor(ddx[a], sigma);
+        ddx[a] = ddx[a] * ddx[a];
+    }
+    for (int64_t b = 0; b < nwy; ++b) {
+        ddy[b] = g.cy(static_cast<double>(w.j_lo + b)) - y;
+        fy[b] = hill_factor(ddy[b], sigma);
+        ddy[b] = ddy[b] * ddy[b];
+    }
+    const double c2 = cutoff * cutoff;
+    double W = 0.0;
+    for (int64_t a = 0; a < nwx; ++a) {
+        const double rx2 = ddx[a], wx = fx[a];
+        double row = 0.0;
+        for (int64_t b = 0; b < nwy; ++b) row += (rx2 + ddy[b] <= c2) ? wx * fy[b] : 0.0;
+        W += row;
+    }
+    if (!(W > 0.0)) return;
+    const double scale = height / W;
+    const int64_t a0 = w.i_lo < 0 ? -w.i_lo : 0, a1 = w.i_hi >= g.nx ? g.nx - 1 - w.i_lo : nwx - 1;
+    const int64_t b0 = w.j_lo < 0 ? -w.j_lo : 0, b1 = w.j_hi >= g.ny ? g.ny - 1 - w.j_lo : nwy - 1;
+    for (int64_t a = a0; a <= a1; ++a) {
+        T* row = S + (w.i_lo + a) * g.ny + w.j_lo;
+        const double rx2 = ddx[a], wx = scale * fx[a];
+        for (int64_t b = b0; b <= b1; ++b)
+            if (rx2 + ddy[b] <= c2) row[b] += static_cast<T>(wx * fy[b]);
+    }
+}
+
+}  // namespace
+
+template <class T>
+void deposit_cpu(T* S, const GridSpec& g, const double* x, const double* y, const double* height,
+                 int64_t n, double sigma, double cutoff) {
+    std::vector<double> fx, fy, ddx, ddy;
+    for (int64_t k = 0; k < n; ++k) deposit_one(S, g, x[k], y[k], height[k], sigma, cutoff, fx, fy, ddx, ddy);
+}
+
+template <class T>
+void gradient_cpu(const T* S, const GridSpec& g, const double* x, const double* y, int64_t n,
+                  double* dS_dx, double* dS_dy) {
+    for (int64_t k = 0; k < n; ++k) gradient_at(S, g, x[k], y[k], dS_dx[k], dS_dy[k]);
+}
+
+int64_t gaussian_radius(double sigma_bins) { return static_cast<int64_t>(4.0 * sigma_bins + 0.5); }
+
+void gaussian_weights(double sigma_bins, int64_t radius, double* w) {
+    const double s2 = sigma_bins * sigma_bins;
+    double total = 0.0;
+    for (int64_t k = -radius; k <= radius; ++k) {
+        const double kk = static_cast<double>(k);
+        w[k + radius] = exp(-0.5 / s2 * (kk * kk));
+        total += w[k + radius];
+    }
+    for (int64_t k = 0; k <= 2 * radius; ++k) w[k] /= total;
+}
+
+namespace {
+
+inline int64_t clamp_index(int64_t k, int64_t n) { return k < 0 ? 0 : (k >= n ? n - 1 : k); }
+
+}  // namespace
+
+template <class T>
+void smooth_cpu(const T* S, T* out, double* work, int64_t nx, int64_t ny, double sigma_x,
+                double sigma_y) {
+    const int64_t size = nx * ny;
+    // pass 1, along x (axis 0), into work
+    if (sigma_x > 0.0) {
+        const int64_t r = gaussian_radius(sigma_x);
+        std::vector<double> wt(2 * r + 1);
+        gaussian_weights(sigma_x, r, wt.data());
+        for (int64_t i = 0; i < size; ++i) work[i] = 0.0;
+        for (int64_t k = -r; k <= r; ++k) {
+            const double c = wt[k + r];
+            for (int64_t i = 0; i < nx; ++i) {
+                const T* src = S + clamp_index(i + k, nx) * ny;
+                double* dst = work + i * ny;
+                for (int64_t j = 0; j < ny; ++j) dst[j] += c * static_cast<double>(src[j]);
+            }
+        }
+    } else {
+        for (int64_t i = 0; i < size; ++i) work[i] = static_cast<double>(S[i]);
+    }
+    // pass 2, along y (axis 1), into out
+    if (sigma_y > 0.0) {
+        const int64_t r = gaussian_radius(sigma_y);
+        std::vector<double> wt(2 * r + 1), line(ny + 2 * r);
+        gaussian_weights(sigma_y, r, wt.data());
+        for (int64_t i = 0; i < nx; ++i) {
+            const double* src = work + i * ny;
+            for (int64_t j = 0; j < ny + 2 * r; ++j) line[j] = src[clamp_index(j - r, ny)];
+            T* dst = out + i * ny;
+            for (int64_t j = 0; j < ny; ++j) {
+                double acc = 0.0;
+                for (int64_t k = 0; k <= 2 * r; ++k) acc += wt[k] * line[j + k];
+                dst[j] = static_cast<T>(acc);
+            }
+        }
+    } else {
+        for (int64_t i = 0; i < size; ++i) out[i] = static_cast<T>(work[i]);
+    }
+}
+
+#define EE_INSTANTIATE(T)                                                                          \
+    template void deposit_cpu<T>(T*, const GridSpec&, const double*, const double*, const double*, \
+                                 int64_t, double, double);                                         \
+    template void gradient_cpu<T>(const T*, const GridSpec&, const double*, const double*, int64_t, \
+                                  double*, double*);                                               \
+    template void smooth_cpu<T>(const T*, T*, double*, int64_t, int64_t, double, double);
+
+EE_INSTANTIATE(float)
+EE_INSTANTIATE(double)
+#undef EE_INSTANTIATE
+
+}  // namespace ee

@@ -1,0 +1,35 @@
+// Landscape kernels (DESIGN.md contracts 1-3), CPU declarations. Raw pointers, C order, no checks:
+// the bindings validate every array before calling these.
+#pragma once
+
+#include <cstdint>
+
+#include "common.h"
+
+namespace ee {
+
+// Adds, for each of the n hills, height[k] * w / W to every cell whose centre lies within `cutoff`
+// of (x[k], y[k]); w = exp(-r^2 / 2 sigma^2), W = sum of w over all lattice centres within the
+// cutoff, also those beyond the grid's edge. Hills that touch no cell are skipped.
+template <class T>
+void deposit_cpu(T* S, const GridSpec& g, const double* x, const double* y, const double* height,
+                 int64_t n, double sigma, double cutoff);
+
+// dS/dx and dS/dy at n points (central differences, bilinear interpolation, clamped at the edges).
+template <class T>
+void gradient_cpu(const T* S, const GridSpec& g, const double* x, const double* y, int64_t n,
+                  double* dS_dx, double* dS_dy);
+
+// Radius of the truncated Gaussian filter: int(4 sigma + 1/2), as scipy.ndimage.
+int64_t gaussian_radius(double sigma_bins);
+
+// Normalised weights of the truncated Gaussian filter, 2 * radius + 1 values.
+void gaussian_weights(double sigma_bins, int64_t radius, double* w);
+
+// out = separable Gaussian filter of S (nx, ny) with sigma_x, sigma_y in bins, truncated at 4 sigma,
+// edge mode "nearest"; a sigma of 0 leaves that axis alone. `work` holds nx * ny doubles.
+template <class T>
+void smooth_cpu(const T* S, T* out, double* work, int64_t nx, int64_t ny, double sigma_x,
+                double sigma_y);
+
+}  // namespace ee

@@ -1,0 +1,26 @@
+// Langevin kernel (DESIGN.md contract 4) and its counter-based normals, CPU declarations.
+#pragma once
+
+#include <cstdint>
+
+#include "langevin_math.h"
+
+namespace ee {
+
+// In place over n elements:
+//   v <- v - dt grad;  v <- (1 - gamma) v + sqrt(gamma (2 - gamma) kT) xi;  theta <- theta + dt v;
+//   reflect at +-bound (theta <- 2b - theta or -2b - theta, v <- -v; folded again if still outside).
+// xi_i = philox_normal<T>(seed, i, step). `bound` is an array of n values, or null and
+// `bound_scalar` is used for every element.
+template <class T>
+void langevin_cpu(T* theta, T* v, const T* grad, const T* bound, T bound_scalar, int64_t n,
+                  const LangevinParams& p);
+
+// out[i] = philox_normal<T>(seed, i, step), i < n (the normals langevin_cpu<T> draws).
+template <class T>
+void normal_cpu(uint64_t seed, uint64_t step, int64_t n, T* out);
+
+// The instruction-set level the loops run at on this CPU ("baseline", "x86-64-v3", "x86-64-v4").
+const char* cpu_isa_name();
+
+}  // namespace ee

@@ -1,0 +1,33 @@
+// One instruction-set level of the Langevin loops; EE_ISA names the namespace (base, v3, v4) and the
+// build adds the matching -march flag to this file.
+#include "langevin_isa.h"
+
+#include "langevin_loops.h"
+
+#ifndef EE_ISA
+#define EE_ISA base
+#endif
+
+namespace ee {
+namespace EE_ISA {
+
+bool langevin_f32(float* theta, float* v, const float* grad, const float* bound, float b0, int64_t n,
+                  float dt, float c1, float amp, uint64_t seed, uint64_t step) {
+    return loops::langevin_loop<float>(theta, v, grad, bound, b0, n, dt, c1, amp, seed, step);
+}
+
+bool langevin_f64(double* theta, double* v, const double* grad, const double* bound, double b0,
+                  int64_t n, double dt, double c1, double amp, uint64_t seed, uint64_t step) {
+    return loops::langevin_loop<double>(theta, v, grad, bound, b0, n, dt, c1, amp, seed, step);
+}
+
+void normal_f32(uint64_t seed, uint64_t step, int64_t n, float* out) {
+    loops::normal_loop<float>(seed, step, n, out);
+}
+
+void normal_f64(uint64_t seed, uint64_t step, int64_t n, double* out) {
+    loops::normal_loop<double>(seed, step, n, out);
+}
+
+}  // namespace EE_ISA
+}  // namespace ee

@@ -1,0 +1,12 @@
+"""Pure-torch reference implementation of every entropyeng kernel.
+
+Written for clarity, not speed: it is the oracle of the tests and the baseline of the benchmarks.
+Each function takes torch tensors that :mod:`entropyeng.kernels` has already validated.
+"""
+
+from .landscape import deposit, gaussian_weights, gradient, smooth
+from .langevin import fold_into_box, langevin
+from .philox import normal, philox4x32_10
+
+__all__ = ["deposit", "gradient", "smooth", "gaussian_weights", "langevin", "fold_into_box", "normal",
+           "philox4x32_10"]
