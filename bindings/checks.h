@@ -44,9 +44,14 @@ inline py::array as_ndarray(py::handle obj, const char* name) {
 enum class Kind { f32, f64 };
 
 // dtype must be float32 or float64 (native byte order); returns which.
+inline bool native_float(const py::dtype& dt, py::ssize_t size) {
+    return dt.kind() == 'f' && dt.itemsize() == size && dt.byteorder() != '>' && !dt.has_fields();
+}
+
 inline Kind float_kind(const py::array& a, const char* name) {
-    if (a.dtype().is(py::dtype::of<float>())) return Kind::f32;
-    if (a.dtype().is(py::dtype::of<double>())) return Kind::f64;
+    const py::dtype dt = a.dtype();
+    if (native_float(dt, 4)) return Kind::f32;
+    if (native_float(dt, 8)) return Kind::f64;
     throw py::type_error(std::string(name) + ": expected dtype float32 or float64, got " +
                          std::string(py::str(a.dtype())));
 }
@@ -59,7 +64,7 @@ inline void require_dtype(const py::array& a, Kind kind, const char* name, const
 }
 
 inline void require_f64(const py::array& a, const char* name) {
-    if (!a.dtype().is(py::dtype::of<double>()))
+    if (!native_float(a.dtype(), 8))
         throw py::type_error(std::string(name) + ": expected dtype float64, got " +
                              std::string(py::str(a.dtype())));
 }

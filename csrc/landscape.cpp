@@ -90,6 +90,7 @@ template <class T>
 void smooth_cpu(const T* S, T* out, double* work, int64_t nx, int64_t ny, double sigma_x,
                 double sigma_y) {
     const int64_t size = nx * ny;
+    if (size == 0) return;
     // pass 1, along x (axis 0), into work
     if (sigma_x > 0.0) {
         const int64_t r = gaussian_radius(sigma_x);

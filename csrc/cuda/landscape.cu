@@ -116,6 +116,7 @@ unsigned blocks_for(int64_t n) { return static_cast<unsigned>((n + kBlock - 1) /
 template <class T>
 int smooth_t(const T* S, T* out, double* work, int64_t nx, int64_t ny, double sx, double sy, cudaStream_t st) {
     const int64_t size = nx * ny;
+    if (size == 0) return 0;
     const int64_t rx = sx > 0.0 ? gaussian_radius(sx) : 0, ry = sy > 0.0 ? gaussian_radius(sy) : 0;
     double* wx = work + size;
     double* wy = wx + 2 * rx + 1;

@@ -84,6 +84,8 @@ def gaussian_weights(sigma_bins: float, device=None) -> torch.Tensor:
 def smooth(S: torch.Tensor, sigma_bins) -> torch.Tensor:
     """Separable Gaussian filter (axis 0, then axis 1), truncated at 4 sigma, edge mode 'nearest'."""
     out = S.to(torch.float64)
+    if out.numel() == 0:
+        return out.to(S.dtype).contiguous()
     for axis, sigma in enumerate(sigma_bins):
         if sigma <= 0:
             continue

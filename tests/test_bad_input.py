@@ -1,0 +1,168 @@
+"""Bad input gets a TypeError or ValueError naming the argument, before anything is written."""
+
+import numpy as np
+import pytest
+
+from entropyeng import Grid, backends, kernels
+
+from conftest import to_backend, to_numpy
+
+G = Grid(0.0, 1.0, 10, 0.0, 1.0, 10)
+
+
+def deposit_call(backend, **over):
+    args = dict(S=np.zeros(G.shape), grid=G, x=0.5, y=0.5, height=1.0, sigma=0.1, cutoff=0.3)
+    args.update(over)
+    return lambda: kernels.deposit(args.pop("S"), args.pop("grid"), backend=backend, **args)
+
+
+DEPOSIT_CASES = [
+    ("S", TypeError, dict(S=np.zeros(G.shape, np.int64))),
+    ("S", ValueError, dict(S=np.zeros((10, 11)))),
+    ("S", ValueError, dict(S=np.zeros((10, 20))[:, ::2])),
+    ("S", TypeError, dict(S=[[0.0] * 10] * 10)),
+    ("grid", TypeError, dict(grid=(0, 1, 10, 0, 1, 10))),
+    ("x", ValueError, dict(x=np.nan)),
+    ("y", ValueError, dict(y=np.inf)),
+    ("x", ValueError, dict(x=[0.5, np.nan], y=[0.5, 0.5])),
+    ("y", ValueError, dict(x=[0.5, 0.4], y=[0.5])),
+    ("height", ValueError, dict(x=[0.5, 0.4], y=[0.5, 0.5], height=[1.0, 2.0, 3.0])),
+    ("height", ValueError, dict(height=np.nan)),
+    ("x", ValueError, dict(x=np.zeros((2, 2)), y=np.zeros((2, 2)))),
+    ("x", TypeError, dict(x="0.5")),
+    ("sigma", ValueError, dict(sigma=0.0)),
+    ("sigma", ValueError, dict(sigma=-1.0)),
+    ("cutoff", ValueError, dict(cutoff=0.05)),
+    ("cutoff", ValueError, dict(cutoff=1e6)),
+]
+
+
+@pytest.mark.parametrize("name, exc, over", DEPOSIT_CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(DEPOSIT_CASES)])
+def test_deposit_bad_input(backend, name, exc, over):
+    if backend == "cuda":
+        pytest.skip("host-side argument checks are shared; CUDA arrays are checked in test_cuda_arrays")
+    S = over.get("S", np.zeros(G.shape))
+    over = dict(over, S=S)
+    with pytest.raises(exc, match=name):
+        deposit_call(backend, **over)()
+    if isinstance(S, np.ndarray) and S.dtype.kind == "f":
+        assert not S.any(), "nothing may be written before the error"
+
+
+def test_deposit_batch_with_one_bad_walker_writes_nothing(backend):
+    if backend == "cuda":
+        pytest.skip("host values only")
+    S = np.zeros(G.shape)
+    with pytest.raises(ValueError, match="x"):
+        kernels.deposit(S, G, [0.5, 0.2, np.nan], [0.5, 0.5, 0.5], 1.0, 0.1, 0.3, backend=backend)
+    assert not S.any()
+
+
+def test_deposit_read_only(backend):
+    if backend == "cuda":
+        pytest.skip("numpy only")
+    S = np.zeros(G.shape)
+    S.setflags(write=False)
+    with pytest.raises(ValueError, match="S"):
+        kernels.deposit(S, G, 0.5, 0.5, 1.0, 0.1, 0.3, backend=backend)
+
+
+@pytest.mark.parametrize("call, name, exc", [
+    (lambda b: kernels.gradient(np.zeros((3, 3)), G, 0.5, 0.5, backend=b), "S", ValueError),
+    (lambda b: kernels.gradient(np.zeros(G.shape, np.float16), G, 0.5, 0.5, backend=b), "S", TypeError),
+    (lambda b: kernels.gradient(np.zeros(G.shape), G, np.nan, 0.5, backend=b), "x", ValueError),
+    (lambda b: kernels.gradient(np.zeros(G.shape), G, [0.5, 0.1], [0.5], backend=b), "y", ValueError),
+    (lambda b: kernels.smooth(np.zeros(10), 1.0, backend=b), "S", ValueError),
+    (lambda b: kernels.smooth(np.zeros((10, 10)), -1.0, backend=b), "sigma_bins", ValueError),
+    (lambda b: kernels.smooth(np.zeros((10, 10)), (1.0, 2.0, 3.0), backend=b), "sigma_bins", ValueError),
+    (lambda b: kernels.smooth(np.zeros((10, 10)), np.nan, backend=b), "sigma_bins", ValueError),
+    (lambda b: kernels.smooth(np.zeros((10, 10)).T[::2], 1.0, backend=b), "S", ValueError),
+    (lambda b: kernels.normal(-1, 0, 10, backend=b), "seed", ValueError),
+    (lambda b: kernels.normal(0, 2**64, 10, backend=b), "step", ValueError),
+    (lambda b: kernels.normal(0, 0, -3, backend=b), "n", ValueError),
+    (lambda b: kernels.normal(0, 0, 3, backend=b, dtype="int32"), "dtype", TypeError),
+])
+def test_other_kernels_bad_input(backend, call, name, exc):
+    if backend == "cuda":
+        pytest.skip("host arrays")
+    with pytest.raises(exc, match=name):
+        call(backend)
+
+
+def langevin_args(**over):
+    n = 8
+    args = dict(theta=np.zeros(n), v=np.zeros(n), grad=np.zeros(n), bound=1.0, dt=0.1, gamma=0.1, kT=1.0,
+                seed=0, step=0)
+    args.update(over)
+    return args
+
+
+LANGEVIN_CASES = [
+    ("theta", TypeError, dict(theta=np.zeros(8, np.int32))),
+    ("theta", ValueError, dict(theta=np.zeros(16)[::2])),
+    ("v", TypeError, dict(v=np.zeros(8, np.float32))),
+    ("v", ValueError, dict(v=np.zeros(9))),
+    ("grad", ValueError, dict(grad=np.zeros((2, 4)))),
+    ("bound", ValueError, dict(bound=-1.0)),
+    ("bound", ValueError, dict(bound=0.0)),
+    ("bound", ValueError, dict(bound=np.nan)),
+    ("bound", ValueError, dict(bound=np.array([1.0] * 7 + [-1.0]))),
+    ("bound", ValueError, dict(bound=np.ones(7))),
+    ("bound", TypeError, dict(bound="wide")),
+    ("dt", ValueError, dict(dt=0.0)),
+    ("dt", ValueError, dict(dt=np.inf)),
+    ("gamma", ValueError, dict(gamma=1.5)),
+    ("kT", ValueError, dict(kT=-1.0)),
+    ("seed", TypeError, dict(seed=1.5)),
+    ("step", ValueError, dict(step=-1)),
+]
+
+
+@pytest.mark.parametrize("name, exc, over", LANGEVIN_CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(LANGEVIN_CASES)])
+def test_langevin_bad_input(backend, name, exc, over):
+    if backend == "cuda":
+        pytest.skip("host arrays")
+    args = langevin_args(**over)
+    theta_before = np.array(args["theta"], copy=True)
+    with pytest.raises(exc, match=name):
+        kernels.langevin(**args, backend=backend)
+    np.testing.assert_array_equal(args["theta"], theta_before)
+
+
+@pytest.mark.parametrize("backend_name, env, exc", [("fortran", None, ValueError), (None, "fortran", ValueError)])
+def test_unknown_backend(monkeypatch, backend_name, env, exc):
+    if env:
+        monkeypatch.setenv("ENTROPYENG_BACKEND", env)
+    with pytest.raises(exc, match="backend|ENTROPYENG_BACKEND"):
+        kernels.normal(0, 0, 4, backend=backend_name)
+
+
+def test_environment_variable_selects_default(monkeypatch):
+    monkeypatch.setenv("ENTROPYENG_BACKEND", "torch")
+    assert backends.resolve(None, np.zeros(3)) == "torch"
+    monkeypatch.delenv("ENTROPYENG_BACKEND")
+    assert backends.resolve(None, np.zeros(3)) == backends.available()[-2 if "cpp" in backends.available() else -1]
+
+
+def test_cuda_backend_refuses_cpu_arrays():
+    if "cuda" in backends.available():
+        with pytest.raises(ValueError, match="cuda"):
+            kernels.smooth(np.zeros((5, 5)), 1.0, backend="cuda")
+    else:
+        with pytest.raises(ValueError, match="not available"):
+            kernels.smooth(np.zeros((5, 5)), 1.0, backend="cuda")
+
+
+def test_cuda_arrays(backend):
+    if backend != "cuda":
+        pytest.skip("needs a CUDA device")
+    import torch
+
+    S = torch.zeros(G.shape, dtype=torch.float64, device="cuda")
+    with pytest.raises(ValueError, match="S"):
+        kernels.deposit(S[:, :5], G, 0.5, 0.5, 1.0, 0.1, 0.3, backend="cuda")
+    with pytest.raises(TypeError, match="S"):
+        kernels.deposit(S.to(torch.int32), G, 0.5, 0.5, 1.0, 0.1, 0.3, backend="cuda")
+    with pytest.raises(ValueError, match="cpp"):
+        kernels.deposit(S, G, 0.5, 0.5, 1.0, 0.1, 0.3, backend="cpp")
+    assert not to_numpy(S).any()
