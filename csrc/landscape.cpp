@@ -3,6 +3,7 @@
 
 #include <math.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "landscape_math.h"
@@ -11,44 +12,77 @@ namespace ee {
 
 namespace {
 
+// Scratch of one hill, reused across calls.
+struct HillScratch {
+    std::vector<double> fx, fy, ddx2, ddy2, prefix;
+    std::vector<int64_t> lo, hi;
+};
+
+// The chord of row a inside the cutoff disk: the contiguous range [lo, hi] of b with
+// ddx2 + ddy2[b] <= c2 (ddy2 is convex in b). Starts from the analytic chord and steps until the
+// exact predicate holds, so the set equals the per-cell test of the contract.
+inline void chord(const std::vector<double>& ddy2, double rx2, double c2, double centre, double half_bins,
+                  int64_t n, int64_t& lo, int64_t& hi) {
+    auto in = [&](int64_t b) { return rx2 + ddy2[b] <= c2; };
+    int64_t l = static_cast<int64_t>(std::max(0.0, std::min(static_cast<double>(n - 1), ceil(centre - half_bins))));
+    int64_t h = static_cast<int64_t>(std::max(0.0, std::min(static_cast<double>(n - 1), floor(centre + half_bins))));
+    while (l > 0 && in(l - 1)) --l;
+    while (l < n && !in(l)) ++l;
+    while (h < n - 1 && in(h + 1)) ++h;
+    while (h >= 0 && !in(h)) --h;
+    lo = l;
+    hi = h;
+}
+
 template <class T>
-void deposit_one(T* S, const GridSpec& g, double x, double y, double height, double sigma,
-                 double cutoff, std::vector<double>& fx, std::vector<double>& fy,
-                 std::vector<double>& ddx, std::vector<double>& ddy) {
+void deposit_one(T* S, const GridSpec& g, double x, double y, double height, double sigma, double cutoff,
+                 HillScratch& s) {
     HillWindow w;
     if (!hill_window(g, x, y, cutoff, w)) return;
     const int64_t nwx = w.i_hi - w.i_lo + 1, nwy = w.j_hi - w.j_lo + 1;
-    fx.resize(nwx);
-    ddx.resize(nwx);
-    fy.resize(nwy);
-    ddy.resize(nwy);
+    s.fx.resize(nwx);
+    s.ddx2.resize(nwx);
+    s.lo.resize(nwx);
+    s.hi.resize(nwx);
+    s.fy.resize(nwy);
+    s.ddy2.resize(nwy);
+    s.prefix.resize(nwy + 1);
     for (int64_t a = 0; a < nwx; ++a) {
-        ddx[a] = g.cx(static_cast<double>(w.i_lo + a)) - x;
-        fx[a] = hill_factor(ddx[a], sigma);
-        ddx[a] = ddx[a] * ddx[a];
+        const double d = g.cx(static_cast<double>(w.i_lo + a)) - x;
+        s.fx[a] = hill_factor(d, sigma);
+        s.ddx2[a] = d * d;
     }
+    s.prefix[0] = 0.0;
     for (int64_t b = 0; b < nwy; ++b) {
-        ddy[b] = g.cy(static_cast<double>(w.j_lo + b)) - y;
-        fy[b] = hill_factor(ddy[b], sigma);
-        ddy[b] = ddy[b] * ddy[b];
+        const double d = g.cy(static_cast<double>(w.j_lo + b)) - y;
+        s.fy[b] = hill_factor(d, sigma);
+        s.ddy2[b] = d * d;
+        s.prefix[b + 1] = s.prefix[b] + s.fy[b];
     }
+    // W = sum over the disk of fx[a] fy[b] = sum_a fx[a] (sum of fy over the chord of row a)
     const double c2 = cutoff * cutoff;
+    const double centre = (y - g.y_min) / g.dy() - 0.5 - static_cast<double>(w.j_lo);
     double W = 0.0;
     for (int64_t a = 0; a < nwx; ++a) {
-        const double rx2 = ddx[a], wx = fx[a];
-        double row = 0.0;
-        for (int64_t b = 0; b < nwy; ++b) row += (rx2 + ddy[b] <= c2) ? wx * fy[b] : 0.0;
-        W += row;
+        const double rest = c2 - s.ddx2[a];
+        if (rest < 0.0) {
+            s.lo[a] = 0;
+            s.hi[a] = -1;
+            continue;
+        }
+        chord(s.ddy2, s.ddx2[a], c2, centre, sqrt(rest) / g.dy(), nwy, s.lo[a], s.hi[a]);
+        if (s.lo[a] <= s.hi[a]) W += s.fx[a] * (s.prefix[s.hi[a] + 1] - s.prefix[s.lo[a]]);
     }
     if (!(W > 0.0)) return;
     const double scale = height / W;
     const int64_t a0 = w.i_lo < 0 ? -w.i_lo : 0, a1 = w.i_hi >= g.nx ? g.nx - 1 - w.i_lo : nwx - 1;
     const int64_t b0 = w.j_lo < 0 ? -w.j_lo : 0, b1 = w.j_hi >= g.ny ? g.ny - 1 - w.j_lo : nwy - 1;
     for (int64_t a = a0; a <= a1; ++a) {
-        T* row = S + (w.i_lo + a) * g.ny + w.j_lo;
-        const double rx2 = ddx[a], wx = scale * fx[a];
-        for (int64_t b = b0; b <= b1; ++b)
-            if (rx2 + ddy[b] <= c2) row[b] += static_cast<T>(wx * fy[b]);
+        const int64_t lo = std::max(s.lo[a], b0), hi = std::min(s.hi[a], b1);
+        T* __restrict row = S + (w.i_lo + a) * g.ny + w.j_lo;
+        const double* __restrict fy = s.fy.data();
+        const double wx = scale * s.fx[a];
+        for (int64_t b = lo; b <= hi; ++b) row[b] += static_cast<T>(wx * fy[b]);
     }
 }
 
@@ -57,8 +91,8 @@ void deposit_one(T* S, const GridSpec& g, double x, double y, double height, dou
 template <class T>
 void deposit_cpu(T* S, const GridSpec& g, const double* x, const double* y, const double* height,
                  int64_t n, double sigma, double cutoff) {
-    std::vector<double> fx, fy, ddx, ddy;
-    for (int64_t k = 0; k < n; ++k) deposit_one(S, g, x[k], y[k], height[k], sigma, cutoff, fx, fy, ddx, ddy);
+    thread_local HillScratch scratch;
+    for (int64_t k = 0; k < n; ++k) deposit_one(S, g, x[k], y[k], height[k], sigma, cutoff, scratch);
 }
 
 template <class T>

@@ -10,6 +10,9 @@
 #include "philox.h"
 
 namespace ee {
+// Internal linkage: each ISA object keeps its own instantiations (shared inline symbols would be
+// merged by the linker into one copy, compiled for one ISA only).
+namespace {
 namespace loops {
 
 
@@ -69,4 +72,5 @@ inline void normal_loop(uint64_t seed, uint64_t step, int64_t n, T* out) {
 }
 
 }  // namespace loops
+}  // namespace
 }  // namespace ee

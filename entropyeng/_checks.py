@@ -12,6 +12,7 @@ import numbers
 import numpy as np
 
 FLOAT_DTYPES = ("float32", "float64")
+_NP_NAMES = {"f": "float32", "d": "float64"}
 MAX_HILL_CELLS = 2 ** 26
 
 
@@ -22,9 +23,10 @@ def is_tensor(a) -> bool:
 def array_info(a, name: str):
     """(shape, dtype name, C-contiguous, device type) of a numpy array or torch tensor."""
     if isinstance(a, np.ndarray):
-        if not a.dtype.isnative:
-            raise TypeError(f"{name}: expected native byte order, got dtype {a.dtype.str}")
-        return tuple(a.shape), a.dtype.name, bool(a.flags.c_contiguous), "cpu"
+        dt = a.dtype
+        if not dt.isnative:
+            raise TypeError(f"{name}: expected native byte order, got dtype {dt.str}")
+        return a.shape, _NP_NAMES.get(dt.char) or dt.name, a.flags.c_contiguous, "cpu"
     if is_tensor(a):
         return tuple(a.shape), str(a.dtype).replace("torch.", ""), bool(a.is_contiguous()), a.device.type
     raise TypeError(f"{name}: expected a numpy.ndarray or a torch.Tensor, got {type(a).__name__}")
@@ -84,6 +86,10 @@ def counter(value, name: str) -> int:
 
 def host_vector(a, name: str) -> tuple[np.ndarray, bool]:
     """(float64 1-D contiguous array, was_scalar) from a number, a 0-d/1-d array or CPU tensor."""
+    if type(a) is float:  # the common case, fast
+        if not math.isfinite(a):
+            raise ValueError(f"{name}: expected finite values, element 0 is {a}")
+        return np.array((a,)), True
     if isinstance(a, bool):
         raise TypeError(f"{name}: expected a number or a 1-D array, got bool")
     if is_tensor(a):
@@ -111,6 +117,9 @@ def all_finite(arr: np.ndarray, name: str) -> None:
 
 
 def hill(grid, sigma, cutoff) -> tuple[float, float]:
+    if type(sigma) is float and type(cutoff) is float and 0 < sigma <= cutoff < math.inf and (
+            (2 * cutoff / grid.dx + 3) * (2 * cutoff / grid.dy + 3) <= MAX_HILL_CELLS):
+        return sigma, cutoff  # fast path of the common, valid call
     sigma = positive(sigma, "sigma")
     cutoff = finite(cutoff, "cutoff")
     if not cutoff >= sigma:

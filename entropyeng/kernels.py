@@ -8,6 +8,8 @@ raised before anything is written) and runs on the backend chosen by ``backend``
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from . import _checks as C
@@ -21,6 +23,15 @@ def _grid(grid) -> Grid:
     if not isinstance(grid, Grid):
         raise TypeError(f"grid: expected an entropyeng.Grid, got {type(grid).__name__}")
     return grid
+
+
+def _fast_core(backend, S):
+    """The compiled module when this call can go straight to the cpp binding (a numpy S, one float
+    hill or point): the binding checks every argument itself, with the same messages."""
+    if type(S) is not np.ndarray:
+        return None
+    name = backend if backend is not None else os.environ.get("ENTROPYENG_BACKEND") or "cpp"
+    return backends.core() if name == "cpp" else None
 
 
 def _walker_values(S, name, value, device_type):
@@ -61,6 +72,13 @@ def deposit(S, grid, x, y, height, sigma, cutoff, *, backend=None) -> None:
     checked on the host (that would synchronise): a non-finite centre deposits nothing.
     """
     grid = _grid(grid)
+    if isinstance(x, float) and isinstance(y, float) and isinstance(height, float) \
+            and isinstance(sigma, float) and isinstance(cutoff, float):
+        core = _fast_core(backend, S)
+        if core is not None:
+            core.deposit(S, grid.x_min, grid.x_max, grid.nx, grid.y_min, grid.y_max, grid.ny,
+                         np.array((x,)), np.array((y,)), np.array((height,)), sigma, cutoff)
+            return
     _, _, dev = C.float_array(S, "S", shape=grid.shape, writeable=True)
     sigma, cutoff = C.hill(grid, sigma, cutoff)
     xs, _ = _walker_values(S, "x", x, dev)
@@ -100,6 +118,12 @@ def gradient(S, grid, x, y, *, backend=None):
         tensors (0-d for 0-d input), computed without synchronising the host.
     """
     grid = _grid(grid)
+    if isinstance(x, float) and isinstance(y, float):
+        core = _fast_core(backend, S)
+        if core is not None:
+            gx, gy = core.gradient(S, grid.x_min, grid.x_max, grid.nx, grid.y_min, grid.y_max, grid.ny,
+                                   np.array((x,)), np.array((y,)))
+            return float(gx[0]), float(gy[0])
     _, _, dev = C.float_array(S, "S", shape=grid.shape)
     xs, x_scalar = _walker_values(S, "x", x, dev)
     ys, y_scalar = _walker_values(S, "y", y, dev)

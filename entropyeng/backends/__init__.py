@@ -16,6 +16,7 @@ __all__ = ["available", "resolve", "get", "NAMES", "core"]
 NAMES = ("cpp", "cuda", "torch")
 
 
+@functools.lru_cache(maxsize=None)
 def core():
     """The compiled module ``entropyeng._core``, or None when it is not built."""
     try:
@@ -78,6 +79,7 @@ def resolve(backend, *arrays) -> str:
     return name
 
 
+@functools.lru_cache(maxsize=None)
 def get(name: str):
     """The backend module for a resolved name."""
     if name == "cpp":

@@ -1,0 +1,73 @@
+"""``python -m bench``: the engine against the torch reference, single thread, one run.
+
+Targets (issue #2): deposit of one paper-size hill >= 20x the reference; Langevin over 10^6 float32
+parameters >= 5x the reference and within 2x of the memory-bound time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+
+import numpy as np
+import torch
+
+from entropyeng import backends
+
+from . import cases
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--quick", action="store_true", help="shorter timing rounds")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    kw = dict(repeat=3, min_time=0.05) if args.quick else {}
+    if "cpp" not in backends.available():
+        raise SystemExit("the compiled extension is not built: pip install . first")
+
+    rows = []
+
+    def compare(name, make, note=""):
+        t_cpp = cases.best_time(make("cpp"), **kw)
+        t_ref = cases.best_time(make("torch"), **kw)
+        rows.append(dict(kernel=name, cpp_us=t_cpp * 1e6, torch_us=t_ref * 1e6, speedup=t_ref / t_cpp, note=note))
+        return t_cpp, t_ref
+
+    compare("deposit, 1 hill, sigma 0.2, cutoff 0.8, 2000x2000 grid", cases.deposit_case)
+    compare("gradient at one point, 2000x2000 grid", cases.gradient_case)
+    compare("smooth 500x500, sigma 10 bins", cases.smooth_case)
+    t_lang, _ = compare("langevin, 1e6 float32", cases.langevin_case)
+    t_lang64, _ = compare("langevin, 1e6 float64", lambda b: cases.langevin_case(b, dtype=np.float64))
+
+    nbytes = 5 * 4 * cases.N_PARAMS
+    t_stream = cases.best_time(cases.stream_case(), **kw)
+    dram = cases.dram_bandwidth()
+    t_dram = nbytes / dram
+
+    print(f"entropyeng benchmarks: single thread, {platform.processor() or platform.machine()}, "
+          f"cpu ISA level {backends.core().cpu_isa}, torch {torch.__version__}")
+    print(f"{'kernel':58s} {'cpp [us]':>11s} {'torch [us]':>11s} {'speed-up':>9s}")
+    for r in rows:
+        print(f"{r['kernel']:58s} {r['cpp_us']:11.1f} {r['torch_us']:11.1f} {r['speedup']:8.1f}x")
+    print()
+    print(f"langevin 1e6 float32 moves {nbytes / 1e6:.0f} MB (reads theta, v, grad; writes theta, v):")
+    print(f"  achieved            {nbytes / t_lang / 1e9:7.1f} GB/s  ({t_lang * 1e3:.3f} ms)")
+    print(f"  numpy 5-stream pass {nbytes / t_stream / 1e9:7.1f} GB/s  ({t_stream * 1e3:.3f} ms; the arrays fit in cache)")
+    print(f"  DRAM copy           {dram / 1e9:7.1f} GB/s  ({t_dram * 1e3:.3f} ms for the same bytes)")
+    print(f"  langevin / DRAM-bound time: {t_lang / t_dram:.2f}x; / in-cache stream: {t_lang / t_stream:.2f}x")
+    result = dict(rows=rows, langevin_gbps=nbytes / t_lang / 1e9, stream_gbps=nbytes / t_stream / 1e9,
+                  dram_gbps=dram / 1e9, langevin_over_dram=t_lang / t_dram, langevin_over_stream=t_lang / t_stream,
+                  langevin64_ms=t_lang64 * 1e3)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(result, fh, indent=2)
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+"""pytest-benchmark suites (``pytest bench/``); not part of the test run."""
+
+import pytest
+import torch
+
+from entropyeng import backends
+
+from bench import cases
+
+torch.set_num_threads(1)
+BACKENDS = [b for b in ("cpp", "torch") if b in backends.available()]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_deposit_paper_hill(benchmark, backend):
+    benchmark.group = "deposit"
+    benchmark(cases.deposit_case(backend))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_gradient(benchmark, backend):
+    benchmark.group = "gradient"
+    benchmark(cases.gradient_case(backend))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_smooth(benchmark, backend):
+    benchmark.group = "smooth"
+    benchmark(cases.smooth_case(backend))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_langevin_1e6_float32(benchmark, backend):
+    benchmark.group = "langevin"
+    benchmark(cases.langevin_case(backend))
+
+
+def test_stream_floor(benchmark):
+    benchmark.group = "langevin"
+    benchmark(cases.stream_case())
