@@ -6,10 +6,12 @@ namespace py = pybind11;
 void register_landscape(py::module_& m);
 void register_langevin(py::module_& m);
 void register_cuda(py::module_& m);
+void register_wlmc(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
     m.doc() = "entropyeng compiled kernels (CPU, and CUDA when built with it).";
     register_landscape(m);
     register_langevin(m);
     register_cuda(m);
+    register_wlmc(m);
 }

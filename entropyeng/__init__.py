@@ -7,7 +7,9 @@ DESIGN.md for the contracts. Public API: :class:`Grid`, :mod:`entropyeng.kernels
 
 from . import backends, kernels, reference
 from .grid import Grid
+from .landscape import Landscape
+from .wlmc import WLMC
 
 __version__ = "0.1.0"
 
-__all__ = ["Grid", "kernels", "backends", "reference", "__version__"]
+__all__ = ["Grid", "Landscape", "WLMC", "kernels", "backends", "reference", "__version__"]

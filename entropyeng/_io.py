@@ -1,0 +1,49 @@
+"""Atomic, self-describing files: written to a temporary file, fsynced, then renamed."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+
+import numpy as np
+
+FORMAT_VERSION = 1
+
+
+def save_npz_atomic(path, arrays: dict, meta: dict) -> None:
+    """Write ``arrays`` and a JSON ``meta`` dict (with the format version) to ``path`` atomically."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    buf = io.BytesIO()
+    payload = dict(arrays)
+    payload["__meta__"] = np.frombuffer(json.dumps(dict(meta, format_version=FORMAT_VERSION)).encode(), dtype=np.uint8)
+    np.savez(buf, **payload)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(buf.getvalue())
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load_npz(path, kind: str):
+    """(arrays, meta) of a file written by save_npz_atomic; refuses other kinds and newer formats."""
+    with np.load(os.fspath(path), allow_pickle=False) as f:
+        if "__meta__" not in f.files:
+            raise ValueError(f"{path}: not an entropyeng file (no metadata)")
+        meta = json.loads(bytes(f["__meta__"]).decode())
+        arrays = {k: f[k] for k in f.files if k != "__meta__"}
+    if meta.get("kind") != kind:
+        raise ValueError(f"{path}: expected a {kind} file, got {meta.get('kind')!r}")
+    if int(meta.get("format_version", 0)) > FORMAT_VERSION:
+        raise ValueError(f"{path}: format version {meta['format_version']} is newer than this entropyeng "
+                         f"understands ({FORMAT_VERSION}); upgrade entropyeng")
+    return arrays, meta

@@ -1,0 +1,67 @@
+"""The entropy landscape: ln g on a grid, the visit histogram, and what produced them."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._io import load_npz, save_npz_atomic
+from .grid import Grid
+
+__all__ = ["Landscape"]
+
+
+class Landscape:
+    """An entropy landscape S(x, y) = ln g(x, y) (up to a constant) on a grid.
+
+    Parameters
+    ----------
+    entropy : ndarray (nx, ny)
+        ln g, in nats; only differences are meaningful (the zero is the sampler's).
+    histogram : ndarray (nx, ny)
+        Visits per cell (WLMC steps or WLMD hills).
+    grid : Grid
+    meta : dict, optional
+        What produced it: sampler, schedule, steps, seeds, ... (JSON-serialisable).
+    """
+
+    def __init__(self, entropy, histogram, grid: Grid, meta=None):
+        if not isinstance(grid, Grid):
+            raise TypeError(f"grid: expected an entropyeng.Grid, got {type(grid).__name__}")
+        entropy = np.array(entropy, dtype=np.float64)
+        histogram = np.array(histogram, dtype=np.float64)
+        for name, a in (("entropy", entropy), ("histogram", histogram)):
+            if a.shape != grid.shape:
+                raise ValueError(f"{name}: expected shape {grid.shape}, got {a.shape}")
+        self.entropy, self.histogram, self.grid = entropy, histogram, grid
+        self.meta = dict(meta or {})
+
+    @property
+    def visited(self) -> np.ndarray:
+        """Boolean mask of the cells ever visited."""
+        return self.histogram > 0
+
+    def masked_entropy(self) -> np.ndarray:
+        """The entropy with NaN in unvisited cells, shifted so that its maximum is 0."""
+        S = np.where(self.visited, self.entropy, np.nan)
+        if np.any(self.visited):
+            S = S - np.nanmax(S)
+        return S
+
+    def flatness(self) -> float:
+        """min / mean of the histogram over the visited cells (1 is perfectly flat)."""
+        h = self.histogram[self.visited]
+        return float(h.min() / h.mean()) if h.size else 0.0
+
+    def save(self, path) -> None:
+        """Write an .npz file (atomically: temp file, fsync, rename)."""
+        save_npz_atomic(path, {"entropy": self.entropy, "histogram": self.histogram},
+                        {"kind": "landscape", "grid": self.grid.to_dict(), "meta": self.meta})
+
+    @classmethod
+    def load(cls, path) -> "Landscape":
+        arrays, meta = load_npz(path, "landscape")
+        return cls(arrays["entropy"], arrays["histogram"], Grid.from_dict(meta["grid"]), meta.get("meta"))
+
+    def __repr__(self):
+        return (f"Landscape({self.grid!r}, visited={int(self.visited.sum())} cells, "
+                f"sampler={self.meta.get('sampler')!r})")

@@ -1,0 +1,343 @@
+"""Wang-Landau Monte Carlo over small MLPs (Wang & Landau 2001; the paper's Methods).
+
+The chain runs inside C++ with the GIL released (``backend="cpp"``), on an incremental forward pass
+that recomputes only what a single-parameter move touches (DESIGN.md contracts 5-6), or as the
+pure-torch reference with a full forward per move (``backend="torch"``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from . import backends
+from ._io import load_npz, save_npz_atomic
+from ._mlp import ACT_NAMES, LOSSES, METRICS, bounds_for, read_data, read_mlp
+from .grid import Grid
+from .landscape import Landscape
+
+__all__ = ["WLMC", "StageInfo", "paper_schedule"]
+
+
+def paper_schedule(stage: int) -> float:
+    """ln f = 5 / (n + 10) at stage n (the paper's Methods)."""
+    return 5.0 / (stage + 10)
+
+
+@dataclass
+class StageInfo:
+    """Diagnostics of one finished stage (passed to the ``run_stages`` callback)."""
+
+    stage: int
+    ln_f: float
+    steps: int
+    acceptance: float
+    step: float
+    visited: int
+    flatness: float
+    seconds: float
+
+
+def _forward_np(spec, params, X):
+    """ln train loss of random parameter draws (for the default grid); X is (n, d_0)."""
+    acts = {0: lambda z: z, 1: lambda z: np.maximum(z, 0), 2: np.tanh, 3: lambda z: z / (1 + np.exp(-z))}
+    a, off = X, 0
+    for l, act in enumerate(spec.acts):
+        i, o = spec.sizes[l], spec.sizes[l + 1]
+        W = params[..., off:off + i * o].reshape(params.shape[:-1] + (o, i))
+        off += i * o
+        z = np.einsum("...oi,...ni->...no", W, a)
+        if spec.bias[l]:
+            z = z + params[..., None, off:off + o]
+            off += o
+        a = acts[act](z)
+    return a
+
+
+class WLMC:
+    """Wang-Landau Monte Carlo sampler of the entropy S(ln train loss, test metric) of an MLP.
+
+    Parameters
+    ----------
+    model : torch.nn.Sequential
+        ``Linear`` layers with ``ReLU``, ``Tanh``, ``SiLU`` or ``Identity`` between them; its current
+        parameters are the starting point (clamped into the box, with a warning, if outside).
+    train, test : (X, y)
+        Inputs (n, d_0) and targets: labels 0/1 for ``"bce"``, class indices for ``"ce"``, values
+        (n,) or (n, d_L) for ``"mse"``. numpy arrays or tensors; the engine computes in float64.
+    loss : {"bce", "ce", "mse"}
+        BCE with logits (one output), softmax cross-entropy, or mean squared error.
+    metric : {"accuracy", "loss"}
+        The y axis: test accuracy, or ln test loss.
+    grid : Grid, optional
+        The (x, y) grid. Default: x (ln train loss) from 8 below the lowest to 1 above the highest
+        value seen in 256 random parameter draws in the box, bins of 0.05; y for accuracy: one bin per
+        attainable accuracy k / N_test (centres at k / N_test); y for loss: as x, on ln test loss.
+    bound : "paper", float, or one float per parameter tensor
+        The box [-b, b] of each parameter. ``"paper"``: b = 2 / sqrt(width) with width =
+        numel / in_features of the tensor, i.e. the output width of a Linear weight, and the output
+        width for its bias (the authors' scripts; DESIGN.md).
+    step : float, optional
+        Initial move width (default: a tenth of the median bound); adapted every 1000 steps.
+    seed : int
+        Key of the counter-based random stream.
+    backend : {"cpp", "torch"}, optional
+        ``"cuda"`` (many walkers on a GPU) is not implemented yet.
+    refresh_every : int
+        Steps between full recomputations of the cached activations (0: never).
+
+    References
+    ----------
+    F. Wang and D. P. Landau, Phys. Rev. Lett. 86, 2050 (2001); Yang, Zhang, Shang, Zhang,
+    "High-entropy Advantage in Neural Networks' Generalizability" (2025), Methods.
+    """
+
+    def __init__(self, model, train, test, *, loss, metric, grid=None, bound="paper", step=None, seed=0,
+                 backend=None, refresh_every=10_000, walkers=1):
+        if loss not in LOSSES:
+            raise ValueError(f"loss: expected one of {LOSSES}, got {loss!r}")
+        if metric not in METRICS:
+            raise ValueError(f"metric: expected one of {METRICS}, got {metric!r}")
+        if metric == "accuracy" and loss == "mse":
+            raise ValueError("metric: 'accuracy' needs a classification loss ('bce' or 'ce'), got loss 'mse'")
+        if walkers != 1:
+            raise ValueError("walkers: several walkers need backend='cuda', which is not implemented yet")
+        self.spec, params = read_mlp(model)
+        if loss == "bce" and self.spec.sizes[-1] != 1:
+            raise ValueError(f"loss: 'bce' needs a model with one output, got {self.spec.sizes[-1]}")
+        if loss == "ce" and self.spec.sizes[-1] < 2:
+            raise ValueError("loss: 'ce' needs a model with at least two outputs")
+        self.loss, self.metric = loss, metric
+        self.bounds = bounds_for(self.spec, bound)
+        outside = np.abs(params) > self.bounds
+        if outside.any():
+            warnings.warn(f"{int(outside.sum())} initial parameters lie outside their box; clamped into it",
+                          stacklevel=2)
+            params = np.clip(params, -self.bounds, self.bounds)
+        self._train = read_data(train, "train", self.spec, loss)
+        self._test = read_data(test, "test", self.spec, loss)
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < 2**64:
+            raise ValueError(f"seed: expected an integer in [0, 2^64), got {seed!r}")
+        self.seed = int(seed)
+        self.grid = self._default_grid() if grid is None else grid
+        if not isinstance(self.grid, Grid):
+            raise TypeError(f"grid: expected an entropyeng.Grid, got {type(self.grid).__name__}")
+        self.step0 = float(np.median(self.bounds) / 10) if step is None else float(step)
+        if not (self.step0 > 0 and math.isfinite(self.step0)):
+            raise ValueError(f"step: expected a finite number > 0, got {step}")
+        self.refresh_every = int(refresh_every)
+        self.backend = self._resolve_backend(backend)
+        self.stage = 0
+        self.schedule_log = []  # (stage, ln_f, steps) of every run
+        self._chain = self._make_chain(params)
+        if self._chain.current_bin() is None:
+            x = math.log(self._chain.train_loss)
+            raise ValueError(f"grid: the initial state (ln train loss {x:.4g}, test metric "
+                             f"{self._chain.test_metric:.4g}) lies off the grid {self.grid}")
+
+    # -- construction -----------------------------------------------------------------------
+    def _resolve_backend(self, backend):
+        name = backend if backend is not None else os.environ.get("ENTROPYENG_BACKEND") or None
+        if name is None:
+            return "cpp" if backends.core() is not None else "torch"
+        if name == "cuda":
+            raise ValueError("backend: WLMC on 'cuda' (many walkers on a GPU) is not implemented yet; "
+                             "use 'cpp' or 'torch'")
+        if name not in ("cpp", "torch"):
+            raise ValueError(f"backend: expected 'cpp' or 'torch', got {name!r}")
+        if name == "cpp" and backends.core() is None:
+            raise ValueError("backend: 'cpp' is not available (the compiled extension is not built)")
+        return name
+
+    def _make_chain(self, params):
+        g = self.grid
+        args = dict(sizes=self.spec.sizes, acts=self.spec.acts, bias=self.spec.bias, loss=LOSSES.index(self.loss),
+                    metric=METRICS.index(self.metric), params=params, X_train=self._train[0],
+                    y_train=self._train[1], X_test=self._test[0], y_test=self._test[1], bounds=self.bounds,
+                    x_min=g.x_min, x_max=g.x_max, nx=g.nx, y_min=g.y_min, y_max=g.y_max, ny=g.ny, seed=self.seed,
+                    walker=0, step=self.step0, refresh_every=self.refresh_every, y_log=self.metric == "loss")
+        if self.backend == "cpp":
+            return backends.core().WlmcChain(**args)
+        from .reference.wlmc import TorchWlmcChain
+
+        return TorchWlmcChain(**args)
+
+    def _default_grid(self) -> Grid:
+        rng = np.random.default_rng(12345)
+        draws = rng.uniform(-1, 1, size=(256, self.spec.n_params)) * self.bounds
+        Xa, ta = self._train
+        Xb, tb = self._test
+
+        def ln_loss(X, t):
+            out = torch.from_numpy(_forward_np(self.spec, draws, X.T))
+            tt = torch.from_numpy(t)
+            if self.loss == "bce":
+                v = torch.nn.functional.binary_cross_entropy_with_logits(
+                    out[..., 0], tt.expand(out.shape[0], -1), reduction="none").mean(-1)
+            elif self.loss == "ce":
+                v = torch.nn.functional.cross_entropy(out.transpose(1, 2), tt.long().expand(out.shape[0], -1),
+                                                      reduction="none").mean(-1)
+            else:
+                v = ((out - tt.T) ** 2).mean(dim=(-1, -2))
+            return np.log(np.maximum(v.numpy(), 1e-300))
+
+        xs = ln_loss(Xa, ta)
+        x_min, x_max = math.floor(xs.min() - 8.0), math.ceil(xs.max() + 1.0)
+        nx = int(round((x_max - x_min) / 0.05))
+        if self.metric == "accuracy":
+            n = Xb.shape[1]
+            return Grid(x_min, x_max, nx, -0.5 / n, 1 + 0.5 / n, max(n + 1, 3))
+        ys = ln_loss(Xb, tb)
+        y_min, y_max = math.floor(ys.min() - 8.0), math.ceil(ys.max() + 1.0)
+        return Grid(x_min, x_max, nx, y_min, y_max, int(round((y_max - y_min) / 0.05)))
+
+    # -- running ------------------------------------------------------------------------------
+    def run(self, n_steps: int, ln_f: float) -> None:
+        """Run ``n_steps`` WL steps at modification factor ``ln_f`` (entirely in C++ on cpp)."""
+        if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 0:
+            raise ValueError(f"n_steps: expected an integer >= 0, got {n_steps!r}")
+        ln_f = float(ln_f)
+        if not (ln_f >= 0 and math.isfinite(ln_f)):
+            raise ValueError(f"ln_f: expected a finite number >= 0, got {ln_f}")
+        self._chain.run(int(n_steps), ln_f)
+        self.schedule_log.append((self.stage, ln_f, int(n_steps)))
+
+    def run_stages(self, n_stages: int, steps_per_stage: int, schedule=None, callback=None, progress=False):
+        """Run ``n_stages`` stages of ``steps_per_stage`` steps; stage n (counted over the sampler's
+        life, so a resumed run continues the schedule) uses ``ln f = schedule(n)``, by default the
+        paper's 5 / (n + 10). ``callback(StageInfo)`` after each stage; ``progress=True`` prints a
+        line per stage to stderr."""
+        schedule = schedule or paper_schedule
+        for _ in range(int(n_stages)):
+            n = self.stage
+            ln_f = float(schedule(n))
+            before = self._chain.counters
+            t0 = time.perf_counter()
+            self.run(int(steps_per_stage), ln_f)
+            after = self._chain.counters
+            self.stage += 1
+            acc = (after["accepted"] - before["accepted"]) / max(1, steps_per_stage)
+            land = self.landscape
+            info = StageInfo(stage=n, ln_f=ln_f, steps=int(steps_per_stage), acceptance=acc, step=after["step"],
+                             visited=int(land.visited.sum()), flatness=land.flatness(),
+                             seconds=time.perf_counter() - t0)
+            if callback is not None:
+                callback(info)
+            if progress:
+                print(f"stage {n:6d}  ln f {ln_f:.4g}  acceptance {acc:.3f}  step {info.step:.3g}  "
+                      f"visited {info.visited}  flatness {info.flatness:.3f}  {info.seconds:.2f} s",
+                      file=sys.stderr, flush=True)
+
+    # -- results ------------------------------------------------------------------------------
+    @property
+    def landscape(self) -> Landscape:
+        """The current ln g and histogram as a :class:`Landscape`."""
+        c = self._chain.counters
+        meta = dict(sampler="WLMC", backend=self.backend, loss=self.loss, metric=self.metric,
+                    x="ln train loss", y="test accuracy" if self.metric == "accuracy" else "ln test loss",
+                    schedule="5/(n+10)", stages=self.stage, steps=int(c["t"]), seed=self.seed,
+                    model=dict(sizes=self.spec.sizes, acts=[ACT_NAMES[a] for a in self.spec.acts],
+                               bias=self.spec.bias))
+        return Landscape(self._chain.lnG, self._chain.H, self.grid, meta)
+
+    @property
+    def params(self) -> np.ndarray:
+        """The current parameters (flat, float64, in the model's parameter order)."""
+        return self._chain.params
+
+    @property
+    def train_loss(self) -> float:
+        return self._chain.train_loss
+
+    @property
+    def test_metric(self) -> float:
+        return self._chain.test_metric
+
+    @property
+    def counters(self) -> dict:
+        """Steps done, current step width, accepted and rejected moves (box, grid, WL)."""
+        return self._chain.counters
+
+    # -- checkpoints --------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """Everything needed to continue exactly: parameters, cached activations, ln g, histogram,
+        counters (the random stream's position), stage, and the configuration."""
+        return dict(sampler="WLMC", params=self._chain.params, cache=self._chain.export_cache(),
+                    lnG=self._chain.lnG, H=self._chain.H, counters=self._chain.counters, stage=self.stage,
+                    seed=self.seed, grid=self.grid.to_dict(), bounds=self.bounds, loss=self.loss,
+                    metric=self.metric, sizes=list(self.spec.sizes), acts=list(self.spec.acts),
+                    bias=list(self.spec.bias), backend=self.backend, refresh_every=self.refresh_every,
+                    schedule_log=[list(x) for x in self.schedule_log])
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore a state from :meth:`state_dict` (the sampler must be built on the same model
+        architecture, data, grid and bounds)."""
+        for key in ("sizes", "acts", "bias"):
+            if list(state[key]) != list(getattr(self.spec, key)):
+                raise ValueError(f"state: the checkpoint's {key} {state[key]} differ from this model's "
+                                 f"{getattr(self.spec, key)}")
+        if Grid.from_dict(state["grid"]) != self.grid:
+            raise ValueError(f"state: the checkpoint's grid {state['grid']} differs from {self.grid.to_dict()}")
+        if int(state["seed"]) != self.seed:
+            raise ValueError(f"state: the checkpoint's seed {state['seed']} differs from {self.seed}")
+        if not np.array_equal(np.asarray(state["bounds"]), self.bounds):
+            raise ValueError("state: the checkpoint's bounds differ from this sampler's")
+        self._chain.set_params(np.ascontiguousarray(state["params"], dtype=np.float64))
+        if self.backend == state.get("backend", self.backend):
+            self._chain.import_cache(np.ascontiguousarray(state["cache"], dtype=np.float64))
+        self._chain.lnG = np.ascontiguousarray(state["lnG"], dtype=np.float64)
+        self._chain.H = np.ascontiguousarray(state["H"], dtype=np.float64)
+        self._chain.counters = {k: v for k, v in dict(state["counters"]).items()}
+        self.stage = int(state["stage"])
+        self.schedule_log = [tuple(x) for x in state.get("schedule_log", [])]
+
+    def save(self, path) -> None:
+        """Write the whole sampler state to an .npz checkpoint (atomically)."""
+        s = self.state_dict()
+        arrays = {k: np.asarray(s[k]) for k in ("params", "cache", "lnG", "H", "bounds")}
+        arrays["X_train"], arrays["y_train"] = self._train
+        arrays["X_test"], arrays["y_test"] = self._test
+        meta = {k: s[k] for k in ("sampler", "counters", "stage", "seed", "grid", "loss", "metric", "sizes", "acts",
+                                  "bias", "backend", "refresh_every", "schedule_log")}
+        meta["kind"] = "wlmc-checkpoint"
+        meta["step0"] = self.step0
+        save_npz_atomic(path, arrays, meta)
+
+    @classmethod
+    def load(cls, path, *, backend=None) -> "WLMC":
+        """A sampler restored from :meth:`save`, ready to continue."""
+        arrays, meta = load_npz(path, "wlmc-checkpoint")
+        model = _model_from(meta["sizes"], meta["acts"], meta["bias"])
+        loss, metric = meta["loss"], meta["metric"]
+        train = (arrays["X_train"].T, arrays["y_train"].T if loss == "mse" else arrays["y_train"])
+        test = (arrays["X_test"].T, arrays["y_test"].T if loss == "mse" else arrays["y_test"])
+        with torch.no_grad():
+            torch.nn.utils.vector_to_parameters(torch.tensor(arrays["params"]), model.parameters())
+        bounds, per_tensor, off = arrays["bounds"], [], 0
+        for p in model.parameters():
+            per_tensor.append(float(bounds[off]))
+            off += p.numel()
+        self = cls(model.double(), train, test, loss=loss, metric=metric, grid=Grid.from_dict(meta["grid"]),
+                   bound=per_tensor, step=meta["step0"], seed=meta["seed"], backend=backend or meta["backend"],
+                   refresh_every=meta["refresh_every"])
+        state = dict(meta, params=arrays["params"], cache=arrays["cache"], lnG=arrays["lnG"], H=arrays["H"],
+                     bounds=bounds)
+        self.load_state_dict(state)
+        return self
+
+
+def _model_from(sizes, acts, bias):
+    layers = []
+    mods = {1: torch.nn.ReLU, 2: torch.nn.Tanh, 3: torch.nn.SiLU}
+    for l, a in enumerate(acts):
+        layers.append(torch.nn.Linear(sizes[l], sizes[l + 1], bias=bool(bias[l])))
+        if a:
+            layers.append(mods[a]())
+    return torch.nn.Sequential(*layers)
