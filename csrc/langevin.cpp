@@ -51,6 +51,8 @@ bool loop(double* th, double* v, const double* g, const double* b, double b0, in
 
 }  // namespace
 
+int cpu_isa_level() { return kIsa == Isa::v4 ? 4 : kIsa == Isa::v3 ? 3 : 0; }
+
 const char* cpu_isa_name() {
     return kIsa == Isa::v4 ? "x86-64-v4" : kIsa == Isa::v3 ? "x86-64-v3" : "baseline";
 }

@@ -1,6 +1,9 @@
 // Incremental MLP forward pass (see mlp.h).
 #include "mlp.h"
 
+#include "langevin.h"
+#include "mlp_isa.h"
+
 #include <math.h>
 
 #include <algorithm>
@@ -9,34 +12,17 @@
 
 namespace ee {
 
-namespace {
-
-inline double activate(Act a, double z) {
-    switch (a) {
-        case Act::relu: return z > 0.0 ? z : 0.0;
-        case Act::tanh: return tanh(z);
-        case Act::silu: return z / (1.0 + exp(-z));
-        case Act::identity:
-        default: return z;
-    }
+const MlpRowKernels& mlp_rows() {
+    static const MlpRowKernels k = [] {
+#if defined(EE_HAVE_ISA_LEVELS)
+        const int level = cpu_isa_level();
+        if (level == 4) return v4::mlp_row_kernels();
+        if (level == 3) return v3::mlp_row_kernels();
+#endif
+        return base::mlp_row_kernels();
+    }();
+    return k;
 }
-
-void activate_row(Act a, const double* z, double* out, int64_t n) {
-    switch (a) {
-        case Act::relu:
-            for (int64_t i = 0; i < n; ++i) out[i] = z[i] > 0.0 ? z[i] : 0.0;
-            break;
-        case Act::identity:
-            for (int64_t i = 0; i < n; ++i) out[i] = z[i];
-            break;
-        default:
-            for (int64_t i = 0; i < n; ++i) out[i] = activate(a, z[i]);
-    }
-}
-
-inline double softplus(double z) { return (z > 0.0 ? z : 0.0) + log1p(exp(-fabs(z))); }
-
-}  // namespace
 
 MlpState::MlpState(MlpSpec spec, const double* params, DataSet train, DataSet test)
     : spec_(std::move(spec)), L_(static_cast<int64_t>(spec_.acts.size())), train_(std::move(train)),
@@ -88,22 +74,12 @@ MlpState::MlpState(MlpSpec spec, const double* params, DataSet train, DataSet te
 
 void MlpState::forward_all(const DataSet& d, std::vector<std::vector<double>>& Z,
                            std::vector<std::vector<double>>& A) const {
-    const int64_t n = d.n;
+    const MlpRowKernels& k = mlp_rows();
     const double* prev = d.X.data();
     for (int64_t l = 0; l < L_; ++l) {
-        const int64_t in = spec_.sizes[l], out = spec_.sizes[l + 1];
-        const double* W = theta_.data() + w_off_[l];
-        for (int64_t r = 0; r < out; ++r) {
-            double* z = Z[l].data() + r * n;
-            const double b = b_off_[l] >= 0 ? theta_[b_off_[l] + r] : 0.0;
-            for (int64_t i = 0; i < n; ++i) z[i] = b;
-            for (int64_t c = 0; c < in; ++c) {
-                const double w = W[r * in + c];
-                const double* a = prev + c * n;
-                for (int64_t i = 0; i < n; ++i) z[i] += w * a[i];
-            }
-            activate_row(spec_.acts[l], z, A[l].data() + r * n, n);
-        }
+        const double* b = b_off_[l] >= 0 ? theta_.data() + b_off_[l] : nullptr;
+        k.layer(theta_.data() + w_off_[l], b, prev, spec_.sizes[l], spec_.sizes[l + 1], d.n,
+                static_cast<int>(spec_.acts[l]), Z[l].data(), A[l].data());
         prev = A[l].data();
     }
 }
@@ -111,51 +87,26 @@ void MlpState::forward_all(const DataSet& d, std::vector<std::vector<double>>& Z
 double MlpState::output_value(const DataSet& d, const double* const* rows, bool metric) const {
     const int64_t n = d.n, K = spec_.sizes[L_];
     const double* t = d.targets.data();
-    double acc = 0.0;
-    switch (spec_.loss) {
-        case Loss::bce: {
+    if (metric && spec_.metric == Metric::accuracy) {
+        int64_t right = 0;
+        if (spec_.loss == Loss::bce) {
             const double* z = rows[0];
-            if (metric && spec_.metric == Metric::accuracy) {
-                int64_t right = 0;
-                for (int64_t i = 0; i < n; ++i) right += ((z[i] > 0.0) == (t[i] > 0.5));
-                return static_cast<double>(right) / static_cast<double>(n);
-            }
-            for (int64_t i = 0; i < n; ++i) acc += softplus(z[i]) - t[i] * z[i];
-            return acc / static_cast<double>(n);
-        }
-        case Loss::ce: {
-            if (metric && spec_.metric == Metric::accuracy) {
-                int64_t right = 0;
-                for (int64_t i = 0; i < n; ++i) {
-                    int64_t best = 0;
-                    for (int64_t k = 1; k < K; ++k)
-                        if (rows[k][i] > rows[best][i]) best = k;
-                    right += (best == static_cast<int64_t>(t[i]));
-                }
-                return static_cast<double>(right) / static_cast<double>(n);
-            }
+            for (int64_t i = 0; i < n; ++i) right += ((z[i] > 0.0) == (t[i] > 0.5));
+        } else {
             for (int64_t i = 0; i < n; ++i) {
-                double m = rows[0][i];
-                for (int64_t k = 1; k < K; ++k) m = std::max(m, rows[k][i]);
-                double s = 0.0;
-                for (int64_t k = 0; k < K; ++k) s += exp(rows[k][i] - m);
-                acc += m + log(s) - rows[static_cast<int64_t>(t[i])][i];
+                int64_t best = 0;
+                for (int64_t k = 1; k < K; ++k)
+                    if (rows[k][i] > rows[best][i]) best = k;
+                right += (best == static_cast<int64_t>(t[i]));
             }
-            return acc / static_cast<double>(n);
         }
-        case Loss::mse:
-        default: {
-            for (int64_t k = 0; k < K; ++k) {
-                const double* z = rows[k];
-                const double* tk = t + k * n;
-                for (int64_t i = 0; i < n; ++i) {
-                    const double e = z[i] - tk[i];
-                    acc += e * e;
-                }
-            }
-            return acc / static_cast<double>(n * K);
-        }
+        return static_cast<double>(right) / static_cast<double>(n);
     }
+    terms_.resize(static_cast<size_t>(3 * n));
+    mlp_rows().loss_terms(static_cast<int>(spec_.loss), rows, t, n, K, terms_.data(), terms_.data() + n);
+    double acc = 0.0;
+    for (int64_t i = 0; i < n; ++i) acc += terms_[i];
+    return acc / static_cast<double>(spec_.loss == Loss::mse ? n * K : n);
 }
 
 // Value (loss or metric) of a data set from the committed caches, or from the scratch of a
@@ -180,50 +131,22 @@ double MlpState::set_value(const DataSet& d, const Cache& c, bool scratch, int64
 }
 
 void MlpState::propose_set(const DataSet& d, Cache& c, int64_t l, int64_t r, int64_t col, double delta) {
+    const MlpRowKernels& k = mlp_rows();
     const int64_t n = d.n;
-    // row r of layer l
-    const double* zr = c.Z[l].data() + r * n;
-    double* zs = c.zrow.data();
-    if (col < 0) {
-        for (int64_t i = 0; i < n; ++i) zs[i] = zr[i] + delta;
-    } else {
-        const double* a = (l == 0 ? d.X.data() : c.A[l - 1].data()) + col * n;
-        for (int64_t i = 0; i < n; ++i) zs[i] = zr[i] + delta * a[i];
-    }
-    activate_row(spec_.acts[l], zs, c.arow.data(), n);
+    const double* a = col < 0 ? nullptr : (l == 0 ? d.X.data() : c.A[l - 1].data()) + col * n;
+    // layer l's own scratch is unused by this move: one row of it holds A_new - A_old of row r
+    double* diff = l + 1 < L_ ? c.SA[l].data() : nullptr;
+    k.moved_row(c.Z[l].data() + r * n, a, delta, n, static_cast<int>(spec_.acts[l]), c.A[l].data() + r * n,
+                c.zrow.data(), c.arow.data(), diff);
     if (l == L_ - 1) return;
     // layer l+1: rank-1 update with the change of row r of A[l]
-    {
-        const int64_t in = spec_.sizes[l + 1], out = spec_.sizes[l + 2];
-        const double* W = theta_.data() + w_off_[l + 1];
-        const double* aold = c.A[l].data() + r * n;
-        const double* anew = c.arow.data();
-        double* diff = c.SA[l].data();  // layer l's scratch is unused: borrow one row for A_new - A_old
-        for (int64_t i = 0; i < n; ++i) diff[i] = anew[i] - aold[i];
-        for (int64_t q = 0; q < out; ++q) {
-            const double w = W[q * in + r];
-            const double* z = c.Z[l + 1].data() + q * n;
-            double* s = c.SZ[l + 1].data() + q * n;
-            for (int64_t i = 0; i < n; ++i) s[i] = z[i] + w * diff[i];
-            activate_row(spec_.acts[l + 1], s, c.SA[l + 1].data() + q * n, n);
-        }
-    }
+    k.rank1(theta_.data() + w_off_[l + 1], spec_.sizes[l + 1], spec_.sizes[l + 2], r, c.Z[l + 1].data(), diff, n,
+            static_cast<int>(spec_.acts[l + 1]), c.SZ[l + 1].data(), c.SA[l + 1].data());
     // layers beyond: full products from the scratch activations
-    for (int64_t k = l + 2; k < L_; ++k) {
-        const int64_t in = spec_.sizes[k], out = spec_.sizes[k + 1];
-        const double* W = theta_.data() + w_off_[k];
-        const double* prev = c.SA[k - 1].data();
-        for (int64_t q = 0; q < out; ++q) {
-            double* s = c.SZ[k].data() + q * n;
-            const double b = b_off_[k] >= 0 ? theta_[b_off_[k] + q] : 0.0;
-            for (int64_t i = 0; i < n; ++i) s[i] = b;
-            for (int64_t cc = 0; cc < in; ++cc) {
-                const double w = W[q * in + cc];
-                const double* a = prev + cc * n;
-                for (int64_t i = 0; i < n; ++i) s[i] += w * a[i];
-            }
-            activate_row(spec_.acts[k], s, c.SA[k].data() + q * n, n);
-        }
+    for (int64_t m = l + 2; m < L_; ++m) {
+        const double* b = b_off_[m] >= 0 ? theta_.data() + b_off_[m] : nullptr;
+        k.layer(theta_.data() + w_off_[m], b, c.SA[m - 1].data(), spec_.sizes[m], spec_.sizes[m + 1], n,
+                static_cast<int>(spec_.acts[m]), c.SZ[m].data(), c.SA[m].data());
     }
 }
 

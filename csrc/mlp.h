@@ -87,6 +87,7 @@ class MlpState {
     int64_t prop_p_ = -1;
     double prop_value_ = 0.0, prop_loss_ = 0.0, prop_metric_ = 0.0;
     mutable std::vector<const double*> rows_;
+    mutable std::vector<double> terms_;  // per-sample loss terms (3 n: terms and the ce scratch)
 };
 
 }  // namespace ee

@@ -1,0 +1,132 @@
+// exp, tanh and SiLU from +, -, *, / and bit operations, so that loops over them vectorise (a libm
+// call does not) and give the same bits on every instruction set (contraction is off).
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+namespace ee {
+namespace {  // internal linkage: each ISA object keeps its own copy (see langevin_loops.h)
+namespace vmath {
+
+inline double bits_to_double(uint64_t b) {
+    double x;
+    std::memcpy(&x, &b, sizeof x);
+    return x;
+}
+
+inline uint64_t double_to_bits(double x) {
+    uint64_t b;
+    std::memcpy(&b, &x, sizeof b);
+    return b;
+}
+
+// exp(x), relative error ~1e-16; x clamped to [-708, 709] (exp(-708) ~ 3e-308 stands for 0).
+// k = round(x / ln 2) by the 1.5 * 2^52 shifter (no float-to-integer conversion, which AVX2
+// cannot vectorise); exp(x) = 2^k exp(r), |r| <= ln2 / 2, Taylor to r^13 (error < 5e-18).
+inline double exp(double x) {
+    x = x < -708.0 ? -708.0 : x;
+    x = x > 709.0 ? 709.0 : x;
+    constexpr double SHIFTER = 6755399441055744.0;  // 1.5 * 2^52
+    const double kd = x * 1.4426950408889634 + SHIFTER;
+    const double k = kd - SHIFTER;
+    const double r = (x - k * 6.93147180369123816490e-01) - k * 1.90821492927058770002e-10;
+    double p = 1.0 / 6227020800.0;
+    p = p * r + 1.0 / 479001600.0;
+    p = p * r + 1.0 / 39916800.0;
+    p = p * r + 1.0 / 3628800.0;
+    p = p * r + 1.0 / 362880.0;
+    p = p * r + 1.0 / 40320.0;
+    p = p * r + 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    const uint64_t ki = double_to_bits(kd) - double_to_bits(SHIFTER);  // k as a 64-bit integer
+    const double scale = bits_to_double((ki + 1023u) << 52);
+    return p * scale;
+}
+
+// tanh(z): odd Taylor series to z^15 for |z| < 0.125 (error < 1e-17), (1 - e)/(1 + e) with
+// e = exp(-2|z|) above (a few ulp).
+inline double tanh(double z) {
+    const double a = z < 0.0 ? -z : z;
+    const double a2 = a * a;
+    double s = 929569.0 / 638512875.0;
+    s = s * a2 - 21844.0 / 6081075.0;
+    s = s * a2 + 1382.0 / 155925.0;
+    s = s * a2 - 62.0 / 2835.0;
+    s = s * a2 + 17.0 / 315.0;
+    s = s * a2 - 2.0 / 15.0;
+    s = s * a2 + 1.0 / 3.0;
+    const double small = a - a * (a2 * s);
+    const double e = exp(-2.0 * a);
+    const double large = (1.0 - e) / (1.0 + e);
+    const double t = a < 0.125 ? small : large;
+    return z < 0.0 ? -t : t;
+}
+
+inline double silu(double z) { return z / (1.0 + exp(-z)); }
+
+// log(1 + t) for t in [0, 1]: 2 atanh(s), s = t / (2 + t) in [0, 1/3], odd series to s^33.
+inline double log1p_unit(double t) {
+    const double s = t / (2.0 + t);
+    const double s2 = s * s;
+    double p = 1.0 / 33.0;
+    p = p * s2 + 1.0 / 31.0;
+    p = p * s2 + 1.0 / 29.0;
+    p = p * s2 + 1.0 / 27.0;
+    p = p * s2 + 1.0 / 25.0;
+    p = p * s2 + 1.0 / 23.0;
+    p = p * s2 + 1.0 / 21.0;
+    p = p * s2 + 1.0 / 19.0;
+    p = p * s2 + 1.0 / 17.0;
+    p = p * s2 + 1.0 / 15.0;
+    p = p * s2 + 1.0 / 13.0;
+    p = p * s2 + 1.0 / 11.0;
+    p = p * s2 + 1.0 / 9.0;
+    p = p * s2 + 1.0 / 7.0;
+    p = p * s2 + 1.0 / 5.0;
+    p = p * s2 + 1.0 / 3.0;
+    p = p * s2 + 1.0;
+    return 2.0 * s * p;
+}
+
+// softplus(z) = log(1 + e^z) = max(z, 0) + log1p(e^-|z|).
+inline double softplus(double z) {
+    const double a = z < 0.0 ? -z : z;
+    return (z > 0.0 ? z : 0.0) + log1p_unit(exp(-a));
+}
+
+// log(x) for a normal x > 0: x = m 2^e, m in [sqrt(1/2), sqrt(2)), 2 atanh((m - 1)/(m + 1)).
+inline double log(double x) {
+    const uint64_t bits = double_to_bits(x);
+    const uint64_t top = (bits >> 52) & 0x7ffu;
+    double m = bits_to_double((bits & 0x000fffffffffffffull) | 0x3ff0000000000000ull);  // [1, 2)
+    double e = static_cast<double>(static_cast<int32_t>(top) - 1023);
+    const bool high = m > 1.4142135623730951;
+    m = high ? 0.5 * m : m;
+    e = high ? e + 1.0 : e;
+    const double s = (m - 1.0) / (m + 1.0);
+    const double s2 = s * s;
+    double p = 1.0 / 23.0;
+    p = p * s2 + 1.0 / 21.0;
+    p = p * s2 + 1.0 / 19.0;
+    p = p * s2 + 1.0 / 17.0;
+    p = p * s2 + 1.0 / 15.0;
+    p = p * s2 + 1.0 / 13.0;
+    p = p * s2 + 1.0 / 11.0;
+    p = p * s2 + 1.0 / 9.0;
+    p = p * s2 + 1.0 / 7.0;
+    p = p * s2 + 1.0 / 5.0;
+    p = p * s2 + 1.0 / 3.0;
+    p = p * s2 + 1.0;
+    return e * 6.93147180369123816490e-01 + (2.0 * s * p + e * 1.90821492927058770002e-10);
+}
+
+}  // namespace vmath
+}  // namespace
+}  // namespace ee
