@@ -23,6 +23,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--quick", action="store_true", help="shorter timing rounds")
+    parser.add_argument("--section", choices=["kernels", "wlmc", "all"], default="all")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -30,6 +31,18 @@ def main(argv=None):
     if "cpp" not in backends.available():
         raise SystemExit("the compiled extension is not built: pip install . first")
 
+    result = {}
+    if args.section in ("kernels", "all"):
+        result["kernels"] = kernels_section(args, kw)
+    if args.section in ("wlmc", "all"):
+        result["wlmc"] = wlmc_section(args)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(result, fh, indent=2)
+    return result
+
+
+def kernels_section(args, kw):
     rows = []
 
     def compare(name, make, note=""):
@@ -60,13 +73,53 @@ def main(argv=None):
     print(f"  numpy 5-stream pass {nbytes / t_stream / 1e9:7.1f} GB/s  ({t_stream * 1e3:.3f} ms; the arrays fit in cache)")
     print(f"  DRAM copy           {dram / 1e9:7.1f} GB/s  ({t_dram * 1e3:.3f} ms for the same bytes)")
     print(f"  langevin / DRAM-bound time: {t_lang / t_dram:.2f}x; / in-cache stream: {t_lang / t_stream:.2f}x")
-    result = dict(rows=rows, langevin_gbps=nbytes / t_lang / 1e9, stream_gbps=nbytes / t_stream / 1e9,
-                  dram_gbps=dram / 1e9, langevin_over_dram=t_lang / t_dram, langevin_over_stream=t_lang / t_stream,
-                  langevin64_ms=t_lang64 * 1e3)
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(result, fh, indent=2)
-    return result
+    return dict(rows=rows, langevin_gbps=nbytes / t_lang / 1e9, stream_gbps=nbytes / t_stream / 1e9,
+                dram_gbps=dram / 1e9, langevin_over_dram=t_lang / t_dram, langevin_over_stream=t_lang / t_stream,
+                langevin64_ms=t_lang64 * 1e3)
+
+
+def wlmc_section(args):
+    from torch import nn
+
+    from . import wlmc_cases as W
+
+    q = 0.2 if args.quick else 1.0
+    print()
+    print("WLMC, the paper's spiral network (4 hidden x 8, 249 parameters, 40 train + 40 test points), single thread")
+    out = {}
+    for act in (nn.ReLU, nn.Tanh):
+        name = act.__name__
+        cpp = W.us_per_step(W.spiral_sampler(activation=act), int(300_000 * q))
+        full_sampler = W.spiral_sampler(activation=act)
+        full_sampler._chain.set_full_recompute(True)
+        full = W.us_per_step(full_sampler, int(100_000 * q))
+        ref = W.us_per_step(W.spiral_sampler(activation=act, backend="torch"), int(3000 * q), warm=100)
+        try:
+            peer = W.numba_us_per_step(W.spiral_sampler(activation=act), int(30_000 * q))
+        except ImportError as e:
+            peer = float("nan")
+            print(f"  (numba peer skipped: {e})")
+        out[name] = dict(cpp_us=cpp, full_recompute_us=full, torch_us=ref, numba_us=peer)
+        print(f"  {name:5s} cpp {cpp:7.2f} us/step ({1e6 / cpp:,.0f} steps/s) | torch reference {ref:8.1f} us "
+              f"({ref / cpp:5.0f}x) | numba peer {peer:6.2f} us ({peer / cpp:4.1f}x) | engine with full recompute "
+              f"{full:5.2f} us (incremental {full / cpp:3.1f}x)")
+    hours = W.PAPER_PROTOCOL_STEPS * out["ReLU"]["cpp_us"] * 1e-6 / 3600
+    print(f"  the paper's protocol (10,000 stages x 3.2e6 steps x 6 data sets = {W.PAPER_PROTOCOL_STEPS:.3g} steps) "
+          f"at this speed: {hours:,.0f} core-hours (ReLU)")
+    print()
+    print("  us per step (cpp, ReLU) by network and data size (train = test = N):")
+    print(f"  {'network':10s}" + "".join(f"{'N=' + str(n):>10s}" for n in (40, 400, 4000)))
+    table = {}
+    for depth, width in ((3, 6), (4, 8), (4, 16), (4, 32)):
+        cells = []
+        for n in (40, 400, 4000):
+            steps = int(max(2000, 4e6 / (n * width)) * q)
+            cells.append(W.us_per_step(W.spiral_sampler(depth, width, n), steps))
+        table[f"{depth}x{width}"] = cells
+        print(f"  {depth}x{width:<8d}" + "".join(f"{c:10.2f}" for c in cells))
+    out["table"] = table
+    out["paper_protocol_core_hours"] = hours
+    return out
 
 
 if __name__ == "__main__":

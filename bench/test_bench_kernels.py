@@ -38,3 +38,13 @@ def test_langevin_1e6_float32(benchmark, backend):
 def test_stream_floor(benchmark):
     benchmark.group = "langevin"
     benchmark(cases.stream_case())
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_wlmc_spiral_step(benchmark, backend):
+    from bench import wlmc_cases
+
+    benchmark.group = "wlmc spiral 4x8"
+    sampler = wlmc_cases.spiral_sampler(backend=backend)
+    n = 10_000 if backend == "cpp" else 100
+    benchmark(sampler.run, n, 0.01)

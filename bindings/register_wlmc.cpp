@@ -149,6 +149,8 @@ void register_wlmc(py::module_& m) {
              },
              py::arg("p"), py::arg("value"))
         .def("accept", [](ee::WlmcChain& c) { c.mlp().accept(); })
+        .def("set_full_recompute", [](ee::WlmcChain& c, bool on) { c.mlp().set_full_recompute(on); }, py::arg("on"),
+             "Recompute every layer per move instead of the incremental pass (benchmarks, cross-checks).")
         .def("refresh", [](ee::WlmcChain& c) { c.mlp().refresh(); })
         .def("full_eval",
              [](const ee::WlmcChain& c, bool test) {

@@ -151,6 +151,20 @@ void MlpState::propose_set(const DataSet& d, Cache& c, int64_t l, int64_t r, int
 }
 
 void MlpState::propose(int64_t p, double value, double& train_loss, double& test_metric) {
+    if (full_) {  // every layer recomputed into scratch
+        const double old = theta_[p];
+        theta_[p] = value;
+        forward_all(train_, ctrain_.SZ, ctrain_.SA);
+        forward_all(test_, ctest_.SZ, ctest_.SA);
+        theta_[p] = old;
+        prop_p_ = p;
+        prop_value_ = value;
+        prop_loss_ = set_value(train_, ctrain_, true, -1, 0, false);
+        prop_metric_ = set_value(test_, ctest_, true, -1, 0, true);
+        train_loss = prop_loss_;
+        test_metric = prop_metric_;
+        return;
+    }
     const int64_t l = p_layer_[p], r = p_row_[p], col = p_col_[p];
     const double delta = value - theta_[p];
     propose_set(train_, ctrain_, l, r, col, delta);
@@ -165,8 +179,10 @@ void MlpState::propose(int64_t p, double value, double& train_loss, double& test
 
 void MlpState::accept_set(Cache& c, int64_t l, int64_t r) {
     const int64_t n = static_cast<int64_t>(c.zrow.size());
-    std::copy(c.zrow.begin(), c.zrow.end(), c.Z[l].begin() + r * n);
-    std::copy(c.arow.begin(), c.arow.end(), c.A[l].begin() + r * n);
+    if (l >= 0) {
+        std::copy(c.zrow.begin(), c.zrow.end(), c.Z[l].begin() + r * n);
+        std::copy(c.arow.begin(), c.arow.end(), c.A[l].begin() + r * n);
+    }
     for (int64_t k = l + 1; k < L_; ++k) {
         std::swap(c.Z[k], c.SZ[k]);
         std::swap(c.A[k], c.SA[k]);
@@ -175,7 +191,7 @@ void MlpState::accept_set(Cache& c, int64_t l, int64_t r) {
 
 void MlpState::accept() {
     if (prop_p_ < 0) return;
-    const int64_t l = p_layer_[prop_p_], r = p_row_[prop_p_];
+    const int64_t l = full_ ? -1 : p_layer_[prop_p_], r = p_row_[prop_p_];
     accept_set(ctrain_, l, r);
     accept_set(ctest_, l, r);
     theta_[prop_p_] = prop_value_;

@@ -47,6 +47,10 @@ class MlpState {
     double train_loss() const { return train_loss_; }
     double test_metric() const { return test_metric_; }
 
+    // Full recompute instead of the incremental pass (for benchmarks and cross-checks).
+    void set_full_recompute(bool on) { full_ = on; }
+    bool full_recompute() const { return full_; }
+
     // Set parameter p to `value` in scratch; returns the train loss and test metric it would give.
     void propose(int64_t p, double value, double& train_loss, double& test_metric);
     // Commit the last proposal.
@@ -84,6 +88,7 @@ class MlpState {
     Cache ctrain_, ctest_;
     double train_loss_ = 0.0, test_metric_ = 0.0;
     // last proposal
+    bool full_ = false;
     int64_t prop_p_ = -1;
     double prop_value_ = 0.0, prop_loss_ = 0.0, prop_metric_ = 0.0;
     mutable std::vector<const double*> rows_;

@@ -1,0 +1,1 @@
+"""Peer implementations the engine is compared with (not part of entropyeng)."""
