@@ -1,4 +1,4 @@
-"""The README's example runs and prints what it says."""
+"""The README's examples run and do what they say."""
 
 import pathlib
 import re
@@ -8,12 +8,24 @@ import numpy as np
 README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
 
 
-def test_readme_example_runs(capsys):
-    text = README.read_text()
-    block = re.search(r"```python\n(.*?)```", text, re.S).group(1)
+def blocks():
+    return re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+
+
+def test_kernel_example_runs(capsys):
     namespace = {}
-    exec(compile(block, "README.md", "exec"), namespace)
+    exec(compile(blocks()[0], "README.md", "exec"), namespace)
     S, theta = namespace["S"], namespace["theta"]
     assert np.isclose(S.sum(), 0.05)
     assert np.abs(theta).max() <= 0.1
     assert capsys.readouterr().out.strip()
+
+
+def test_wlmc_example_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code = blocks()[1].replace("run_stages(50, 100_000", "run_stages(3, 20_000")
+    namespace = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    wl = namespace["wl"]
+    assert wl.stage == 3 and wl.landscape.histogram.sum() == 60_000
+    assert (tmp_path / "wlmc.npz").exists()
