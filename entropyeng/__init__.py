@@ -9,7 +9,8 @@ from . import backends, kernels, reference
 from .grid import Grid
 from .landscape import Landscape
 from .wlmc import WLMC
+from .wlmd import WLMD, WLMDError
 
 __version__ = "0.1.0"
 
-__all__ = ["Grid", "Landscape", "WLMC", "kernels", "backends", "reference", "__version__"]
+__all__ = ["Grid", "Landscape", "WLMC", "WLMD", "WLMDError", "kernels", "backends", "reference", "__version__"]

@@ -1,0 +1,499 @@
+"""Wang-Landau molecular dynamics for any torch model (the paper's Methods, Eq. 2-4).
+
+All parameters move together under Langevin dynamics in the bias potential V(theta) = S(x, y) plus
+fixed quadratic walls, with x = ln(train loss) and y = ln(test loss) or the smoothed test accuracy;
+every step deposits a Gaussian hill of height f(t) on the S grid at (x, y). The parameters live in
+one flat buffer (each ``nn.Parameter`` a view into it, and each ``.grad`` a view into one flat
+gradient buffer), so the Langevin update is one kernel call over all of them.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import warnings
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import _checks as C
+from . import backends, kernels
+from ._io import load_npz, save_npz_atomic
+from .grid import Grid
+from .integrators import INTEGRATORS, grad_scale
+from .landscape import Landscape
+
+__all__ = ["WLMD", "WLMDError", "WLMDInfo", "f_schedule"]
+
+_EPS = 1e-4  # the logit transform of the smoothed accuracy: y = logit(eps + (1 - 2 eps) A_s)
+_INIT_STEP = 2**64 - 1  # counter step reserved for the initial velocities
+
+
+class WLMDError(RuntimeError):
+    """The walker's loss went non-finite or it left the grid; ``step`` and ``checkpoint`` say where
+    and which file holds the last good state."""
+
+    def __init__(self, message, step, checkpoint):
+        super().__init__(message)
+        self.step, self.checkpoint = step, checkpoint
+
+
+@dataclass
+class WLMDInfo:
+    """Diagnostics passed to the ``run`` callback every ``every`` steps."""
+
+    step: int
+    x: float
+    y: float
+    f: float
+    kinetic_temperature: float  # mean v^2 over the parameters (kT at equilibrium)
+    smoothing_error: float  # |smoothed - hard| test accuracy (0 for cv_y="test_loss")
+    flatness: float  # min / mean of the visit histogram over the visited cells
+    visited: int
+    round_trips: int
+    seconds: float
+
+
+def f_schedule(t: float, f_max: float, t1: float, t2: float, t3: float) -> float:
+    """Eq. 4: f rises linearly to f_max until t1, holds until t2, then f_max (t2 - t3) / (t - t3)."""
+    if t <= t1:
+        return t / t1 * f_max
+    if t <= t2:
+        return f_max
+    return (t2 - t3) / (t - t3) * f_max
+
+
+def _paper_bound(p: torch.Tensor) -> float:
+    """2 / sqrt(width): width = numel / in for a tensor of shape (out, in, ...), out for a bias."""
+    width = p.numel() / p.shape[1] if p.dim() >= 2 else p.shape[0]
+    return 2.0 / math.sqrt(width)
+
+
+class WLMD:
+    """Wang-Landau molecular dynamics sampler of S(ln train loss, y).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Any model with floating-point parameters (one dtype, one device); its parameters become
+        views into the sampler's flat buffer.
+    train, test : (X, y)
+        Tensors or arrays; X is fed to ``model``; y: targets for the loss.
+    loss : {"mse", "ce", "bce"} or callable
+        ``callable(output, target) -> scalar``.
+    cv_y : {"test_loss", "smoothed_accuracy"}
+        y = ln(test loss), or the smoothed test accuracy of Eq. 2, mean of
+        sigmoid(alpha (correct logit - highest wrong logit)) (classification only).
+    alpha : float
+        Sharpness of the smoothed accuracy (the paper: 5).
+    logit_y : bool, optional
+        For the smoothed accuracy, y = logit(eps + (1 - 2 eps) A_s), eps = 1e-4, so that the walker is
+        not squeezed against accuracy 1 (the default, as in the authors' scripts); False keeps A_s.
+    grid : Grid
+    sigma, cutoff : float
+        Hill width and cutoff, in axis units.
+    walls : dict, optional
+        Any of x_min, x_max, y_min, y_max: fixed bias ``wall_c (x - x_max)^2`` beyond each (Eq. 3),
+        kept apart from the learned landscape.
+    schedule : dict
+        f_max, t1, t2, t3 of Eq. 4 (t counts steps from 1).
+    dt, gamma, kT : float
+        Time step, friction per step in [0, 1], temperature (the paper: kT = 1).
+    bound : "paper" or float
+        Box of each parameter tensor: "paper" is 2 / sqrt(numel / in) (2/sqrt(out) for a Linear
+        weight) and 2/sqrt(out) for a bias.
+    seed : int
+    backend : {"cpp", "torch", "cuda"}, optional
+        Kernel backend (default: the fastest for the model's device).
+    integrator : {"paper", "baoab"}
+    """
+
+    def __init__(self, model, train, test, *, loss, cv_y="test_loss", alpha=5.0, logit_y=None, grid, sigma,
+                 cutoff, walls=None, wall_c=3000.0, schedule, dt, gamma, kT=1.0, bound="paper", seed=0,
+                 backend=None, integrator="paper"):
+        if not isinstance(model, torch.nn.Module):
+            raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+        params = [p for p in model.parameters() if p.requires_grad]
+        if not params:
+            raise ValueError("model: it has no trainable parameters")
+        dtypes = {p.dtype for p in params}
+        if len(dtypes) != 1 or not next(iter(dtypes)).is_floating_point:
+            raise ValueError(f"model: expected floating-point parameters of one dtype, got {sorted(map(str, dtypes))}")
+        self.dtype = params[0].dtype
+        if self.dtype not in (torch.float32, torch.float64):
+            raise ValueError(f"model: expected float32 or float64 parameters, got {self.dtype}")
+        devices = {p.device for p in params}
+        if len(devices) != 1:
+            raise ValueError(f"model: expected parameters on one device, got {devices}")
+        self.device = params[0].device
+        self.model = model
+        if integrator not in INTEGRATORS:
+            raise ValueError(f"integrator: expected one of {sorted(INTEGRATORS)}, got {integrator!r}")
+        self.integrator = integrator
+        if not isinstance(grid, Grid):
+            raise TypeError(f"grid: expected an entropyeng.Grid, got {type(grid).__name__}")
+        self.grid = grid
+        self.sigma, self.cutoff = C.hill(grid, sigma, cutoff)
+        self.dt = C.positive(dt, "dt")
+        self.gamma = C.finite(gamma, "gamma")
+        if not 0 <= self.gamma <= 1:
+            raise ValueError(f"gamma: expected a number in [0, 1], got {self.gamma}")
+        self.kT = C.finite(kT, "kT")
+        if self.kT < 0:
+            raise ValueError(f"kT: expected a number >= 0, got {self.kT}")
+        self.seed = C.counter(seed, "seed")
+        self.schedule = self._check_schedule(schedule)
+        self.walls = self._check_walls(walls)
+        self.wall_c = C.finite(wall_c, "wall_c")
+        self.alpha = C.positive(alpha, "alpha")
+        self._setup_loss(loss, cv_y, logit_y)
+        self.X_tr, self.y_tr = self._data(train, "train")
+        self.X_te, self.y_te = self._data(test, "test")
+        if self.cv_y == "smoothed_accuracy" and self.y_te.dtype.is_floating_point:
+            raise ValueError("cv_y: 'smoothed_accuracy' needs class labels (an integer test target), got "
+                             f"{self.y_te.dtype} targets; use cv_y='test_loss' for regression")
+        self.backend = self._resolve_backend(backend)
+        self._flatten(params, bound)
+        self.S = self._grid_array()
+        self.H = self._grid_array()
+        self.t = 0
+        self.round_trips, self._last_end = 0, None
+        self._evaluate_current()
+        problem = self._check_state(self._xv, self._yv, 0)
+        if problem:
+            raise ValueError(f"grid: the initial state does not fit: {problem}")
+
+    # -- set-up -------------------------------------------------------------------------------
+    @staticmethod
+    def _check_schedule(schedule):
+        if not isinstance(schedule, dict) or set(schedule) != {"f_max", "t1", "t2", "t3"}:
+            raise ValueError("schedule: expected dict(f_max=..., t1=..., t2=..., t3=...) (Eq. 4)")
+        s = {k: C.finite(v, f"schedule['{k}']") for k, v in schedule.items()}
+        if not s["f_max"] > 0 or not s["t1"] > 0 or not s["t2"] >= s["t1"] or not s["t3"] < s["t2"]:
+            raise ValueError(f"schedule: expected f_max > 0, t1 > 0, t2 >= t1, t3 < t2, got {s}")
+        return s
+
+    @staticmethod
+    def _check_walls(walls):
+        walls = dict(walls or {})
+        bad = set(walls) - {"x_min", "x_max", "y_min", "y_max"}
+        if bad:
+            raise ValueError(f"walls: unknown keys {sorted(bad)}; expected x_min, x_max, y_min, y_max")
+        return {k: C.finite(v, f"walls['{k}']") for k, v in walls.items()}
+
+    def _setup_loss(self, loss, cv_y, logit_y):
+        if callable(loss):
+            self.loss_name, self._loss = "callable", loss
+        elif loss == "mse":
+            self.loss_name, self._loss = loss, lambda out, y: F.mse_loss(out.reshape(y.shape), y)
+        elif loss == "ce":
+            self.loss_name, self._loss = loss, F.cross_entropy
+        elif loss == "bce":
+            self.loss_name, self._loss = loss, lambda out, y: F.binary_cross_entropy_with_logits(
+                out.reshape(y.shape), y.to(out.dtype))
+        else:
+            raise ValueError(f"loss: expected 'mse', 'ce', 'bce' or a callable, got {loss!r}")
+        if cv_y not in ("test_loss", "smoothed_accuracy"):
+            raise ValueError(f"cv_y: expected 'test_loss' or 'smoothed_accuracy', got {cv_y!r}")
+        if cv_y == "smoothed_accuracy" and loss == "mse":
+            raise ValueError("cv_y: 'smoothed_accuracy' needs a classification loss, got loss 'mse' (a regression)")
+        if cv_y == "test_loss" and logit_y:
+            raise ValueError("logit_y: only applies to cv_y='smoothed_accuracy'")
+        self.cv_y = cv_y
+        self.logit_y = (cv_y == "smoothed_accuracy") if logit_y is None else bool(logit_y)
+
+    def _data(self, data, name):
+        if not isinstance(data, (tuple, list)) or len(data) != 2:
+            raise TypeError(f"{name}: expected a pair (X, y)")
+        X, y = (torch.as_tensor(a) for a in data)
+        if X.shape[0] != y.shape[0]:
+            raise ValueError(f"{name}: X has {X.shape[0]} rows but y has {y.shape[0]}")
+        if X.shape[0] == 0:
+            raise ValueError(f"{name}: the data set is empty")
+        if X.is_floating_point():
+            X = X.to(self.dtype)
+            if not torch.isfinite(X).all():
+                raise ValueError(f"{name}: X contains NaN or infinite values")
+        if self.loss_name == "ce":
+            y = y.long()
+        elif self.loss_name == "bce":
+            y = y.to(self.dtype)
+        elif y.is_floating_point():
+            y = y.to(self.dtype)
+        return X.to(self.device), y.to(self.device)
+
+    def _resolve_backend(self, backend):
+        name = backends.resolve(backend, torch.empty(0, device=self.device))
+        # the flat buffers are validated once here; the step calls the backend directly
+        self._kernels = backends.get(name)
+        return name
+
+    def _flatten(self, params, bound):
+        """One flat buffer for the parameters and one for their gradients; every parameter and its
+        .grad become views into them."""
+        n = sum(p.numel() for p in params)
+        self.n_params = n
+        self.theta = torch.empty(n, dtype=self.dtype, device=self.device)
+        self.grad = torch.zeros(n, dtype=self.dtype, device=self.device)
+        self.zeros = torch.zeros(n, dtype=self.dtype, device=self.device)
+        if isinstance(bound, str):
+            if bound != "paper":
+                raise ValueError(f"bound: expected 'paper' or a number, got {bound!r}")
+            b = torch.empty(n, dtype=self.dtype, device=self.device)
+        else:
+            b = C.positive(bound, "bound", allow_inf=True)
+        off = 0
+        with torch.no_grad():
+            for p in params:
+                k = p.numel()
+                self.theta[off:off + k] = p.reshape(-1)
+                if isinstance(b, torch.Tensor):
+                    b[off:off + k] = _paper_bound(p)
+                p.data = self.theta[off:off + k].view_as(p)
+                p.grad = self.grad[off:off + k].view_as(p)
+                off += k
+        self.bound = b
+        limit = b if isinstance(b, torch.Tensor) else torch.full_like(self.theta, b)
+        outside = (self.theta.abs() > limit)
+        if bool(outside.any()):
+            warnings.warn(f"{int(outside.sum())} initial parameters lie outside their box; clamped into it",
+                          stacklevel=3)
+            with torch.no_grad():
+                torch.clamp_(self.theta, -limit, limit)
+        # velocities from N(0, kT), drawn from the counter-based stream at a reserved step
+        xi = kernels.normal(self.seed, _INIT_STEP, n, backend="torch", dtype=str(self.dtype).replace("torch.", ""))
+        self.v = (math.sqrt(self.kT) * xi).to(self.device)
+        self._view = self._views()
+
+    def _views(self):
+        """(theta, v, grad, zeros, bound) as the kernel backend takes them (zero copy)."""
+        if self.backend == "cpp":
+            b = self.bound if isinstance(self.bound, float) else self.bound.numpy()
+            return self.theta.numpy(), self.v.numpy(), self.grad.numpy(), self.zeros.numpy(), b
+        return self.theta, self.v, self.grad, self.zeros, self.bound
+
+    def _grid_array(self):
+        if self.backend == "cuda":
+            return torch.zeros(self.grid.shape, dtype=torch.float64, device=self.device)
+        return np.zeros(self.grid.shape)
+
+    # -- collective variables -----------------------------------------------------------------
+    def _cvs(self):
+        """(x, y) as 0-d tensors with their graph, and the hard test accuracy (or None)."""
+        out_tr = self.model(self.X_tr)
+        x = torch.log(self._loss(out_tr, self.y_tr))
+        out_te = self.model(self.X_te)
+        if self.cv_y == "test_loss":
+            return x, torch.log(self._loss(out_te, self.y_te)), None
+        if out_te.dim() == 1 or out_te.shape[-1] == 1:  # one logit: binary
+            z = out_te.reshape(-1)
+            delta = torch.where(self.y_te.reshape(-1) > 0, z, -z)
+        else:
+            correct = out_te.gather(1, self.y_te.reshape(-1, 1)).squeeze(1)
+            wrong = out_te.scatter(1, self.y_te.reshape(-1, 1), float("-inf")).amax(dim=1)
+            delta = correct - wrong
+        A_s = torch.sigmoid(self.alpha * delta).mean()
+        hard = (delta > 0).to(A_s.dtype).mean()
+        if self.logit_y:
+            p = _EPS + (1 - 2 * _EPS) * A_s
+            return x, torch.log(p) - torch.log1p(-p), hard - A_s
+        return x, A_s, hard - A_s
+
+    def _evaluate_current(self):
+        with torch.enable_grad():
+            self._x, self._y, self._smooth_err = self._cvs()
+        self._xv, self._yv = self._x.item(), self._y.item()
+
+    def _check_state(self, xv, yv, step):
+        if not (math.isfinite(xv) and math.isfinite(yv)):
+            return f"the loss is not finite at step {step} (x = {xv}, y = {yv})"
+        g = self.grid
+        if not (g.x_min <= xv <= g.x_max and g.y_min <= yv <= g.y_max):
+            return f"the walker left the grid at step {step} (x = {xv:.6g}, y = {yv:.6g}; grid {self.grid})"
+        return None
+
+    def _wall_force(self, xv, yv):
+        """(dV_wall/dx, dV_wall/dy) of the fixed walls at (x, y)."""
+        w, c = self.walls, self.wall_c
+        gx = gy = 0.0
+        if "x_max" in w and xv > w["x_max"]:
+            gx += 2 * c * (xv - w["x_max"])
+        if "x_min" in w and xv < w["x_min"]:
+            gx += 2 * c * (xv - w["x_min"])
+        if "y_max" in w and yv > w["y_max"]:
+            gy += 2 * c * (yv - w["y_max"])
+        if "y_min" in w and yv < w["y_min"]:
+            gy += 2 * c * (yv - w["y_min"])
+        return gx, gy
+
+    def wall_energy(self, x, y):
+        """The fixed wall bias at (x, y) (arrays allowed)."""
+        x, y = np.asarray(x, float), np.asarray(y, float)
+        w, c = self.walls, self.wall_c
+        e = np.zeros(np.broadcast(x, y).shape)
+        if "x_max" in w:
+            e = e + c * np.maximum(x - w["x_max"], 0) ** 2
+        if "x_min" in w:
+            e = e + c * np.minimum(x - w["x_min"], 0) ** 2
+        if "y_max" in w:
+            e = e + c * np.maximum(y - w["y_max"], 0) ** 2
+        if "y_min" in w:
+            e = e + c * np.minimum(y - w["y_min"], 0) ** 2
+        return e
+
+    # -- the step -----------------------------------------------------------------------------
+    def f(self, t=None) -> float:
+        """The hill height f(t) of Eq. 4 at step t (default: the next step)."""
+        return f_schedule(self.t + 1 if t is None else t, **self.schedule)
+
+    def _step(self, failure_path):
+        xv, yv = self._xv, self._yv
+        gx, gy = kernels.gradient(self.S, self.grid, xv, yv, backend=self.backend)
+        wx, wy = self._wall_force(xv, yv)
+        scale = grad_scale(self.integrator, self.t == 0)
+        self.grad.zero_()
+        ((gx + wx) * scale * self._x + (gy + wy) * scale * self._y).backward()
+        theta0, v0 = self.theta.clone(), self.v.clone()
+        th, v, g, z, b = self._view
+        INTEGRATORS[self.integrator](th, v, g, z, b, self.dt, self.gamma, self.kT, self.seed, self.t,
+                                     self.t == 0, self._kernels)
+        with torch.enable_grad():
+            x1, y1, err1 = self._cvs()
+        x1v, y1v = x1.item(), y1.item()
+        problem = self._check_state(x1v, y1v, self.t + 1)
+        if problem:
+            with torch.no_grad():
+                self.theta.copy_(theta0)
+                self.v.copy_(v0)
+            self._evaluate_current()
+            path = failure_path or os.path.join(os.getcwd(), "wlmd-last-good.npz")
+            self.save(path)
+            raise WLMDError(f"WLMD stopped: {problem}; the last good state (step {self.t}) was written to {path}",
+                            self.t + 1, path)
+        kernels.deposit(self.S, self.grid, xv, yv, self.f(), self.sigma, self.cutoff, backend=self.backend)
+        g = self.grid
+        i = min(int((xv - g.x_min) / g.dx), g.nx - 1)
+        j = min(int((yv - g.y_min) / g.dy), g.ny - 1)
+        self.H[i, j] += 1
+        self._track_round_trips(xv)
+        self._x, self._y, self._smooth_err, self._xv, self._yv = x1, y1, err1, x1v, y1v
+        self.t += 1
+
+    def _track_round_trips(self, xv):
+        lo = self.walls.get("x_min", self.grid.x_min)
+        hi = self.walls.get("x_max", self.grid.x_max)
+        span = hi - lo
+        end = "low" if xv < lo + 0.1 * span else "high" if xv > hi - 0.1 * span else None
+        if end is None or end == self._last_end:
+            return
+        if end == "low" and self._last_end == "high":
+            self.round_trips += 1
+        self._last_end = end
+
+    def run(self, n_steps: int, callback=None, every: int = 1000, checkpoint=None) -> None:
+        """Run ``n_steps`` steps. ``callback(WLMDInfo)`` every ``every`` steps. If the loss turns
+        non-finite or the walker leaves the grid, the last good state is saved to ``checkpoint``
+        (default ./wlmd-last-good.npz) and :class:`WLMDError` says at which step."""
+        if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 0:
+            raise ValueError(f"n_steps: expected an integer >= 0, got {n_steps!r}")
+        t0 = time.perf_counter()
+        for k in range(int(n_steps)):
+            self._step(checkpoint)
+            if callback is not None and (k + 1) % every == 0:
+                callback(self.info(time.perf_counter() - t0))
+
+    # -- diagnostics and results ----------------------------------------------------------------
+    def info(self, seconds=0.0) -> WLMDInfo:
+        H = np.asarray(self.H.cpu() if isinstance(self.H, torch.Tensor) else self.H)
+        visited = H > 0
+        flat = float(H[visited].min() / H[visited].mean()) if visited.any() else 0.0
+        err = 0.0 if self._smooth_err is None else abs(float(self._smooth_err))
+        return WLMDInfo(step=self.t, x=self._xv, y=self._yv, f=self.f(), kinetic_temperature=float((self.v ** 2).mean()),
+                        smoothing_error=err, flatness=flat, visited=int(visited.sum()), round_trips=self.round_trips,
+                        seconds=seconds)
+
+    @property
+    def landscape(self) -> Landscape:
+        """The learned entropy (the walls are not in it), the histogram, the grid and metadata."""
+        S = self.S.cpu().numpy() if isinstance(self.S, torch.Tensor) else self.S
+        H = self.H.cpu().numpy() if isinstance(self.H, torch.Tensor) else self.H
+        meta = dict(sampler="WLMD", integrator=self.integrator, loss=self.loss_name, cv_y=self.cv_y,
+                    logit_y=self.logit_y, schedule=self.schedule, steps=self.t, seed=self.seed, dt=self.dt,
+                    gamma=self.gamma, kT=self.kT, sigma=self.sigma, cutoff=self.cutoff, walls=self.walls,
+                    wall_c=self.wall_c, round_trips=self.round_trips)
+        return Landscape(np.array(S), np.array(H), self.grid, meta)
+
+    # -- checkpoints ----------------------------------------------------------------------------
+    def _config(self):
+        return dict(loss=self.loss_name, cv_y=self.cv_y, alpha=self.alpha, logit_y=self.logit_y,
+                    grid=self.grid.to_dict(), sigma=self.sigma, cutoff=self.cutoff, walls=self.walls,
+                    wall_c=self.wall_c, schedule=self.schedule, dt=self.dt, gamma=self.gamma, kT=self.kT,
+                    seed=self.seed, integrator=self.integrator, dtype=str(self.dtype).replace("torch.", ""),
+                    n_params=self.n_params)
+
+    def state_dict(self) -> dict:
+        """Parameters, velocities, landscape, histogram, step counter, diagnostics and configuration."""
+        def host(a):
+            return a.detach().cpu().numpy().copy() if isinstance(a, torch.Tensor) else np.array(a)
+
+        bound = self.bound if isinstance(self.bound, float) else host(self.bound)
+        return dict(theta=host(self.theta), v=host(self.v), S=host(self.S), H=host(self.H), t=self.t,
+                    round_trips=self.round_trips, last_end=self._last_end, bound=bound, config=self._config())
+
+    def load_state_dict(self, state: dict) -> None:
+        cfg = state["config"]
+        if int(cfg["n_params"]) != self.n_params:
+            raise ValueError(f"state: the checkpoint has {cfg['n_params']} parameters, this model {self.n_params}")
+        if Grid.from_dict(cfg["grid"]) != self.grid:
+            raise ValueError("state: the checkpoint's grid differs from this sampler's")
+        with torch.no_grad():
+            self.theta.copy_(torch.as_tensor(state["theta"]))
+            self.v.copy_(torch.as_tensor(state["v"]))
+            if isinstance(self.S, torch.Tensor):
+                self.S.copy_(torch.as_tensor(state["S"]))
+                self.H.copy_(torch.as_tensor(state["H"]))
+            else:
+                self.S[...] = state["S"]
+                self.H[...] = state["H"]
+        self.t = int(state["t"])
+        self.round_trips = int(state.get("round_trips", 0))
+        self._last_end = state.get("last_end")
+        self._evaluate_current()
+
+    def save(self, path) -> None:
+        """Write a self-describing .npz checkpoint (atomically)."""
+        s = self.state_dict()
+        arrays = {k: s[k] for k in ("theta", "v", "S", "H")}
+        if not isinstance(s["bound"], float):
+            arrays["bound"] = s["bound"]
+        meta = dict(kind="wlmd-checkpoint", t=s["t"], round_trips=s["round_trips"], last_end=s["last_end"],
+                    config=s["config"], bound=s["bound"] if isinstance(s["bound"], float) else "array",
+                    info=asdict(self.info()))
+        save_npz_atomic(path, arrays, meta)
+
+    @classmethod
+    def load(cls, path, model, train, test, *, loss=None, backend=None) -> "WLMD":
+        """A sampler restored from :meth:`save` onto ``model`` and the same data (the model's
+        parameters are overwritten); ``loss`` is needed when the run used a callable loss."""
+        arrays, meta = load_npz(path, "wlmd-checkpoint")
+        cfg = dict(meta["config"])
+        if cfg["loss"] == "callable":
+            if loss is None:
+                raise ValueError("loss: the checkpoint was made with a callable loss; pass it again")
+            cfg["loss"] = loss
+        with torch.no_grad():
+            torch.nn.utils.vector_to_parameters(
+                torch.as_tensor(arrays["theta"]).to(next(model.parameters()).dtype),
+                [p for p in model.parameters() if p.requires_grad])
+        self = cls(model, train, test, loss=cfg["loss"], cv_y=cfg["cv_y"], alpha=cfg["alpha"],
+                   logit_y=cfg["logit_y"] if cfg["cv_y"] == "smoothed_accuracy" else None,
+                   grid=Grid.from_dict(cfg["grid"]), sigma=cfg["sigma"], cutoff=cfg["cutoff"], walls=cfg["walls"],
+                   wall_c=cfg["wall_c"], schedule=cfg["schedule"], dt=cfg["dt"], gamma=cfg["gamma"], kT=cfg["kT"],
+                   bound="paper" if meta["bound"] == "array" else meta["bound"], seed=cfg["seed"], backend=backend,
+                   integrator=cfg["integrator"])
+        self.load_state_dict(dict(theta=arrays["theta"], v=arrays["v"], S=arrays["S"], H=arrays["H"], t=meta["t"],
+                                  round_trips=meta["round_trips"], last_end=meta["last_end"], config=meta["config"]))
+        return self

@@ -1,0 +1,246 @@
+"""WLMD: integrators, collective variables, walls, schedule, box, thermalisation, resume, backend
+agreement, failure handling, bad input, and the exact entropy of DESIGN.md."""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import entropyeng as ee
+from entropyeng import WLMD, WLMDError, Grid, backends
+from entropyeng.integrators import INTEGRATORS, grad_scale
+from entropyeng.presets import PRESETS, preset
+from entropyeng.wlmd import f_schedule
+
+CPP = pytest.mark.skipif("cpp" not in backends.available(), reason="the compiled extension is not built")
+
+
+def regression_case(n=30, width=6, seed=0, dtype=torch.float64):
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, 2, generator=g, dtype=dtype)
+    y = torch.sin(X[:, :1])
+    Xt = torch.randn(n, 2, generator=g, dtype=dtype)
+    yt = torch.sin(Xt[:, :1])
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(2, width), nn.Tanh(), nn.Linear(width, 1)).to(dtype)
+    return model, (X, y), (Xt, yt)
+
+
+def sampler(model, train, test, **over):
+    kw = dict(loss="mse", grid=Grid(-8.0, 4.0, 240, -8.0, 4.0, 240), sigma=0.15, cutoff=0.6,
+              schedule=dict(f_max=0.05, t1=100, t2=1e4, t3=0.0), dt=0.01, gamma=0.1, seed=3)
+    kw.update(over)
+    return WLMD(model, train, test, **kw)
+
+
+def test_f_schedule_is_eq4():
+    s = dict(f_max=2.0, t1=10, t2=100, t3=50)
+    assert f_schedule(5, **s) == 1.0 and f_schedule(10, **s) == 2.0 and f_schedule(100, **s) == 2.0
+    assert f_schedule(150, **s) == pytest.approx(2.0 * 50 / 100)
+
+
+@pytest.mark.parametrize("backend", ["cpp", "torch"])
+def test_harmonic_well_baoab_is_more_accurate_than_the_papers_scheme(backend):
+    """V = k theta^2 / 2 inside a wide box at dt = 0.5: the exact variance is kT/k; BAOAB samples it
+    exactly for a harmonic well (Leimkuhler & Matthews 2013), the paper's kick-noise-drift scheme
+    does not."""
+    if backend not in backends.available():
+        pytest.skip("not built")
+    be = backends.get(backend)
+    n, k, kT, dt, gamma = 20_000, 1.0, 1.0, 0.5, 0.3
+    result = {}
+    for name in ("paper", "baoab"):
+        theta = np.zeros(n)
+        v = np.zeros(n)
+        zeros = np.zeros(n)
+        if backend == "torch":
+            theta, v, zeros = torch.zeros(n, dtype=torch.float64), torch.zeros(n, dtype=torch.float64), torch.zeros(n, dtype=torch.float64)
+        acc, count = 0.0, 0
+        for t in range(600):
+            grad = k * theta * grad_scale(name, t == 0)
+            INTEGRATORS[name](theta, v, grad, zeros, 1e6, dt, gamma, kT, 5, t, t == 0, be)
+            if t >= 100:
+                acc += float((theta ** 2).mean())
+                count += 1
+        result[name] = acc / count
+    exact = kT / k
+    se = 2.0 * math.sqrt(2.0 / n / (500 / 20))  # correlated samples: ~20 steps per independent one
+    assert abs(result["baoab"] - exact) < 4 * se
+    assert abs(result["paper"] - exact) > abs(result["baoab"] - exact)
+
+
+@CPP
+def test_parameters_stay_in_the_box_and_velocities_thermalise():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 40), nn.Tanh(), nn.Linear(40, 40), nn.Tanh(), nn.Linear(40, 1)).double()
+    _, train, test = regression_case()
+    w = sampler(model, train, test, schedule=dict(f_max=1e-12, t1=1, t2=1e9, t3=0.0), dt=0.002, gamma=0.2, kT=1.5)
+    temps = []
+    w.run(300, callback=lambda info: temps.append(info.kinetic_temperature), every=10)
+    bound = w.bound.numpy()
+    assert np.all(np.abs(w.theta.numpy()) <= bound)
+    for p, lo in zip(model.parameters(), [2 / math.sqrt(40), 2 / math.sqrt(40), 2 / math.sqrt(40), 2 / math.sqrt(40),
+                                          2 / math.sqrt(1), 2 / math.sqrt(1)]):
+        assert float(p.detach().abs().max()) <= lo + 1e-12
+    n = w.n_params
+    assert abs(np.mean(temps[5:]) - 1.5) < 5 * 1.5 * math.sqrt(2 / n / len(temps[5:]))
+
+
+@pytest.mark.parametrize("integrator", ["paper", "baoab"])
+def test_resume_is_bit_exact(tmp_path, integrator):
+    model, train, test = regression_case()
+    whole = sampler(model, train, test, integrator=integrator)
+    whole.run(400)
+    model2, train2, test2 = regression_case()
+    half = sampler(model2, train2, test2, integrator=integrator)
+    half.run(200)
+    half.save(tmp_path / "c.npz")
+    model3, _, _ = regression_case(seed=9)  # other weights: overwritten by the checkpoint
+    resumed = WLMD.load(tmp_path / "c.npz", model3, train, test)
+    assert resumed.t == 200
+    resumed.run(200)
+    for a, b in ((resumed.theta, whole.theta), (resumed.v, whole.v)):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    np.testing.assert_array_equal(resumed.landscape.entropy, whole.landscape.entropy)
+    np.testing.assert_array_equal(resumed.landscape.histogram, whole.landscape.histogram)
+
+
+@CPP
+def test_cpp_and_torch_trajectories_agree():
+    ma, tr, te = regression_case()
+    mb, _, _ = regression_case()
+    a = sampler(ma, tr, te, backend="cpp")
+    b = sampler(mb, tr, te, backend="torch")
+    a.run(2000)
+    b.run(2000)
+    np.testing.assert_allclose(a.theta.numpy(), b.theta.numpy(), rtol=0, atol=1e-8)
+    np.testing.assert_allclose(a.v.numpy(), b.v.numpy(), rtol=0, atol=1e-8)
+    np.testing.assert_allclose(a.landscape.entropy, b.landscape.entropy, rtol=0, atol=1e-8)
+
+
+def test_nan_loss_stops_with_a_checkpoint_of_the_last_good_state(tmp_path):
+    model, train, test = regression_case()
+    calls = {"n": 0}
+
+    def loss(out, y):
+        calls["n"] += 1
+        value = torch.nn.functional.mse_loss(out, y)
+        return value * float("nan") if calls["n"] > 2 * 51 else value
+
+    w = sampler(model, train, test, loss=loss)
+    with pytest.raises(WLMDError, match="not finite at step 51") as err:
+        w.run(100, checkpoint=tmp_path / "last.npz")
+    assert err.value.step == 51 and (tmp_path / "last.npz").exists()
+    assert w.t == 50
+    calls["n"] = -10**9  # the loss is healthy again: the saved state resumes
+    again = WLMD.load(tmp_path / "last.npz", regression_case()[0], train, test, loss=loss)
+    assert again.t == 50
+    np.testing.assert_array_equal(again.theta.numpy(), w.theta.numpy())
+    again.run(5)
+
+
+def test_walker_leaving_the_grid_stops_cleanly(tmp_path):
+    model, train, test = regression_case()
+    x0 = math.log(float(torch.nn.functional.mse_loss(model(train[0]), train[1])))
+    grid = Grid(x0 - 0.05, x0 + 0.05, 10, -8.0, 4.0, 100)
+    w = sampler(model, train, test, grid=grid, sigma=0.01, cutoff=0.02, dt=0.05)
+    with pytest.raises(WLMDError, match="left the grid"):
+        w.run(10_000, checkpoint=tmp_path / "g.npz")
+    assert (tmp_path / "g.npz").exists() and grid.contains(w._xv, w._yv)
+
+
+def test_smoothed_accuracy_cv():
+    torch.manual_seed(0)
+    X = torch.randn(50, 3, dtype=torch.float64)
+    y = (X[:, 0] > 0).long()
+    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 3)).double()
+    for logit_y in (False, True):
+        w = WLMD(model, (X, y), (X, y), loss="ce", cv_y="smoothed_accuracy", alpha=5.0, logit_y=logit_y,
+                 grid=Grid(-10, 10, 100, -10, 10, 100), sigma=0.1, cutoff=0.4,
+                 schedule=dict(f_max=0.01, t1=10, t2=100, t3=0), dt=0.001, gamma=0.1)
+        with torch.no_grad():
+            out = model(X)
+            correct = out.gather(1, y[:, None])[:, 0]
+            wrong = out.clone().scatter_(1, y[:, None], -1e30).max(dim=1).values
+            A = torch.sigmoid(5.0 * (correct - wrong)).mean().item()
+        expect = math.log((1e-4 + (1 - 2e-4) * A) / (1 - 1e-4 - (1 - 2e-4) * A)) if logit_y else A
+        assert w._yv == pytest.approx(expect, rel=1e-12)
+        assert 0 <= w.info().smoothing_error <= 1
+
+
+def test_walls_are_kept_apart_from_the_landscape():
+    model, train, test = regression_case()
+    w = sampler(model, train, test, walls=dict(x_max=-1.0, y_min=-6.0), wall_c=30.0)
+    assert w.wall_energy(0.0, 0.0) == pytest.approx(30.0)
+    assert w.wall_energy(-2.0, -7.0) == pytest.approx(30.0)
+    assert w._wall_force(0.0, -7.0) == (60.0, -60.0)
+    w.run(50)
+    assert w.landscape.entropy.max() <= w.f(50) * 1.01  # hills only, no walls in S
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_presets_build_samplers(name):
+    kw = preset(name)
+    assert kw["grid"].dx == pytest.approx(0.02)
+    torch.manual_seed(0)
+    if kw["cv_y"] == "smoothed_accuracy":
+        X = torch.randn(20, 4, dtype=torch.float64)
+        y = (X[:, 0] > 0).long()
+        model, loss = nn.Sequential(nn.Linear(4, 2)).double(), "ce"
+    else:
+        X = torch.randn(20, 4, dtype=torch.float64)
+        y = X[:, :1] * 0.1
+        model, loss = nn.Sequential(nn.Linear(4, 1)).double(), "mse"
+    w = WLMD(model, (X, y), (X, y), loss=loss, **kw)
+    w.run(3)
+    assert w.t == 3
+
+
+BAD = [
+    (dict(loss="hinge"), ValueError, "loss"),
+    (dict(cv_y="accuracy"), ValueError, "cv_y"),
+    (dict(cv_y="smoothed_accuracy"), ValueError, "regression|classification"),
+    (dict(logit_y=True), ValueError, "logit_y"),
+    (dict(schedule=dict(f_max=1.0)), ValueError, "schedule"),
+    (dict(schedule=dict(f_max=-1.0, t1=1, t2=2, t3=0)), ValueError, "schedule"),
+    (dict(walls=dict(z_max=1.0)), ValueError, "walls"),
+    (dict(sigma=0.0), ValueError, "sigma"),
+    (dict(cutoff=0.01), ValueError, "cutoff"),
+    (dict(dt=-1.0), ValueError, "dt"),
+    (dict(gamma=2.0), ValueError, "gamma"),
+    (dict(integrator="verlet"), ValueError, "integrator"),
+    (dict(grid=(0, 1, 3, 0, 1, 3)), TypeError, "grid"),
+    (dict(grid=Grid(50, 60, 10, 50, 60, 10)), ValueError, "initial state"),
+    (dict(bound=-1.0), ValueError, "bound"),
+]
+
+
+@pytest.mark.parametrize("over, exc, match", BAD, ids=[b[2] + str(i) for i, b in enumerate(BAD)])
+def test_bad_input(over, exc, match):
+    model, train, test = regression_case()
+    with pytest.raises(exc, match=match):
+        sampler(model, train, test, **over)
+
+
+def test_bad_model_and_data():
+    _, train, test = regression_case()
+    with pytest.raises(ValueError, match="floating-point|float32"):
+        sampler(nn.Linear(2, 1).half(), train, test)
+    with pytest.raises(TypeError, match="model"):
+        sampler(lambda x: x, train, test)
+    with pytest.raises(ValueError, match="rows"):
+        sampler(regression_case()[0], (train[0], train[1][:5]), test)
+    with pytest.raises(ValueError, match="no trainable"):
+        sampler(nn.Sequential(nn.Tanh()), train, test)
+
+
+def test_parameters_are_views_of_the_flat_buffer():
+    model, train, test = regression_case()
+    w = sampler(model, train, test)
+    w.run(5)
+    flat = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+    assert torch.equal(flat, w.theta)
+    assert all(p.grad.data_ptr() >= w.grad.data_ptr() for p in model.parameters())
