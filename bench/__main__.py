@@ -23,7 +23,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--quick", action="store_true", help="shorter timing rounds")
-    parser.add_argument("--section", choices=["kernels", "wlmc", "all"], default="all")
+    parser.add_argument("--section", choices=["kernels", "wlmc", "wlmd", "all"], default="all")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -36,6 +36,8 @@ def main(argv=None):
         result["kernels"] = kernels_section(args, kw)
     if args.section in ("wlmc", "all"):
         result["wlmc"] = wlmc_section(args)
+    if args.section in ("wlmd", "all"):
+        result["wlmd"] = wlmd_section(args)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(result, fh, indent=2)
@@ -119,6 +121,27 @@ def wlmc_section(args):
         print(f"  {depth}x{width:<8d}" + "".join(f"{c:10.2f}" for c in cells))
     out["table"] = table
     out["paper_protocol_core_hours"] = hours
+    return out
+
+
+
+def wlmd_section(args):
+    from . import wlmd_cases as D
+
+    q = 0.2 if args.quick else 1.0
+    print()
+    print("WLMD, one walker, single thread: us per step, and the model's forward + backward share")
+    out = {}
+    for name, make, n in (("spiral regression, width 30 (1051 params, 250 + 250 points)", D.spiral_sampler, 2000),
+                          ("MNIST-size CNN (362 params, 250 + 250 images 28x28)", D.cnn_sampler, 300)):
+        n = max(20, int(n * q))
+        w = make("cpp")
+        cpp = D.step_us(w, n)
+        fb = D.forward_backward_us(w, n)
+        ref = D.step_us(make("torch"), max(10, n // 4))
+        out[name] = dict(cpp_us=cpp, torch_us=ref, forward_backward_us=fb, other_fraction=(cpp - fb) / cpp)
+        print(f"  {name}: cpp {cpp:8.1f} us | torch reference {ref:8.1f} us ({ref / cpp:4.1f}x) | forward+backward "
+              f"{fb:8.1f} us, everything else {100 * (cpp - fb) / cpp:4.1f} % of the step")
     return out
 
 

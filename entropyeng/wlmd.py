@@ -267,6 +267,10 @@ class WLMD:
         xi = kernels.normal(self.seed, _INIT_STEP, n, backend="torch", dtype=str(self.dtype).replace("torch.", ""))
         self.v = (math.sqrt(self.kT) * xi).to(self.device)
         self._view = self._views()
+        # buffers of the step: the previous state (restored on failure) and the backward seeds
+        self._theta0, self._v0 = torch.empty_like(self.theta), torch.empty_like(self.v)
+        self._seed_x = torch.zeros((), dtype=self.dtype, device=self.device)
+        self._seed_y = torch.zeros((), dtype=self.dtype, device=self.device)
 
     def _views(self):
         """(theta, v, grad, zeros, bound) as the kernel backend takes them (zero copy)."""
@@ -355,8 +359,14 @@ class WLMD:
         wx, wy = self._wall_force(xv, yv)
         scale = grad_scale(self.integrator, self.t == 0)
         self.grad.zero_()
-        ((gx + wx) * scale * self._x + (gy + wy) * scale * self._y).backward()
-        theta0, v0 = self.theta.clone(), self.v.clone()
+        # dV/dtheta = (dS/dx + wall) dx/dtheta + (dS/dy + wall) dy/dtheta: one backward with the two
+        # derivatives as the seeds of x and y
+        self._seed_x.fill_((gx + wx) * scale)
+        self._seed_y.fill_((gy + wy) * scale)
+        torch.autograd.backward((self._x, self._y), (self._seed_x, self._seed_y))
+        theta0, v0 = self._theta0, self._v0
+        theta0.copy_(self.theta)
+        v0.copy_(self.v)
         th, v, g, z, b = self._view
         INTEGRATORS[self.integrator](th, v, g, z, b, self.dt, self.gamma, self.kT, self.seed, self.t,
                                      self.t == 0, self._kernels)

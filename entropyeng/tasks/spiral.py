@@ -35,3 +35,22 @@ def spiral_mlp(depth: int = 4, width: int = 8, activation=nn.ReLU, seed: int = 0
         d = width
     layers.append(nn.Linear(d, 1))
     return nn.Sequential(*layers).double()
+
+
+def spiral_regression(n: int = 250, seed: int = 0):
+    """The spiral regression task (Supplementary, Eq. 6): points uniform in [-5, 5]^2 and the target
+    y = sin(theta - 2 r) from their polar coordinates. Returns (X (n, 2), y (n, 1)) float64."""
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-5.0, 5.0, size=(n, 2))
+    r = np.hypot(X[:, 0], X[:, 1])
+    theta = np.arctan2(X[:, 1], X[:, 0])
+    return X, np.sin(theta - 2.0 * r)[:, None]
+
+
+def regression_mlp(width: int = 30, activation=nn.Tanh, seed: int = 0) -> nn.Sequential:
+    """The spiral-regression FNN: 2 -> width -> width -> 1 (1051 parameters at width 30)."""
+    import torch
+
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(2, width), activation(), nn.Linear(width, width), activation(),
+                         nn.Linear(width, 1)).double()

@@ -1,0 +1,52 @@
+"""WLMD benchmark cases: spiral regression (width 30, 1051 parameters, 250 + 250 points) and the
+paper's MNIST-size CNN (362 parameters) on 250 synthetic 28 x 28 images."""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import torch
+
+from entropyeng import WLMD, Grid
+from entropyeng.tasks import mnist_cnn, regression_mlp, spiral_regression
+
+
+def spiral_sampler(backend="cpp"):
+    warnings.filterwarnings("ignore", message=".*clamped into it")
+    X, y = spiral_regression(250, seed=0)
+    Xt, yt = spiral_regression(250, seed=1)
+    return WLMD(regression_mlp(30), (X, y), (Xt, yt), loss="mse", grid=Grid(-20, 20, 2000, -20, 20, 2000),
+                sigma=0.2, cutoff=0.8, walls=dict(x_max=-0.5), schedule=dict(f_max=5.0, t1=2e5, t2=1e7, t3=8e6),
+                dt=5e-5, gamma=3e-5, backend=backend)
+
+
+def cnn_sampler(backend="cpp"):
+    warnings.filterwarnings("ignore", message=".*clamped into it")
+    g = torch.Generator().manual_seed(0)
+    X = torch.rand(250, 1, 28, 28, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 10, (250,), generator=g)
+    Xt = torch.rand(250, 1, 28, 28, generator=g, dtype=torch.float64)
+    yt = torch.randint(0, 10, (250,), generator=g)
+    return WLMD(mnist_cnn(28), (X, y), (Xt, yt), loss="ce", cv_y="smoothed_accuracy",
+                grid=Grid(-20, 20, 2000, -20, 20, 2000), sigma=0.2, cutoff=0.8, walls=dict(x_max=2.0),
+                schedule=dict(f_max=3.0, t1=2e5, t2=1e7, t3=8e6), dt=3e-6, gamma=1e-5, backend=backend)
+
+
+def step_us(w, n):
+    w.run(max(5, n // 10))
+    t0 = time.perf_counter()
+    w.run(n)
+    return (time.perf_counter() - t0) / n * 1e6
+
+
+def forward_backward_us(w, n):
+    """The model's share of a step: forwards on train and test, one backward (what any sampler
+    over this model must pay)."""
+    t0 = time.perf_counter()
+    for _ in range(n):
+        with torch.enable_grad():
+            x, y, _ = w._cvs()
+        w.grad.zero_()
+        (0.1 * x + 0.2 * y).backward()
+    return (time.perf_counter() - t0) / n * 1e6
