@@ -29,3 +29,11 @@ def test_wlmc_example_runs(tmp_path, monkeypatch):
     wl = namespace["wl"]
     assert wl.stage == 3 and wl.landscape.histogram.sum() == 60_000
     assert (tmp_path / "wlmc.npz").exists()
+
+
+def test_wlmd_example_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code = blocks()[2].replace("md.run(1000, callback=print, every=500)", "md.run(20)")
+    namespace = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    assert namespace["md"].t == 20 and (tmp_path / "wlmd.npz").exists()
