@@ -103,16 +103,7 @@ void gradient_cpu(const T* S, const GridSpec& g, const double* x, const double* 
 
 int64_t gaussian_radius(double sigma_bins) { return static_cast<int64_t>(4.0 * sigma_bins + 0.5); }
 
-void gaussian_weights(double sigma_bins, int64_t radius, double* w) {
-    const double s2 = sigma_bins * sigma_bins;
-    double total = 0.0;
-    for (int64_t k = -radius; k <= radius; ++k) {
-        const double kk = static_cast<double>(k);
-        w[k + radius] = exp(-0.5 / s2 * (kk * kk));
-        total += w[k + radius];
-    }
-    for (int64_t k = 0; k <= 2 * radius; ++k) w[k] /= total;
-}
+void gaussian_weights(double sigma_bins, int64_t radius, double* w) { gaussian_weights_into(sigma_bins, radius, w); }
 
 namespace {
 

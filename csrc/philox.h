@@ -92,7 +92,7 @@ EE_HD double ee_bits_double(uint64_t b) {
 #endif
 }
 
-// ln(u) for a normal u in (0, 1]: u = m 2^e with m in [sqrt(1/2), sqrt(2)), ln m = 2 atanh(s),
+// ln(u) for a normal u > 0 (here u in (0, 1]): u = m 2^e with m in [sqrt(1/2), sqrt(2)), ln m = 2 atanh(s),
 // s = (m - 1)/(m + 1), |s| < 0.1716; odd series to s^23 in double (error < 1e-17), to s^11 in float.
 EE_HD double unit_log(double u) {
     const uint64_t bits = ee_double_bits(u);

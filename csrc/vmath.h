@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "philox.h"
+
 namespace ee {
 namespace {  // internal linkage: each ISA object keeps its own copy (see langevin_loops.h)
 namespace vmath {
@@ -101,31 +103,8 @@ inline double softplus(double z) {
     return (z > 0.0 ? z : 0.0) + log1p_unit(exp(-a));
 }
 
-// log(x) for a normal x > 0: x = m 2^e, m in [sqrt(1/2), sqrt(2)), 2 atanh((m - 1)/(m + 1)).
-inline double log(double x) {
-    const uint64_t bits = double_to_bits(x);
-    const uint64_t top = (bits >> 52) & 0x7ffu;
-    double m = bits_to_double((bits & 0x000fffffffffffffull) | 0x3ff0000000000000ull);  // [1, 2)
-    double e = static_cast<double>(static_cast<int32_t>(top) - 1023);
-    const bool high = m > 1.4142135623730951;
-    m = high ? 0.5 * m : m;
-    e = high ? e + 1.0 : e;
-    const double s = (m - 1.0) / (m + 1.0);
-    const double s2 = s * s;
-    double p = 1.0 / 23.0;
-    p = p * s2 + 1.0 / 21.0;
-    p = p * s2 + 1.0 / 19.0;
-    p = p * s2 + 1.0 / 17.0;
-    p = p * s2 + 1.0 / 15.0;
-    p = p * s2 + 1.0 / 13.0;
-    p = p * s2 + 1.0 / 11.0;
-    p = p * s2 + 1.0 / 9.0;
-    p = p * s2 + 1.0 / 7.0;
-    p = p * s2 + 1.0 / 5.0;
-    p = p * s2 + 1.0 / 3.0;
-    p = p * s2 + 1.0;
-    return e * 6.93147180369123816490e-01 + (2.0 * s * p + e * 1.90821492927058770002e-10);
-}
+// log(x) for a normal x > 0 (the same series as the Langevin normals' logarithm).
+inline double log(double x) { return unit_log(x); }
 
 }  // namespace vmath
 }  // namespace

@@ -63,16 +63,8 @@ __global__ void gradient_kernel(const T* S, GridSpec g, const double* xs, const 
 }
 
 __global__ void weights_kernel(double* w, int64_t radius, double sigma) {
-    // sequential, the same order of operations as ee::gaussian_weights on the CPU
-    if (threadIdx.x != 0 || blockIdx.x != 0) return;
-    const double s2 = sigma * sigma;
-    double total = 0.0;
-    for (int64_t k = -radius; k <= radius; ++k) {
-        const double kk = static_cast<double>(k);
-        w[k + radius] = exp(-0.5 / s2 * (kk * kk));
-        total += w[k + radius];
-    }
-    for (int64_t k = 0; k <= 2 * radius; ++k) w[k] /= total;
+    // one thread: the same order of operations as the CPU (landscape_math.h)
+    if (threadIdx.x == 0 && blockIdx.x == 0) gaussian_weights_into(sigma, radius, w);
 }
 
 __device__ __forceinline__ int64_t clampi(int64_t k, int64_t n) { return k < 0 ? 0 : (k >= n ? n - 1 : k); }
