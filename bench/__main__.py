@@ -132,13 +132,13 @@ def wlmd_section(args):
     print()
     print("WLMD, one walker, single thread: us per step, and the model's forward + backward share")
     out = {}
-    for name, make, n in (("spiral regression, width 30 (1051 params, 250 + 250 points)", D.spiral_sampler, 2000),
-                          ("MNIST-size CNN (362 params, 250 + 250 images 28x28)", D.cnn_sampler, 300)):
+    for name, make, n in (("spiral regression, width 30 (1051 params, 250 + 250 points)", D.spiral_sampler, 500),
+                          ("MNIST-size CNN (362 params, 250 + 250 images 28x28)", D.cnn_sampler, 40)):
         n = max(20, int(n * q))
         w = make("cpp")
         cpp = D.step_us(w, n)
         fb = D.forward_backward_us(w, n)
-        ref = D.step_us(make("torch"), max(10, n // 4))
+        ref = D.step_us(make("torch"), max(10, n // 4), rounds=2)
         out[name] = dict(cpp_us=cpp, torch_us=ref, forward_backward_us=fb, other_fraction=(cpp - fb) / cpp)
         print(f"  {name}: cpp {cpp:8.1f} us | torch reference {ref:8.1f} us ({ref / cpp:4.1f}x) | forward+backward "
               f"{fb:8.1f} us, everything else {100 * (cpp - fb) / cpp:4.1f} % of the step")

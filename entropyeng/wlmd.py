@@ -109,11 +109,17 @@ class WLMD:
     backend : {"cpp", "torch", "cuda"}, optional
         Kernel backend (default: the fastest for the model's device).
     integrator : {"paper", "baoab"}
+    sync_every : int, optional
+        1 (the default on CPU): the host checks every step for a non-finite loss or a walker off the
+        grid. k > 1 (the default on CUDA: 1000): the step stays on the device, with no host
+        synchronisation (no ``.item()``), so that it could be captured in a CUDA graph; the checks
+        accumulate on the device and are read every k steps, and on a failure the state of the last
+        check is restored and saved. Both give the same trajectory.
     """
 
     def __init__(self, model, train, test, *, loss, cv_y="test_loss", alpha=5.0, logit_y=None, grid, sigma,
                  cutoff, walls=None, wall_c=3000.0, schedule, dt, gamma, kT=1.0, bound="paper", seed=0,
-                 backend=None, integrator="paper"):
+                 backend=None, integrator="paper", sync_every=None):
         if not isinstance(model, torch.nn.Module):
             raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
         params = [p for p in model.parameters() if p.requires_grad]
@@ -156,6 +162,11 @@ class WLMD:
             raise ValueError("cv_y: 'smoothed_accuracy' needs class labels (an integer test target), got "
                              f"{self.y_te.dtype} targets; use cv_y='test_loss' for regression")
         self.backend = self._resolve_backend(backend)
+        if sync_every is None:
+            sync_every = 1000 if self.device.type == "cuda" else 1
+        if isinstance(sync_every, bool) or not isinstance(sync_every, int) or sync_every < 1:
+            raise ValueError(f"sync_every: expected an integer >= 1, got {sync_every!r}")
+        self.sync_every = sync_every
         self._flatten(params, bound)
         self.S = self._grid_array()
         self.H = self._grid_array()
@@ -280,7 +291,7 @@ class WLMD:
         return self.theta, self.v, self.grad, self.zeros, self.bound
 
     def _grid_array(self):
-        if self.backend == "cuda":
+        if self.backend == "cuda" or self.sync_every > 1:
             return torch.zeros(self.grid.shape, dtype=torch.float64, device=self.device)
         return np.zeros(self.grid.shape)
 
@@ -310,6 +321,7 @@ class WLMD:
         with torch.enable_grad():
             self._x, self._y, self._smooth_err = self._cvs()
         self._xv, self._yv = self._x.item(), self._y.item()
+        self._snapshot = None
 
     def _check_state(self, xv, yv, step):
         if not (math.isfinite(xv) and math.isfinite(yv)):
@@ -392,6 +404,85 @@ class WLMD:
         self._x, self._y, self._smooth_err, self._xv, self._yv = x1, y1, err1, x1v, y1v
         self.t += 1
 
+    # -- the step without host synchronisation (sync_every > 1) -----------------------------------
+    def _take_snapshot(self):
+        self._snapshot = dict(theta=self.theta.clone(), v=self.v.clone(), S=self.S.clone(), H=self.H.clone(),
+                              t=self.t, round_trips=self.round_trips, last_end=self._last_end)
+        self._bad_step = torch.full((), -1, dtype=torch.int64, device=self.device)
+
+    def _sync(self, failure_path):
+        """Read the device-side checks; on a failure restore and save the last checked state."""
+        if self._snapshot is None:
+            return
+        bad = int(self._bad_step)
+        if bad < 0:
+            self._take_snapshot()
+            return
+        snap = self._snapshot
+        with torch.no_grad():
+            self.theta.copy_(snap["theta"])
+            self.v.copy_(snap["v"])
+            self.S.copy_(snap["S"])
+            self.H.copy_(snap["H"])
+        self.t, self.round_trips, self._last_end = snap["t"], snap["round_trips"], snap["last_end"]
+        self._evaluate_current()
+        path = failure_path or os.path.join(os.getcwd(), "wlmd-last-good.npz")
+        self.save(path)
+        raise WLMDError(f"WLMD stopped: the loss went non-finite or the walker left the grid at step {bad}; "
+                        f"the last checked good state (step {self.t}) was written to {path}", bad, path)
+
+    def _step_on_device(self, failure_path):
+        if self._snapshot is None:
+            self._take_snapshot()
+        g, w = self.grid, self.walls
+        xd, yd = self._x.detach(), self._y.detach()
+        if self.backend == "cpp" and not bool(torch.isfinite(xd) & torch.isfinite(yd)):
+            gx = gy = np.zeros(1)  # the cpp binding refuses a non-finite point; the device kernel gives NaN
+        else:
+            gx, gy = self._kernels.gradient(self.S, g, xd.reshape(1).to(torch.float64),
+                                            yd.reshape(1).to(torch.float64))
+        gx = torch.as_tensor(gx, device=self.device).reshape(())
+        gy = torch.as_tensor(gy, device=self.device).reshape(())
+        zero = torch.zeros((), dtype=torch.float64, device=self.device)
+        x64, y64 = xd.to(torch.float64), yd.to(torch.float64)
+        if "x_max" in w:
+            gx = gx + torch.where(x64 > w["x_max"], 2 * self.wall_c * (x64 - w["x_max"]), zero)
+        if "x_min" in w:
+            gx = gx + torch.where(x64 < w["x_min"], 2 * self.wall_c * (x64 - w["x_min"]), zero)
+        if "y_max" in w:
+            gy = gy + torch.where(y64 > w["y_max"], 2 * self.wall_c * (y64 - w["y_max"]), zero)
+        if "y_min" in w:
+            gy = gy + torch.where(y64 < w["y_min"], 2 * self.wall_c * (y64 - w["y_min"]), zero)
+        scale = grad_scale(self.integrator, self.t == 0)
+        self.grad.zero_()
+        torch.autograd.backward((self._x, self._y), ((gx * scale).to(self.dtype), (gy * scale).to(self.dtype)))
+        th, v, gr, z, b = self._view
+        INTEGRATORS[self.integrator](th, v, gr, z, b, self.dt, self.gamma, self.kT, self.seed, self.t,
+                                     self.t == 0, self._kernels)
+        with torch.enable_grad():
+            x1, y1, err1 = self._cvs()
+        x1d, y1d = x1.detach().to(torch.float64), y1.detach().to(torch.float64)
+        bad = ~(torch.isfinite(x1d) & torch.isfinite(y1d) & (x1d >= g.x_min) & (x1d <= g.x_max)
+                & (y1d >= g.y_min) & (y1d <= g.y_max))
+        self._bad_step = torch.where(bad & (self._bad_step < 0), torch.full_like(self._bad_step, self.t + 1),
+                                     self._bad_step)
+        if self.device.type != "cpu" or bool(torch.isfinite(x64) & torch.isfinite(y64)):
+            # (a non-finite centre deposits nothing; the device kernel skips it by itself)
+            self._kernels.deposit(self.S, g, x64.reshape(1), y64.reshape(1),
+                                  torch.full((1,), self.f(), dtype=torch.float64, device=self.device),
+                                  self.sigma, self.cutoff)
+        # a non-finite point counts nothing (index 0, weight 0): an out-of-range index on the GPU
+        # would be a device-side assert
+        ok = torch.isfinite(x64) & torch.isfinite(y64)
+        i = torch.clamp(torch.floor((torch.nan_to_num(x64) - g.x_min) / g.dx), 0, g.nx - 1).to(torch.int64)
+        j = torch.clamp(torch.floor((torch.nan_to_num(y64) - g.y_min) / g.dy), 0, g.ny - 1).to(torch.int64)
+        self.H.index_put_((i.reshape(1), j.reshape(1)), ok.to(self.H.dtype).reshape(1), accumulate=True)
+        self._x, self._y, self._smooth_err = x1, y1, err1
+        self.t += 1
+        if self.t % self.sync_every == 0:
+            self._xv, self._yv = float(x1d), float(y1d)
+            self._sync(failure_path)
+
     def _track_round_trips(self, xv):
         lo = self.walls.get("x_min", self.grid.x_min)
         hi = self.walls.get("x_max", self.grid.x_max)
@@ -410,10 +501,13 @@ class WLMD:
         if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 0:
             raise ValueError(f"n_steps: expected an integer >= 0, got {n_steps!r}")
         t0 = time.perf_counter()
+        step = self._step if self.sync_every == 1 else self._step_on_device
         for k in range(int(n_steps)):
-            self._step(checkpoint)
+            step(checkpoint)
             if callback is not None and (k + 1) % every == 0:
                 callback(self.info(time.perf_counter() - t0))
+        if self.sync_every > 1:
+            self._sync(checkpoint)
 
     # -- diagnostics and results ----------------------------------------------------------------
     def info(self, seconds=0.0) -> WLMDInfo:

@@ -291,7 +291,56 @@ def test_exact_entropy_slopes_within_10_percent():
 @CPP
 @pytest.mark.slow
 def test_exact_entropy_slopes_within_5_percent():
-    slopes, temperature, _ = exact_wlmd(1_200_000, 0.08, seed=4)
+    """Four independent runs of 3e5 steps, their landscapes averaged (as the paper averaged
+    independent runs). A single run held at f_max for longer (1.2e6 steps, t2 = 6e5) overshoots by
+    5-9 %: the hill mass, not the step count, sets the accuracy of this schedule."""
+    runs = [exact_wlmd(300_000, 0.08, seed=seed) for seed in (11, 12, 13, 14)]
+    S = np.mean([w.landscape.entropy for _, _, w in runs], axis=0)
+    visited = np.logical_and.reduce([w.landscape.visited for _, _, w in runs])
+    grid = runs[0][2].grid
+    X, Y = np.meshgrid(*grid.centers, indexing="ij")
+    xa, yb = math.log(1 / 3), math.log(1 / 2)
+    region = (X > -3.5) & (X < xa - 0.4) & (Y > -3.5) & (Y < yb - 0.4) & visited
+    slopes = np.linalg.lstsq(np.c_[X[region], Y[region], np.ones(region.sum())], S[region], rcond=None)[0][:2]
     assert slopes[0] == pytest.approx(1.5, rel=0.05)
     assert slopes[1] == pytest.approx(1.0, rel=0.05)
-    assert temperature == pytest.approx(1.0, abs=0.15)  # 5 degrees of freedom: a noisy mean
+    for _, temperature, _ in runs:
+        assert temperature == pytest.approx(1.0, abs=0.15)
+
+
+@pytest.mark.parametrize("backend", ["torch", "cpp"])
+def test_device_resident_step_equals_the_checked_step(backend):
+    """sync_every > 1 is the CUDA path (no host synchronisation per step); run on the CPU it must
+    give the trajectory of the per-step-checked path."""
+    if backend not in backends.available():
+        pytest.skip("not built")
+    ma, tr, te = regression_case()
+    mb, _, _ = regression_case()
+    walls = dict(x_max=-1.0, y_min=-6.0)
+    a = sampler(ma, tr, te, backend=backend, walls=walls, wall_c=30.0)
+    b = sampler(mb, tr, te, backend=backend, walls=walls, wall_c=30.0, sync_every=37)
+    a.run(300)
+    b.run(300)
+    np.testing.assert_array_equal(a.theta.numpy(), b.theta.numpy())
+    np.testing.assert_array_equal(a.v.numpy(), b.v.numpy())
+    np.testing.assert_array_equal(a.landscape.entropy, b.landscape.entropy)
+    np.testing.assert_array_equal(a.landscape.histogram, b.landscape.histogram)
+
+
+@pytest.mark.parametrize("backend", ["torch", "cpp"])
+def test_device_resident_step_restores_the_last_checked_state(tmp_path, backend):
+    if backend not in backends.available():
+        pytest.skip("not built")
+    model, train, test = regression_case()
+    calls = {"n": 0}
+
+    def loss(out, y):
+        calls["n"] += 1
+        value = torch.nn.functional.mse_loss(out, y)
+        return value * float("nan") if calls["n"] > 2 * 131 else value
+
+    w = sampler(model, train, test, loss=loss, sync_every=50, backend=backend)
+    with pytest.raises(WLMDError, match="at step 131") as err:
+        w.run(400, checkpoint=tmp_path / "d.npz")
+    assert err.value.step == 131 and w.t == 100 and (tmp_path / "d.npz").exists()
+    assert np.all(np.isfinite(w.theta.numpy())) and w.landscape.histogram.sum() == 100

@@ -25,11 +25,12 @@ def _like(result: np.ndarray, template):
 
 def deposit(S, grid, x, y, height, sigma, cutoff):
     core().deposit(_view(S), grid.x_min, grid.x_max, grid.nx, grid.y_min, grid.y_max, grid.ny,
-                   x, y, height, sigma, cutoff)
+                   _view(x), _view(y), _view(height), sigma, cutoff)
 
 
 def gradient(S, grid, x, y):
-    return core().gradient(_view(S), grid.x_min, grid.x_max, grid.nx, grid.y_min, grid.y_max, grid.ny, x, y)
+    return core().gradient(_view(S), grid.x_min, grid.x_max, grid.nx, grid.y_min, grid.y_max, grid.ny,
+                           _view(x), _view(y))
 
 
 def smooth(S, sigma_bins):

@@ -22,6 +22,8 @@ def deposit(S: torch.Tensor, grid, xs, ys, heights, sigma: float, cutoff: float)
     dx, dy = grid.dx, grid.dy
     for x, y, h in zip(xs, ys, heights):
         x, y, h = float(x), float(y), float(h)
+        if not (math.isfinite(x) and math.isfinite(y)):
+            continue  # as the compiled kernels: a non-finite centre deposits nothing
         fx, fy = (x - grid.x_min) / dx - 0.5, (y - grid.y_min) / dy - 0.5
         i_lo, i_hi = math.ceil(fx - cutoff / dx) - 1, math.floor(fx + cutoff / dx) + 1
         j_lo, j_hi = math.ceil(fy - cutoff / dy) - 1, math.floor(fy + cutoff / dy) + 1
