@@ -1,0 +1,118 @@
+"""The paper's analysis of a landscape: equilibrium metric (Eq. 1), max-entropy curve, the SGD curve
+and the entropy advantage."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .landscape import Landscape
+
+__all__ = ["y_values", "equilibrium", "max_entropy", "runs_per_bin", "sgd_curve", "best_sgd", "advantage"]
+
+_EPS = 1e-4
+
+
+def y_values(landscape: Landscape) -> np.ndarray:
+    """The y value of each y cell in the metric's own units: accuracy for a smoothed-accuracy WLMD
+    landscape on the logit scale (undoing y = logit(eps + (1 - 2 eps) A)), the centre otherwise."""
+    y = landscape.grid.centers[1]
+    meta = landscape.meta
+    if meta.get("cv_y") == "smoothed_accuracy" and meta.get("logit_y"):
+        p = 1.0 / (1.0 + np.exp(-y))
+        return np.clip((p - _EPS) / (1 - 2 * _EPS), 0.0, 1.0)
+    return y
+
+
+def equilibrium(landscape: Landscape, min_visits: float = 1):
+    """Eq. 1: the equilibrium metric at each x cell, <y>(x) = sum_j y_j e^S(x, j) / sum_j e^S(x, j),
+    over the visited cells. Returns (x centres, values, valid) with NaN where x was never visited."""
+    x = landscape.grid.centers[0]
+    y = y_values(landscape)
+    visited = landscape.histogram >= min_visits
+    S = np.where(visited, landscape.entropy, -np.inf)
+    top = S.max(axis=1, keepdims=True)
+    valid = np.isfinite(top[:, 0])
+    w = np.exp(S - np.where(np.isfinite(top), top, 0.0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        values = (w * y[None, :]).sum(axis=1) / w.sum(axis=1)
+    return x, np.where(valid, values, np.nan), valid
+
+
+def max_entropy(landscape: Landscape, min_visits: float = 1):
+    """The y of the highest-entropy visited cell at each x (the max-entropy curve used for
+    regression). Returns (x centres, values, valid)."""
+    x = landscape.grid.centers[0]
+    y = y_values(landscape)
+    visited = landscape.histogram >= min_visits
+    S = np.where(visited, landscape.entropy, -np.inf)
+    valid = visited.any(axis=1)
+    return x, np.where(valid, y[np.argmax(S, axis=1)], np.nan), valid
+
+
+def runs_per_bin(trajectories, edges) -> np.ndarray:
+    """How many of the runs record at least one state in each ln(train loss) bin."""
+    edges = np.asarray(edges, dtype=float)
+    out = np.zeros(len(edges) - 1)
+    for t in trajectories:
+        x = np.asarray(t, dtype=float).reshape(-1, 2)[:, 0]
+        idx = np.digitize(x[np.isfinite(x)], edges) - 1
+        idx = np.unique(idx[(idx >= 0) & (idx < len(out))])
+        out[idx] += 1
+    return out
+
+
+def sgd_curve(trajectories, edges):
+    """The mean test metric per ln(train loss) bin over all recorded SGD states (the black curve).
+
+    trajectories: iterable of arrays (n_records, 2) of (ln train loss, test metric); edges: bin
+    edges in x. Returns (bin centres, mean metric (NaN where empty), counts)."""
+    edges = np.asarray(edges, dtype=float)
+    trajectories = list(trajectories)
+    pts = np.concatenate([np.asarray(t, dtype=float).reshape(-1, 2) for t in trajectories], axis=0)
+    pts = pts[np.isfinite(pts).all(axis=1)]
+    idx = np.digitize(pts[:, 0], edges) - 1
+    ok = (idx >= 0) & (idx < len(edges) - 1)
+    counts = np.bincount(idx[ok], minlength=len(edges) - 1).astype(float)
+    sums = np.bincount(idx[ok], weights=pts[ok, 1], minlength=len(edges) - 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = sums / counts
+    return 0.5 * (edges[1:] + edges[:-1]), np.where(counts > 0, mean, np.nan), counts
+
+
+def best_sgd(centres, mean, counts, higher_is_better=True, min_count=5):
+    """The best point of the SGD curve (best-possible early stopping): (x, metric)."""
+    ok = np.isfinite(mean) & (counts >= min_count)
+    if not ok.any():
+        raise ValueError("sgd: no bin of the SGD curve has enough records")
+    values = np.where(ok, mean, -np.inf if higher_is_better else np.inf)
+    k = int(np.argmax(values) if higher_is_better else np.argmin(values))
+    return float(centres[k]), float(mean[k])
+
+
+def advantage(landscapes, trajectories, higher_is_better=True, curve="equilibrium"):
+    """The entropy advantage: the equilibrium (or max-entropy) metric minus SGD's, at the train loss
+    where SGD's mean curve is best among the train losses that at least half of the runs reach. Several landscapes (independent data sets or walkers) give an
+    error bar (standard error of the mean).
+
+    Returns a dict: x, sgd, equilibrium (mean), advantage, error (NaN with one landscape), n."""
+    if isinstance(landscapes, Landscape):
+        landscapes = [landscapes]
+    trajectories = list(trajectories)
+    grid = landscapes[0].grid
+    centres, mean, counts = sgd_curve(trajectories, grid.edges[0])
+    # only train losses that at least half of the runs reach: the tail reached by a few lucky runs
+    # would select for them
+    reached = runs_per_bin(trajectories, grid.edges[0]) >= max(1, 0.5 * len(trajectories))
+    x_best, sgd_best = best_sgd(centres, np.where(reached, mean, np.nan), counts, higher_is_better)
+    i = min(max(int(math.floor((x_best - grid.x_min) / grid.dx)), 0), grid.nx - 1)
+    fn = equilibrium if curve == "equilibrium" else max_entropy
+    values = np.array([fn(L)[1][i] for L in landscapes])
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        raise ValueError(f"landscape: the cell at x = {x_best:.3g} (SGD's best train loss) was never visited")
+    eq = float(values.mean())
+    adv = eq - sgd_best if higher_is_better else sgd_best - eq
+    err = float(values.std(ddof=1) / math.sqrt(values.size)) if values.size > 1 else float("nan")
+    return dict(x=x_best, sgd=sgd_best, equilibrium=eq, advantage=adv, error=err, n=int(values.size))

@@ -1,0 +1,83 @@
+"""Figures in the style of the paper's Fig. 1 (matplotlib, written as PNG)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import analysis
+from .landscape import Landscape
+
+__all__ = ["landscape_figure", "advantage_figure"]
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def landscape_figure(landscape: Landscape, path, trajectories=None, title=None, curve="equilibrium"):
+    """Fig. 1a: the entropy landscape over ln(train loss) x test metric, the equilibrium (or
+    max-entropy) points and the mean SGD curve on top."""
+    plt = _plt()
+    g = landscape.grid
+    S = landscape.masked_entropy()
+    y_label = landscape.meta.get("y", "test accuracy" if landscape.meta.get("metric") == "accuracy" else "y")
+    fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=120)
+    ex, ey = g.edges
+    y_vals = analysis.y_values(landscape)
+    if landscape.meta.get("cv_y") == "smoothed_accuracy" and landscape.meta.get("logit_y"):
+        ey = np.concatenate([[0.0], 0.5 * (y_vals[1:] + y_vals[:-1]), [1.0]])
+        y_label = "smoothed test accuracy"
+    finite = S[np.isfinite(S)]
+    vmin = float(np.percentile(finite, 2)) if finite.size else None  # robust: a few extreme cells
+    mesh = ax.pcolormesh(ex, ey, S.T, cmap="viridis", shading="flat", vmin=vmin, vmax=0.0)
+    fig.colorbar(mesh, ax=ax, label="entropy S (nats, max = 0)")
+    fn = analysis.equilibrium if curve == "equilibrium" else analysis.max_entropy
+    x, eq, valid = fn(landscape)
+    ax.plot(x[valid], eq[valid], "o", ms=3, color="magenta", label=f"{curve.replace('_', ' ')}")
+    if trajectories is not None:
+        centres, mean, counts = analysis.sgd_curve(trajectories, ex)
+        ok = counts >= 5
+        ax.plot(centres[ok], mean[ok], "-", color="black", lw=1.8, label="SGD (mean)")
+    visited = landscape.visited
+    if visited.any():
+        cols = np.nonzero(visited.any(axis=1))[0]
+        ax.set_xlim(ex[max(cols.min() - 2, 0)], ex[min(cols.max() + 3, g.nx)])
+    ax.set_xlabel("ln(train loss)")
+    ax.set_ylabel(y_label)
+    ax.set_title(title or f"{landscape.meta.get('sampler', '')} entropy landscape")
+    ax.legend(loc="lower left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def advantage_figure(points, path, title="equilibrium vs SGD"):
+    """Fig. 1b: equilibrium vs SGD metric, one point per network / condition, with y = x.
+
+    points: iterable of dicts with keys label, sgd, equilibrium and optionally error."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(4.8, 4.8), dpi=120)
+    pts = list(points)
+    for p in pts:
+        ax.errorbar(p["sgd"], p["equilibrium"], yerr=p.get("error") if np.isfinite(p.get("error", np.nan)) else None,
+                    fmt="o", capsize=3, label=p.get("label"))
+    vals = [v for p in pts for v in (p["sgd"], p["equilibrium"])]
+    lo, hi = min(vals) - 0.05, max(vals) + 0.05
+    ax.plot([lo, hi], [lo, hi], "k--", lw=1)
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(lo, hi)
+    ax.set_xlabel("SGD test accuracy (best early stopping)")
+    ax.set_ylabel("equilibrium test accuracy")
+    ax.set_title(title)
+    if any(p.get("label") for p in pts):
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -1,0 +1,62 @@
+"""Analysis functions against hand-computed landscapes."""
+
+import math
+
+import numpy as np
+import pytest
+
+from entropyeng import Grid, Landscape
+from entropyeng import analysis as A
+
+
+def accuracy_landscape():
+    # x cells 0..3, y = accuracy k/4 (5 cells, centres 0, .25, .5, .75, 1)
+    g = Grid(-2.0, 2.0, 4, -0.125, 1.125, 5)
+    S = np.array([[0, 0, 0, 0, 0],
+                  [0, math.log(3), 0, 0, 0],
+                  [0, 0, 5, 5, 0],
+                  [0, 0, 0, 0, 0]], dtype=float)
+    H = np.ones(g.shape)
+    H[3, :] = 0  # x cell 3 never visited
+    H[0, 4] = 0  # one cell of x row 0 unvisited
+    return Landscape(S, H, g, {"sampler": "WLMC"})
+
+
+def test_equilibrium_by_hand():
+    L = accuracy_landscape()
+    x, eq, valid = A.equilibrium(L)
+    assert valid.tolist() == [True, True, True, False]
+    assert eq[0] == pytest.approx((0 + 0.25 + 0.5 + 0.75) / 4)  # the unvisited cell does not count
+    assert eq[1] == pytest.approx((0 + 3 * 0.25 + 0.5 + 0.75 + 1.0) / 7)
+    w = np.array([1, 1, math.e**5, math.e**5, 1])
+    assert eq[2] == pytest.approx((w * np.array([0, .25, .5, .75, 1])).sum() / w.sum())
+    assert math.isnan(eq[3])
+
+
+def test_max_entropy_by_hand():
+    x, m, valid = A.max_entropy(accuracy_landscape())
+    assert m[1] == 0.25 and m[2] == 0.5 and math.isnan(m[3])
+
+
+def test_sgd_curve_and_advantage():
+    L = accuracy_landscape()
+    traj = [np.array([[-1.5, 0.2], [-0.5, 0.4], [0.5, 0.6]]), np.array([[-1.2, 0.4], [0.7, 0.5]])]
+    centres, mean, counts = A.sgd_curve(traj, L.grid.edges[0])
+    assert counts.tolist() == [2, 1, 2, 0]
+    assert mean[0] == pytest.approx(0.3) and mean[2] == pytest.approx(0.55)
+    with pytest.raises(ValueError, match="enough records"):
+        A.advantage(L, traj)
+    assert A.runs_per_bin(traj, L.grid.edges[0]).tolist() == [2, 1, 2, 0]
+    res = A.advantage([L, L], traj * 5)
+    _, eq, _ = A.equilibrium(L)
+    assert res["x"] == pytest.approx(0.5) and res["sgd"] == pytest.approx(0.55)
+    assert res["equilibrium"] == pytest.approx(eq[2]) and res["advantage"] == pytest.approx(eq[2] - 0.55)
+    assert res["error"] == 0.0 and res["n"] == 2
+
+
+def test_logit_axis_of_smoothed_accuracy_is_undone():
+    g = Grid(0, 1, 3, -5, 5, 10)
+    L = Landscape(np.zeros(g.shape), np.ones(g.shape), g, {"cv_y": "smoothed_accuracy", "logit_y": True})
+    y = A.y_values(L)
+    p = 1 / (1 + np.exp(-g.centers[1]))
+    np.testing.assert_allclose(y, np.clip((p - 1e-4) / (1 - 2e-4), 0, 1))

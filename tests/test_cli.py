@@ -1,0 +1,96 @@
+"""End to end: the entropyeng command with tiny budgets, the files it writes, resume after an
+interruption, and clear errors for bad input."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from entropyeng import WLMC, Landscape, backends
+from entropyeng.cli import ConfigError, load_config, main
+
+CPP = pytest.mark.skipif("cpp" not in backends.available(), reason="the compiled extension is not built")
+TINY = ["--set", "sgd.runs=3", "--set", "sgd.epochs=30", "--quiet"]
+FILES = ["config.toml", "checkpoint.npz", "landscape.npz", "metrics.jsonl", "sgd.npz", "summary.json", "landscape.png"]
+
+
+@CPP
+def test_run_spiral_writes_every_file(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", "spiral", "--steps", "4e5", "--out", str(out)] + TINY) == 0
+    for name in FILES:
+        assert (out / name).exists(), name
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["steps"] == 400_000 and summary["task"] == "spiral"
+    assert {"sgd", "equilibrium", "advantage"} <= set(summary) or "error_message" in summary
+    L = Landscape.load(out / "landscape.npz")
+    assert L.histogram.sum() == 400_000
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 2  # 2 stages of 2e5
+    assert "equilibrium" in capsys.readouterr().out
+    # the PNG is a real image
+    assert (out / "landscape.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["plot", str(out)]) == 0
+
+
+@CPP
+def test_interrupted_run_resumes(tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "entropyeng", "run", "spiral", "--steps", "4e8", "--out", str(out),
+           "--set", "wlmc.checkpoint_every=1", "--set", "wlmc.steps_per_stage=100000"] + TINY
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (out / "checkpoint.npz").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    err = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 130, err
+    assert "entropyeng resume" in err
+    stopped = WLMC.load(out / "checkpoint.npz")
+    assert 0 < stopped.stage < 4000
+    # finish quickly: shrink the remaining budget in the saved config, then resume
+    cfg = (out / "config.toml").read_text().replace("stages = 4000", f"stages = {stopped.stage + 2}")
+    (out / "config.toml").write_text(cfg)
+    assert main(["resume", str(out), "--quiet"]) == 0
+    done = WLMC.load(out / "checkpoint.npz")
+    assert done.stage == stopped.stage + 2
+    assert Landscape.load(out / "landscape.npz").histogram.sum() == done.stage * 100_000
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["run", "nosuchtask"], "unknown task 'nosuchtask'"),
+    (["run", "spiral", "--set", "sgd.lr=fast"], "key 'sgd.lr' must be float"),
+    (["run", "spiral", "--set", "wlmc.colour=3"], "unknown key 'wlmc.colour'"),
+    (["run", "spiral", "--set", "sgd.runs=2.5"], "key 'sgd.runs' must be int"),
+    (["run", "spiral", "--walkers", "4"], "--walkers"),
+    (["resume", "/nonexistent/dir"], "holds no run"),
+    (["plot", "/nonexistent/dir"], "holds no landscape"),
+])
+def test_bad_input_is_one_line_and_exit_2(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+
+
+def test_toml_configs(tmp_path):
+    good = tmp_path / "good.toml"
+    good.write_text('task = "spiral"\n[model]\nwidth = 6\n[sgd]\nruns = 7\n')
+    cfg = load_config(str(good))
+    assert cfg["model"]["width"] == 6 and cfg["sgd"]["runs"] == 7 and cfg["model"]["depth"] == 4
+    bad = tmp_path / "bad.toml"
+    bad.write_text('task = "spiral"\n[model\nwidth = 6\n')
+    with pytest.raises(ConfigError, match="malformed TOML"):
+        load_config(str(bad))
+    wrong = tmp_path / "wrong.toml"
+    wrong.write_text('task = "spiral"\n[model]\nwidth = "wide"\n')
+    with pytest.raises(ConfigError, match="key 'model.width' must be int"):
+        load_config(str(wrong))
+    unknown = tmp_path / "unknown.toml"
+    unknown.write_text('task = "spiral"\n[optimiser]\nlr = 1\n')
+    with pytest.raises(ConfigError, match="unknown key 'optimiser'"):
+        load_config(str(unknown))
