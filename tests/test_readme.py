@@ -12,6 +12,11 @@ def blocks():
     return re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
 
 
+def test_readme_figure_exists():
+    for path in re.findall(r"\]\((docs/[^)]+)\)", README.read_text()):
+        assert (README.parent / path).exists(), path
+
+
 def test_kernel_example_runs(capsys):
     namespace = {}
     exec(compile(blocks()[0], "README.md", "exec"), namespace)
