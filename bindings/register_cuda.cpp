@@ -10,8 +10,12 @@
 #include "checks.h"
 
 #if defined(EE_WITH_CUDA)
+#include <pybind11/stl.h>
+
 #include "cuda/cuda_kernels.h"
+#include "cuda/wlmc_walkers.h"
 #include "landscape.h"
+#include "wlmc_args.h"
 #endif
 
 namespace py = pybind11;
@@ -200,6 +204,43 @@ void normal(py::handle out_obj, uint64_t seed, uint64_t step, uintptr_t stream) 
     check(ee::cuda::normal(out.ptr, f32, seed, step, out.size, stream_ptr(stream)));
 }
 
+ee::cuda::WlmcWalkers* make_walkers(std::vector<int64_t> sizes, std::vector<int> acts, std::vector<bool> bias,
+                                    int loss, int metric, py::handle params, py::handle X_train, py::handle t_train,
+                                    py::handle X_test, py::handle t_test, py::handle bounds, double x_min,
+                                    double x_max, int64_t nx, double y_min, double y_max, int64_t ny, uint64_t seed,
+                                    double step, bool y_log, int64_t walkers, int device) {
+    if (walkers < 1 || walkers > (1 << 20)) throw py::value_error("walkers: expected a count in [1, 2^20]");
+    if (device < 0 || device >= ee::cuda::device_count())
+        throw py::value_error("device: no such CUDA device (" + std::to_string(ee::cuda::device_count()) + " visible)");
+    ChainArgs a = parse_chain_args(std::move(sizes), std::move(acts), std::move(bias), loss, metric, params, X_train,
+                                   t_train, X_test, t_test, bounds, x_min, x_max, nx, y_min, y_max, ny, step, walkers);
+    auto* w = new ee::cuda::WlmcWalkers(a.spec, a.params, walkers, a.train, a.test, a.bounds, a.grid, seed, step, y_log,
+                                        device);
+    if (!w->error().empty()) {
+        const std::string msg = w->error();
+        delete w;
+        throw std::runtime_error("CUDA error: " + msg);
+    }
+    return w;
+}
+
+py::dict walkers_download(const ee::cuda::WlmcWalkers& w, int64_t nx, int64_t ny) {
+    std::vector<double> lnG, H, params, state;
+    check(w.download(lnG, H, params, state));
+    py::array_t<double> G({nx, ny}), Hh({nx, ny}), P({w.walkers(), w.n_params()}),
+        S({w.walkers(), static_cast<int64_t>(state.size()) / w.walkers()});
+    std::copy(lnG.begin(), lnG.end(), G.mutable_data());
+    std::copy(H.begin(), H.end(), Hh.mutable_data());
+    std::copy(params.begin(), params.end(), P.mutable_data());
+    std::copy(state.begin(), state.end(), S.mutable_data());
+    py::dict d;
+    d["lnG"] = G;
+    d["H"] = Hh;
+    d["params"] = P;
+    d["state"] = S;  // per walker: loss, metric, step, window accepted, accepted, i, j, t
+    return d;
+}
+
 }  // namespace
 #endif
 
@@ -220,6 +261,27 @@ void register_cuda(py::module_& m) {
     m.def("cuda_langevin", &langevin, py::arg("theta"), py::arg("v"), py::arg("grad"), py::arg("bound"),
           py::arg("dt"), py::arg("gamma"), py::arg("kT"), py::arg("seed"), py::arg("step"), py::arg("stream") = 0);
     m.def("cuda_normal", &normal, py::arg("out"), py::arg("seed"), py::arg("step"), py::arg("stream") = 0);
+    py::class_<ee::cuda::WlmcWalkers>(m, "CudaWlmcWalkers",
+                                      "Many WLMC walkers on a GPU sharing one ln g (csrc/cuda/wlmc_walkers.h).")
+        .def(py::init(&make_walkers), py::arg("sizes"), py::arg("acts"), py::arg("bias"), py::arg("loss"),
+             py::arg("metric"), py::arg("params"), py::arg("X_train"), py::arg("y_train"), py::arg("X_test"),
+             py::arg("y_test"), py::arg("bounds"), py::arg("x_min"), py::arg("x_max"), py::arg("nx"), py::arg("y_min"),
+             py::arg("y_max"), py::arg("ny"), py::arg("seed"), py::arg("step"), py::arg("y_log"), py::arg("walkers"),
+             py::arg("device") = 0)
+        .def("run",
+             [](ee::cuda::WlmcWalkers& w, int64_t n, double ln_f) {
+                 if (n < 0) throw py::value_error("n_steps: expected a count >= 0");
+                 if (!(ln_f >= 0.0) || !std::isfinite(ln_f)) throw py::value_error("ln_f: expected a finite number >= 0");
+                 int code;
+                 {
+                     py::gil_scoped_release release;
+                     code = w.run(n, ln_f);
+                 }
+                 if (code != 0) throw std::runtime_error("CUDA error: " + w.error());
+             },
+             py::arg("n_steps"), py::arg("ln_f"))
+        .def("download", &walkers_download, py::arg("nx"), py::arg("ny"))
+        .def_property_readonly("walkers", &ee::cuda::WlmcWalkers::walkers);
 #else
     m.attr("cuda_built") = false;
     m.def("cuda_device_count", []() { return 0; }, "Number of usable CUDA devices (0: built without CUDA).");

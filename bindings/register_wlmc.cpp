@@ -12,100 +12,12 @@
 #include "checks.h"
 #include "mlp.h"
 #include "wlmc.h"
+#include "wlmc_args.h"
 
 namespace py = pybind11;
 using namespace ee_bind;
 
 namespace {
-
-const double* f64_array(py::handle obj, const char* name, const std::vector<int64_t>& shape) {
-    py::array a = as_ndarray(obj, name);
-    require_f64(a, name);
-    require_shape(a, shape, name);
-    require_contiguous(a, name);
-    return static_cast<const double*>(a.data());
-}
-
-ee::DataSet make_set(py::handle X, py::handle t, const ee::MlpSpec& spec, const char* xname, const char* tname) {
-    py::array Xa = as_ndarray(X, xname);
-    if (Xa.ndim() != 2) throw py::value_error(std::string(xname) + ": expected a 2-D (features, rows) array");
-    ee::DataSet d;
-    d.n = Xa.shape(1);
-    if (d.n < 1) throw py::value_error(std::string(xname) + ": expected at least one row");
-    const double* px = f64_array(X, xname, {spec.sizes[0], d.n});
-    d.X.assign(px, px + spec.sizes[0] * d.n);
-    require_finite(px, spec.sizes[0] * d.n, xname);
-    const int64_t K = spec.sizes.back();
-    if (spec.loss == ee::Loss::mse) {
-        const double* pt = f64_array(t, tname, {K, d.n});
-        require_finite(pt, K * d.n, tname);
-        d.targets.assign(pt, pt + K * d.n);
-    } else {
-        const double* pt = f64_array(t, tname, {d.n});
-        for (int64_t i = 0; i < d.n; ++i) {
-            const double v = pt[i];
-            const bool ok = spec.loss == ee::Loss::bce ? (v == 0.0 || v == 1.0)
-                                                       : (v >= 0.0 && v < static_cast<double>(K) && v == std::floor(v));
-            if (!ok)
-                throw py::value_error(std::string(tname) + ": label " + std::to_string(i) + " is " + std::to_string(v) +
-                                      (spec.loss == ee::Loss::bce ? ", expected 0 or 1"
-                                                                  : ", expected a class index in [0, " + std::to_string(K) + ")"));
-        }
-        d.targets.assign(pt, pt + d.n);
-    }
-    return d;
-}
-
-ee::WlmcChain* make_chain(std::vector<int64_t> sizes, std::vector<int> acts, std::vector<bool> bias, int loss,
-                          int metric, py::handle params, py::handle X_train, py::handle t_train, py::handle X_test,
-                          py::handle t_test, py::handle bounds, double x_min, double x_max, int64_t nx, double y_min,
-                          double y_max, int64_t ny, uint64_t seed, uint64_t walker, double step,
-                          int64_t refresh_every, bool y_log, int64_t adapt_every) {
-    if (sizes.size() < 2) throw py::value_error("sizes: expected at least an input and an output size");
-    const size_t L = sizes.size() - 1;
-    if (acts.size() != L) throw py::value_error("acts: expected one activation per layer");
-    if (bias.size() != L) throw py::value_error("bias: expected one flag per layer");
-    for (int64_t s : sizes)
-        if (s < 1 || s > (1 << 20)) throw py::value_error("sizes: expected layer sizes in [1, 2^20]");
-    for (int a : acts)
-        if (a < 0 || a > 3) throw py::value_error("acts: unknown activation code");
-    if (loss < 0 || loss > 2) throw py::value_error("loss: unknown loss code");
-    if (metric < 0 || metric > 1) throw py::value_error("metric: unknown metric code");
-    ee::MlpSpec spec;
-    spec.sizes = sizes;
-    for (int a : acts) spec.acts.push_back(static_cast<ee::Act>(a));
-    spec.bias = bias;
-    spec.loss = static_cast<ee::Loss>(loss);
-    spec.metric = static_cast<ee::Metric>(metric);
-    if (spec.loss == ee::Loss::bce && sizes.back() != 1) throw py::value_error("loss: 'bce' needs one output");
-    if (spec.loss == ee::Loss::ce && sizes.back() < 2) throw py::value_error("loss: 'ce' needs at least two outputs");
-    if (spec.loss == ee::Loss::mse && spec.metric == ee::Metric::accuracy)
-        throw py::value_error("metric: 'accuracy' needs a classification loss ('bce' or 'ce')");
-    int64_t P = 0;
-    for (size_t l = 0; l < L; ++l) P += sizes[l] * sizes[l + 1] + (bias[l] ? sizes[l + 1] : 0);
-    const double* pp = f64_array(params, "params", {P});
-    require_finite(pp, P, "params");
-    const double* pb = f64_array(bounds, "bounds", {P});
-    for (int64_t k = 0; k < P; ++k)
-        if (!(pb[k] > 0.0) || !std::isfinite(pb[k])) throw py::value_error("bounds: expected finite values > 0");
-    for (int64_t k = 0; k < P; ++k)
-        if (std::fabs(pp[k]) > pb[k])
-            throw py::value_error("params: parameter " + std::to_string(k) + " lies outside its box");
-    const ee::GridSpec g = make_grid(x_min, x_max, nx, y_min, y_max, ny);
-    if (!(step > 0.0) || !std::isfinite(step)) throw py::value_error("step: expected a finite number > 0");
-    if (refresh_every < 0) throw py::value_error("refresh_every: expected a count >= 0");
-    if (adapt_every < 0) throw py::value_error("adapt_every: expected a count >= 0");
-    ee::DataSet tr = make_set(X_train, t_train, spec, "X_train", "y_train");
-    ee::DataSet te = make_set(X_test, t_test, spec, "X_test", "y_test");
-    ee::WlmcConfig cfg;
-    cfg.seed = seed;
-    cfg.walker = walker;
-    cfg.refresh_every = refresh_every;
-    cfg.y_log = y_log;
-    cfg.adapt_every = adapt_every;
-    ee::MlpState mlp(std::move(spec), pp, std::move(tr), std::move(te));
-    return new ee::WlmcChain(std::move(mlp), g, std::vector<double>(pb, pb + P), cfg, step);
-}
 
 py::array_t<double> grid_array(ee::WlmcChain& c, std::vector<double>& v) {
     py::array_t<double> out({c.grid().nx, c.grid().ny});

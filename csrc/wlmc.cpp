@@ -5,20 +5,8 @@
 
 #include <utility>
 
-#include "philox.h"
 
 namespace ee {
-
-WlmcRandoms wlmc_randoms(uint64_t seed, uint64_t walker, uint64_t t) {
-    const Philox4x32 r = philox4x32_10(static_cast<uint32_t>(t), static_cast<uint32_t>(t >> 32),
-                                       static_cast<uint32_t>(walker), 0x574C4D43u, static_cast<uint32_t>(seed),
-                                       static_cast<uint32_t>(seed >> 32));
-    WlmcRandoms out;
-    out.param_word = r.v[0];
-    out.move = static_cast<double>(r.v[1]) * (2.0 / 4294967296.0) - 1.0;
-    out.accept = (static_cast<double>(r.v[2]) + 0.5) * (1.0 / 4294967296.0);
-    return out;
-}
 
 WlmcChain::WlmcChain(MlpState mlp, GridSpec grid, std::vector<double> bounds, WlmcConfig cfg, double step)
     : mlp_(std::move(mlp)), grid_(grid), bounds_(std::move(bounds)), cfg_(cfg),

@@ -13,6 +13,7 @@
 
 #include "common.h"
 #include "mlp.h"
+#include "wlmc_random.h"
 
 namespace ee {
 
@@ -32,13 +33,6 @@ struct WlmcCounters {
     int64_t accepted = 0, rejected_box = 0, rejected_grid = 0, rejected_wl = 0;
 };
 
-struct WlmcRandoms {
-    uint64_t param_word;
-    double move;    // in [-1, 1)
-    double accept;  // in (0, 1)
-};
-
-WlmcRandoms wlmc_randoms(uint64_t seed, uint64_t walker, uint64_t t);
 
 class WlmcChain {
   public:

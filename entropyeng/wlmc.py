@@ -88,8 +88,11 @@ class WLMC:
         Initial move width (default: a tenth of the median bound); adapted every 1000 steps.
     seed : int
         Key of the counter-based random stream.
-    backend : {"cpp", "torch"}, optional
-        ``"cuda"`` (many walkers on a GPU) is not implemented yet.
+    backend : {"cpp", "torch", "cuda"}, optional
+        ``"cuda"``: ``walkers`` independent walkers on a GPU, one per thread block, sharing one ln g
+        through atomic adds (parallel WL after Yin & Landau); no checkpoints there yet.
+    walkers : int
+        Number of walkers (more than one needs ``backend="cuda"``).
     refresh_every : int
         Steps between full recomputations of the cached activations (0: never).
 
@@ -107,8 +110,9 @@ class WLMC:
             raise ValueError(f"metric: expected one of {METRICS}, got {metric!r}")
         if metric == "accuracy" and loss == "mse":
             raise ValueError("metric: 'accuracy' needs a classification loss ('bce' or 'ce'), got loss 'mse'")
-        if walkers != 1:
-            raise ValueError("walkers: several walkers need backend='cuda', which is not implemented yet")
+        if isinstance(walkers, bool) or not isinstance(walkers, (int, np.integer)) or walkers < 1:
+            raise ValueError(f"walkers: expected an integer >= 1, got {walkers!r}")
+        self.walkers = int(walkers)
         self.spec, params = read_mlp(model)
         if loss == "bce" and self.spec.sizes[-1] != 1:
             raise ValueError(f"loss: 'bce' needs a model with one output, got {self.spec.sizes[-1]}")
@@ -146,14 +150,16 @@ class WLMC:
     def _resolve_backend(self, backend):
         name = backend if backend is not None else os.environ.get("ENTROPYENG_BACKEND") or None
         if name is None:
-            return "cpp" if backends.core() is not None else "torch"
-        if name == "cuda":
-            raise ValueError("backend: WLMC on 'cuda' (many walkers on a GPU) is not implemented yet; "
-                             "use 'cpp' or 'torch'")
-        if name not in ("cpp", "torch"):
-            raise ValueError(f"backend: expected 'cpp' or 'torch', got {name!r}")
+            name = "cuda" if self.walkers > 1 else ("cpp" if backends.core() is not None else "torch")
+        if name not in ("cpp", "torch", "cuda"):
+            raise ValueError(f"backend: expected 'cpp', 'torch' or 'cuda', got {name!r}")
+        if name == "cuda" and "cuda" not in backends.available():
+            raise ValueError("backend: 'cuda' is not available (the extension was built without CUDA or no GPU is "
+                             "visible); several walkers need it")
         if name == "cpp" and backends.core() is None:
             raise ValueError("backend: 'cpp' is not available (the compiled extension is not built)")
+        if self.walkers > 1 and name != "cuda":
+            raise ValueError(f"walkers: several walkers in one sampler need backend='cuda', got {name!r}")
         return name
 
     def _make_chain(self, params):
@@ -165,6 +171,10 @@ class WLMC:
                     walker=0, step=self.step0, refresh_every=self.refresh_every, y_log=self.metric == "loss")
         if self.backend == "cpp":
             return backends.core().WlmcChain(**args)
+        if self.backend == "cuda":
+            from ._cuda_wlmc import CudaWalkersChain
+
+            return CudaWalkersChain(backends.core(), args, self.walkers)
         from .reference.wlmc import TorchWlmcChain
 
         return TorchWlmcChain(**args)
@@ -240,7 +250,7 @@ class WLMC:
     def landscape(self) -> Landscape:
         """The current ln g and histogram as a :class:`Landscape`."""
         c = self._chain.counters
-        meta = dict(sampler="WLMC", backend=self.backend, loss=self.loss, metric=self.metric,
+        meta = dict(sampler="WLMC", backend=self.backend, walkers=self.walkers, loss=self.loss, metric=self.metric,
                     x="ln train loss", y="test accuracy" if self.metric == "accuracy" else "ln test loss",
                     schedule="5/(n+10)", stages=self.stage, steps=int(c["t"]), seed=self.seed,
                     model=dict(sizes=self.spec.sizes, acts=[ACT_NAMES[a] for a in self.spec.acts],
@@ -269,6 +279,8 @@ class WLMC:
     def state_dict(self) -> dict:
         """Everything needed to continue exactly: parameters, cached activations, ln g, histogram,
         counters (the random stream's position), stage, and the configuration."""
+        if self.backend == "cuda":
+            raise ValueError("checkpoints of CUDA walkers are not implemented yet (run on 'cpp' to checkpoint)")
         return dict(sampler="WLMC", params=self._chain.params, cache=self._chain.export_cache(),
                     lnG=self._chain.lnG, H=self._chain.H, counters=self._chain.counters, stage=self.stage,
                     seed=self.seed, grid=self.grid.to_dict(), bounds=self.bounds, loss=self.loss,

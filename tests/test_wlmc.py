@@ -219,7 +219,8 @@ BAD = [
     (lambda: mlp([2, 4, 1]), dict(loss="mse", metric="accuracy"), ValueError, "accuracy"),
     (lambda: mlp([2, 4, 1]), dict(loss="hinge"), ValueError, "loss"),
     (lambda: mlp([2, 4, 2]), dict(loss="bce"), ValueError, "one output"),
-    (lambda: mlp([2, 4, 1]), dict(backend="cuda"), ValueError, "not implemented"),
+    (lambda: mlp([2, 4, 1]), dict(walkers=4, backend="cpp"), ValueError, "walkers"),
+    (lambda: mlp([2, 4, 1]), dict(walkers=0), ValueError, "walkers"),
     (lambda: mlp([2, 4, 1]), dict(bound=-1.0), ValueError, "bound"),
     (lambda: mlp([2, 4, 1]), dict(bound=[1.0, 2.0]), ValueError, "one number per parameter tensor"),
     (lambda: mlp([2, 4, 1]), dict(step=0.0), ValueError, "step"),
@@ -252,3 +253,45 @@ def test_core_chain_rejects_bad_labels_directly():
     with pytest.raises(ValueError, match="y_train"):
         backends.core().WlmcChain([2, 3], [0], [True], 1, 0, np.zeros(9), X, np.array([0.0, 5.0, 1.0]), X,
                                   np.zeros(3), np.ones(9), -5, 5, 10, 0, 1, 4, 0, 0, 0.1, 0, False)
+
+
+CUDA = pytest.mark.skipif("cuda" not in backends.available(), reason="needs a CUDA device")
+
+
+def test_cuda_backend_refused_cleanly_without_a_gpu():
+    if "cuda" in backends.available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(ValueError, match="not available"):
+        WLMC(mlp([2, 4, 1]), spiral_like(), spiral_like(seed=1), loss="bce", metric="accuracy", backend="cuda")
+
+
+@CUDA
+def test_cuda_walkers_share_one_landscape_and_match_the_exact_entropy():
+    nA, nB = 3, 2
+    model, train, test = exact_case(nA, nB)
+    xa, yb = math.log(4 / nA), math.log(4 / nB)
+    grid = Grid(xa - 4.5, xa + 0.5, 50, yb - 4.5, yb + 0.5, 50)
+    w = WLMC(model, train, test, loss="mse", metric="loss", grid=grid, seed=1, walkers=64, backend="cuda")
+    w.run(1000, 0.5)
+    L = w.landscape
+    assert L.histogram.sum() == 64 * 1000
+    assert L.entropy.sum() == pytest.approx(0.5 * 64 * 1000)
+    w.run_stages(300, 20_000)
+    L = w.landscape
+    X, Y = np.meshgrid(*grid.centers, indexing="ij")
+    region = L.visited & (X < xa - 0.3) & (Y < yb - 0.3) & (X > xa - 4.2) & (Y > yb - 4.2)
+    A = np.c_[X[region], Y[region], np.ones(region.sum())]
+    sx, sy, _ = np.linalg.lstsq(A, L.entropy[region], rcond=None)[0]
+    assert sx == pytest.approx(nA / 2, rel=0.04) and sy == pytest.approx(nB / 2, rel=0.04)
+
+
+@CUDA
+def test_cuda_walkers_cached_values_equal_the_cpu_forward():
+    X, y = spiral_like(40)
+    Xt, yt = spiral_like(40, 1)
+    w = WLMC(mlp([2, 8, 8, 1]), (X, y), (Xt, yt), loss="bce", metric="accuracy", walkers=8, backend="cuda", seed=2)
+    w.run(20_000, 0.05)
+    cpu = WLMC(mlp([2, 8, 8, 1]), (X, y), (Xt, yt), loss="bce", metric="accuracy", backend="cpp")
+    cpu._chain.set_params(w.params)
+    assert w.train_loss == pytest.approx(cpu.train_loss, rel=1e-10)
+    assert w.test_metric == cpu.test_metric
