@@ -121,6 +121,16 @@ def wlmc_section(args):
         print(f"  {depth}x{width:<8d}" + "".join(f"{c:10.2f}" for c in cells))
     out["table"] = table
     out["paper_protocol_core_hours"] = hours
+    from entropyeng import backends
+
+    if "cuda" in backends.available():
+        print()
+        print("  CUDA walkers (spiral 4x8 ReLU), walker-steps per second:")
+        for walkers in (64, 256, 1024, 4096):
+            sampler = W.spiral_sampler(backend="cuda", walkers=walkers)
+            us = W.us_per_step(sampler, 2000)
+            out[f"cuda_walkers_{walkers}"] = walkers / us * 1e6
+            print(f"  {walkers:5d} walkers: {walkers / us * 1e6:14,.0f} walker-steps/s")
     return out
 
 

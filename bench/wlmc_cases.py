@@ -12,12 +12,12 @@ from entropyeng import WLMC
 from entropyeng.tasks import spiral_classification, spiral_mlp
 
 
-def spiral_sampler(depth=4, width=8, n_points=40, backend="cpp", activation=nn.ReLU, seed=0):
+def spiral_sampler(depth=4, width=8, n_points=40, backend="cpp", activation=nn.ReLU, seed=0, walkers=1):
     warnings.filterwarnings("ignore", message=".*clamped into it")
     X, y = spiral_classification(n_points // 2, seed=seed)
     Xt, yt = spiral_classification(n_points // 2, seed=seed + 1000)
     model = spiral_mlp(depth, width, activation, seed=seed)
-    return WLMC(model, (X, y), (Xt, yt), loss="bce", metric="accuracy", backend=backend, seed=seed)
+    return WLMC(model, (X, y), (Xt, yt), loss="bce", metric="accuracy", backend=backend, seed=seed, walkers=walkers)
 
 
 def us_per_step(sampler, n_steps, warm=None):
