@@ -281,6 +281,19 @@ void register_cuda(py::module_& m) {
              },
              py::arg("n_steps"), py::arg("ln_f"))
         .def("download", &walkers_download, py::arg("nx"), py::arg("ny"))
+        .def("upload",
+             [](ee::cuda::WlmcWalkers& w, py::handle lnG, py::handle H, py::handle params, py::handle state,
+                int64_t nx, int64_t ny) {
+                 const int64_t W = w.walkers(), P = w.n_params();
+                 const double* pg = f64_array(lnG, "lnG", {nx, ny});
+                 const double* ph = f64_array(H, "H", {nx, ny});
+                 const double* pp = f64_array(params, "params", {W, P});
+                 const double* ps = f64_array(state, "state", {W, 8});
+                 require_finite(pp, W * P, "params");
+                 check(w.upload_landscape(std::vector<double>(pg, pg + nx * ny), std::vector<double>(ph, ph + nx * ny)));
+                 check(w.upload_walkers(std::vector<double>(pp, pp + W * P), std::vector<double>(ps, ps + W * 8)));
+             },
+             py::arg("lnG"), py::arg("H"), py::arg("params"), py::arg("state"), py::arg("nx"), py::arg("ny"))
         .def_property_readonly("walkers", &ee::cuda::WlmcWalkers::walkers);
 #else
     m.attr("cuda_built") = false;

@@ -64,7 +64,14 @@ class CudaWalkersChain:
                     accepted=int(st[:, 4].sum()), rejected_box=0, rejected_grid=0, rejected_wl=0,
                     walkers=int(st.shape[0]))
 
-    def _no_checkpoints(self, *args):
-        raise ValueError("checkpoints of CUDA walkers are not implemented yet (run on 'cpp' to checkpoint)")
+    # checkpoints: parameters and state of every walker, ln g and H; the caches are recomputed on
+    # load (and the atomic adds of many walkers make ln g's rounding order-dependent anyway, so a
+    # resumed GPU run continues the run but is not bitwise the uninterrupted one)
+    def export_walkers(self):
+        return self._d["params"].copy(), self._d["state"].copy()
 
-    export_cache = import_cache = set_params = _no_checkpoints
+    def import_all(self, lnG, H, params, state):
+        self._w.upload(np.ascontiguousarray(lnG, dtype=np.float64), np.ascontiguousarray(H, dtype=np.float64),
+                       np.ascontiguousarray(params, dtype=np.float64), np.ascontiguousarray(state, dtype=np.float64),
+                       *self._shape)
+        self._d = self._w.download(*self._shape)

@@ -280,7 +280,13 @@ class WLMC:
         """Everything needed to continue exactly: parameters, cached activations, ln g, histogram,
         counters (the random stream's position), stage, and the configuration."""
         if self.backend == "cuda":
-            raise ValueError("checkpoints of CUDA walkers are not implemented yet (run on 'cpp' to checkpoint)")
+            params, state = self._chain.export_walkers()
+            return dict(sampler="WLMC", params=params, walker_state=state, cache=np.zeros(0), lnG=self._chain.lnG,
+                        H=self._chain.H, counters=self._chain.counters, stage=self.stage, seed=self.seed,
+                        grid=self.grid.to_dict(), bounds=self.bounds, loss=self.loss, metric=self.metric,
+                        sizes=list(self.spec.sizes), acts=list(self.spec.acts), bias=list(self.spec.bias),
+                        backend=self.backend, walkers=self.walkers, refresh_every=self.refresh_every,
+                        schedule_log=[list(x) for x in self.schedule_log])
         return dict(sampler="WLMC", params=self._chain.params, cache=self._chain.export_cache(),
                     lnG=self._chain.lnG, H=self._chain.H, counters=self._chain.counters, stage=self.stage,
                     seed=self.seed, grid=self.grid.to_dict(), bounds=self.bounds, loss=self.loss,
@@ -301,6 +307,13 @@ class WLMC:
             raise ValueError(f"state: the checkpoint's seed {state['seed']} differs from {self.seed}")
         if not np.array_equal(np.asarray(state["bounds"]), self.bounds):
             raise ValueError("state: the checkpoint's bounds differ from this sampler's")
+        if self.backend == "cuda":
+            if "walker_state" not in state or np.asarray(state["params"]).shape[0] != self.walkers:
+                raise ValueError(f"state: expected a checkpoint of {self.walkers} CUDA walkers")
+            self._chain.import_all(state["lnG"], state["H"], state["params"], state["walker_state"])
+            self.stage = int(state["stage"])
+            self.schedule_log = [tuple(x) for x in state.get("schedule_log", [])]
+            return
         self._chain.set_params(np.ascontiguousarray(state["params"], dtype=np.float64))
         if self.backend == state.get("backend", self.backend):
             self._chain.import_cache(np.ascontiguousarray(state["cache"], dtype=np.float64))
@@ -314,11 +327,14 @@ class WLMC:
         """Write the whole sampler state to an .npz checkpoint (atomically)."""
         s = self.state_dict()
         arrays = {k: np.asarray(s[k]) for k in ("params", "cache", "lnG", "H", "bounds")}
+        if "walker_state" in s:
+            arrays["walker_state"] = s["walker_state"]
         arrays["X_train"], arrays["y_train"] = self._train
         arrays["X_test"], arrays["y_test"] = self._test
         meta = {k: s[k] for k in ("sampler", "counters", "stage", "seed", "grid", "loss", "metric", "sizes", "acts",
                                   "bias", "backend", "refresh_every", "schedule_log")}
         meta["kind"] = "wlmc-checkpoint"
+        meta["walkers"] = self.walkers
         meta["step0"] = self.step0
         save_npz_atomic(path, arrays, meta)
 
@@ -330,15 +346,17 @@ class WLMC:
         loss, metric = meta["loss"], meta["metric"]
         train = (arrays["X_train"].T, arrays["y_train"].T if loss == "mse" else arrays["y_train"])
         test = (arrays["X_test"].T, arrays["y_test"].T if loss == "mse" else arrays["y_test"])
+        walkers = int(meta.get("walkers", 1))
         with torch.no_grad():
-            torch.nn.utils.vector_to_parameters(torch.tensor(arrays["params"]), model.parameters())
+            torch.nn.utils.vector_to_parameters(torch.tensor(arrays["params"].reshape(walkers, -1)[0]),
+                                                model.parameters())
         bounds, per_tensor, off = arrays["bounds"], [], 0
         for p in model.parameters():
             per_tensor.append(float(bounds[off]))
             off += p.numel()
         self = cls(model.double(), train, test, loss=loss, metric=metric, grid=Grid.from_dict(meta["grid"]),
                    bound=per_tensor, step=meta["step0"], seed=meta["seed"], backend=backend or meta["backend"],
-                   refresh_every=meta["refresh_every"])
+                   refresh_every=meta["refresh_every"], walkers=walkers)
         state = dict(meta, params=arrays["params"], cache=arrays["cache"], lnG=arrays["lnG"], H=arrays["H"],
                      bounds=bounds)
         self.load_state_dict(state)

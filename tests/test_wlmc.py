@@ -295,3 +295,18 @@ def test_cuda_walkers_cached_values_equal_the_cpu_forward():
     cpu._chain.set_params(w.params)
     assert w.train_loss == pytest.approx(cpu.train_loss, rel=1e-10)
     assert w.test_metric == cpu.test_metric
+
+
+@CUDA
+def test_cuda_walkers_checkpoint_and_continue(tmp_path):
+    X, y = spiral_like(40)
+    Xt, yt = spiral_like(40, 1)
+    w = WLMC(mlp([2, 6, 1]), (X, y), (Xt, yt), loss="bce", metric="accuracy", walkers=16, backend="cuda", seed=3)
+    w.run_stages(2, 5000)
+    w.save(tmp_path / "c.npz")
+    r = WLMC.load(tmp_path / "c.npz")
+    assert r.walkers == 16 and r.stage == 2
+    np.testing.assert_array_equal(r.landscape.entropy, w.landscape.entropy)
+    np.testing.assert_array_equal(r._chain.walker_params, w._chain.walker_params)
+    r.run_stages(1, 5000)
+    assert r.landscape.histogram.sum() == 16 * 15000

@@ -467,5 +467,22 @@ int WlmcWalkers::upload_landscape(const std::vector<double>& lnG, const std::vec
     return check(cudaMemcpy(dbase + layout_[H_HIST], H.data(), cells * sizeof(double), cudaMemcpyHostToDevice), error_);
 }
 
+int WlmcWalkers::upload_walkers(const std::vector<double>& params, const std::vector<double>& state) {
+    double* dbase = static_cast<double*>(dev_);
+    for (int64_t w = 0; w < W_; ++w) {
+        double* b = dbase + layout_[H_WBASE] + w * layout_[H_WS];
+        if (int e = check(cudaMemcpy(b, params.data() + w * P_, P_ * sizeof(double), cudaMemcpyHostToDevice), error_))
+            return e;
+        if (int e = check(cudaMemcpy(b + P_, state.data() + w * S_COUNT, S_COUNT * sizeof(double),
+                                     cudaMemcpyHostToDevice), error_))
+            return e;
+    }
+    const int64_t g = layout_[layout_.size() - 2], grid_at = layout_.back();
+    init_kernel<<<static_cast<unsigned>(W_), kThreads>>>(dbase, reinterpret_cast<const int64_t*>(dbase + g),
+                                                          dbase + grid_at);
+    if (int e = check(cudaGetLastError(), error_)) return e;
+    return check(cudaDeviceSynchronize(), error_);
+}
+
 }  // namespace cuda
 }  // namespace ee

@@ -31,6 +31,9 @@ class WlmcWalkers {
     int download(std::vector<double>& lnG, std::vector<double>& H, std::vector<double>& params,
                  std::vector<double>& state) const;  // state: per walker (loss, metric, step, accepted, t)
     int upload_landscape(const std::vector<double>& lnG, const std::vector<double>& H);
+    // Restore each walker's parameters (W x P) and state (W x 8, as download gives it); the cached
+    // activations, losses and bins are recomputed from the parameters.
+    int upload_walkers(const std::vector<double>& params, const std::vector<double>& state);
     int64_t walkers() const { return W_; }
     int64_t n_params() const { return P_; }
     const std::string& error() const { return error_; }
