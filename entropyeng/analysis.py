@@ -9,7 +9,7 @@ import numpy as np
 
 from .landscape import Landscape
 
-__all__ = ["y_values", "equilibrium", "max_entropy", "runs_per_bin", "sgd_curve", "best_sgd", "advantage"]
+__all__ = ["y_values", "equilibrium", "max_entropy", "runs_per_bin", "sgd_curve", "best_sgd", "advantage", "combine_summaries"]
 
 _EPS = 1e-4
 
@@ -116,3 +116,34 @@ def advantage(landscapes, trajectories, higher_is_better=True, curve="equilibriu
     adv = eq - sgd_best if higher_is_better else sgd_best - eq
     err = float(values.std(ddof=1) / math.sqrt(values.size)) if values.size > 1 else float("nan")
     return dict(x=x_best, sgd=sgd_best, equilibrium=eq, advantage=adv, error=err, n=int(values.size))
+
+
+def combine_summaries(summaries):
+    """Fig. 1b's points from the summary.json of finished runs: runs of the same network (``label``;
+    independent data sets or seeds) are averaged, with standard errors of the mean (NaN for a single
+    run). Returns one dict per network, ordered by size: label, metric, n, n_params, sgd, sgd_error,
+    equilibrium, error, advantage, advantage_error. Runs without an advantage are skipped."""
+    summaries = [s for s in summaries if "advantage" in s and s.get("advantage") is not None]
+    if not summaries:
+        raise ValueError("runs: none of them has an advantage in its summary.json")
+    metrics = {s.get("metric", "accuracy") for s in summaries}
+    if len(metrics) != 1:
+        raise ValueError(f"runs: they mix metrics {sorted(metrics)}; compare runs of one kind of task")
+
+    metric = next(iter(metrics))
+
+    def mean_err(values):
+        v = np.asarray(values, dtype=float)
+        return float(v.mean()), float(v.std(ddof=1) / math.sqrt(v.size)) if v.size > 1 else float("nan")
+
+    groups = {}
+    for s in summaries:
+        groups.setdefault(s.get("label") or s["task"], []).append(s)
+    points = []
+    for label, runs in groups.items():
+        sgd, sgd_err = mean_err([r["sgd"] for r in runs])
+        eq, eq_err = mean_err([r["equilibrium"] for r in runs])
+        adv, adv_err = mean_err([r["advantage"] for r in runs])
+        points.append(dict(label=label, metric=metric, n=len(runs), n_params=runs[0].get("n_params"), sgd=sgd, sgd_error=sgd_err,
+                           equilibrium=eq, error=eq_err, advantage=adv, advantage_error=adv_err))
+    return sorted(points, key=lambda p: (p["n_params"] or 0, p["label"]))

@@ -1,203 +1,39 @@
-"""The ``entropyeng`` command: run / resume / plot / bench.
+"""The ``entropyeng`` command: run / resume / plot / compare / tasks / bench.
 
     entropyeng run spiral                      # the demo: landscape, SGD baseline, summary, figure
+    entropyeng run house --steps 2e5           # any task of `entropyeng tasks`
+    entropyeng run cifar --data ~/cifar-10-batches-py
     entropyeng run CONFIG.toml --out DIR       # a task from a TOML config
     entropyeng run spiral --steps 2e7 --set sgd.runs=20
     entropyeng resume DIR                      # continue an interrupted run
-    entropyeng plot DIR                        # redraw the figures
+    entropyeng plot DIR                        # redraw the figure of a run
+    entropyeng compare DIR... --out FIG.png    # Fig. 1b: equilibrium vs SGD across runs
     entropyeng bench                           # the benchmark table (from the source tree)
 
 A run directory holds config.toml, checkpoint.npz (atomic), landscape.npz, metrics.jsonl, sgd.npz,
-summary.json and the figures. Ctrl-C writes a checkpoint and exits; ``resume`` picks up there.
+summary.json and landscape.png. Ctrl-C writes a checkpoint and exits; ``resume`` picks up there.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
-import functools
 import json
 import math
 import os
-import signal
 import sys
-import time
 
 import numpy as np
 
+from ._config import ConfigError, dump_toml, load_config
+from .tasks.catalog import DATA_FILES, TASKS, TaskError
+
+__all__ = ["main", "load_config", "ConfigError", "TASKS"]
+
 EXIT_USAGE = 2
-
-# -- tasks ------------------------------------------------------------------------------------
-TASKS = {
-    "spiral": {
-        "task": "spiral",
-        "data": {"n_per_class": 20, "train_seed": 0, "test_seed": 1000},
-        "model": {"depth": 4, "width": 8, "activation": "relu"},
-        "wlmc": {"stages": 500, "steps_per_stage": 200_000, "seed": 0, "checkpoint_every": 25},
-        "sgd": {"runs": 100, "epochs": 400, "lr": 0.1, "batch_size": 10, "optimizer": "sgd"},
-    },
-}
+EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130
 
 
-class ConfigError(ValueError):
-    """A configuration problem, reported as one line naming the key (exit code 2)."""
-
-
-def _check(config: dict, schema: dict, prefix=""):
-    for key, value in config.items():
-        name = f"{prefix}{key}"
-        if key not in schema:
-            raise ConfigError(f"unknown key '{name}' (expected one of: {', '.join(sorted(schema))})")
-        ref = schema[key]
-        if isinstance(ref, dict):
-            if not isinstance(value, dict):
-                raise ConfigError(f"key '{name}' must be a table, got {type(value).__name__}")
-            _check(value, ref, name + ".")
-        elif isinstance(ref, bool) != isinstance(value, bool) or (
-                isinstance(ref, (int, float)) and not isinstance(value, (int, float))) or (
-                isinstance(ref, str) and not isinstance(value, str)) or (
-                isinstance(ref, int) and not isinstance(ref, bool) and isinstance(value, float)
-                and not value.is_integer()):
-            raise ConfigError(f"key '{name}' must be {type(ref).__name__}, got {value!r}")
-
-
-def _merge(base: dict, over: dict) -> dict:
-    out = copy.deepcopy(base)
-    for k, v in over.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
-def _coerce(value: str):
-    for cast in (int, float):
-        try:
-            return cast(value)
-        except ValueError:
-            pass
-    if value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    return value
-
-
-def load_config(source: str, sets=()) -> dict:
-    """The config of a task name or a TOML file, with ``--set key=value`` overrides, checked."""
-    if source in TASKS:
-        config = copy.deepcopy(TASKS[source])
-    elif source.endswith(".toml") or os.path.exists(source):
-        try:
-            import tomllib
-        except ImportError:  # Python < 3.11
-            import tomli as tomllib
-        try:
-            with open(source, "rb") as fh:
-                user = tomllib.load(fh)
-        except FileNotFoundError:
-            raise ConfigError(f"config file '{source}' not found") from None
-        except tomllib.TOMLDecodeError as e:
-            raise ConfigError(f"malformed TOML in '{source}': {e}") from None
-        task = user.get("task")
-        if task not in TASKS:
-            raise ConfigError(f"key 'task' must name a task ({', '.join(TASKS)}), got {task!r}")
-        _check(user, TASKS[task])
-        config = _merge(TASKS[task], user)
-    else:
-        raise ConfigError(f"unknown task '{source}' (tasks: {', '.join(TASKS)}; or a .toml config)")
-    for item in sets:
-        if "=" not in item:
-            raise ConfigError(f"--set expects key=value, got '{item}'")
-        key, value = item.split("=", 1)
-        parts = key.split(".")
-        over = node = {}
-        for p in parts[:-1]:
-            node[p] = {}
-            node = node[p]
-        node[parts[-1]] = _coerce(value)
-        _check(over, TASKS[config["task"]])
-        config = _merge(config, over)
-    _check(config, TASKS[config["task"]])
-    return config
-
-
-def dump_toml(config: dict) -> str:
-    """A TOML text of a config of scalars and one level of tables."""
-    def scalar(v):
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, str):
-            return json.dumps(v)
-        return repr(v)
-
-    lines = [f"{k} = {scalar(v)}" for k, v in config.items() if not isinstance(v, dict)]
-    for k, v in config.items():
-        if isinstance(v, dict):
-            lines += ["", f"[{k}]"] + [f"{kk} = {scalar(vv)}" for kk, vv in v.items()]
-    return "\n".join(lines) + "\n"
-
-
-# -- the spiral task ---------------------------------------------------------------------------
-_ACTS = {"relu": "ReLU", "tanh": "Tanh", "silu": "SiLU"}
-
-
-def _spiral_model(depth, width, activation, seed):
-    from torch import nn
-
-    from .tasks import spiral_mlp
-
-    return spiral_mlp(depth, width, getattr(nn, _ACTS[activation]), seed=seed)
-
-
-def _spiral_setup(config):
-    from .tasks import spiral_classification
-
-    d, m = config["data"], config["model"]
-    if m["activation"] not in _ACTS:
-        raise ConfigError(f"key 'model.activation' must be one of {sorted(_ACTS)}, got {m['activation']!r}")
-    train = spiral_classification(d["n_per_class"], seed=d["train_seed"])
-    test = spiral_classification(d["n_per_class"], seed=d["test_seed"])
-    make = functools.partial(_spiral_model, m["depth"], m["width"], m["activation"])
-    return train, test, make
-
-
-def _new_sampler(config):
-    import warnings
-
-    from .wlmc import WLMC
-
-    train, test, make = _spiral_setup(config)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return WLMC(make(config["wlmc"]["seed"]), train, test, loss="bce", metric="accuracy",
-                    seed=config["wlmc"]["seed"])
-
-
-# -- progress --------------------------------------------------------------------------------
-class Progress:
-    """One status line on stderr: done / total, rate, ETA."""
-
-    def __init__(self, total, unit, enabled=True):
-        self.total, self.unit, self.enabled = total, unit, enabled and sys.stderr.isatty() or enabled == "force"
-        self.t0 = time.perf_counter()
-        self.start = None
-
-    def update(self, done, extra=""):
-        if self.start is None:
-            self.start = done
-        if not self.enabled:
-            return
-        dt = time.perf_counter() - self.t0
-        rate = (done - self.start) / dt if dt > 0 else 0.0
-        eta = (self.total - done) / rate if rate > 0 else float("nan")
-        frac = done / self.total if self.total else 1.0
-        bar = "#" * int(30 * frac) + "-" * (30 - int(30 * frac))
-        sys.stderr.write(f"\r[{bar}] {done:,}/{self.total:,} {self.unit}  {rate:,.0f}/s  ETA {eta:5.0f} s {extra}   ")
-        sys.stderr.flush()
-
-    def close(self):
-        if self.enabled:
-            sys.stderr.write("\n")
-
-
-# -- commands ----------------------------------------------------------------------------------
 def _paths(out):
     return {k: os.path.join(out, v) for k, v in dict(config="config.toml", checkpoint="checkpoint.npz",
                                                          landscape="landscape.npz", metrics="metrics.jsonl",
@@ -205,86 +41,66 @@ def _paths(out):
                                                          figure="landscape.png").items()}
 
 
-def _run_wlmc(sampler, config, paths, progress=True):
-    from .wlmc import StageInfo  # noqa: F401
+def _build(config):
+    from .tasks.catalog import build
 
-    w = config["wlmc"]
-    total = w["stages"] * w["steps_per_stage"]
-    bar = Progress(total, "steps", progress)
-    t0 = time.perf_counter()
-    # Ctrl-C is taken at the next stage boundary (a stage runs inside C++), so that the checkpoint
-    # always holds whole stages
-    stop = []
-    previous = signal.signal(signal.SIGINT, lambda *_: stop.append(True))
     try:
-        with open(paths["metrics"], "a") as log:
-            while sampler.stage < w["stages"]:
-                if stop:
-                    raise KeyboardInterrupt
-                sampler.run_stages(1, w["steps_per_stage"], callback=lambda info: log.write(
-                    json.dumps(dict(info.__dict__)) + "\n"))
-                log.flush()
-                bar.update(sampler.stage * w["steps_per_stage"], f"stage {sampler.stage}/{w['stages']}")
-                if sampler.stage % w["checkpoint_every"] == 0:
-                    sampler.save(paths["checkpoint"])
-    except KeyboardInterrupt:
-        bar.close()
-        sampler.save(paths["checkpoint"])
-        print(f"interrupted at stage {sampler.stage}; checkpoint written. Continue with: "
-              f"entropyeng resume {os.path.dirname(paths['checkpoint']) or '.'}", file=sys.stderr)
-        raise SystemExit(130)
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    bar.close()
-    sampler.save(paths["checkpoint"])
-    sampler.landscape.save(paths["landscape"])
-    return time.perf_counter() - t0
+        return build(config)
+    except TaskError as e:
+        raise ConfigError(str(e)) from None
 
 
-def _run_sgd(config, paths, progress=True):
+def _run_sgd(config, problem, paths, progress=True):
+    from ._runloop import Progress
     from .baselines import sgd_trajectories
 
     if os.path.exists(paths["sgd"]):
         with np.load(paths["sgd"]) as f:
             return [f[k] for k in sorted(f.files, key=lambda s: int(s.split("_")[1]))]
-    train, test, make = _spiral_setup(config)
     s = config["sgd"]
+    seed = config["wlmc" if "wlmc" in config else "wlmd"]["seed"]
     bar = Progress(s["runs"], "SGD runs", progress)
-    traj = sgd_trajectories(make, train, test, loss="bce", metric="accuracy", runs=s["runs"], epochs=s["epochs"],
-                            lr=s["lr"], batch_size=s["batch_size"], optimizer=s["optimizer"],
-                            seed=10_000 + config["wlmc"]["seed"], progress=lambda d, n: bar.update(d))
+    traj = sgd_trajectories(problem.make_model, problem.train, problem.test, loss=problem.loss,
+                            metric=problem.metric, runs=s["runs"], epochs=s["epochs"], lr=s["lr"],
+                            batch_size=s["batch_size"], optimizer=s["optimizer"], seed=10_000 + seed,
+                            progress=lambda d, n: bar.update(d))
     bar.close()
     np.savez(paths["sgd"], **{f"run_{k}": t for k, t in enumerate(traj)})
     return traj
 
 
-def _finish(config, paths, wall, sampler=None):
+def _finish(config, problem, paths, wall, steps_run, progress=True):
     from . import analysis
     from .landscape import Landscape
     from .plot import landscape_figure
 
     landscape = Landscape.load(paths["landscape"])
-    traj = _run_sgd(config, paths)
+    traj = _run_sgd(config, problem, paths, progress)
     try:
-        adv = analysis.advantage(landscape, traj)
+        adv = analysis.advantage(landscape, traj, higher_is_better=problem.higher_is_better, curve=problem.curve)
     except ValueError as e:
         adv = dict(error_message=str(e))
-    landscape_figure(landscape, paths["figure"], traj, title=f"{config['task']}: entropy landscape")
+    landscape_figure(landscape, paths["figure"], traj, title=f"{config['task']} ({problem.label})",
+                     curve=problem.curve, y_label=problem.y_label)
     steps = int(landscape.meta.get("steps", 0))
-    summary = dict(task=config["task"], steps=steps, stages=landscape.meta.get("stages"),
-                   wall_seconds=wall, steps_per_second=steps / wall if wall else None, **{
+    model = problem.make_model(0)
+    summary = dict(task=config["task"], label=problem.label, metric=problem.metric, curve=problem.curve,
+                   n_params=sum(p.numel() for p in model.parameters()), steps=steps,
+                   wall_seconds=wall, steps_per_second=steps_run / wall if wall else None, **{
                        k: adv.get(k) for k in ("x", "sgd", "equilibrium", "advantage", "error", "error_message")
                        if k in adv}, figure=os.path.basename(paths["figure"]))
     with open(paths["summary"], "w") as fh:
         json.dump(summary, fh, indent=2)
+    what = problem.y_label
     print()
-    print(f"{'task':12s} {config['task']}")
-    print(f"{'steps':12s} {steps:,} in {wall:.1f} s")
+    print(f"{'task':12s} {config['task']} ({problem.label}, {summary['n_params']:,} parameters)")
+    print(f"{'steps':12s} {steps:,} ({steps_run:,} in {wall:.1f} s)")
     if "advantage" in adv:
-        print(f"{'ln L_train':12s} {adv['x']:.3f}   (SGD's best mean test accuracy)")
+        print(f"{'ln L_train':12s} {adv['x']:.3f}   (SGD's best mean {what})")
         print(f"{'SGD':12s} {adv['sgd']:.3f}")
-        print(f"{'equilibrium':12s} {adv['equilibrium']:.3f}")
-        print(f"{'advantage':12s} {adv['advantage']:+.3f}")
+        print(f"{problem.curve.replace('_', '-'):12s} {adv['equilibrium']:.3f}")
+        print(f"{'advantage':12s} {adv['advantage']:+.3f}   ({'higher' if problem.higher_is_better else 'lower'} "
+              f"{what} than SGD when positive)")
     else:
         print(f"advantage: not available ({adv['error_message']})")
     print(f"files in {os.path.dirname(paths['summary']) or '.'}: config.toml, checkpoint.npz, landscape.npz, "
@@ -292,63 +108,144 @@ def _finish(config, paths, wall, sampler=None):
     return summary
 
 
-def cmd_run(args):
-    config = load_config(args.source, args.set or [])
-    if args.seed is not None:
-        config["wlmc"]["seed"] = args.seed
-    if args.steps is not None:
-        steps = int(float(args.steps))
-        if steps < 1:
-            raise ConfigError(f"--steps must be >= 1, got {args.steps}")
+def _advance(sampler, config, problem, paths, quiet):
+    from ._runloop import Interrupted, run_wlmc, run_wlmd
+    from .wlmd import WLMDError
+
+    try:
+        if problem.sampler == "wlmc":
+            return run_wlmc(sampler, config, paths, progress=not quiet)
+        return run_wlmd(sampler, config, paths, progress=not quiet)
+    except Interrupted:
+        raise SystemExit(EXIT_INTERRUPTED) from None
+    except WLMDError as e:
+        print(f"entropyeng: {e}", file=sys.stderr)
+        print("a smaller time step (--set wlmd.dt=...) or wider grid usually helps; the run directory "
+              "keeps its last periodic checkpoint", file=sys.stderr)
+        raise SystemExit(EXIT_FAILED) from None
+
+
+def _apply_steps(config, steps_arg):
+    steps = int(float(steps_arg))
+    if steps < 1:
+        raise ConfigError(f"--steps must be >= 1, got {steps_arg}")
+    if "wlmc" in config:
         per = min(config["wlmc"]["steps_per_stage"], steps)
         config["wlmc"]["steps_per_stage"] = per
         config["wlmc"]["stages"] = max(1, math.ceil(steps / per))
+    else:
+        # Eq. 4's t1, t2, t3 keep their fractions of the budget
+        w = config["wlmd"]
+        ratio = steps / w["steps"]
+        for key in ("t1", "t2", "t3"):
+            w[key] = w[key] * ratio
+        w["steps"] = steps
+        w["checkpoint_every"] = min(w["checkpoint_every"], steps)
+
+
+def cmd_run(args):
+    from ._runloop import new_sampler
+
+    config = load_config(args.source, args.set or [], data=args.data)
+    section = "wlmc" if "wlmc" in config else "wlmd"
+    if args.seed is not None:
+        config[section]["seed"] = args.seed
+    if args.steps is not None:
+        _apply_steps(config, args.steps)
     if args.walkers not in (None, 1):
         raise ConfigError("--walkers: several walkers are not implemented yet (issue: many walkers)")
+    problem = _build(config)
     out = args.out or os.path.join("runs", config["task"])
     paths = _paths(out)
     if os.path.exists(paths["checkpoint"]) and not args.force:
         raise ConfigError(f"'{out}' already holds a run; use 'entropyeng resume {out}' or --force")
     os.makedirs(out, exist_ok=True)
-    for key in ("metrics", "sgd"):
+    for key in ("metrics", "sgd", "summary"):
         if os.path.exists(paths[key]):
             os.unlink(paths[key])
     with open(paths["config"], "w") as fh:
         fh.write(dump_toml(config))
-    sampler = _new_sampler(config)
-    wall = _run_wlmc(sampler, config, paths, progress=not args.quiet)
-    return _finish(config, paths, wall)
+    try:
+        sampler = new_sampler(config, problem)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    wall, steps_run = _advance(sampler, config, problem, paths, args.quiet)
+    return _finish(config, problem, paths, wall, steps_run, progress=not args.quiet)
 
 
 def cmd_resume(args):
-    from .wlmc import WLMC
+    from ._runloop import load_sampler, new_sampler, total_steps
 
     paths = _paths(args.dir)
     if not os.path.exists(paths["config"]):
         raise ConfigError(f"'{args.dir}' holds no run (no config.toml)")
     config = load_config(paths["config"])
+    problem = _build(config)
     if os.path.exists(paths["checkpoint"]):
-        sampler = WLMC.load(paths["checkpoint"])
+        sampler = load_sampler(config, problem, paths["checkpoint"])
     else:
-        sampler = _new_sampler(config)
-    print(f"resuming {args.dir} at stage {sampler.stage}/{config['wlmc']['stages']}", file=sys.stderr)
-    wall = _run_wlmc(sampler, config, paths, progress=not args.quiet)
-    return _finish(config, paths, wall)
+        sampler = new_sampler(config, problem)
+    done = sampler.stage * config["wlmc"]["steps_per_stage"] if problem.sampler == "wlmc" else sampler.t
+    print(f"resuming {args.dir} at step {done:,}/{total_steps(config):,}", file=sys.stderr)
+    wall, steps_run = _advance(sampler, config, problem, paths, args.quiet)
+    return _finish(config, problem, paths, wall, steps_run, progress=not args.quiet)
 
 
 def cmd_plot(args):
+    from .landscape import Landscape
+    from .plot import landscape_figure
+    from .tasks.catalog import metric_of
+
     paths = _paths(args.dir)
     if not os.path.exists(paths["landscape"]):
         raise ConfigError(f"'{args.dir}' holds no landscape.npz (finish or resume the run first)")
-    from .landscape import Landscape
-    from .plot import landscape_figure
-
+    config = load_config(paths["config"]) if os.path.exists(paths["config"]) else {"task": "spiral"}
+    metric = metric_of(config["task"])
     traj = None
     if os.path.exists(paths["sgd"]):
         with np.load(paths["sgd"]) as f:
             traj = [f[k] for k in f.files]
-    landscape_figure(Landscape.load(paths["landscape"]), paths["figure"], traj)
+    landscape_figure(Landscape.load(paths["landscape"]), paths["figure"], traj, title=config["task"],
+                     curve="equilibrium" if metric == "accuracy" else "max_entropy",
+                     y_label="test accuracy" if metric == "accuracy" else "ln(test loss)")
     print(paths["figure"])
+
+
+def cmd_compare(args):
+    from .analysis import combine_summaries
+    from .plot import advantage_figure
+
+    summaries = []
+    for d in args.dirs:
+        path = os.path.join(d, "summary.json")
+        if not os.path.exists(path):
+            raise ConfigError(f"'{d}' holds no summary.json (finish the run first)")
+        with open(path) as fh:
+            summaries.append(json.load(fh))
+    try:
+        points = combine_summaries(summaries)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    metric = points[0]["metric"]
+    advantage_figure(points, args.out, title=args.title or f"{summaries[0]['task']}: entropy advantage across networks",
+                     metric=metric)
+    print(f"{'network':22s} {'runs':>4s} {'SGD':>14s} {'landscape':>14s} {'advantage':>14s}")
+    for p in points:
+        print(f"{p['label']:22s} {p['n']:4d} {p['sgd']:8.3f} ±{p['sgd_error']:5.3f} {p['equilibrium']:8.3f} "
+              f"±{p['error']:5.3f} {p['advantage']:+8.3f} ±{p['advantage_error']:5.3f}")
+    with open(os.path.splitext(args.out)[0] + ".json", "w") as fh:
+        json.dump(points, fh, indent=2)
+    print(args.out)
+
+
+def cmd_tasks(args):
+    from .tasks.catalog import metric_of
+
+    for name, cfg in TASKS.items():
+        sampler = "WLMC" if "wlmc" in cfg else "WLMD"
+        steps = cfg["wlmc"]["stages"] * cfg["wlmc"]["steps_per_stage"] if "wlmc" in cfg else cfg["wlmd"]["steps"]
+        print(f"{name:18s} {sampler}  {metric_of(name):8s}  default {steps:.0e} steps"
+              + (f"\n{'':18s} --data: {DATA_FILES[name]}" if name in DATA_FILES else ""))
 
 
 def cmd_bench(args):
@@ -365,9 +262,10 @@ def main(argv=None):
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run", help="run a task (or a TOML config) into a run directory")
     p.add_argument("source", help=f"a task ({', '.join(TASKS)}) or a config .toml")
-    p.add_argument("--steps", help="total WLMC steps (e.g. 2e7)")
+    p.add_argument("--steps", help="total steps (e.g. 2e7); for WLMD the schedule's t1, t2, t3 scale with it")
     p.add_argument("--walkers", type=int)
-    p.add_argument("--seed", type=int)
+    p.add_argument("--seed", type=int, help="the sampler's seed")
+    p.add_argument("--data", help="a local data file or folder (digits: MNIST; cifar; polymer)")
     p.add_argument("--out", help="run directory (default runs/TASK)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key, e.g. sgd.runs=20")
     p.add_argument("--force", action="store_true", help="overwrite an existing run directory")
@@ -377,9 +275,17 @@ def main(argv=None):
     p.add_argument("dir")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(fn=cmd_resume)
-    p = sub.add_parser("plot", help="redraw the figures of a run")
+    p = sub.add_parser("plot", help="redraw the figure of a run")
     p.add_argument("dir")
     p.set_defaults(fn=cmd_plot)
+    p = sub.add_parser("compare", help="Fig. 1b: equilibrium vs SGD across finished runs (error bars over "
+                                       "runs of the same network, e.g. independent data sets)")
+    p.add_argument("dirs", nargs="+")
+    p.add_argument("--out", default="compare.png")
+    p.add_argument("--title")
+    p.set_defaults(fn=cmd_compare)
+    p = sub.add_parser("tasks", help="list the tasks")
+    p.set_defaults(fn=cmd_tasks)
     p = sub.add_parser("bench", help="the benchmark table")
     p.add_argument("--quick", action="store_true")
     p.set_defaults(fn=cmd_bench)
@@ -389,6 +295,8 @@ def main(argv=None):
     except ConfigError as e:
         print(f"entropyeng: error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except SystemExit as e:
+        return e.code
     return 0
 
 

@@ -19,19 +19,19 @@ def _plt():
     return plt
 
 
-def landscape_figure(landscape: Landscape, path, trajectories=None, title=None, curve="equilibrium"):
+def landscape_figure(landscape: Landscape, path, trajectories=None, title=None, curve="equilibrium", y_label=None):
     """Fig. 1a: the entropy landscape over ln(train loss) x test metric, the equilibrium (or
-    max-entropy) points and the mean SGD curve on top."""
+    max-entropy) points and the mean SGD curve on top; the axes are cropped to the visited cells."""
     plt = _plt()
     g = landscape.grid
     S = landscape.masked_entropy()
-    y_label = landscape.meta.get("y", "test accuracy" if landscape.meta.get("metric") == "accuracy" else "y")
+    y_label = y_label or landscape.meta.get("y", "test accuracy" if landscape.meta.get("metric") == "accuracy" else "y")
     fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=120)
     ex, ey = g.edges
     y_vals = analysis.y_values(landscape)
     if landscape.meta.get("cv_y") == "smoothed_accuracy" and landscape.meta.get("logit_y"):
         ey = np.concatenate([[0.0], 0.5 * (y_vals[1:] + y_vals[:-1]), [1.0]])
-        y_label = "smoothed test accuracy"
+        y_label = "smoothed " + y_label if "smoothed" not in y_label else y_label
     finite = S[np.isfinite(S)]
     vmin = float(np.percentile(finite, 2)) if finite.size else None  # robust: a few extreme cells
     mesh = ax.pcolormesh(ex, ey, S.T, cmap="viridis", shading="flat", vmin=vmin, vmax=0.0)
@@ -47,6 +47,8 @@ def landscape_figure(landscape: Landscape, path, trajectories=None, title=None, 
     if visited.any():
         cols = np.nonzero(visited.any(axis=1))[0]
         ax.set_xlim(ex[max(cols.min() - 2, 0)], ex[min(cols.max() + 3, g.nx)])
+        rows = np.nonzero(visited.any(axis=0))[0]
+        ax.set_ylim(ey[max(rows.min() - 2, 0)], ey[min(rows.max() + 3, g.ny)])
     ax.set_xlabel("ln(train loss)")
     ax.set_ylabel(y_label)
     ax.set_title(title or f"{landscape.meta.get('sampler', '')} entropy landscape")
@@ -57,23 +59,33 @@ def landscape_figure(landscape: Landscape, path, trajectories=None, title=None, 
     return path
 
 
-def advantage_figure(points, path, title="equilibrium vs SGD"):
-    """Fig. 1b: equilibrium vs SGD metric, one point per network / condition, with y = x.
+def advantage_figure(points, path, title="equilibrium vs SGD", metric="accuracy"):
+    """Fig. 1b: equilibrium (max-entropy for a regression) vs SGD metric, one point per network /
+    condition, with y = x; error bars in both directions where given.
 
-    points: iterable of dicts with keys label, sgd, equilibrium and optionally error."""
+    points: iterable of dicts with keys label, sgd, equilibrium and optionally error, sgd_error."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(4.8, 4.8), dpi=120)
     pts = list(points)
     for p in pts:
-        ax.errorbar(p["sgd"], p["equilibrium"], yerr=p.get("error") if np.isfinite(p.get("error", np.nan)) else None,
+        def err(key):
+            e = p.get(key)
+            return e if e is not None and np.isfinite(e) else None
+
+        ax.errorbar(p["sgd"], p["equilibrium"], yerr=err("error"), xerr=err("sgd_error"),
                     fmt="o", capsize=3, label=p.get("label"))
     vals = [v for p in pts for v in (p["sgd"], p["equilibrium"])]
-    lo, hi = min(vals) - 0.05, max(vals) + 0.05
+    pad = 0.05 * max(max(vals) - min(vals), 0.5)
+    lo, hi = min(vals) - pad, max(vals) + pad
     ax.plot([lo, hi], [lo, hi], "k--", lw=1)
     ax.set_xlim(lo, hi)
     ax.set_ylim(lo, hi)
-    ax.set_xlabel("SGD test accuracy (best early stopping)")
-    ax.set_ylabel("equilibrium test accuracy")
+    if metric == "accuracy":
+        ax.set_xlabel("SGD test accuracy (best early stopping)")
+        ax.set_ylabel("equilibrium test accuracy")
+    else:
+        ax.set_xlabel("SGD ln(test loss) (best early stopping)")
+        ax.set_ylabel("max-entropy ln(test loss)")
     ax.set_title(title)
     if any(p.get("label") for p in pts):
         ax.legend(fontsize=8)

@@ -11,7 +11,7 @@ import math
 
 from .grid import Grid
 
-__all__ = ["PRESETS", "preset"]
+__all__ = ["PRESETS", "preset", "accuracy_to_logit"]
 
 _PAPER_GRID = dict(x_min=-20.0, x_max=20.0, nx=2000, y_min=-20.0, y_max=20.0, ny=2000)
 
@@ -39,9 +39,14 @@ def preset(name: str) -> dict:
         raise ValueError(f"preset: expected one of {sorted(PRESETS)}, got {name!r}")
     kw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in PRESETS[name].items()}
     if kw["cv_y"] == "smoothed_accuracy" and "y_max" in kw["walls"]:
-        a = min(kw["walls"]["y_max"], 1.0 - 1e-12)
-        eps = 1e-4
-        p = eps + (1 - 2 * eps) * a
-        kw["walls"]["y_max"] = math.log(p / (1 - p))
+        kw["walls"]["y_max"] = accuracy_to_logit(kw["walls"]["y_max"])
     kw["grid"] = Grid(**_PAPER_GRID)
     return kw
+
+
+def accuracy_to_logit(a: float, eps: float = 1e-4) -> float:
+    """A smoothed accuracy on WLMD's logit scale: logit(eps + (1 - 2 eps) a); a >= 1 is clipped just
+    below 1 (Table 6's CIFAR wall of accuracy 1)."""
+    a = min(float(a), 1.0 - 1e-12)
+    p = eps + (1 - 2 * eps) * a
+    return math.log(p / (1 - p))

@@ -514,7 +514,7 @@ class WLMD:
         H = np.asarray(self.H.cpu() if isinstance(self.H, torch.Tensor) else self.H)
         visited = H > 0
         flat = float(H[visited].min() / H[visited].mean()) if visited.any() else 0.0
-        err = 0.0 if self._smooth_err is None else abs(float(self._smooth_err))
+        err = 0.0 if self._smooth_err is None else abs(float(self._smooth_err.detach()))
         return WLMDInfo(step=self.t, x=self._xv, y=self._yv, f=self.f(), kinetic_temperature=float((self.v ** 2).mean()),
                         smoothing_error=err, flatness=flat, visited=int(visited.sum()), round_trips=self.round_trips,
                         seconds=seconds)

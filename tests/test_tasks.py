@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from entropyeng.tasks import spiral_classification, spiral_mlp
 
@@ -20,3 +21,75 @@ def test_spiral_classification_follows_eq5():
 
 def test_spiral_mlp_has_the_papers_parameter_count():
     assert sum(p.numel() for p in spiral_mlp(4, 8).parameters()) == 249
+
+
+def test_paper_models_have_the_papers_parameter_counts():
+    from entropyeng.tasks import house_mlp, mnist_cnn, regression_mlp, regressor_head
+
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert [count(mnist_cnn(28, c)) for c in (2, 3, 4)] == [362, 646, 1002]  # Table 2
+    assert [count(house_mlp(331, w)) for w in (10, 20, 50)] == [3331, 6661, 16651]  # Table 1
+    assert [count(regressor_head(768, w)) for w in (2, 10, 50, 100)] == [1541, 7701, 38501, 77001]  # Table 3
+    assert [count(regression_mlp(w)) for w in (30, 100, 300)] == [1051, 10501, 91501]  # Table 4
+
+
+def test_resnet10_ln_has_no_batch_dependence():
+    """LayerNorm, not BatchNorm: an image's logits do not depend on the rest of the batch."""
+    import torch
+
+    from entropyeng.tasks import resnet10_ln
+
+    m = resnet10_ln(image_size=16)
+    assert not any(isinstance(x, torch.nn.BatchNorm2d) for x in m.modules())
+    x = torch.randn(5, 3, 16, 16, dtype=torch.float64)
+    torch.testing.assert_close(m(x)[:1], m(x[:1]))
+    assert m(x).shape == (5, 2)
+
+
+def test_prepare_tabular_scales_and_one_hot_encodes():
+    pd = __import__("pytest").importorskip("pandas")
+    frame = pd.DataFrame(dict(a=[1.0, 2.0, np.nan, 4.0, 5.0, 6.0], kind=list("xyxyzx"),
+                              price=[10.0, 20.0, 30.0, 40.0, 50.0, 60.0]))
+    from entropyeng.tasks import prepare_tabular
+
+    (X, y), (Xt, yt), info = prepare_tabular(frame, "price", test_fraction=0.5, seed=0)
+    assert X.shape == (3, 4) and Xt.shape == (3, 4)  # a + kind_x, kind_y, kind_z
+    assert info["features"] == ["a", "kind_x", "kind_y", "kind_z"]
+    np.testing.assert_allclose(X[:, 0].mean(), 0, atol=1e-12)
+    np.testing.assert_allclose(y.mean(), 0, atol=1e-12)
+    np.testing.assert_allclose(y.std(), 1)
+    assert set(np.unique(np.r_[X[:, 1:], Xt[:, 1:]])) <= {0.0, 1.0}
+    assert np.isfinite(Xt).all()  # the missing value took the train median
+
+
+def test_cifar_loader_picks_two_classes(tmp_path):
+    import pickle
+
+    from entropyeng.tasks import load_cifar_pair
+
+    rng = np.random.default_rng(1)
+    (tmp_path / "c").mkdir()
+    labels = np.arange(60) % 10
+    data = np.repeat(labels[:, None], 3072, axis=1).astype(np.uint8)  # each image's pixels = its label
+    with open(tmp_path / "c" / "data_batch_1", "wb") as fh:
+        pickle.dump({b"data": data, b"labels": list(labels)}, fh)
+    (X, y), (Xt, yt) = load_cifar_pair(tmp_path / "c", ("frog", "deer"), n_train=6, n_test=6, seed=0)
+    assert X.shape == (6, 3, 32, 32) and set(np.r_[y, yt]) == {0, 1}
+    # frog (6) -> 0, deer (4) -> 1: brighter images carry label 0
+    raw_bright = X.reshape(6, -1).mean(axis=1) > 0
+    assert np.array_equal(raw_bright, y == 0)
+    with pytest.raises(ValueError, match="not a CIFAR-10 class"):
+        load_cifar_pair(tmp_path / "c", ("deer", "unicorn"))
+    del rng
+
+
+def test_polymer_embeddings_from_csv(tmp_path):
+    from entropyeng.tasks import load_embeddings
+
+    rows = np.c_[np.arange(20.0)[:, None] * np.ones((20, 3)), np.linspace(1, 5, 20)]
+    np.savetxt(tmp_path / "e.csv", rows, delimiter=",", header="e0,e1,e2,Egb", comments="")
+    (X, y), (Xt, yt) = load_embeddings(tmp_path / "e.csv")
+    assert X.shape == (16, 3) and Xt.shape == (4, 3) and y.shape == (16, 1)
+    np.testing.assert_allclose(y.mean(), 0, atol=1e-12)
+    # the target follows its row
+    np.testing.assert_allclose(np.r_[X[:, 0], Xt[:, 0]].argsort(), np.r_[y[:, 0], yt[:, 0]].argsort())

@@ -1,0 +1,155 @@
+"""The loops behind ``entropyeng run``: a sampler advanced in chunks, with a progress line, a
+metrics log, periodic atomic checkpoints, and Ctrl-C taken at the next chunk boundary (a WLMC stage
+runs inside C++), so that a checkpoint always holds whole chunks."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+import warnings
+from dataclasses import asdict
+
+__all__ = ["Progress", "Interrupted", "new_sampler", "load_sampler", "run_wlmc", "run_wlmd", "total_steps"]
+
+
+class Interrupted(Exception):
+    """Ctrl-C during a run: the checkpoint has been written."""
+
+
+class Progress:
+    """One status line on stderr: done / total, rate, ETA."""
+
+    def __init__(self, total, unit, enabled=True):
+        self.total, self.unit = total, unit
+        self.enabled = enabled == "force" or (enabled and sys.stderr.isatty())
+        self.t0 = time.perf_counter()
+        self.start = None
+
+    def update(self, done, extra=""):
+        if self.start is None:
+            self.start = done
+        if not self.enabled:
+            return
+        dt = time.perf_counter() - self.t0
+        rate = (done - self.start) / dt if dt > 0 else 0.0
+        eta = (self.total - done) / rate if rate > 0 else float("nan")
+        frac = done / self.total if self.total else 1.0
+        bar = "#" * int(30 * frac) + "-" * (30 - int(30 * frac))
+        sys.stderr.write(f"\r[{bar}] {done:,}/{self.total:,} {self.unit}  {rate:,.0f}/s  ETA {eta:5.0f} s {extra}   ")
+        sys.stderr.flush()
+
+    def close(self):
+        if self.enabled:
+            sys.stderr.write("\n")
+
+
+class _DeferredSigint:
+    """Ctrl-C sets a flag that the loop reads between chunks."""
+
+    def __enter__(self):
+        self.stop = []
+        try:
+            self.previous = signal.signal(signal.SIGINT, lambda *_: self.stop.append(True))
+        except ValueError:  # not the main thread: leave Ctrl-C alone
+            self.previous = None
+        return self
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+
+def total_steps(config) -> int:
+    if "wlmc" in config:
+        return config["wlmc"]["stages"] * config["wlmc"]["steps_per_stage"]
+    return config["wlmd"]["steps"]
+
+
+def new_sampler(config, problem):
+    """A fresh sampler of a configuration."""
+    if problem.sampler == "wlmc":
+        from .wlmc import WLMC
+
+        seed = config["wlmc"]["seed"]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return WLMC(problem.make_model(seed), problem.train, problem.test, loss=problem.loss,
+                        metric=problem.metric, seed=seed)
+    from .tasks.catalog import wlmd_kwargs
+    from .wlmd import WLMD
+
+    kw = wlmd_kwargs(config, problem)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the paper's box clamps a few initial weights
+        return WLMD(problem.make_model(kw["seed"]), problem.train, problem.test, **kw)
+
+
+def load_sampler(config, problem, path):
+    """The sampler of a checkpoint written by a run of this configuration."""
+    if problem.sampler == "wlmc":
+        from .wlmc import WLMC
+
+        return WLMC.load(path)
+    from .wlmd import WLMD
+
+    return WLMD.load(path, problem.make_model(config["wlmd"]["seed"]), problem.train, problem.test)
+
+
+def _interrupted(sampler, paths, where):
+    sampler.save(paths["checkpoint"])
+    print(f"interrupted at {where}; checkpoint written. Continue with: "
+          f"entropyeng resume {os.path.dirname(paths['checkpoint']) or '.'}", file=sys.stderr)
+    raise Interrupted
+
+
+def run_wlmc(sampler, config, paths, progress=True):
+    """Stages of the paper's schedule until ``wlmc.stages``; returns (seconds, steps run)."""
+    w = config["wlmc"]
+    bar = Progress(w["stages"] * w["steps_per_stage"], "steps", progress)
+    t0, stage0 = time.perf_counter(), sampler.stage
+    with _DeferredSigint() as sig, open(paths["metrics"], "a") as log:
+        while sampler.stage < w["stages"]:
+            if sig.stop:
+                bar.close()
+                _interrupted(sampler, paths, f"stage {sampler.stage}")
+            sampler.run_stages(1, w["steps_per_stage"], callback=lambda info: log.write(
+                json.dumps(dict(info.__dict__)) + "\n"))
+            log.flush()
+            bar.update(sampler.stage * w["steps_per_stage"], f"stage {sampler.stage}/{w['stages']}")
+            if sampler.stage % w["checkpoint_every"] == 0:
+                sampler.save(paths["checkpoint"])
+    bar.close()
+    sampler.save(paths["checkpoint"])
+    sampler.landscape.save(paths["landscape"])
+    return time.perf_counter() - t0, (sampler.stage - stage0) * w["steps_per_stage"]
+
+
+def run_wlmd(sampler, config, paths, progress=True):
+    """WLMD steps until ``wlmd.steps``, a metrics line every ``report_every`` steps and a checkpoint
+    every ``checkpoint_every``; returns (seconds, steps run). A walker that fails (non-finite loss,
+    off the grid) raises :class:`entropyeng.WLMDError` after writing its last good state."""
+    w = config["wlmd"]
+    total, every = w["steps"], max(1, min(w["report_every"], w["checkpoint_every"]))
+    bar = Progress(total, "steps", progress)
+    t0, step0 = time.perf_counter(), sampler.t
+    failure = os.path.join(os.path.dirname(paths["checkpoint"]), "last-good.npz")
+    with _DeferredSigint() as sig, open(paths["metrics"], "a") as log:
+        while sampler.t < total:
+            if sig.stop:
+                bar.close()
+                _interrupted(sampler, paths, f"step {sampler.t:,}")
+            n = min(every - sampler.t % every, total - sampler.t)
+            sampler.run(n, checkpoint=failure)
+            info = sampler.info(time.perf_counter() - t0)
+            log.write(json.dumps(asdict(info)) + "\n")
+            log.flush()
+            bar.update(sampler.t, f"f {info.f:.3g} x {info.x:.2f} y {info.y:.2f}")
+            if sampler.t % w["checkpoint_every"] == 0:
+                sampler.save(paths["checkpoint"])
+    bar.close()
+    sampler.save(paths["checkpoint"])
+    sampler.landscape.save(paths["landscape"])
+    return time.perf_counter() - t0, sampler.t - step0

@@ -1,0 +1,274 @@
+"""The tasks the ``entropyeng`` command runs: each a default configuration (the paper's settings,
+Supplementary Tables 1-6) and a builder that turns a configuration into a :class:`Problem` (data,
+a picklable model factory, loss and metric).
+
+Sections of a configuration: ``data``, ``model``, ``sgd`` (the baseline) and either ``wlmc`` (the
+spiral classification task) or ``wlmd`` and ``grid`` (every other task).
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import math
+from dataclasses import dataclass
+
+__all__ = ["TASKS", "Problem", "build", "TaskError"]
+
+_PAPER_GRID = dict(x_min=-20.0, x_max=20.0, nx=2000, y_min=-20.0, y_max=20.0, ny=2000)
+_INF = math.inf
+
+
+class TaskError(ValueError):
+    """A configuration value a task cannot use (reported by the command as one line, exit 2)."""
+
+
+def _wlmd(preset, steps, **over):
+    from ..presets import PRESETS
+
+    p = PRESETS[preset]
+    w = dict(steps=steps, seed=0, checkpoint_every=10_000, report_every=1000, integrator="paper",
+             sigma=p["sigma"], cutoff=p["cutoff"], wall_x_max=p["walls"].get("x_max", _INF),
+             wall_y_max=p["walls"].get("y_max", _INF), f_max=p["schedule"]["f_max"], t1=p["schedule"]["t1"],
+             t2=p["schedule"]["t2"], t3=p["schedule"]["t3"], dt=p["dt"], gamma=p["gamma"])
+    w.update(over)
+    return w
+
+
+TASKS = {
+    "spiral": {
+        "task": "spiral",
+        "data": {"n_per_class": 20, "train_seed": 0, "test_seed": 1000},
+        "model": {"depth": 4, "width": 8, "activation": "relu"},
+        "wlmc": {"stages": 500, "steps_per_stage": 200_000, "seed": 0, "checkpoint_every": 25},
+        "sgd": {"runs": 100, "epochs": 400, "lr": 0.1, "batch_size": 10, "optimizer": "sgd"},
+    },
+    "spiral_regression": {
+        "task": "spiral_regression",
+        "data": {"n": 250, "train_seed": 0, "test_seed": 1000},
+        "model": {"width": 30, "activation": "tanh"},
+        "wlmd": _wlmd("spiral_regression", 20_000_000),
+        "grid": dict(_PAPER_GRID),
+        "sgd": {"runs": 100, "epochs": 300, "lr": 2e-3, "batch_size": 5, "optimizer": "adam"},
+    },
+    "house": {
+        "task": "house",
+        "data": {"n": 1460, "seed": 0},
+        "model": {"width": 20, "activation": "relu"},
+        "wlmd": _wlmd("house", 10_000_000),
+        "grid": dict(_PAPER_GRID),
+        "sgd": {"runs": 100, "epochs": 300, "lr": 5e-4, "batch_size": 16, "optimizer": "sgd"},
+    },
+    "digits": {
+        "task": "digits",
+        "data": {"path": "", "n_train": 250, "n_test": 250, "seed": 0},
+        "model": {"channels": 2, "activation": "relu"},
+        "wlmd": _wlmd("mnist", 20_000_000),
+        "grid": dict(_PAPER_GRID),
+        "sgd": {"runs": 100, "epochs": 100, "lr": 3e-3, "batch_size": 4, "optimizer": "sgd"},
+    },
+    "cifar": {
+        "task": "cifar",
+        "data": {"path": "", "classes": "deer,frog", "n_train": 2500, "n_test": 2500, "seed": 0},
+        "model": {"channels": "6,6,12,12,12", "activation": "relu"},
+        "wlmd": _wlmd("cifar", 30_000_000),
+        "grid": dict(_PAPER_GRID),
+        "sgd": {"runs": 100, "epochs": 50, "lr": 1e-4, "batch_size": 64, "optimizer": "sgd"},
+    },
+    "polymer": {
+        "task": "polymer",
+        "data": {"path": "", "seed": 0},
+        "model": {"width": 50, "activation": "silu"},
+        "wlmd": _wlmd("polymer", 10_000_000),
+        "grid": dict(_PAPER_GRID),
+        "sgd": {"runs": 100, "epochs": 300, "lr": 1e-2, "batch_size": 64, "optimizer": "sgd"},
+    },
+}
+
+#: which task needs a local data file (``--data PATH``) and what it is
+DATA_FILES = {
+    "digits": "optional: a local MNIST .npz (x_train, y_train) or a folder of IDX files; default: "
+              "scikit-learn's 8 x 8 digits",
+    "cifar": "required: the folder cifar-10-batches-py of the CIFAR-10 python version",
+    "polymer": "required: an .npz with X (n, 768) TransPolymer embeddings and y (n,) band gaps, or a CSV",
+}
+
+
+@dataclass
+class Problem:
+    """What a run needs: data, a model factory ``make_model(seed)``, the loss and the test metric."""
+
+    train: tuple
+    test: tuple
+    make_model: object
+    loss: str  # "bce", "ce", "mse"
+    metric: str  # "accuracy" or "loss" (ln test loss)
+    sampler: str  # "wlmc" or "wlmd"
+    label: str  # the network, e.g. "4x8 relu" (Fig. 1b's points)
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.metric == "accuracy"
+
+    @property
+    def curve(self) -> str:
+        """Eq. 1's equilibrium for classification, the max-entropy curve for regression."""
+        return "equilibrium" if self.metric == "accuracy" else "max_entropy"
+
+    @property
+    def y_label(self) -> str:
+        return "test accuracy" if self.metric == "accuracy" else "ln(test loss)"
+
+
+def defaults(task: str) -> dict:
+    return copy.deepcopy(TASKS[task])
+
+
+# -- model factories (module level, so that the SGD pool can pickle them) ----------------------
+def _activation(name):
+    from torch import nn
+
+    acts = {"relu": nn.ReLU, "tanh": nn.Tanh, "silu": nn.SiLU}
+    if name not in acts:
+        raise TaskError(f"key 'model.activation' must be one of {sorted(acts)}, got {name!r}")
+    return acts[name]
+
+
+def _make(kind, kwargs, seed):
+    from .. import tasks
+
+    kw = dict(kwargs)
+    if "activation" in kw:
+        kw["activation"] = _activation(kw["activation"])
+    return getattr(tasks, kind)(seed=seed, **kw)
+
+
+def _factory(kind, **kwargs):
+    if "activation" in kwargs:
+        _activation(kwargs["activation"])  # fail early, with the key's name
+    return functools.partial(_make, kind, kwargs)
+
+
+def _ints(text, key):
+    try:
+        return tuple(int(v) for v in str(text).split(","))
+    except ValueError:
+        raise TaskError(f"key '{key}' must be comma-separated integers, got {text!r}") from None
+
+
+def _need_path(config, what):
+    path = config["data"].get("path", "")
+    if not path:
+        raise TaskError(f"key 'data.path' is required for the {config['task']} task ({what}); "
+                        "pass --data PATH") from None
+    return path
+
+
+def _load(fn, *args, **kwargs):
+    """Run a data loader, turning its file / value errors into one-line task errors."""
+    try:
+        return fn(*args, **kwargs)
+    except (FileNotFoundError, ValueError, ImportError) as e:
+        raise TaskError(str(e)) from None
+
+
+# -- builders ---------------------------------------------------------------------------------
+def _spiral(c):
+    from .spiral import spiral_classification
+
+    d, m = c["data"], c["model"]
+    train = spiral_classification(d["n_per_class"], seed=d["train_seed"])
+    test = spiral_classification(d["n_per_class"], seed=d["test_seed"])
+    make = _factory("spiral_mlp", depth=m["depth"], width=m["width"], activation=m["activation"])
+    return Problem(train, test, make, "bce", "accuracy", "wlmc", f"{m['depth']}x{m['width']} {m['activation']}")
+
+
+def _spiral_regression(c):
+    from .spiral import spiral_regression
+
+    d, m = c["data"], c["model"]
+    train, test = spiral_regression(d["n"], seed=d["train_seed"]), spiral_regression(d["n"], seed=d["test_seed"])
+    make = _factory("regression_mlp", width=m["width"], activation=m["activation"])
+    return Problem(train, test, make, "mse", "loss", "wlmd", f"W={m['width']} N={d['n']}")
+
+
+def _house(c):
+    from .house import ames_housing
+
+    d, m = c["data"], c["model"]
+    train, test, _ = _load(ames_housing, n=d["n"], seed=d["seed"])
+    make = _factory("house_mlp", n_features=train[0].shape[1], width=m["width"], activation=m["activation"])
+    return Problem(train, test, make, "mse", "loss", "wlmd", f"W={m['width']}")
+
+
+def _digits(c):
+    from .digits import load_mnist, sklearn_digits
+
+    d, m = c["data"], c["model"]
+    if d["path"]:
+        train, test = _load(load_mnist, d["path"], d["n_train"], d["n_test"], seed=d["seed"])
+    else:
+        train, test = _load(sklearn_digits, d["n_train"], d["n_test"], seed=d["seed"])
+    make = _factory("mnist_cnn", image_size=train[0].shape[-1], channels=m["channels"], activation=m["activation"])
+    return Problem(train, test, make, "ce", "accuracy", "wlmd", f"{m['channels']} channels")
+
+
+def _cifar(c):
+    from .cifar import load_cifar_pair
+
+    d, m = c["data"], c["model"]
+    path = _need_path(c, DATA_FILES["cifar"])
+    classes = tuple(s.strip() for s in d["classes"].split(","))
+    if len(classes) != 2:
+        raise TaskError(f"key 'data.classes' must name two CIFAR-10 classes, got {d['classes']!r}")
+    train, test = _load(load_cifar_pair, path, classes, d["n_train"], d["n_test"], seed=d["seed"])
+    make = _factory("resnet10_ln", channels=_ints(m["channels"], "model.channels"), num_classes=2,
+                    image_size=train[0].shape[-1], activation=m["activation"])
+    return Problem(train, test, make, "ce", "accuracy", "wlmd", f"ResNet-10 {m['channels']}")
+
+
+def _polymer(c):
+    from .polymer import load_embeddings
+
+    d, m = c["data"], c["model"]
+    train, test = _load(load_embeddings, _need_path(c, DATA_FILES["polymer"]), seed=d["seed"])
+    make = _factory("regressor_head", in_features=train[0].shape[1], width=m["width"], activation=m["activation"])
+    return Problem(train, test, make, "mse", "loss", "wlmd", f"W={m['width']}")
+
+
+_BUILDERS = {"spiral": _spiral, "spiral_regression": _spiral_regression, "house": _house, "digits": _digits,
+             "cifar": _cifar, "polymer": _polymer}
+
+
+def build(config: dict) -> Problem:
+    """The :class:`Problem` of a checked configuration."""
+    return _BUILDERS[config["task"]](config)
+
+
+def wlmd_kwargs(config: dict, problem: Problem) -> dict:
+    """The keyword arguments of :class:`entropyeng.WLMD` from a configuration's wlmd and grid tables.
+    Walls are in the metric's units (a smoothed accuracy for classification); an infinite wall is
+    no wall."""
+    from ..grid import Grid
+    from ..presets import accuracy_to_logit
+
+    w, g = config["wlmd"], config["grid"]
+    cv_y = "smoothed_accuracy" if problem.metric == "accuracy" else "test_loss"
+    walls = {}
+    if math.isfinite(w["wall_x_max"]):
+        walls["x_max"] = float(w["wall_x_max"])
+    if math.isfinite(w["wall_y_max"]):
+        walls["y_max"] = accuracy_to_logit(w["wall_y_max"]) if cv_y == "smoothed_accuracy" else float(w["wall_y_max"])
+    try:
+        grid = Grid(float(g["x_min"]), float(g["x_max"]), int(g["nx"]), float(g["y_min"]), float(g["y_max"]),
+                    int(g["ny"]))
+    except (TypeError, ValueError) as e:
+        raise TaskError(f"table 'grid': {e}") from None
+    return dict(loss=problem.loss, cv_y=cv_y, grid=grid, sigma=w["sigma"], cutoff=w["cutoff"], walls=walls,
+                schedule=dict(f_max=w["f_max"], t1=w["t1"], t2=w["t2"], t3=w["t3"]), dt=w["dt"], gamma=w["gamma"],
+                seed=int(w["seed"]), integrator=w["integrator"])
+
+
+def metric_of(task: str) -> str:
+    """"accuracy" for the classification tasks, "loss" (ln test loss) for the regressions."""
+    return "accuracy" if task in ("spiral", "digits", "cifar") else "loss"
