@@ -23,7 +23,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--quick", action="store_true", help="shorter timing rounds")
-    parser.add_argument("--section", choices=["kernels", "wlmc", "wlmd", "all"], default="all")
+    parser.add_argument("--section", choices=["kernels", "wlmc", "wlmd", "tasks", "all"], default="all")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -38,6 +38,8 @@ def main(argv=None):
         result["wlmc"] = wlmc_section(args)
     if args.section in ("wlmd", "all"):
         result["wlmd"] = wlmd_section(args)
+    if args.section == "tasks":  # not in "all": it takes minutes
+        result["tasks"] = tasks_section(args)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(result, fh, indent=2)
@@ -152,6 +154,26 @@ def wlmd_section(args):
         print(f"  {name}: cpp {cpp:8.1f} us | torch reference {ref:8.1f} us ({ref / cpp:4.1f}x) | forward+backward "
               f"{fb:8.1f} us, everything else {100 * (cpp - fb) / cpp:4.1f} % of the step")
     return out
+
+
+def tasks_section(args):
+    """Per-step time of every paper task at full size and the hours of its default budget."""
+    import tempfile
+
+    from . import task_cases
+
+    torch.set_num_threads(1)
+    rows = []
+    print("paper tasks at full size, one walker, one thread (random stand-ins where data is not shipped)")
+    print(f"{'task':18s} {'network':20s} {'params':>9s} {'us/step':>10s} {'default steps':>14s} {'hours':>9s}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for task, over, label in task_cases.CASES:
+            r = task_cases.time_task(task, over, tmp, min_time=1.0 if args.quick else 3.0)
+            r["label"] = label
+            rows.append(r)
+            print(f"{task:18s} {label:20s} {r['n_params']:9,d} {r['us_per_step']:10.1f} {r['default_steps']:14.0e} "
+                  f"{r['hours_for_default']:9.1f}", flush=True)
+    return rows
 
 
 if __name__ == "__main__":

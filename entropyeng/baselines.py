@@ -40,8 +40,9 @@ def train_one(make_model, train, test, *, loss, metric, epochs, lr, batch_size, 
     model = make_model(seed)
     X, y = (torch.as_tensor(a) for a in train)
     Xt, yt = (torch.as_tensor(a) for a in test)
-    dtype = next(model.parameters()).dtype
-    X, Xt = X.to(dtype), Xt.to(dtype)
+    first = next(model.parameters())
+    X, Xt = X.to(first.dtype).to(first.device), Xt.to(first.dtype).to(first.device)
+    y, yt = y.to(first.device), yt.to(first.device)
     opt_cls = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}.get(optimizer)
     if opt_cls is None:
         raise ValueError(f"optimizer: expected 'sgd' or 'adam', got {optimizer!r}")
@@ -85,6 +86,9 @@ def sgd_trajectories(make_model, train, test, *, loss, metric, runs=100, epochs=
               optimizer=optimizer, record_every=int(record_every))
     jobs = [(make_model, train, test, kw, seed + r) for r in range(int(runs))]
     processes = processes or os.cpu_count() or 1
+    probe = next(make_model(seed).parameters())
+    if probe.device.type != "cpu":
+        processes = 1  # one process owns the GPU; forked workers cannot use CUDA
     if processes == 1 or runs == 1:
         out = []
         for k, job in enumerate(jobs):

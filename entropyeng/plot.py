@@ -39,16 +39,23 @@ def landscape_figure(landscape: Landscape, path, trajectories=None, title=None, 
     fn = analysis.equilibrium if curve == "equilibrium" else analysis.max_entropy
     x, eq, valid = fn(landscape)
     ax.plot(x[valid], eq[valid], "o", ms=3, color="magenta", label=f"{curve.replace('_', ' ')}")
+    sgd_cols = np.zeros(g.nx, dtype=bool)
     if trajectories is not None:
         centres, mean, counts = analysis.sgd_curve(trajectories, ex)
         ok = counts >= 5
+        sgd_cols = ok
         ax.plot(centres[ok], mean[ok], "-", color="black", lw=1.8, label="SGD (mean)")
     visited = landscape.visited
     if visited.any():
-        cols = np.nonzero(visited.any(axis=1))[0]
+        # the x range of the landscape and of the SGD curve, so that the two can be compared
+        cols = np.nonzero(visited.any(axis=1) | sgd_cols)[0]
         ax.set_xlim(ex[max(cols.min() - 2, 0)], ex[min(cols.max() + 3, g.nx)])
         rows = np.nonzero(visited.any(axis=0))[0]
-        ax.set_ylim(ey[max(rows.min() - 2, 0)], ey[min(rows.max() + 3, g.ny)])
+        lo, hi = ey[max(rows.min() - 2, 0)], ey[min(rows.max() + 3, len(ey) - 1)]
+        if sgd_cols.any():
+            pad = 0.05 * (hi - lo)
+            lo, hi = min(lo, np.nanmin(mean[sgd_cols]) - pad), max(hi, np.nanmax(mean[sgd_cols]) + pad)
+        ax.set_ylim(lo, hi)
     ax.set_xlabel("ln(train loss)")
     ax.set_ylabel(y_label)
     ax.set_title(title or f"{landscape.meta.get('sampler', '')} entropy landscape")

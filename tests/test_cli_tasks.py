@@ -175,3 +175,17 @@ def test_compare_draws_fig_1b_with_error_bars_over_runs(tmp_path, capsys):
     assert np.isnan(points[1]["error"])
     assert "W=10" in capsys.readouterr().out
     assert main(["compare", str(tmp_path / "nothing")]) == 2
+
+
+@CPP
+def test_float32_models_run_through_the_command(tmp_path):
+    summary, L = _run("spiral_regression", tmp_path / "run", 100, "--set", "data.n=50", "--set", "model.dtype=float32")
+    assert summary["n_params"] == 1051 and np.isfinite(L.entropy[L.visited]).all()
+
+
+@pytest.mark.parametrize("key, message", [("model.dtype=float16", "model.dtype"),
+                                          ("model.device=gpu9", "model.device")])
+def test_bad_placement_is_one_line(key, message, capsys):
+    assert main(["run", "spiral_regression", "--set", key, "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]

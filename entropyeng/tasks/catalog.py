@@ -46,7 +46,7 @@ TASKS = {
     "spiral_regression": {
         "task": "spiral_regression",
         "data": {"n": 250, "train_seed": 0, "test_seed": 1000},
-        "model": {"width": 30, "activation": "tanh"},
+        "model": {"width": 30, "activation": "tanh", "dtype": "float64", "device": "cpu"},
         "wlmd": _wlmd("spiral_regression", 20_000_000),
         "grid": dict(_PAPER_GRID),
         "sgd": {"runs": 100, "epochs": 300, "lr": 2e-3, "batch_size": 5, "optimizer": "adam"},
@@ -54,7 +54,7 @@ TASKS = {
     "house": {
         "task": "house",
         "data": {"n": 1460, "seed": 0},
-        "model": {"width": 20, "activation": "relu"},
+        "model": {"width": 20, "activation": "relu", "dtype": "float64", "device": "cpu"},
         "wlmd": _wlmd("house", 10_000_000),
         "grid": dict(_PAPER_GRID),
         "sgd": {"runs": 100, "epochs": 300, "lr": 5e-4, "batch_size": 16, "optimizer": "sgd"},
@@ -62,7 +62,7 @@ TASKS = {
     "digits": {
         "task": "digits",
         "data": {"path": "", "n_train": 250, "n_test": 250, "seed": 0},
-        "model": {"channels": 2, "activation": "relu"},
+        "model": {"channels": 2, "activation": "relu", "dtype": "float64", "device": "cpu"},
         "wlmd": _wlmd("mnist", 20_000_000),
         "grid": dict(_PAPER_GRID),
         "sgd": {"runs": 100, "epochs": 100, "lr": 3e-3, "batch_size": 4, "optimizer": "sgd"},
@@ -70,7 +70,7 @@ TASKS = {
     "cifar": {
         "task": "cifar",
         "data": {"path": "", "classes": "deer,frog", "n_train": 2500, "n_test": 2500, "seed": 0},
-        "model": {"channels": "6,6,12,12,12", "activation": "relu"},
+        "model": {"channels": "6,6,12,12,12", "activation": "relu", "dtype": "float64", "device": "cpu"},
         "wlmd": _wlmd("cifar", 30_000_000),
         "grid": dict(_PAPER_GRID),
         "sgd": {"runs": 100, "epochs": 50, "lr": 1e-4, "batch_size": 64, "optimizer": "sgd"},
@@ -78,7 +78,7 @@ TASKS = {
     "polymer": {
         "task": "polymer",
         "data": {"path": "", "seed": 0},
-        "model": {"width": 50, "activation": "silu"},
+        "model": {"width": 50, "activation": "silu", "dtype": "float64", "device": "cpu"},
         "wlmd": _wlmd("polymer", 10_000_000),
         "grid": dict(_PAPER_GRID),
         "sgd": {"runs": 100, "epochs": 300, "lr": 1e-2, "batch_size": 64, "optimizer": "sgd"},
@@ -134,19 +134,40 @@ def _activation(name):
     return acts[name]
 
 
-def _make(kind, kwargs, seed):
+def _make(kind, kwargs, placement, seed):
+    import torch
+
     from .. import tasks
 
     kw = dict(kwargs)
     if "activation" in kw:
         kw["activation"] = _activation(kw["activation"])
-    return getattr(tasks, kind)(seed=seed, **kw)
+    model = getattr(tasks, kind)(seed=seed, **kw)
+    if placement:
+        model = model.to(dtype=getattr(torch, placement[0]), device=placement[1])
+    return model
 
 
-def _factory(kind, **kwargs):
+def _placement(model_cfg):
+    """(dtype, device) of a model table, checked; None for the defaults (float64 on the CPU)."""
+    import torch
+
+    dtype, device = model_cfg.get("dtype", "float64"), model_cfg.get("device", "cpu")
+    if dtype not in ("float32", "float64"):
+        raise TaskError(f"key 'model.dtype' must be 'float32' or 'float64', got {dtype!r}")
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise TaskError(f"key 'model.device' must name a torch device ('cpu', 'cuda', 'cuda:1'), got {device!r}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise TaskError(f"key 'model.device' is {device!r} but torch sees no CUDA device")
+    return None if (dtype, dev.type) == ("float64", "cpu") else (dtype, device)
+
+
+def _factory(kind, model_cfg=None, **kwargs):
     if "activation" in kwargs:
         _activation(kwargs["activation"])  # fail early, with the key's name
-    return functools.partial(_make, kind, kwargs)
+    return functools.partial(_make, kind, kwargs, _placement(model_cfg or {}))
 
 
 def _ints(text, key):
@@ -188,7 +209,7 @@ def _spiral_regression(c):
 
     d, m = c["data"], c["model"]
     train, test = spiral_regression(d["n"], seed=d["train_seed"]), spiral_regression(d["n"], seed=d["test_seed"])
-    make = _factory("regression_mlp", width=m["width"], activation=m["activation"])
+    make = _factory("regression_mlp", m, width=m["width"], activation=m["activation"])
     return Problem(train, test, make, "mse", "loss", "wlmd", f"W={m['width']} N={d['n']}")
 
 
@@ -197,7 +218,7 @@ def _house(c):
 
     d, m = c["data"], c["model"]
     train, test, _ = _load(ames_housing, n=d["n"], seed=d["seed"])
-    make = _factory("house_mlp", n_features=train[0].shape[1], width=m["width"], activation=m["activation"])
+    make = _factory("house_mlp", m, n_features=train[0].shape[1], width=m["width"], activation=m["activation"])
     return Problem(train, test, make, "mse", "loss", "wlmd", f"W={m['width']}")
 
 
@@ -209,7 +230,7 @@ def _digits(c):
         train, test = _load(load_mnist, d["path"], d["n_train"], d["n_test"], seed=d["seed"])
     else:
         train, test = _load(sklearn_digits, d["n_train"], d["n_test"], seed=d["seed"])
-    make = _factory("mnist_cnn", image_size=train[0].shape[-1], channels=m["channels"], activation=m["activation"])
+    make = _factory("mnist_cnn", m, image_size=train[0].shape[-1], channels=m["channels"], activation=m["activation"])
     return Problem(train, test, make, "ce", "accuracy", "wlmd", f"{m['channels']} channels")
 
 
@@ -222,7 +243,7 @@ def _cifar(c):
     if len(classes) != 2:
         raise TaskError(f"key 'data.classes' must name two CIFAR-10 classes, got {d['classes']!r}")
     train, test = _load(load_cifar_pair, path, classes, d["n_train"], d["n_test"], seed=d["seed"])
-    make = _factory("resnet10_ln", channels=_ints(m["channels"], "model.channels"), num_classes=2,
+    make = _factory("resnet10_ln", m, channels=_ints(m["channels"], "model.channels"), num_classes=2,
                     image_size=train[0].shape[-1], activation=m["activation"])
     return Problem(train, test, make, "ce", "accuracy", "wlmd", f"ResNet-10 {m['channels']}")
 
@@ -232,7 +253,7 @@ def _polymer(c):
 
     d, m = c["data"], c["model"]
     train, test = _load(load_embeddings, _need_path(c, DATA_FILES["polymer"]), seed=d["seed"])
-    make = _factory("regressor_head", in_features=train[0].shape[1], width=m["width"], activation=m["activation"])
+    make = _factory("regressor_head", m, in_features=train[0].shape[1], width=m["width"], activation=m["activation"])
     return Problem(train, test, make, "mse", "loss", "wlmd", f"W={m['width']}")
 
 
