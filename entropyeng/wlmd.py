@@ -109,6 +109,9 @@ class WLMD:
     backend : {"cpp", "torch", "cuda"}, optional
         Kernel backend (default: the fastest for the model's device).
     integrator : {"paper", "baoab"}
+    walkers, distributed :
+        ``walkers=K > 1`` or ``distributed=True`` make a :class:`entropyeng.wlmd_walkers.WalkersWLMD`:
+        K walkers per process sharing one landscape, across the ranks of a torch.distributed job.
     sync_every : int, optional
         1 (the default on CPU): the host checks every step for a non-finite loss or a walker off the
         grid. k > 1 (the default on CUDA: 1000): the step stays on the device, with no host
@@ -117,9 +120,16 @@ class WLMD:
         check is restored and saved. Both give the same trajectory.
     """
 
+    def __new__(cls, *args, walkers=1, distributed=False, **kwargs):
+        if cls is WLMD and (walkers != 1 or distributed):
+            from .wlmd_walkers import WalkersWLMD
+
+            return super().__new__(WalkersWLMD)
+        return super().__new__(cls)
+
     def __init__(self, model, train, test, *, loss, cv_y="test_loss", alpha=5.0, logit_y=None, grid, sigma,
                  cutoff, walls=None, wall_c=3000.0, schedule, dt, gamma, kT=1.0, bound="paper", seed=0,
-                 backend=None, integrator="paper", sync_every=None):
+                 backend=None, integrator="paper", sync_every=None, walkers=1, distributed=False):
         if not isinstance(model, torch.nn.Module):
             raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
         params = [p for p in model.parameters() if p.requires_grad]
