@@ -83,7 +83,6 @@ class WalkersWLMD(WLMD):
             raise ValueError(f"walkers: expected an integer >= 1, got {walkers!r}")
         self.K = int(walkers)
         self.distributed = bool(distributed)
-        self.rank, self.world = (init_distributed(timeout_s=timeout_s) if self.distributed else (0, 1))
         if sync_every is None:
             sync_every = 100
         if isinstance(sync_every, bool) or not isinstance(sync_every, int) or sync_every < 1:
@@ -113,7 +112,6 @@ class WalkersWLMD(WLMD):
             raise ValueError(f"gamma: expected a number in [0, 1], got {self.gamma}")
         self.kT = C.finite(kT, "kT")
         self.seed = C.counter(seed, "seed")
-        self._noise_seed = (self.seed + self.rank * _RANK_STRIDE) % 2**64
         self.schedule = self._check_schedule(schedule)
         self.walls = self._check_walls(walls)
         self.wall_c = C.finite(wall_c, "wall_c")
@@ -125,6 +123,10 @@ class WalkersWLMD(WLMD):
             raise ValueError("cv_y: 'smoothed_accuracy' needs class labels (an integer test target)")
         self.sync_every = 1
         self.backend = self._resolve_backend(backend)
+        # join the job only once the arguments are known to be good: a rank that fails alone before
+        # its first collective would leave the others waiting for it until the timeout
+        self.rank, self.world = (init_distributed(timeout_s=timeout_s) if self.distributed else (0, 1))
+        self._noise_seed = (self.seed + self.rank * _RANK_STRIDE) % 2**64
         self._stack(params, bound)
         self.S = self._grid_array()
         self.H = self._grid_array()

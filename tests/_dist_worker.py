@@ -1,0 +1,67 @@
+"""One rank of the two-process WLMD tests (started by tests/test_walkers.py with the torchrun
+environment variables set): the exact case of DESIGN.md with walkers sharing one landscape."""
+
+import argparse
+import math
+import os
+import sys
+
+import numpy as np
+import torch
+from torch import nn
+
+from entropyeng import WLMD, Grid
+
+
+def exact_case(walkers, steps, seed, sync_every, timeout_s):
+    nA, nB = 3, 2
+    model = nn.Sequential(nn.Linear(5, 1, bias=False)).double()
+    with torch.no_grad():
+        model[0].weight.fill_(0.3)
+    eye = torch.eye(5, dtype=torch.float64)
+    train = (eye[:nA], torch.zeros(nA, 1, dtype=torch.float64))
+    test = (eye[nA:], torch.zeros(nB, 1, dtype=torch.float64))
+    xa, yb = math.log(1 / nA), math.log(1 / nB)
+    grid = Grid(-5.0, 1.0, 120, -5.0, 1.5, 130)
+    world = int(os.environ["WORLD_SIZE"])
+    total = walkers * world
+    return WLMD(model, train, test, loss="mse", grid=grid, sigma=0.15, cutoff=0.6,
+                walls=dict(x_min=-4.0, y_min=-4.0, x_max=xa, y_max=yb), wall_c=30.0,
+                schedule=dict(f_max=0.08, t1=min(1e4 / total, steps / 2), t2=steps / 2, t3=0.0), dt=0.01, gamma=0.1, bound=1.0,
+                seed=seed, walkers=walkers, distributed=True, sync_every=sync_every, timeout_s=timeout_s)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("out")
+    p.add_argument("--walkers", type=int, default=2)
+    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--sync-every", type=int, default=50)
+    p.add_argument("--die-at", type=int, default=-1, help="rank 1 exits abruptly after this many steps")
+    p.add_argument("--checkpoint-every", type=int, default=0)
+    p.add_argument("--resume", default="")
+    p.add_argument("--timeout", type=float, default=30.0)
+    a = p.parse_args()
+    torch.set_num_threads(1)
+    w = exact_case(a.walkers, a.steps, 7, a.sync_every, a.timeout)
+    rank = w.rank
+    if a.resume:
+        w.load_checkpoint(a.resume)
+    ckpt = os.path.join(a.out, "checkpoint.npz")
+    chunk = a.checkpoint_every or a.steps
+    while w.t < a.steps:
+        n = min(chunk, a.steps - w.t)
+        if a.die_at >= 0 and rank == 1 and w.t + n > a.die_at:
+            w.run(a.die_at - w.t)
+            sys.stderr.write(f"rank 1 dies at step {w.t}\n")
+            sys.stderr.flush()
+            os._exit(3)
+        w.run(n)
+        if a.checkpoint_every:
+            w.save(ckpt)
+    L = w.landscape
+    np.savez(os.path.join(a.out, f"rank{rank}.npz"), S=L.entropy, H=L.histogram, t=w.t)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,190 @@
+"""Many WLMD walkers: K walkers in one process, two processes over gloo sharing the landscape, the
+exact entropy of DESIGN.md, dropped walkers, a rank that dies, and resume."""
+
+import math
+import os
+import socket
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from entropyeng import WLMD, Grid, WLMDError, backends
+from entropyeng.wlmd_walkers import WalkerDropped, WalkersWLMD
+
+CPP = pytest.mark.skipif("cpp" not in backends.available(), reason="the compiled extension is not built")
+WORKER = os.path.join(os.path.dirname(__file__), "_dist_worker.py")
+XA, YB = math.log(1 / 3), math.log(1 / 2)
+
+
+def slopes_of(S, H, grid):
+    X, Y = np.meshgrid(*grid.centers, indexing="ij")
+    region = (X > -3.5) & (X < XA - 0.4) & (Y > -3.5) & (Y < YB - 0.4) & (H > 0)
+    return np.linalg.lstsq(np.c_[X[region], Y[region], np.ones(region.sum())], S[region], rcond=None)[0][:2]
+
+
+EXACT_GRID = Grid(-5.0, 1.0, 120, -5.0, 1.5, 130)
+
+
+def exact_walkers(K, steps, seed=1):
+    model = nn.Sequential(nn.Linear(5, 1, bias=False)).double()
+    with torch.no_grad():
+        model[0].weight.fill_(0.3)
+    eye = torch.eye(5, dtype=torch.float64)
+    train, test = (eye[:3], torch.zeros(3, 1, dtype=torch.float64)), (eye[3:], torch.zeros(2, 1, dtype=torch.float64))
+    return WLMD(model, train, test, loss="mse", grid=EXACT_GRID, sigma=0.15, cutoff=0.6,
+                walls=dict(x_min=-4.0, y_min=-4.0, x_max=XA, y_max=YB), wall_c=30.0,
+                schedule=dict(f_max=0.08, t1=min(1e4 / K, steps / 2), t2=steps / 2, t3=0.0), dt=0.01, gamma=0.1, bound=1.0,
+                seed=seed, walkers=K)
+
+
+def run_exact(K, steps, seed=1):
+    w = exact_walkers(K, steps, seed)
+    w.run(steps)
+    return w
+
+
+@CPP
+def test_k_walkers_recover_the_exact_slopes():
+    """16 walkers, 3e5 hills in all (as the single walker's test): slopes 1.5 and 1.0 within 10 %."""
+    w = run_exact(16, 300_000 // 16)
+    assert isinstance(w, WalkersWLMD) and w.theta.shape == (16, 5)
+    L = w.landscape
+    assert L.histogram.sum() == 300_000 // 16 * 16
+    sx, sy = slopes_of(L.entropy, L.histogram, EXACT_GRID)
+    assert sx == pytest.approx(1.5, rel=0.10)
+    assert sy == pytest.approx(1.0, rel=0.10)
+    # the walkers decorrelated: different parameters
+    assert torch.unique(w.theta.detach()[:, 0]).numel() == 16
+
+
+@CPP
+def test_one_batched_walker_equals_the_single_walker():
+    """K = 1 through vmap gives the trajectory of the plain sampler (same noise stream)."""
+    from entropyeng.wlmd_walkers import WalkersWLMD as W
+
+    def make(cls):
+        model = nn.Sequential(nn.Linear(5, 1, bias=False)).double()
+        with torch.no_grad():
+            model[0].weight.fill_(0.3)
+        eye = torch.eye(5, dtype=torch.float64)
+        kw = dict(loss="mse", grid=EXACT_GRID, sigma=0.15, cutoff=0.6, walls=dict(x_max=XA, y_max=YB), wall_c=30.0,
+                  schedule=dict(f_max=0.08, t1=100, t2=1000, t3=0.0), dt=0.01, gamma=0.1, bound=1.0, seed=5)
+        train, test = (eye[:3], torch.zeros(3, 1, dtype=torch.float64)), (eye[3:], torch.zeros(2, 1, dtype=torch.float64))
+        return cls(model, train, test, walkers=1, **kw) if cls is W else cls(model, train, test, **kw)
+
+    a, b = make(WLMD), make(W)
+    a.run(500)
+    b.run(500)
+    np.testing.assert_allclose(b.theta.detach()[0].numpy(), a.theta.numpy(), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(b.landscape.entropy, a.landscape.entropy, rtol=0, atol=1e-12)
+
+
+def _poison(monkeypatch, walkers, n_params):
+    """The next Langevin step puts a NaN into the first parameter of the given walkers."""
+    from entropyeng.integrators import INTEGRATORS
+
+    original = INTEGRATORS["paper"]
+    calls = []
+
+    def poisoned(theta, *args):
+        original(theta, *args)
+        if not calls:
+            for k in walkers:
+                theta[k * n_params] = float("nan")
+        calls.append(1)
+
+    monkeypatch.setitem(INTEGRATORS, "paper", poisoned)
+
+
+@CPP
+def test_a_walker_that_goes_bad_is_dropped_and_the_others_go_on(monkeypatch):
+    """A walker whose loss turns NaN is dropped with a warning and its hill of that step is not
+    deposited; the landscape stays finite and the other walkers keep sampling."""
+    w = exact_walkers(4, 400)
+    w.run(20)
+    _poison(monkeypatch, [2], w.n_params)
+    with pytest.warns(WalkerDropped, match="walker 2 .* dropped at step 21"):
+        w.run(50)
+    assert list(w.active) == [True, True, False, True]
+    L = w.landscape
+    assert np.isfinite(L.entropy).all() and np.isfinite(w.theta.detach().numpy()).all()
+    assert L.histogram.sum() == 20 * 4 + 50 * 3
+    assert L.meta["active"] == 3
+
+
+@CPP
+def test_all_walkers_bad_raises_with_a_checkpoint(tmp_path, monkeypatch):
+    w = exact_walkers(2, 100)
+    w.run(3)
+    _poison(monkeypatch, [0, 1], w.n_params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(WLMDError, match="every walker was dropped"):
+            w.run(5, checkpoint=tmp_path / "last.npz")
+    assert (tmp_path / "last.npz").exists()
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _launch(out, *args, world=2):
+    port = _free_port()
+    procs = []
+    for rank in range(world):
+        env = dict(os.environ, RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank),
+                   MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), OMP_NUM_THREADS="1")
+        procs.append(subprocess.Popen([sys.executable, WORKER, str(out), *map(str, args)], env=env,
+                                      stderr=subprocess.PIPE, text=True))
+    results = []
+    for p in procs:
+        try:
+            err = p.communicate(timeout=600)[1]
+        except subprocess.TimeoutExpired:
+            p.kill()
+            err = p.communicate()[1]
+        results.append((p.returncode, err))
+    return results
+
+
+@CPP
+def test_two_processes_share_one_landscape_with_the_exact_slopes(tmp_path):
+    """Two ranks of 4 walkers over gloo: after the run both hold the same landscape, and it has the
+    exact slopes (3e5 hills in all)."""
+    steps = 300_000 // 8
+    res = _launch(tmp_path, "--walkers", 4, "--steps", steps, "--sync-every", 100)
+    for code, err in res:
+        assert code == 0, err
+    a, b = np.load(tmp_path / "rank0.npz"), np.load(tmp_path / "rank1.npz")
+    np.testing.assert_array_equal(a["S"], b["S"])
+    np.testing.assert_array_equal(a["H"], b["H"])
+    assert a["H"].sum() == steps * 8
+    sx, sy = slopes_of(a["S"], a["H"], EXACT_GRID)
+    assert sx == pytest.approx(1.5, rel=0.10)
+    assert sy == pytest.approx(1.0, rel=0.10)
+
+
+@CPP
+def test_a_dead_rank_stops_the_other_with_a_clear_error_and_the_checkpoint_resumes(tmp_path):
+    res = _launch(tmp_path, "--walkers", 2, "--steps", 3000, "--sync-every", 50, "--checkpoint-every", 500,
+                  "--die-at", 1250, "--timeout", 20)
+    (code0, err0), (code1, err1) = res
+    assert code1 == 3 and "dies" in err1, err1
+    assert code0 != 0 and "another rank died" in err0, err0
+    ckpt = tmp_path / "checkpoint.npz"
+    assert ckpt.exists()
+    res = _launch(tmp_path, "--walkers", 2, "--steps", 3000, "--sync-every", 50, "--checkpoint-every", 500,
+                  "--resume", ckpt)
+    for code, err in res:
+        assert code == 0, err
+    a, b = np.load(tmp_path / "rank0.npz"), np.load(tmp_path / "rank1.npz")
+    assert int(a["t"]) == 3000
+    np.testing.assert_array_equal(a["S"], b["S"])
+    assert a["H"].sum() == 3000 * 4
