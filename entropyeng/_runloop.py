@@ -94,12 +94,37 @@ def load_sampler(config, problem, path):
 
         return WLMC.load(path)
     from .wlmd import WLMD
+    from .wlmd_walkers import WalkersWLMD
 
+    sampler = new_sampler(config, problem)
+    if isinstance(sampler, WalkersWLMD):
+        sampler.load_checkpoint(path)
+        return sampler
     return WLMD.load(path, problem.make_model(config["wlmd"]["seed"]), problem.train, problem.test)
+
+
+def is_lead(sampler) -> bool:
+    """Rank 0 (or a run without torch.distributed) writes the run's files."""
+    return getattr(sampler, "rank", 0) == 0
+
+
+def _any_rank(sampler, flag: bool) -> bool:
+    """Whether any rank has the flag (Ctrl-C reaches the ranks at different moments; they must stop
+    at the same chunk so that their collectives stay matched)."""
+    if not getattr(sampler, "distributed", False):
+        return flag
+    import torch
+    import torch.distributed as dist
+
+    t = torch.tensor([1.0 if flag else 0.0])
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item() > 0)
 
 
 def _interrupted(sampler, paths, where):
     sampler.save(paths["checkpoint"])
+    if not is_lead(sampler):
+        raise Interrupted
     print(f"interrupted at {where}; checkpoint written. Continue with: "
           f"entropyeng resume {os.path.dirname(paths['checkpoint']) or '.'}", file=sys.stderr)
     raise Interrupted
@@ -136,9 +161,12 @@ def run_wlmd(sampler, config, paths, progress=True):
     bar = Progress(total, "steps", progress)
     t0, step0 = time.perf_counter(), sampler.t
     failure = os.path.join(os.path.dirname(paths["checkpoint"]), "last-good.npz")
-    with _DeferredSigint() as sig, open(paths["metrics"], "a") as log:
+    lead = is_lead(sampler)
+    if not lead:
+        bar.enabled = False
+    with _DeferredSigint() as sig, open(paths["metrics"] if lead else os.devnull, "a") as log:
         while sampler.t < total:
-            if sig.stop:
+            if _any_rank(sampler, bool(sig.stop)):
                 bar.close()
                 _interrupted(sampler, paths, f"step {sampler.t:,}")
             n = min(every - sampler.t % every, total - sampler.t)
@@ -151,5 +179,6 @@ def run_wlmd(sampler, config, paths, progress=True):
                 sampler.save(paths["checkpoint"])
     bar.close()
     sampler.save(paths["checkpoint"])
-    sampler.landscape.save(paths["landscape"])
+    if lead:
+        sampler.landscape.save(paths["landscape"])
     return time.perf_counter() - t0, sampler.t - step0

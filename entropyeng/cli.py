@@ -9,6 +9,8 @@
     entropyeng plot DIR                        # redraw the figure of a run
     entropyeng compare DIR... --out FIG.png    # Fig. 1b: equilibrium vs SGD across runs
     entropyeng bench                           # the benchmark table (from the source tree)
+    entropyeng run house --walkers 8           # 8 WLMD walkers sharing one landscape
+    torchrun --standalone --nproc_per_node 2 -m entropyeng run house --walkers 4   # 2 processes x 4 walkers
 
 A run directory holds config.toml, checkpoint.npz (atomic), landscape.npz, metrics.jsonl, sgd.npz,
 summary.json and landscape.png. Ctrl-C writes a checkpoint and exits; ``resume`` picks up there.
@@ -84,9 +86,11 @@ def _finish(config, problem, paths, wall, steps_run, progress=True):
                      curve=problem.curve, y_label=problem.y_label)
     steps = int(landscape.meta.get("steps", 0))
     model = problem.make_model(0)
+    walkers = int(landscape.meta.get("walkers", 1)) * int(landscape.meta.get("world_size", 1))
     summary = dict(task=config["task"], label=problem.label, metric=problem.metric, curve=problem.curve,
-                   n_params=sum(p.numel() for p in model.parameters()), steps=steps,
-                   wall_seconds=wall, steps_per_second=steps_run / wall if wall else None, **{
+                   n_params=sum(p.numel() for p in model.parameters()), steps=steps, walkers=walkers,
+                   wall_seconds=wall, steps_per_second=steps_run / wall if wall else None,
+                   walker_steps_per_second=walkers * steps_run / wall if wall else None, **{
                        k: adv.get(k) for k in ("x", "sgd", "equilibrium", "advantage", "error", "error_message")
                        if k in adv}, figure=os.path.basename(paths["figure"]))
     with open(paths["summary"], "w") as fh:
@@ -123,6 +127,13 @@ def _advance(sampler, config, problem, paths, quiet):
         print("a smaller time step (--set wlmd.dt=...) or wider grid usually helps; the run directory "
               "keeps its last periodic checkpoint", file=sys.stderr)
         raise SystemExit(EXIT_FAILED) from None
+    except RuntimeError as e:
+        if not str(e).startswith("distributed:"):
+            raise
+        print(f"entropyeng: {e}", file=sys.stderr)
+        print(f"the run directory keeps its last periodic checkpoint: entropyeng resume (under torchrun with "
+              f"the same number of processes) continues from there", file=sys.stderr)
+        raise SystemExit(EXIT_FAILED) from None
 
 
 def _apply_steps(config, steps_arg):
@@ -152,24 +163,35 @@ def cmd_run(args):
         config[section]["seed"] = args.seed
     if args.steps is not None:
         _apply_steps(config, args.steps)
-    if args.walkers not in (None, 1):
-        raise ConfigError("--walkers: several walkers are not implemented yet (issue: many walkers)")
+    if args.walkers is not None:
+        if args.walkers < 1:
+            raise ConfigError(f"--walkers must be >= 1, got {args.walkers}")
+        if section == "wlmc" and args.walkers != 1:
+            raise ConfigError("--walkers: the spiral task samples with WLMC, whose walkers run on a GPU "
+                              "(entropyeng.WLMC(..., walkers=W, backend='cuda')); on CPUs use a WLMD task or "
+                              "independent runs")
+        if section == "wlmd":
+            config["wlmd"]["walkers"] = args.walkers
     problem = _build(config)
     out = args.out or os.path.join("runs", config["task"])
     paths = _paths(out)
     if os.path.exists(paths["checkpoint"]) and not args.force:
         raise ConfigError(f"'{out}' already holds a run; use 'entropyeng resume {out}' or --force")
-    os.makedirs(out, exist_ok=True)
-    for key in ("metrics", "sgd", "summary"):
-        if os.path.exists(paths[key]):
-            os.unlink(paths[key])
-    with open(paths["config"], "w") as fh:
-        fh.write(dump_toml(config))
+    lead = int(os.environ.get("RANK", "0")) == 0  # under torchrun, rank 0 writes the files
+    if lead:
+        os.makedirs(out, exist_ok=True)
+        for key in ("metrics", "sgd", "summary"):
+            if os.path.exists(paths[key]):
+                os.unlink(paths[key])
+        with open(paths["config"], "w") as fh:
+            fh.write(dump_toml(config))
     try:
         sampler = new_sampler(config, problem)
     except ValueError as e:
         raise ConfigError(str(e)) from None
     wall, steps_run = _advance(sampler, config, problem, paths, args.quiet)
+    if not lead:
+        return None
     return _finish(config, problem, paths, wall, steps_run, progress=not args.quiet)
 
 
@@ -188,6 +210,8 @@ def cmd_resume(args):
     done = sampler.stage * config["wlmc"]["steps_per_stage"] if problem.sampler == "wlmc" else sampler.t
     print(f"resuming {args.dir} at step {done:,}/{total_steps(config):,}", file=sys.stderr)
     wall, steps_run = _advance(sampler, config, problem, paths, args.quiet)
+    if getattr(sampler, "rank", 0) != 0:
+        return None
     return _finish(config, problem, paths, wall, steps_run, progress=not args.quiet)
 
 
@@ -263,7 +287,8 @@ def main(argv=None):
     p = sub.add_parser("run", help="run a task (or a TOML config) into a run directory")
     p.add_argument("source", help=f"a task ({', '.join(TASKS)}) or a config .toml")
     p.add_argument("--steps", help="total steps (e.g. 2e7); for WLMD the schedule's t1, t2, t3 scale with it")
-    p.add_argument("--walkers", type=int)
+    p.add_argument("--walkers", type=int, help="WLMD walkers per process sharing the landscape (under torchrun: "
+                                                "per rank, all ranks sharing one landscape)")
     p.add_argument("--seed", type=int, help="the sampler's seed")
     p.add_argument("--data", help="a local data file or folder (digits: MNIST; cifar; polymer)")
     p.add_argument("--out", help="run directory (default runs/TASK)")

@@ -189,3 +189,35 @@ def test_bad_placement_is_one_line(key, message, capsys):
     assert main(["run", "spiral_regression", "--set", key, "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
+
+
+@CPP
+def test_walkers_through_the_command_and_resume(tmp_path):
+    out = tmp_path / "run"
+    argv = ["run", "spiral_regression", "--steps", "100", "--walkers", "3", "--out", str(out), "--set", "data.n=50"]
+    assert main(argv + SMALL_GRID + TINY_SGD) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["walkers"] == 3 and summary["steps"] == 100
+    assert Landscape.load(out / "landscape.npz").histogram.sum() == 300
+    # a longer budget: resume continues the three walkers from the checkpoint
+    cfg = (out / "config.toml").read_text()
+    (out / "config.toml").write_text(cfg.replace("steps = 100\n", "steps = 150\n"))
+    assert main(["resume", str(out), "--quiet"]) == 0
+    L = Landscape.load(out / "landscape.npz")
+    assert L.meta["steps"] == 150 and L.histogram.sum() == 450
+
+
+@CPP
+def test_torchrun_runs_two_ranks_into_one_landscape(tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "entropyeng", "run", "spiral_regression", "--steps", "100", "--walkers", "2", "--out", str(out),
+           "--set", "data.n=50", "--set", "wlmd.sync_every=25"] + SMALL_GRID + TINY_SGD
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["walkers"] == 4  # 2 ranks x 2 walkers
+    L = Landscape.load(out / "landscape.npz")
+    assert L.histogram.sum() == 100 * 4 and L.meta["world_size"] == 2
+    assert proc.stdout.count("advantage") == 1  # only rank 0 reports

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import functools
 import math
+import os
 from dataclasses import dataclass
 
 __all__ = ["TASKS", "Problem", "build", "TaskError"]
@@ -27,7 +28,8 @@ def _wlmd(preset, steps, **over):
     from ..presets import PRESETS
 
     p = PRESETS[preset]
-    w = dict(steps=steps, seed=0, checkpoint_every=10_000, report_every=1000, integrator="paper",
+    w = dict(steps=steps, seed=0, walkers=1, sync_every=100, checkpoint_every=10_000, report_every=1000,
+             integrator="paper",
              sigma=p["sigma"], cutoff=p["cutoff"], wall_x_max=p["walls"].get("x_max", _INF),
              wall_y_max=p["walls"].get("y_max", _INF), f_max=p["schedule"]["f_max"], t1=p["schedule"]["t1"],
              t2=p["schedule"]["t2"], t3=p["schedule"]["t3"], dt=p["dt"], gamma=p["gamma"])
@@ -285,9 +287,16 @@ def wlmd_kwargs(config: dict, problem: Problem) -> dict:
                     int(g["ny"]))
     except (TypeError, ValueError) as e:
         raise TaskError(f"table 'grid': {e}") from None
-    return dict(loss=problem.loss, cv_y=cv_y, grid=grid, sigma=w["sigma"], cutoff=w["cutoff"], walls=walls,
-                schedule=dict(f_max=w["f_max"], t1=w["t1"], t2=w["t2"], t3=w["t3"]), dt=w["dt"], gamma=w["gamma"],
-                seed=int(w["seed"]), integrator=w["integrator"])
+    if w["walkers"] < 1 or w["sync_every"] < 1:
+        raise TaskError(f"keys 'wlmd.walkers' and 'wlmd.sync_every' must be >= 1, got {w['walkers']} and "
+                        f"{w['sync_every']}")
+    kw = dict(loss=problem.loss, cv_y=cv_y, grid=grid, sigma=w["sigma"], cutoff=w["cutoff"], walls=walls,
+              schedule=dict(f_max=w["f_max"], t1=w["t1"], t2=w["t2"], t3=w["t3"]), dt=w["dt"], gamma=w["gamma"],
+              seed=int(w["seed"]), integrator=w["integrator"])
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    if w["walkers"] > 1 or distributed:
+        kw.update(walkers=int(w["walkers"]), distributed=distributed, sync_every=int(w["sync_every"]))
+    return kw
 
 
 def metric_of(task: str) -> str:
