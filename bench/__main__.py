@@ -23,7 +23,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--quick", action="store_true", help="shorter timing rounds")
-    parser.add_argument("--section", choices=["kernels", "wlmc", "wlmd", "tasks", "all"], default="all")
+    parser.add_argument("--section", choices=["kernels", "wlmc", "wlmd", "walkers", "tasks", "all"], default="all")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -38,6 +38,8 @@ def main(argv=None):
         result["wlmc"] = wlmc_section(args)
     if args.section in ("wlmd", "all"):
         result["wlmd"] = wlmd_section(args)
+    if args.section in ("walkers", "all"):
+        result["walkers"] = walkers_section(args)
     if args.section == "tasks":  # not in "all": it takes minutes
         result["tasks"] = tasks_section(args)
     if args.json:
@@ -173,6 +175,30 @@ def tasks_section(args):
             rows.append(r)
             print(f"{task:18s} {label:20s} {r['n_params']:9,d} {r['us_per_step']:10.1f} {r['default_steps']:14.0e} "
                   f"{r['hours_for_default']:9.1f}", flush=True)
+    return rows
+
+
+def walkers_section(args):
+    """Walker-steps per second: K walkers in one process, and 1 vs 2 processes (gloo)."""
+    import tempfile
+
+    from . import walker_cases as W
+
+    min_time = 1.0 if args.quick else 3.0
+    print("WLMD walkers, spiral regression W = 30 (1,051 parameters, N = 250), one thread per process")
+    rows = {}
+    base = None
+    for K in (1, 4, 16, 64):
+        rate = W.walker_steps_per_second(K, min_time)
+        base = base or rate
+        rows[f"K={K}"] = rate
+        print(f"  {K:3d} walkers in one process: {rate:9.0f} walker-steps/s ({rate / base:5.2f}x one walker)", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        for world in (1, 2):
+            rate = W.processes_rate(world, 16, min_time, tmp)
+            rows[f"P={world}"] = rate
+            print(f"  {world} process(es) x 16 walkers (gloo, sync every 100): {rate:9.0f} walker-steps/s", flush=True)
+    print(f"  2 processes / 1 process: {rows['P=2'] / rows['P=1']:.2f}x (target 1.7x)")
     return rows
 
 

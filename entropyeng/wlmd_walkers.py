@@ -131,6 +131,7 @@ class WalkersWLMD(WLMD):
         self.S = self._grid_array()
         self.H = self._grid_array()
         self._S_synced, self._H_synced = self.S.copy(), self.H.copy()
+        self._dirty = None
         self.t = 0
         self.round_trips, self._last_end = 0, None
         self.active = np.ones(self.K, dtype=bool)
@@ -289,30 +290,52 @@ class WalkersWLMD(WLMD):
         i = np.minimum(((x_prev[act] - g_.x_min) / g_.dx).astype(np.int64), g_.nx - 1)
         j = np.minimum(((y_prev[act] - g_.y_min) / g_.dy).astype(np.int64), g_.ny - 1)
         np.add.at(self.H, (i, j), 1.0)
+        if self.distributed:
+            self._mark_dirty(i, j)
         self._track_round_trips(float(x_prev[act][0]))
         self.t += 1
         if self.distributed and self.t % self.share_every == 0:
             self.share()
 
+    def _mark_dirty(self, i, j):
+        """Grow the box of cells changed since the last sync by hills centred at cells (i, j)."""
+        if i.size == 0:
+            return
+        g = self.grid
+        ri, rj = int(math.ceil(self.cutoff / g.dx)) + 1, int(math.ceil(self.cutoff / g.dy)) + 1
+        box = (max(int(i.min()) - ri, 0), min(int(i.max()) + ri + 1, g.nx),
+               max(int(j.min()) - rj, 0), min(int(j.max()) + rj + 1, g.ny))
+        d = self._dirty
+        self._dirty = box if d is None else (min(d[0], box[0]), max(d[1], box[1]), min(d[2], box[2]),
+                                             max(d[3], box[3]))
+
     def share(self):
         """All-reduce the landscape and histogram increments since the last sync over the ranks; all
-        ranks then hold the same S and H. A collective that times out (a rank died) raises
-        :class:`RuntimeError` naming the step."""
+        ranks then hold the same S and H. Only the union of the ranks' boxes of changed cells travels.
+        A collective that times out (a rank died) raises :class:`RuntimeError` naming the step."""
         if not self.distributed:
             return
         import torch.distributed as dist
 
-        inc = torch.from_numpy(np.stack([self.S - self._S_synced, self.H - self._H_synced]))
+        g = self.grid
+        d = self._dirty or (g.nx, 0, g.ny, 0)  # an empty box
         try:
-            dist.all_reduce(inc, op=dist.ReduceOp.SUM)
+            box = torch.tensor([-d[0], d[1], -d[2], d[3]], dtype=torch.int64)
+            dist.all_reduce(box, op=dist.ReduceOp.MAX)
+            i0, i1, j0, j1 = -int(box[0]), int(box[1]), -int(box[2]), int(box[3])
+            if i1 > i0 and j1 > j0:
+                sl = (slice(i0, i1), slice(j0, j1))
+                inc = torch.from_numpy(np.stack([self.S[sl] - self._S_synced[sl], self.H[sl] - self._H_synced[sl]]))
+                dist.all_reduce(inc, op=dist.ReduceOp.SUM)
+                total = inc.numpy()
+                self.S[sl] = self._S_synced[sl] + total[0]
+                self.H[sl] = self._H_synced[sl] + total[1]
+                self._S_synced[sl] = self.S[sl]
+                self._H_synced[sl] = self.H[sl]
         except RuntimeError as e:
             raise RuntimeError(f"distributed: the landscape all-reduce at step {self.t} failed on rank {self.rank} "
                                f"(another rank died or timed out): {e}") from None
-        total = inc.numpy()
-        self.S[...] = self._S_synced + total[0]
-        self.H[...] = self._H_synced + total[1]
-        self._S_synced[...] = self.S
-        self._H_synced[...] = self.H
+        self._dirty = None
 
     def run(self, n_steps: int, callback=None, every: int = 1000, checkpoint=None) -> None:
         """Run ``n_steps`` steps of every walker (see :meth:`WLMD.run`); distributed runs end with a

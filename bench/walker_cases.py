@@ -1,0 +1,76 @@
+"""Walker throughput: K WLMD walkers in one process (K = 1, 4, 16, 64) and 1 vs 2 processes over
+gloo, on the spiral-regression width-30 model (N = 250), in walker-steps per second."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import warnings
+
+import torch
+
+from entropyeng import WLMD
+from entropyeng.presets import preset
+from entropyeng.tasks import regression_mlp, spiral_regression
+
+
+def sampler(walkers, distributed=False, seed=0):
+    kw = preset("spiral_regression")
+    kw.pop("cv_y")
+    kw["schedule"] = dict(f_max=5.0, t1=100.0, t2=1e6, t3=0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if walkers == 1 and not distributed:
+            return WLMD(regression_mlp(30), spiral_regression(250, 0), spiral_regression(250, 1), loss="mse",
+                        seed=seed, **kw)
+        return WLMD(regression_mlp(30), spiral_regression(250, 0), spiral_regression(250, 1), loss="mse",
+                    seed=seed, walkers=walkers, distributed=distributed, sync_every=100, **kw)
+
+
+def walker_steps_per_second(walkers, min_time=2.0, distributed=False):
+    w = sampler(walkers, distributed)
+    w.run(5)
+    steps, t0 = 0, time.perf_counter()
+    while True:
+        w.run(20)
+        steps += 20
+        elapsed = time.perf_counter() - t0
+        if distributed:  # every rank must run the same number of steps
+            t = torch.tensor([1.0 if elapsed >= min_time else 0.0])
+            torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MIN)
+            if t.item() > 0:
+                break
+        elif elapsed >= min_time:
+            break
+    return walkers * steps / elapsed
+
+
+def _worker():
+    torch.set_num_threads(1)
+    walkers, min_time, out = int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+    rate = walker_steps_per_second(walkers, min_time, distributed=True)
+    with open(f"{out}.{os.environ['RANK']}", "w") as fh:
+        json.dump(dict(rate=rate), fh)
+
+
+def processes_rate(world, walkers, min_time, tmp):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = os.path.join(tmp, f"rate{world}")
+    procs = [subprocess.Popen([sys.executable, "-m", "bench.walker_cases", "worker", str(walkers), str(min_time), out],
+                              env=dict(os.environ, RANK=str(r), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1",
+                                       MASTER_PORT=str(port), OMP_NUM_THREADS="1"))
+             for r in range(world)]
+    for p in procs:
+        if p.wait(timeout=600) != 0:
+            raise RuntimeError("a benchmark rank failed")
+    return sum(json.load(open(f"{out}.{r}"))["rate"] for r in range(world))
+
+
+if __name__ == "__main__" and len(sys.argv) > 1 and sys.argv[1] == "worker":
+    _worker()
