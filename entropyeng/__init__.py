@@ -8,9 +8,12 @@ DESIGN.md for the contracts. Public API: :class:`Grid`, :mod:`entropyeng.kernels
 from . import backends, kernels, reference
 from .grid import Grid
 from .landscape import Landscape
+from .rewl import REWL
 from .wlmc import WLMC
 from .wlmd import WLMD, WLMDError
+from .wlmd_walkers import WalkerDropped, WalkersWLMD
 
 __version__ = "0.1.0"
 
-__all__ = ["Grid", "Landscape", "WLMC", "WLMD", "WLMDError", "kernels", "backends", "reference", "__version__"]
+__all__ = ["Grid", "Landscape", "WLMC", "REWL", "WLMD", "WLMDError", "WalkersWLMD", "WalkerDropped", "kernels",
+           "backends", "reference", "__version__"]

@@ -73,11 +73,22 @@ def new_sampler(config, problem):
     if problem.sampler == "wlmc":
         from .wlmc import WLMC
 
-        seed = config["wlmc"]["seed"]
+        w = config["wlmc"]
+        seed = w["seed"]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return WLMC(problem.make_model(seed), problem.train, problem.test, loss=problem.loss,
-                        metric=problem.metric, seed=seed)
+            single = WLMC(problem.make_model(seed), problem.train, problem.test, loss=problem.loss,
+                          metric=problem.metric, seed=seed)
+        if w["walkers"] <= 1:
+            return single
+        from .rewl import REWL
+
+        windows = w["windows"] or w["walkers"]
+        if windows > w["walkers"]:
+            raise ValueError(f"wlmc.windows: {windows} windows need at least as many walkers, got {w['walkers']}")
+        return REWL(problem.make_model(seed), problem.train, problem.test, loss=problem.loss, metric=problem.metric,
+                    grid=single.grid, windows=windows, overlap=w["overlap"], walkers_per_window=w["walkers"] // windows,
+                    exchange_every=w["exchange_every"], seed=seed)
     from .tasks.catalog import wlmd_kwargs
     from .wlmd import WLMD
 
@@ -92,6 +103,10 @@ def load_sampler(config, problem, path):
     if problem.sampler == "wlmc":
         from .wlmc import WLMC
 
+        if config["wlmc"]["walkers"] > 1:
+            sampler = new_sampler(config, problem)
+            sampler.load_checkpoint(path)
+            return sampler
         return WLMC.load(path)
     from .wlmd import WLMD
     from .wlmd_walkers import WalkersWLMD
@@ -141,7 +156,7 @@ def run_wlmc(sampler, config, paths, progress=True):
                 bar.close()
                 _interrupted(sampler, paths, f"stage {sampler.stage}")
             sampler.run_stages(1, w["steps_per_stage"], callback=lambda info: log.write(
-                json.dumps(dict(info.__dict__)) + "\n"))
+                json.dumps(info if isinstance(info, dict) else dict(info.__dict__)) + "\n"))
             log.flush()
             bar.update(sampler.stage * w["steps_per_stage"], f"stage {sampler.stage}/{w['stages']}")
             if sampler.stage % w["checkpoint_every"] == 0:
@@ -149,7 +164,7 @@ def run_wlmc(sampler, config, paths, progress=True):
     bar.close()
     sampler.save(paths["checkpoint"])
     sampler.landscape.save(paths["landscape"])
-    return time.perf_counter() - t0, (sampler.stage - stage0) * w["steps_per_stage"]
+    return time.perf_counter() - t0, (sampler.stage - stage0) * w["steps_per_stage"] * max(1, w["walkers"])
 
 
 def run_wlmd(sampler, config, paths, progress=True):

@@ -166,12 +166,7 @@ def cmd_run(args):
     if args.walkers is not None:
         if args.walkers < 1:
             raise ConfigError(f"--walkers must be >= 1, got {args.walkers}")
-        if section == "wlmc" and args.walkers != 1:
-            raise ConfigError("--walkers: the spiral task samples with WLMC, whose walkers run on a GPU "
-                              "(entropyeng.WLMC(..., walkers=W, backend='cuda')); on CPUs use a WLMD task or "
-                              "independent runs")
-        if section == "wlmd":
-            config["wlmd"]["walkers"] = args.walkers
+        config[section]["walkers"] = args.walkers
     problem = _build(config)
     out = args.out or os.path.join("runs", config["task"])
     paths = _paths(out)
@@ -208,6 +203,8 @@ def cmd_resume(args):
     else:
         sampler = new_sampler(config, problem)
     done = sampler.stage * config["wlmc"]["steps_per_stage"] if problem.sampler == "wlmc" else sampler.t
+    if problem.sampler == "wlmc" and config["wlmc"]["walkers"] > 1:
+        done *= config["wlmc"]["walkers"]
     print(f"resuming {args.dir} at step {done:,}/{total_steps(config):,}", file=sys.stderr)
     wall, steps_run = _advance(sampler, config, problem, paths, args.quiet)
     if getattr(sampler, "rank", 0) != 0:
@@ -287,8 +284,9 @@ def main(argv=None):
     p = sub.add_parser("run", help="run a task (or a TOML config) into a run directory")
     p.add_argument("source", help=f"a task ({', '.join(TASKS)}) or a config .toml")
     p.add_argument("--steps", help="total steps (e.g. 2e7); for WLMD the schedule's t1, t2, t3 scale with it")
-    p.add_argument("--walkers", type=int, help="WLMD walkers per process sharing the landscape (under torchrun: "
-                                                "per rank, all ranks sharing one landscape)")
+    p.add_argument("--walkers", type=int, help="WLMD: walkers per process sharing the landscape (under torchrun: "
+                                                "per rank, all ranks sharing one landscape); WLMC: replica-exchange "
+                                                "walkers (wlmc.windows windows)")
     p.add_argument("--seed", type=int, help="the sampler's seed")
     p.add_argument("--data", help="a local data file or folder (digits: MNIST; cifar; polymer)")
     p.add_argument("--out", help="run directory (default runs/TASK)")

@@ -67,7 +67,7 @@ def test_interrupted_run_resumes(tmp_path):
     (["run", "spiral", "--set", "sgd.lr=fast"], "key 'sgd.lr' must be float"),
     (["run", "spiral", "--set", "wlmc.colour=3"], "unknown key 'wlmc.colour'"),
     (["run", "spiral", "--set", "sgd.runs=2.5"], "key 'sgd.runs' must be int"),
-    (["run", "spiral", "--walkers", "4"], "--walkers"),
+    (["run", "spiral", "--walkers", "0"], "--walkers must be >= 1"),
     (["resume", "/nonexistent/dir"], "holds no run"),
     (["plot", "/nonexistent/dir"], "holds no landscape"),
 ])
@@ -94,3 +94,19 @@ def test_toml_configs(tmp_path):
     unknown.write_text('task = "spiral"\n[optimiser]\nlr = 1\n')
     with pytest.raises(ConfigError, match="unknown key 'optimiser'"):
         load_config(str(unknown))
+
+
+@CPP
+def test_spiral_with_walkers_runs_replica_exchange_and_resumes(tmp_path):
+    out = tmp_path / "run"
+    argv = ["run", "spiral", "--walkers", "2", "--steps", "2e5", "--out", str(out),
+            "--set", "wlmc.steps_per_stage=100000", "--set", "wlmc.exchange_every=20000"] + TINY
+    assert main(argv) == 0
+    L = Landscape.load(out / "landscape.npz")
+    assert L.meta["sampler"] == "REWL" and L.meta["windows"] == 2 and L.meta["steps"] == 2 * 200_000
+    lines = [json.loads(s) for s in (out / "metrics.jsonl").read_text().splitlines()]
+    assert len(lines) == 2 and "acceptance" in lines[0]
+    cfg = (out / "config.toml").read_text()
+    (out / "config.toml").write_text(cfg.replace("stages = 2\n", "stages = 3\n"))
+    assert main(["resume", str(out), "--quiet"]) == 0
+    assert Landscape.load(out / "landscape.npz").meta["steps"] == 2 * 300_000

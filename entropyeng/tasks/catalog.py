@@ -42,7 +42,10 @@ TASKS = {
         "task": "spiral",
         "data": {"n_per_class": 20, "train_seed": 0, "test_seed": 1000},
         "model": {"depth": 4, "width": 8, "activation": "relu"},
-        "wlmc": {"stages": 500, "steps_per_stage": 200_000, "seed": 0, "checkpoint_every": 25},
+        "wlmc": {"stages": 500, "steps_per_stage": 200_000, "seed": 0, "checkpoint_every": 25,
+                 # replica exchange (entropyeng.REWL) when walkers > 1: `windows` windows over ln(train
+                 # loss) (0: one per walker), walkers / windows walkers in each
+                 "walkers": 1, "windows": 0, "overlap": 0.75, "exchange_every": 10_000},
         "sgd": {"runs": 100, "epochs": 400, "lr": 0.1, "batch_size": 10, "optimizer": "sgd"},
     },
     "spiral_regression": {
