@@ -199,6 +199,11 @@ def walkers_section(args):
             rows[f"P={world}"] = rate
             print(f"  {world} process(es) x 16 walkers (gloo, sync every 100): {rate:9.0f} walker-steps/s", flush=True)
     print(f"  2 processes / 1 process: {rows['P=2'] / rows['P=1']:.2f}x (target 1.7x)")
+    for threads in (1, 2):
+        rows[f"REWL threads={threads}"] = W.rewl_rate(threads)
+        print(f"  REWL, spiral 4x8, 4 windows on {threads} thread(s): {rows[f'REWL threads={threads}']:11,.0f} "
+              "walker-steps/s", flush=True)
+    print(f"  REWL 2 threads / 1 thread: {rows['REWL threads=2'] / rows['REWL threads=1']:.2f}x")
     return rows
 
 

@@ -49,6 +49,23 @@ def walker_steps_per_second(walkers, min_time=2.0, distributed=False):
     return walkers * steps / elapsed
 
 
+def rewl_rate(threads, walkers=4, steps=500_000):
+    """REWL on the spiral 4x8 network: walker-steps per second with the walkers on 1 or 2 threads."""
+    from entropyeng import REWL, WLMC
+    from entropyeng.tasks import spiral_classification, spiral_mlp
+
+    train, test = spiral_classification(20, seed=0), spiral_classification(20, seed=1000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        grid = WLMC(spiral_mlp(), train, test, loss="bce", metric="accuracy").grid
+    r = REWL(spiral_mlp(), train, test, loss="bce", metric="accuracy", grid=grid, windows=walkers,
+             exchange_every=50_000, threads=threads)
+    r.run_stages(1, 50_000)
+    t0 = time.perf_counter()
+    r.run_stages(1, steps)
+    return walkers * steps / (time.perf_counter() - t0)
+
+
 def _worker():
     torch.set_num_threads(1)
     walkers, min_time, out = int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
