@@ -80,6 +80,9 @@ def new_sampler(config, problem):
             single = WLMC(problem.make_model(seed), problem.train, problem.test, loss=problem.loss,
                           metric=problem.metric, seed=seed)
         if w["walkers"] <= 1:
+            if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+                raise ValueError("wlmc.walkers: under torchrun the spiral task runs replica exchange; give "
+                                 "--walkers at least the number of processes")
             return single
         from .rewl import REWL
 
@@ -88,7 +91,8 @@ def new_sampler(config, problem):
             raise ValueError(f"wlmc.windows: {windows} windows need at least as many walkers, got {w['walkers']}")
         return REWL(problem.make_model(seed), problem.train, problem.test, loss=problem.loss, metric=problem.metric,
                     grid=single.grid, windows=windows, overlap=w["overlap"], walkers_per_window=w["walkers"] // windows,
-                    exchange_every=w["exchange_every"], seed=seed)
+                    exchange_every=w["exchange_every"], seed=seed,
+                    distributed=int(os.environ.get("WORLD_SIZE", "1")) > 1)
     from .tasks.catalog import wlmd_kwargs
     from .wlmd import WLMD
 
@@ -150,9 +154,12 @@ def run_wlmc(sampler, config, paths, progress=True):
     w = config["wlmc"]
     bar = Progress(w["stages"] * w["steps_per_stage"], "steps", progress)
     t0, stage0 = time.perf_counter(), sampler.stage
-    with _DeferredSigint() as sig, open(paths["metrics"], "a") as log:
+    lead = is_lead(sampler)
+    if not lead:
+        bar.enabled = False
+    with _DeferredSigint() as sig, open(paths["metrics"] if lead else os.devnull, "a") as log:
         while sampler.stage < w["stages"]:
-            if sig.stop:
+            if _any_rank(sampler, bool(sig.stop)):
                 bar.close()
                 _interrupted(sampler, paths, f"stage {sampler.stage}")
             sampler.run_stages(1, w["steps_per_stage"], callback=lambda info: log.write(
@@ -163,7 +170,9 @@ def run_wlmc(sampler, config, paths, progress=True):
                 sampler.save(paths["checkpoint"])
     bar.close()
     sampler.save(paths["checkpoint"])
-    sampler.landscape.save(paths["landscape"])
+    landscape = sampler.landscape  # a collective for a distributed REWL
+    if lead:
+        landscape.save(paths["landscape"])
     return time.perf_counter() - t0, (sampler.stage - stage0) * w["steps_per_stage"] * max(1, w["walkers"])
 
 

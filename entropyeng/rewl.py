@@ -5,7 +5,11 @@ neighbouring windows exchange configurations, ln g is averaged over a window's w
 stage, and at the end the windows are joined into one landscape on the full grid.
 
 The walkers run concurrently in threads: each chain runs inside C++ with the GIL released, so on one
-machine threads give the parallelism of processes without copying the chains between them.
+machine threads give the parallelism of processes without copying the chains between them. Across
+processes or machines (``distributed=True`` under ``torchrun``) each rank owns whole windows
+(window k on rank k mod world); at every exchange the ranks all-gather their walkers' states, take
+the same exchange decisions from a shared random stream and each applies the swaps of its own
+walkers, so that the run is the one a single process would make with the same seed.
 """
 
 from __future__ import annotations
@@ -76,10 +80,15 @@ class REWL:
         (it runs until each window has been visited).
     threads : int, optional
         Walkers run concurrently (default: the number of cores).
+    distributed : bool
+        Spread the windows over the ranks of a ``torch.distributed`` job (joined from the ``torchrun``
+        environment if needed); needs at least as many windows as ranks. ``join``, ``landscape`` and
+        ``save`` are then collectives: every rank must call them.
     """
 
     def __init__(self, model, train, test, *, loss, metric, grid, windows=4, overlap=0.75, walkers_per_window=1,
-                 exchange_every=10_000, seed=0, bound="paper", seed_steps=10_000_000, threads=None):
+                 exchange_every=10_000, seed=0, bound="paper", seed_steps=10_000_000, threads=None,
+                 distributed=False, timeout_s=120.0):
         if not isinstance(grid, Grid):
             raise TypeError(f"grid: expected an entropyeng.Grid, got {type(grid).__name__}")
         if isinstance(walkers_per_window, bool) or not isinstance(walkers_per_window, int) or walkers_per_window < 1:
@@ -96,18 +105,45 @@ class REWL:
                                   grid.ny) for a, b in self.ranges]
         self._args = dict(loss=loss, metric=metric, bound=bound)
         self._train, self._test = train, test
-        starts = self._seed_windows(model, seed_steps)
-        self.walkers = []  # walkers[k][i]: walker i of window k
+        self.distributed = bool(distributed)
+        self.rank, self.world = 0, 1
+        if self.distributed:
+            from .wlmd_walkers import init_distributed
+
+            self.rank, self.world = init_distributed(timeout_s=timeout_s)
+            if self.world > len(self.ranges):
+                raise ValueError(f"windows: {len(self.ranges)} windows cannot be spread over {self.world} ranks")
+        starts = self._seed_windows(model, seed_steps)  # the same on every rank: it is deterministic
+        self.walkers = []  # walkers[k][i]: walker i of window k (empty for the windows of other ranks)
         for k, (g, params) in enumerate(zip(self.window_grids, starts)):
             row = []
-            for i in range(self.m):
-                row.append(self._walker(model, params, g, self._walker_seed(k, i)))
+            if self.owns(k):
+                for i in range(self.m):
+                    row.append(self._walker(model, params, g, self._walker_seed(k, i)))
             self.walkers.append(row)
         self.stage = 0
         self.exchanges = np.zeros((len(self.ranges) - 1, 2), dtype=np.int64)  # (accepted, attempted) per pair
         self._rng = np.random.default_rng([self.seed, 0x5EED])
 
     # -- set-up -------------------------------------------------------------------------------
+    def owns(self, k) -> bool:
+        """Whether window k's walkers live on this rank."""
+        return k % self.world == self.rank
+
+    def _gather(self, obj):
+        """Every rank's ``obj`` in rank order (a collective when distributed)."""
+        if not self.distributed:
+            return [obj]
+        import torch.distributed as dist
+
+        out = [None] * self.world
+        try:
+            dist.all_gather_object(out, obj)
+        except RuntimeError as e:
+            raise RuntimeError(f"distributed: REWL's all-gather at stage {self.stage} failed on rank {self.rank} "
+                               f"(another rank died or timed out): {e}") from None
+        return out
+
     def _walker_seed(self, k, i):
         return (self.seed * 1_000_003 + 1 + k * self.m + i) % 2**64
 
@@ -168,39 +204,50 @@ class REWL:
                 if callback is not None:
                     callback(dict(stage=self.stage - 1, ln_f=ln_f, acceptance=self.exchange_acceptance().tolist()))
 
-    def _bin(self, w, grid):
-        """Cell of walker w's state in ``grid`` (None if outside)."""
-        x, y = math.log(w.train_loss), w.test_metric
-        if w.metric == "loss":
-            y = math.log(y)
+    def _snapshot(self):
+        """(window, walker) -> (params, lnG, x, y) of every walker of every rank."""
+        mine = {}
+        for k, row in enumerate(self.walkers):
+            for i, w in enumerate(row):
+                x, y = math.log(w.train_loss), w.test_metric
+                mine[(k, i)] = (w.params.copy(), w._chain.lnG, x, math.log(y) if w.metric == "loss" else y)
+        out = {}
+        for part in self._gather(mine):
+            out.update(part)
+        return out
+
+    def _cell(self, x, y, grid):
         i = math.floor((x - grid.x_min) / grid.dx)
         j = math.floor((y - grid.y_min) / grid.dy)
-        if 0 <= i < grid.nx and 0 <= j < grid.ny:
-            return i, j
-        return None
+        return (i, j) if 0 <= i < grid.nx and 0 <= j < grid.ny else None
 
     def _exchange(self):
         """One sweep of configuration exchanges between neighbouring windows (even pairs, then odd
-        pairs, alternating between sweeps)."""
+        pairs, alternating between sweeps). Every rank takes the same decisions from the gathered
+        states and the shared random stream, and applies the swaps of its own walkers."""
+        snap = self._snapshot()
         start = int(self._rng.integers(2))
-        for k in range(start, len(self.walkers) - 1, 2):
-            lower, upper = self.walkers[k], self.walkers[k + 1]
-            partners = self._rng.permutation(len(upper))
-            for a, wa in enumerate(lower):
-                wb = upper[partners[a]]
+        swaps = []
+        for k in range(start, len(self.ranges) - 1, 2):
+            partners = self._rng.permutation(self.m)
+            ga, gb = self.window_grids[k], self.window_grids[k + 1]
+            for a in range(self.m):
+                b = int(partners[a])
+                pa, La, xa, ya = snap[(k, a)]
+                pb, Lb, xb, yb = snap[(k + 1, b)]
                 self.exchanges[k, 1] += 1
-                ga, gb = self.window_grids[k], self.window_grids[k + 1]
-                a_in_b, b_in_a = self._bin(wa, gb), self._bin(wb, ga)
+                a_in_b, b_in_a = self._cell(xa, ya, gb), self._cell(xb, yb, ga)
                 if a_in_b is None or b_in_a is None:
                     continue
-                a_in_a, b_in_b = self._bin(wa, ga), self._bin(wb, gb)
-                La, Lb = wa._chain.lnG, wb._chain.lnG
+                a_in_a, b_in_b = self._cell(xa, ya, ga), self._cell(xb, yb, gb)
                 ln_p = La[a_in_a] - La[b_in_a] + Lb[b_in_b] - Lb[a_in_b]
                 if ln_p >= 0 or self._rng.random() < math.exp(ln_p):
-                    pa, pb = wa.params.copy(), wb.params.copy()
-                    wa._chain.set_params(np.ascontiguousarray(pb))
-                    wb._chain.set_params(np.ascontiguousarray(pa))
+                    swaps.append(((k, a), pb))
+                    swaps.append(((k + 1, b), pa))
                     self.exchanges[k, 0] += 1
+        for (k, i), params in swaps:
+            if self.owns(k):
+                self.walkers[k][i]._chain.set_params(np.ascontiguousarray(params))
 
     def _average_windows(self):
         if self.m == 1:
@@ -217,12 +264,13 @@ class REWL:
     # -- results ------------------------------------------------------------------------------
     def window_landscapes(self):
         """Each window's landscape (ln g averaged and histograms summed over its walkers)."""
-        out = []
-        for k, row in enumerate(self.walkers):
-            lnG = np.mean([w._chain.lnG for w in row], axis=0)
-            H = np.sum([w._chain.H for w in row], axis=0)
-            out.append(Landscape(lnG, H, self.window_grids[k], dict(sampler="REWL window", window=k)))
-        return out
+        mine = {k: (np.mean([w._chain.lnG for w in row], axis=0), np.sum([w._chain.H for w in row], axis=0))
+                for k, row in enumerate(self.walkers) if row}
+        parts = {}
+        for part in self._gather(mine):
+            parts.update(part)
+        return [Landscape(parts[k][0], parts[k][1], self.window_grids[k], dict(sampler="REWL window", window=k))
+                for k in range(len(self.ranges))]
 
     def join(self):
         """The windows joined into one landscape on the full grid, and a :class:`JoinInfo` per joint.
@@ -256,7 +304,8 @@ class REWL:
         S = np.where(have, S, 0.0)
         H = np.where(have, np.maximum(H, have.astype(float)), 0.0)
         meta = dict(sampler="REWL", windows=len(self.ranges), overlap=self.overlap, walkers_per_window=self.m,
-                    stages=self.stage, steps=int(sum(w.counters["t"] for w in self._all())),
+                    stages=self.stage, steps=int(sum(self._gather(sum(w.counters["t"] for w in self._all())))),
+                    world_size=self.world,
                     loss=self._args["loss"], metric=self._args["metric"],
                     exchange_acceptance=self.exchange_acceptance().tolist(),
                     joins=[vars(i) for i in infos])
@@ -268,14 +317,24 @@ class REWL:
 
     # -- checkpoints --------------------------------------------------------------------------
     def save(self, path) -> None:
-        """Every walker's state, the exchange counters and the stage, in one .npz (atomically)."""
-        arrays, states = {}, []
+        """Every walker's state, the exchange counters and the stage, in one .npz (atomically; a
+        collective when distributed, rank 0 writes)."""
+        mine = {}
         for k, row in enumerate(self.walkers):
             for i, w in enumerate(row):
                 s = w.state_dict()
-                for key in ("params", "cache", "lnG", "H"):
-                    arrays[f"w{k}_{i}_{key}"] = np.asarray(s[key])
-                states.append(dict(counters=s["counters"], stage=s["stage"]))
+                mine[(k, i)] = ({key: np.asarray(s[key]) for key in ("params", "cache", "lnG", "H")},
+                                dict(counters=s["counters"], stage=s["stage"]))
+        every = {}
+        for part in self._gather(mine):
+            every.update(part)
+        if self.rank != 0:
+            return
+        arrays, states = {}, {}
+        for (k, i), (arr, st) in sorted(every.items()):
+            for key, value in arr.items():
+                arrays[f"w{k}_{i}_{key}"] = value
+            states[f"{k}_{i}"] = st
         arrays["exchanges"] = self.exchanges
         meta = dict(kind="rewl-checkpoint", stage=self.stage, states=states, ranges=self.ranges, m=self.m,
                     rng=self._rng.bit_generator.state)
@@ -286,11 +345,9 @@ class REWL:
         arrays, meta = load_npz(path, "rewl-checkpoint")
         if [tuple(r) for r in meta["ranges"]] != list(self.ranges) or int(meta["m"]) != self.m:
             raise ValueError("state: the checkpoint's windows or walkers differ from this sampler's")
-        n = 0
         for k, row in enumerate(self.walkers):
             for i, w in enumerate(row):
-                st = meta["states"][n]
-                n += 1
+                st = meta["states"][f"{k}_{i}"]
                 w._chain.set_params(np.ascontiguousarray(arrays[f"w{k}_{i}_params"]))
                 w._chain.import_cache(np.ascontiguousarray(arrays[f"w{k}_{i}_cache"]))
                 w._chain.lnG = np.ascontiguousarray(arrays[f"w{k}_{i}_lnG"])

@@ -31,7 +31,30 @@ def exact_case(walkers, steps, seed, sync_every, timeout_s):
                 seed=seed, walkers=walkers, distributed=True, sync_every=sync_every, timeout_s=timeout_s)
 
 
+def rewl_main(out, stages, steps):
+    """The exact case under REWL spread over the ranks; rank 0 writes the joined landscape."""
+    from entropyeng.rewl import REWL
+
+    model = nn.Sequential(nn.Linear(5, 1, bias=False))
+    with torch.no_grad():
+        model[0].weight.fill_(0.5)
+    eye = np.eye(5)
+    xa, yb = math.log(4 / 3), math.log(4 / 2)
+    grid = Grid(xa - 4.5, xa + 0.5, 50, yb - 4.5, yb + 0.5, 50)
+    r = REWL(model, (eye[:3], np.zeros(3)), (eye[3:], np.zeros(2)), loss="mse", metric="loss", grid=grid, windows=3,
+             overlap=0.75, walkers_per_window=2, seed=1, exchange_every=5000, threads=1, distributed=True,
+             timeout_s=60)
+    r.run_stages(stages, steps)
+    L = r.landscape  # a collective
+    r.save(os.path.join(out, "rewl.npz"))
+    if r.rank == 0:
+        np.savez(os.path.join(out, "rewl_joined.npz"), S=L.entropy, H=L.histogram, exchanges=r.exchanges)
+
+
 def main():
+    if sys.argv[1] == "rewl":
+        torch.set_num_threads(1)
+        return rewl_main(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     p = argparse.ArgumentParser()
     p.add_argument("out")
     p.add_argument("--walkers", type=int, default=2)

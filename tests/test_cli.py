@@ -110,3 +110,17 @@ def test_spiral_with_walkers_runs_replica_exchange_and_resumes(tmp_path):
     (out / "config.toml").write_text(cfg.replace("stages = 2\n", "stages = 3\n"))
     assert main(["resume", str(out), "--quiet"]) == 0
     assert Landscape.load(out / "landscape.npz").meta["steps"] == 2 * 300_000
+
+
+@CPP
+def test_spiral_under_torchrun_spreads_the_rewl_windows_over_two_processes(tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "entropyeng",
+           "run", "spiral", "--walkers", "2", "--steps", "2e5", "--out", str(out), "--set", "wlmc.steps_per_stage=100000",
+           "--set", "wlmc.exchange_every=20000"] + TINY
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600,
+                          env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    L = Landscape.load(out / "landscape.npz")
+    assert L.meta["sampler"] == "REWL" and L.meta["world_size"] == 2 and L.meta["steps"] == 2 * 200_000
+    assert proc.stdout.count("advantage") == 1

@@ -84,3 +84,26 @@ def test_rewl_checkpoint_resumes_exactly(tmp_path):
 def test_rewl_reports_unreachable_windows():
     with pytest.raises(ValueError, match="were not reached"):
         exact_rewl(seed_steps=0, windows=4, overlap=0.5)
+
+
+@CPP
+def test_rewl_over_two_processes_is_the_single_process_run(tmp_path):
+    """Windows 0 and 2 on rank 0, window 1 on rank 1 (gloo): the same exchanges and the same joined
+    landscape, bit for bit, as one process with the same seed."""
+    from test_walkers import _launch
+
+    res = _launch("rewl", tmp_path, 5, 20_000)
+    for code, err in res:
+        assert code == 0, err
+    one = exact_rewl(exchange_every=5000, threads=1)
+    one.run_stages(5, 20_000)
+    L = one.landscape
+    got = np.load(tmp_path / "rewl_joined.npz")
+    np.testing.assert_array_equal(got["exchanges"], one.exchanges)
+    assert one.exchanges[:, 0].sum() > 0
+    np.testing.assert_array_equal(got["S"], L.entropy)
+    np.testing.assert_array_equal(got["H"], L.histogram)
+    # the checkpoint rank 0 wrote holds every window's walkers and resumes in one process
+    two = exact_rewl(exchange_every=5000, threads=1)
+    two.load_checkpoint(tmp_path / "rewl.npz")
+    np.testing.assert_array_equal(two.landscape.entropy, L.entropy)
