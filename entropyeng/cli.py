@@ -61,11 +61,22 @@ def _run_sgd(config, problem, paths, progress=True):
             return [f[k] for k in sorted(f.files, key=lambda s: int(s.split("_")[1]))]
     s = config["sgd"]
     seed = config["wlmc" if "wlmc" in config else "wlmd"]["seed"]
-    bar = Progress(s["runs"], "SGD runs", progress)
-    traj = sgd_trajectories(problem.make_model, problem.train, problem.test, loss=problem.loss,
-                            metric=problem.metric, runs=s["runs"], epochs=s["epochs"], lr=s["lr"],
-                            batch_size=s["batch_size"], optimizer=s["optimizer"], seed=10_000 + seed,
-                            progress=lambda d, n: bar.update(d))
+    sizes = [s["batch_size"]]
+    if s.get("more_batch_sizes"):
+        from .tasks.catalog import parse_ints
+
+        try:
+            sizes += list(parse_ints(s["more_batch_sizes"], "sgd.more_batch_sizes"))
+        except TaskError as e:
+            raise ConfigError(str(e)) from None
+    bar = Progress(s["runs"] * len(sizes), "SGD runs", progress)
+    traj = []
+    for n, batch in enumerate(sizes):  # `runs` runs for each batch size, seeds kept apart
+        done = len(traj)
+        traj += sgd_trajectories(problem.make_model, problem.train, problem.test, loss=problem.loss,
+                                 metric=problem.metric, runs=s["runs"], epochs=s["epochs"], lr=s["lr"],
+                                 batch_size=batch, optimizer=s["optimizer"], seed=10_000 + seed + 1000 * n,
+                                 progress=lambda d, _n: bar.update(done + d))
     bar.close()
     np.savez(paths["sgd"], **{f"run_{k}": t for k, t in enumerate(traj)})
     return traj

@@ -81,6 +81,9 @@ def test_spiral_regression_through_the_command(tmp_path):
 def test_house_through_the_command(tmp_path):
     summary, _ = _run("house", tmp_path / "run", 200, "--set", "data.n=200", "--set", "model.width=10")
     assert summary["metric"] == "loss" and summary["label"] == "W=10"
+    # the paper's three batch sizes: 2 runs of each
+    with np.load(tmp_path / "run" / "sgd.npz") as f:
+        assert len(f.files) == 6
 
 
 @CPP
