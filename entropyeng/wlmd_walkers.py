@@ -130,7 +130,7 @@ class WalkersWLMD(WLMD):
         self._stack(params, bound)
         self.S = self._grid_array()
         self.H = self._grid_array()
-        self._S_synced, self._H_synced = self.S.copy(), self.H.copy()
+        self._S_synced, self._H_synced = self._copy(self.S), self._copy(self.H)
         self._dirty = None
         self.t = 0
         self.round_trips, self._last_end = 0, None
@@ -142,7 +142,24 @@ class WalkersWLMD(WLMD):
                 raise ValueError(f"grid: the initial state does not fit: {problem}")
 
     def _grid_array(self):
-        return np.zeros(self.grid.shape)
+        """The landscape and histogram: numpy for the cpp backend, float64 tensors on the model's
+        device otherwise (the path a GPU takes; on the CPU it runs with backend="torch")."""
+        if self.backend == "cpp":
+            return np.zeros(self.grid.shape)
+        return torch.zeros(self.grid.shape, dtype=torch.float64, device=self.device)
+
+    def _points(self, a):
+        """Host float64 values as the landscape kernels of this backend take them."""
+        a = np.ascontiguousarray(a, dtype=np.float64)
+        return a if self.backend == "cpp" else torch.as_tensor(a, device=self.device)
+
+    @staticmethod
+    def _host(a):
+        return a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
+
+    @staticmethod
+    def _copy(a):
+        return a.clone() if isinstance(a, torch.Tensor) else a.copy()
 
     # -- set-up -------------------------------------------------------------------------------
     def _stack(self, params, bound):
@@ -241,8 +258,9 @@ class WalkersWLMD(WLMD):
     def _step(self, failure_path):
         act = self.active
         xs, ys = self._xs, self._ys
-        gx, gy = kernels.gradient(self.S, self.grid, np.where(act, xs, self.grid.x_min),
-                                  np.where(act, ys, self.grid.y_min), backend=self.backend)
+        gx, gy = kernels.gradient(self.S, self.grid, self._points(np.where(act, xs, self.grid.x_min)),
+                                  self._points(np.where(act, ys, self.grid.y_min)), backend=self.backend)
+        gx, gy = self._host(gx), self._host(gy)
         wx, wy = self._wall_forces(xs, ys)
         scale = grad_scale(self.integrator, self.t == 0)
         sx = np.where(act, (np.asarray(gx) + wx) * scale, 0.0)
@@ -285,11 +303,15 @@ class WalkersWLMD(WLMD):
             self._good_theta[keep] = self.theta.detach()[keep]
             self._good_v[keep] = self.v[keep]
         n = int(act.sum())
-        kernels.deposit(self.S, g_, x_prev[act], y_prev[act], np.full(n, self.f()), self.sigma, self.cutoff,
-                        backend=self.backend)
+        kernels.deposit(self.S, g_, self._points(x_prev[act]), self._points(y_prev[act]),
+                        self._points(np.full(n, self.f())), self.sigma, self.cutoff, backend=self.backend)
         i = np.minimum(((x_prev[act] - g_.x_min) / g_.dx).astype(np.int64), g_.nx - 1)
         j = np.minimum(((y_prev[act] - g_.y_min) / g_.dy).astype(np.int64), g_.ny - 1)
-        np.add.at(self.H, (i, j), 1.0)
+        if isinstance(self.H, torch.Tensor):
+            self.H.index_put_((torch.as_tensor(i, device=self.device), torch.as_tensor(j, device=self.device)),
+                              torch.ones(n, dtype=torch.float64, device=self.device), accumulate=True)
+        else:
+            np.add.at(self.H, (i, j), 1.0)
         if self.distributed:
             self._mark_dirty(i, j)
         self._track_round_trips(float(x_prev[act][0]))
@@ -325,9 +347,13 @@ class WalkersWLMD(WLMD):
             i0, i1, j0, j1 = -int(box[0]), int(box[1]), -int(box[2]), int(box[3])
             if i1 > i0 and j1 > j0:
                 sl = (slice(i0, i1), slice(j0, j1))
-                inc = torch.from_numpy(np.stack([self.S[sl] - self._S_synced[sl], self.H[sl] - self._H_synced[sl]]))
+                if isinstance(self.S, torch.Tensor):  # stays on the device (NCCL on GPUs)
+                    inc = torch.stack([self.S[sl] - self._S_synced[sl], self.H[sl] - self._H_synced[sl]])
+                else:
+                    inc = torch.from_numpy(np.stack([self.S[sl] - self._S_synced[sl],
+                                                     self.H[sl] - self._H_synced[sl]]))
                 dist.all_reduce(inc, op=dist.ReduceOp.SUM)
-                total = inc.numpy()
+                total = inc if isinstance(self.S, torch.Tensor) else inc.numpy()
                 self.S[sl] = self._S_synced[sl] + total[0]
                 self.H[sl] = self._H_synced[sl] + total[1]
                 self._S_synced[sl] = self.S[sl]
@@ -352,8 +378,9 @@ class WalkersWLMD(WLMD):
 
     # -- results and checkpoints ------------------------------------------------------------------
     def info(self, seconds=0.0) -> WLMDInfo:
-        visited = self.H > 0
-        flat = float(self.H[visited].min() / self.H[visited].mean()) if visited.any() else 0.0
+        H = self._host(self.H)
+        visited = H > 0
+        flat = float(H[visited].min() / H[visited].mean()) if visited.any() else 0.0
         err = float(self._smooth_errs.detach().abs().max()) if self.cv_y != "test_loss" else 0.0
         return WLMDInfo(step=self.t, x=self._xv, y=self._yv, f=self.f(),
                         kinetic_temperature=float((self.v[torch.as_tensor(self.active)] ** 2).mean()),
@@ -384,7 +411,7 @@ class WalkersWLMD(WLMD):
             return
         meta = dict(kind="wlmd-walkers-checkpoint", t=self.t, round_trips=self.round_trips, last_end=self._last_end,
                     walkers=self.K, world_size=self.world, config=self._config())
-        save_npz_atomic(path, dict(theta=theta, v=v, active=active, S=self.S, H=self.H), meta)
+        save_npz_atomic(path, dict(theta=theta, v=v, active=active, S=self._host(self.S), H=self._host(self.H)), meta)
 
     def load_checkpoint(self, path) -> None:
         """Continue from :meth:`save` (same walkers per rank and world size)."""
@@ -400,10 +427,11 @@ class WalkersWLMD(WLMD):
             self._good_theta.copy_(self.theta.detach())
             self._good_v.copy_(self.v)
         self.active = arrays["active"][self.rank].reshape(-1) > 0
-        self.S[...] = arrays["S"]
-        self.H[...] = arrays["H"]
-        self._S_synced[...] = self.S
-        self._H_synced[...] = self.H
+        for a, key in ((self.S, "S"), (self.H, "H"), (self._S_synced, "S"), (self._H_synced, "H")):
+            if isinstance(a, torch.Tensor):
+                a.copy_(torch.as_tensor(arrays[key]))
+            else:
+                a[...] = arrays[key]
         self.t = int(meta["t"])
         self.round_trips, self._last_end = int(meta["round_trips"]), meta["last_end"]
         self._evaluate_current()

@@ -188,3 +188,24 @@ def test_a_dead_rank_stops_the_other_with_a_clear_error_and_the_checkpoint_resum
     assert int(a["t"]) == 3000
     np.testing.assert_array_equal(a["S"], b["S"])
     assert a["H"].sum() == 3000 * 4
+
+
+@CPP
+def test_walkers_on_the_tensor_landscape_path_agree_with_cpp():
+    """backend="torch" keeps the landscape as a tensor on the model's device (the path a GPU
+    takes); on the CPU its trajectories follow the cpp backend's."""
+    a = exact_walkers(4, 2000)
+    model = nn.Sequential(nn.Linear(5, 1, bias=False)).double()
+    with torch.no_grad():
+        model[0].weight.fill_(0.3)
+    eye = torch.eye(5, dtype=torch.float64)
+    b = WLMD(model, (eye[:3], torch.zeros(3, 1, dtype=torch.float64)), (eye[3:], torch.zeros(2, 1, dtype=torch.float64)),
+             loss="mse", grid=EXACT_GRID, sigma=0.15, cutoff=0.6, walls=dict(x_min=-4.0, y_min=-4.0, x_max=XA, y_max=YB),
+             wall_c=30.0, schedule=dict(f_max=0.08, t1=1000, t2=1000, t3=0.0), dt=0.01, gamma=0.1, bound=1.0, seed=1,
+             walkers=4, backend="torch")
+    assert isinstance(b.S, torch.Tensor) and isinstance(a.S, np.ndarray)
+    a.run(1000)
+    b.run(1000)
+    np.testing.assert_allclose(b.theta.detach().numpy(), a.theta.detach().numpy(), rtol=0, atol=1e-8)
+    np.testing.assert_allclose(b.landscape.entropy, a.landscape.entropy, rtol=0, atol=1e-8)
+    np.testing.assert_array_equal(b.landscape.histogram, a.landscape.histogram)
