@@ -142,8 +142,8 @@ def _advance(sampler, config, problem, paths, quiet):
         if not str(e).startswith("distributed:"):
             raise
         print(f"entropyeng: {e}", file=sys.stderr)
-        print(f"the run directory keeps its last periodic checkpoint: entropyeng resume (under torchrun with "
-              f"the same number of processes) continues from there", file=sys.stderr)
+        print("the run directory keeps its last periodic checkpoint: entropyeng resume (under torchrun with "
+              "the same number of processes) continues from there", file=sys.stderr)
         raise SystemExit(EXIT_FAILED) from None
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -100,7 +101,7 @@ class REWL:
         self.overlap = float(overlap)
         self.m = walkers_per_window
         self.exchange_every = exchange_every
-        self.threads = threads or max(1, __import__("os").cpu_count() or 1)
+        self.threads = threads or max(1, os.cpu_count() or 1)
         self.window_grids = [Grid(grid.x_min + a * grid.dx, grid.x_min + b * grid.dx, b - a, grid.y_min, grid.y_max,
                                   grid.ny) for a, b in self.ranges]
         self._args = dict(loss=loss, metric=metric, bound=bound)
