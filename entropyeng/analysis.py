@@ -9,7 +9,7 @@ import numpy as np
 
 from .landscape import Landscape
 
-__all__ = ["y_values", "equilibrium", "max_entropy", "runs_per_bin", "sgd_curve", "best_sgd", "advantage", "combine_summaries"]
+__all__ = ["y_values", "equilibrium", "max_entropy", "runs_per_bin", "sgd_curve", "best_sgd", "advantage", "shared_gap", "combine_summaries"]
 
 _EPS = 1e-4
 
@@ -116,6 +116,24 @@ def advantage(landscapes, trajectories, higher_is_better=True, curve="equilibriu
     adv = eq - sgd_best if higher_is_better else sgd_best - eq
     err = float(values.std(ddof=1) / math.sqrt(values.size)) if values.size > 1 else float("nan")
     return dict(x=x_best, sgd=sgd_best, equilibrium=eq, advantage=adv, error=err, n=int(values.size))
+
+
+def shared_gap(landscape: Landscape, trajectories, higher_is_better=True, curve="equilibrium", min_count=5):
+    """The landscape's curve minus SGD's mean curve (sign: positive = the landscape's states
+    generalise better), averaged over the train-loss cells that both cover. For a run too short to
+    reach SGD's best train loss this is the comparison that exists. Returns a dict: gap, cells,
+    x_min, x_max (the covered range), or raises ValueError when the curves share no cell."""
+    grid = landscape.grid
+    _, mean, counts = sgd_curve(trajectories, grid.edges[0])
+    fn = equilibrium if curve == "equilibrium" else max_entropy
+    x, values, valid = fn(landscape)
+    both = valid & np.isfinite(mean) & (counts >= min_count)
+    if not both.any():
+        raise ValueError("the landscape and the SGD curve share no train-loss cell")
+    diff = values[both] - mean[both]
+    if not higher_is_better:
+        diff = -diff
+    return dict(gap=float(diff.mean()), cells=int(both.sum()), x_min=float(x[both].min()), x_max=float(x[both].max()))
 
 
 def combine_summaries(summaries):

@@ -93,6 +93,10 @@ def _finish(config, problem, paths, wall, steps_run, progress=True):
         adv = analysis.advantage(landscape, traj, higher_is_better=problem.higher_is_better, curve=problem.curve)
     except ValueError as e:
         adv = dict(error_message=str(e))
+    try:
+        gap = analysis.shared_gap(landscape, traj, higher_is_better=problem.higher_is_better, curve=problem.curve)
+    except ValueError:
+        gap = None
     landscape_figure(landscape, paths["figure"], traj, title=f"{config['task']} ({problem.label})",
                      curve=problem.curve, y_label=problem.y_label)
     steps = int(landscape.meta.get("steps", 0))
@@ -103,7 +107,7 @@ def _finish(config, problem, paths, wall, steps_run, progress=True):
                    wall_seconds=wall, steps_per_second=steps_run / wall if wall else None,
                    walker_steps_per_second=walkers * steps_run / wall if wall else None, **{
                        k: adv.get(k) for k in ("x", "sgd", "equilibrium", "advantage", "error", "error_message")
-                       if k in adv}, figure=os.path.basename(paths["figure"]))
+                       if k in adv}, shared_gap=gap, figure=os.path.basename(paths["figure"]))
     with open(paths["summary"], "w") as fh:
         json.dump(summary, fh, indent=2)
     what = problem.y_label
@@ -118,6 +122,9 @@ def _finish(config, problem, paths, wall, steps_run, progress=True):
               f"{what} than SGD when positive)")
     else:
         print(f"advantage: not available ({adv['error_message']})")
+    if gap is not None:
+        print(f"{'shared gap':12s} {gap['gap']:+.3f}   (mean over the {gap['cells']} train-loss cells both curves cover, "
+              f"ln L {gap['x_min']:.2f} to {gap['x_max']:.2f}; positive: the landscape generalises better)")
     print(f"files in {os.path.dirname(paths['summary']) or '.'}: config.toml, checkpoint.npz, landscape.npz, "
           f"metrics.jsonl, sgd.npz, summary.json, landscape.png")
     return summary

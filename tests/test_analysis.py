@@ -60,3 +60,16 @@ def test_logit_axis_of_smoothed_accuracy_is_undone():
     y = A.y_values(L)
     p = 1 / (1 + np.exp(-g.centers[1]))
     np.testing.assert_allclose(y, np.clip((p - 1e-4) / (1 - 2e-4), 0, 1))
+
+
+def test_shared_gap_by_hand():
+    L = accuracy_landscape()
+    traj = [np.array([[-1.5, 0.2], [-0.5, 0.4], [0.5, 0.6]]), np.array([[-1.2, 0.4], [0.7, 0.5]])] * 5
+    _, eq, _ = A.equilibrium(L)
+    _, mean, _ = A.sgd_curve(traj, L.grid.edges[0])
+    res = A.shared_gap(L, traj)  # cells 0, 1, 2 are in both (cell 3: never visited)
+    assert res["cells"] == 3 and res["x_min"] == -1.5 and res["x_max"] == 0.5
+    assert res["gap"] == pytest.approx(np.mean(eq[:3] - mean[:3]))
+    assert A.shared_gap(L, traj, higher_is_better=False)["gap"] == pytest.approx(-res["gap"])
+    with pytest.raises(ValueError, match="share no"):
+        A.shared_gap(L, [np.array([[1.5, 0.5]])] * 5)
