@@ -7,6 +7,7 @@ void register_landscape(py::module_& m);
 void register_langevin(py::module_& m);
 void register_cuda(py::module_& m);
 void register_wlmc(py::module_& m);
+void register_walkers(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
     m.doc() = "entropyeng compiled kernels (CPU, and CUDA when built with it).";
@@ -14,4 +15,5 @@ PYBIND11_MODULE(_core, m) {
     register_langevin(m);
     register_cuda(m);
     register_wlmc(m);
+    register_walkers(m);
 }

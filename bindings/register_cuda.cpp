@@ -208,37 +208,20 @@ ee::cuda::WlmcWalkers* make_walkers(std::vector<int64_t> sizes, std::vector<int>
                                     int loss, int metric, py::handle params, py::handle X_train, py::handle t_train,
                                     py::handle X_test, py::handle t_test, py::handle bounds, double x_min,
                                     double x_max, int64_t nx, double y_min, double y_max, int64_t ny, uint64_t seed,
-                                    double step, bool y_log, int64_t walkers, int device) {
-    if (walkers < 1 || walkers > (1 << 20)) throw py::value_error("walkers: expected a count in [1, 2^20]");
+                                    double step, bool y_log, int64_t walkers, int64_t refresh_every, int device) {
     if (device < 0 || device >= ee::cuda::device_count())
         throw py::value_error("device: no such CUDA device (" + std::to_string(ee::cuda::device_count()) + " visible)");
-    ChainArgs a = parse_chain_args(std::move(sizes), std::move(acts), std::move(bias), loss, metric, params, X_train,
-                                   t_train, X_test, t_test, bounds, x_min, x_max, nx, y_min, y_max, ny, step, walkers);
-    auto* w = new ee::cuda::WlmcWalkers(a.spec, a.params, walkers, a.train, a.test, a.bounds, a.grid, seed, step, y_log,
-                                        device);
+    ee::walkers::Image img =
+        make_walkers_image(std::move(sizes), std::move(acts), std::move(bias), loss, metric, params, X_train, t_train,
+                           X_test, t_test, bounds, x_min, x_max, nx, y_min, y_max, ny, step, y_log, walkers,
+                           refresh_every);
+    auto* w = new ee::cuda::WlmcWalkers(std::move(img), seed, device);
     if (!w->error().empty()) {
         const std::string msg = w->error();
         delete w;
         throw std::runtime_error("CUDA error: " + msg);
     }
     return w;
-}
-
-py::dict walkers_download(const ee::cuda::WlmcWalkers& w, int64_t nx, int64_t ny) {
-    std::vector<double> lnG, H, params, state;
-    check(w.download(lnG, H, params, state));
-    py::array_t<double> G({nx, ny}), Hh({nx, ny}), P({w.walkers(), w.n_params()}),
-        S({w.walkers(), static_cast<int64_t>(state.size()) / w.walkers()});
-    std::copy(lnG.begin(), lnG.end(), G.mutable_data());
-    std::copy(H.begin(), H.end(), Hh.mutable_data());
-    std::copy(params.begin(), params.end(), P.mutable_data());
-    std::copy(state.begin(), state.end(), S.mutable_data());
-    py::dict d;
-    d["lnG"] = G;
-    d["H"] = Hh;
-    d["params"] = P;
-    d["state"] = S;  // per walker: loss, metric, step, window accepted, accepted, i, j, t
-    return d;
 }
 
 }  // namespace
@@ -261,17 +244,20 @@ void register_cuda(py::module_& m) {
     m.def("cuda_langevin", &langevin, py::arg("theta"), py::arg("v"), py::arg("grad"), py::arg("bound"),
           py::arg("dt"), py::arg("gamma"), py::arg("kT"), py::arg("seed"), py::arg("step"), py::arg("stream") = 0);
     m.def("cuda_normal", &normal, py::arg("out"), py::arg("seed"), py::arg("step"), py::arg("stream") = 0);
-    py::class_<ee::cuda::WlmcWalkers>(m, "CudaWlmcWalkers",
-                                      "Many WLMC walkers on a GPU sharing one ln g (csrc/cuda/wlmc_walkers.h).")
+    using ee::cuda::WlmcWalkers;
+    py::class_<WlmcWalkers>(m, "CudaWlmcWalkers",
+                            "Many WLMC walkers on a GPU sharing one ln g (csrc/cuda/wlmc_walkers.h); the methods "
+                            "of the CPU twin WlmcWalkers.")
         .def(py::init(&make_walkers), py::arg("sizes"), py::arg("acts"), py::arg("bias"), py::arg("loss"),
              py::arg("metric"), py::arg("params"), py::arg("X_train"), py::arg("y_train"), py::arg("X_test"),
              py::arg("y_test"), py::arg("bounds"), py::arg("x_min"), py::arg("x_max"), py::arg("nx"), py::arg("y_min"),
              py::arg("y_max"), py::arg("ny"), py::arg("seed"), py::arg("step"), py::arg("y_log"), py::arg("walkers"),
-             py::arg("device") = 0)
+             py::arg("refresh_every") = 0, py::arg("device") = 0)
         .def("run",
-             [](ee::cuda::WlmcWalkers& w, int64_t n, double ln_f) {
+             [](WlmcWalkers& w, int64_t n, double ln_f, int threads) {
                  if (n < 0) throw py::value_error("n_steps: expected a count >= 0");
                  if (!(ln_f >= 0.0) || !std::isfinite(ln_f)) throw py::value_error("ln_f: expected a finite number >= 0");
+                 (void)threads;  // one block per walker
                  int code;
                  {
                      py::gil_scoped_release release;
@@ -279,22 +265,45 @@ void register_cuda(py::module_& m) {
                  }
                  if (code != 0) throw std::runtime_error("CUDA error: " + w.error());
              },
-             py::arg("n_steps"), py::arg("ln_f"))
-        .def("download", &walkers_download, py::arg("nx"), py::arg("ny"))
+             py::arg("n_steps"), py::arg("ln_f"), py::arg("threads") = 1,
+             "n_steps walker-steps in all (n // W per walker, one more for the first n % W).")
+        .def("stats",
+             [](WlmcWalkers& w) {
+                 std::vector<double> s;
+                 if (w.stats(s) != 0) throw std::runtime_error("CUDA error: " + w.error());
+                 return stats_dict(s);
+             })
+        .def("landscape",
+             [](const WlmcWalkers& w, int64_t nx, int64_t ny) {
+                 if (nx != w.nx() || ny != w.ny()) throw py::value_error("nx, ny: not this sampler's grid");
+                 std::vector<double> G, H;
+                 if (w.landscape(G, H) != 0) throw std::runtime_error("CUDA error: " + w.error());
+                 return py::make_tuple(as_array(G, {nx, ny}), as_array(H, {nx, ny}));
+             },
+             py::arg("nx"), py::arg("ny"))
+        .def("walkers",
+             [](const WlmcWalkers& w) {
+                 std::vector<double> P, S;
+                 if (w.walkers(P, S) != 0) throw std::runtime_error("CUDA error: " + w.error());
+                 return py::make_tuple(as_array(P, {w.n_walkers(), w.n_params()}),
+                                       as_array(S, {w.n_walkers(), int64_t{ee::walkers::S_COUNT}}));
+             })
         .def("upload",
-             [](ee::cuda::WlmcWalkers& w, py::handle lnG, py::handle H, py::handle params, py::handle state,
-                int64_t nx, int64_t ny) {
-                 const int64_t W = w.walkers(), P = w.n_params();
-                 const double* pg = f64_array(lnG, "lnG", {nx, ny});
-                 const double* ph = f64_array(H, "H", {nx, ny});
-                 const double* pp = f64_array(params, "params", {W, P});
-                 const double* ps = f64_array(state, "state", {W, 8});
-                 require_finite(pp, W * P, "params");
-                 check(w.upload_landscape(std::vector<double>(pg, pg + nx * ny), std::vector<double>(ph, ph + nx * ny)));
-                 check(w.upload_walkers(std::vector<double>(pp, pp + W * P), std::vector<double>(ps, ps + W * 8)));
+             [](WlmcWalkers& w, py::handle lnG, py::handle H, py::handle params, py::handle state, int64_t nx,
+                int64_t ny) {
+                 if (nx != w.nx() || ny != w.ny()) throw py::value_error("nx, ny: not this sampler's grid");
+                 WalkersUpload u =
+                     walkers_upload_args(lnG, H, params, state, nx, ny, w.n_walkers(), w.n_params(), w.bounds());
+                 int code;
+                 {
+                     py::gil_scoped_release release;
+                     code = w.upload(u.lnG, u.H, u.params, u.state);
+                 }
+                 if (code != 0) throw std::runtime_error("CUDA error: " + w.error());
              },
              py::arg("lnG"), py::arg("H"), py::arg("params"), py::arg("state"), py::arg("nx"), py::arg("ny"))
-        .def_property_readonly("walkers", &ee::cuda::WlmcWalkers::walkers);
+        .def_property_readonly("walker_count", &WlmcWalkers::n_walkers)
+        .def_property_readonly("n_params", &WlmcWalkers::n_params);
 #else
     m.attr("cuda_built") = false;
     m.def("cuda_device_count", []() { return 0; }, "Number of usable CUDA devices (0: built without CUDA).");

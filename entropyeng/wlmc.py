@@ -1,8 +1,27 @@
 """Wang-Landau Monte Carlo over small MLPs (Wang & Landau 2001; the paper's Methods).
 
 The chain runs inside C++ with the GIL released (``backend="cpp"``), on an incremental forward pass
-that recomputes only what a single-parameter move touches (DESIGN.md contracts 5-6), or as the
-pure-torch reference with a full forward per move (``backend="torch"``).
+that recomputes only what a single-parameter move touches (contracts 5-6 of docs/design.md), or as
+the pure-torch reference with a full forward per move (``backend="torch"``). Several walkers sharing
+one ln g run on CPU threads (``backend="cpp"``) or on a GPU (``backend="cuda"``), the same per-walker
+code in both places (``csrc/wlmc_walker.h``).
+
+Many walkers, one ln g: the rule
+    Every walker adds the full ln f to the shared ln g (and 1 to H) at every one of its steps, and
+    the schedule's clock counts walker-steps: a stage of S steps is S walker-steps in all (S // W
+    per walker), and ``schedule="1/t"`` reads t as total walker-steps. So W walkers deposit per
+    stage exactly what one walker deposits, and a run's budget is its total walker-steps whatever W.
+This is the parallel WL of Yin & Landau (Phys. Rev. E 85, 056701, 2012: one shared density of states,
+full increments, the flatness of the shared histogram deciding the stage) with the paper's fixed-length
+stages counted in the shared histogram's entries. Scaling each walker's increment by 1/W instead
+would make a stage of S steps per walker deposit the mass of S steps, i.e. W times the walker-steps
+for the same schedule; at equal total walker-steps the two rules coincide for the 1/t tail and
+differ only in how the stages are cut. Vogel et al.'s REWL (Phys. Rev. E 90, 023302, 2014) keeps
+one ln g per walker and averages them per stage; `entropyeng.REWL` does that, with its stages counted
+per walker (see its docstring).
+The walkers start from independent draws in the box that land on the grid (walker 0 at the model's
+parameters): a shared start makes W walkers pile W ln f per step on the same cells before the
+feedback of ln g can spread them.
 """
 
 from __future__ import annotations
@@ -43,6 +62,13 @@ class StageInfo:
     visited: int
     flatness: float
     seconds: float
+
+
+def _usable_cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def _forward_np(spec, params, X):
@@ -89,12 +115,23 @@ class WLMC:
     seed : int
         Key of the counter-based random stream.
     backend : {"cpp", "torch", "cuda"}, optional
-        ``"cuda"``: ``walkers`` independent walkers on a GPU, one per thread block, sharing one ln g
-        through atomic adds (parallel WL after Yin & Landau); no checkpoints there yet.
+        Default ``"cpp"`` when the extension is built (``"cuda"`` for several walkers when a GPU is
+        visible). With ``walkers > 1``: ``"cpp"`` runs them on CPU threads, ``"cuda"`` one per thread
+        block on a GPU; both share one ln g (see the module docstring for the rule).
     walkers : int
-        Number of walkers (more than one needs ``backend="cuda"``).
+        Number of walkers sharing ln g (not on ``"torch"``). ``run`` and ``run_stages`` count
+        walker-steps in all, whatever the number of walkers.
+    threads : int, optional
+        CPU threads for several walkers on ``"cpp"`` (default: one per usable core, at most one per
+        walker). One thread is deterministic (a resumed run continues bit for bit); several threads
+        interleave their atomic adds to ln g as the scheduler runs them, so the run is reproducible
+        statistically, not bitwise.
+    walker_starts : {"draws", "model"}
+        Where walkers 1..W-1 start: independent uniform draws in the box that land on the grid
+        (default; a draw off the grid is redrawn, up to 50 times, then the model's parameters are
+        used), or all at the model's parameters.
     refresh_every : int
-        Steps between full recomputations of the cached activations (0: never).
+        Steps between full recomputations of the cached activations (0: never; per walker).
 
     References
     ----------
@@ -103,7 +140,7 @@ class WLMC:
     """
 
     def __init__(self, model, train, test, *, loss, metric, grid=None, bound="paper", step=None, seed=0,
-                 backend=None, refresh_every=10_000, walkers=1):
+                 backend=None, refresh_every=10_000, walkers=1, threads=None, walker_starts="draws"):
         if loss not in LOSSES:
             raise ValueError(f"loss: expected one of {LOSSES}, got {loss!r}")
         if metric not in METRICS:
@@ -113,6 +150,14 @@ class WLMC:
         if isinstance(walkers, bool) or not isinstance(walkers, (int, np.integer)) or walkers < 1:
             raise ValueError(f"walkers: expected an integer >= 1, got {walkers!r}")
         self.walkers = int(walkers)
+        if walker_starts not in ("draws", "model"):
+            raise ValueError(f"walker_starts: expected 'draws' or 'model', got {walker_starts!r}")
+        self.walker_starts = walker_starts
+        if threads is None:
+            threads = min(self.walkers, _usable_cores())
+        if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or not 1 <= threads <= 4096:
+            raise ValueError(f"threads: expected an integer in [1, 4096], got {threads!r}")
+        self.threads = int(threads)
         self.spec, params = read_mlp(model)
         if loss == "bce" and self.spec.sizes[-1] != 1:
             raise ValueError(f"loss: 'bce' needs a model with one output, got {self.spec.sizes[-1]}")
@@ -133,13 +178,18 @@ class WLMC:
         self.grid = self._default_grid() if grid is None else grid
         if not isinstance(self.grid, Grid):
             raise TypeError(f"grid: expected an entropyeng.Grid, got {type(self.grid).__name__}")
+        if step is not None and (isinstance(step, bool) or not isinstance(step, (int, float, np.number))):
+            raise TypeError(f"step: expected a number, got {type(step).__name__}")
         self.step0 = float(np.median(self.bounds) / 10) if step is None else float(step)
         if not (self.step0 > 0 and math.isfinite(self.step0)):
             raise ValueError(f"step: expected a finite number > 0, got {step}")
+        if isinstance(refresh_every, bool) or not isinstance(refresh_every, (int, np.integer)) or refresh_every < 0:
+            raise ValueError(f"refresh_every: expected an integer >= 0, got {refresh_every!r}")
         self.refresh_every = int(refresh_every)
         self.backend = self._resolve_backend(backend)
         self.stage = 0
         self.schedule_log = []  # (stage, ln_f, steps) of every run
+        self.schedule_name = "paper"
         self._chain = self._make_chain(params)
         if self._chain.current_bin() is None:
             x = math.log(self._chain.train_loss)
@@ -150,7 +200,10 @@ class WLMC:
     def _resolve_backend(self, backend):
         name = backend if backend is not None else os.environ.get("ENTROPYENG_BACKEND") or None
         if name is None:
-            name = "cuda" if self.walkers > 1 else ("cpp" if backends.core() is not None else "torch")
+            if self.walkers > 1 and "cuda" in backends.available():
+                name = "cuda"
+            else:
+                name = "cpp" if backends.core() is not None else "torch"
         if name not in ("cpp", "torch", "cuda"):
             raise ValueError(f"backend: expected 'cpp', 'torch' or 'cuda', got {name!r}")
         if name == "cuda" and "cuda" not in backends.available():
@@ -158,8 +211,9 @@ class WLMC:
                              "visible); several walkers need it")
         if name == "cpp" and backends.core() is None:
             raise ValueError("backend: 'cpp' is not available (the compiled extension is not built)")
-        if self.walkers > 1 and name != "cuda":
-            raise ValueError(f"walkers: several walkers in one sampler need backend='cuda', got {name!r}")
+        if self.walkers > 1 and name == "torch":
+            raise ValueError("walkers: several walkers sharing one ln g need backend 'cpp' (CPU threads) or 'cuda'; "
+                             "the torch reference runs one")
         return name
 
     def _make_chain(self, params):
@@ -169,15 +223,34 @@ class WLMC:
                     y_train=self._train[1], X_test=self._test[0], y_test=self._test[1], bounds=self.bounds,
                     x_min=g.x_min, x_max=g.x_max, nx=g.nx, y_min=g.y_min, y_max=g.y_max, ny=g.ny, seed=self.seed,
                     walker=0, step=self.step0, refresh_every=self.refresh_every, y_log=self.metric == "loss")
+        if self.backend == "cuda" or self.walkers > 1:
+            return self._make_walkers(args, params)
         if self.backend == "cpp":
             return backends.core().WlmcChain(**args)
-        if self.backend == "cuda":
-            from ._cuda_wlmc import CudaWalkersChain
-
-            return CudaWalkersChain(backends.core(), args, self.walkers)
         from .reference.wlmc import TorchWlmcChain
 
         return TorchWlmcChain(**args)
+
+    def _make_walkers(self, args, params):
+        """The walkers' chain, every walker started on the grid (see ``walker_starts``)."""
+        from ._walkers_chain import COL, WalkersChain
+
+        W, P = self.walkers, params.size
+        starts = np.repeat(params[None, :], W, axis=0)
+        rng = np.random.default_rng([self.seed, 0x57A2])
+        draw = self.walker_starts == "draws"
+        if draw:
+            starts[1:] = rng.uniform(-1.0, 1.0, size=(W - 1, P)) * self.bounds
+        chain = WalkersChain(backends.core(), args, starts, backend=self.backend, threads=self.threads)
+        for attempt in range(51):
+            state = chain.states
+            off = state[:, COL["i"]] < 0
+            if not off.any() or off[0]:  # walker 0 (the model's start) off the grid is reported by the caller
+                break
+            starts[off] = (rng.uniform(-1.0, 1.0, size=(int(off.sum()), P)) * self.bounds if attempt < 50
+                           else params)
+            chain.restart_walkers(starts, state)
+        return chain
 
     def _default_grid(self) -> Grid:
         rng = np.random.default_rng(12345)
@@ -210,7 +283,9 @@ class WLMC:
 
     # -- running ------------------------------------------------------------------------------
     def run(self, n_steps: int, ln_f: float) -> None:
-        """Run ``n_steps`` WL steps at modification factor ``ln_f`` (entirely in C++ on cpp)."""
+        """Run ``n_steps`` WL steps at modification factor ``ln_f`` (entirely in C++ on cpp). With
+        several walkers, ``n_steps`` walker-steps in all: ``n_steps // W`` per walker, one more for the
+        first ``n_steps % W``."""
         if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 0:
             raise ValueError(f"n_steps: expected an integer >= 0, got {n_steps!r}")
         ln_f = float(ln_f)
@@ -220,30 +295,57 @@ class WLMC:
         self.schedule_log.append((self.stage, ln_f, int(n_steps)))
 
     def run_stages(self, n_stages: int, steps_per_stage: int, schedule=None, callback=None, progress=False):
-        """Run ``n_stages`` stages of ``steps_per_stage`` steps; stage n (counted over the sampler's
-        life, so a resumed run continues the schedule) uses ``ln f = schedule(n)``, by default the
-        paper's 5 / (n + 10). ``callback(StageInfo)`` after each stage; ``progress=True`` prints a
-        line per stage to stderr."""
-        schedule = schedule or paper_schedule
+        """Run ``n_stages`` stages of ``steps_per_stage`` walker-steps each (in all, whatever the
+        number of walkers); stage n (counted over the sampler's life, so a resumed run continues the
+        schedule) uses ``ln f = schedule(n)``.
+
+        ``schedule``: ``"paper"`` (default) 5 / (n + 10); ``"1/t"``: min(5 / (n + 10), N / t) with t
+        the walker-steps done before the stage and N the cells visited so far (Belardinelli &
+        Pereyra, Phys. Rev. E 75, 046701 (2007): time in sweeps over the visited cells; the 1/t tail
+        takes over once it falls below the paper's stages); or a callable of the stage index.
+        ``callback(StageInfo)`` after each stage; ``progress=True`` prints a line per stage to
+        stderr."""
+        if schedule is None or schedule == "paper":
+            schedule_fn = paper_schedule
+        elif schedule == "1/t":
+            schedule_fn = self._one_over_t
+        elif callable(schedule):
+            schedule_fn = schedule
+        else:
+            raise ValueError(f"schedule: expected 'paper', '1/t' or a callable, got {schedule!r}")
+        self.schedule_name = schedule if isinstance(schedule, str) else ("paper" if schedule is None else "custom")
         for _ in range(int(n_stages)):
             n = self.stage
-            ln_f = float(schedule(n))
+            ln_f = float(schedule_fn(n))
             before = self._chain.counters
             t0 = time.perf_counter()
             self.run(int(steps_per_stage), ln_f)
             after = self._chain.counters
             self.stage += 1
             acc = (after["accepted"] - before["accepted"]) / max(1, steps_per_stage)
-            land = self.landscape
+            visited, flatness = self._visited_flatness()
             info = StageInfo(stage=n, ln_f=ln_f, steps=int(steps_per_stage), acceptance=acc, step=after["step"],
-                             visited=int(land.visited.sum()), flatness=land.flatness(),
-                             seconds=time.perf_counter() - t0)
+                             visited=visited, flatness=flatness, seconds=time.perf_counter() - t0)
             if callback is not None:
                 callback(info)
             if progress:
                 print(f"stage {n:6d}  ln f {ln_f:.4g}  acceptance {acc:.3f}  step {info.step:.3g}  "
                       f"visited {info.visited}  flatness {info.flatness:.3f}  {info.seconds:.2f} s",
                       file=sys.stderr, flush=True)
+
+    def _visited_flatness(self):
+        """Visited cells and flatness (min / mean of H over them), without fetching ln g from the
+        walkers' side."""
+        if hasattr(self._chain, "stats"):
+            s = self._chain.stats()
+            return int(s["visited"]), float(s["flatness"])
+        land = self.landscape
+        return int(land.visited.sum()), land.flatness()
+
+    def _one_over_t(self, n):
+        t = int(self._chain.counters["t"])
+        visited, _ = self._visited_flatness()
+        return paper_schedule(n) if t == 0 or visited == 0 else min(paper_schedule(n), visited / t)
 
     # -- results ------------------------------------------------------------------------------
     @property
@@ -252,7 +354,8 @@ class WLMC:
         c = self._chain.counters
         meta = dict(sampler="WLMC", backend=self.backend, walkers=self.walkers, loss=self.loss, metric=self.metric,
                     x="ln train loss", y="test accuracy" if self.metric == "accuracy" else "ln test loss",
-                    schedule="5/(n+10)", stages=self.stage, steps=int(c["t"]), seed=self.seed,
+                    schedule={"paper": "5/(n+10)", "1/t": "min(5/(n+10), N/t)"}.get(
+                        getattr(self, "schedule_name", "paper"), "custom"), stages=self.stage, steps=int(c["t"]), seed=self.seed,
                     model=dict(sizes=self.spec.sizes, acts=[ACT_NAMES[a] for a in self.spec.acts],
                                bias=self.spec.bias))
         return Landscape(self._chain.lnG, self._chain.H, self.grid, meta)
@@ -278,21 +381,18 @@ class WLMC:
     # -- checkpoints --------------------------------------------------------------------------
     def state_dict(self) -> dict:
         """Everything needed to continue exactly: parameters, cached activations, ln g, histogram,
-        counters (the random stream's position), stage, and the configuration."""
-        if self.backend == "cuda":
-            params, state = self._chain.export_walkers()
-            return dict(sampler="WLMC", params=params, walker_state=state, cache=np.zeros(0), lnG=self._chain.lnG,
-                        H=self._chain.H, counters=self._chain.counters, stage=self.stage, seed=self.seed,
-                        grid=self.grid.to_dict(), bounds=self.bounds, loss=self.loss, metric=self.metric,
-                        sizes=list(self.spec.sizes), acts=list(self.spec.acts), bias=list(self.spec.bias),
-                        backend=self.backend, walkers=self.walkers, refresh_every=self.refresh_every,
-                        schedule_log=[list(x) for x in self.schedule_log])
-        return dict(sampler="WLMC", params=self._chain.params, cache=self._chain.export_cache(),
-                    lnG=self._chain.lnG, H=self._chain.H, counters=self._chain.counters, stage=self.stage,
-                    seed=self.seed, grid=self.grid.to_dict(), bounds=self.bounds, loss=self.loss,
-                    metric=self.metric, sizes=list(self.spec.sizes), acts=list(self.spec.acts),
-                    bias=list(self.spec.bias), backend=self.backend, refresh_every=self.refresh_every,
-                    schedule_log=[list(x) for x in self.schedule_log])
+        counters (the random stream's position), stage, and the configuration. Several walkers add
+        ``walker_state`` (W x 11) and their parameters as ``params`` (W x P)."""
+        common = dict(sampler="WLMC", lnG=self._chain.lnG, H=self._chain.H, counters=self._chain.counters,
+                      stage=self.stage, seed=self.seed, grid=self.grid.to_dict(), bounds=self.bounds, loss=self.loss,
+                      metric=self.metric, sizes=list(self.spec.sizes), acts=list(self.spec.acts),
+                      bias=list(self.spec.bias), backend=self.backend, walkers=self.walkers,
+                      refresh_every=self.refresh_every, schedule_name=self.schedule_name,
+                      schedule_log=[list(x) for x in self.schedule_log])
+        if hasattr(self._chain, "export_walkers"):
+            params, state, work = self._chain.export_walkers()
+            return dict(common, params=params, walker_state=state, cache=work)
+        return dict(common, params=self._chain.params, cache=self._chain.export_cache())
 
     def load_state_dict(self, state: dict) -> None:
         """Restore a state from :meth:`state_dict` (the sampler must be built on the same model
@@ -307,20 +407,25 @@ class WLMC:
             raise ValueError(f"state: the checkpoint's seed {state['seed']} differs from {self.seed}")
         if not np.array_equal(np.asarray(state["bounds"]), self.bounds):
             raise ValueError("state: the checkpoint's bounds differ from this sampler's")
-        if self.backend == "cuda":
-            if "walker_state" not in state or np.asarray(state["params"]).shape[0] != self.walkers:
-                raise ValueError(f"state: expected a checkpoint of {self.walkers} CUDA walkers")
-            self._chain.import_all(state["lnG"], state["H"], state["params"], state["walker_state"])
-            self.stage = int(state["stage"])
-            self.schedule_log = [tuple(x) for x in state.get("schedule_log", [])]
-            return
-        self._chain.set_params(np.ascontiguousarray(state["params"], dtype=np.float64))
-        if self.backend == state.get("backend", self.backend):
-            self._chain.import_cache(np.ascontiguousarray(state["cache"], dtype=np.float64))
-        self._chain.lnG = np.ascontiguousarray(state["lnG"], dtype=np.float64)
-        self._chain.H = np.ascontiguousarray(state["H"], dtype=np.float64)
-        self._chain.counters = {k: v for k, v in dict(state["counters"]).items()}
-        self.stage = int(state["stage"])
+        stage = int(state["stage"])
+        if stage < 0:
+            raise ValueError(f"state: the checkpoint's stage {stage} is negative")
+        if hasattr(self._chain, "import_all"):
+            params = np.asarray(state["params"])
+            if "walker_state" not in state or params.ndim != 2 or params.shape[0] != self.walkers:
+                raise ValueError(f"state: expected a checkpoint of {self.walkers} walkers (params W x P and "
+                                 "walker_state), got another")
+            work = state.get("cache") if state.get("backend") == self.backend else None
+            self._chain.import_all(state["lnG"], state["H"], params, state["walker_state"], work)
+        else:
+            self._chain.set_params(np.ascontiguousarray(state["params"], dtype=np.float64))
+            if self.backend == state.get("backend", self.backend):
+                self._chain.import_cache(np.ascontiguousarray(state["cache"], dtype=np.float64))
+            self._chain.lnG = np.ascontiguousarray(state["lnG"], dtype=np.float64)
+            self._chain.H = np.ascontiguousarray(state["H"], dtype=np.float64)
+            self._chain.counters = {k: v for k, v in dict(state["counters"]).items()}
+        self.stage = stage
+        self.schedule_name = state.get("schedule_name", "paper")
         self.schedule_log = [tuple(x) for x in state.get("schedule_log", [])]
 
     def save(self, path) -> None:
@@ -332,15 +437,18 @@ class WLMC:
         arrays["X_train"], arrays["y_train"] = self._train
         arrays["X_test"], arrays["y_test"] = self._test
         meta = {k: s[k] for k in ("sampler", "counters", "stage", "seed", "grid", "loss", "metric", "sizes", "acts",
-                                  "bias", "backend", "refresh_every", "schedule_log")}
+                                  "bias", "backend", "refresh_every", "schedule_name", "schedule_log")}
         meta["kind"] = "wlmc-checkpoint"
         meta["walkers"] = self.walkers
+        meta["threads"] = self.threads
+        meta["walker_starts"] = self.walker_starts
         meta["step0"] = self.step0
         save_npz_atomic(path, arrays, meta)
 
     @classmethod
-    def load(cls, path, *, backend=None) -> "WLMC":
-        """A sampler restored from :meth:`save`, ready to continue."""
+    def load(cls, path, *, backend=None, threads=None) -> "WLMC":
+        """A sampler restored from :meth:`save`, ready to continue (``threads``: default the
+        checkpoint's)."""
         arrays, meta = load_npz(path, "wlmc-checkpoint")
         model = _model_from(meta["sizes"], meta["acts"], meta["bias"])
         loss, metric = meta["loss"], meta["metric"]
@@ -356,9 +464,13 @@ class WLMC:
             off += p.numel()
         self = cls(model.double(), train, test, loss=loss, metric=metric, grid=Grid.from_dict(meta["grid"]),
                    bound=per_tensor, step=meta["step0"], seed=meta["seed"], backend=backend or meta["backend"],
-                   refresh_every=meta["refresh_every"], walkers=walkers)
+                   refresh_every=meta["refresh_every"], walkers=walkers,
+                   threads=threads if threads is not None else int(meta.get("threads", 1)),
+                   walker_starts=meta.get("walker_starts", "draws"))
         state = dict(meta, params=arrays["params"], cache=arrays["cache"], lnG=arrays["lnG"], H=arrays["H"],
                      bounds=bounds)
+        if "walker_state" in arrays:
+            state["walker_state"] = arrays["walker_state"]
         self.load_state_dict(state)
         return self
 

@@ -219,7 +219,10 @@ BAD = [
     (lambda: mlp([2, 4, 1]), dict(loss="mse", metric="accuracy"), ValueError, "accuracy"),
     (lambda: mlp([2, 4, 1]), dict(loss="hinge"), ValueError, "loss"),
     (lambda: mlp([2, 4, 2]), dict(loss="bce"), ValueError, "one output"),
-    (lambda: mlp([2, 4, 1]), dict(walkers=4, backend="cpp"), ValueError, "walkers"),
+    (lambda: mlp([2, 4, 1]), dict(walkers=4, backend="torch"), ValueError, "walkers"),
+    (lambda: mlp([2, 4, 1]), dict(walkers=4, threads=0), ValueError, "threads"),
+    (lambda: mlp([2, 4, 1]), dict(walkers=2, walker_starts="zero"), ValueError, "walker_starts"),
+    (lambda: mlp([2, 4, 1]), dict(step="0.1"), TypeError, "step"),
     (lambda: mlp([2, 4, 1]), dict(walkers=0), ValueError, "walkers"),
     (lambda: mlp([2, 4, 1]), dict(bound=-1.0), ValueError, "bound"),
     (lambda: mlp([2, 4, 1]), dict(bound=[1.0, 2.0]), ValueError, "one number per parameter tensor"),
@@ -272,17 +275,35 @@ def test_cuda_walkers_share_one_landscape_and_match_the_exact_entropy():
     xa, yb = math.log(4 / nA), math.log(4 / nB)
     grid = Grid(xa - 4.5, xa + 0.5, 50, yb - 4.5, yb + 0.5, 50)
     w = WLMC(model, train, test, loss="mse", metric="loss", grid=grid, seed=1, walkers=64, backend="cuda")
-    w.run(1000, 0.5)
+    w.run(64_000, 0.5)  # walker-steps in all
     L = w.landscape
     assert L.histogram.sum() == 64 * 1000
     assert L.entropy.sum() == pytest.approx(0.5 * 64 * 1000)
-    w.run_stages(300, 20_000)
+    w.run_stages(1000, 200_000)  # the CPU test's budget in walker-steps
     L = w.landscape
     X, Y = np.meshgrid(*grid.centers, indexing="ij")
     region = L.visited & (X < xa - 0.3) & (Y < yb - 0.3) & (X > xa - 4.2) & (Y > yb - 4.2)
     A = np.c_[X[region], Y[region], np.ones(region.sum())]
     sx, sy, _ = np.linalg.lstsq(A, L.entropy[region], rcond=None)[0]
     assert sx == pytest.approx(nA / 2, rel=0.04) and sy == pytest.approx(nB / 2, rel=0.04)
+
+
+@CUDA
+@pytest.mark.parametrize("walkers", [1024, 8192])
+def test_cuda_walkers_exact_entropy_many(walkers):
+    """The issue's GPU target: within 3 % at 1,024 and 8,192 walkers on 2e8 walker-steps."""
+    nA, nB = 3, 2
+    model, train, test = exact_case(nA, nB)
+    xa, yb = math.log(4 / nA), math.log(4 / nB)
+    grid = Grid(xa - 4.5, xa + 0.5, 50, yb - 4.5, yb + 0.5, 50)
+    w = WLMC(model, train, test, loss="mse", metric="loss", grid=grid, seed=1, walkers=walkers, backend="cuda")
+    w.run_stages(1000, 200_000)
+    L = w.landscape
+    X, Y = np.meshgrid(*grid.centers, indexing="ij")
+    region = L.visited & (X < xa - 0.3) & (Y < yb - 0.3) & (X > xa - 4.2) & (Y > yb - 4.2)
+    A = np.c_[X[region], Y[region], np.ones(region.sum())]
+    sx, sy, _ = np.linalg.lstsq(A, L.entropy[region], rcond=None)[0]
+    assert sx == pytest.approx(nA / 2, rel=0.03) and sy == pytest.approx(nB / 2, rel=0.03)
 
 
 @CUDA
@@ -302,11 +323,11 @@ def test_cuda_walkers_checkpoint_and_continue(tmp_path):
     X, y = spiral_like(40)
     Xt, yt = spiral_like(40, 1)
     w = WLMC(mlp([2, 6, 1]), (X, y), (Xt, yt), loss="bce", metric="accuracy", walkers=16, backend="cuda", seed=3)
-    w.run_stages(2, 5000)
+    w.run_stages(2, 16 * 5000)
     w.save(tmp_path / "c.npz")
     r = WLMC.load(tmp_path / "c.npz")
     assert r.walkers == 16 and r.stage == 2
     np.testing.assert_array_equal(r.landscape.entropy, w.landscape.entropy)
     np.testing.assert_array_equal(r._chain.walker_params, w._chain.walker_params)
-    r.run_stages(1, 5000)
+    r.run_stages(1, 16 * 5000)
     assert r.landscape.histogram.sum() == 16 * 15000
