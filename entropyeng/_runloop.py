@@ -5,6 +5,7 @@ runs inside C++), so that a checkpoint always holds whole chunks."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import sys
@@ -177,11 +178,14 @@ def run_wlmc(sampler, config, paths, progress=True):
 
 
 def run_wlmd(sampler, config, paths, progress=True):
-    """WLMD steps until ``wlmd.steps``, a metrics line every ``report_every`` steps and a checkpoint
-    every ``checkpoint_every``; returns (seconds, steps run). A walker that fails (non-finite loss,
-    off the grid) raises :class:`entropyeng.WLMDError` after writing its last good state."""
+    """WLMD until ``wlmd.steps`` walker-steps in all (with K walkers over all ranks, steps / K steps
+    of each walker: the schedule's clock counts walker-steps), a metrics line every
+    ``report_every`` and a checkpoint every ``checkpoint_every`` steps of the sampler; returns
+    (seconds, walker-steps run). A walker that fails (non-finite loss, off the grid) raises
+    :class:`entropyeng.WLMDError` after writing its last good state."""
     w = config["wlmd"]
-    total, every = w["steps"], max(1, min(w["report_every"], w["checkpoint_every"]))
+    k = int(getattr(sampler, "deposits_per_step", 1))
+    total, every = math.ceil(w["steps"] / k), max(1, min(w["report_every"], w["checkpoint_every"]))
     bar = Progress(total, "steps", progress)
     t0, step0 = time.perf_counter(), sampler.t
     failure = os.path.join(os.path.dirname(paths["checkpoint"]), "last-good.npz")
@@ -205,4 +209,4 @@ def run_wlmd(sampler, config, paths, progress=True):
     sampler.save(paths["checkpoint"])
     if lead:
         sampler.landscape.save(paths["landscape"])
-    return time.perf_counter() - t0, sampler.t - step0
+    return time.perf_counter() - t0, (sampler.t - step0) * k

@@ -99,13 +99,14 @@ def _finish(config, problem, paths, wall, steps_run, progress=True):
         gap = None
     landscape_figure(landscape, paths["figure"], traj, title=f"{config['task']} ({problem.label})",
                      curve=problem.curve, y_label=problem.y_label)
-    steps = int(landscape.meta.get("steps", 0))
+    # steps: walker-steps in all (the schedule's clock), whatever the number of walkers
+    steps = int(landscape.meta.get("walker_steps", landscape.meta.get("steps", 0)))
     model = problem.make_model(0)
     walkers = int(landscape.meta.get("walkers", 1)) * int(landscape.meta.get("world_size", 1))
     summary = dict(task=config["task"], label=problem.label, metric=problem.metric, curve=problem.curve,
                    n_params=sum(p.numel() for p in model.parameters()), steps=steps, walkers=walkers,
-                   wall_seconds=wall, steps_per_second=steps_run / wall if wall else None,
-                   walker_steps_per_second=walkers * steps_run / wall if wall else None, **{
+                   wall_seconds=wall, steps_per_second=steps_run / walkers / wall if wall else None,
+                   walker_steps_per_second=steps_run / wall if wall else None, **{
                        k: adv.get(k) for k in ("x", "sgd", "equilibrium", "advantage", "error", "error_message")
                        if k in adv}, shared_gap=gap, figure=os.path.basename(paths["figure"]))
     with open(paths["summary"], "w") as fh:
@@ -301,7 +302,8 @@ def main(argv=None):
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run", help="run a task (or a TOML config) into a run directory")
     p.add_argument("source", help=f"a task ({', '.join(TASKS)}) or a config .toml")
-    p.add_argument("--steps", help="total steps (e.g. 2e7); for WLMD the schedule's t1, t2, t3 scale with it")
+    p.add_argument("--steps", help="the budget in walker-steps, over all walkers (e.g. 2e7: with 4 walkers 5e6 "
+                                   "each); for WLMD the schedule's t1, t2, t3 scale with it")
     p.add_argument("--walkers", type=int, help="WLMD: walkers per process sharing the landscape (under torchrun: "
                                                 "per rank, all ranks sharing one landscape); WLMC: replica-exchange "
                                                 "walkers (wlmc.windows windows)")

@@ -27,7 +27,7 @@ from ._io import load_npz, save_npz_atomic
 from .grid import Grid
 from .integrators import INTEGRATORS, grad_scale
 from .landscape import Landscape
-from .wlmd import _EPS, _INIT_STEP, WLMD, WLMDError, WLMDInfo, _paper_bound
+from .wlmd import _EPS, _INIT_STEP, WLMD, WLMDError, WLMDInfo, _paper_bound, f_schedule
 
 __all__ = ["WalkersWLMD", "WalkerDropped", "init_distributed"]
 
@@ -364,8 +364,10 @@ class WalkersWLMD(WLMD):
         self._dirty = None
 
     def run(self, n_steps: int, callback=None, every: int = 1000, checkpoint=None) -> None:
-        """Run ``n_steps`` steps of every walker (see :meth:`WLMD.run`); distributed runs end with a
-        sync, so that a run of a multiple of nothing still leaves the ranks in agreement."""
+        """Run ``n_steps`` steps of every walker (see :meth:`WLMD.run`): ``n_steps *
+        deposits_per_step`` walker-steps in all, which advance Eq. 4's clock by as much. Distributed
+        runs end with a sync, so that a run of a multiple of nothing still leaves the ranks in
+        agreement."""
         if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 0:
             raise ValueError(f"n_steps: expected an integer >= 0, got {n_steps!r}")
         t0 = time.perf_counter()
@@ -388,9 +390,25 @@ class WalkersWLMD(WLMD):
                         round_trips=self.round_trips, seconds=seconds)
 
     @property
+    def deposits_per_step(self) -> int:
+        """Walkers in the whole job (every rank's): the hills one step deposits, and the factor
+        between a walker's steps and the schedule's clock."""
+        return self.K * self.world
+
+    def f(self, t=None) -> float:
+        """The hill height of step t (default: the next step). Eq. 4's clock counts deposits (walker-
+        steps over every walker of every rank): step t's hills are deposits (t - 1) K_total + 1 ...
+        t K_total and all get f at the first of them, so that K walkers deposit in a step what one
+        walker deposits in K steps, and t1, t2, t3 mean the same budget whatever K (the rule of
+        entropyeng.wlmc's docstring)."""
+        t = self.t + 1 if t is None else t
+        return f_schedule((t - 1) * self.deposits_per_step + 1, **self.schedule)
+
+    @property
     def landscape(self) -> Landscape:
         L = super().landscape
-        L.meta.update(walkers=self.K, world_size=self.world, active=int(self.active.sum()))
+        L.meta.update(walkers=self.K, world_size=self.world, active=int(self.active.sum()),
+                      walker_steps=self.t * self.deposits_per_step, schedule_clock="walker-steps")
         return L
 
     def _gather(self, a: torch.Tensor) -> np.ndarray:

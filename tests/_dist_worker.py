@@ -27,7 +27,7 @@ def exact_case(walkers, steps, seed, sync_every, timeout_s):
     total = walkers * world
     return WLMD(model, train, test, loss="mse", grid=grid, sigma=0.15, cutoff=0.6,
                 walls=dict(x_min=-4.0, y_min=-4.0, x_max=xa, y_max=yb), wall_c=30.0,
-                schedule=dict(f_max=0.08, t1=min(1e4 / total, steps / 2), t2=steps / 2, t3=0.0), dt=0.01, gamma=0.1, bound=1.0,
+                schedule=dict(f_max=0.08, t1=min(1e4, steps * total / 2), t2=steps * total / 2, t3=0.0), dt=0.01, gamma=0.1, bound=1.0,
                 seed=seed, walkers=walkers, distributed=True, sync_every=sync_every, timeout_s=timeout_s)
 
 

@@ -200,14 +200,15 @@ def test_walkers_through_the_command_and_resume(tmp_path):
     argv = ["run", "spiral_regression", "--steps", "100", "--walkers", "3", "--out", str(out), "--set", "data.n=50"]
     assert main(argv + SMALL_GRID + TINY_SGD) == 0
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["walkers"] == 3 and summary["steps"] == 100
-    assert Landscape.load(out / "landscape.npz").histogram.sum() == 300
+    # --steps counts walker-steps in all: 34 steps of each of the 3 walkers (the budget rounded up)
+    assert summary["walkers"] == 3 and summary["steps"] == 102
+    assert Landscape.load(out / "landscape.npz").histogram.sum() == 102
     # a longer budget: resume continues the three walkers from the checkpoint
     cfg = (out / "config.toml").read_text()
     (out / "config.toml").write_text(cfg.replace("steps = 100\n", "steps = 150\n"))
     assert main(["resume", str(out), "--quiet"]) == 0
     L = Landscape.load(out / "landscape.npz")
-    assert L.meta["steps"] == 150 and L.histogram.sum() == 450
+    assert L.meta["steps"] == 50 and L.meta["walker_steps"] == 150 and L.histogram.sum() == 150
 
 
 @CPP
@@ -222,5 +223,5 @@ def test_torchrun_runs_two_ranks_into_one_landscape(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["walkers"] == 4  # 2 ranks x 2 walkers
     L = Landscape.load(out / "landscape.npz")
-    assert L.histogram.sum() == 100 * 4 and L.meta["world_size"] == 2
+    assert L.histogram.sum() == 100 and L.meta["world_size"] == 2  # --steps: walker-steps over all ranks
     assert proc.stdout.count("advantage") == 1  # only rank 0 reports

@@ -38,8 +38,8 @@ def exact_walkers(K, steps, seed=1):
     train, test = (eye[:3], torch.zeros(3, 1, dtype=torch.float64)), (eye[3:], torch.zeros(2, 1, dtype=torch.float64))
     return WLMD(model, train, test, loss="mse", grid=EXACT_GRID, sigma=0.15, cutoff=0.6,
                 walls=dict(x_min=-4.0, y_min=-4.0, x_max=XA, y_max=YB), wall_c=30.0,
-                schedule=dict(f_max=0.08, t1=min(1e4 / K, steps / 2), t2=steps / 2, t3=0.0), dt=0.01, gamma=0.1, bound=1.0,
-                seed=seed, walkers=K)
+                schedule=dict(f_max=0.08, t1=min(1e4, steps * K / 2), t2=steps * K / 2, t3=0.0), dt=0.01, gamma=0.1,
+                bound=1.0, seed=seed, walkers=K)
 
 
 def run_exact(K, steps, seed=1):
@@ -60,6 +60,31 @@ def test_k_walkers_recover_the_exact_slopes():
     assert sy == pytest.approx(1.0, rel=0.10)
     # the walkers decorrelated: different parameters
     assert torch.unique(w.theta.detach()[:, 0]).numel() == 16
+
+
+@CPP
+def test_the_schedule_clock_counts_walker_steps():
+    """K walkers' step t deposits K hills at Eq. 4's f of deposit (t - 1) K + 1: the same hill mass per
+    walker-step as one walker, whatever K."""
+    one, many = exact_walkers(1, 4000), exact_walkers(8, 500)
+    for t in (1, 2, 100, 500):
+        assert many.f(t) == one.f((t - 1) * 8 + 1)
+    many.run(500)
+    one.run(4000)
+    L1, L8 = one.landscape, many.landscape
+    assert L8.histogram.sum() == L1.histogram.sum() == 4000
+    assert L8.meta["walker_steps"] == 4000
+    assert L8.entropy.sum() == pytest.approx(L1.entropy.sum(), rel=0.02)  # the hills' mass inside the grid
+
+
+@CPP
+@pytest.mark.slow
+@pytest.mark.parametrize("K", [1, 4, 16])
+def test_exact_slopes_do_not_depend_on_the_number_of_walkers(K):
+    """K = 1, 4, 16 at the same total deposits (3e5): slopes within the WLMD tolerance (10 %)."""
+    w = run_exact(K, 300_000 // K)
+    sx, sy = slopes_of(w.landscape.entropy, w.landscape.histogram, EXACT_GRID)
+    assert sx == pytest.approx(1.5, rel=0.10) and sy == pytest.approx(1.0, rel=0.10)
 
 
 @CPP
@@ -201,7 +226,7 @@ def test_walkers_on_the_tensor_landscape_path_agree_with_cpp():
     eye = torch.eye(5, dtype=torch.float64)
     b = WLMD(model, (eye[:3], torch.zeros(3, 1, dtype=torch.float64)), (eye[3:], torch.zeros(2, 1, dtype=torch.float64)),
              loss="mse", grid=EXACT_GRID, sigma=0.15, cutoff=0.6, walls=dict(x_min=-4.0, y_min=-4.0, x_max=XA, y_max=YB),
-             wall_c=30.0, schedule=dict(f_max=0.08, t1=1000, t2=1000, t3=0.0), dt=0.01, gamma=0.1, bound=1.0, seed=1,
+             wall_c=30.0, schedule=dict(f_max=0.08, t1=4000, t2=4000, t3=0.0), dt=0.01, gamma=0.1, bound=1.0, seed=1,
              walkers=4, backend="torch")
     assert isinstance(b.S, torch.Tensor) and isinstance(a.S, np.ndarray)
     a.run(1000)
