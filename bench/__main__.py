@@ -204,6 +204,12 @@ def walkers_section(args):
         print(f"  REWL, spiral 4x8, 4 windows on {threads} thread(s): {rows[f'REWL threads={threads}']:11,.0f} "
               "walker-steps/s", flush=True)
     print(f"  REWL 2 threads / 1 thread: {rows['REWL threads=2'] / rows['REWL threads=1']:.2f}x")
+    for threads in (1, 2):
+        rows[f"WLMC walkers threads={threads}"] = W.wlmc_walkers_rate(threads)
+        print(f"  WLMC, spiral 4x8, 16 walkers sharing ln g on {threads} thread(s): "
+              f"{rows[f'WLMC walkers threads={threads}']:11,.0f} walker-steps/s", flush=True)
+    print(f"  WLMC walkers 2 threads / 1 thread: "
+          f"{rows['WLMC walkers threads=2'] / rows['WLMC walkers threads=1']:.2f}x (target 1.8x)")
     return rows
 
 

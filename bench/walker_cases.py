@@ -66,6 +66,22 @@ def rewl_rate(threads, walkers=4, steps=500_000):
     return walkers * steps / (time.perf_counter() - t0)
 
 
+def wlmc_walkers_rate(threads, walkers=16, steps=4_000_000):
+    """WLMC walkers sharing one ln g on CPU threads (the CUDA blocks' code), spiral 4x8 network:
+    walker-steps per second; and the single chain (its fast row kernels) for reference."""
+    from entropyeng import WLMC
+    from entropyeng.tasks import spiral_classification, spiral_mlp
+
+    train, test = spiral_classification(20, seed=0), spiral_classification(20, seed=1000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        w = WLMC(spiral_mlp(), train, test, loss="bce", metric="accuracy", walkers=walkers, threads=threads)
+    w.run(steps // 10, 0.01)
+    t0 = time.perf_counter()
+    w.run(steps, 0.01)
+    return steps / (time.perf_counter() - t0)
+
+
 def _worker():
     torch.set_num_threads(1)
     walkers, min_time, out = int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]

@@ -10,6 +10,11 @@ processes or machines (``distributed=True`` under ``torchrun``) each rank owns w
 (window k on rank k mod world); at every exchange the ranks all-gather their walkers' states, take
 the same exchange decisions from a shared random stream and each applies the swaps of its own
 walkers, so that the run is the one a single process would make with the same seed.
+
+Stages and walkers: REWL's walkers do not share one ln g during a stage; each adds the full ln f to
+its own, and the window's ln g is their average after the stage (Vogel et al.), so a stage of S steps
+is S steps of every walker and deposits, after the average, the mass of S steps. The many-walker rule
+of :mod:`entropyeng.wlmc` (one shared ln g, the clock in walker-steps) is for walkers that share.
 """
 
 from __future__ import annotations

@@ -34,6 +34,8 @@ def test_wlmc_example_runs(tmp_path, monkeypatch):
     wl = namespace["wl"]
     assert wl.stage == 3 and wl.landscape.histogram.sum() == 60_000
     assert (tmp_path / "wlmc.npz").exists()
+    many = namespace["many"]
+    assert many.walkers == 8 and many.landscape.histogram.sum() == 60_000
 
 
 def test_wlmd_example_runs(tmp_path, monkeypatch):
