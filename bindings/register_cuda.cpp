@@ -161,7 +161,8 @@ void smooth(py::handle S_obj, py::handle out_obj, py::handle work_obj, double si
 }
 
 void langevin(py::handle theta_obj, py::handle v_obj, py::handle grad_obj, py::handle bound_obj, double dt,
-              double gamma, double kT, uint64_t seed, uint64_t step, uintptr_t stream) {
+              double gamma, double kT, uint64_t seed, uint64_t step, uintptr_t stream, py::handle step_obj,
+              int64_t step_offset) {
     DevArray theta = as_device_array(theta_obj, "theta");
     const bool f32 = float_kind_dev(theta, "theta");
     DevArray v = as_device_array(v_obj, "v"), grad = as_device_array(grad_obj, "grad");
@@ -189,10 +190,18 @@ void langevin(py::handle theta_obj, py::handle v_obj, py::handle grad_obj, py::h
         }
         if (!(b0 > 0.0)) throw py::value_error("bound: expected a number > 0 (inf for no wall)");
     }
+    const int64_t* step_dev = nullptr;
+    if (!step_obj.is_none()) {
+        DevArray s = as_device_array(step_obj, "step_tensor");
+        if (s.typestr != "<i8" || s.size != 1) throw py::type_error("step_tensor: expected one int64 on the device");
+        same_device(s, theta, "step_tensor");
+        step_dev = static_cast<const int64_t*>(s.ptr);
+    }
     const ee::LangevinParams p{dt, gamma, kT, seed, step};
     select_device(theta);
     py::gil_scoped_release release;
-    check(ee::cuda::langevin(theta.ptr, v.ptr, grad.ptr, bptr, b0, f32, theta.size, p, stream_ptr(stream)));
+    check(ee::cuda::langevin(theta.ptr, v.ptr, grad.ptr, bptr, b0, f32, theta.size, p, stream_ptr(stream), step_dev,
+                             step_offset));
 }
 
 void normal(py::handle out_obj, uint64_t seed, uint64_t step, uintptr_t stream) {
@@ -242,7 +251,8 @@ void register_cuda(py::module_& m) {
     m.def("cuda_smooth", &smooth, py::arg("S"), py::arg("out"), py::arg("work"), py::arg("sigma_x"),
           py::arg("sigma_y"), py::arg("stream") = 0);
     m.def("cuda_langevin", &langevin, py::arg("theta"), py::arg("v"), py::arg("grad"), py::arg("bound"),
-          py::arg("dt"), py::arg("gamma"), py::arg("kT"), py::arg("seed"), py::arg("step"), py::arg("stream") = 0);
+          py::arg("dt"), py::arg("gamma"), py::arg("kT"), py::arg("seed"), py::arg("step"), py::arg("stream") = 0,
+          py::arg("step_tensor") = py::none(), py::arg("step_offset") = 0);
     m.def("cuda_normal", &normal, py::arg("out"), py::arg("seed"), py::arg("step"), py::arg("stream") = 0);
     using ee::cuda::WlmcWalkers;
     py::class_<WlmcWalkers>(m, "CudaWlmcWalkers",

@@ -77,6 +77,51 @@ py::tuple gradient(py::handle S_obj, double x_min, double x_max, int64_t nx, dou
     return py::make_tuple(gx, gy);
 }
 
+// The landscape work of one WLMD step (csrc landscape_step_cpu); out: (2, n) float64, written.
+void landscape_step(py::handle S_obj, py::handle H_obj, double x_min, double x_max, int64_t nx, double y_min,
+                    double y_max, int64_t ny, py::handle x_obj, py::handle y_obj, py::handle h_obj,
+                    py::handle w_obj, double sigma, double cutoff, py::handle out_obj) {
+    const ee::GridSpec g = make_grid(x_min, x_max, nx, y_min, y_max, ny);
+    py::array S = as_ndarray(S_obj, "S"), H = as_ndarray(H_obj, "H");
+    const Kind kind = float_kind(S, "S");
+    for (auto [a, name] : {std::pair<py::array*, const char*>{&S, "S"}, {&H, "H"}}) {
+        require_shape(*a, {nx, ny}, name);
+        require_contiguous(*a, name);
+        require_writeable(*a, name);
+    }
+    require_f64(H, "H");
+    py::array x = as_ndarray(x_obj, "x"), y = as_ndarray(y_obj, "y"), h = as_ndarray(h_obj, "height"),
+              w = as_ndarray(w_obj, "weight"), out = as_ndarray(out_obj, "out");
+    for (auto [a, name] : {std::pair<py::array*, const char*>{&x, "x"}, {&y, "y"}, {&h, "height"}, {&w, "weight"}}) {
+        require_f64(*a, name);
+        require_1d(*a, name);
+        require_contiguous(*a, name);
+    }
+    const int64_t n = x.shape(0);
+    for (auto [a, name] : {std::pair<py::array*, const char*>{&y, "y"}, {&h, "height"}, {&w, "weight"}})
+        if (a->shape(0) != n) throw py::value_error(std::string(name) + ": expected the length of x, " + std::to_string(n));
+    require_f64(out, "out");
+    require_shape(out, {2, n}, "out");
+    require_contiguous(out, "out");
+    require_writeable(out, "out");
+    const auto* ph = static_cast<const double*>(h.data());
+    const auto* pw = static_cast<const double*>(w.data());
+    require_finite(ph, n, "height");
+    require_finite(pw, n, "weight");
+    check_hill(g, sigma, cutoff);
+    auto* po = static_cast<double*>(out.mutable_data());
+    const auto* px = static_cast<const double*>(x.data());
+    const auto* py_ = static_cast<const double*>(y.data());
+    auto* pH = static_cast<double*>(H.mutable_data());
+    py::gil_scoped_release release;
+    if (kind == Kind::f32)
+        ee::landscape_step_cpu(static_cast<float*>(S.mutable_data()), pH, g, px, py_, ph, pw, n, sigma, cutoff, po,
+                               po + n);
+    else
+        ee::landscape_step_cpu(static_cast<double*>(S.mutable_data()), pH, g, px, py_, ph, pw, n, sigma, cutoff, po,
+                               po + n);
+}
+
 py::array smooth(py::handle S_obj, double sigma_x, double sigma_y) {
     py::array S = as_ndarray(S_obj, "S");
     const Kind kind = float_kind(S, "S");
@@ -112,6 +157,11 @@ void register_landscape(py::module_& m) {
     m.def("gradient", &gradient, py::arg("S"), py::arg("x_min"), py::arg("x_max"), py::arg("nx"),
           py::arg("y_min"), py::arg("y_max"), py::arg("ny"), py::arg("x"), py::arg("y"),
           "(dS/dx, dS/dy) at the points (x, y): float64 1-D arrays.");
+    m.def("landscape_step", &landscape_step, py::arg("S"), py::arg("H"), py::arg("x_min"), py::arg("x_max"),
+          py::arg("nx"), py::arg("y_min"), py::arg("y_max"), py::arg("ny"), py::arg("x"), py::arg("y"),
+          py::arg("height"), py::arg("weight"), py::arg("sigma"), py::arg("cutoff"), py::arg("out"),
+          "One WLMD step's landscape work: out[:, k] = dS at point k (0 if not finite), then the hills and "
+          "H counts (non-finite points skipped).");
     m.def("smooth", &smooth, py::arg("S"), py::arg("sigma_x"), py::arg("sigma_y"),
           "Separable Gaussian filter (sigma in bins, truncated at 4 sigma, edge mode 'nearest').");
 }

@@ -153,7 +153,28 @@ void smooth_cpu(const T* S, T* out, double* work, int64_t nx, int64_t ny, double
     }
 }
 
+template <class T>
+void landscape_step_cpu(T* S, double* H, const GridSpec& g, const double* x, const double* y, const double* height,
+                        const double* weight, int64_t n, double sigma, double cutoff, double* dS_dx,
+                        double* dS_dy) {
+    for (int64_t k = 0; k < n; ++k) {
+        dS_dx[k] = dS_dy[k] = 0.0;
+        if (std::isfinite(x[k]) && std::isfinite(y[k])) gradient_cpu(S, g, x + k, y + k, 1, dS_dx + k, dS_dy + k);
+    }
+    for (int64_t k = 0; k < n; ++k) {
+        if (!(std::isfinite(x[k]) && std::isfinite(y[k]))) continue;
+        if (height[k] != 0.0) deposit_cpu(S, g, x + k, y + k, height + k, 1, sigma, cutoff);
+        const double fi = std::floor((x[k] - g.x_min) / g.dx()), fj = std::floor((y[k] - g.y_min) / g.dy());
+        const int64_t i = static_cast<int64_t>(std::min(std::max(fi, 0.0), static_cast<double>(g.nx - 1)));
+        const int64_t j = static_cast<int64_t>(std::min(std::max(fj, 0.0), static_cast<double>(g.ny - 1)));
+        H[i * g.ny + j] += weight[k];
+    }
+}
+
 #define EE_INSTANTIATE(T)                                                                          \
+    template void landscape_step_cpu<T>(T*, double*, const GridSpec&, const double*, const double*, \
+                                        const double*, const double*, int64_t, double, double, double*, \
+                                        double*);                                                  \
     template void deposit_cpu<T>(T*, const GridSpec&, const double*, const double*, const double*, \
                                  int64_t, double, double);                                         \
     template void gradient_cpu<T>(const T*, const GridSpec&, const double*, const double*, int64_t, \

@@ -20,6 +20,14 @@ template <class T>
 void gradient_cpu(const T* S, const GridSpec& g, const double* x, const double* y, int64_t n,
                   double* dS_dx, double* dS_dy);
 
+// One WLMD step's landscape work for n walkers: dS/dx, dS/dy at every point before any hill, then
+// a hill of height[k] at every point, then H[cell of point k] += weight[k] (the last cell for a
+// point on the upper edge). A point that is not finite is skipped (its gradient is 0). H: float64.
+template <class T>
+void landscape_step_cpu(T* S, double* H, const GridSpec& g, const double* x, const double* y, const double* height,
+                        const double* weight, int64_t n, double sigma, double cutoff, double* dS_dx,
+                        double* dS_dy);
+
 // Radius of the truncated Gaussian filter: int(4 sigma + 1/2), as scipy.ndimage.
 int64_t gaussian_radius(double sigma_bins);
 

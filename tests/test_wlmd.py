@@ -130,7 +130,7 @@ def test_nan_loss_stops_with_a_checkpoint_of_the_last_good_state(tmp_path):
         value = torch.nn.functional.mse_loss(out, y)
         return value * float("nan") if calls["n"] > 2 * 51 else value
 
-    w = sampler(model, train, test, loss=loss)
+    w = sampler(model, train, test, loss=loss, compile=False)  # the per-step path: one forward per step
     with pytest.raises(WLMDError, match="not finite at step 51") as err:
         w.run(100, checkpoint=tmp_path / "last.npz")
     assert err.value.step == 51 and (tmp_path / "last.npz").exists()
@@ -140,6 +140,27 @@ def test_nan_loss_stops_with_a_checkpoint_of_the_last_good_state(tmp_path):
     assert again.t == 50
     np.testing.assert_array_equal(again.theta.numpy(), w.theta.numpy())
     again.run(5)
+
+
+@pytest.mark.parametrize("compile", [False, "eager"])
+def test_overflowing_loss_stops_with_the_last_good_state(tmp_path, compile):
+    """Inputs of 1e154: the loss (w 1e154)^2 overflows to inf once |w| > ~1.3; the walker reaches it
+    (box 2) and the run stops with WLMDError, the last good (finite, on the grid) state saved."""
+    model = nn.Sequential(nn.Linear(1, 1, bias=False)).double()
+    with torch.no_grad():
+        model[0].weight.fill_(0.5)
+    X = torch.full((1, 1), 1e154, dtype=torch.float64)  # one row: the mean's sum does not overflow first
+    data = (X, torch.zeros(1, 1, dtype=torch.float64))
+    w = WLMD(model, data, data, loss="mse", grid=Grid(600.0, 720.0, 240, 600.0, 720.0, 240), sigma=0.5, cutoff=2.0,
+             schedule=dict(f_max=0.5, t1=10, t2=1e6, t3=0.0), dt=0.2, gamma=0.05, seed=1, compile=compile,
+             sync_every=7)
+    with pytest.raises(WLMDError, match="finite") as err:
+        w.run(20_000, checkpoint=tmp_path / "last.npz")
+    assert (tmp_path / "last.npz").exists() and err.value.step > 0
+    assert w.t <= err.value.step and math.isfinite(w._xv) and w.grid.contains(w._xv, w._yv)
+    assert abs(float(w.theta[0])) < 1.35
+    again = WLMD.load(tmp_path / "last.npz", nn.Sequential(nn.Linear(1, 1, bias=False)).double(), data, data)
+    np.testing.assert_array_equal(again.theta.numpy(), w.theta.numpy())
 
 
 def test_walker_leaving_the_grid_stops_cleanly(tmp_path):
@@ -281,11 +302,23 @@ def exact_wlmd(steps, f_max, seed=1):
 
 @CPP
 def test_exact_entropy_slopes_within_10_percent():
-    slopes, temperature, w = exact_wlmd(300_000, 0.08)
+    """Two runs of 3e5 steps on the default (compiled) step, landscapes averaged. One run's slopes
+    scatter by several per cent around a bias of about +5 % at f_max = 0.08 (measured: x +3.1 ... +5.9 %,
+    y +2.2 ... +10.4 % over five runs of both step paths), so a single run sits too close to 10 %."""
+    runs = [exact_wlmd(300_000, 0.08, seed=seed) for seed in (1, 11)]
+    for _, temperature, w in runs:
+        assert temperature == pytest.approx(1.0, abs=0.15)  # 5 degrees of freedom: a noisy mean
+        assert w.round_trips > 50
+        assert w.compile_info is not None and w.compile_info["form"] in ("compiled", "eager")
+    S = np.mean([w.landscape.entropy for _, _, w in runs], axis=0)
+    visited = np.logical_and.reduce([w.landscape.visited for _, _, w in runs])
+    grid = runs[0][2].grid
+    X, Y = np.meshgrid(*grid.centers, indexing="ij")
+    xa, yb = math.log(1 / 3), math.log(1 / 2)
+    region = (X > -3.5) & (X < xa - 0.4) & (Y > -3.5) & (Y < yb - 0.4) & visited
+    slopes = np.linalg.lstsq(np.c_[X[region], Y[region], np.ones(region.sum())], S[region], rcond=None)[0][:2]
     assert slopes[0] == pytest.approx(1.5, rel=0.10)
     assert slopes[1] == pytest.approx(1.0, rel=0.10)
-    assert temperature == pytest.approx(1.0, abs=0.15)  # 5 degrees of freedom: a noisy mean
-    assert w.round_trips > 50
 
 
 @CPP
@@ -339,7 +372,7 @@ def test_device_resident_step_restores_the_last_checked_state(tmp_path, backend)
         value = torch.nn.functional.mse_loss(out, y)
         return value * float("nan") if calls["n"] > 2 * 131 else value
 
-    w = sampler(model, train, test, loss=loss, sync_every=50, backend=backend)
+    w = sampler(model, train, test, loss=loss, sync_every=50, backend=backend, compile=False)
     with pytest.raises(WLMDError, match="at step 131") as err:
         w.run(400, checkpoint=tmp_path / "d.npz")
     assert err.value.step == 131 and w.t == 100 and (tmp_path / "d.npz").exists()

@@ -30,9 +30,11 @@ int64_t smooth_work_size(int64_t nx, int64_t ny, double sigma_x, double sigma_y)
 int smooth(const void* S, void* out, bool f32, double* work, int64_t nx, int64_t ny, double sigma_x,
            double sigma_y, void* stream);
 
-// bound: device array of n values, or null and bound_scalar for all.
+// bound: device array of n values, or null and bound_scalar for all. step_dev: when not null, the
+// noise counter is *step_dev + step_offset, read on the device (p.step is then ignored).
 int langevin(void* theta, void* v, const void* grad, const void* bound, double bound_scalar, bool f32,
-             int64_t n, const LangevinParams& p, void* stream);
+             int64_t n, const LangevinParams& p, void* stream, const int64_t* step_dev = nullptr,
+             int64_t step_offset = 0);
 
 int normal(void* out, bool f32, uint64_t seed, uint64_t step, int64_t n, void* stream);
 

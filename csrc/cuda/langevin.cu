@@ -15,7 +15,10 @@ constexpr int kBlock = 256;
 
 template <class T>
 __global__ void langevin_kernel(T* theta, T* v, const T* grad, const T* bound, T b0, int64_t n, T dt,
-                                T c1, T amp, uint64_t seed, uint64_t step) {
+                                T c1, T amp, uint64_t seed, uint64_t step_host, const int64_t* step_dev,
+                                int64_t step_offset) {
+    // the counter from device memory when given (a captured CUDA graph replays with new values)
+    const uint64_t step = step_dev ? static_cast<uint64_t>(*step_dev + step_offset) : step_host;
     const int64_t nblocks = (n + 3) / 4;
     for (int64_t q = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; q < nblocks;
          q += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -55,7 +58,7 @@ unsigned grid_for(int64_t n) {
 }  // namespace
 
 int langevin(void* theta, void* v, const void* grad, const void* bound, double bound_scalar, bool f32,
-             int64_t n, const LangevinParams& p, void* stream) {
+             int64_t n, const LangevinParams& p, void* stream, const int64_t* step_dev, int64_t step_offset) {
     if (n == 0) return 0;
     auto st = static_cast<cudaStream_t>(stream);
     const double c1 = 1.0 - p.gamma, amp = sqrt(p.gamma * (2.0 - p.gamma) * p.kT);
@@ -63,11 +66,12 @@ int langevin(void* theta, void* v, const void* grad, const void* bound, double b
         langevin_kernel<float><<<grid_for(n), kBlock, 0, st>>>(
             static_cast<float*>(theta), static_cast<float*>(v), static_cast<const float*>(grad),
             static_cast<const float*>(bound), static_cast<float>(bound_scalar), n, static_cast<float>(p.dt),
-            static_cast<float>(c1), static_cast<float>(amp), p.seed, p.step);
+            static_cast<float>(c1), static_cast<float>(amp), p.seed, p.step, step_dev, step_offset);
     else
         langevin_kernel<double><<<grid_for(n), kBlock, 0, st>>>(
             static_cast<double*>(theta), static_cast<double*>(v), static_cast<const double*>(grad),
-            static_cast<const double*>(bound), bound_scalar, n, p.dt, c1, amp, p.seed, p.step);
+            static_cast<const double*>(bound), bound_scalar, n, p.dt, c1, amp, p.seed, p.step, step_dev,
+            step_offset);
     return static_cast<int>(cudaGetLastError());
 }
 

@@ -45,6 +45,14 @@ def langevin(theta, v, grad, bound, dt, gamma, kT, seed, step):
                          _stream(theta))
 
 
+def langevin_at(theta, v, grad, bound, dt, gamma, kT, seed, step_tensor, step_offset=0):
+    """The Langevin kernel with the noise counter read on the device from ``step_tensor`` (a 0-d
+    int64 CUDA tensor) plus ``step_offset``: no host synchronisation, so it can be graph-captured."""
+    b = bound if isinstance(bound, float) else bound.detach()
+    core().cuda_langevin(theta.detach(), v.detach(), grad.detach(), b, dt, gamma, kT, seed, 0, _stream(theta),
+                         step_tensor.detach().reshape(1), int(step_offset))
+
+
 def normal(seed, step, n, dtype, device=None):
     device = torch.device("cuda") if device is None else torch.device(device)
     out = torch.empty(n, dtype=getattr(torch, dtype), device=device)

@@ -1,0 +1,160 @@
+"""The WLMD step as one function of tensors, for K >= 1 walkers sharing one landscape.
+
+``make_step(...)`` returns ``step(theta, v, good_theta, good_v, S, H, t, bad, bad_xy, active, trips,
+last_end)``, which does in
+place, with no host synchronisation (no ``.item()``, no Python branch on a tensor value):
+
+1. the forward pass on the train and test sets and the collective variables x, y of every walker
+   (``torch.func.functional_call``; ``vmap`` over the walkers when K > 1), in the model's dtype;
+2. the check of the state it starts from: a walker whose (x, y) is not finite or off the grid is
+   dropped (``active`` false, ``bad`` = this step, ``bad_xy`` = that (x, y), its parameters and
+   velocities restored to the last good ones), and deposits nothing from then on;
+3. dS/dx, dS/dy at (x, y), then the hills of height f(t) of Eq. 4 (the clock in walker-steps:
+   deposit t K + 1) and the histogram counts there, in float64 (one operator,
+   ``torch.ops.entropyeng.landscape_step``);
+4. dS plus the fixed walls' force as the seeds of one vector-Jacobian product: dV/dtheta for all
+   walkers;
+5. the Langevin update (``langevin``, the noise counter read from the step tensor ``t``), dropped
+   walkers frozen; ``t += 1``.
+
+So ``torch.compile(step, fullgraph=True)`` traces it whole (the custom operators are opaque nodes),
+and on a GPU the same function can be captured in a CUDA graph. The host reads ``t``, ``bad`` and
+``active`` every ``sync_every`` steps (the sampler around it: :class:`entropyeng.WLMD`).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.func import functional_call, vjp, vmap
+
+from . import ops
+
+__all__ = ["make_cvs", "make_step"]
+
+_EPS = 1e-4
+
+
+def make_cvs(model, loss_fn, X_tr, y_tr, X_te, y_te, cv_y, alpha, logit_y):
+    """``cvs(theta_flat) -> (x, y)`` (0-d tensors, the model's dtype) of one walker, from the flat
+    parameter vector (in the model's parameter order), through ``functional_call``."""
+    names, shapes, sizes = [], [], []
+    for n, p in model.named_parameters():
+        if p.requires_grad:
+            names.append(n)
+            shapes.append(tuple(p.shape))
+            sizes.append(p.numel())
+    buffers = dict(model.named_buffers())
+
+    def cvs(theta):
+        params = {n: t.view(s) for n, t, s in zip(names, torch.split(theta, sizes), shapes)}
+        params.update(buffers)
+        x = torch.log(loss_fn(functional_call(model, params, (X_tr,)), y_tr))
+        out_te = functional_call(model, params, (X_te,))
+        if cv_y == "test_loss":
+            return x, torch.log(loss_fn(out_te, y_te))
+        if out_te.dim() == 1 or out_te.shape[-1] == 1:  # one logit: binary
+            z = out_te.reshape(-1)
+            delta = torch.where(y_te.reshape(-1) > 0, z, -z)
+        else:
+            correct = out_te.gather(1, y_te.reshape(-1, 1)).squeeze(1)
+            wrong = out_te.scatter(1, y_te.reshape(-1, 1), float("-inf")).amax(dim=1)
+            delta = correct - wrong
+        A_s = torch.sigmoid(alpha * delta).mean()
+        if logit_y:
+            p = _EPS + (1 - 2 * _EPS) * A_s
+            return x, torch.log(p) - torch.log1p(-p)
+        return x, A_s
+
+    return cvs
+
+
+def _schedule_f(t, K, f_max, t1, t2, t3):
+    """Eq. 4's f at deposit t K + 1 (t a 0-d int64 tensor), as f_schedule computes it."""
+    td = (t * K + 1).to(torch.float64)
+    rise = td / t1 * f_max
+    tail = (t2 - t3) / (td - t3) * f_max
+    return torch.where(td <= t1, rise, torch.where(td <= t2, torch.full_like(td, f_max), tail))
+
+
+def _walls(x, y, walls, c):
+    gx, gy = torch.zeros_like(x), torch.zeros_like(y)
+    if "x_max" in walls:
+        gx = gx + torch.where(x > walls["x_max"], 2 * c * (x - walls["x_max"]), torch.zeros_like(x))
+    if "x_min" in walls:
+        gx = gx + torch.where(x < walls["x_min"], 2 * c * (x - walls["x_min"]), torch.zeros_like(x))
+    if "y_max" in walls:
+        gy = gy + torch.where(y > walls["y_max"], 2 * c * (y - walls["y_max"]), torch.zeros_like(y))
+    if "y_min" in walls:
+        gy = gy + torch.where(y < walls["y_min"], 2 * c * (y - walls["y_min"]), torch.zeros_like(y))
+    return gx, gy
+
+
+def make_step(cvs, *, K, deposits_per_step, grid, sigma, cutoff, walls, wall_c, schedule, dt, gamma, kT, seed,
+              integrator, bound, ends=None):
+    """The step function (see the module docstring). ``bound``: (K, P) tensor of the parameters'
+    dtype and device; ``seed``: the Philox key of the noise."""
+    g = ops.grid_list(grid)
+    seed_i = ops.seed_arg(int(seed))
+    sched = dict(schedule)
+    walls = dict(walls)
+    flat_bound = bound.reshape(-1)
+
+    if K == 1:
+        def batched(theta):
+            x, y = cvs(theta[0])
+            return torch.stack([x, y]).reshape(1, 2)
+    else:
+        one = vmap(lambda th: torch.stack(cvs(th)))
+
+        def batched(theta):
+            return one(theta)
+
+    lo, hi = ends if ends is not None else (grid.x_min, grid.x_max)
+    span = hi - lo
+
+    def step(theta, v, good_theta, good_v, S, H, t, bad, bad_xy, active, trips, last_end):
+        xy, pullback = vjp(batched, theta)
+        x64, y64 = xy[:, 0].to(torch.float64), xy[:, 1].to(torch.float64)
+        on = (torch.isfinite(x64) & torch.isfinite(y64) & (x64 >= grid.x_min) & (x64 <= grid.x_max)
+              & (y64 >= grid.y_min) & (y64 <= grid.y_max))
+        dropped = active & ~on
+        first = dropped & (bad < 0)
+        bad.copy_(torch.where(first, t.expand_as(bad), bad))
+        bad_xy.copy_(torch.where(first.unsqueeze(1), xy.to(torch.float64), bad_xy))
+        live = active & on
+        active.copy_(live)
+        keep = live.unsqueeze(1)
+        # round trips in x between the lowest and the highest tenth of [lo, hi] (a diagnostic)
+        end = torch.where(x64 < lo + 0.1 * span, 0, torch.where(x64 > hi - 0.1 * span, 1, -1)).to(torch.int64)
+        end = torch.where(live, end, torch.full_like(end, -1))
+        trips.add_(((end == 0) & (last_end == 1)).to(torch.int64))
+        last_end.copy_(torch.where(end >= 0, end, last_end))
+        # dropped walkers go back to their last good state (the one this step's check passed last)
+        theta.copy_(torch.where(dropped.unsqueeze(1), good_theta, theta))
+        v.copy_(torch.where(dropped.unsqueeze(1), good_v, v))
+        good_theta.copy_(torch.where(keep, theta, good_theta))
+        good_v.copy_(torch.where(keep, v, good_v))
+
+        f = _schedule_f(t, deposits_per_step, **sched)
+        weight = live.to(torch.float64)
+        # dS at (x, y) before this step's hills, the hills of height f(t), the histogram counts
+        dS = ops.landscape_step(S, H, g, x64, y64, f * weight, weight, sigma, cutoff)
+        wx, wy = _walls(x64, y64, walls, wall_c)
+        seeds = torch.stack([dS[0] + wx, dS[1] + wy], dim=1)
+        if integrator == "baoab":  # the closing half kick of the last step and the opening one of this
+            seeds = seeds * torch.where(t == 0, 1.0, 2.0).to(torch.float64)
+        seeds = torch.where(keep, seeds, torch.zeros_like(seeds)).to(theta.dtype)
+        (grad,) = pullback(seeds)
+
+
+        flat_t, flat_v = theta.view(-1), v.view(-1)
+        if integrator == "baoab":
+            ops.langevin(flat_t, flat_v, grad.reshape(-1), flat_bound, 0.5 * dt, 0.0, kT, seed_i, t, 0)
+            ops.langevin(flat_t, flat_v, torch.zeros_like(flat_t), flat_bound, 0.5 * dt, gamma, kT, seed_i, t, 0)
+        else:
+            ops.langevin(flat_t, flat_v, grad.reshape(-1), flat_bound, dt, gamma, kT, seed_i, t, 0)
+        theta.copy_(torch.where(keep, theta, good_theta))
+        v.copy_(torch.where(keep, v, torch.zeros_like(v)))
+        t.add_(1)
+
+    return step
