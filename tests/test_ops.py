@@ -1,0 +1,223 @@
+"""The kernels as torch operators (entropyeng.ops) and the WLMD step as one traced function:
+opcheck on every operator, the operators against the kernels, fullgraph tracing with no graph break,
+compiled == eager over 2,000 float64 steps, bit-exact resume of a compiled run, float32 models."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from entropyeng import WLMD, Grid, backends, kernels, ops
+from entropyeng.wlmd_step import make_cvs, make_step
+
+CPP = pytest.mark.skipif("cpp" not in backends.available(), reason="the compiled extension is not built")
+
+G = Grid(-4.0, 2.0, 60, -3.0, 3.0, 50)
+GL = ops.grid_list(G)
+
+
+def landscape(seed=0):
+    rng = np.random.default_rng(seed)
+    return torch.from_numpy(rng.normal(size=G.shape).cumsum(0).cumsum(1) * 0.01)
+
+
+def points():
+    return torch.tensor([-1.0, 0.5, float("nan"), 1.99]), torch.tensor([0.3, -2.9, 0.0, 3.4])
+
+
+def test_opcheck_every_operator():
+    x, y = points()
+    S, H = landscape(), torch.zeros(G.shape, dtype=torch.float64)
+    h, w = torch.tensor([0.1, 0.2, 0.3, 0.4], dtype=torch.float64), torch.ones(4, dtype=torch.float64)
+    theta = torch.linspace(-0.5, 0.5, 11, dtype=torch.float64)
+    cases = [
+        (ops.gradient, (S, GL, x.double(), y.double())),
+        (ops.deposit, (S.clone(), GL, x.double(), y.double(), h, 0.3, 0.9)),
+        (ops.histogram, (H.clone(), GL, x.double(), y.double(), w)),
+        (ops.landscape_step, (S.clone(), H.clone(), GL, x.double(), y.double(), h, w, 0.3, 0.9)),
+        (ops.langevin, (theta.clone(), torch.zeros_like(theta), theta * 0.1, torch.full_like(theta, 0.6), 0.1, 0.2, 1.0,
+                        ops.seed_arg(2**64 - 5), torch.tensor(7), 0)),
+    ]
+    for op, args in cases:
+        torch.library.opcheck(op, args)
+
+
+@pytest.mark.parametrize("name", ["cpp", "torch"])
+def test_operators_follow_the_kernels(name, monkeypatch):
+    """The operators' results equal the kernels' (a non-finite point contributes nothing), with the
+    extension and without it (the torch reference underneath)."""
+    if name == "cpp" and "cpp" not in backends.available():
+        pytest.skip("not built")
+    if name == "torch":
+        monkeypatch.setattr(backends, "core", lambda: None)
+    x, y = points()
+    x, y = x.double(), y.double()
+    S = landscape()
+    ok = torch.isfinite(x) & torch.isfinite(y)
+    d = ops.gradient(S, GL, x, y)
+    gx, gy = kernels.gradient(S.numpy(), G, x[ok].numpy(), y[ok].numpy(), backend="torch")
+    np.testing.assert_allclose(d[0, ok].numpy(), gx, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(d[1, ok].numpy(), gy, rtol=1e-12, atol=1e-14)
+    assert (d[:, ~ok] == 0).all()
+    S1, S2 = S.clone(), S.clone().numpy()
+    h = torch.tensor([0.1, 0.2, 0.3, 0.4], dtype=torch.float64)
+    ops.deposit(S1, GL, x, y, h, 0.3, 0.9)
+    kernels.deposit(S2, G, x[ok].numpy(), y[ok].numpy(), h[ok].numpy(), 0.3, 0.9, backend="torch")
+    np.testing.assert_allclose(S1.numpy(), S2, rtol=1e-12, atol=1e-14)
+    H = torch.zeros(G.shape, dtype=torch.float64)
+    ops.histogram(H, GL, x, y, torch.ones(4, dtype=torch.float64))
+    assert H.sum() == 3 and H[int((1.99 + 4) / 0.1), 49] == 1  # the point beyond y_max counts in the last cell
+    S3, H3 = S.clone(), torch.zeros(G.shape, dtype=torch.float64)
+    d3 = ops.landscape_step(S3, H3, GL, x, y, h, torch.ones(4, dtype=torch.float64), 0.3, 0.9)
+    np.testing.assert_array_equal(d3.numpy(), d.numpy())  # dS before the hills
+    np.testing.assert_allclose(S3.numpy(), S1.numpy(), rtol=1e-12, atol=1e-14)
+    np.testing.assert_array_equal(H3.numpy(), H.numpy())
+    theta = torch.linspace(-0.5, 0.5, 11, dtype=torch.float64)
+    a, va = theta.clone(), torch.zeros_like(theta)
+    b, vb = theta.clone(), torch.zeros_like(theta)
+    bound = torch.full_like(theta, 0.6)
+    ops.langevin(a, va, theta * 0.1, bound, 0.1, 0.2, 1.0, ops.seed_arg(2**64 - 5), torch.tensor(7), 2)
+    kernels.langevin(b, vb, theta * 0.1, bound, 0.1, 0.2, 1.0, 2**64 - 5, 9, backend="torch")
+    np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(va.numpy(), vb.numpy(), rtol=1e-12, atol=1e-14)
+
+
+def regression_case(dtype=torch.float64, n=40, width=8):
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(n, 2, generator=g, dtype=dtype)
+    Xt = torch.randn(n, 2, generator=g, dtype=dtype)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, width), nn.Tanh(), nn.Linear(width, 1)).to(dtype)
+    return model, (X, torch.sin(X[:, :1])), (Xt, torch.sin(Xt[:, :1]))
+
+
+def sampler(dtype=torch.float64, **over):
+    model, train, test = regression_case(dtype)
+    kw = dict(loss="mse", grid=Grid(-8.0, 4.0, 240, -8.0, 4.0, 240), sigma=0.15, cutoff=0.6,
+              schedule=dict(f_max=0.05, t1=100, t2=1e4, t3=0.0), dt=0.01, gamma=0.1, seed=3,
+              walls=dict(x_max=-1.0, y_min=-6.0), wall_c=30.0)
+    kw.update(over)
+    return WLMD(model, train, test, **kw)
+
+
+@CPP
+@pytest.mark.parametrize("integrator", ["paper", "baoab"])
+def test_the_step_traces_whole_with_no_graph_break(integrator):
+    w = sampler(integrator=integrator, compile="eager")
+    w.run(1)
+    explained = torch._dynamo.explain(w._fn["eager"])(*w._scratch())
+    assert explained.graph_break_count == 0 and explained.graph_count == 1, explained.break_reasons
+    torch.compile(w._fn["eager"], fullgraph=True)(*w._scratch())  # raises on any break
+
+
+@CPP
+def test_compiled_and_eager_steps_agree_over_2000_steps():
+    a, b = sampler(compile="eager"), sampler(compile=True)
+    a.run(2000)
+    b.run(2000)
+    assert b.compile_info["form"] == "compiled" and a.compile_info is None
+    np.testing.assert_allclose(b.theta.numpy(), a.theta.numpy(), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(b.v.numpy(), a.v.numpy(), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(b.landscape.entropy, a.landscape.entropy, rtol=0, atol=1e-10)
+    np.testing.assert_array_equal(b.landscape.histogram, a.landscape.histogram)
+    assert a.round_trips == b.round_trips
+
+
+@CPP
+def test_the_step_function_equals_the_per_step_path():
+    """compile='eager' runs the same arithmetic as compile=False, in another order of calls: the
+    trajectories are the same to the last bit."""
+    a, b = sampler(compile=False), sampler(compile="eager")
+    a.run(500)
+    b.run(500)
+    np.testing.assert_array_equal(a.theta.numpy(), b.theta.numpy())
+    np.testing.assert_array_equal(a.landscape.entropy, b.landscape.entropy)
+    np.testing.assert_array_equal(a.landscape.histogram, b.landscape.histogram)
+
+
+@CPP
+def test_a_resumed_compiled_run_continues_bit_for_bit(tmp_path):
+    whole = sampler(compile=True)
+    whole.run(600)
+    half = sampler(compile=True)
+    half.run(300)
+    half.save(tmp_path / "c.npz")
+    model, train, test = regression_case()
+    resumed = WLMD.load(tmp_path / "c.npz", model, train, test)
+    resumed.compile = True
+    resumed.run(300)
+    assert resumed.compile_info["form"] == "compiled" and resumed.t == 600
+    np.testing.assert_array_equal(resumed.theta.numpy(), whole.theta.numpy())
+    np.testing.assert_array_equal(resumed.v.numpy(), whole.v.numpy())
+    np.testing.assert_array_equal(resumed.landscape.entropy, whole.landscape.entropy)
+
+
+@CPP
+def test_auto_keeps_the_faster_form_and_short_runs_stay_eager():
+    w = sampler(compile="auto", compile_min_steps=100)
+    w.run(50)
+    assert w.compile_info is None and w._fn["form"] == "eager"
+    w.run(100)
+    info = w.compile_info
+    assert info["form"] in ("compiled", "eager") and info["compile_seconds"] > 0
+    assert (info["compiled_step_s"] < info["eager_step_s"]) == (info["form"] == "compiled")
+    assert w.t == 150
+
+
+@CPP
+def test_float32_model_gives_the_exact_slopes():
+    """The exact case of the design (Linear(5, 1) on identity rows, MSE): a float32 model (forward,
+    backward and Langevin in float32; the CVs' logs, landscape and hills in float64) recovers the
+    slopes 3/2 and 1 as float64 does, within the WLMD tolerance."""
+    out = {}
+    for dtype in (torch.float32, torch.float64):
+        model = nn.Sequential(nn.Linear(5, 1, bias=False)).to(dtype)
+        with torch.no_grad():
+            model[0].weight.fill_(0.3)
+        eye = torch.eye(5, dtype=dtype)
+        train, test = (eye[:3], torch.zeros(3, 1, dtype=dtype)), (eye[3:], torch.zeros(2, 1, dtype=dtype))
+        xa, yb = math.log(1 / 3), math.log(1 / 2)
+        grid = Grid(-5.0, 1.0, 120, -5.0, 1.5, 130)
+        w = WLMD(model, train, test, loss="mse", grid=grid, sigma=0.15, cutoff=0.6,
+                 walls=dict(x_min=-4.0, y_min=-4.0, x_max=xa, y_max=yb), wall_c=30.0,
+                 schedule=dict(f_max=0.08, t1=1e4, t2=1.5e5, t3=0.0), dt=0.01, gamma=0.1, bound=1.0, seed=1)
+        w.run(300_000)
+        assert w.theta.dtype == dtype and w.landscape.entropy.dtype == np.float64
+        L = w.landscape
+        X, Y = np.meshgrid(*grid.centers, indexing="ij")
+        region = (X > -3.5) & (X < xa - 0.4) & (Y > -3.5) & (Y < yb - 0.4) & L.visited
+        out[dtype] = np.linalg.lstsq(np.c_[X[region], Y[region], np.ones(region.sum())], L.entropy[region],
+                                     rcond=None)[0][:2]
+    for dtype, (sx, sy) in out.items():
+        assert sx == pytest.approx(1.5, rel=0.12) and sy == pytest.approx(1.0, rel=0.12), (dtype, sx, sy)
+
+
+def test_make_step_for_several_walkers_runs_them_as_a_batch():
+    """K walkers through vmap: walker k of a K-batch moves exactly as the same walker alone would
+    when both see the same landscape and noise stream offsets (here: a frozen landscape, f = 0)."""
+    model, train, test = regression_case()
+    cvs = make_cvs(model, lambda o, y: nn.functional.mse_loss(o, y), *train, *test, "test_loss", 5.0, False)
+    P = sum(p.numel() for p in model.parameters())
+    base = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+
+    def run(K, theta0):
+        step = make_step(cvs, K=K, deposits_per_step=K, grid=G, sigma=0.3, cutoff=0.9, walls={}, wall_c=0.0,
+                         schedule=dict(f_max=1e-300, t1=1.0, t2=2.0, t3=0.0), dt=0.01, gamma=0.0, kT=0.0, seed=1,
+                         integrator="paper", bound=torch.ones(K, P, dtype=torch.float64))
+        theta = theta0.clone()
+        v = torch.zeros_like(theta)
+        bufs = (theta, v, theta.clone(), v.clone(), landscape(), torch.zeros(G.shape, dtype=torch.float64),
+                torch.zeros((), dtype=torch.int64), torch.full((K,), -1), torch.zeros(K, 2, dtype=torch.float64),
+                torch.ones(K, dtype=torch.bool), torch.zeros(K, dtype=torch.int64), torch.full((K,), -1))
+        for _ in range(20):
+            step(*bufs)
+        return theta, bufs[5]
+
+    thetas = torch.stack([base, base * 0.5, base * 0.25])
+    batch, H = run(3, thetas)
+    assert H.sum() == 60
+    for k in range(3):
+        alone, _ = run(1, thetas[k:k + 1])
+        np.testing.assert_allclose(batch[k].numpy(), alone[0].numpy(), rtol=1e-12, atol=1e-14)
