@@ -21,29 +21,47 @@ class Interrupted(Exception):
 
 
 class Progress:
-    """One status line on stderr: done / total, rate, ETA."""
+    """Progress on stderr: on a terminal one status line (done / total, rate, ETA) redrawn in place;
+    elsewhere (a batch job's log) a plain line every ``interval`` seconds. ``enabled=False`` is
+    silent; ``"force"`` draws the terminal line even when stderr is not a terminal."""
 
-    def __init__(self, total, unit, enabled=True):
+    def __init__(self, total, unit, enabled=True, interval=30.0):
         self.total, self.unit = total, unit
-        self.enabled = enabled == "force" or (enabled and sys.stderr.isatty())
+        self.enabled = bool(enabled)
+        self.tty = enabled == "force" or (self.enabled and sys.stderr.isatty())
+        self.interval = interval
         self.t0 = time.perf_counter()
         self.start = None
+        self.last_line = self.t0
+
+    def _text(self, done, extra):
+        dt = time.perf_counter() - self.t0
+        rate = (done - self.start) / dt if dt > 0 else 0.0
+        speed = f"{rate:,.0f}/s  ETA {(self.total - done) / rate:5.0f} s" if rate > 0 else "rate pending"
+        return f"{done:,}/{self.total:,} {self.unit}  {speed} {extra}".rstrip()
 
     def update(self, done, extra=""):
         if self.start is None:
             self.start = done
         if not self.enabled:
             return
-        dt = time.perf_counter() - self.t0
-        rate = (done - self.start) / dt if dt > 0 else 0.0
-        eta = (self.total - done) / rate if rate > 0 else float("nan")
-        frac = done / self.total if self.total else 1.0
-        bar = "#" * int(30 * frac) + "-" * (30 - int(30 * frac))
-        sys.stderr.write(f"\r[{bar}] {done:,}/{self.total:,} {self.unit}  {rate:,.0f}/s  ETA {eta:5.0f} s {extra}   ")
-        sys.stderr.flush()
+        if self.tty:
+            frac = done / self.total if self.total else 1.0
+            bar = "#" * int(30 * frac) + "-" * (30 - int(30 * frac))
+            sys.stderr.write(f"\r[{bar}] {self._text(done, extra)}   ")
+            sys.stderr.flush()
+        elif time.perf_counter() - self.last_line >= self.interval or done >= self.total:
+            self.last_line = time.perf_counter()
+            print(f"progress: {self._text(done, extra)}", file=sys.stderr, flush=True)
+
+    def note(self, message):
+        """A line of its own (the status line is redrawn by the next update)."""
+        if not self.enabled:
+            return
+        print(("\n" if self.tty else "") + message, file=sys.stderr, flush=True)
 
     def close(self):
-        if self.enabled:
+        if self.enabled and self.tty:
             sys.stderr.write("\n")
 
 
@@ -120,7 +138,11 @@ def load_sampler(config, problem, path):
     if isinstance(sampler, WalkersWLMD):
         sampler.load_checkpoint(path)
         return sampler
-    return WLMD.load(path, problem.make_model(config["wlmd"]["seed"]), problem.train, problem.test)
+    from .tasks.catalog import wlmd_kwargs
+
+    kw = wlmd_kwargs(config, problem)
+    return WLMD.load(path, problem.make_model(config["wlmd"]["seed"]), problem.train, problem.test,
+                     compile=kw["compile"], threads=kw["threads"], sync_every=kw["sync_every"])
 
 
 def is_lead(sampler) -> bool:
@@ -188,6 +210,8 @@ def run_wlmd(sampler, config, paths, progress=True):
     total, every = math.ceil(w["steps"] / k), max(1, min(w["report_every"], w["checkpoint_every"]))
     bar = Progress(total, "steps", progress)
     t0, step0 = time.perf_counter(), sampler.t
+    sampler.planned_steps = total - sampler.t  # lets compile="auto" decide on the whole run, not a chunk
+    reported = False
     failure = os.path.join(os.path.dirname(paths["checkpoint"]), "last-good.npz")
     lead = is_lead(sampler)
     if not lead:
@@ -199,6 +223,17 @@ def run_wlmd(sampler, config, paths, progress=True):
                 _interrupted(sampler, paths, f"step {sampler.t:,}")
             n = min(every - sampler.t % every, total - sampler.t)
             sampler.run(n, checkpoint=failure)
+            info_c = getattr(sampler, "compile_info", None)
+            if info_c and not reported and lead and progress:
+                reported = True
+                if "error" in info_c:
+                    msg = "the step could not be compiled; running it eagerly"
+                else:
+                    eager = info_c.get("eager_step_s")
+                    msg = (f"the step was compiled in {info_c['compile_seconds']:.1f} s: "
+                           f"{info_c['compiled_step_s'] * 1e6:.0f} us per step compiled"
+                           + (f", {eager * 1e6:.0f} us eager" if eager else "") + f"; running it {info_c['form']}")
+                bar.note(msg)
             info = sampler.info(time.perf_counter() - t0)
             log.write(json.dumps(asdict(info)) + "\n")
             log.flush()

@@ -173,6 +173,19 @@ def _apply_steps(config, steps_arg):
         w["checkpoint_every"] = min(w["checkpoint_every"], steps)
 
 
+def _apply_threads(config, section, threads):
+    """--threads N: torch's intra-op threads for the whole command (SGD included) and the WLMD step."""
+    if threads is None:
+        return
+    if threads < 1:
+        raise ConfigError(f"--threads must be >= 1, got {threads}")
+    import torch
+
+    torch.set_num_threads(threads)
+    if section == "wlmd":
+        config["wlmd"]["threads"] = threads
+
+
 def cmd_run(args):
     from ._runloop import new_sampler
 
@@ -186,6 +199,7 @@ def cmd_run(args):
         if args.walkers < 1:
             raise ConfigError(f"--walkers must be >= 1, got {args.walkers}")
         config[section]["walkers"] = args.walkers
+    _apply_threads(config, section, args.threads)
     problem = _build(config)
     out = args.out or os.path.join("runs", config["task"])
     paths = _paths(out)
@@ -216,12 +230,14 @@ def cmd_resume(args):
     if not os.path.exists(paths["config"]):
         raise ConfigError(f"'{args.dir}' holds no run (no config.toml)")
     config = load_config(paths["config"])
+    _apply_threads(config, "wlmc" if "wlmc" in config else "wlmd", args.threads)
     problem = _build(config)
     if os.path.exists(paths["checkpoint"]):
         sampler = load_sampler(config, problem, paths["checkpoint"])
     else:
         sampler = new_sampler(config, problem)
-    done = sampler.stage * config["wlmc"]["steps_per_stage"] if problem.sampler == "wlmc" else sampler.t
+    done = (sampler.stage * config["wlmc"]["steps_per_stage"] if problem.sampler == "wlmc"
+            else sampler.t * int(getattr(sampler, "deposits_per_step", 1)))
     if problem.sampler == "wlmc" and config["wlmc"]["walkers"] > 1:
         done *= config["wlmc"]["walkers"]
     print(f"resuming {args.dir} at step {done:,}/{total_steps(config):,}", file=sys.stderr)
@@ -308,6 +324,8 @@ def main(argv=None):
                                                 "per rank, all ranks sharing one landscape); WLMC: replica-exchange "
                                                 "walkers (wlmc.windows windows)")
     p.add_argument("--seed", type=int, help="the sampler's seed")
+    p.add_argument("--threads", type=int, help="torch's intra-op threads (default: 1 for small WLMD models, where "
+                                               "more threads only add synchronisation; torch's own otherwise)")
     p.add_argument("--data", help="a local data file or folder (digits: MNIST; cifar; polymer)")
     p.add_argument("--out", help="run directory (default runs/TASK)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key, e.g. sgd.runs=20")
@@ -315,7 +333,8 @@ def main(argv=None):
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(fn=cmd_run)
     p = sub.add_parser("resume", help="continue an interrupted run")
-    p.add_argument("dir")
+    p.add_argument("dir", help="the run directory")
+    p.add_argument("--threads", type=int, help="torch's intra-op threads (see run --threads)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(fn=cmd_resume)
     p = sub.add_parser("plot", help="redraw the figure of a run")
@@ -335,12 +354,26 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         args.fn(args)
+        _leave_process_group()
     except ConfigError as e:
         print(f"entropyeng: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except SystemExit as e:
         return e.code
     return 0
+
+
+def _leave_process_group():
+    """Under torchrun: wait for every rank, then tear the process group down before the interpreter
+    exits (a gloo group left to the interpreter's shutdown aborted a rank now and then: 'terminate
+    called without an active exception')."""
+    try:
+        import torch.distributed as dist
+    except ImportError:
+        return
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 if __name__ == "__main__":

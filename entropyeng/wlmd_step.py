@@ -34,9 +34,17 @@ __all__ = ["make_cvs", "make_step"]
 _EPS = 1e-4
 
 
-def make_cvs(model, loss_fn, X_tr, y_tr, X_te, y_te, cv_y, alpha, logit_y):
+def rowwise(model) -> bool:
+    """Whether the model treats every row of a batch on its own (no batch statistics), so that the
+    train and test sets can go through it as one batch."""
+    return not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
+def make_cvs(model, loss_fn, X_tr, y_tr, X_te, y_te, cv_y, alpha, logit_y, joint=None):
     """``cvs(theta_flat) -> (x, y)`` (0-d tensors, the model's dtype) of one walker, from the flat
-    parameter vector (in the model's parameter order), through ``functional_call``."""
+    parameter vector (in the model's parameter order), through ``functional_call``. ``joint``
+    (default: when the model is row-wise, see :func:`rowwise`, and both inputs have one dtype):
+    one forward over the train and test rows together, half the matrix-multiply calls."""
     names, shapes, sizes = [], [], []
     for n, p in model.named_parameters():
         if p.requires_grad:
@@ -44,12 +52,20 @@ def make_cvs(model, loss_fn, X_tr, y_tr, X_te, y_te, cv_y, alpha, logit_y):
             shapes.append(tuple(p.shape))
             sizes.append(p.numel())
     buffers = dict(model.named_buffers())
+    if joint is None:
+        joint = rowwise(model) and X_tr.dtype == X_te.dtype and X_tr.shape[1:] == X_te.shape[1:]
+    X_all = torch.cat([X_tr, X_te]) if joint else None
+    n_tr = X_tr.shape[0]
 
     def cvs(theta):
         params = {n: t.view(s) for n, t, s in zip(names, torch.split(theta, sizes), shapes)}
         params.update(buffers)
-        x = torch.log(loss_fn(functional_call(model, params, (X_tr,)), y_tr))
-        out_te = functional_call(model, params, (X_te,))
+        if joint:
+            out = functional_call(model, params, (X_all,))
+            out_tr, out_te = out[:n_tr], out[n_tr:]
+        else:
+            out_tr, out_te = functional_call(model, params, (X_tr,)), functional_call(model, params, (X_te,))
+        x = torch.log(loss_fn(out_tr, y_tr))
         if cv_y == "test_loss":
             return x, torch.log(loss_fn(out_te, y_te))
         if out_te.dim() == 1 or out_te.shape[-1] == 1:  # one logit: binary

@@ -49,6 +49,10 @@ def rewl_main(out, stages, steps):
     r.save(os.path.join(out, "rewl.npz"))
     if r.rank == 0:
         np.savez(os.path.join(out, "rewl_joined.npz"), S=L.entropy, H=L.histogram, exchanges=r.exchanges)
+    import torch.distributed as dist
+
+    dist.barrier()
+    dist.destroy_process_group()
 
 
 def main():
@@ -84,6 +88,10 @@ def main():
             w.save(ckpt)
     L = w.landscape
     np.savez(os.path.join(a.out, f"rank{rank}.npz"), S=L.entropy, H=L.histogram, t=w.t)
+    import torch.distributed as dist
+
+    dist.barrier()
+    dist.destroy_process_group()  # not left to the interpreter's shutdown (gloo aborted a rank there)
 
 
 if __name__ == "__main__":

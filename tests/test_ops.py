@@ -145,8 +145,7 @@ def test_a_resumed_compiled_run_continues_bit_for_bit(tmp_path):
     half.run(300)
     half.save(tmp_path / "c.npz")
     model, train, test = regression_case()
-    resumed = WLMD.load(tmp_path / "c.npz", model, train, test)
-    resumed.compile = True
+    resumed = WLMD.load(tmp_path / "c.npz", model, train, test, compile=True)
     resumed.run(300)
     assert resumed.compile_info["form"] == "compiled" and resumed.t == 600
     np.testing.assert_array_equal(resumed.theta.numpy(), whole.theta.numpy())

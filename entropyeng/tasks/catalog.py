@@ -29,7 +29,7 @@ def _wlmd(preset, steps, **over):
 
     p = PRESETS[preset]
     w = dict(steps=steps, seed=0, walkers=1, sync_every=100, checkpoint_every=10_000, report_every=1000,
-             integrator="paper",
+             integrator="paper", compile="auto", threads=0,
              sigma=p["sigma"], cutoff=p["cutoff"], wall_x_max=p["walls"].get("x_max", _INF),
              wall_y_max=p["walls"].get("y_max", _INF), f_max=p["schedule"]["f_max"], t1=p["schedule"]["t1"],
              t2=p["schedule"]["t2"], t3=p["schedule"]["t3"], dt=p["dt"], gamma=p["gamma"])
@@ -301,8 +301,16 @@ def wlmd_kwargs(config: dict, problem: Problem) -> dict:
               schedule=dict(f_max=w["f_max"], t1=w["t1"], t2=w["t2"], t3=w["t3"]), dt=w["dt"], gamma=w["gamma"],
               seed=int(w["seed"]), integrator=w["integrator"])
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    compile_modes = {"auto": "auto", "true": True, "eager": "eager", "false": False}
+    if str(w["compile"]).lower() not in compile_modes:
+        raise TaskError(f"key 'wlmd.compile' must be one of auto, true, eager, false; got {w['compile']!r}")
+    if int(w["threads"]) < 0:
+        raise TaskError(f"key 'wlmd.threads' must be >= 0 (0: chosen by the model's size), got {w['threads']}")
     if w["walkers"] > 1 or distributed:
         kw.update(walkers=int(w["walkers"]), distributed=distributed, sync_every=int(w["sync_every"]))
+    else:
+        kw.update(compile=compile_modes[str(w["compile"]).lower()], threads=int(w["threads"]) or None,
+                  sync_every=int(w["sync_every"]))
     return kw
 
 
