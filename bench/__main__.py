@@ -140,21 +140,44 @@ def wlmc_section(args):
 
 
 def wlmd_section(args):
+    """One walker, one thread: the per-step path of earlier versions (compile=False, float64: the
+    baseline), the step function eager and compiled in float64 and float32, the model's forward +
+    backward alone on each path, and the torch reference."""
     from . import wlmd_cases as D
 
+    torch.set_num_threads(1)
     q = 0.2 if args.quick else 1.0
     print()
-    print("WLMD, one walker, single thread: us per step, and the model's forward + backward share")
+    print("WLMD, one walker, one thread: us per step (forward + backward alone; everything else)")
     out = {}
     for name, make, n in (("spiral regression, width 30 (1051 params, 250 + 250 points)", D.spiral_sampler, 500),
                           ("MNIST-size CNN (362 params, 250 + 250 images 28x28)", D.cnn_sampler, 40)):
         n = max(20, int(n * q))
-        w = make("cpp")
-        cpp, fb = min((D.split_us(w, n) for _ in range(3)), key=lambda r: r[0])
-        ref = D.step_us(make("torch"), max(10, n // 4), rounds=2)
-        out[name] = dict(cpp_us=cpp, torch_us=ref, forward_backward_us=fb, other_fraction=(cpp - fb) / cpp)
-        print(f"  {name}: cpp {cpp:8.1f} us | torch reference {ref:8.1f} us ({ref / cpp:4.1f}x) | forward+backward "
-              f"{fb:8.1f} us, everything else {100 * (cpp - fb) / cpp:4.1f} % of the step")
+        print(f"  {name}")
+        w = make("cpp", False)
+        base, fb = min((D.split_us(w, n) for _ in range(3)), key=lambda r: r[0])
+        rows = {"per-step path, float64 (earlier versions)": dict(us=base, forward_backward_us=fb)}
+        ref = D.step_us(make("torch", False), max(10, n // 4), rounds=2)
+        rows["torch reference, float64"] = dict(us=ref)
+        for dtype in (torch.float64, torch.float32):
+            label = str(dtype).replace("torch.", "")
+            w = make("cpp", "eager", dtype)
+            rows[f"step function eager, {label}"] = dict(us=D.step_us(w, n, rounds=3))
+            w = make("cpp", True, dtype)
+            w.run(2)  # compiles
+            us = D.step_us(w, n, rounds=3)
+            fbc = D.compiled_forward_backward_us(w, n)
+            rows[f"step function compiled, {label}"] = dict(us=us, forward_backward_us=fbc,
+                                                            compile_seconds=w.compile_info["compile_seconds"])
+        for label, r in rows.items():
+            extra = ""
+            if "forward_backward_us" in r:
+                extra = (f" (forward + backward {r['forward_backward_us']:8.1f} us; everything else "
+                         f"{100 * (r['us'] - r['forward_backward_us']) / r['us']:4.1f} %)")
+            if "compile_seconds" in r:
+                extra += f", compiled in {r['compile_seconds']:.1f} s"
+            print(f"    {label:44s} {r['us']:9.1f} us  {base / r['us']:5.2f}x the baseline{extra}", flush=True)
+        out[name] = rows
     return out
 
 

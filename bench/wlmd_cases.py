@@ -12,25 +12,52 @@ from entropyeng import WLMD, Grid
 from entropyeng.tasks import mnist_cnn, regression_mlp, spiral_regression
 
 
-def spiral_sampler(backend="cpp"):
+def spiral_sampler(backend="cpp", compile=False, dtype=torch.float64):
     warnings.filterwarnings("ignore", message=".*clamped into it")
     X, y = spiral_regression(250, seed=0)
     Xt, yt = spiral_regression(250, seed=1)
-    return WLMD(regression_mlp(30), (X, y), (Xt, yt), loss="mse", grid=Grid(-20, 20, 2000, -20, 20, 2000),
+    return WLMD(regression_mlp(30).to(dtype), (X, y), (Xt, yt), loss="mse", grid=Grid(-20, 20, 2000, -20, 20, 2000),
                 sigma=0.2, cutoff=0.8, walls=dict(x_max=-0.5), schedule=dict(f_max=5.0, t1=2e5, t2=1e7, t3=8e6),
-                dt=5e-5, gamma=3e-5, backend=backend)
+                dt=5e-5, gamma=3e-5, backend=backend, compile=compile, threads=1)
 
 
-def cnn_sampler(backend="cpp"):
+def cnn_sampler(backend="cpp", compile=False, dtype=torch.float64):
     warnings.filterwarnings("ignore", message=".*clamped into it")
     g = torch.Generator().manual_seed(0)
     X = torch.rand(250, 1, 28, 28, generator=g, dtype=torch.float64)
     y = torch.randint(0, 10, (250,), generator=g)
     Xt = torch.rand(250, 1, 28, 28, generator=g, dtype=torch.float64)
     yt = torch.randint(0, 10, (250,), generator=g)
-    return WLMD(mnist_cnn(28), (X, y), (Xt, yt), loss="ce", cv_y="smoothed_accuracy",
+    return WLMD(mnist_cnn(28).to(dtype), (X, y), (Xt, yt), loss="ce", cv_y="smoothed_accuracy",
                 grid=Grid(-20, 20, 2000, -20, 20, 2000), sigma=0.2, cutoff=0.8, walls=dict(x_max=2.0),
-                schedule=dict(f_max=3.0, t1=2e5, t2=1e7, t3=8e6), dt=3e-6, gamma=1e-5, backend=backend)
+                schedule=dict(f_max=3.0, t1=2e5, t2=1e7, t3=8e6), dt=3e-6, gamma=1e-5, backend=backend,
+                compile=compile, threads=1)
+
+
+def compiled_forward_backward_us(w, n, rounds=3):
+    """The model's share of a step on the step function's path: the forward on train and test and
+    the vector-Jacobian product, compiled as the step compiles them (without the landscape, the
+    Langevin update and the checks)."""
+    from torch.func import vjp
+
+    from entropyeng.wlmd_step import make_cvs
+
+    cvs = make_cvs(w.model, w._loss, w.X_tr, w.y_tr, w.X_te, w.y_te, w.cv_y, w.alpha, w.logit_y)
+
+    def fb(theta, seed):
+        out, pull = vjp(lambda th: torch.stack(cvs(th)), theta)
+        return out, pull(seed)[0]
+
+    f = torch.compile(fb, fullgraph=True, options={"cpp_wrapper": True})
+    theta, seed = w.theta.detach().clone(), torch.tensor([0.1, 0.2], dtype=w.dtype)
+    f(theta, seed)
+    best = float("inf")
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            f(theta, seed)
+        best = min(best, (time.perf_counter() - t0) / n * 1e6)
+    return best
 
 
 def step_us(w, n, rounds=5):

@@ -229,10 +229,11 @@ def run_wlmd(sampler, config, paths, progress=True):
                 if "error" in info_c:
                     msg = "the step could not be compiled; running it eagerly"
                 else:
-                    eager = info_c.get("eager_step_s")
+                    other = info_c.get("per_step_s")
                     msg = (f"the step was compiled in {info_c['compile_seconds']:.1f} s: "
                            f"{info_c['compiled_step_s'] * 1e6:.0f} us per step compiled"
-                           + (f", {eager * 1e6:.0f} us eager" if eager else "") + f"; running it {info_c['form']}")
+                           + (f", {other * 1e6:.0f} us on the per-step path" if other else "")
+                           + f"; running {info_c['form']}")
                 bar.note(msg)
             info = sampler.info(time.perf_counter() - t0)
             log.write(json.dumps(asdict(info)) + "\n")

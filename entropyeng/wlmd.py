@@ -138,11 +138,12 @@ class WLMD:
         ``True``: the whole step as one function of tensors (:mod:`entropyeng.wlmd_step`) compiled
         with ``torch.compile(fullgraph=True)``; if tracing fails, the eager step function with one
         warning. ``"eager"``: that function, not compiled. ``False``: the per-step path of earlier
-        versions. ``"auto"`` (default): the step function; on the first ``run`` of at least
-        ``compile_min_steps`` steps (or any run once ``planned_steps``, the length of the whole run
-        that a caller running in chunks may set, reaches it) it is compiled and both forms are timed
-        on copies of the state (the run's trajectory does not depend on the timing), and the faster
-        one is kept (``compile_info`` says which and what the compilation cost).
+        versions. ``"auto"`` (default): on the first ``run`` of at least ``compile_min_steps`` steps
+        (or any run once ``planned_steps``, the length of the whole run that a caller running in
+        chunks may set, reaches it) the step function is compiled and timed against the per-step
+        path (on copies of the state or rolled back: the run's trajectory does not depend on the
+        timing), and the faster is kept (``compile_info`` says which and what the compilation cost;
+        for the CNNs on a CPU the per-step path can win). Shorter runs take the eager step function.
     threads : int, optional
         torch's intra-op threads during ``run`` (restored after). Default: 1 for small models
         (parameters x data rows <= 2e7, where more threads only add synchronisation: spiral
@@ -560,17 +561,23 @@ class WLMD:
         with _torch_threads(self.threads):
             if self.compile is False or type(self) is not WLMD:
                 self._run_steps(int(n_steps), callback, every, checkpoint)
+                return
+            if self._fn is None:
+                self._build_function()
+            self._choose_form(int(n_steps))
+            if self._fn["form"] == "per-step":
+                self._run_steps(int(n_steps), callback, every, checkpoint, per_step=True)
             else:
                 self._run_function(int(n_steps), callback, every, checkpoint)
 
-    def _run_steps(self, n_steps, callback, every, checkpoint):
+    def _run_steps(self, n_steps, callback, every, checkpoint, per_step=False):
         t0 = time.perf_counter()
-        step = self._step if self.sync_every == 1 else self._step_on_device
+        step = self._step if self.sync_every == 1 or per_step else self._step_on_device
         for k in range(n_steps):
             step(checkpoint)
             if callback is not None and (k + 1) % every == 0:
                 callback(self.info(time.perf_counter() - t0))
-        if self.sync_every > 1:
+        if self.sync_every > 1 and not per_step:
             self._sync(checkpoint)
 
     # -- the step as one function of tensors (compile != False) -----------------------------------
@@ -608,8 +615,41 @@ class WLMD:
             torch.cuda.synchronize(self.device)
         return (time.perf_counter() - t0) / n
 
+    def _time_per_step(self, n=10):
+        """Seconds per step of the per-step path, timed on the sampler itself and rolled back."""
+        import tempfile
+
+        snap = (self.theta.clone(), self.v.clone(), np.array(self._host_array(self.S)),
+                np.array(self._host_array(self.H)), self.t, self.round_trips, self._last_end)
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                path = os.path.join(tmp, "timing.npz")
+                self._step(path)
+                t0 = time.perf_counter()
+                for _ in range(n):
+                    self._step(path)
+                return (time.perf_counter() - t0) / n
+        except WLMDError:
+            return math.inf
+        finally:
+            with torch.no_grad():
+                self.theta.copy_(snap[0])
+                self.v.copy_(snap[1])
+                for target, saved in ((self.S, snap[2]), (self.H, snap[3])):
+                    if isinstance(target, torch.Tensor):
+                        target.copy_(torch.from_numpy(saved))
+                    else:
+                        target[...] = saved
+            self.t, self.round_trips, self._last_end = snap[4], snap[5], snap[6]
+            self._evaluate_current()
+
+    @staticmethod
+    def _host_array(a):
+        return a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else a
+
     def _choose_form(self, n_steps):
-        """Compile the step if asked (or, for "auto", on a long enough run and if it is faster)."""
+        """Compile the step if asked; for "auto", on a long enough run, compile it and keep whichever
+        of the compiled step function and the per-step path measures faster here."""
         fn = self._fn
         n_steps = max(n_steps, int(getattr(self, "planned_steps", 0) or 0))
         if self.compile == "eager" or fn.get("decided") or (self.compile == "auto" and n_steps < self.compile_min_steps):
@@ -627,17 +667,19 @@ class WLMD:
             compiled_s = self._time(compiled, 3)
         except Exception as e:  # noqa: BLE001 (any tracing or compilation failure)
             warnings.warn(f"compile: torch.compile could not trace the WLMD step ({type(e).__name__}: "
-                          f"{str(e).splitlines()[0][:200]}); running the eager step", stacklevel=4)
-            self.compile_info = dict(form="eager", error=f"{type(e).__name__}: {e}"[:500])
+                          f"{str(e).splitlines()[0][:200]}); running the per-step path", stacklevel=4)
+            fn["form"] = "per-step" if self.compile == "auto" else "eager"
+            self.compile_info = dict(form=fn["form"], error=f"{type(e).__name__}: {e}"[:500])
             return
         seconds = time.perf_counter() - t0
         compiled_s = self._time(compiled)
-        eager_s = self._time(fn["eager"]) if self.compile == "auto" else None
-        use = self.compile is True or compiled_s < eager_s
-        if use:
+        per_step_s = self._time_per_step() if self.compile == "auto" else None
+        if self.compile is True or compiled_s < per_step_s:
             fn["run"], fn["form"] = compiled, "compiled"
+        else:
+            fn["form"] = "per-step"
         self.compile_info = dict(form=fn["form"], compile_seconds=seconds, compiled_step_s=compiled_s,
-                                 eager_step_s=eager_s)
+                                 per_step_s=per_step_s)
 
     def _run_function(self, n_steps, callback, every, checkpoint):
         if self._fn is None:

@@ -126,14 +126,15 @@ def test_compiled_and_eager_steps_agree_over_2000_steps():
 
 
 @CPP
-def test_the_step_function_equals_the_per_step_path():
-    """compile='eager' runs the same arithmetic as compile=False, in another order of calls: the
-    trajectories are the same to the last bit."""
+def test_the_step_function_follows_the_per_step_path():
+    """compile='eager' runs the arithmetic of compile=False in another order of calls (and, for a
+    row-wise model, one forward over train and test rows together): the trajectories agree to
+    rounding."""
     a, b = sampler(compile=False), sampler(compile="eager")
     a.run(500)
     b.run(500)
-    np.testing.assert_array_equal(a.theta.numpy(), b.theta.numpy())
-    np.testing.assert_array_equal(a.landscape.entropy, b.landscape.entropy)
+    np.testing.assert_allclose(a.theta.numpy(), b.theta.numpy(), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(a.landscape.entropy, b.landscape.entropy, rtol=0, atol=1e-10)
     np.testing.assert_array_equal(a.landscape.histogram, b.landscape.histogram)
 
 
@@ -160,9 +161,14 @@ def test_auto_keeps_the_faster_form_and_short_runs_stay_eager():
     assert w.compile_info is None and w._fn["form"] == "eager"
     w.run(100)
     info = w.compile_info
-    assert info["form"] in ("compiled", "eager") and info["compile_seconds"] > 0
-    assert (info["compiled_step_s"] < info["eager_step_s"]) == (info["form"] == "compiled")
+    assert info["form"] in ("compiled", "per-step") and info["compile_seconds"] > 0
+    assert (info["compiled_step_s"] < info["per_step_s"]) == (info["form"] == "compiled")
     assert w.t == 150
+    # the timing of the per-step path was rolled back: the trajectory is the eager one's
+    ref = sampler(compile="eager")
+    ref.run(150)
+    np.testing.assert_allclose(w.theta.numpy(), ref.theta.numpy(), rtol=0, atol=1e-10)
+    np.testing.assert_array_equal(w.landscape.histogram, ref.landscape.histogram)
 
 
 @CPP

@@ -309,7 +309,7 @@ def test_exact_entropy_slopes_within_10_percent():
     for _, temperature, w in runs:
         assert temperature == pytest.approx(1.0, abs=0.15)  # 5 degrees of freedom: a noisy mean
         assert w.round_trips > 50
-        assert w.compile_info is not None and w.compile_info["form"] in ("compiled", "eager")
+        assert w.compile_info is not None and w.compile_info["form"] in ("compiled", "per-step")
     S = np.mean([w.landscape.entropy for _, _, w in runs], axis=0)
     visited = np.logical_and.reduce([w.landscape.visited for _, _, w in runs])
     grid = runs[0][2].grid
