@@ -647,23 +647,45 @@ class WLMD:
     def _host_array(a):
         return a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else a
 
+    @property
+    def step_form(self):
+        """The form the steps run in: "compiled", "eager" (the step function, not compiled),
+        "per-step" (the path of compile=False), or None while "auto" has not decided."""
+        if self.compile is False or type(self) is not WLMD:
+            return "per-step"
+        if self._fn is None or (self.compile == "auto" and not self._fn.get("decided")):
+            return "eager" if self.compile == "eager" else None
+        return self._fn["form"]
+
+    def _compiled(self, step):
+        # the step is called only with its own buffers and the model is not changed during a run:
+        # tensor guards on the inputs are enough (the module and global guards cost ~50 us a call);
+        # a C++ wrapper around the kernels saves ~45 us of Python per call (measured on the CPU)
+        options = {"guard_filter_fn": torch.compiler.keep_tensor_guards_unsafe}
+        if self.device.type == "cpu":
+            options["cpp_wrapper"] = True
+        return torch.compile(step, fullgraph=True, dynamic=False, options=options)
+
     def _choose_form(self, n_steps):
         """Compile the step if asked; for "auto", on a long enough run, compile it and keep whichever
-        of the compiled step function and the per-step path measures faster here."""
+        of the compiled step function and the per-step path measures faster here (a resumed run
+        keeps the form recorded in its checkpoint)."""
         fn = self._fn
+        forced = getattr(self, "_forced_form", None)
+        if forced is not None and not fn.get("decided"):
+            fn["decided"] = True
+            if forced == "compiled":
+                fn["run"], fn["form"] = self._compiled(fn["eager"]), "compiled"
+            else:
+                fn["form"] = forced
+            return
         n_steps = max(n_steps, int(getattr(self, "planned_steps", 0) or 0))
         if self.compile == "eager" or fn.get("decided") or (self.compile == "auto" and n_steps < self.compile_min_steps):
             return
         fn["decided"] = True
         t0 = time.perf_counter()
         try:
-            # the step is called only with its own buffers and the model is not changed during a run:
-            # tensor guards on the inputs are enough (the module and global guards cost ~50 us a call);
-            # a C++ wrapper around the kernels saves ~45 us of Python per call (measured on the CPU)
-            options = {"guard_filter_fn": torch.compiler.keep_tensor_guards_unsafe}
-            if self.device.type == "cpu":
-                options["cpp_wrapper"] = True
-            compiled = torch.compile(fn["eager"], fullgraph=True, dynamic=False, options=options)
+            compiled = self._compiled(fn["eager"])
             compiled_s = self._time(compiled, 3)
         except Exception as e:  # noqa: BLE001 (any tracing or compilation failure)
             warnings.warn(f"compile: torch.compile could not trace the WLMD step ({type(e).__name__}: "
@@ -798,7 +820,7 @@ class WLMD:
             arrays["bound"] = s["bound"]
         meta = dict(kind="wlmd-checkpoint", t=s["t"], round_trips=s["round_trips"], last_end=s["last_end"],
                     config=s["config"], bound=s["bound"] if isinstance(s["bound"], float) else "array",
-                    info=asdict(self.info()))
+                    info=asdict(self.info()), form=self.step_form)
         save_npz_atomic(path, arrays, meta)
 
     @classmethod
@@ -826,4 +848,8 @@ class WLMD:
                    integrator=cfg["integrator"], compile=compile, threads=threads, sync_every=sync_every)
         self.load_state_dict(dict(theta=arrays["theta"], v=arrays["v"], S=arrays["S"], H=arrays["H"], t=meta["t"],
                                   round_trips=meta["round_trips"], last_end=meta["last_end"], config=meta["config"]))
+        if compile == "auto" and meta.get("form") in ("compiled", "per-step", "eager"):
+            # continue on the form the run had chosen: the forms agree only to rounding, so a resumed
+            # run is bitwise the uninterrupted one only on the same form
+            self._forced_form = meta["form"]
         return self

@@ -226,3 +226,22 @@ def test_make_step_for_several_walkers_runs_them_as_a_batch():
     for k in range(3):
         alone, _ = run(1, thetas[k:k + 1])
         np.testing.assert_allclose(batch[k].numpy(), alone[0].numpy(), rtol=1e-12, atol=1e-14)
+
+
+@CPP
+def test_a_resumed_auto_run_keeps_its_form_and_continues_bit_for_bit(tmp_path):
+    whole = sampler(compile="auto", compile_min_steps=10)
+    whole.run(400)
+    form = whole.step_form
+    assert form in ("compiled", "per-step")
+    half = sampler(compile="auto", compile_min_steps=10)
+    half.run(200)
+    if half.step_form != form:
+        pytest.skip("the timing chose another form this time (both are valid)")
+    half.save(tmp_path / "c.npz")
+    model, train, test = regression_case()
+    resumed = WLMD.load(tmp_path / "c.npz", model, train, test)
+    resumed.run(200)
+    assert resumed.step_form == form
+    np.testing.assert_array_equal(resumed.theta.numpy(), whole.theta.numpy())
+    np.testing.assert_array_equal(resumed.landscape.entropy, whole.landscape.entropy)

@@ -51,7 +51,7 @@ TASKS = {
     "spiral_regression": {
         "task": "spiral_regression",
         "data": {"n": 250, "train_seed": 0, "test_seed": 1000},
-        "model": {"width": 30, "activation": "tanh", "dtype": "float64", "device": "cpu"},
+        "model": {"width": 30, "activation": "tanh", "dtype": "float32", "device": "cpu"},
         "wlmd": _wlmd("spiral_regression", 20_000_000),
         "grid": dict(_PAPER_GRID),
         "sgd": {"runs": 100, "epochs": 300, "lr": 2e-3, "batch_size": 5, "optimizer": "adam"},
@@ -59,7 +59,7 @@ TASKS = {
     "house": {
         "task": "house",
         "data": {"n": 1460, "seed": 0},
-        "model": {"width": 20, "activation": "relu", "dtype": "float64", "device": "cpu"},
+        "model": {"width": 20, "activation": "relu", "dtype": "float32", "device": "cpu"},
         "wlmd": _wlmd("house", 10_000_000),
         "grid": dict(_PAPER_GRID),
         # the paper trained the house networks with three batch sizes "to collect enough data for the
@@ -71,7 +71,7 @@ TASKS = {
     "digits": {
         "task": "digits",
         "data": {"path": "", "n_train": 250, "n_test": 250, "seed": 0},
-        "model": {"channels": 2, "activation": "relu", "dtype": "float64", "device": "cpu"},
+        "model": {"channels": 2, "activation": "relu", "dtype": "float32", "device": "cpu"},
         "wlmd": _wlmd("mnist", 20_000_000),
         "grid": dict(_PAPER_GRID),
         "sgd": {"runs": 100, "epochs": 100, "lr": 3e-3, "batch_size": 4, "optimizer": "sgd"},
@@ -79,7 +79,7 @@ TASKS = {
     "cifar": {
         "task": "cifar",
         "data": {"path": "", "classes": "deer,frog", "n_train": 2500, "n_test": 2500, "seed": 0},
-        "model": {"channels": "6,6,12,12,12", "activation": "relu", "dtype": "float64", "device": "cpu"},
+        "model": {"channels": "6,6,12,12,12", "activation": "relu", "dtype": "float32", "device": "cpu"},
         "wlmd": _wlmd("cifar", 30_000_000),
         "grid": dict(_PAPER_GRID),
         "sgd": {"runs": 100, "epochs": 50, "lr": 1e-4, "batch_size": 64, "optimizer": "sgd"},
@@ -87,7 +87,7 @@ TASKS = {
     "polymer": {
         "task": "polymer",
         "data": {"path": "", "seed": 0},
-        "model": {"width": 50, "activation": "silu", "dtype": "float64", "device": "cpu"},
+        "model": {"width": 50, "activation": "silu", "dtype": "float32", "device": "cpu"},
         "wlmd": _wlmd("polymer", 10_000_000),
         "grid": dict(_PAPER_GRID),
         "sgd": {"runs": 100, "epochs": 300, "lr": 1e-2, "batch_size": 64, "optimizer": "sgd"},
@@ -158,7 +158,11 @@ def _make(kind, kwargs, placement, seed):
 
 
 def _placement(model_cfg):
-    """(dtype, device) of a model table, checked; None for the defaults (float64 on the CPU)."""
+    """(dtype, device) of a model table, checked; None for a float64 model on the CPU (what the task
+    factories build). The WLMD tasks default to float32: measured faster on every one of them (the
+    compiled step of spiral regression W = 30: 246 us against 355 us in float64; the 28 x 28 CNN:
+    17.7 ms against 25.9 ms on the per-step path in float64), with the exact case's slopes
+    unchanged (tests/test_ops.py); ``model.dtype = "float64"`` keeps the old arithmetic."""
     import torch
 
     dtype, device = model_cfg.get("dtype", "float64"), model_cfg.get("device", "cpu")
