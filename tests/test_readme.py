@@ -44,3 +44,17 @@ def test_wlmd_example_runs(tmp_path, monkeypatch):
     namespace = {}
     exec(compile(code, "README.md", "exec"), namespace)
     assert namespace["md"].t == 20 and (tmp_path / "wlmd.npz").exists()
+
+
+def test_fig_1a_command_gives_the_papers_stages():
+    """The README's Fig. 1a command: 10,000 stages of 3.2e6 WLMC steps (the paper's protocol)."""
+    import shlex
+
+    from entropyeng.cli import _apply_steps, load_config
+
+    line = next(l for l in README.read_text().splitlines() if l.startswith("| 1a |"))
+    cmd = shlex.split(re.search(r"`(entropyeng run [^`]+)`", line).group(1))
+    sets = [cmd[i + 1] for i, a in enumerate(cmd) if a == "--set"]
+    config = load_config(cmd[2], sets)
+    _apply_steps(config, cmd[cmd.index("--steps") + 1])
+    assert config["wlmc"]["stages"] == 10_000 and config["wlmc"]["steps_per_stage"] == 3_200_000
