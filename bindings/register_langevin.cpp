@@ -100,7 +100,7 @@ py::array normal(uint64_t seed, uint64_t step, int64_t n, const std::string& dty
 void register_langevin(py::module_& m) {
     m.def("langevin", &langevin, py::arg("theta"), py::arg("v"), py::arg("grad"), py::arg("bound"),
           py::arg("dt"), py::arg("gamma"), py::arg("kT"), py::arg("seed"), py::arg("step"),
-          "Reflecting-boundary Langevin step in place (DESIGN.md contract 4).");
+          "Reflecting-boundary Langevin step in place (docs/design.md contract 4).");
     m.def("normal", &normal, py::arg("seed"), py::arg("step"), py::arg("n"), py::arg("dtype") = "float64",
           "The counter-based standard normals of elements 0 .. n-1 at (seed, step).");
     m.attr("cpu_isa") = ee::cpu_isa_name();

@@ -1,4 +1,4 @@
-// Landscape kernels (DESIGN.md contracts 1-3), CPU declarations. Raw pointers, C order, no checks:
+// Landscape kernels (docs/design.md contracts 1-3), CPU declarations. Raw pointers, C order, no checks:
 // the bindings validate every array before calling these.
 #pragma once
 

@@ -1,5 +1,5 @@
 // Per-hill and per-point maths of the landscape kernels, shared by the CPU and CUDA sources so that
-// both implement DESIGN.md contracts 1 and 2 with the same arithmetic.
+// both implement docs/design.md contracts 1 and 2 with the same arithmetic.
 #pragma once
 
 #include <math.h>

@@ -1,4 +1,4 @@
-// Langevin kernel (DESIGN.md contract 4) and its counter-based normals, CPU declarations.
+// Langevin kernel (docs/design.md contract 4) and its counter-based normals, CPU declarations.
 #pragma once
 
 #include <cstdint>

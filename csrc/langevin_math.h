@@ -1,4 +1,4 @@
-// One element of the reflecting-boundary Langevin update (DESIGN.md contract 4), shared by the CPU
+// One element of the reflecting-boundary Langevin update (docs/design.md contract 4), shared by the CPU
 // and CUDA sources.
 #pragma once
 

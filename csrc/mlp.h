@@ -1,4 +1,4 @@
-// Incremental MLP forward pass for single-parameter moves (DESIGN.md contract 5).
+// Incremental MLP forward pass for single-parameter moves (docs/design.md contract 5).
 //
 // Activations are stored feature-major: for a data set of n rows, layer l keeps Z[l] and A[l] as
 // (out_l x n) arrays, so that the row of one unit is contiguous. A move of one weight W_l[r, c]

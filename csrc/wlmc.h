@@ -1,4 +1,4 @@
-// Wang-Landau Monte Carlo over an MLP (DESIGN.md contract 6; Wang & Landau 2001).
+// Wang-Landau Monte Carlo over an MLP (docs/design.md contract 6; Wang & Landau 2001).
 //
 // Each step: a parameter chosen uniformly, a uniform move within +-step, rejected when it leaves the
 // parameter's box or the grid; accepted with min(1, exp(lnG[cur] - lnG[new])); then

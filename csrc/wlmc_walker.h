@@ -9,7 +9,7 @@
 // and the reductions sum() / min(); a `Land` supplies read(cell) and add(cell, value) on the shared
 // ln g and histogram (relaxed atomics on the CPU, L2-coherent loads and atomicAdd on the GPU).
 //
-// The chain per walker is DESIGN.md's contract 6 (as csrc/wlmc.h): Philox words with counter =
+// The chain per walker is docs/design.md's contract 6 (as csrc/wlmc.h): Philox words with counter =
 // (t, walker, 0x574C4D43), a uniform move of +-step, rejection outside the box or off the grid,
 // acceptance min(1, g(old)/g(new)), then ln g[cur] += ln f and H[cur] += 1; every 1000 of the
 // walker's steps its step adapts; every `refresh_every` steps its caches are recomputed.

@@ -35,6 +35,55 @@ def _check(config: dict, schema: dict, prefix=""):
             raise ConfigError(f"key '{name}' must be {type(ref).__name__}, got {value!r}")
 
 
+# Ranges of the numeric keys (by table and key), checked before any work: a bad value is one line
+# naming the key, not a traceback minutes into the run. (lo, hi, lo_open, hi_open); None: unbounded.
+_COUNT = (1, None, False, False)
+_NONNEG = (0, None, False, False)
+_POSITIVE = (0, None, True, False)
+_RANGES = {
+    "data": {"n": _COUNT, "n_per_class": _COUNT, "n_train": _COUNT, "n_test": _COUNT, "seed": _NONNEG,
+             "train_seed": _NONNEG, "test_seed": _NONNEG},
+    "model": {"width": _COUNT, "depth": _COUNT},
+    "wlmc": {"stages": _COUNT, "steps_per_stage": _COUNT, "seed": _NONNEG, "checkpoint_every": _COUNT,
+             "walkers": _COUNT, "windows": _NONNEG, "overlap": (0, 1, True, True), "exchange_every": _COUNT},
+    "wlmd": {"steps": _COUNT, "seed": _NONNEG, "walkers": _COUNT, "sync_every": _COUNT, "checkpoint_every": _COUNT,
+             "report_every": _COUNT, "threads": _NONNEG, "sigma": _POSITIVE, "cutoff": _POSITIVE,
+             "f_max": _POSITIVE, "t1": _POSITIVE, "t2": _POSITIVE, "dt": _POSITIVE, "gamma": (0, 1, False, False)},
+    "grid": {"nx": (3, None, False, False), "ny": (3, None, False, False)},
+    "sgd": {"runs": _COUNT, "epochs": _COUNT, "lr": _POSITIVE, "batch_size": _COUNT},
+}
+
+
+def check_values(config: dict) -> None:
+    """Every numeric key within its range (see _RANGES), and the few relations between keys."""
+    for table, keys in _RANGES.items():
+        for key, (lo, hi, lo_open, hi_open) in keys.items():
+            if key not in config.get(table, {}):
+                continue
+            v = config[table][key]
+            if not isinstance(v, (int, float)) or isinstance(v, bool):
+                continue
+            bad = not math.isfinite(v) or (lo is not None and (v <= lo if lo_open else v < lo)) or (
+                hi is not None and (v >= hi if hi_open else v > hi))
+            if bad:
+                want = ("> " if lo_open else ">= ") + str(lo) if lo is not None else ""
+                if hi is not None:
+                    want += (" and " if want else "") + ("< " if hi_open else "<= ") + str(hi)
+                raise ConfigError(f"key '{table}.{key}' must be {want}, got {v!r}")
+    w = config.get("wlmd")
+    if w and str(w.get("compile", "auto")).lower() not in ("auto", "true", "eager", "false"):
+        raise ConfigError(f"key 'wlmd.compile' must be one of auto, true, eager, false; got {w['compile']!r}")
+    if w and not w["t2"] >= w["t1"]:
+        raise ConfigError(f"key 'wlmd.t2' must be >= wlmd.t1 ({w['t1']}), got {w['t2']}")
+    if w and not w["t3"] < w["t2"]:
+        raise ConfigError(f"key 'wlmd.t3' must be < wlmd.t2 ({w['t2']}), got {w['t3']}")
+    if w and not w["cutoff"] >= w["sigma"]:
+        raise ConfigError(f"key 'wlmd.cutoff' must be >= wlmd.sigma ({w['sigma']}), got {w['cutoff']}")
+    g = config.get("grid")
+    if g and not (g["x_max"] > g["x_min"] and g["y_max"] > g["y_min"]):
+        raise ConfigError("table 'grid' must have x_max > x_min and y_max > y_min")
+
+
 def _integers(config: dict, schema: dict):
     """Integer keys given as whole floats (2e7 in TOML) become ints."""
     for key, ref in schema.items():
@@ -107,6 +156,7 @@ def load_config(source: str, sets=(), data=None) -> dict:
         config["data"]["path"] = os.path.abspath(data)
     _check(config, schema)
     _integers(config, schema)
+    check_values(config)
     return config
 
 

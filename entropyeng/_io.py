@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import tempfile
 
@@ -32,6 +33,63 @@ def save_npz_atomic(path, arrays: dict, meta: dict) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def write_atomic(path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temp file in the same folder, fsync, rename): a crash or
+    a full disk leaves the old file or none, never a truncated one."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(path)[1], dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def json_bytes(obj) -> bytes:
+    """Strict JSON (NaN and infinities become null, which jq and browsers read)."""
+    def clean(v):
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        if isinstance(v, np.generic):
+            return clean(v.item())
+        return v
+
+    return (json.dumps(clean(obj), indent=2, allow_nan=False) + "\n").encode()
+
+
+def savez_atomic(path, **arrays) -> None:
+    """np.savez to ``path`` atomically."""
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    write_atomic(path, buf.getvalue())
+
+
+def remove_stale_temporaries(folder) -> int:
+    """Delete the ``.tmp-*`` files an interrupted atomic write left in ``folder`` (a run directory
+    has one writer); returns how many."""
+    n = 0
+    if os.path.isdir(folder):
+        for name in os.listdir(folder):
+            if name.startswith(".tmp-"):
+                try:
+                    os.unlink(os.path.join(folder, name))
+                    n += 1
+                except OSError:
+                    pass
+    return n
 
 
 def load_npz(path, kind: str):

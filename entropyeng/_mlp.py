@@ -73,7 +73,7 @@ def read_mlp(model) -> tuple[MlpSpec, np.ndarray]:
 def paper_bounds(spec: MlpSpec) -> np.ndarray:
     """The paper's box, per parameter: 2/sqrt(width) with width = numel/in_features of the tensor,
     i.e. the output width (fan-out) of a Linear weight, and the output width for its bias
-    (the authors' published scripts; DESIGN.md "Box")."""
+    (the authors' published scripts; docs/design.md "Box")."""
     out = []
     for name, shape in spec.tensors:
         width = shape[0]  # (out, in): numel / in = out; bias (out,)

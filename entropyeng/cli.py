@@ -27,6 +27,7 @@ import sys
 import numpy as np
 
 from ._config import ConfigError, dump_toml, load_config
+from ._io import json_bytes, remove_stale_temporaries, savez_atomic, write_atomic
 from .tasks.catalog import DATA_FILES, TASKS, TaskError
 
 __all__ = ["main", "load_config", "ConfigError", "TASKS"]
@@ -78,7 +79,7 @@ def _run_sgd(config, problem, paths, progress=True):
                                  batch_size=batch, optimizer=s["optimizer"], seed=10_000 + seed + 1000 * n,
                                  progress=lambda d, _n: bar.update(done + d))
     bar.close()
-    np.savez(paths["sgd"], **{f"run_{k}": t for k, t in enumerate(traj)})
+    savez_atomic(paths["sgd"], **{f"run_{k}": t for k, t in enumerate(traj)})
     return traj
 
 
@@ -109,8 +110,7 @@ def _finish(config, problem, paths, wall, steps_run, progress=True):
                    walker_steps_per_second=steps_run / wall if wall else None, **{
                        k: adv.get(k) for k in ("x", "sgd", "equilibrium", "advantage", "error", "error_message")
                        if k in adv}, shared_gap=gap, figure=os.path.basename(paths["figure"]))
-    with open(paths["summary"], "w") as fh:
-        json.dump(summary, fh, indent=2)
+    write_atomic(paths["summary"], json_bytes(summary))
     what = problem.y_label
     print()
     print(f"{'task':12s} {config['task']} ({problem.label}, {summary['n_params']:,} parameters)")
@@ -156,7 +156,10 @@ def _advance(sampler, config, problem, paths, quiet):
 
 
 def _apply_steps(config, steps_arg):
-    steps = int(float(steps_arg))
+    try:
+        steps = int(float(steps_arg))
+    except (TypeError, ValueError, OverflowError):
+        raise ConfigError(f"--steps must be a number of walker-steps (e.g. 2e7), got {steps_arg!r}") from None
     if steps < 1:
         raise ConfigError(f"--steps must be >= 1, got {steps_arg}")
     if "wlmc" in config:
@@ -211,20 +214,103 @@ def cmd_run(args):
         for key in ("metrics", "sgd", "summary"):
             if os.path.exists(paths[key]):
                 os.unlink(paths[key])
-        with open(paths["config"], "w") as fh:
-            fh.write(dump_toml(config))
+        remove_stale_temporaries(out)
+        write_atomic(paths["config"], dump_toml(config).encode())
     try:
         sampler = new_sampler(config, problem)
     except ValueError as e:
         raise ConfigError(str(e)) from None
+    sampler.run_meta = {"run_digest": run_digest(config, problem)}
     wall, steps_run = _advance(sampler, config, problem, paths, args.quiet)
     if not lead:
         return None
     return _finish(config, problem, paths, wall, steps_run, progress=not args.quiet)
 
 
+# keys that set a run's budget or its speed, not its trajectory: a resume may change them
+_NOT_IN_DIGEST = {"wlmc": {"stages", "checkpoint_every"},
+                  "wlmd": {"steps", "checkpoint_every", "report_every", "threads", "compile", "sync_every"},
+                  "data": {"path"}, "model": {"device"}}
+
+
+def run_digest(config, problem) -> str:
+    """A digest of what decides a run's trajectory: its configuration (less the budget, the SGD
+    baseline and the data's file path) and its data arrays. A checkpoint carries it; resume refuses
+    a checkpoint whose digest differs (another model, seed, grid or data)."""
+    import hashlib
+
+    cfg = {k: ({kk: vv for kk, vv in v.items() if kk not in _NOT_IN_DIGEST.get(k, ())} if isinstance(v, dict) else v)
+           for k, v in config.items() if k != "sgd"}
+    h = hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode())
+    for part in (problem.train, problem.test):
+        for a in part:
+            arr = a.detach().cpu().numpy() if hasattr(a, "detach") else np.asarray(a)
+            h.update(str(arr.dtype).encode() + str(arr.shape).encode())
+            h.update(np.ascontiguousarray(arr).tobytes())
+    return h.hexdigest()[:32]
+
+
+def _checkpoint_meta(path) -> dict:
+    """The metadata of a checkpoint file, or a one-line ConfigError naming the file."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            if "__meta__" not in f.files:
+                raise ConfigError(f"{path}: not an entropyeng checkpoint (no metadata)")
+            return json.loads(bytes(f["__meta__"]).decode())
+    except ConfigError:
+        raise
+    except Exception as e:  # noqa: BLE001 (a truncated zip, a wrong file: whatever np.load raises)
+        raise ConfigError(f"{path}: cannot be read as a checkpoint ({type(e).__name__}: "
+                          f"{str(e).splitlines()[0][:160] if str(e) else ''})") from None
+
+
+def _load_checked(config, problem, path):
+    """The sampler of a checkpoint, checked against this run; every failure is one line naming the
+    file (and the field where known), and nothing of the run is touched."""
+    from ._runloop import load_sampler
+
+    meta = _checkpoint_meta(path)
+    digest = run_digest(config, problem)
+    if "run_digest" in meta and meta["run_digest"] != digest:
+        raise ConfigError(f"{path}: field 'run_digest' does not match config.toml and the data: the checkpoint "
+                          "belongs to another run (model, seed, grid or data differ)")
+    try:
+        sampler = load_sampler(config, problem, path)
+    except ConfigError:
+        raise
+    except Exception as e:  # noqa: BLE001 (a missing or malformed field: one line, not a traceback)
+        msg = str(e).splitlines()[0][:200] if str(e) else ""
+        field = f"field {e.args[0]!r}" if isinstance(e, KeyError) else f"{type(e).__name__}: {msg}"
+        raise ConfigError(f"{path}: cannot continue from this checkpoint ({field})") from None
+    if problem.sampler == "wlmc":
+        if not 0 <= sampler.stage <= config["wlmc"]["stages"]:
+            raise ConfigError(f"{path}: field 'stage' is {sampler.stage}, outside this run's 0..{config['wlmc']['stages']}")
+    elif not 0 <= sampler.t * int(getattr(sampler, "deposits_per_step", 1)) <= max(config["wlmd"]["steps"], 1) + \
+            int(getattr(sampler, "deposits_per_step", 1)):
+        raise ConfigError(f"{path}: field 't' is {sampler.t}, outside this run's budget of "
+                          f"{config['wlmd']['steps']:,} walker-steps")
+    return sampler
+
+
+def _trim_metrics(path, sampler, problem):
+    """Drop the metrics lines of stages or steps after the checkpoint (written before an interrupt
+    that the checkpoint does not hold): a resumed run writes them again."""
+    if not os.path.exists(path):
+        return
+    key, limit = ("stage", sampler.stage - 1) if problem.sampler == "wlmc" else ("step", sampler.t)
+    keep = []
+    with open(path) as fh:
+        for line in fh:
+            try:
+                if json.loads(line).get(key, -1) <= limit:
+                    keep.append(line if line.endswith("\n") else line + "\n")
+            except json.JSONDecodeError:
+                continue  # a line cut by a kill
+    write_atomic(path, "".join(keep).encode())
+
+
 def cmd_resume(args):
-    from ._runloop import load_sampler, new_sampler, total_steps
+    from ._runloop import new_sampler, total_steps
 
     paths = _paths(args.dir)
     if not os.path.exists(paths["config"]):
@@ -233,13 +319,17 @@ def cmd_resume(args):
     _apply_threads(config, "wlmc" if "wlmc" in config else "wlmd", args.threads)
     problem = _build(config)
     if os.path.exists(paths["checkpoint"]):
-        sampler = load_sampler(config, problem, paths["checkpoint"])
+        sampler = _load_checked(config, problem, paths["checkpoint"])
     else:
         sampler = new_sampler(config, problem)
+    sampler.run_meta = {"run_digest": run_digest(config, problem)}
     done = (sampler.stage * config["wlmc"]["steps_per_stage"] if problem.sampler == "wlmc"
             else sampler.t * int(getattr(sampler, "deposits_per_step", 1)))
     if problem.sampler == "wlmc" and config["wlmc"]["walkers"] > 1:
         done *= config["wlmc"]["walkers"]
+    if getattr(sampler, "rank", 0) == 0:
+        remove_stale_temporaries(args.dir)
+        _trim_metrics(paths["metrics"], sampler, problem)
     print(f"resuming {args.dir} at step {done:,}/{total_steps(config):,}", file=sys.stderr)
     wall, steps_run = _advance(sampler, config, problem, paths, args.quiet)
     if getattr(sampler, "rank", 0) != 0:
@@ -289,8 +379,7 @@ def cmd_compare(args):
     for p in points:
         print(f"{p['label']:22s} {p['n']:4d} {p['sgd']:8.3f} ±{p['sgd_error']:5.3f} {p['equilibrium']:8.3f} "
               f"±{p['error']:5.3f} {p['advantage']:+8.3f} ±{p['advantage_error']:5.3f}")
-    with open(os.path.splitext(args.out)[0] + ".json", "w") as fh:
-        json.dump(points, fh, indent=2)
+    write_atomic(os.path.splitext(args.out)[0] + ".json", json_bytes(points))
     print(args.out)
 
 
@@ -314,7 +403,10 @@ def cmd_bench(args):
 
 
 def main(argv=None):
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="entropyeng", description="Entropy landscapes of neural networks.")
+    parser.add_argument("--version", action="version", version=f"entropyeng {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run", help="run a task (or a TOML config) into a run directory")
     p.add_argument("source", help=f"a task ({', '.join(TASKS)}) or a config .toml")
@@ -360,6 +452,15 @@ def main(argv=None):
         return EXIT_USAGE
     except SystemExit as e:
         return e.code
+    except KeyboardInterrupt:  # outside the samplers' deferred Ctrl-C (the SGD phase, set-up)
+        where = getattr(args, "dir", None) or getattr(args, "out", None)
+        print("entropyeng: interrupted" + (f"; 'entropyeng resume {where}' continues (finished phases are kept)"
+                                          if args.command in ("run", "resume") and where else ""), file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except OSError as e:  # a full disk, a read-only folder: one line; the last good files are intact
+        what = f" '{e.filename}'" if getattr(e, "filename", None) else ""
+        print(f"entropyeng: error: could not read or write{what}: {e.strerror or e}", file=sys.stderr)
+        return EXIT_FAILED
     return 0
 
 

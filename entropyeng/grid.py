@@ -13,7 +13,7 @@ class Grid:
     """A regular grid over the collective variables (x, y).
 
     Cell ``(i, j)`` has centre ``(x_min + (i + 1/2) dx, y_min + (j + 1/2) dy)``; arrays over the
-    grid have shape ``(nx, ny)``, C order, ``i`` along x (DESIGN.md).
+    grid have shape ``(nx, ny)``, C order, ``i`` along x (docs/design.md).
 
     Parameters
     ----------

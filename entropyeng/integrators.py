@@ -1,6 +1,6 @@
 """Langevin integrators over one flat parameter buffer, on the compiled kernels.
 
-``paper``: the scheme of the paper's WLMD scripts (DESIGN.md contract 4): kick, friction and noise,
+``paper``: the scheme of the paper's WLMD scripts (docs/design.md contract 4): kick, friction and noise,
 drift, reflect, in one kernel call.
 
 ``baoab``: Leimkuhler & Matthews' BAOAB splitting (Appl. Math. Res. Express 2013; J. Chem. Phys.

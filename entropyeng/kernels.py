@@ -1,4 +1,4 @@
-"""The landscape and Langevin kernels (DESIGN.md contracts 1-4) behind one API, on every backend.
+"""The landscape and Langevin kernels (docs/design.md contracts 1-4) behind one API, on every backend.
 
 Each function validates its arguments (a ``TypeError`` or ``ValueError`` naming the argument,
 raised before anything is written) and runs on the backend chosen by ``backend`` (``"cpp"``,
@@ -44,7 +44,7 @@ def _walker_values(S, name, value, device_type):
 
 
 def deposit(S, grid, x, y, height, sigma, cutoff, *, backend=None) -> None:
-    """Deposit Gaussian hills into the landscape ``S`` in place (DESIGN.md contract 1).
+    """Deposit Gaussian hills into the landscape ``S`` in place (docs/design.md contract 1).
 
     Every cell whose centre lies within ``cutoff`` of (x, y) gets ``height * w / W`` with
     ``w = exp(-r^2 / 2 sigma^2)`` and ``W`` the sum of ``w`` over all lattice centres within the
@@ -100,7 +100,7 @@ def deposit(S, grid, x, y, height, sigma, cutoff, *, backend=None) -> None:
 
 
 def gradient(S, grid, x, y, *, backend=None):
-    """Gradient of the landscape at (x, y) (DESIGN.md contract 2).
+    """Gradient of the landscape at (x, y) (docs/design.md contract 2).
 
     Central differences at cell centres (one-sided at the edges), bilinearly interpolated from the
     four nearest centres; a point beyond the outermost centres takes the value at the edge.
@@ -145,7 +145,7 @@ def gradient(S, grid, x, y, *, backend=None):
 
 
 def smooth(S, sigma_bins, *, backend=None):
-    """Gaussian-smoothed copy of ``S`` (DESIGN.md contract 3).
+    """Gaussian-smoothed copy of ``S`` (docs/design.md contract 3).
 
     Separable filter (axis 0, then axis 1) with weights ``exp(-k^2 / 2 sigma^2)`` normalised over
     ``|k| <= int(4 sigma + 1/2)``, edge mode "nearest": ``scipy.ndimage.gaussian_filter(S, sigma,
@@ -170,7 +170,7 @@ def smooth(S, sigma_bins, *, backend=None):
 
 
 def langevin(theta, v, grad, bound, dt, gamma, kT, seed, step, *, backend=None) -> None:
-    """One reflecting-boundary Langevin step over all elements, in place (DESIGN.md contract 4).
+    """One reflecting-boundary Langevin step over all elements, in place (docs/design.md contract 4).
 
     ``v <- v - dt grad;  v <- (1 - gamma) v + sqrt(gamma (2 - gamma) kT) xi;  theta <- theta + dt v``,
     then reflection at ``+-bound`` (``theta <- 2b - theta`` or ``-2b - theta`` and ``v <- -v``, folded

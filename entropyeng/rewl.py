@@ -344,7 +344,7 @@ class REWL:
         arrays["exchanges"] = self.exchanges
         meta = dict(kind="rewl-checkpoint", stage=self.stage, states=states, ranges=self.ranges, m=self.m,
                     rng=self._rng.bit_generator.state)
-        save_npz_atomic(path, arrays, meta)
+        save_npz_atomic(path, arrays, dict(meta, **getattr(self, "run_meta", {})))
 
     def load_checkpoint(self, path) -> None:
         """Continue from :meth:`save` (a sampler built with the same arguments)."""

@@ -109,7 +109,7 @@ class WLMC:
     bound : "paper", float, or one float per parameter tensor
         The box [-b, b] of each parameter. ``"paper"``: b = 2 / sqrt(width) with width =
         numel / in_features of the tensor, i.e. the output width of a Linear weight, and the output
-        width for its bias (the authors' scripts; DESIGN.md).
+        width for its bias (the authors' scripts; docs/design.md).
     step : float, optional
         Initial move width (default: a tenth of the median bound); adapted every 1000 steps.
     seed : int
@@ -410,6 +410,19 @@ class WLMC:
         stage = int(state["stage"])
         if stage < 0:
             raise ValueError(f"state: the checkpoint's stage {stage} is negative")
+        for key in ("lnG", "H"):
+            a = np.asarray(state[key])
+            if a.shape != self.grid.shape or a.dtype != np.float64:
+                raise ValueError(f"state: field '{key}' must be float64 of the grid's shape {self.grid.shape}, got "
+                                 f"{a.dtype} {a.shape}")
+            if not np.isfinite(a).all():
+                raise ValueError(f"state: field '{key}' holds non-finite values")
+        if (np.asarray(state["H"]) < 0).any():
+            raise ValueError("state: field 'H' holds negative counts")
+        counters = dict(state["counters"])
+        for key in ("t", "accepted"):
+            if key in counters and not (isinstance(counters[key], (int, np.integer)) and counters[key] >= 0):
+                raise ValueError(f"state: field 'counters.{key}' must be a count >= 0, got {counters[key]!r}")
         if hasattr(self._chain, "import_all"):
             params = np.asarray(state["params"])
             if "walker_state" not in state or params.ndim != 2 or params.shape[0] != self.walkers:
@@ -443,7 +456,7 @@ class WLMC:
         meta["threads"] = self.threads
         meta["walker_starts"] = self.walker_starts
         meta["step0"] = self.step0
-        save_npz_atomic(path, arrays, meta)
+        save_npz_atomic(path, arrays, dict(meta, **getattr(self, "run_meta", {})))
 
     @classmethod
     def load(cls, path, *, backend=None, threads=None) -> "WLMC":

@@ -9,6 +9,7 @@ gradient buffer), so the Langevin update is one kernel call over all of them.
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import time
@@ -88,6 +89,22 @@ def _paper_bound(p: torch.Tensor) -> float:
     return 2.0 / math.sqrt(width)
 
 
+NORM_BOUND = 2.0
+_NORMS = (torch.nn.LayerNorm, torch.nn.GroupNorm, torch.nn.modules.batchnorm._BatchNorm,
+          torch.nn.modules.instancenorm._InstanceNorm) + ((torch.nn.RMSNorm,) if hasattr(torch.nn, "RMSNorm") else ())
+
+
+def paper_bounds(model, params) -> list:
+    """The box of each parameter tensor under ``bound="paper"``. Weights and biases of the layers
+    that mix inputs: 2 / sqrt(width) (the paper's Methods: parameters on the order of 1/sqrt(W), the
+    box twice that). Gains and biases of normalisation layers (LayerNorm, GroupNorm, BatchNorm,
+    InstanceNorm, RMSNorm): their natural scale is 1 (a gain starts at 1, a bias at 0) whatever the
+    width, so their box is twice that, +-2 (NORM_BOUND). The 2/sqrt(width) rule would clamp the
+    ResNet's 30,528 LayerNorm gains from 1 to as little as 0.02 and change the network."""
+    norm = {id(q) for m in model.modules() if isinstance(m, _NORMS) for q in m.parameters(recurse=False)}
+    return [NORM_BOUND if id(p) in norm else _paper_bound(p) for p in params]
+
+
 class WLMD:
     """Wang-Landau molecular dynamics sampler of S(ln train loss, y).
 
@@ -120,7 +137,8 @@ class WLMD:
         Time step, friction per step in [0, 1], temperature (the paper: kT = 1).
     bound : "paper" or float
         Box of each parameter tensor: "paper" is 2 / sqrt(numel / in) (2/sqrt(out) for a Linear
-        weight) and 2/sqrt(out) for a bias.
+        weight) and 2/sqrt(out) for a bias; +-2 for the gains and biases of normalisation layers
+        (see :func:`paper_bounds`).
     seed : int
     backend : {"cpp", "torch", "cuda"}, optional
         Kernel backend (default: the fastest for the model's device).
@@ -152,6 +170,10 @@ class WLMD:
     """
 
     def __new__(cls, *args, walkers=1, distributed=False, **kwargs):
+        if isinstance(walkers, bool) or not isinstance(walkers, (int, np.integer)) or walkers < 1:
+            raise ValueError(f"walkers: expected an integer >= 1, got {walkers!r}")
+        if not isinstance(distributed, bool):
+            raise TypeError(f"distributed: expected True or False, got {distributed!r}")
         if cls is WLMD and (walkers != 1 or distributed):
             from .wlmd_walkers import WalkersWLMD
 
@@ -196,6 +218,8 @@ class WLMD:
         self.schedule = self._check_schedule(schedule)
         self.walls = self._check_walls(walls)
         self.wall_c = C.finite(wall_c, "wall_c")
+        if self.wall_c < 0:
+            raise ValueError(f"wall_c: expected a number >= 0 (a wall pushes back), got {self.wall_c}")
         self.alpha = C.positive(alpha, "alpha")
         self._setup_loss(loss, cv_y, logit_y)
         self.X_tr, self.y_tr = self._data(train, "train")
@@ -313,12 +337,13 @@ class WLMD:
         else:
             b = C.positive(bound, "bound", allow_inf=True)
         off = 0
+        boxes = paper_bounds(self.model, params)
         with torch.no_grad():
-            for p in params:
+            for p, box in zip(params, boxes):
                 k = p.numel()
                 self.theta[off:off + k] = p.reshape(-1)
                 if isinstance(b, torch.Tensor):
-                    b[off:off + k] = _paper_bound(p)
+                    b[off:off + k] = box
                 p.data = self.theta[off:off + k].view_as(p)
                 p.grad = self.grad[off:off + k].view_as(p)
                 off += k
@@ -798,6 +823,21 @@ class WLMD:
             raise ValueError(f"state: the checkpoint has {cfg['n_params']} parameters, this model {self.n_params}")
         if Grid.from_dict(cfg["grid"]) != self.grid:
             raise ValueError("state: the checkpoint's grid differs from this sampler's")
+        for key, shape in (("theta", (self.n_params,)), ("v", (self.n_params,)), ("S", self.grid.shape),
+                           ("H", self.grid.shape)):
+            a = np.asarray(state[key])
+            if a.shape != shape or a.dtype.kind != "f":
+                raise ValueError(f"state: field '{key}' must be floating point of shape {shape}, got {a.dtype} {a.shape}")
+            if not np.isfinite(a).all():
+                raise ValueError(f"state: field '{key}' holds non-finite values")
+        if (np.asarray(state["H"]) < 0).any():
+            raise ValueError("state: field 'H' holds negative counts")
+        t = state["t"]
+        if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or t < 0:
+            raise ValueError(f"state: field 't' must be a step count >= 0, got {t!r}")
+        limit = self.bound.detach().cpu().numpy() if isinstance(self.bound, torch.Tensor) else self.bound
+        if (np.abs(np.asarray(state["theta"], dtype=np.float64)) > limit * (1 + 1e-6)).any():
+            raise ValueError("state: field 'theta' has parameters outside their box")
         with torch.no_grad():
             self.theta.copy_(torch.as_tensor(state["theta"]))
             self.v.copy_(torch.as_tensor(state["v"]))
@@ -821,7 +861,7 @@ class WLMD:
         meta = dict(kind="wlmd-checkpoint", t=s["t"], round_trips=s["round_trips"], last_end=s["last_end"],
                     config=s["config"], bound=s["bound"] if isinstance(s["bound"], float) else "array",
                     info=asdict(self.info()), form=self.step_form)
-        save_npz_atomic(path, arrays, meta)
+        save_npz_atomic(path, arrays, dict(meta, **getattr(self, "run_meta", {})))
 
     @classmethod
     def load(cls, path, model, train, test, *, loss=None, backend=None, compile="auto", threads=None,
@@ -853,3 +893,7 @@ class WLMD:
             # run is bitwise the uninterrupted one only on the same form
             self._forced_form = meta["form"]
         return self
+
+
+# WLMD.__new__ dispatches to WalkersWLMD; show the constructor's real parameters to help() and IDEs
+WLMD.__signature__ = inspect.Signature(list(inspect.signature(WLMD.__init__).parameters.values())[1:])

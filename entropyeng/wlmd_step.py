@@ -24,6 +24,9 @@ and on a GPU the same function can be captured in a CUDA graph. The host reads `
 
 from __future__ import annotations
 
+import itertools
+import types
+
 import torch
 from torch.func import functional_call, vjp, vmap
 
@@ -173,4 +176,17 @@ def make_step(cvs, *, K, deposits_per_step, grid, sigma, cutoff, walls, wall_c, 
         v.copy_(torch.where(keep, v, torch.zeros_like(v)))
         t.add_(1)
 
-    return step
+    return _own_code(step)
+
+
+_steps_made = itertools.count()
+
+
+def _own_code(fn):
+    """``fn`` with a code object of its own. torch.compile caches compiled graphs on the code object
+    and tells them apart by guards; the sampler compiles with tensor guards only (the others cost
+    ~50 us a call), so two samplers' steps, which share this function's code but not its constants
+    (schedule, grid, walls, model), must not share a code object."""
+    n = next(_steps_made)
+    code = fn.__code__.replace(co_name=f"wlmd_step_{n}", co_qualname=f"wlmd_step_{n}")
+    return types.FunctionType(code, fn.__globals__, code.co_name, fn.__defaults__, fn.__closure__)

@@ -27,7 +27,7 @@ from ._io import load_npz, save_npz_atomic
 from .grid import Grid
 from .integrators import INTEGRATORS, grad_scale
 from .landscape import Landscape
-from .wlmd import _EPS, _INIT_STEP, WLMD, WLMDError, WLMDInfo, _paper_bound, f_schedule
+from .wlmd import _EPS, _INIT_STEP, WLMD, WLMDError, WLMDInfo, f_schedule, paper_bounds
 
 __all__ = ["WalkersWLMD", "WalkerDropped", "init_distributed"]
 
@@ -172,7 +172,8 @@ class WalkersWLMD(WLMD):
         if isinstance(bound, str):
             if bound != "paper":
                 raise ValueError(f"bound: expected 'paper' or a number, got {bound!r}")
-            b1 = torch.cat([torch.full((n,), _paper_bound(p), dtype=self.dtype) for p, n in zip(params, sizes)])
+            b1 = torch.cat([torch.full((n,), box, dtype=self.dtype)
+                            for box, n in zip(paper_bounds(self.model, params), sizes)])
             self.bound = b1.repeat(K).to(self.device)
             limit = b1.to(self.device)
         else:
@@ -429,7 +430,8 @@ class WalkersWLMD(WLMD):
             return
         meta = dict(kind="wlmd-walkers-checkpoint", t=self.t, round_trips=self.round_trips, last_end=self._last_end,
                     walkers=self.K, world_size=self.world, config=self._config())
-        save_npz_atomic(path, dict(theta=theta, v=v, active=active, S=self._host(self.S), H=self._host(self.H)), meta)
+        save_npz_atomic(path, dict(theta=theta, v=v, active=active, S=self._host(self.S), H=self._host(self.H)),
+                        dict(meta, **getattr(self, "run_meta", {})))
 
     def load_checkpoint(self, path) -> None:
         """Continue from :meth:`save` (same walkers per rank and world size)."""

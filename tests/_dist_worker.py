@@ -1,5 +1,5 @@
 """One rank of the two-process WLMD tests (started by tests/test_walkers.py with the torchrun
-environment variables set): the exact case of DESIGN.md with walkers sharing one landscape."""
+environment variables set): the exact case of docs/design.md with walkers sharing one landscape."""
 
 import argparse
 import math

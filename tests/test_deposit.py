@@ -1,4 +1,4 @@
-"""deposit: DESIGN.md contract 1, on every backend, against the torch reference."""
+"""deposit: docs/design.md contract 1, on every backend, against the torch reference."""
 
 import numpy as np
 import pytest

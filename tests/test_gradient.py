@@ -1,4 +1,4 @@
-"""gradient: DESIGN.md contract 2."""
+"""gradient: docs/design.md contract 2."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""langevin: DESIGN.md contract 4 — reference agreement, physics, box, restarts."""
+"""langevin: docs/design.md contract 4 — reference agreement, physics, box, restarts."""
 
 import numpy as np
 import pytest

@@ -245,3 +245,17 @@ def test_a_resumed_auto_run_keeps_its_form_and_continues_bit_for_bit(tmp_path):
     assert resumed.step_form == form
     np.testing.assert_array_equal(resumed.theta.numpy(), whole.theta.numpy())
     np.testing.assert_array_equal(resumed.landscape.entropy, whole.landscape.entropy)
+
+
+@CPP
+def test_two_samplers_of_one_shape_do_not_share_a_compiled_step():
+    """The compiled step keeps only tensor guards; two samplers with the same shapes but other
+    constants (here the schedule) must still run their own step."""
+    a = sampler(compile=True, schedule=dict(f_max=0.05, t1=100, t2=1e4, t3=0.0))
+    a.run(300)
+    b = sampler(compile=True, schedule=dict(f_max=0.5, t1=10, t2=20, t3=0.0))
+    b.run(300)
+    c = sampler(compile="eager", schedule=dict(f_max=0.5, t1=10, t2=20, t3=0.0))
+    c.run(300)
+    np.testing.assert_allclose(b.landscape.entropy, c.landscape.entropy, rtol=0, atol=1e-10)
+    assert abs(a.landscape.entropy.sum() - b.landscape.entropy.sum()) > 1.0

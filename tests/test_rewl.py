@@ -1,4 +1,4 @@
-"""Replica-exchange Wang-Landau on the exact case of DESIGN.md: the joined landscape has the exact
+"""Replica-exchange Wang-Landau on the exact case of docs/design.md: the joined landscape has the exact
 slopes, the windows agree where they overlap, exchanges happen, and a checkpoint resumes exactly."""
 
 import math

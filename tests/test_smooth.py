@@ -1,4 +1,4 @@
-"""smooth: DESIGN.md contract 3, against scipy.ndimage.gaussian_filter (test-only oracle)."""
+"""smooth: docs/design.md contract 3, against scipy.ndimage.gaussian_filter (test-only oracle)."""
 
 import numpy as np
 import pytest

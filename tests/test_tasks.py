@@ -93,3 +93,39 @@ def test_polymer_embeddings_from_csv(tmp_path):
     np.testing.assert_allclose(y.mean(), 0, atol=1e-12)
     # the target follows its row
     np.testing.assert_allclose(np.r_[X[:, 0], Xt[:, 0]].argsort(), np.r_[y[:, 0], yt[:, 0]].argsort())
+
+
+def test_paper_boxes_hold_every_normalisation_parameter_of_every_task_model():
+    """The paper's box of a normalisation layer's gain or bias is +-2 (twice its natural scale 1), not
+    2 / sqrt(width): every gain (1) and bias (0) of the ResNet starts inside it, and a WLMD sampler on
+    the ResNet clamps none of them (its logits are the model's own)."""
+    import warnings
+
+    import torch
+
+    from entropyeng import WLMD, Grid
+    from entropyeng.tasks import house_mlp, mnist_cnn, regression_mlp, regressor_head, resnet10_ln
+    from entropyeng.wlmd import NORM_BOUND, _NORMS, paper_bounds
+
+    models = [regression_mlp(30), house_mlp(293, 20), mnist_cnn(28, 2), regressor_head(768, 50),
+              resnet10_ln(image_size=16)]
+    for model in models:
+        params = list(model.parameters())
+        for p, box in zip(params, paper_bounds(model, params)):
+            assert box > 0
+        norm = [q for m in model.modules() if isinstance(m, _NORMS) for q in m.parameters(recurse=False)]
+        for q, box in zip(params, paper_bounds(model, params)):
+            if any(q is n for n in norm):
+                assert box == NORM_BOUND and float(q.detach().abs().max()) <= box
+    resnet = resnet10_ln(image_size=16).double()
+    n_norm = sum(q.numel() for m in resnet.modules() if isinstance(m, _NORMS) for q in m.parameters(recurse=False))
+    assert n_norm > 0.3 * sum(p.numel() for p in resnet.parameters())  # gains are a large share of the ResNet
+    x = torch.randn(6, 3, 16, 16, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    y = torch.tensor([0, 1, 0, 1, 0, 1])
+    gains = [m.weight.detach().clone() for m in resnet.modules() if isinstance(m, torch.nn.LayerNorm)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the conv weights torch draws beyond 2/sqrt(out) are clamped
+        WLMD(resnet, (x, y), (x, y), loss="ce", cv_y="smoothed_accuracy", grid=Grid(-20, 20, 400, -20, 20, 400),
+             sigma=0.2, cutoff=0.8, schedule=dict(f_max=1.0, t1=10, t2=100, t3=0), dt=1e-3, gamma=0.1)
+    after = [m.weight.detach() for m in resnet.modules() if isinstance(m, torch.nn.LayerNorm)]
+    assert all(torch.equal(a, b) for a, b in zip(gains, after)) and all((g == 1).all() for g in after)

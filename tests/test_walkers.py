@@ -1,5 +1,5 @@
 """Many WLMD walkers: K walkers in one process, two processes over gloo sharing the landscape, the
-exact entropy of DESIGN.md, dropped walkers, a rank that dies, and resume."""
+exact entropy of docs/design.md, dropped walkers, a rank that dies, and resume."""
 
 import math
 import os
@@ -81,9 +81,13 @@ def test_the_schedule_clock_counts_walker_steps():
 @pytest.mark.slow
 @pytest.mark.parametrize("K", [1, 4, 16])
 def test_exact_slopes_do_not_depend_on_the_number_of_walkers(K):
-    """K = 1, 4, 16 at the same total deposits (3e5): slopes within the WLMD tolerance (10 %)."""
-    w = run_exact(K, 300_000 // K)
-    sx, sy = slopes_of(w.landscape.entropy, w.landscape.histogram, EXACT_GRID)
+    """K = 1, 4, 16 at the same total deposits (3e5 per run, two runs averaged as in the single
+    walker's test: one run's y slope scatters by several per cent around a +5 % bias at f_max 0.08):
+    slopes within the WLMD tolerance (10 %)."""
+    runs = [run_exact(K, 300_000 // K, seed) for seed in (1, 2)]
+    S = np.mean([w.landscape.entropy for w in runs], axis=0)
+    H = np.min([w.landscape.histogram for w in runs], axis=0)
+    sx, sy = slopes_of(S, H, EXACT_GRID)
     assert sx == pytest.approx(1.5, rel=0.10) and sy == pytest.approx(1.0, rel=0.10)
 
 

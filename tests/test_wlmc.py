@@ -1,4 +1,4 @@
-"""WLMC: exactness of the incremental forward pass, the exact entropy of DESIGN.md, agreement of the
+"""WLMC: exactness of the incremental forward pass, the exact entropy of docs/design.md, agreement of the
 cpp and torch chains, bit-exact resume, bad input."""
 
 import math
@@ -42,7 +42,7 @@ def exact_case(nA, nB, w0=0.5):
 @CPP
 def test_exact_entropy_slopes():
     """Linear(n, 1) on identity rows, zero targets, MSE: S(x, y) = (nA/2) x + (nB/2) y + c for
-    E_A < b^2/nA and E_B < b^2/nB (DESIGN.md "Exact test case"). The paper's schedule, 1000 stages
+    E_A < b^2/nA and E_B < b^2/nB (docs/design.md "Exact test case"). The paper's schedule, 1000 stages
     of 2e5 steps (2e8 steps, ~25 s here); the fit excludes the cells within 0.3 of the exact
     region's edge and of the grid's lower edge."""
     nA, nB = 3, 2

@@ -1,5 +1,5 @@
 """WLMD: integrators, collective variables, walls, schedule, box, thermalisation, resume, backend
-agreement, failure handling, bad input, and the exact entropy of DESIGN.md."""
+agreement, failure handling, bad input, and the exact entropy of docs/design.md."""
 
 import math
 import warnings
@@ -268,7 +268,7 @@ def test_parameters_are_views_of_the_flat_buffer():
 
 
 def exact_wlmd(steps, f_max, seed=1):
-    """DESIGN.md's exact case under WLMD: Linear(5, 1) on identity rows (3 train, 2 test), zero
+    """docs/design.md's exact case under WLMD: Linear(5, 1) on identity rows (3 train, 2 test), zero
     targets, MSE, box [-1, 1]: S(x, y) = (3/2) x + y + c for x < ln(1/3), y < ln(1/2).
 
     The parameters follow what converges (the issue's notes on a numpy prototype, checked here):

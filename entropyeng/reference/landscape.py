@@ -1,4 +1,4 @@
-"""Pure-torch reference of the landscape kernels (DESIGN.md contracts 1-3), written for clarity.
+"""Pure-torch reference of the landscape kernels (docs/design.md contracts 1-3), written for clarity.
 
 Arguments are already validated by :mod:`entropyeng.kernels`; S is a torch tensor of the grid's shape.
 """

@@ -1,4 +1,4 @@
-"""Pure-torch reference of the reflecting-boundary Langevin step (DESIGN.md contract 4)."""
+"""Pure-torch reference of the reflecting-boundary Langevin step (docs/design.md contract 4)."""
 
 from __future__ import annotations
 

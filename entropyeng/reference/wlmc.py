@@ -1,4 +1,4 @@
-"""Pure-torch reference of the WLMC chain (DESIGN.md contract 6): a full forward per move.
+"""Pure-torch reference of the WLMC chain (docs/design.md contract 6): a full forward per move.
 
 The same chain as the compiled ``WlmcChain`` (same random words, same order of decisions), written
 for clarity: with the same seed both make the same decisions step for step, up to the rare step

@@ -1,0 +1,200 @@
+"""The command refuses what is wrong in one line (exit 2), before any work, and leaves nothing
+behind: bad options and values, checkpoints of other runs or corrupted ones, a full disk, Ctrl-C in
+the SGD phase; files written atomically, strict JSON, no stale temporaries, no repeated metrics."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from entropyeng import backends
+from entropyeng._io import load_npz, save_npz_atomic
+from entropyeng.cli import main
+
+CPP = pytest.mark.skipif("cpp" not in backends.available(), reason="the compiled extension is not built")
+TINY = ["--set", "sgd.runs=2", "--set", "sgd.epochs=5", "--quiet"]
+
+
+def one_line_error(capsys, code, argv):
+    assert main(argv) == code
+    lines = [l for l in capsys.readouterr().err.strip().splitlines() if not l.startswith("resuming ")]
+    assert len(lines) == 1 and lines[0].startswith("entropyeng: error:"), lines
+    return lines[0]
+
+
+@pytest.mark.parametrize("argv, where", [
+    (["run", "spiral", "--steps", "abc"], "--steps"),
+    (["run", "house", "--set", "model.width=-3"], "model.width"),
+    (["run", "spiral", "--set", "wlmc.steps_per_stage=0"], "wlmc.steps_per_stage"),
+    (["run", "spiral", "--set", "sgd.lr=-1"], "sgd.lr"),
+    (["run", "spiral", "--set", "sgd.runs=0"], "sgd.runs"),
+    (["run", "spiral_regression", "--set", "wlmd.gamma=2"], "wlmd.gamma"),
+    (["run", "spiral_regression", "--set", "wlmd.t2=1", "--set", "wlmd.t1=5"], "wlmd.t2"),
+    (["run", "spiral_regression", "--set", "wlmd.compile=sometimes"], "wlmd.compile"),
+    (["run", "spiral", "--threads", "0"], "--threads"),
+])
+def test_bad_values_are_one_line_before_any_work(tmp_path, capsys, argv, where):
+    out = tmp_path / "run"
+    err = one_line_error(capsys, 2, argv + ["--out", str(out)])
+    assert where in err
+    assert not out.exists()  # nothing was started
+
+
+def test_version_and_helpful_subcommand_help(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0
+    from entropyeng import __version__
+
+    assert capsys.readouterr().out.strip() == f"entropyeng {__version__}"
+    with pytest.raises(SystemExit):
+        main(["resume", "--help"])
+    assert "the run directory" in capsys.readouterr().out
+
+
+@pytest.fixture
+def finished_run(tmp_path):
+    out = tmp_path / "run"
+    assert main(["run", "spiral", "--steps", "4e5", "--set", "wlmc.steps_per_stage=100000", "--set",
+                 "wlmc.checkpoint_every=1", "--out", str(out)] + TINY) == 0
+    return out
+
+
+def _untouched(out):
+    return {name: (out / name).read_bytes() for name in ("landscape.npz", "summary.json", "metrics.jsonl")}
+
+
+@CPP
+def test_summary_is_strict_json(finished_run):
+    text = (finished_run / "summary.json").read_text()
+
+    def refuse(name):
+        raise ValueError(f"non-standard JSON constant {name}")
+
+    json.loads(text, parse_constant=refuse)
+
+
+@CPP
+def test_a_checkpoint_of_another_run_is_refused_without_touching_the_run(tmp_path, capsys, finished_run):
+    other = tmp_path / "other"
+    assert main(["run", "spiral", "--steps", "2e5", "--seed", "7", "--out", str(other)] + TINY) == 0
+    before = _untouched(finished_run)
+    (finished_run / "checkpoint.npz").write_bytes((other / "checkpoint.npz").read_bytes())
+    err = one_line_error(capsys, 2, ["resume", str(finished_run), "--quiet"])
+    assert "checkpoint.npz" in err and "run_digest" in err
+    assert _untouched(finished_run) == before
+
+
+@CPP
+@pytest.mark.parametrize("corrupt, field", [
+    (lambda a, m: a.update(lnG=np.full_like(a["lnG"], np.nan)), "lnG"),
+    (lambda a, m: m.update(stage=10**9), "stage"),
+    (lambda a, m: m.update(stage=-5), "stage"),
+    (lambda a, m: a.pop("lnG"), "lnG"),
+    (lambda a, m: a.update(H=-a["H"] - 1), "H"),
+])
+def test_corrupted_checkpoints_are_one_line(capsys, finished_run, corrupt, field):
+    path = finished_run / "checkpoint.npz"
+    arrays, meta = load_npz(path, "wlmc-checkpoint")
+    corrupt(arrays, meta)
+    meta.pop("format_version")
+    save_npz_atomic(path, arrays, meta)
+    before = _untouched(finished_run)
+    err = one_line_error(capsys, 2, ["resume", str(finished_run), "--quiet"])
+    assert "checkpoint.npz" in err and field in err
+    assert _untouched(finished_run) == before
+
+
+@CPP
+def test_a_truncated_checkpoint_is_one_line(capsys, finished_run):
+    path = finished_run / "checkpoint.npz"
+    path.write_bytes(path.read_bytes()[:1000])
+    err = one_line_error(capsys, 2, ["resume", str(finished_run), "--quiet"])
+    assert "checkpoint.npz" in err and "cannot be read" in err
+
+
+@CPP
+def test_resume_removes_stale_temporaries_and_repeats_no_metrics(finished_run):
+    (finished_run / ".tmp-abandoned.npz").write_bytes(b"x" * 100)
+    lines = (finished_run / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(l)["stage"] for l in lines] == [0, 1, 2, 3]
+    # a checkpoint two stages back (as if killed after two more stages were logged)
+    from entropyeng import WLMC
+
+    w = WLMC.load(finished_run / "checkpoint.npz")
+    assert w.stage == 4
+    cfg = (finished_run / "config.toml").read_text()
+    early = finished_run.parent / "early"
+    assert main(["run", "spiral", "--steps", "2e5", "--set", "wlmc.steps_per_stage=100000", "--out", str(early)]
+                + TINY) == 0
+    (finished_run / "checkpoint.npz").write_bytes((early / "checkpoint.npz").read_bytes())
+    (finished_run / "config.toml").write_text(cfg)
+    assert main(["resume", str(finished_run), "--quiet"]) == 0
+    assert not list(finished_run.glob(".tmp-*"))
+    stages = [json.loads(l)["stage"] for l in (finished_run / "metrics.jsonl").read_text().splitlines()]
+    assert stages == [0, 1, 2, 3]
+
+
+@CPP
+def test_a_full_disk_is_one_line_and_keeps_the_last_good_files(tmp_path, capsys, monkeypatch, finished_run):
+    import entropyeng.cli as cli
+
+    good = (finished_run / "summary.json").read_bytes()
+    (finished_run / "sgd.npz").unlink()  # the SGD phase will run again and its write fail
+
+    def full(path, data):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(cli, "savez_atomic", lambda path, **a: full(path, b""))
+    err = one_line_error(capsys, 1, ["resume", str(finished_run), "--quiet"])
+    assert "sgd.npz" in err and "No space left" in err
+    assert (finished_run / "summary.json").read_bytes() == good and not (finished_run / "sgd.npz").exists()
+
+
+@CPP
+def test_ctrl_c_in_the_sgd_phase_exits_130(tmp_path, capsys, monkeypatch):
+    import entropyeng.baselines as baselines
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(baselines, "sgd_trajectories", interrupted)
+    out = tmp_path / "run"
+    assert main(["run", "spiral", "--steps", "2e5", "--out", str(out)] + TINY) == 130
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "entropyeng resume" in err
+    assert (out / "checkpoint.npz").exists() and (out / "landscape.npz").exists()
+
+
+def test_progress_without_a_terminal_prints_plain_lines(capsys):
+    from entropyeng._runloop import Progress
+
+    bar = Progress(100, "steps", True, interval=0.0)
+    bar.update(0)
+    bar.update(50, "x")
+    bar.update(100)
+    bar.close()
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[0] == "progress: 0/100 steps  rate pending" and lines[-1].startswith("progress: 100/100 steps")
+    assert all("nan" not in l and "\r" not in l for l in lines)
+
+
+def test_the_source_tree_says_when_the_engine_is_missing(tmp_path):
+    """Imported from a source tree without the compiled module, the package says so in one line."""
+    import shutil
+
+    src = tmp_path / "tree"
+    shutil.copytree(os.path.join(os.path.dirname(__file__), "..", "entropyeng"), src / "entropyeng",
+                    ignore=shutil.ignore_patterns("_core*", "__pycache__"))
+    (src / "pyproject.toml").write_text("[project]\nname = 'entropyeng'\n")
+    proc = subprocess.run([sys.executable, "-c", "import entropyeng, entropyeng.backends as b; print(b.available())"],
+                          cwd=src, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    if "cpp" in proc.stdout:  # an editable install's finder serves the engine to any tree: nothing to say
+        assert "source tree" not in proc.stderr
+        return
+    assert proc.stdout.strip() == "['torch']"
+    assert "compiled" in proc.stderr and "source tree" in proc.stderr and proc.stderr.count("\n") == 1
