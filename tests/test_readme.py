@@ -36,6 +36,7 @@ def test_wlmc_example_runs(tmp_path, monkeypatch):
     assert (tmp_path / "wlmc.npz").exists()
     many = namespace["many"]
     assert many.walkers == 8 and many.landscape.histogram.sum() == 60_000
+    assert namespace["valid"].any() and (tmp_path / "landscape.png").exists()
 
 
 def test_wlmd_example_runs(tmp_path, monkeypatch):
@@ -58,3 +59,11 @@ def test_fig_1a_command_gives_the_papers_stages():
     config = load_config(cmd[2], sets)
     _apply_steps(config, cmd[cmd.index("--steps") + 1])
     assert config["wlmc"]["stages"] == 10_000 and config["wlmc"]["steps_per_stage"] == 3_200_000
+
+
+def test_many_walkers_example_runs():
+    code = next(b for b in blocks() if "walkers=16" in b).replace("md.run(100)", "md.run(3)")
+    namespace = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    md = namespace["md"]
+    assert md.K == 16 and md.landscape.histogram.sum() == 48 and md.landscape.meta["walker_steps"] == 48
