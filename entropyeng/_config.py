@@ -70,6 +70,8 @@ def check_values(config: dict) -> None:
                 if hi is not None:
                     want += (" and " if want else "") + ("< " if hi_open else "<= ") + str(hi)
                 raise ConfigError(f"key '{table}.{key}' must be {want}, got {v!r}")
+    if config.get("sgd", {}).get("curve", "mean") not in ("mean", "best"):
+        raise ConfigError(f"key 'sgd.curve' must be 'mean' or 'best', got {config['sgd']['curve']!r}")
     w = config.get("wlmd")
     if w and str(w.get("compile", "auto")).lower() not in ("auto", "true", "eager", "false"):
         raise ConfigError(f"key 'wlmd.compile' must be one of auto, true, eager, false; got {w['compile']!r}")
@@ -116,6 +118,7 @@ def _coerce(value: str):
 def load_config(source: str, sets=(), data=None) -> dict:
     """The config of a task name or a TOML file, with ``--set key=value`` overrides and ``--data``
     (the task's ``data.path``), checked."""
+    explicit = set()  # "table.key" given by the TOML file or --set (the rest are the task's defaults)
     if source in TASKS:
         config = copy.deepcopy(TASKS[source])
     elif source.endswith(".toml") or os.path.exists(source):
@@ -135,6 +138,7 @@ def load_config(source: str, sets=(), data=None) -> dict:
             raise ConfigError(f"key 'task' must name a task ({', '.join(TASKS)}), got {task!r}")
         _check(user, TASKS[task])
         config = _merge(TASKS[task], user)
+        explicit |= {f"{t}.{k}" for t, v in user.items() if isinstance(v, dict) for k in v}
     else:
         raise ConfigError(f"unknown task '{source}' (tasks: {', '.join(TASKS)}; or a .toml config)")
     schema = TASKS[config["task"]]
@@ -148,6 +152,7 @@ def load_config(source: str, sets=(), data=None) -> dict:
             node[p] = {}
             node = node[p]
         node[parts[-1]] = _coerce(value)
+        explicit.add(key)
         _check(over, schema)
         config = _merge(config, over)
     if data is not None:
@@ -156,8 +161,24 @@ def load_config(source: str, sets=(), data=None) -> dict:
         config["data"]["path"] = os.path.abspath(data)
     _check(config, schema)
     _integers(config, schema)
+    _paper_sgd_settings(config, explicit)
     check_values(config)
     return config
+
+
+def _paper_sgd_settings(config, explicit):
+    """The SGD learning rate and batch size of the paper's table for the configured width, unless
+    given explicitly (written into the run's config.toml, so a resume keeps them)."""
+    from .tasks.catalog import paper_sgd
+
+    width = config.get("model", {}).get("width")
+    setting = paper_sgd(config["task"], width) if isinstance(width, int) else None
+    if setting is None:
+        return
+    if "sgd.lr" not in explicit:
+        config["sgd"]["lr"] = setting[0]
+    if "sgd.batch_size" not in explicit:
+        config["sgd"]["batch_size"] = setting[1]
 
 
 def dump_toml(config: dict) -> str:

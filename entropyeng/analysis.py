@@ -63,22 +63,54 @@ def runs_per_bin(trajectories, edges) -> np.ndarray:
     return out
 
 
-def sgd_curve(trajectories, edges):
-    """The mean test metric per ln(train loss) bin over all recorded SGD states (the black curve).
+SGD_READOUTS = ("mean", "best")
 
-    trajectories: iterable of arrays (n_records, 2) of (ln train loss, test metric); edges: bin
-    edges in x. Returns (bin centres, mean metric (NaN where empty), counts)."""
+
+def _binned(trajectories, edges):
     edges = np.asarray(edges, dtype=float)
-    trajectories = list(trajectories)
-    pts = np.concatenate([np.asarray(t, dtype=float).reshape(-1, 2) for t in trajectories], axis=0)
+    pts = np.concatenate([np.asarray(t, dtype=float).reshape(-1, 2) for t in list(trajectories)], axis=0)
     pts = pts[np.isfinite(pts).all(axis=1)]
     idx = np.digitize(pts[:, 0], edges) - 1
     ok = (idx >= 0) & (idx < len(edges) - 1)
-    counts = np.bincount(idx[ok], minlength=len(edges) - 1).astype(float)
-    sums = np.bincount(idx[ok], weights=pts[ok, 1], minlength=len(edges) - 1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = sums / counts
-    return 0.5 * (edges[1:] + edges[:-1]), np.where(counts > 0, mean, np.nan), counts
+    return edges, idx[ok], pts[ok, 1]
+
+
+def sgd_curve(trajectories, edges, readout="mean", higher_is_better=True):
+    """The SGD test metric per ln(train loss) bin over all recorded SGD states.
+
+    ``readout="mean"``: the mean (the paper's black curve in the main text); ``"best"``: the best
+    state in each bin (highest accuracy or lowest test loss: the Supplementary's "best-available SGD
+    state" when several networks fall into a bin). trajectories: iterable of arrays (n_records, 2)
+    of (ln train loss, test metric); edges: bin edges in x. Returns (bin centres, metric (NaN where
+    empty), counts)."""
+    if readout not in SGD_READOUTS:
+        raise ValueError(f"readout: expected one of {SGD_READOUTS}, got {readout!r}")
+    edges, idx, y = _binned(trajectories, edges)
+    n = len(edges) - 1
+    counts = np.bincount(idx, minlength=n).astype(float)
+    if readout == "mean":
+        sums = np.bincount(idx, weights=y, minlength=n)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            value = sums / counts
+    else:
+        value = np.full(n, -np.inf if higher_is_better else np.inf)
+        (np.maximum if higher_is_better else np.minimum).at(value, idx, y)
+    return 0.5 * (edges[1:] + edges[:-1]), np.where(counts > 0, value, np.nan), counts
+
+
+def sgd_band(trajectories, edges, lo=10.0, hi=90.0):
+    """The spread of the SGD states per bin: (centres, lo-th percentile, hi-th percentile, counts)."""
+    edges, idx, y = _binned(trajectories, edges)
+    n = len(edges) - 1
+    low, high = np.full(n, np.nan), np.full(n, np.nan)
+    order = np.argsort(idx, kind="stable")
+    idx, y = idx[order], y[order]
+    bounds = np.searchsorted(idx, np.arange(n + 1))
+    for k in range(n):
+        a, b = bounds[k], bounds[k + 1]
+        if b > a:
+            low[k], high[k] = np.percentile(y[a:b], [lo, hi])
+    return 0.5 * (edges[1:] + edges[:-1]), low, high, np.diff(bounds).astype(float)
 
 
 def best_sgd(centres, mean, counts, higher_is_better=True, min_count=5):
@@ -91,7 +123,7 @@ def best_sgd(centres, mean, counts, higher_is_better=True, min_count=5):
     return float(centres[k]), float(mean[k])
 
 
-def advantage(landscapes, trajectories, higher_is_better=True, curve="equilibrium"):
+def advantage(landscapes, trajectories, higher_is_better=True, curve="equilibrium", sgd_readout="mean"):
     """The entropy advantage: the equilibrium (or max-entropy) metric minus SGD's, at the train loss
     where SGD's mean curve is best among the train losses that at least half of the runs reach. Several landscapes (independent data sets or walkers) give an
     error bar (standard error of the mean).
@@ -101,7 +133,7 @@ def advantage(landscapes, trajectories, higher_is_better=True, curve="equilibriu
         landscapes = [landscapes]
     trajectories = list(trajectories)
     grid = landscapes[0].grid
-    centres, mean, counts = sgd_curve(trajectories, grid.edges[0])
+    centres, mean, counts = sgd_curve(trajectories, grid.edges[0], sgd_readout, higher_is_better)
     # only train losses that at least half of the runs reach: the tail reached by a few lucky runs
     # would select for them
     reached = runs_per_bin(trajectories, grid.edges[0]) >= max(1, 0.5 * len(trajectories))
@@ -118,13 +150,14 @@ def advantage(landscapes, trajectories, higher_is_better=True, curve="equilibriu
     return dict(x=x_best, sgd=sgd_best, equilibrium=eq, advantage=adv, error=err, n=int(values.size))
 
 
-def shared_gap(landscape: Landscape, trajectories, higher_is_better=True, curve="equilibrium", min_count=5):
+def shared_gap(landscape: Landscape, trajectories, higher_is_better=True, curve="equilibrium", min_count=5,
+               sgd_readout="mean"):
     """The landscape's curve minus SGD's mean curve (sign: positive = the landscape's states
     generalise better), averaged over the train-loss cells that both cover. For a run too short to
     reach SGD's best train loss this is the comparison that exists. Returns a dict: gap, cells,
     x_min, x_max (the covered range), or raises ValueError when the curves share no cell."""
     grid = landscape.grid
-    _, mean, counts = sgd_curve(trajectories, grid.edges[0])
+    _, mean, counts = sgd_curve(trajectories, grid.edges[0], sgd_readout, higher_is_better)
     fn = equilibrium if curve == "equilibrium" else max_entropy
     x, values, valid = fn(landscape)
     both = valid & np.isfinite(mean) & (counts >= min_count)

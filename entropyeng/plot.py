@@ -19,9 +19,12 @@ def _plt():
     return plt
 
 
-def landscape_figure(landscape: Landscape, path, trajectories=None, title=None, curve="equilibrium", y_label=None):
-    """Fig. 1a: the entropy landscape over ln(train loss) x test metric, the equilibrium (or
-    max-entropy) points and the mean SGD curve on top; the axes are cropped to the visited cells."""
+def landscape_figure(landscape: Landscape, path, trajectories=None, title=None, curve="equilibrium", y_label=None,
+                     sgd_readout="mean", higher_is_better=True):
+    """Fig. 1a: the entropy landscape over ln(train loss) x test metric, the equilibrium (Eq. 1) or
+    max-entropy points (magenta, named in the legend) and the SGD curve (its mean, or its best state
+    per bin) with the spread of the SGD states (10th-90th percentile band) on top; the axes are
+    cropped to the visited cells."""
     plt = _plt()
     g = landscape.grid
     S = landscape.masked_entropy()
@@ -38,13 +41,18 @@ def landscape_figure(landscape: Landscape, path, trajectories=None, title=None, 
     fig.colorbar(mesh, ax=ax, label="entropy S (nats, max = 0)")
     fn = analysis.equilibrium if curve == "equilibrium" else analysis.max_entropy
     x, eq, valid = fn(landscape)
-    ax.plot(x[valid], eq[valid], "o", ms=3, color="magenta", label=f"{curve.replace('_', ' ')}")
+    name = "equilibrium (Eq. 1)" if curve == "equilibrium" else "max-entropy cell"
+    ax.plot(x[valid], eq[valid], "o", ms=3, color="magenta", label=name)
     sgd_cols = np.zeros(g.nx, dtype=bool)
     if trajectories is not None:
-        centres, mean, counts = analysis.sgd_curve(trajectories, ex)
+        trajectories = list(trajectories)
+        centres, mean, counts = analysis.sgd_curve(trajectories, ex, sgd_readout, higher_is_better)
         ok = counts >= 5
         sgd_cols = ok
-        ax.plot(centres[ok], mean[ok], "-", color="black", lw=1.8, label="SGD (mean)")
+        _, low, high, _ = analysis.sgd_band(trajectories, ex)
+        ax.fill_between(centres[ok], low[ok], high[ok], color="black", alpha=0.15, lw=0,
+                        label="SGD states, 10-90 %")
+        ax.plot(centres[ok], mean[ok], "-", color="black", lw=1.8, label=f"SGD ({sgd_readout} per bin)")
     visited = landscape.visited
     if visited.any():
         # the x range of the landscape and of the SGD curve, so that the two can be compared
@@ -81,7 +89,12 @@ def advantage_figure(points, path, title="equilibrium vs SGD", metric="accuracy"
 
         ax.errorbar(p["sgd"], p["equilibrium"], yerr=err("error"), xerr=err("sgd_error"),
                     fmt="o", capsize=3, label=p.get("label"))
-    vals = [v for p in pts for v in (p["sgd"], p["equilibrium"])]
+    def span(value, e):
+        e = e if e is not None and np.isfinite(e) else 0.0
+        return (value - e, value + e)
+
+    # the limits hold every point with its error bars (bars ran off the plot before)
+    vals = [v for p in pts for v in span(p["sgd"], p.get("sgd_error")) + span(p["equilibrium"], p.get("error"))]
     pad = 0.05 * max(max(vals) - min(vals), 0.5)
     lo, hi = min(vals) - pad, max(vals) + pad
     ax.plot([lo, hi], [lo, hi], "k--", lw=1)

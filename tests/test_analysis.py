@@ -73,3 +73,53 @@ def test_shared_gap_by_hand():
     assert A.shared_gap(L, traj, higher_is_better=False)["gap"] == pytest.approx(-res["gap"])
     with pytest.raises(ValueError, match="share no"):
         A.shared_gap(L, [np.array([[1.5, 0.5]])] * 5)
+
+
+def test_sgd_readouts_mean_best_and_band():
+    from entropyeng import analysis
+
+    edges = np.array([0.0, 1.0, 2.0, 3.0])
+    traj = [np.array([[0.5, 0.6], [1.5, 0.7]]), np.array([[0.5, 0.8], [1.5, 0.9], [2.5, 0.1]])]
+    c, mean, n = analysis.sgd_curve(traj, edges)
+    np.testing.assert_allclose(mean, [0.7, 0.8, 0.1])
+    _, best, _ = analysis.sgd_curve(traj, edges, "best", higher_is_better=True)
+    np.testing.assert_allclose(best, [0.8, 0.9, 0.1])
+    _, lowest, _ = analysis.sgd_curve(traj, edges, "best", higher_is_better=False)  # losses: the lowest
+    np.testing.assert_allclose(lowest, [0.6, 0.7, 0.1])
+    _, lo, hi, counts = analysis.sgd_band(traj, edges, 0, 100)
+    np.testing.assert_allclose(lo, [0.6, 0.7, 0.1]) and np.testing.assert_allclose(hi, [0.8, 0.9, 0.1])
+    assert counts.tolist() == [2, 2, 1]
+    import pytest
+
+    with pytest.raises(ValueError, match="readout"):
+        analysis.sgd_curve(traj, edges, "median")
+
+
+def test_compare_figure_holds_the_error_bars(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from entropyeng.plot import advantage_figure
+
+    path = advantage_figure([dict(label="a", sgd=0.5, equilibrium=0.6, error=0.3, sgd_error=0.2)], tmp_path / "f.png")
+    assert path.exists()
+    import matplotlib.pyplot as plt
+
+    # redraw to read the limits the function chose
+    from entropyeng import plot
+
+    seen = {}
+    orig = plt.subplots
+
+    def spy(*a, **k):
+        fig, ax = orig(*a, **k)
+        seen["ax"] = ax
+        return fig, ax
+
+    plt.subplots = spy
+    try:
+        plot.advantage_figure([dict(label="a", sgd=0.5, equilibrium=0.6, error=0.3, sgd_error=0.2)], tmp_path / "g.png")
+    finally:
+        plt.subplots = orig
+    lo, hi = seen["ax"].get_ylim()
+    assert lo <= 0.3 and hi >= 0.9

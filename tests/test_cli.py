@@ -123,3 +123,17 @@ def test_spiral_under_torchrun_spreads_the_rewl_windows_over_two_processes(tmp_p
     L = Landscape.load(out / "landscape.npz")
     assert L.meta["sampler"] == "REWL" and L.meta["world_size"] == 2 and L.meta["steps"] == 2 * 200_000
     assert proc.stdout.count("advantage") == 1
+
+
+def test_sgd_settings_follow_the_papers_tables_per_width():
+    """Supplementary Tables 1, 3, 4: learning rate and batch size per width, unless given."""
+    expect = {("house", 10): (5e-4, 16), ("house", 50): (5e-3, 16), ("house", 100): (8e-3, 64),
+              ("polymer", 2): (5e-3, 32), ("polymer", 100): (1e-2, 64),
+              ("spiral_regression", 30): (2e-3, 5), ("spiral_regression", 100): (5e-3, 10),
+              ("spiral_regression", 1000): (2e-3, 10)}
+    for (task, width), (lr, batch) in expect.items():
+        c = load_config(task, [f"model.width={width}"])
+        assert (c["sgd"]["lr"], c["sgd"]["batch_size"]) == (lr, batch), (task, width)
+    c = load_config("house", ["model.width=100", "sgd.lr=0.1"])
+    assert (c["sgd"]["lr"], c["sgd"]["batch_size"]) == (0.1, 64)  # an explicit value wins
+    assert load_config("digits")["sgd"]["lr"] == 3e-3 and load_config("cifar")["sgd"]["batch_size"] == 64

@@ -178,7 +178,7 @@ def test_compare_draws_fig_1b_with_error_bars_over_runs(tmp_path, capsys):
     assert [p["label"] for p in points] == ["W=10", "W=50"] and points[0]["n"] == 2
     assert points[0]["advantage"] == pytest.approx(0.07)
     assert points[0]["advantage_error"] == pytest.approx(np.std([0.06, 0.08], ddof=1) / np.sqrt(2))
-    assert np.isnan(points[1]["error"])
+    assert points[1]["error"] is None  # one run: no error bar (strict JSON: null, not NaN)
     assert "W=10" in capsys.readouterr().out
     assert main(["compare", str(tmp_path / "nothing")]) == 2
 
@@ -228,3 +228,13 @@ def test_torchrun_runs_two_ranks_into_one_landscape(tmp_path):
     L = Landscape.load(out / "landscape.npz")
     assert L.histogram.sum() == 100 and L.meta["world_size"] == 2  # --steps: walker-steps over all ranks
     assert proc.stdout.count("advantage") == 1  # only rank 0 reports
+
+
+@CPP
+def test_summary_reports_every_readout_and_the_papers_curve(tmp_path):
+    """WLMD tasks read the max-entropy cell (the paper's magenta dots), the spiral Eq. 1; the summary
+    holds both curves against both SGD readouts (mean and best per bin)."""
+    summary, _ = _run("spiral_regression", tmp_path / "run", 200, "--set", "data.n=50", "--set", "sgd.curve=best")
+    assert summary["curve"] == "max_entropy" and summary["sgd_curve"] == "best"
+    assert set(summary["readouts"]) == {f"{c}_vs_sgd_{r}" for c in ("equilibrium", "max_entropy")
+                                        for r in ("mean", "best")}
