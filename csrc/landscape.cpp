@@ -47,15 +47,17 @@ void deposit_one(T* S, const GridSpec& g, double x, double y, double height, dou
     s.fy.resize(nwy);
     s.ddy2.resize(nwy);
     s.prefix.resize(nwy + 1);
+    const double d0x = g.cx(static_cast<double>(nearest_index((x - g.x_min) / g.dx() - 0.5, w.i_lo, w.i_hi))) - x;
+    const double d0y = g.cy(static_cast<double>(nearest_index((y - g.y_min) / g.dy() - 0.5, w.j_lo, w.j_hi))) - y;
     for (int64_t a = 0; a < nwx; ++a) {
         const double d = g.cx(static_cast<double>(w.i_lo + a)) - x;
-        s.fx[a] = hill_factor(d, sigma);
+        s.fx[a] = hill_factor(d, d0x, sigma);
         s.ddx2[a] = d * d;
     }
     s.prefix[0] = 0.0;
     for (int64_t b = 0; b < nwy; ++b) {
         const double d = g.cy(static_cast<double>(w.j_lo + b)) - y;
-        s.fy[b] = hill_factor(d, sigma);
+        s.fy[b] = hill_factor(d, d0y, sigma);
         s.ddy2[b] = d * d;
         s.prefix[b + 1] = s.prefix[b] + s.fy[b];
     }
@@ -73,7 +75,14 @@ void deposit_one(T* S, const GridSpec& g, double x, double y, double height, dou
         chord(s.ddy2, s.ddx2[a], c2, centre, sqrt(rest) / g.dy(), nwy, s.lo[a], s.hi[a]);
         if (s.lo[a] <= s.hi[a]) W += s.fx[a] * (s.prefix[s.hi[a] + 1] - s.prefix[s.lo[a]]);
     }
-    if (!(W > 0.0)) return;
+    if (!(W > 0.0)) {
+        // no lattice centre within the cutoff (a hill narrower than a cell): the sigma -> 0 limit,
+        // the whole height on the nearest centre (if it is a cell of the grid)
+        const int64_t i = nearest_index((x - g.x_min) / g.dx() - 0.5, w.i_lo, w.i_hi);
+        const int64_t j = nearest_index((y - g.y_min) / g.dy() - 0.5, w.j_lo, w.j_hi);
+        if (i >= 0 && i < g.nx && j >= 0 && j < g.ny) S[i * g.ny + j] += static_cast<T>(height);
+        return;
+    }
     const double scale = height / W;
     const int64_t a0 = w.i_lo < 0 ? -w.i_lo : 0, a1 = w.i_hi >= g.nx ? g.nx - 1 - w.i_lo : nwx - 1;
     const int64_t b0 = w.j_lo < 0 ? -w.j_lo : 0, b1 = w.j_hi >= g.ny ? g.ny - 1 - w.j_lo : nwy - 1;

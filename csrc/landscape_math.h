@@ -36,8 +36,20 @@ EE_HD bool hill_window(const GridSpec& g, double x, double y, double cutoff, Hil
     return true;
 }
 
-// One-dimensional Gaussian factor of a hill; the 2-D weight is the product of the two factors.
-EE_HD double hill_factor(double d, double sigma) { return exp(-0.5 * (d * d) / (sigma * sigma)); }
+// One-dimensional Gaussian factor of a hill relative to the nearest lattice centre of its window,
+// exp(-(d^2 - d0^2) / 2 sigma^2) with d0 = that centre's offset: the 2-D weight is the product of the
+// two factors, and w / W is unchanged by the constant exp(-d0^2 / 2 sigma^2), but a hill much
+// narrower than a cell keeps its weight on the nearest centre (1) instead of underflowing to W = 0.
+// Divided by sigma twice so that sigma^2 cannot underflow (sigma = 1e-300).
+EE_HD double hill_factor(double d, double d0, double sigma) { return exp(-0.5 * (((d * d - d0 * d0) / sigma) / sigma)); }
+
+// The lattice index of [lo, hi] nearest to the fractional index f (a centre i sits at f = i).
+EE_HD int64_t nearest_index(double f, int64_t lo, int64_t hi) {
+    double r = floor(f + 0.5);
+    if (r < static_cast<double>(lo)) r = static_cast<double>(lo);
+    if (r > static_cast<double>(hi)) r = static_cast<double>(hi);
+    return static_cast<int64_t>(r);
+}
 
 // Central difference of S along x at centre (i, j), one-sided at the edges (nx >= 3).
 template <class T>

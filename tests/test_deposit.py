@@ -97,3 +97,23 @@ def test_torch_tensor_input_on_cpp_is_zero_copy():
     S = torch.zeros(g.shape, dtype=torch.float64)
     kernels.deposit(S, g, 0.5, 0.5, 1.0, 0.05, 0.2, backend="cpp")
     assert float(S.sum()) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("sigma, cutoff", [(1e-3, 4e-3), (1e-3, 0.2), (1e-300, 0.2), (1e-300, 1e-300)])
+def test_a_hill_narrower_than_a_cell_puts_its_height_on_the_nearest_centre(backend, sigma, cutoff):
+    """The sigma -> 0 limit: weights relative to the nearest centre do not underflow, and with no
+    centre within the cutoff the height goes to the nearest one; every backend agrees."""
+    g = Grid(0.0, 1.0, 10, 0.0, 1.0, 10)  # cells of 0.1
+    S = to_backend(np.zeros(g.shape), backend)
+    kernels.deposit(S, g, 0.437, 0.712, 0.5, sigma, cutoff, backend=backend)
+    S = to_numpy(S)
+    expect = np.zeros(g.shape)
+    expect[4, 7] = 0.5  # centres 0.45 and 0.75: the nearest to (0.437, 0.712)
+    np.testing.assert_allclose(S, expect, rtol=1e-12, atol=1e-300)
+
+
+def test_relative_weights_keep_ordinary_hills_unchanged(backend):
+    g = Grid(-2.0, 2.0, 200, -2.0, 2.0, 200)
+    S = to_backend(np.zeros(g.shape), backend)
+    kernels.deposit(S, g, 0.0137, -0.9, 1.3, 0.05, 0.3, backend=backend)
+    np.testing.assert_allclose(to_numpy(S), numpy_hill(g, 0.0137, -0.9, 1.3, 0.05, 0.3), rtol=1e-12, atol=1e-14)

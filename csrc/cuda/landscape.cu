@@ -24,12 +24,14 @@ __global__ void deposit_kernel(T* S, GridSpec g, const double* xs, const double*
     if (!hill_window(g, x, y, cutoff, w)) return;  // uniform across the block
     const int64_t nwx = w.i_hi - w.i_lo + 1, nwy = w.j_hi - w.j_lo + 1, total = nwx * nwy;
     const double c2 = cutoff * cutoff;
+    const double d0x = g.cx(static_cast<double>(nearest_index((x - g.x_min) / g.dx() - 0.5, w.i_lo, w.i_hi))) - x;
+    const double d0y = g.cy(static_cast<double>(nearest_index((y - g.y_min) / g.dy() - 0.5, w.j_lo, w.j_hi))) - y;
     double acc = 0.0;
     for (int64_t c = threadIdx.x; c < total; c += blockDim.x) {
         const int64_t a = c / nwy, b = c % nwy;
         const double ddx = g.cx(static_cast<double>(w.i_lo + a)) - x;
         const double ddy = g.cy(static_cast<double>(w.j_lo + b)) - y;
-        if (ddx * ddx + ddy * ddy <= c2) acc += hill_factor(ddx, sigma) * hill_factor(ddy, sigma);
+        if (ddx * ddx + ddy * ddy <= c2) acc += hill_factor(ddx, d0x, sigma) * hill_factor(ddy, d0y, sigma);
     }
     partial[threadIdx.x] = acc;
     __syncthreads();
@@ -38,7 +40,14 @@ __global__ void deposit_kernel(T* S, GridSpec g, const double* xs, const double*
         __syncthreads();
     }
     const double W = partial[0];
-    if (!(W > 0.0)) return;
+    if (!(W > 0.0)) {  // no centre within the cutoff: the whole height on the nearest centre (as the CPU)
+        if (threadIdx.x == 0) {
+            const int64_t i = nearest_index((x - g.x_min) / g.dx() - 0.5, w.i_lo, w.i_hi);
+            const int64_t j = nearest_index((y - g.y_min) / g.dy() - 0.5, w.j_lo, w.j_hi);
+            if (i >= 0 && i < g.nx && j >= 0 && j < g.ny) atomicAdd(S + i * g.ny + j, static_cast<T>(h));
+        }
+        return;
+    }
     const double scale = h / W;
     for (int64_t c = threadIdx.x; c < total; c += blockDim.x) {
         const int64_t a = c / nwy, b = c % nwy;
@@ -47,7 +56,8 @@ __global__ void deposit_kernel(T* S, GridSpec g, const double* xs, const double*
         const double ddx = g.cx(static_cast<double>(i)) - x;
         const double ddy = g.cy(static_cast<double>(j)) - y;
         if (ddx * ddx + ddy * ddy <= c2)
-            atomicAdd(S + i * g.ny + j, static_cast<T>(scale * hill_factor(ddx, sigma) * hill_factor(ddy, sigma)));
+            atomicAdd(S + i * g.ny + j,
+                      static_cast<T>(scale * hill_factor(ddx, d0x, sigma) * hill_factor(ddy, d0y, sigma)));
     }
 }
 

@@ -17,7 +17,10 @@ def deposit(S: torch.Tensor, grid, xs, ys, heights, sigma: float, cutoff: float)
     """Add each hill's mass ``height * w / W`` to the cells within ``cutoff`` of its centre, in place.
 
     w = exp(-r^2 / 2 sigma^2); W sums w over every lattice centre within the cutoff, also beyond the
-    grid's edge, so that the part of a hill that falls off the grid is cut, not renormalised.
+    grid's edge, so that the part of a hill that falls off the grid is cut, not renormalised. The
+    weights are computed relative to the nearest centre (the same w / W), so that a hill much
+    narrower than a cell puts its height on the nearest centre; when no centre lies within the cutoff
+    at all, the whole height goes to the nearest centre (the sigma -> 0 limit).
     """
     dx, dy = grid.dx, grid.dy
     for x, y, h in zip(xs, ys, heights):
@@ -34,9 +37,19 @@ def deposit(S: torch.Tensor, grid, xs, ys, heights, sigma: float, cutoff: float)
         ddx = (grid.x_min + (i + 0.5) * dx) - x
         ddy = (grid.y_min + (j + 0.5) * dy) - y
         r2 = (ddx * ddx)[:, None] + (ddy * ddy)[None, :]
-        w = torch.exp(-0.5 * r2 / (sigma * sigma)) * (r2 <= cutoff * cutoff)
+        # factors relative to the nearest centre of the window (w / W unchanged; a hill much narrower
+        # than a cell keeps weight 1 there instead of underflowing), divided by sigma twice
+        d0x = (grid.x_min + (min(max(math.floor(fx + 0.5), i_lo), i_hi) + 0.5) * dx) - x
+        d0y = (grid.y_min + (min(max(math.floor(fy + 0.5), j_lo), j_hi) + 0.5) * dy) - y
+        fxs = torch.exp(-0.5 * (((ddx * ddx - d0x * d0x) / sigma) / sigma))
+        fys = torch.exp(-0.5 * (((ddy * ddy - d0y * d0y) / sigma) / sigma))
+        w = fxs[:, None] * fys[None, :] * (r2 <= cutoff * cutoff)
         W = w.sum()
-        if not W > 0:
+        if not W > 0:  # no centre within the cutoff: the whole height on the nearest centre
+            i0 = min(max(math.floor(fx + 0.5), i_lo), i_hi)
+            j0 = min(max(math.floor(fy + 0.5), j_lo), j_hi)
+            if 0 <= i0 < grid.nx and 0 <= j0 < grid.ny:
+                S[i0, j0] += torch.tensor(h, dtype=S.dtype)
             continue
         a0, a1 = max(0, -i_lo), min(i_hi, grid.nx - 1) - i_lo + 1
         b0, b1 = max(0, -j_lo), min(j_hi, grid.ny - 1) - j_lo + 1
