@@ -14,7 +14,7 @@ import math
 import os
 import time
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import numpy as np
 import torch
@@ -26,86 +26,13 @@ from ._io import load_npz, save_npz_atomic
 from .grid import Grid
 from .integrators import INTEGRATORS, grad_scale
 from .landscape import Landscape
+from .wlmd_common import (_EPS, _INIT_STEP, _NORMS, NORM_BOUND, WLMDError, WLMDInfo, f_schedule,  # noqa: F401
+                          paper_bounds, torch_threads)
+from .wlmd_function import StepFunctionMixin
 
-__all__ = ["WLMD", "WLMDError", "WLMDInfo", "f_schedule"]
+__all__ = ["WLMD", "WLMDError", "WLMDInfo", "f_schedule", "paper_bounds"]
 
-_EPS = 1e-4  # the logit transform of the smoothed accuracy: y = logit(eps + (1 - 2 eps) A_s)
-_INIT_STEP = 2**64 - 1  # counter step reserved for the initial velocities
-
-
-class WLMDError(RuntimeError):
-    """The walker's loss went non-finite or it left the grid; ``step`` and ``checkpoint`` say where
-    and which file holds the last good state."""
-
-    def __init__(self, message, step, checkpoint):
-        super().__init__(message)
-        self.step, self.checkpoint = step, checkpoint
-
-
-@dataclass
-class WLMDInfo:
-    """Diagnostics passed to the ``run`` callback every ``every`` steps."""
-
-    step: int
-    x: float
-    y: float
-    f: float
-    kinetic_temperature: float  # mean v^2 over the parameters (kT at equilibrium)
-    smoothing_error: float  # |smoothed - hard| test accuracy (0 for cv_y="test_loss")
-    flatness: float  # min / mean of the visit histogram over the visited cells
-    visited: int
-    round_trips: int
-    seconds: float
-
-
-class _torch_threads:
-    """torch's intra-op threads set for a block (None: leave them), restored after."""
-
-    def __init__(self, n):
-        self.n, self.old = n, None
-
-    def __enter__(self):
-        if self.n is not None and self.n != torch.get_num_threads():
-            self.old = torch.get_num_threads()
-            torch.set_num_threads(self.n)
-
-    def __exit__(self, *exc):
-        if self.old is not None:
-            torch.set_num_threads(self.old)
-
-
-def f_schedule(t: float, f_max: float, t1: float, t2: float, t3: float) -> float:
-    """Eq. 4: f rises linearly to f_max until t1, holds until t2, then f_max (t2 - t3) / (t - t3)."""
-    if t <= t1:
-        return t / t1 * f_max
-    if t <= t2:
-        return f_max
-    return (t2 - t3) / (t - t3) * f_max
-
-
-def _paper_bound(p: torch.Tensor) -> float:
-    """2 / sqrt(width): width = numel / in for a tensor of shape (out, in, ...), out for a bias."""
-    width = p.numel() / p.shape[1] if p.dim() >= 2 else p.shape[0]
-    return 2.0 / math.sqrt(width)
-
-
-NORM_BOUND = 2.0
-_NORMS = (torch.nn.LayerNorm, torch.nn.GroupNorm, torch.nn.modules.batchnorm._BatchNorm,
-          torch.nn.modules.instancenorm._InstanceNorm) + ((torch.nn.RMSNorm,) if hasattr(torch.nn, "RMSNorm") else ())
-
-
-def paper_bounds(model, params) -> list:
-    """The box of each parameter tensor under ``bound="paper"``. Weights and biases of the layers
-    that mix inputs: 2 / sqrt(width) (the paper's Methods: parameters on the order of 1/sqrt(W), the
-    box twice that). Gains and biases of normalisation layers (LayerNorm, GroupNorm, BatchNorm,
-    InstanceNorm, RMSNorm): their natural scale is 1 (a gain starts at 1, a bias at 0) whatever the
-    width, so their box is twice that, +-2 (NORM_BOUND). The 2/sqrt(width) rule would clamp the
-    ResNet's 30,528 LayerNorm gains from 1 to as little as 0.02 and change the network."""
-    norm = {id(q) for m in model.modules() if isinstance(m, _NORMS) for q in m.parameters(recurse=False)}
-    return [NORM_BOUND if id(p) in norm else _paper_bound(p) for p in params]
-
-
-class WLMD:
+class WLMD(StepFunctionMixin):
     """Wang-Landau molecular dynamics sampler of S(ln train loss, y).
 
     Parameters
@@ -583,8 +510,8 @@ class WLMD:
             raise ValueError(f"n_steps: expected an integer >= 0, got {n_steps!r}")
         if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
             raise ValueError(f"every: expected an integer >= 1, got {every!r}")
-        with _torch_threads(self.threads):
-            if self.compile is False or type(self) is not WLMD:
+        with torch_threads(self.threads):
+            if not self._uses_step_function():
                 self._run_steps(int(n_steps), callback, every, checkpoint)
                 return
             if self._fn is None:
@@ -595,6 +522,11 @@ class WLMD:
             else:
                 self._run_function(int(n_steps), callback, every, checkpoint)
 
+    def _uses_step_function(self) -> bool:
+        """Whether runs go through the step function (entropyeng.wlmd_function); the many-walker
+        subclass keeps its own per-step path."""
+        return self.compile is not False and type(self) is WLMD
+
     def _run_steps(self, n_steps, callback, every, checkpoint, per_step=False):
         t0 = time.perf_counter()
         step = self._step if self.sync_every == 1 or per_step else self._step_on_device
@@ -604,180 +536,6 @@ class WLMD:
                 callback(self.info(time.perf_counter() - t0))
         if self.sync_every > 1 and not per_step:
             self._sync(checkpoint)
-
-    # -- the step as one function of tensors (compile != False) -----------------------------------
-    def _build_function(self):
-        from .wlmd_step import make_cvs, make_step
-
-        cvs = make_cvs(self.model, self._loss, self.X_tr, self.y_tr, self.X_te, self.y_te, self.cv_y, self.alpha,
-                       self.logit_y)
-        bound = self.bound if isinstance(self.bound, torch.Tensor) else torch.full_like(self.theta, self.bound)
-        step = make_step(cvs, K=1, deposits_per_step=1, grid=self.grid, sigma=self.sigma, cutoff=self.cutoff,
-                         walls=self.walls, wall_c=self.wall_c, schedule=self.schedule, dt=self.dt, gamma=self.gamma,
-                         kT=self.kT, seed=self.seed, integrator=self.integrator, bound=bound.reshape(1, -1),
-                         ends=(self.walls.get("x_min", self.grid.x_min), self.walls.get("x_max", self.grid.x_max)))
-        S = self.S if isinstance(self.S, torch.Tensor) else torch.from_numpy(self.S)
-        H = self.H if isinstance(self.H, torch.Tensor) else torch.from_numpy(self.H)
-        theta, v = self.theta.view(1, -1), self.v.view(1, -1)
-        dev = self.device
-        bufs = (theta, v, theta.clone(), v.clone(), S, H, torch.zeros((), dtype=torch.int64, device=dev),
-                torch.full((1,), -1, dtype=torch.int64, device=dev),
-                torch.zeros((1, 2), dtype=torch.float64, device=dev), torch.ones(1, dtype=torch.bool, device=dev),
-                torch.zeros(1, dtype=torch.int64, device=dev), torch.full((1,), -1, dtype=torch.int64, device=dev))
-        self._fn = dict(eager=step, run=step, bufs=bufs, form="eager")
-
-    def _scratch(self):
-        """Copies of the step's buffers (timing runs on them leave the run's state alone)."""
-        return tuple(b.clone() for b in self._fn["bufs"])
-
-    def _time(self, step, n=10):
-        bufs = self._scratch()
-        step(*bufs)  # warm-up (and, compiled, the first specialisation)
-        t0 = time.perf_counter()
-        for _ in range(n):
-            step(*bufs)
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-        return (time.perf_counter() - t0) / n
-
-    def _time_per_step(self, n=10):
-        """Seconds per step of the per-step path, timed on the sampler itself and rolled back."""
-        import tempfile
-
-        snap = (self.theta.clone(), self.v.clone(), np.array(self._host_array(self.S)),
-                np.array(self._host_array(self.H)), self.t, self.round_trips, self._last_end)
-        try:
-            with tempfile.TemporaryDirectory() as tmp:
-                path = os.path.join(tmp, "timing.npz")
-                self._step(path)
-                t0 = time.perf_counter()
-                for _ in range(n):
-                    self._step(path)
-                return (time.perf_counter() - t0) / n
-        except WLMDError:
-            return math.inf
-        finally:
-            with torch.no_grad():
-                self.theta.copy_(snap[0])
-                self.v.copy_(snap[1])
-                for target, saved in ((self.S, snap[2]), (self.H, snap[3])):
-                    if isinstance(target, torch.Tensor):
-                        target.copy_(torch.from_numpy(saved))
-                    else:
-                        target[...] = saved
-            self.t, self.round_trips, self._last_end = snap[4], snap[5], snap[6]
-            self._evaluate_current()
-
-    @staticmethod
-    def _host_array(a):
-        return a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else a
-
-    @property
-    def step_form(self):
-        """The form the steps run in: "compiled", "eager" (the step function, not compiled),
-        "per-step" (the path of compile=False), or None while "auto" has not decided."""
-        if self.compile is False or type(self) is not WLMD:
-            return "per-step"
-        if self._fn is None or (self.compile == "auto" and not self._fn.get("decided")):
-            return "eager" if self.compile == "eager" else None
-        return self._fn["form"]
-
-    def _compiled(self, step):
-        # the step is called only with its own buffers and the model is not changed during a run:
-        # tensor guards on the inputs are enough (the module and global guards cost ~50 us a call);
-        # a C++ wrapper around the kernels saves ~45 us of Python per call (measured on the CPU)
-        options = {"guard_filter_fn": torch.compiler.keep_tensor_guards_unsafe}
-        if self.device.type == "cpu":
-            options["cpp_wrapper"] = True
-        return torch.compile(step, fullgraph=True, dynamic=False, options=options)
-
-    def _choose_form(self, n_steps):
-        """Compile the step if asked; for "auto", on a long enough run, compile it and keep whichever
-        of the compiled step function and the per-step path measures faster here (a resumed run
-        keeps the form recorded in its checkpoint)."""
-        fn = self._fn
-        forced = getattr(self, "_forced_form", None)
-        if forced is not None and not fn.get("decided"):
-            fn["decided"] = True
-            if forced == "compiled":
-                fn["run"], fn["form"] = self._compiled(fn["eager"]), "compiled"
-            else:
-                fn["form"] = forced
-            return
-        n_steps = max(n_steps, int(getattr(self, "planned_steps", 0) or 0))
-        if self.compile == "eager" or fn.get("decided") or (self.compile == "auto" and n_steps < self.compile_min_steps):
-            return
-        fn["decided"] = True
-        t0 = time.perf_counter()
-        try:
-            compiled = self._compiled(fn["eager"])
-            compiled_s = self._time(compiled, 3)
-        except Exception as e:  # noqa: BLE001 (any tracing or compilation failure)
-            warnings.warn(f"compile: torch.compile could not trace the WLMD step ({type(e).__name__}: "
-                          f"{str(e).splitlines()[0][:200]}); running the per-step path", stacklevel=4)
-            fn["form"] = "per-step" if self.compile == "auto" else "eager"
-            self.compile_info = dict(form=fn["form"], error=f"{type(e).__name__}: {e}"[:500])
-            return
-        seconds = time.perf_counter() - t0
-        compiled_s = self._time(compiled)
-        per_step_s = self._time_per_step() if self.compile == "auto" else None
-        if self.compile is True or compiled_s < per_step_s:
-            fn["run"], fn["form"] = compiled, "compiled"
-        else:
-            fn["form"] = "per-step"
-        self.compile_info = dict(form=fn["form"], compile_seconds=seconds, compiled_step_s=compiled_s,
-                                 per_step_s=per_step_s)
-
-    def _run_function(self, n_steps, callback, every, checkpoint):
-        if self._fn is None:
-            self._build_function()
-        self._choose_form(n_steps)
-        bufs = self._fn["bufs"]
-        theta, v, good_theta, good_v, S, H, t, bad, bad_xy, active, trips, last_end = bufs
-        t.fill_(self.t)
-        good_theta.copy_(theta)
-        good_v.copy_(v)
-        bad.fill_(-1)
-        active.fill_(True)
-        trips.fill_(self.round_trips)
-        last_end.fill_({None: -1, "low": 0, "high": 1}[self._last_end])
-        step = self._fn["run"]
-        t0, done = time.perf_counter(), 0
-        while done < n_steps:
-            k = min(self.sync_every, n_steps - done, every - done % every if callback is not None else n_steps)
-            for _ in range(k):
-                step(*bufs)
-            done += k
-            self._function_sync(checkpoint, last=done == n_steps)
-            if callback is not None and done % every == 0:
-                callback(self.info(time.perf_counter() - t0))
-
-    def _function_sync(self, checkpoint, last):
-        """The host read of the step function's state: the step counter and the failure flag; at the
-        end of a run also the check of the last update (which the next step would make)."""
-        theta, v, good_theta, good_v, _, _, t, bad, bad_xy, _, trips, last_end = self._fn["bufs"]
-        self.round_trips = int(trips[0])
-        self._last_end = {-1: None, 0: "low", 1: "high"}[int(last_end[0])]
-        failed = int(bad[0])
-        if failed < 0:
-            self.t = int(t)
-            self._evaluate_current()
-            problem = self._check_state(self._xv, self._yv, self.t)
-            if problem is None:
-                return
-            failed = self.t
-            with torch.no_grad():  # back to the state this last step started from
-                theta.copy_(good_theta)
-                v.copy_(good_v)
-        else:
-            # the step that found the failure restored the walker's last good state
-            bx, by = (float(a) for a in bad_xy[0])
-            problem = self._check_state(bx, by, failed)
-        self.t = failed
-        self._evaluate_current()
-        path = checkpoint or os.path.join(os.getcwd(), "wlmd-last-good.npz")
-        self.save(path)
-        raise WLMDError(f"WLMD stopped: {problem}; the last good state was written to {path}", failed, path)
 
     # -- diagnostics and results ----------------------------------------------------------------
     def info(self, seconds=0.0) -> WLMDInfo:

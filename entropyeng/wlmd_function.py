@@ -1,0 +1,196 @@
+"""The WLMD step as one function of tensors, run by :class:`entropyeng.WLMD` (``compile`` not False):
+building it over the sampler's buffers (``entropyeng.wlmd_step``), compiling it, choosing between the
+compiled step and the per-step path (``compile="auto"``), running it with host reads every
+``sync_every`` steps, and the failure check at those reads."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import warnings
+
+import numpy as np
+import torch
+
+from .wlmd_common import WLMDError
+
+__all__ = ["StepFunctionMixin"]
+
+
+class StepFunctionMixin:
+    """The step-function half of :class:`entropyeng.WLMD` (it holds the sampler's state; this holds
+    how the traced step runs over it)."""
+
+    def _build_function(self):
+        from .wlmd_step import make_cvs, make_step
+
+        cvs = make_cvs(self.model, self._loss, self.X_tr, self.y_tr, self.X_te, self.y_te, self.cv_y, self.alpha,
+                       self.logit_y)
+        bound = self.bound if isinstance(self.bound, torch.Tensor) else torch.full_like(self.theta, self.bound)
+        step = make_step(cvs, K=1, deposits_per_step=1, grid=self.grid, sigma=self.sigma, cutoff=self.cutoff,
+                         walls=self.walls, wall_c=self.wall_c, schedule=self.schedule, dt=self.dt, gamma=self.gamma,
+                         kT=self.kT, seed=self.seed, integrator=self.integrator, bound=bound.reshape(1, -1),
+                         ends=(self.walls.get("x_min", self.grid.x_min), self.walls.get("x_max", self.grid.x_max)))
+        S = self.S if isinstance(self.S, torch.Tensor) else torch.from_numpy(self.S)
+        H = self.H if isinstance(self.H, torch.Tensor) else torch.from_numpy(self.H)
+        theta, v = self.theta.view(1, -1), self.v.view(1, -1)
+        dev = self.device
+        bufs = (theta, v, theta.clone(), v.clone(), S, H, torch.zeros((), dtype=torch.int64, device=dev),
+                torch.full((1,), -1, dtype=torch.int64, device=dev),
+                torch.zeros((1, 2), dtype=torch.float64, device=dev), torch.ones(1, dtype=torch.bool, device=dev),
+                torch.zeros(1, dtype=torch.int64, device=dev), torch.full((1,), -1, dtype=torch.int64, device=dev))
+        self._fn = dict(eager=step, run=step, bufs=bufs, form="eager")
+
+    def _scratch(self):
+        """Copies of the step's buffers (timing runs on them leave the run's state alone)."""
+        return tuple(b.clone() for b in self._fn["bufs"])
+
+    def _time(self, step, n=10):
+        bufs = self._scratch()
+        step(*bufs)  # warm-up (and, compiled, the first specialisation)
+        t0 = time.perf_counter()
+        for _ in range(n):
+            step(*bufs)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return (time.perf_counter() - t0) / n
+
+    def _time_per_step(self, n=10):
+        """Seconds per step of the per-step path, timed on the sampler itself and rolled back."""
+        import tempfile
+
+        snap = (self.theta.clone(), self.v.clone(), np.array(self._host_array(self.S)),
+                np.array(self._host_array(self.H)), self.t, self.round_trips, self._last_end)
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                path = os.path.join(tmp, "timing.npz")
+                self._step(path)
+                t0 = time.perf_counter()
+                for _ in range(n):
+                    self._step(path)
+                return (time.perf_counter() - t0) / n
+        except WLMDError:
+            return math.inf
+        finally:
+            with torch.no_grad():
+                self.theta.copy_(snap[0])
+                self.v.copy_(snap[1])
+                for target, saved in ((self.S, snap[2]), (self.H, snap[3])):
+                    if isinstance(target, torch.Tensor):
+                        target.copy_(torch.from_numpy(saved))
+                    else:
+                        target[...] = saved
+            self.t, self.round_trips, self._last_end = snap[4], snap[5], snap[6]
+            self._evaluate_current()
+
+    @staticmethod
+    def _host_array(a):
+        return a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else a
+
+    @property
+    def step_form(self):
+        """The form the steps run in: "compiled", "eager" (the step function, not compiled),
+        "per-step" (the path of compile=False), or None while "auto" has not decided."""
+        if not self._uses_step_function():
+            return "per-step"
+        if self._fn is None or (self.compile == "auto" and not self._fn.get("decided")):
+            return "eager" if self.compile == "eager" else None
+        return self._fn["form"]
+
+    def _compiled(self, step):
+        # the step is called only with its own buffers and the model is not changed during a run:
+        # tensor guards on the inputs are enough (the module and global guards cost ~50 us a call);
+        # a C++ wrapper around the kernels saves ~45 us of Python per call (measured on the CPU)
+        options = {"guard_filter_fn": torch.compiler.keep_tensor_guards_unsafe}
+        if self.device.type == "cpu":
+            options["cpp_wrapper"] = True
+        return torch.compile(step, fullgraph=True, dynamic=False, options=options)
+
+    def _choose_form(self, n_steps):
+        """Compile the step if asked; for "auto", on a long enough run, compile it and keep whichever
+        of the compiled step function and the per-step path measures faster here (a resumed run
+        keeps the form recorded in its checkpoint)."""
+        fn = self._fn
+        forced = getattr(self, "_forced_form", None)
+        if forced is not None and not fn.get("decided"):
+            fn["decided"] = True
+            if forced == "compiled":
+                fn["run"], fn["form"] = self._compiled(fn["eager"]), "compiled"
+            else:
+                fn["form"] = forced
+            return
+        n_steps = max(n_steps, int(getattr(self, "planned_steps", 0) or 0))
+        if self.compile == "eager" or fn.get("decided") or (self.compile == "auto" and n_steps < self.compile_min_steps):
+            return
+        fn["decided"] = True
+        t0 = time.perf_counter()
+        try:
+            compiled = self._compiled(fn["eager"])
+            compiled_s = self._time(compiled, 3)
+        except Exception as e:  # noqa: BLE001 (any tracing or compilation failure)
+            warnings.warn(f"compile: torch.compile could not trace the WLMD step ({type(e).__name__}: "
+                          f"{str(e).splitlines()[0][:200]}); running the per-step path", stacklevel=4)
+            fn["form"] = "per-step" if self.compile == "auto" else "eager"
+            self.compile_info = dict(form=fn["form"], error=f"{type(e).__name__}: {e}"[:500])
+            return
+        seconds = time.perf_counter() - t0
+        compiled_s = self._time(compiled)
+        per_step_s = self._time_per_step() if self.compile == "auto" else None
+        if self.compile is True or compiled_s < per_step_s:
+            fn["run"], fn["form"] = compiled, "compiled"
+        else:
+            fn["form"] = "per-step"
+        self.compile_info = dict(form=fn["form"], compile_seconds=seconds, compiled_step_s=compiled_s,
+                                 per_step_s=per_step_s)
+
+    def _run_function(self, n_steps, callback, every, checkpoint):
+        if self._fn is None:
+            self._build_function()
+        self._choose_form(n_steps)
+        bufs = self._fn["bufs"]
+        theta, v, good_theta, good_v, S, H, t, bad, bad_xy, active, trips, last_end = bufs
+        t.fill_(self.t)
+        good_theta.copy_(theta)
+        good_v.copy_(v)
+        bad.fill_(-1)
+        active.fill_(True)
+        trips.fill_(self.round_trips)
+        last_end.fill_({None: -1, "low": 0, "high": 1}[self._last_end])
+        step = self._fn["run"]
+        t0, done = time.perf_counter(), 0
+        while done < n_steps:
+            k = min(self.sync_every, n_steps - done, every - done % every if callback is not None else n_steps)
+            for _ in range(k):
+                step(*bufs)
+            done += k
+            self._function_sync(checkpoint, last=done == n_steps)
+            if callback is not None and done % every == 0:
+                callback(self.info(time.perf_counter() - t0))
+
+    def _function_sync(self, checkpoint, last):
+        """The host read of the step function's state: the step counter and the failure flag; at the
+        end of a run also the check of the last update (which the next step would make)."""
+        theta, v, good_theta, good_v, _, _, t, bad, bad_xy, _, trips, last_end = self._fn["bufs"]
+        self.round_trips = int(trips[0])
+        self._last_end = {-1: None, 0: "low", 1: "high"}[int(last_end[0])]
+        failed = int(bad[0])
+        if failed < 0:
+            self.t = int(t)
+            self._evaluate_current()
+            problem = self._check_state(self._xv, self._yv, self.t)
+            if problem is None:
+                return
+            failed = self.t
+            with torch.no_grad():  # back to the state this last step started from
+                theta.copy_(good_theta)
+                v.copy_(good_v)
+        else:
+            # the step that found the failure restored the walker's last good state
+            bx, by = (float(a) for a in bad_xy[0])
+            problem = self._check_state(bx, by, failed)
+        self.t = failed
+        self._evaluate_current()
+        path = checkpoint or os.path.join(os.getcwd(), "wlmd-last-good.npz")
+        self.save(path)
+        raise WLMDError(f"WLMD stopped: {problem}; the last good state was written to {path}", failed, path)
