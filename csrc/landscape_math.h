@@ -105,11 +105,11 @@ EE_HD void gradient_at(const T* S, const GridSpec& g, double x, double y, double
 // Normalised weights exp(-k^2 / 2 sigma^2), |k| <= radius, of the truncated Gaussian filter
 // (scipy.ndimage's kernel), summed in order k = -radius .. radius.
 EE_HD void gaussian_weights_into(double sigma_bins, int64_t radius, double* w) {
-    const double s2 = sigma_bins * sigma_bins;
     double total = 0.0;
     for (int64_t k = -radius; k <= radius; ++k) {
-        const double kk = static_cast<double>(k);
-        w[k + radius] = exp(-0.5 / s2 * (kk * kk));
+        // (k / sigma)^2, not k^2 / sigma^2: sigma^2 underflows for sigma < 1e-154 (0 / 0 gave NaN)
+        const double q = static_cast<double>(k) / sigma_bins;
+        w[k + radius] = exp(-0.5 * (q * q));
         total += w[k + radius];
     }
     for (int64_t k = 0; k <= 2 * radius; ++k) w[k] /= total;

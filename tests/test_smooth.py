@@ -49,3 +49,11 @@ def test_empty_axis(backend, shape):
     for _ in range(50):
         out = to_numpy(kernels.smooth(to_backend(S, backend), (1.0, 3.0), backend=backend))
         assert out.shape == shape
+
+
+@pytest.mark.parametrize("sigma", [1e-200, 1e-160, 0.01])
+def test_a_filter_narrower_than_a_bin_is_the_identity(backend, sigma):
+    """sigma << 1 bin: radius 0, weight 1 (it was 0 / 0 = NaN on cpp, ZeroDivisionError on torch)."""
+    S = np.arange(30.0).reshape(5, 6)
+    out = to_numpy(kernels.smooth(to_backend(S, backend), (sigma, sigma), backend=backend))
+    np.testing.assert_array_equal(out, S)

@@ -92,7 +92,8 @@ def gaussian_weights(sigma_bins: float, device=None) -> torch.Tensor:
     """Normalised weights of the Gaussian filter truncated at 4 sigma (scipy.ndimage's kernel)."""
     radius = int(4.0 * sigma_bins + 0.5)
     k = torch.arange(-radius, radius + 1, dtype=torch.float64, device=device)
-    w = torch.exp(-0.5 / (sigma_bins * sigma_bins) * (k * k))
+    q = k / sigma_bins  # not k^2 / sigma^2: sigma^2 underflows for sigma < 1e-154
+    w = torch.exp(-0.5 * (q * q))
     return w / w.sum()
 
 
