@@ -5,7 +5,7 @@ import pytest
 
 from entropyeng import Grid, backends, kernels
 
-from conftest import to_backend, to_numpy
+from conftest import to_numpy
 
 G = Grid(0.0, 1.0, 10, 0.0, 1.0, 10)
 

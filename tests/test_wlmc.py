@@ -9,7 +9,6 @@ import pytest
 import torch
 from torch import nn
 
-import entropyeng as ee
 from entropyeng import WLMC, Grid, Landscape, backends
 
 CPP = pytest.mark.skipif("cpp" not in backends.available(), reason="the compiled extension is not built")

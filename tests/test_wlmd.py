@@ -2,14 +2,12 @@
 agreement, failure handling, bad input, and the exact entropy of docs/design.md."""
 
 import math
-import warnings
 
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-import entropyeng as ee
 from entropyeng import WLMD, WLMDError, Grid, backends
 from entropyeng.integrators import INTEGRATORS, grad_scale
 from entropyeng.presets import PRESETS, preset
