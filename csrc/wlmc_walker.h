@@ -137,24 +137,27 @@ EE_HD void set_values(const Team& team, const double* base, const double* ws, co
     metric = correct / static_cast<double>(n);
 }
 
+// Row i of layer k from the previous layer's activations `prev` (in_k x n): Z = W prev + b, A = act(Z).
+EE_HD void layer_row(const Layout& y, const double* theta, int64_t k, const double* prev, double* Z, double* A,
+                     int64_t n, int64_t i) {
+    const int64_t in = y.sizes[k], out = y.sizes[k + 1];
+    for (int64_t q = 0; q < out; ++q) {
+        double z = y.boff[k] >= 0 ? theta[y.boff[k] + q] : 0.0;
+        for (int64_t c = 0; c < in; ++c) z += theta[y.woff[k] + q * in + c] * prev[c * n + i];
+        Z[q * n + i] = z;
+        A[q * n + i] = act_fn(y.acts[k], z);
+    }
+}
+
 template <class Team>
 EE_HD void full_forward(const Team& team, const double* base, double* ws, const Layout& y, int s) {
     const int64_t L = y.L(), n = y.n(s);
     const double* theta = ws;
     const double* X = base + y.h[s == 0 ? H_XTR : H_XTE];
     for (int64_t i = team.rank(); i < n; i += team.size()) {
-        for (int64_t l = 0; l < L; ++l) {
-            const int64_t in = y.sizes[l], out = y.sizes[l + 1];
-            const double* prev = l == 0 ? X : ws + y.zoff(s, l - 1, 1);
-            double* Z = ws + y.zoff(s, l, 0);
-            double* A = ws + y.zoff(s, l, 1);
-            for (int64_t q = 0; q < out; ++q) {
-                double z = y.boff[l] >= 0 ? theta[y.boff[l] + q] : 0.0;
-                for (int64_t c = 0; c < in; ++c) z += theta[y.woff[l] + q * in + c] * prev[c * n + i];
-                Z[q * n + i] = z;
-                A[q * n + i] = act_fn(y.acts[l], z);
-            }
-        }
+        for (int64_t l = 0; l < L; ++l)
+            layer_row(y, theta, l, l == 0 ? X : ws + y.zoff(s, l - 1, 1), ws + y.zoff(s, l, 0), ws + y.zoff(s, l, 1),
+                      n, i);
     }
 }
 
@@ -185,18 +188,8 @@ EE_HD void propose_rows(const Team& team, const double* base, double* ws, const 
                 SA[q * n + i] = act_fn(y.acts[l + 1], SZ[q * n + i]);
             }
         }
-        for (int64_t k = l + 2; k < L; ++k) {
-            const int64_t in = y.sizes[k], out = y.sizes[k + 1];
-            const double* prev = ws + y.zoff(s, k - 1, 3);
-            double* SZ = ws + y.zoff(s, k, 2);
-            double* SA = ws + y.zoff(s, k, 3);
-            for (int64_t q = 0; q < out; ++q) {
-                double z = y.boff[k] >= 0 ? theta[y.boff[k] + q] : 0.0;
-                for (int64_t c = 0; c < in; ++c) z += theta[y.woff[k] + q * in + c] * prev[c * n + i];
-                SZ[q * n + i] = z;
-                SA[q * n + i] = act_fn(y.acts[k], z);
-            }
-        }
+        for (int64_t k = l + 2; k < L; ++k)
+            layer_row(y, theta, k, ws + y.zoff(s, k - 1, 3), ws + y.zoff(s, k, 2), ws + y.zoff(s, k, 3), n, i);
     }
 }
 

@@ -15,24 +15,9 @@ FORMAT_VERSION = 1
 
 def save_npz_atomic(path, arrays: dict, meta: dict) -> None:
     """Write ``arrays`` and a JSON ``meta`` dict (with the format version) to ``path`` atomically."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    buf = io.BytesIO()
     payload = dict(arrays)
     payload["__meta__"] = np.frombuffer(json.dumps(dict(meta, format_version=FORMAT_VERSION)).encode(), dtype=np.uint8)
-    np.savez(buf, **payload)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(buf.getvalue())
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    savez_atomic(path, **payload)
 
 
 def write_atomic(path, data: bytes) -> None:

@@ -300,10 +300,10 @@ def _load_checked(config, problem, path):
     if problem.sampler == "wlmc":
         if not 0 <= sampler.stage <= config["wlmc"]["stages"]:
             raise ConfigError(f"{path}: field 'stage' is {sampler.stage}, outside this run's 0..{config['wlmc']['stages']}")
-    elif not 0 <= sampler.t * int(getattr(sampler, "deposits_per_step", 1)) <= max(config["wlmd"]["steps"], 1) + \
-            int(getattr(sampler, "deposits_per_step", 1)):
-        raise ConfigError(f"{path}: field 't' is {sampler.t}, outside this run's budget of "
-                          f"{config['wlmd']['steps']:,} walker-steps")
+    else:
+        last = math.ceil(config["wlmd"]["steps"] / int(getattr(sampler, "deposits_per_step", 1)))  # as run_wlmd
+        if not 0 <= sampler.t <= last:
+            raise ConfigError(f"{path}: field 't' is {sampler.t}, outside this run's 0..{last} steps")
     return sampler
 
 

@@ -38,6 +38,16 @@ def exact_case(nA, nB, w0=0.5):
     return model, (eye[:nA], np.zeros(nA)), (eye[nA:], np.zeros(nB))
 
 
+def exact_fit(L, grid, xa, yb):
+    """(slope x, slope y, cells) of the exact case's landscape over the region inside the box's sphere
+    (0.3 from its edge and from the grid's lower edge)."""
+    X, Y = np.meshgrid(*grid.centers, indexing="ij")
+    region = L.visited & (X < xa - 0.3) & (Y < yb - 0.3) & (X > xa - 4.2) & (Y > yb - 4.2)
+    A = np.c_[X[region], Y[region], np.ones(region.sum())]
+    sx, sy, _ = np.linalg.lstsq(A, L.entropy[region], rcond=None)[0]
+    return sx, sy, int(region.sum())
+
+
 @CPP
 def test_exact_entropy_slopes():
     """Linear(n, 1) on identity rows, zero targets, MSE: S(x, y) = (nA/2) x + (nB/2) y + c for
@@ -52,11 +62,8 @@ def test_exact_entropy_slopes():
     assert np.allclose(w.bounds, 2.0)
     w.run_stages(1000, 200_000)
     L = w.landscape
-    X, Y = np.meshgrid(*grid.centers, indexing="ij")
-    region = L.visited & (X < xa - 0.3) & (Y < yb - 0.3) & (X > xa - 4.2) & (Y > yb - 4.2)
-    A = np.c_[X[region], Y[region], np.ones(region.sum())]
-    slope_x, slope_y, _ = np.linalg.lstsq(A, L.entropy[region], rcond=None)[0]
-    assert region.sum() > 1500
+    slope_x, slope_y, cells = exact_fit(L, grid, xa, yb)
+    assert cells > 1500
     assert slope_x == pytest.approx(nA / 2, rel=0.04)
     assert slope_y == pytest.approx(nB / 2, rel=0.04)
     assert L.flatness() > 0.9
@@ -279,11 +286,7 @@ def test_cuda_walkers_share_one_landscape_and_match_the_exact_entropy():
     assert L.histogram.sum() == 64 * 1000
     assert L.entropy.sum() == pytest.approx(0.5 * 64 * 1000)
     w.run_stages(1000, 200_000)  # the CPU test's budget in walker-steps
-    L = w.landscape
-    X, Y = np.meshgrid(*grid.centers, indexing="ij")
-    region = L.visited & (X < xa - 0.3) & (Y < yb - 0.3) & (X > xa - 4.2) & (Y > yb - 4.2)
-    A = np.c_[X[region], Y[region], np.ones(region.sum())]
-    sx, sy, _ = np.linalg.lstsq(A, L.entropy[region], rcond=None)[0]
+    sx, sy, _ = exact_fit(w.landscape, grid, xa, yb)
     assert sx == pytest.approx(nA / 2, rel=0.04) and sy == pytest.approx(nB / 2, rel=0.04)
 
 
@@ -297,11 +300,7 @@ def test_cuda_walkers_exact_entropy_many(walkers):
     grid = Grid(xa - 4.5, xa + 0.5, 50, yb - 4.5, yb + 0.5, 50)
     w = WLMC(model, train, test, loss="mse", metric="loss", grid=grid, seed=1, walkers=walkers, backend="cuda")
     w.run_stages(1000, 200_000)
-    L = w.landscape
-    X, Y = np.meshgrid(*grid.centers, indexing="ij")
-    region = L.visited & (X < xa - 0.3) & (Y < yb - 0.3) & (X > xa - 4.2) & (Y > yb - 4.2)
-    A = np.c_[X[region], Y[region], np.ones(region.sum())]
-    sx, sy, _ = np.linalg.lstsq(A, L.entropy[region], rcond=None)[0]
+    sx, sy, _ = exact_fit(w.landscape, grid, xa, yb)
     assert sx == pytest.approx(nA / 2, rel=0.03) and sy == pytest.approx(nB / 2, rel=0.03)
 
 

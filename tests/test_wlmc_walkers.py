@@ -11,7 +11,7 @@ from torch import nn
 
 from entropyeng import WLMC, Grid, backends
 from entropyeng._walkers_chain import COL, STATE
-from test_wlmc import exact_case, mlp, spiral_like
+from test_wlmc import exact_case, exact_fit, mlp, spiral_like
 
 pytestmark = pytest.mark.skipif("cpp" not in backends.available(), reason="the compiled extension is not built")
 
@@ -25,11 +25,8 @@ def exact_slopes(walkers, stages, steps, threads=1, seed=1, schedule=None):
     w.run_stages(stages, steps, schedule=schedule)
     L = w.landscape
     assert L.histogram.sum() == stages * steps  # walker-steps in all, whatever the number of walkers
-    X, Y = np.meshgrid(*grid.centers, indexing="ij")
-    region = L.visited & (X < xa - 0.3) & (Y < yb - 0.3) & (X > xa - 4.2) & (Y > yb - 4.2)
-    A = np.c_[X[region], Y[region], np.ones(region.sum())]
-    sx, sy, _ = np.linalg.lstsq(A, L.entropy[region], rcond=None)[0]
-    assert region.sum() > 1500
+    sx, sy, cells = exact_fit(L, grid, xa, yb)
+    assert cells > 1500
     return sx / (nA / 2) - 1, sy / (nB / 2) - 1
 
 

@@ -298,6 +298,16 @@ def exact_wlmd(steps, f_max, seed=1):
     return slopes, float(np.mean(temps)), w
 
 
+def averaged_slopes(samplers):
+    """The exact case's slopes of the landscapes of several runs, averaged, over the cells all visited."""
+    S = np.mean([w.landscape.entropy for w in samplers], axis=0)
+    visited = np.logical_and.reduce([w.landscape.visited for w in samplers])
+    X, Y = np.meshgrid(*samplers[0].grid.centers, indexing="ij")
+    xa, yb = math.log(1 / 3), math.log(1 / 2)
+    region = (X > -3.5) & (X < xa - 0.4) & (Y > -3.5) & (Y < yb - 0.4) & visited
+    return np.linalg.lstsq(np.c_[X[region], Y[region], np.ones(region.sum())], S[region], rcond=None)[0][:2]
+
+
 @CPP
 def test_exact_entropy_slopes_within_10_percent():
     """Two runs of 3e5 steps on the default (compiled) step, landscapes averaged. One run's slopes
@@ -308,13 +318,7 @@ def test_exact_entropy_slopes_within_10_percent():
         assert temperature == pytest.approx(1.0, abs=0.15)  # 5 degrees of freedom: a noisy mean
         assert w.round_trips > 50
         assert w.compile_info is not None and w.compile_info["form"] in ("compiled", "per-step")
-    S = np.mean([w.landscape.entropy for _, _, w in runs], axis=0)
-    visited = np.logical_and.reduce([w.landscape.visited for _, _, w in runs])
-    grid = runs[0][2].grid
-    X, Y = np.meshgrid(*grid.centers, indexing="ij")
-    xa, yb = math.log(1 / 3), math.log(1 / 2)
-    region = (X > -3.5) & (X < xa - 0.4) & (Y > -3.5) & (Y < yb - 0.4) & visited
-    slopes = np.linalg.lstsq(np.c_[X[region], Y[region], np.ones(region.sum())], S[region], rcond=None)[0][:2]
+    slopes = averaged_slopes([w for _, _, w in runs])
     assert slopes[0] == pytest.approx(1.5, rel=0.10)
     assert slopes[1] == pytest.approx(1.0, rel=0.10)
 
@@ -326,13 +330,7 @@ def test_exact_entropy_slopes_within_5_percent():
     independent runs). A single run held at f_max for longer (1.2e6 steps, t2 = 6e5) overshoots by
     5-9 %: the hill mass, not the step count, sets the accuracy of this schedule."""
     runs = [exact_wlmd(300_000, 0.08, seed=seed) for seed in (11, 12, 13, 14)]
-    S = np.mean([w.landscape.entropy for _, _, w in runs], axis=0)
-    visited = np.logical_and.reduce([w.landscape.visited for _, _, w in runs])
-    grid = runs[0][2].grid
-    X, Y = np.meshgrid(*grid.centers, indexing="ij")
-    xa, yb = math.log(1 / 3), math.log(1 / 2)
-    region = (X > -3.5) & (X < xa - 0.4) & (Y > -3.5) & (Y < yb - 0.4) & visited
-    slopes = np.linalg.lstsq(np.c_[X[region], Y[region], np.ones(region.sum())], S[region], rcond=None)[0][:2]
+    slopes = averaged_slopes([w for _, _, w in runs])
     assert slopes[0] == pytest.approx(1.5, rel=0.05)
     assert slopes[1] == pytest.approx(1.0, rel=0.05)
     for _, temperature, _ in runs:
