@@ -212,10 +212,13 @@ def walkers_section(args):
     rows = {}
     base = None
     for K in (1, 4, 16, 64):
-        rate = W.walker_steps_per_second(K, min_time)
-        base = base or rate
-        rows[f"K={K}"] = rate
-        print(f"  {K:3d} walkers in one process: {rate:9.0f} walker-steps/s ({rate / base:5.2f}x one walker)", flush=True)
+        for form in (False, True):
+            rate = W.walker_steps_per_second(K, min_time, compile=form)
+            base = base or rate
+            name = "compiled" if form else ("per-step" if K == 1 else "eager")
+            rows[f"K={K} {name}"] = rate
+            print(f"  {K:3d} walkers in one process, {name:8s}: {rate:9.0f} walker-steps/s ({rate / base:5.2f}x one "
+                  "walker per-step)", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         for world in (1, 2):
             rate = W.processes_rate(world, 16, min_time, tmp)

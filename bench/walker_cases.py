@@ -18,21 +18,20 @@ from entropyeng.presets import preset
 from entropyeng.tasks import regression_mlp, spiral_regression
 
 
-def sampler(walkers, distributed=False, seed=0):
+def sampler(walkers, distributed=False, seed=0, compile="auto"):
     kw = preset("spiral_regression")
     kw.pop("cv_y")
     kw["schedule"] = dict(f_max=5.0, t1=100.0, t2=1e6, t3=0.0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if walkers == 1 and not distributed:
-            return WLMD(regression_mlp(30), spiral_regression(250, 0), spiral_regression(250, 1), loss="mse",
-                        seed=seed, **kw)
         return WLMD(regression_mlp(30), spiral_regression(250, 0), spiral_regression(250, 1), loss="mse",
-                    seed=seed, walkers=walkers, distributed=distributed, sync_every=100, **kw)
+                    seed=seed, walkers=walkers, distributed=distributed, sync_every=100, compile=compile, **kw)
 
 
-def walker_steps_per_second(walkers, min_time=2.0, distributed=False):
-    w = sampler(walkers, distributed)
+def walker_steps_per_second(walkers, min_time=2.0, distributed=False, compile="auto"):
+    """Walker-steps per second; ``compile``: the sampler's (False: the per-step path for one walker,
+    the uncompiled step function for many; True: compiled, the compilation not timed)."""
+    w = sampler(walkers, distributed, compile=compile)
     w.run(5)
     steps, t0 = 0, time.perf_counter()
     while True:

@@ -10,8 +10,9 @@ from .grid import Grid
 from .landscape import Landscape
 from .rewl import REWL
 from .wlmc import WLMC
-from .wlmd import WLMD, WLMDError
-from .wlmd_walkers import WalkerDropped, WalkersWLMD
+from .wlmd import WLMD, WalkerDropped, WLMDError
+
+WalkersWLMD = WLMD  # the many-walker sampler of versions <= 0.1 is WLMD(..., walkers=K)
 
 __version__ = "0.1.0"
 

@@ -131,14 +131,13 @@ def load_sampler(config, problem, path):
             sampler.load_checkpoint(path)
             return sampler
         return WLMC.load(path)
+    from .tasks.catalog import wlmd_kwargs
     from .wlmd import WLMD
-    from .wlmd_walkers import WalkersWLMD
 
-    sampler = new_sampler(config, problem)
-    if isinstance(sampler, WalkersWLMD):
+    if config["wlmd"]["walkers"] > 1 or int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        sampler = new_sampler(config, problem)
         sampler.load_checkpoint(path)
         return sampler
-    from .tasks.catalog import wlmd_kwargs
 
     kw = wlmd_kwargs(config, problem)
     return WLMD.load(path, problem.make_model(config["wlmd"]["seed"]), problem.train, problem.test,

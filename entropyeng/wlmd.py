@@ -2,37 +2,51 @@
 
 All parameters move together under Langevin dynamics in the bias potential V(theta) = S(x, y) plus
 fixed quadratic walls, with x = ln(train loss) and y = ln(test loss) or the smoothed test accuracy;
-every step deposits a Gaussian hill of height f(t) on the S grid at (x, y). The parameters live in
-one flat buffer (each ``nn.Parameter`` a view into it, and each ``.grad`` a view into one flat
-gradient buffer), so the Langevin update is one kernel call over all of them.
+every step deposits a Gaussian hill of height f(t) on the S grid at (x, y).
+
+One class runs one walker or K walkers sharing the landscape, in one process or over the ranks of a
+``torch.distributed`` job (multiple-walker metadynamics; Raiteri, Laio, Gervasio, Micheletti and
+Parrinello, J. Phys. Chem. B 110, 3533 (2006)). The walkers' parameters live in one (K, P) buffer
+(walker 0's row holds the model's parameters as views); the step is one function of tensors for all
+K walkers (:mod:`entropyeng.wlmd_step`: the K models batched with ``vmap``, the K hills in one
+kernel call, the K * P parameters in one Langevin call), run and compiled by
+:mod:`entropyeng.wlmd_function`. One walker in one process may also take the per-step path of
+:mod:`entropyeng.wlmd_per_step`. Checkpoints: :mod:`entropyeng.wlmd_state`; ranks:
+:mod:`entropyeng.wlmd_ranks`.
+
+The schedule's clock counts walker-steps: K walkers over R ranks deposit K R hills per step, step
+t's hills are deposits (t - 1) K R + 1 ... t K R of Eq. 4 and all get f of the first of them, so
+t1, t2, t3 mean the same budget whatever K and R.
 """
 
 from __future__ import annotations
 
-import inspect
 import math
-import os
-import time
 import warnings
-from dataclasses import asdict
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.func import functional_call
 
 from . import _checks as C
 from . import backends, kernels
-from ._io import load_npz, save_npz_atomic
 from .grid import Grid
-from .integrators import INTEGRATORS, grad_scale
+from .integrators import INTEGRATORS
 from .landscape import Landscape
-from .wlmd_common import (_EPS, _INIT_STEP, _NORMS, NORM_BOUND, WLMDError, WLMDInfo, f_schedule,  # noqa: F401
-                          paper_bounds, torch_threads)
+from .wlmd_common import (_EPS, _INIT_STEP, _NORMS, NORM_BOUND, WalkerDropped, WLMDError, WLMDInfo,  # noqa: F401
+                          f_schedule, paper_bounds, torch_threads)
 from .wlmd_function import StepFunctionMixin
+from .wlmd_per_step import PerStepMixin
+from .wlmd_ranks import RANK_STRIDE, LandscapeShare, init_distributed
+from .wlmd_state import CheckpointMixin
 
-__all__ = ["WLMD", "WLMDError", "WLMDInfo", "f_schedule", "paper_bounds"]
+__all__ = ["WLMD", "WLMDError", "WLMDInfo", "WalkerDropped", "f_schedule", "paper_bounds"]
 
-class WLMD(StepFunctionMixin):
+_ENDS = {-1: None, 0: "low", 1: "high"}
+
+
+class WLMD(StepFunctionMixin, PerStepMixin, CheckpointMixin):
     """Wang-Landau molecular dynamics sampler of S(ln train loss, y).
 
     Parameters
@@ -68,13 +82,25 @@ class WLMD(StepFunctionMixin):
         (see :func:`paper_bounds`).
     seed : int
     backend : {"cpp", "torch", "cuda"}, optional
-        Kernel backend (default: the fastest for the model's device).
+        Kernel backend of the per-step path (default: the fastest for the model's device); the step
+        function's operators (:mod:`entropyeng.ops`) dispatch on the tensors' device themselves.
     integrator : {"paper", "baoab"}
-    walkers, distributed :
-        ``walkers=K > 1`` or ``distributed=True`` make a :class:`entropyeng.wlmd_walkers.WalkersWLMD`:
-        K walkers per process sharing one landscape, across the ranks of a torch.distributed job.
+    walkers : int
+        K walkers in this process, sharing the landscape. They start from the model's parameters
+        with independent velocities and noise and each deposits a hill every step (``steps`` of
+        ``run`` are steps of every walker: K walker-steps each). A walker whose loss turns
+        non-finite or that leaves the grid is dropped with a :class:`WalkerDropped` warning (back at
+        its last checked state, it deposits no more hills); :class:`WLMDError` when none is left.
+        With K > 1 the step is always the step function (``compile=False`` means it uncompiled).
+    distributed : bool
+        Share the landscape with the other ranks of the ``torch.distributed`` job (joined from the
+        ``torchrun`` environment if needed; gloo on CPU, NCCL on GPUs): the ranks all-reduce their
+        landscape increments every ``sync_every`` steps; their noise seeds are made distinct.
+    timeout_s : float
+        How long a collective waits for a rank before raising (distributed only).
     sync_every : int, optional
-        Steps between host reads. With ``compile=False``: 1 (the default on CPU) checks every step
+        Steps between host reads (and, distributed, all-reduces of the landscape). With the per-step
+        path (``compile=False``, one walker): 1 (the default on CPU) checks every step
         for a non-finite loss or a walker off the grid; k > 1 (the default on CUDA: 1000) keeps the
         checks on the device, read every k steps, and restores the state of the last check on a
         failure. With the step function (``compile`` not False; default 100, 1000 on CUDA) the checks
@@ -96,21 +122,16 @@ class WLMD(StepFunctionMixin):
         on a shared 2-core machine), else torch's own setting.
     """
 
-    def __new__(cls, *args, walkers=1, distributed=False, **kwargs):
+    def __init__(self, model, train, test, *, loss, cv_y="test_loss", alpha=5.0, logit_y=None, grid, sigma,
+                 cutoff, walls=None, wall_c=3000.0, schedule, dt, gamma, kT=1.0, bound="paper", seed=0,
+                 backend=None, integrator="paper", sync_every=None, walkers=1, distributed=False, timeout_s=120.0,
+                 compile="auto", threads=None, compile_min_steps=2000):
         if isinstance(walkers, bool) or not isinstance(walkers, (int, np.integer)) or walkers < 1:
             raise ValueError(f"walkers: expected an integer >= 1, got {walkers!r}")
         if not isinstance(distributed, bool):
             raise TypeError(f"distributed: expected True or False, got {distributed!r}")
-        if cls is WLMD and (walkers != 1 or distributed):
-            from .wlmd_walkers import WalkersWLMD
-
-            return super().__new__(WalkersWLMD)
-        return super().__new__(cls)
-
-    def __init__(self, model, train, test, *, loss, cv_y="test_loss", alpha=5.0, logit_y=None, grid, sigma,
-                 cutoff, walls=None, wall_c=3000.0, schedule, dt, gamma, kT=1.0, bound="paper", seed=0,
-                 backend=None, integrator="paper", sync_every=None, walkers=1, distributed=False, compile="auto",
-                 threads=None, compile_min_steps=2000):
+        self.K, self.distributed = int(walkers), distributed
+        timeout_s = C.positive(timeout_s, "timeout_s")
         if not isinstance(model, torch.nn.Module):
             raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
         params = [p for p in model.parameters() if p.requires_grad]
@@ -164,24 +185,34 @@ class WLMD(StepFunctionMixin):
             raise ValueError(f"threads: expected an integer >= 1, got {threads!r}")
         self._threads_arg = threads
         if sync_every is None:
-            if compile is False or type(self) is not WLMD:
+            if not self._uses_step_function():
                 sync_every = 1000 if self.device.type == "cuda" else 1
             else:
                 sync_every = 1000 if self.device.type == "cuda" else 100
         if isinstance(sync_every, bool) or not isinstance(sync_every, int) or sync_every < 1:
             raise ValueError(f"sync_every: expected an integer >= 1, got {sync_every!r}")
         self.sync_every = sync_every
+        if isinstance(bound, str) and bound != "paper":
+            raise ValueError(f"bound: expected 'paper' or a number, got {bound!r}")
+        # join the job only once the arguments are known to be good: a rank that fails alone before
+        # its first collective would leave the others waiting for it until the timeout
+        self.rank, self.world = init_distributed(timeout_s=timeout_s) if distributed else (0, 1)
+        self._noise_seed = (self.seed + self.rank * RANK_STRIDE) % 2**64
         self._flatten(params, bound)
         self.S = self._grid_array()
         self.H = self._grid_array()
+        self._share = LandscapeShare(torch.as_tensor(self.S), torch.as_tensor(self.H)) if distributed else None
         self.t = 0
-        self.round_trips, self._last_end = 0, None
+        self.active = np.ones(self.K, dtype=bool)
+        self._trips = np.zeros(self.K, dtype=np.int64)  # round trips of each walker
+        self._ends = np.full(self.K, -1, dtype=np.int64)  # the end each walker touched last: -1, 0 low, 1 high
         self._evaluate_current()
-        problem = self._check_state(self._xv, self._yv, 0)
-        if problem:
-            raise ValueError(f"grid: the initial state does not fit: {problem}")
+        for k in range(self.K):
+            problem = self._check_state(self._xs[k], self._ys[k], 0)
+            if problem:
+                raise ValueError(f"grid: the initial state does not fit: {problem}")
         n_rows = int(self.X_tr.shape[0]) + int(self.X_te.shape[0])
-        self.threads = threads if threads is not None else (1 if self.n_params * n_rows <= 2e7 else None)
+        self.threads = threads if threads is not None else (1 if self.n_params * self.K * n_rows <= 2e7 else None)
         self._fn = None  # the step function and its buffers, built on the first run
 
     # -- set-up -------------------------------------------------------------------------------
@@ -249,66 +280,83 @@ class WLMD(StepFunctionMixin):
         self._kernels = backends.get(name)
         return name
 
+
     def _flatten(self, params, bound):
-        """One flat buffer for the parameters and one for their gradients; every parameter and its
-        .grad become views into them."""
+        """One (K, P) buffer for the walkers' parameters and one for their velocities; walker 0's row
+        holds the model's parameters (each a view into it, its .grad a view into one flat gradient
+        buffer of the per-step path)."""
         n = sum(p.numel() for p in params)
-        self.n_params = n
-        self.theta = torch.empty(n, dtype=self.dtype, device=self.device)
+        self.n_params, K = n, self.K
+        self._names = [name for name, p in self.model.named_parameters() if p.requires_grad]
+        self._shapes = [tuple(p.shape) for p in params]
+        self._sizes = [p.numel() for p in params]
+        self._theta_kp = torch.empty(K, n, dtype=self.dtype, device=self.device)
+        row = self._theta_kp[0]
         self.grad = torch.zeros(n, dtype=self.dtype, device=self.device)
         self.zeros = torch.zeros(n, dtype=self.dtype, device=self.device)
-        if isinstance(bound, str):
-            if bound != "paper":
-                raise ValueError(f"bound: expected 'paper' or a number, got {bound!r}")
-            b = torch.empty(n, dtype=self.dtype, device=self.device)
-        else:
-            b = C.positive(bound, "bound", allow_inf=True)
+        b = torch.empty(n, dtype=self.dtype, device=self.device) if isinstance(bound, str) else \
+            C.positive(bound, "bound", allow_inf=True)
         off = 0
         boxes = paper_bounds(self.model, params)
         with torch.no_grad():
             for p, box in zip(params, boxes):
                 k = p.numel()
-                self.theta[off:off + k] = p.reshape(-1)
+                row[off:off + k] = p.reshape(-1)
                 if isinstance(b, torch.Tensor):
                     b[off:off + k] = box
-                p.data = self.theta[off:off + k].view_as(p)
+                p.data = row[off:off + k].view_as(p)
                 p.grad = self.grad[off:off + k].view_as(p)
                 off += k
         self.bound = b
-        limit = b if isinstance(b, torch.Tensor) else torch.full_like(self.theta, b)
-        outside = (self.theta.abs() > limit)
+        limit = b if isinstance(b, torch.Tensor) else torch.full_like(row, b)
+        outside = (row.abs() > limit)
         if bool(outside.any()):
             warnings.warn(f"{int(outside.sum())} initial parameters lie outside their box; clamped into it",
                           stacklevel=3)
             with torch.no_grad():
-                torch.clamp_(self.theta, -limit, limit)
+                torch.clamp_(row, -limit, limit)
+        with torch.no_grad():
+            self._theta_kp[1:] = row
         # velocities from N(0, kT), drawn from the counter-based stream at a reserved step
-        xi = kernels.normal(self.seed, _INIT_STEP, n, backend="torch", dtype=str(self.dtype).replace("torch.", ""))
-        self.v = (math.sqrt(self.kT) * xi).to(self.device)
+        xi = kernels.normal(self._noise_seed, _INIT_STEP, K * n, backend="torch",
+                            dtype=str(self.dtype).replace("torch.", ""))
+        self._v_kp = (math.sqrt(self.kT) * xi).to(self.device).reshape(K, n)
+        self.theta = row if K == 1 else self._theta_kp
+        self.v = self._v_kp[0] if K == 1 else self._v_kp
         self._view = self._views()
-        # buffers of the step: the previous state (restored on failure) and the backward seeds
-        self._theta0, self._v0 = torch.empty_like(self.theta), torch.empty_like(self.v)
+        # buffers of the per-step path: the previous state (restored on failure) and the backward seeds
+        self._theta0, self._v0 = torch.empty_like(row), torch.empty_like(row)
         self._seed_x = torch.zeros((), dtype=self.dtype, device=self.device)
         self._seed_y = torch.zeros((), dtype=self.dtype, device=self.device)
 
     def _views(self):
-        """(theta, v, grad, zeros, bound) as the kernel backend takes them (zero copy)."""
+        """(theta, v, grad, zeros, bound) of walker 0 as the kernel backend takes them (zero copy)."""
+        th, v = self._theta_kp[0], self._v_kp[0]
         if self.backend == "cpp":
             b = self.bound if isinstance(self.bound, float) else self.bound.numpy()
-            return self.theta.numpy(), self.v.numpy(), self.grad.numpy(), self.zeros.numpy(), b
-        return self.theta, self.v, self.grad, self.zeros, self.bound
+            return th.numpy(), v.numpy(), self.grad.numpy(), self.zeros.numpy(), b
+        return th, v, self.grad, self.zeros, self.bound
 
     def _grid_array(self):
-        if self.backend == "cuda" or self.sync_every > 1:
+        if self.backend == "cuda" or self.sync_every > 1 or self.distributed:
             return torch.zeros(self.grid.shape, dtype=torch.float64, device=self.device)
         return np.zeros(self.grid.shape)
 
     # -- collective variables -----------------------------------------------------------------
-    def _cvs(self):
-        """(x, y) as 0-d tensors with their graph, and the hard test accuracy (or None)."""
-        out_tr = self.model(self.X_tr)
+    def _walker_params(self, k):
+        """Walker k's parameters by name (views into its row), for ``functional_call``."""
+        pieces = torch.split(self._theta_kp[k], self._sizes)
+        return {n: t.view(s) for n, t, s in zip(self._names, pieces, self._shapes)}
+
+    def _cvs(self, params=None):
+        """(x, y) as 0-d tensors with their graph, and hard - smoothed test accuracy (or None), of the
+        model (default) or of the model with ``params``."""
+        if params is None:
+            out_tr, out_te = self.model(self.X_tr), self.model(self.X_te)
+        else:
+            out_tr = functional_call(self.model, params, (self.X_tr,))
+            out_te = functional_call(self.model, params, (self.X_te,))
         x = torch.log(self._loss(out_tr, self.y_tr))
-        out_te = self.model(self.X_te)
         if self.cv_y == "test_loss":
             return x, torch.log(self._loss(out_te, self.y_te)), None
         if out_te.dim() == 1 or out_te.shape[-1] == 1:  # one logit: binary
@@ -326,9 +374,22 @@ class WLMD(StepFunctionMixin):
         return x, A_s, hard - A_s
 
     def _evaluate_current(self):
-        with torch.enable_grad():
-            self._x, self._y, self._smooth_err = self._cvs()
-        self._xv, self._yv = self._x.item(), self._y.item()
+        """(x, y) of every walker (``_xs``, ``_ys``) and of the first active one (``_xv``, ``_yv``);
+        one walker keeps the autograd graph that the per-step path's next backward uses."""
+        if self.K == 1:
+            with torch.enable_grad():
+                self._x, self._y, self._smooth_err = self._cvs()
+            self._xv, self._yv = self._x.item(), self._y.item()
+            self._xs, self._ys = np.array([self._xv]), np.array([self._yv])
+            self._errs = np.array([0.0 if self._smooth_err is None else float(self._smooth_err.detach())])
+        else:
+            with torch.no_grad():
+                cvs = [self._cvs(self._walker_params(k)) for k in range(self.K)]
+            self._xs = np.array([float(c[0]) for c in cvs])
+            self._ys = np.array([float(c[1]) for c in cvs])
+            self._errs = np.array([0.0 if c[2] is None else float(c[2]) for c in cvs])
+            k = int(np.argmax(self.active)) if self.active.any() else 0
+            self._xv, self._yv = float(self._xs[k]), float(self._ys[k])
         self._snapshot = None
 
     def _check_state(self, xv, yv, step):
@@ -338,20 +399,6 @@ class WLMD(StepFunctionMixin):
         if not (g.x_min <= xv <= g.x_max and g.y_min <= yv <= g.y_max):
             return f"the walker left the grid at step {step} (x = {xv:.6g}, y = {yv:.6g}; grid {self.grid})"
         return None
-
-    def _wall_force(self, xv, yv):
-        """(dV_wall/dx, dV_wall/dy) of the fixed walls at (x, y)."""
-        w, c = self.walls, self.wall_c
-        gx = gy = 0.0
-        if "x_max" in w and xv > w["x_max"]:
-            gx += 2 * c * (xv - w["x_max"])
-        if "x_min" in w and xv < w["x_min"]:
-            gx += 2 * c * (xv - w["x_min"])
-        if "y_max" in w and yv > w["y_max"]:
-            gy += 2 * c * (yv - w["y_max"])
-        if "y_min" in w and yv < w["y_min"]:
-            gy += 2 * c * (yv - w["y_min"])
-        return gx, gy
 
     def wall_energy(self, x, y):
         """The fixed wall bias at (x, y) (arrays allowed)."""
@@ -368,144 +415,36 @@ class WLMD(StepFunctionMixin):
             e = e + c * np.minimum(y - w["y_min"], 0) ** 2
         return e
 
-    # -- the step -----------------------------------------------------------------------------
+    # -- the schedule ---------------------------------------------------------------------------
+    @property
+    def deposits_per_step(self) -> int:
+        """Walkers in the whole job (every rank's): the hills one step deposits, and the factor
+        between a walker's steps and the schedule's clock."""
+        return self.K * self.world
+
     def f(self, t=None) -> float:
-        """The hill height f(t) of Eq. 4 at step t (default: the next step)."""
-        return f_schedule(self.t + 1 if t is None else t, **self.schedule)
+        """The hill height of step t (default: the next step): Eq. 4 at deposit (t - 1) K R + 1, the
+        first of the step's K R hills (K walkers on each of R ranks; one walker: f(t) of Eq. 4)."""
+        t = self.t + 1 if t is None else t
+        return f_schedule((t - 1) * self.deposits_per_step + 1, **self.schedule)
 
-    def _step(self, failure_path):
-        xv, yv = self._xv, self._yv
-        gx, gy = kernels.gradient(self.S, self.grid, xv, yv, backend=self.backend)
-        wx, wy = self._wall_force(xv, yv)
-        scale = grad_scale(self.integrator, self.t == 0)
-        self.grad.zero_()
-        # dV/dtheta = (dS/dx + wall) dx/dtheta + (dS/dy + wall) dy/dtheta: one backward with the two
-        # derivatives as the seeds of x and y
-        self._seed_x.fill_((gx + wx) * scale)
-        self._seed_y.fill_((gy + wy) * scale)
-        torch.autograd.backward((self._x, self._y), (self._seed_x, self._seed_y))
-        theta0, v0 = self._theta0, self._v0
-        theta0.copy_(self.theta)
-        v0.copy_(self.v)
-        th, v, g, z, b = self._view
-        INTEGRATORS[self.integrator](th, v, g, z, b, self.dt, self.gamma, self.kT, self.seed, self.t,
-                                     self.t == 0, self._kernels)
-        with torch.enable_grad():
-            x1, y1, err1 = self._cvs()
-        x1v, y1v = x1.item(), y1.item()
-        problem = self._check_state(x1v, y1v, self.t + 1)
-        if problem:
-            with torch.no_grad():
-                self.theta.copy_(theta0)
-                self.v.copy_(v0)
-            self._evaluate_current()
-            path = failure_path or os.path.join(os.getcwd(), "wlmd-last-good.npz")
-            self.save(path)
-            raise WLMDError(f"WLMD stopped: {problem}; the last good state (step {self.t}) was written to {path}",
-                            self.t + 1, path)
-        kernels.deposit(self.S, self.grid, xv, yv, self.f(), self.sigma, self.cutoff, backend=self.backend)
-        g = self.grid
-        i = min(int((xv - g.x_min) / g.dx), g.nx - 1)
-        j = min(int((yv - g.y_min) / g.dy), g.ny - 1)
-        self.H[i, j] += 1
-        self._track_round_trips(xv)
-        self._x, self._y, self._smooth_err, self._xv, self._yv = x1, y1, err1, x1v, y1v
-        self.t += 1
+    @property
+    def round_trips(self) -> int:
+        """Round trips in x between the lowest and the highest tenth of the walled range, summed over
+        this process's walkers (a diagnostic of the sampling)."""
+        return int(self._trips.sum())
 
-    # -- the step without host synchronisation (sync_every > 1) -----------------------------------
-    def _take_snapshot(self):
-        self._snapshot = dict(theta=self.theta.clone(), v=self.v.clone(), S=self.S.clone(), H=self.H.clone(),
-                              t=self.t, round_trips=self.round_trips, last_end=self._last_end)
-        self._bad_step = torch.full((), -1, dtype=torch.int64, device=self.device)
+    @property
+    def _last_end(self):
+        return _ENDS[int(self._ends[0])]
 
-    def _sync(self, failure_path):
-        """Read the device-side checks; on a failure restore and save the last checked state."""
-        if self._snapshot is None:
-            return
-        bad = int(self._bad_step)
-        if bad < 0:
-            self._take_snapshot()
-            return
-        snap = self._snapshot
-        with torch.no_grad():
-            self.theta.copy_(snap["theta"])
-            self.v.copy_(snap["v"])
-            self.S.copy_(snap["S"])
-            self.H.copy_(snap["H"])
-        self.t, self.round_trips, self._last_end = snap["t"], snap["round_trips"], snap["last_end"]
-        self._evaluate_current()
-        path = failure_path or os.path.join(os.getcwd(), "wlmd-last-good.npz")
-        self.save(path)
-        raise WLMDError(f"WLMD stopped: the loss went non-finite or the walker left the grid at step {bad}; "
-                        f"the last checked good state (step {self.t}) was written to {path}", bad, path)
-
-    def _step_on_device(self, failure_path):
-        if self._snapshot is None:
-            self._take_snapshot()
-        g, w = self.grid, self.walls
-        xd, yd = self._x.detach(), self._y.detach()
-        if self.backend == "cpp" and not bool(torch.isfinite(xd) & torch.isfinite(yd)):
-            gx = gy = np.zeros(1)  # the cpp binding refuses a non-finite point; the device kernel gives NaN
-        else:
-            gx, gy = self._kernels.gradient(self.S, g, xd.reshape(1).to(torch.float64),
-                                            yd.reshape(1).to(torch.float64))
-        gx = torch.as_tensor(gx, device=self.device).reshape(())
-        gy = torch.as_tensor(gy, device=self.device).reshape(())
-        zero = torch.zeros((), dtype=torch.float64, device=self.device)
-        x64, y64 = xd.to(torch.float64), yd.to(torch.float64)
-        if "x_max" in w:
-            gx = gx + torch.where(x64 > w["x_max"], 2 * self.wall_c * (x64 - w["x_max"]), zero)
-        if "x_min" in w:
-            gx = gx + torch.where(x64 < w["x_min"], 2 * self.wall_c * (x64 - w["x_min"]), zero)
-        if "y_max" in w:
-            gy = gy + torch.where(y64 > w["y_max"], 2 * self.wall_c * (y64 - w["y_max"]), zero)
-        if "y_min" in w:
-            gy = gy + torch.where(y64 < w["y_min"], 2 * self.wall_c * (y64 - w["y_min"]), zero)
-        scale = grad_scale(self.integrator, self.t == 0)
-        self.grad.zero_()
-        torch.autograd.backward((self._x, self._y), ((gx * scale).to(self.dtype), (gy * scale).to(self.dtype)))
-        th, v, gr, z, b = self._view
-        INTEGRATORS[self.integrator](th, v, gr, z, b, self.dt, self.gamma, self.kT, self.seed, self.t,
-                                     self.t == 0, self._kernels)
-        with torch.enable_grad():
-            x1, y1, err1 = self._cvs()
-        x1d, y1d = x1.detach().to(torch.float64), y1.detach().to(torch.float64)
-        bad = ~(torch.isfinite(x1d) & torch.isfinite(y1d) & (x1d >= g.x_min) & (x1d <= g.x_max)
-                & (y1d >= g.y_min) & (y1d <= g.y_max))
-        self._bad_step = torch.where(bad & (self._bad_step < 0), torch.full_like(self._bad_step, self.t + 1),
-                                     self._bad_step)
-        if self.device.type != "cpu" or bool(torch.isfinite(x64) & torch.isfinite(y64)):
-            # (a non-finite centre deposits nothing; the device kernel skips it by itself)
-            self._kernels.deposit(self.S, g, x64.reshape(1), y64.reshape(1),
-                                  torch.full((1,), self.f(), dtype=torch.float64, device=self.device),
-                                  self.sigma, self.cutoff)
-        # a non-finite point counts nothing (index 0, weight 0): an out-of-range index on the GPU
-        # would be a device-side assert
-        ok = torch.isfinite(x64) & torch.isfinite(y64)
-        i = torch.clamp(torch.floor((torch.nan_to_num(x64) - g.x_min) / g.dx), 0, g.nx - 1).to(torch.int64)
-        j = torch.clamp(torch.floor((torch.nan_to_num(y64) - g.y_min) / g.dy), 0, g.ny - 1).to(torch.int64)
-        self.H.index_put_((i.reshape(1), j.reshape(1)), ok.to(self.H.dtype).reshape(1), accumulate=True)
-        self._x, self._y, self._smooth_err = x1, y1, err1
-        self.t += 1
-        if self.t % self.sync_every == 0:
-            self._xv, self._yv = float(x1d), float(y1d)
-            self._sync(failure_path)
-
-    def _track_round_trips(self, xv):
-        lo = self.walls.get("x_min", self.grid.x_min)
-        hi = self.walls.get("x_max", self.grid.x_max)
-        span = hi - lo
-        end = "low" if xv < lo + 0.1 * span else "high" if xv > hi - 0.1 * span else None
-        if end is None or end == self._last_end:
-            return
-        if end == "low" and self._last_end == "high":
-            self.round_trips += 1
-        self._last_end = end
-
+    # -- running --------------------------------------------------------------------------------
     def run(self, n_steps: int, callback=None, every: int = 1000, checkpoint=None) -> None:
-        """Run ``n_steps`` steps. ``callback(WLMDInfo)`` every ``every`` steps. If the loss turns
-        non-finite or the walker leaves the grid, the last good state is saved to ``checkpoint``
-        (default ./wlmd-last-good.npz) and :class:`WLMDError` says at which step."""
+        """Run ``n_steps`` steps of every walker (``n_steps * deposits_per_step`` walker-steps, which
+        advance Eq. 4's clock by as much). ``callback(WLMDInfo)`` every ``every`` steps. If the loss
+        of the only walker (or of every walker) turns non-finite or leaves the grid, the last good
+        state is saved to ``checkpoint`` (default ./wlmd-last-good.npz) and :class:`WLMDError` says
+        at which step. Distributed runs end with a sync of the landscape."""
         if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 0:
             raise ValueError(f"n_steps: expected an integer >= 0, got {n_steps!r}")
         if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
@@ -523,135 +462,41 @@ class WLMD(StepFunctionMixin):
                 self._run_function(int(n_steps), callback, every, checkpoint)
 
     def _uses_step_function(self) -> bool:
-        """Whether runs go through the step function (entropyeng.wlmd_function); the many-walker
-        subclass keeps its own per-step path."""
-        return self.compile is not False and type(self) is WLMD
+        """Whether runs go through the step function (entropyeng.wlmd_function): always for many
+        walkers or ranks, else unless compile=False."""
+        return self.compile is not False or self.K > 1 or self.distributed
 
-    def _run_steps(self, n_steps, callback, every, checkpoint, per_step=False):
-        t0 = time.perf_counter()
-        step = self._step if self.sync_every == 1 or per_step else self._step_on_device
-        for k in range(n_steps):
-            step(checkpoint)
-            if callback is not None and (k + 1) % every == 0:
-                callback(self.info(time.perf_counter() - t0))
-        if self.sync_every > 1 and not per_step:
-            self._sync(checkpoint)
+    def share(self) -> None:
+        """All-reduce the landscape and histogram increments since the last sync over the ranks (a
+        collective; ``run`` calls it every ``sync_every`` steps and at its end)."""
+        if self._share is not None:
+            self._share(self.rank, self.t)
 
     # -- diagnostics and results ----------------------------------------------------------------
     def info(self, seconds=0.0) -> WLMDInfo:
         H = np.asarray(self.H.cpu() if isinstance(self.H, torch.Tensor) else self.H)
         visited = H > 0
         flat = float(H[visited].min() / H[visited].mean()) if visited.any() else 0.0
-        err = 0.0 if self._smooth_err is None else abs(float(self._smooth_err.detach()))
-        return WLMDInfo(step=self.t, x=self._xv, y=self._yv, f=self.f(), kinetic_temperature=float((self.v ** 2).mean()),
+        act = self.active if self.active.any() else np.ones(self.K, dtype=bool)
+        if self.K == 1:
+            err = 0.0 if self._smooth_err is None else abs(float(self._smooth_err.detach()))
+        else:
+            err = float(np.abs(self._errs[act]).max())
+        kinetic = float((self._v_kp[torch.from_numpy(act).to(self.device)] ** 2).mean())
+        return WLMDInfo(step=self.t, x=self._xv, y=self._yv, f=self.f(), kinetic_temperature=kinetic,
                         smoothing_error=err, flatness=flat, visited=int(visited.sum()), round_trips=self.round_trips,
                         seconds=seconds)
 
     @property
     def landscape(self) -> Landscape:
-        """The learned entropy (the walls are not in it), the histogram, the grid and metadata."""
+        """The learned entropy (the walls are not in it), the histogram, the grid and metadata
+        (``steps``: steps of each walker; ``walker_steps``: over every walker of every rank)."""
         S = self.S.cpu().numpy() if isinstance(self.S, torch.Tensor) else self.S
         H = self.H.cpu().numpy() if isinstance(self.H, torch.Tensor) else self.H
         meta = dict(sampler="WLMD", integrator=self.integrator, loss=self.loss_name, cv_y=self.cv_y,
                     logit_y=self.logit_y, schedule=self.schedule, steps=self.t, seed=self.seed, dt=self.dt,
                     gamma=self.gamma, kT=self.kT, sigma=self.sigma, cutoff=self.cutoff, walls=self.walls,
-                    wall_c=self.wall_c, round_trips=self.round_trips)
+                    wall_c=self.wall_c, round_trips=self.round_trips, walkers=self.K, world_size=self.world,
+                    active=int(self.active.sum()), walker_steps=self.t * self.deposits_per_step,
+                    schedule_clock="walker-steps")
         return Landscape(np.array(S), np.array(H), self.grid, meta)
-
-    # -- checkpoints ----------------------------------------------------------------------------
-    def _config(self):
-        return dict(loss=self.loss_name, cv_y=self.cv_y, alpha=self.alpha, logit_y=self.logit_y,
-                    grid=self.grid.to_dict(), sigma=self.sigma, cutoff=self.cutoff, walls=self.walls,
-                    wall_c=self.wall_c, schedule=self.schedule, dt=self.dt, gamma=self.gamma, kT=self.kT,
-                    seed=self.seed, integrator=self.integrator, dtype=str(self.dtype).replace("torch.", ""),
-                    n_params=self.n_params)
-
-    def state_dict(self) -> dict:
-        """Parameters, velocities, landscape, histogram, step counter, diagnostics and configuration."""
-        def host(a):
-            return a.detach().cpu().numpy().copy() if isinstance(a, torch.Tensor) else np.array(a)
-
-        bound = self.bound if isinstance(self.bound, float) else host(self.bound)
-        return dict(theta=host(self.theta), v=host(self.v), S=host(self.S), H=host(self.H), t=self.t,
-                    round_trips=self.round_trips, last_end=self._last_end, bound=bound, config=self._config())
-
-    def load_state_dict(self, state: dict) -> None:
-        cfg = state["config"]
-        if int(cfg["n_params"]) != self.n_params:
-            raise ValueError(f"state: the checkpoint has {cfg['n_params']} parameters, this model {self.n_params}")
-        if Grid.from_dict(cfg["grid"]) != self.grid:
-            raise ValueError("state: the checkpoint's grid differs from this sampler's")
-        for key, shape in (("theta", (self.n_params,)), ("v", (self.n_params,)), ("S", self.grid.shape),
-                           ("H", self.grid.shape)):
-            a = np.asarray(state[key])
-            if a.shape != shape or a.dtype.kind != "f":
-                raise ValueError(f"state: field '{key}' must be floating point of shape {shape}, got {a.dtype} {a.shape}")
-            if not np.isfinite(a).all():
-                raise ValueError(f"state: field '{key}' holds non-finite values")
-        if (np.asarray(state["H"]) < 0).any():
-            raise ValueError("state: field 'H' holds negative counts")
-        t = state["t"]
-        if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or t < 0:
-            raise ValueError(f"state: field 't' must be a step count >= 0, got {t!r}")
-        limit = self.bound.detach().cpu().numpy() if isinstance(self.bound, torch.Tensor) else self.bound
-        if (np.abs(np.asarray(state["theta"], dtype=np.float64)) > limit * (1 + 1e-6)).any():
-            raise ValueError("state: field 'theta' has parameters outside their box")
-        with torch.no_grad():
-            self.theta.copy_(torch.as_tensor(state["theta"]))
-            self.v.copy_(torch.as_tensor(state["v"]))
-            if isinstance(self.S, torch.Tensor):
-                self.S.copy_(torch.as_tensor(state["S"]))
-                self.H.copy_(torch.as_tensor(state["H"]))
-            else:
-                self.S[...] = state["S"]
-                self.H[...] = state["H"]
-        self.t = int(state["t"])
-        self.round_trips = int(state.get("round_trips", 0))
-        self._last_end = state.get("last_end")
-        self._evaluate_current()
-
-    def save(self, path) -> None:
-        """Write a self-describing .npz checkpoint (atomically)."""
-        s = self.state_dict()
-        arrays = {k: s[k] for k in ("theta", "v", "S", "H")}
-        if not isinstance(s["bound"], float):
-            arrays["bound"] = s["bound"]
-        meta = dict(kind="wlmd-checkpoint", t=s["t"], round_trips=s["round_trips"], last_end=s["last_end"],
-                    config=s["config"], bound=s["bound"] if isinstance(s["bound"], float) else "array",
-                    info=asdict(self.info()), form=self.step_form)
-        save_npz_atomic(path, arrays, dict(meta, **getattr(self, "run_meta", {})))
-
-    @classmethod
-    def load(cls, path, model, train, test, *, loss=None, backend=None, compile="auto", threads=None,
-             sync_every=None) -> "WLMD":
-        """A sampler restored from :meth:`save` onto ``model`` and the same data (the model's
-        parameters are overwritten); ``loss`` is needed when the run used a callable loss;
-        ``compile``, ``threads`` and ``sync_every`` as in the constructor (they do not change the
-        trajectory beyond rounding: a compiled and an eager step agree to ~1e-15 per step)."""
-        arrays, meta = load_npz(path, "wlmd-checkpoint")
-        cfg = dict(meta["config"])
-        if cfg["loss"] == "callable":
-            if loss is None:
-                raise ValueError("loss: the checkpoint was made with a callable loss; pass it again")
-            cfg["loss"] = loss
-        with torch.no_grad():
-            torch.nn.utils.vector_to_parameters(
-                torch.as_tensor(arrays["theta"]).to(next(model.parameters()).dtype),
-                [p for p in model.parameters() if p.requires_grad])
-        self = cls(model, train, test, loss=cfg["loss"], cv_y=cfg["cv_y"], alpha=cfg["alpha"],
-                   logit_y=cfg["logit_y"] if cfg["cv_y"] == "smoothed_accuracy" else None,
-                   grid=Grid.from_dict(cfg["grid"]), sigma=cfg["sigma"], cutoff=cfg["cutoff"], walls=cfg["walls"],
-                   wall_c=cfg["wall_c"], schedule=cfg["schedule"], dt=cfg["dt"], gamma=cfg["gamma"], kT=cfg["kT"],
-                   bound="paper" if meta["bound"] == "array" else meta["bound"], seed=cfg["seed"], backend=backend,
-                   integrator=cfg["integrator"], compile=compile, threads=threads, sync_every=sync_every)
-        self.load_state_dict(dict(theta=arrays["theta"], v=arrays["v"], S=arrays["S"], H=arrays["H"], t=meta["t"],
-                                  round_trips=meta["round_trips"], last_end=meta["last_end"], config=meta["config"]))
-        if compile == "auto" and meta.get("form") in ("compiled", "per-step", "eager"):
-            # continue on the form the run had chosen: the forms agree only to rounding, so a resumed
-            # run is bitwise the uninterrupted one only on the same form
-            self._forced_form = meta["form"]
-        return self
-
-
-# WLMD.__new__ dispatches to WalkersWLMD; show the constructor's real parameters to help() and IDEs
-WLMD.__signature__ = inspect.Signature(list(inspect.signature(WLMD.__init__).parameters.values())[1:])

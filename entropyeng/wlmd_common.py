@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["WLMDError", "WLMDInfo", "f_schedule", "paper_bounds", "NORM_BOUND", "torch_threads"]
+__all__ = ["WLMDError", "WalkerDropped", "WLMDInfo", "f_schedule", "paper_bounds", "NORM_BOUND", "torch_threads"]
 
 _EPS = 1e-4  # the logit transform of the smoothed accuracy: y = logit(eps + (1 - 2 eps) A_s)
 _INIT_STEP = 2**64 - 1  # counter step reserved for the initial velocities
@@ -21,6 +21,11 @@ class WLMDError(RuntimeError):
     def __init__(self, message, step, checkpoint):
         super().__init__(message)
         self.step, self.checkpoint = step, checkpoint
+
+
+class WalkerDropped(UserWarning):
+    """One of several walkers went non-finite or left the grid: it is back at its last checked state
+    and deposits no more hills; the others go on."""
 
 
 @dataclass

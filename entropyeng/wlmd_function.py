@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 import torch
 
-from .wlmd_common import WLMDError
+from .wlmd_common import WalkerDropped, WLMDError
 
 __all__ = ["StepFunctionMixin"]
 
@@ -25,21 +25,22 @@ class StepFunctionMixin:
     def _build_function(self):
         from .wlmd_step import make_cvs, make_step
 
+        K, dev = self.K, self.device
         cvs = make_cvs(self.model, self._loss, self.X_tr, self.y_tr, self.X_te, self.y_te, self.cv_y, self.alpha,
                        self.logit_y)
-        bound = self.bound if isinstance(self.bound, torch.Tensor) else torch.full_like(self.theta, self.bound)
-        step = make_step(cvs, K=1, deposits_per_step=1, grid=self.grid, sigma=self.sigma, cutoff=self.cutoff,
-                         walls=self.walls, wall_c=self.wall_c, schedule=self.schedule, dt=self.dt, gamma=self.gamma,
-                         kT=self.kT, seed=self.seed, integrator=self.integrator, bound=bound.reshape(1, -1),
+        bound = self.bound if isinstance(self.bound, torch.Tensor) else torch.full_like(self._theta_kp[0], self.bound)
+        step = make_step(cvs, K=K, deposits_per_step=self.deposits_per_step, grid=self.grid, sigma=self.sigma,
+                         cutoff=self.cutoff, walls=self.walls, wall_c=self.wall_c, schedule=self.schedule, dt=self.dt,
+                         gamma=self.gamma, kT=self.kT, seed=self._noise_seed, integrator=self.integrator,
+                         bound=bound.reshape(1, -1).expand(K, -1),
                          ends=(self.walls.get("x_min", self.grid.x_min), self.walls.get("x_max", self.grid.x_max)))
         S = self.S if isinstance(self.S, torch.Tensor) else torch.from_numpy(self.S)
         H = self.H if isinstance(self.H, torch.Tensor) else torch.from_numpy(self.H)
-        theta, v = self.theta.view(1, -1), self.v.view(1, -1)
-        dev = self.device
+        theta, v = self._theta_kp, self._v_kp
         bufs = (theta, v, theta.clone(), v.clone(), S, H, torch.zeros((), dtype=torch.int64, device=dev),
-                torch.full((1,), -1, dtype=torch.int64, device=dev),
-                torch.zeros((1, 2), dtype=torch.float64, device=dev), torch.ones(1, dtype=torch.bool, device=dev),
-                torch.zeros(1, dtype=torch.int64, device=dev), torch.full((1,), -1, dtype=torch.int64, device=dev))
+                torch.full((K,), -1, dtype=torch.int64, device=dev),
+                torch.zeros((K, 2), dtype=torch.float64, device=dev), torch.ones(K, dtype=torch.bool, device=dev),
+                torch.zeros(K, dtype=torch.int64, device=dev), torch.full((K,), -1, dtype=torch.int64, device=dev))
         self._fn = dict(eager=step, run=step, bufs=bufs, form="eager")
 
     def _scratch(self):
@@ -61,7 +62,7 @@ class StepFunctionMixin:
         import tempfile
 
         snap = (self.theta.clone(), self.v.clone(), np.array(self._host_array(self.S)),
-                np.array(self._host_array(self.H)), self.t, self.round_trips, self._last_end)
+                np.array(self._host_array(self.H)), self.t, self._trips.copy(), self._ends.copy())
         try:
             with tempfile.TemporaryDirectory() as tmp:
                 path = os.path.join(tmp, "timing.npz")
@@ -81,7 +82,7 @@ class StepFunctionMixin:
                         target.copy_(torch.from_numpy(saved))
                     else:
                         target[...] = saved
-            self.t, self.round_trips, self._last_end = snap[4], snap[5], snap[6]
+            self.t, self._trips, self._ends = snap[4], snap[5], snap[6]
             self._evaluate_current()
 
     @staticmethod
@@ -121,7 +122,7 @@ class StepFunctionMixin:
                 fn["form"] = forced
             return
         n_steps = max(n_steps, int(getattr(self, "planned_steps", 0) or 0))
-        if self.compile == "eager" or fn.get("decided") or (self.compile == "auto" and n_steps < self.compile_min_steps):
+        if self.compile in ("eager", False) or fn.get("decided") or (self.compile == "auto" and n_steps < self.compile_min_steps):
             return
         fn["decided"] = True
         t0 = time.perf_counter()
@@ -129,20 +130,23 @@ class StepFunctionMixin:
             compiled = self._compiled(fn["eager"])
             compiled_s = self._time(compiled, 3)
         except Exception as e:  # noqa: BLE001 (any tracing or compilation failure)
+            fn["form"] = "per-step" if self.compile == "auto" and self._single else "eager"
             warnings.warn(f"compile: torch.compile could not trace the WLMD step ({type(e).__name__}: "
-                          f"{str(e).splitlines()[0][:200]}); running the per-step path", stacklevel=4)
-            fn["form"] = "per-step" if self.compile == "auto" else "eager"
+                          f"{str(e).splitlines()[0][:200]}); running the {fn['form']} step", stacklevel=4)
             self.compile_info = dict(form=fn["form"], error=f"{type(e).__name__}: {e}"[:500])
             return
         seconds = time.perf_counter() - t0
         compiled_s = self._time(compiled)
-        per_step_s = self._time_per_step() if self.compile == "auto" else None
-        if self.compile is True or compiled_s < per_step_s:
+        # the rival: the per-step path for one walker, the eager step function for many
+        per_step_s = self._time_per_step() if self.compile == "auto" and self._single else None
+        eager_s = self._time(fn["eager"]) if self.compile == "auto" and not self._single else None
+        other_s = per_step_s if per_step_s is not None else eager_s
+        if self.compile is True or compiled_s < other_s:
             fn["run"], fn["form"] = compiled, "compiled"
         else:
-            fn["form"] = "per-step"
+            fn["form"] = "per-step" if self._single else "eager"
         self.compile_info = dict(form=fn["form"], compile_seconds=seconds, compiled_step_s=compiled_s,
-                                 per_step_s=per_step_s)
+                                 per_step_s=per_step_s, eager_step_s=eager_s)
 
     def _run_function(self, n_steps, callback, every, checkpoint):
         if self._fn is None:
@@ -154,9 +158,9 @@ class StepFunctionMixin:
         good_theta.copy_(theta)
         good_v.copy_(v)
         bad.fill_(-1)
-        active.fill_(True)
-        trips.fill_(self.round_trips)
-        last_end.fill_({None: -1, "low": 0, "high": 1}[self._last_end])
+        active.copy_(torch.from_numpy(self.active))
+        trips.copy_(torch.from_numpy(self._trips))
+        last_end.copy_(torch.from_numpy(self._ends))
         step = self._fn["run"]
         t0, done = time.perf_counter(), 0
         while done < n_steps:
@@ -169,14 +173,18 @@ class StepFunctionMixin:
                 callback(self.info(time.perf_counter() - t0))
 
     def _function_sync(self, checkpoint, last):
-        """The host read of the step function's state: the step counter and the failure flag; at the
-        end of a run also the check of the last update (which the next step would make)."""
-        theta, v, good_theta, good_v, _, _, t, bad, bad_xy, _, trips, last_end = self._fn["bufs"]
-        self.round_trips = int(trips[0])
-        self._last_end = {-1: None, 0: "low", 1: "high"}[int(last_end[0])]
+        """The host read of the step function's state: the step counter, the walkers' flags, the
+        round trips; distributed, the all-reduce of the landscape. At the end of a run also the check
+        of the last update (which the next step would make)."""
+        theta, v, good_theta, good_v, _, _, t, bad, bad_xy, active, trips, last_end = self._fn["bufs"]
+        self.t = int(t)
+        self._trips, self._ends = trips.cpu().numpy().copy(), last_end.cpu().numpy().copy()
+        self.share()
+        if not self._single:
+            self._sync_walkers(checkpoint, last)
+            return
         failed = int(bad[0])
         if failed < 0:
-            self.t = int(t)
             self._evaluate_current()
             problem = self._check_state(self._xv, self._yv, self.t)
             if problem is None:
@@ -194,3 +202,42 @@ class StepFunctionMixin:
         path = checkpoint or os.path.join(os.getcwd(), "wlmd-last-good.npz")
         self.save(path)
         raise WLMDError(f"WLMD stopped: {problem}; the last good state was written to {path}", failed, path)
+
+    def _sync_walkers(self, checkpoint, last):
+        """Many walkers: warn for each walker the steps dropped since the last read; at the end of a
+        run drop those whose last update left the grid; stop when no walker of any rank is left."""
+        theta, v, good_theta, good_v, _, _, _, bad, bad_xy, active, _, _ = self._fn["bufs"]
+        now = active.cpu().numpy().copy()
+        news = []
+        for k in np.nonzero(self.active & ~now)[0]:
+            bx, by = (float(a) for a in bad_xy[k])
+            news.append((k, self._check_state(bx, by, int(bad[k]))))
+        self.active = now
+        self._evaluate_current()
+        if last:
+            for k in np.nonzero(self.active)[0]:
+                problem = self._check_state(self._xs[k], self._ys[k], self.t)
+                if problem:
+                    with torch.no_grad():
+                        theta[k] = good_theta[k]
+                        v[k] = good_v[k]
+                    active[k] = False
+                    self.active[k] = False
+                    news.append((k, problem))
+            if news:
+                self._evaluate_current()
+        for k, problem in news:
+            warnings.warn(f"walker {k} (rank {self.rank}) dropped: {problem}; it is back at its last checked state "
+                          "and deposits no more hills", WalkerDropped, stacklevel=5)
+        alive = int(self.active.sum())
+        if self.distributed:
+            import torch.distributed as dist
+
+            n = torch.tensor([alive], dtype=torch.int64)
+            dist.all_reduce(n)
+            alive = int(n)
+        if alive == 0:
+            path = checkpoint or os.path.join(os.getcwd(), "wlmd-last-good.npz")
+            self.save(path)
+            raise WLMDError(f"WLMD stopped: every walker was dropped by step {self.t}; the last good state was "
+                            f"written to {path}", self.t, path)

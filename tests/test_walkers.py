@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from entropyeng import WLMD, Grid, WLMDError, backends
-from entropyeng.wlmd_walkers import WalkerDropped, WalkersWLMD
+from entropyeng import WalkerDropped
 
 CPP = pytest.mark.skipif("cpp" not in backends.available(), reason="the compiled extension is not built")
 WORKER = os.path.join(os.path.dirname(__file__), "_dist_worker.py")
@@ -52,7 +52,7 @@ def run_exact(K, steps, seed=1):
 def test_k_walkers_recover_the_exact_slopes():
     """16 walkers, 3e5 hills in all (as the single walker's test): slopes 1.5 and 1.0 within 10 %."""
     w = run_exact(16, 300_000 // 16)
-    assert isinstance(w, WalkersWLMD) and w.theta.shape == (16, 5)
+    assert isinstance(w, WLMD) and w.theta.shape == (16, 5)
     L = w.landscape
     assert L.histogram.sum() == 300_000 // 16 * 16
     sx, sy = slopes_of(L.entropy, L.histogram, EXACT_GRID)
@@ -91,58 +91,54 @@ def test_exact_slopes_do_not_depend_on_the_number_of_walkers(K):
     assert sx == pytest.approx(1.5, rel=0.10) and sy == pytest.approx(1.0, rel=0.10)
 
 
-@CPP
-def test_one_batched_walker_equals_the_single_walker():
-    """K = 1 through vmap gives the trajectory of the plain sampler (same noise stream)."""
-    from entropyeng.wlmd_walkers import WalkersWLMD as W
-
-    def make(cls):
-        model = nn.Sequential(nn.Linear(5, 1, bias=False)).double()
-        with torch.no_grad():
-            model[0].weight.fill_(0.3)
-        eye = torch.eye(5, dtype=torch.float64)
-        kw = dict(loss="mse", grid=EXACT_GRID, sigma=0.15, cutoff=0.6, walls=dict(x_max=XA, y_max=YB), wall_c=30.0,
-                  schedule=dict(f_max=0.08, t1=100, t2=1000, t3=0.0), dt=0.01, gamma=0.1, bound=1.0, seed=5)
-        train, test = (eye[:3], torch.zeros(3, 1, dtype=torch.float64)), (eye[3:], torch.zeros(2, 1, dtype=torch.float64))
-        return cls(model, train, test, walkers=1, **kw) if cls is W else cls(model, train, test, **kw)
-
-    a, b = make(WLMD), make(W)
-    a.run(500)
-    b.run(500)
-    np.testing.assert_allclose(b.theta.detach()[0].numpy(), a.theta.numpy(), rtol=0, atol=1e-12)
-    np.testing.assert_allclose(b.landscape.entropy, a.landscape.entropy, rtol=0, atol=1e-12)
+def test_many_walkers_run_one_step_function_compiled_or_not():
+    """K walkers are one WLMD: compile=False runs the uncompiled step function (there is no per-step
+    path for many walkers), and the compiled step follows it to rounding."""
+    eager = exact_walkers(3, 400)
+    eager.compile = False
+    compiled = exact_walkers(3, 400)
+    compiled.compile = True
+    eager.run(300)
+    compiled.run(300)
+    assert eager.step_form == "eager" and compiled.step_form == "compiled"
+    np.testing.assert_allclose(compiled.theta.numpy(), eager.theta.numpy(), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(compiled.landscape.entropy, eager.landscape.entropy, rtol=0, atol=1e-9)
+    assert eager.landscape.histogram.sum() == 900 and eager.landscape.meta["walker_steps"] == 900
 
 
-def _poison(monkeypatch, walkers, n_params):
-    """The next Langevin step puts a NaN into the first parameter of the given walkers."""
-    from entropyeng.integrators import INTEGRATORS
+def _poison(monkeypatch, w, walkers):
+    """The next Langevin update puts a NaN into the first parameter of the given walkers (the eager
+    step function calls the operator through the module); the step after it finds it."""
+    from entropyeng import ops
 
-    original = INTEGRATORS["paper"]
-    calls = []
+    original, calls = ops.langevin, []
 
     def poisoned(theta, *args):
         original(theta, *args)
         if not calls:
             for k in walkers:
-                theta[k * n_params] = float("nan")
+                theta[k * w.n_params] = float("nan")
         calls.append(1)
 
-    monkeypatch.setitem(INTEGRATORS, "paper", poisoned)
+    monkeypatch.setattr(ops, "langevin", poisoned)
 
 
 @CPP
 def test_a_walker_that_goes_bad_is_dropped_and_the_others_go_on(monkeypatch):
-    """A walker whose loss turns NaN is dropped with a warning and its hill of that step is not
-    deposited; the landscape stays finite and the other walkers keep sampling."""
+    """A walker whose loss turns NaN is dropped with a warning: the step that finds it (the one after
+    the update that made it) deposits nothing for it, nor does any later step; the landscape stays
+    finite and the other walkers keep sampling."""
     w = exact_walkers(4, 400)
     w.run(20)
-    _poison(monkeypatch, [2], w.n_params)
-    with pytest.warns(WalkerDropped, match="walker 2 .* dropped at step 21"):
+    before = w.theta[2].clone()
+    _poison(monkeypatch, w, [2])
+    with pytest.warns(WalkerDropped, match="walker 2 .rank 0. dropped: the loss is not finite at step 21"):
         w.run(50)
+    assert torch.equal(w.theta[2], before)  # back at its last checked state
     assert list(w.active) == [True, True, False, True]
     L = w.landscape
     assert np.isfinite(L.entropy).all() and np.isfinite(w.theta.detach().numpy()).all()
-    assert L.histogram.sum() == 20 * 4 + 50 * 3
+    assert L.histogram.sum() == 21 * 4 + 49 * 3  # step 21 started from its last good state
     assert L.meta["active"] == 3
 
 
@@ -150,7 +146,7 @@ def test_a_walker_that_goes_bad_is_dropped_and_the_others_go_on(monkeypatch):
 def test_all_walkers_bad_raises_with_a_checkpoint(tmp_path, monkeypatch):
     w = exact_walkers(2, 100)
     w.run(3)
-    _poison(monkeypatch, [0, 1], w.n_params)
+    _poison(monkeypatch, w, [0, 1])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with pytest.raises(WLMDError, match="every walker was dropped"):
@@ -221,8 +217,8 @@ def test_a_dead_rank_stops_the_other_with_a_clear_error_and_the_checkpoint_resum
 
 @CPP
 def test_walkers_on_the_tensor_landscape_path_agree_with_cpp():
-    """backend="torch" keeps the landscape as a tensor on the model's device (the path a GPU
-    takes); on the CPU its trajectories follow the cpp backend's."""
+    """Many walkers run the step function, whose operators dispatch on the tensors' device (the
+    compiled kernels for CPU tensors): backend="torch" or "cpp" give one trajectory."""
     a = exact_walkers(4, 2000)
     model = nn.Sequential(nn.Linear(5, 1, bias=False)).double()
     with torch.no_grad():
@@ -232,7 +228,6 @@ def test_walkers_on_the_tensor_landscape_path_agree_with_cpp():
              loss="mse", grid=EXACT_GRID, sigma=0.15, cutoff=0.6, walls=dict(x_min=-4.0, y_min=-4.0, x_max=XA, y_max=YB),
              wall_c=30.0, schedule=dict(f_max=0.08, t1=4000, t2=4000, t3=0.0), dt=0.01, gamma=0.1, bound=1.0, seed=1,
              walkers=4, backend="torch")
-    assert isinstance(b.S, torch.Tensor) and isinstance(a.S, np.ndarray)
     a.run(1000)
     b.run(1000)
     np.testing.assert_allclose(b.theta.detach().numpy(), a.theta.detach().numpy(), rtol=0, atol=1e-8)

@@ -330,11 +330,8 @@ def wlmd_kwargs(config: dict, problem: Problem) -> dict:
         raise TaskError(f"key 'wlmd.compile' must be one of auto, true, eager, false; got {w['compile']!r}")
     if int(w["threads"]) < 0:
         raise TaskError(f"key 'wlmd.threads' must be >= 0 (0: chosen by the model's size), got {w['threads']}")
-    if w["walkers"] > 1 or distributed:
-        kw.update(walkers=int(w["walkers"]), distributed=distributed, sync_every=int(w["sync_every"]))
-    else:
-        kw.update(compile=compile_modes[str(w["compile"]).lower()], threads=int(w["threads"]) or None,
-                  sync_every=int(w["sync_every"]))
+    kw.update(walkers=int(w["walkers"]), distributed=distributed, sync_every=int(w["sync_every"]),
+              compile=compile_modes[str(w["compile"]).lower()], threads=int(w["threads"]) or None)
     return kw
 
 
