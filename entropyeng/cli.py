@@ -9,6 +9,7 @@
     entropyeng plot DIR                        # redraw the figure of a run
     entropyeng compare DIR... --out FIG.png    # Fig. 1b: equilibrium vs SGD across runs
     entropyeng bench                           # the benchmark table (from the source tree)
+    entropyeng train spiral --method maxent --target-loss 0.15   # a max-entropy network at that train loss
     entropyeng run house --walkers 8           # 8 WLMD walkers sharing one landscape
     torchrun --standalone --nproc_per_node 2 -m entropyeng run house --walkers 4   # 2 processes x 4 walkers
 
@@ -454,6 +455,9 @@ def main(argv=None):
     p.add_argument("--out", default="compare.png")
     p.add_argument("--title")
     p.set_defaults(fn=cmd_compare)
+    from ._train_cmd import add_parser as add_train_parser
+
+    add_train_parser(sub, TASKS)
     p = sub.add_parser("tasks", help="list the tasks")
     p.set_defaults(fn=cmd_tasks)
     p = sub.add_parser("bench", help="the benchmark table")

@@ -129,3 +129,18 @@ def test_paper_boxes_hold_every_normalisation_parameter_of_every_task_model():
              sigma=0.2, cutoff=0.8, schedule=dict(f_max=1.0, t1=10, t2=100, t3=0), dt=1e-3, gamma=0.1)
     after = [m.weight.detach() for m in resnet.modules() if isinstance(m, torch.nn.LayerNorm)]
     assert all(torch.equal(a, b) for a, b in zip(gains, after)) and all((g == 1).all() for g in after)
+
+
+def test_the_digits_cnn_is_never_drawn_with_a_dead_layer():
+    """With 2 channels PyTorch's default initialisation kills every unit of some layer in 6 seeds of
+    10 (a constant output: nothing trains it); mnist_cnn draws such a network again."""
+    import torch
+
+    from entropyeng.tasks.digits import _every_layer_alive, mnist_cnn
+
+    probe = torch.rand(64, 1, 8, 8, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    for seed in range(10):
+        m = mnist_cnn(8, 2, seed=seed)
+        assert sum(p.numel() for p in m.parameters()) == 502
+        assert _every_layer_alive(m, probe)
+    assert torch.equal(mnist_cnn(8, 2, seed=3)[0].weight, mnist_cnn(8, 2, seed=3)[0].weight)  # deterministic

@@ -22,6 +22,36 @@ def mnist_cnn(image_size: int = 28, channels: int = 2, activation=nn.ReLU, seed:
 
     if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
         raise ValueError(f"channels: expected an integer >= 1, got {channels!r}")
+    if image_size not in (28, 8):
+        raise ValueError(f"image_size: expected 28 or 8, got {image_size}")
+    # with few channels PyTorch's default initialisation often kills every channel of a layer (2
+    # channels on 8 x 8 digits: 6 seeds of 10): the output is then a constant and no optimiser or
+    # sampler moves the network. Such a draw is drawn again (deterministically from the seed) until
+    # every layer has a live unit on a probe of random images in [0, 1].
+    probe = torch.rand(64, 1, image_size, image_size, generator=torch.Generator().manual_seed(12345),
+                       dtype=torch.float64)
+    for attempt in range(100):
+        model = _draw_cnn(image_size, channels, activation, seed * 100 + attempt if attempt else seed)
+        if _every_layer_alive(model, probe):
+            return model
+    raise ValueError(f"channels: no draw of {channels} channels in 100 has a live unit in every layer")
+
+
+def _every_layer_alive(model, probe):
+    import torch
+
+    h = probe
+    with torch.no_grad():
+        for layer in model:
+            h = layer(h)
+            if isinstance(layer, nn.ReLU) and not bool((h > 0).any()):
+                return False
+    return True
+
+
+def _draw_cnn(image_size, channels, activation, seed):
+    import torch
+
     torch.manual_seed(seed)
     c = channels
     conv = lambda a, b: nn.Conv2d(a, b, 3, padding=1)  # noqa: E731
@@ -32,8 +62,6 @@ def mnist_cnn(image_size: int = 28, channels: int = 2, activation=nn.ReLU, seed:
     elif image_size == 8:
         layers = [conv(1, c), activation(), nn.MaxPool2d(2), conv(c, c), activation(), conv(c, c), activation(),
                   conv(c, c), activation(), conv(c, c), activation(), nn.Flatten(), nn.Linear(16 * c, 10)]
-    else:
-        raise ValueError(f"image_size: expected 28 or 8, got {image_size}")
     return nn.Sequential(*layers).double()
 
 

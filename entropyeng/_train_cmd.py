@@ -1,0 +1,82 @@
+"""``entropyeng train TASK --method maxent|anneal|sgd|swa|sam --target-loss X``: one trained network
+of a task (``model.pt``, a state dict) and its numbers (``result.json``) in a folder."""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+
+from ._config import ConfigError, load_config
+from ._io import json_bytes, write_atomic
+
+
+def add_parser(sub, tasks):
+    from .train import METHODS
+
+    p = sub.add_parser("train", help="train one network of a task to a target train loss (max-entropy or a peer)")
+    p.add_argument("task", help=f"a task ({', '.join(tasks)}) or a config .toml")
+    p.add_argument("--method", default="maxent", choices=METHODS,
+                   help="maxent (descent, then Langevin dynamics in the target's train-loss shell; default), "
+                        "harmonic (the shell held by quadratic walls), anneal (Langevin with kT lowered to the "
+                        "target), sgd (the paper's SGD/Adam settings), swa, sam (needs entropyeng[sam])")
+    p.add_argument("--target-loss", required=True, help="the train loss to stop at (e.g. 0.05)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", help="Langevin steps of each walker (maxent, harmonic, anneal; default 20000)")
+    p.add_argument("--walkers", type=int, default=1, help="independent walkers whose predictions are averaged")
+    p.add_argument("--data", help="a local data file or folder (digits: MNIST; cifar; polymer)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key, e.g. sgd.lr=0.01")
+    p.add_argument("--out", help="output folder (default runs/train-TASK-METHOD-seedN)")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(fn=cmd_train)
+
+
+def _number(text, name, kind=float):
+    try:
+        value = kind(float(text))
+    except (TypeError, ValueError, OverflowError):
+        raise ConfigError(f"{name} must be a number, got {text!r}") from None
+    return value
+
+
+def cmd_train(args):
+    import torch
+
+    from ._runloop import Progress
+    from .tasks.catalog import TaskError, build
+    from .train import TrainError, train
+
+    target = _number(args.target_loss, "--target-loss")
+    if not (math.isfinite(target) and target > 0):
+        raise ConfigError(f"--target-loss must be a train loss > 0, got {args.target_loss}")
+    steps = _number(args.steps, "--steps", int) if args.steps is not None else 20_000
+    if steps < 1 or args.walkers < 1:
+        raise ConfigError(f"--steps and --walkers must be >= 1, got {steps} and {args.walkers}")
+    config = load_config(args.task, sets=args.set or [], data=args.data)
+    try:
+        problem = build(config)
+    except TaskError as e:
+        raise ConfigError(str(e)) from None
+    out = args.out or os.path.join("runs", f"train-{config['task']}-{args.method}-seed{args.seed}")
+    os.makedirs(out, exist_ok=True)
+    s = config["sgd"]
+    bar = Progress(steps * args.walkers if args.method in ("maxent", "harmonic", "anneal") else int(s["epochs"]),
+                   "steps" if args.method in ("maxent", "harmonic", "anneal") else "epochs", not args.quiet)
+    try:
+        result = train(problem.make_model(args.seed), problem.train, problem.test, loss=problem.loss,
+                       metric=problem.metric, method=args.method, target_loss=target, seed=args.seed,
+                       optimizer=s["optimizer"], lr=float(s["lr"]), batch_size=int(s["batch_size"]),
+                       max_epochs=max(int(s["epochs"]), 1), steps=steps, walkers=args.walkers,
+                       progress=lambda done, x: bar.update(done, f"ln(train loss) {x:.3f}"))
+    except TrainError as e:
+        bar.close()
+        print(f"entropyeng: {e}", file=sys.stderr)
+        raise SystemExit(1) from None
+    bar.close()
+    torch.save(result.model.state_dict(), os.path.join(out, "model.pt"))
+    summary = dict(result.summary(), task=config["task"], metric=problem.metric, network=problem.label, seed=args.seed)
+    write_atomic(os.path.join(out, "result.json"), json_bytes(summary))
+    metric = "test accuracy" if problem.metric == "accuracy" else "ln(test loss)"
+    note = "" if result.reached else "  (target not reached: the nearest point of the trajectory)"
+    print(f"{args.method}: train loss {result.train_loss:.4g} (target {target:g}), {metric} {result.test_metric:.4f}, "
+          f"{result.seconds:.1f} s -> {out}{note}")

@@ -1,0 +1,100 @@
+"""The optimisers a user would pick instead, from maintained libraries, each stopped at the target
+train loss: SGD or Adam (the paper's Supplementary settings), SWA (``torch.optim.swa_utils``) and SAM
+(``pytorch_optimizer.SAM``, the optional extra ``entropyeng[sam]``)."""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+
+import numpy as np
+import torch
+
+from ..baselines import _loss
+from ._common import TrainError, TrainResult, evaluate, nearest
+
+__all__ = ["descend"]
+
+_OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}
+
+
+def _sam_class():
+    try:
+        from pytorch_optimizer import SAM
+    except ImportError:
+        raise TrainError("method 'sam' needs pytorch-optimizer: pip install 'entropyeng[sam]'") from None
+    return SAM
+
+
+def descend(model, data, *, loss, metric, target, method="sgd", optimizer="sgd", lr, batch_size, max_epochs,
+            seed=0, rho=0.05, swa_start=2.0, progress=None) -> TrainResult:
+    """Minibatch training of ``model`` (in place) until its full-batch train loss is at most
+    ``target``, checked after every epoch; the result is the epoch nearest the target on a log scale
+    (the last one, or the one before it). ``method``: "sgd" (``optimizer`` "sgd" or "adam"), "swa"
+    (the running average of the epochs' weights from the first epoch whose loss is below ``swa_start``
+    times the target, learning rate held by ``SWALR``; the average is what is checked and returned)
+    or "sam" (sharpness-aware steps of radius ``rho`` around ``optimizer``)."""
+    if optimizer not in _OPTIMIZERS:
+        raise TrainError(f"optimizer: expected 'sgd' or 'adam', got {optimizer!r}")
+    if method not in ("sgd", "swa", "sam"):
+        raise TrainError(f"method: expected 'sgd', 'swa' or 'sam', got {method!r}")
+    t0 = time.perf_counter()
+    torch.manual_seed(seed)
+    X, y, _, _ = data
+    if method == "sam":
+        opt = _sam_class()(model.parameters(), _OPTIMIZERS[optimizer], rho=rho, lr=lr)
+    else:
+        opt = _OPTIMIZERS[optimizer](model.parameters(), lr=lr)
+    averaged, swa_sched = None, None
+    g = torch.Generator().manual_seed(seed)
+    n = X.shape[0]
+    L, m = evaluate(model, data, loss, metric)
+    records, states, steps = [(math.log(L), m)], [copy.deepcopy(model.state_dict())], 0
+    out = model
+    epoch = 0
+    while L > target and epoch < max_epochs:
+        epoch += 1
+        perm = torch.randperm(n, generator=g)
+        for k in range(0, n, batch_size):
+            idx = perm[k:k + batch_size]
+            xb, yb = X[idx], y[idx]
+            if method == "sam":
+                def closure(xb=xb, yb=yb):
+                    opt.zero_grad()
+                    lb = _loss(model(xb), yb, loss)
+                    lb.backward()
+                    return lb
+
+                closure()
+                opt.step(closure)
+            else:
+                opt.zero_grad()
+                _loss(model(xb), yb, loss).backward()
+                opt.step()
+            steps += 1
+        if method == "swa":
+            if averaged is None and evaluate(model, data, loss, metric)[0] <= swa_start * target:
+                averaged = torch.optim.swa_utils.AveragedModel(model)
+                swa_sched = torch.optim.swa_utils.SWALR(opt, swa_lr=lr, anneal_epochs=1)
+            if averaged is not None:
+                averaged.update_parameters(model)
+                swa_sched.step()
+                out = averaged.module
+        L, m = evaluate(out, data, loss, metric)
+        if not math.isfinite(L):
+            raise TrainError(f"{method}: the train loss went non-finite at epoch {epoch} (learning rate {lr})")
+        records.append((math.log(L), m))
+        states.append(copy.deepcopy(out.state_dict()))
+        del states[:-2]  # the nearest record is the last or the one before it
+        if progress is not None:
+            progress(epoch, L)
+    records = np.array(records)
+    best = nearest(records[-2:], target) + len(records) - min(2, len(records))
+    result_model = copy.deepcopy(out)
+    result_model.load_state_dict(states[best - len(records)])
+    L, m = evaluate(result_model, data, loss, metric)
+    return TrainResult(method=method if method != "sgd" else optimizer, model=result_model, target_loss=target,
+                       train_loss=L, test_metric=m, reached=bool(records[:, 0].min() <= math.log(target)),
+                       seconds=time.perf_counter() - t0, steps=steps, trajectory=records,
+                       details=dict(epochs=epoch, lr=lr, batch_size=batch_size))

