@@ -23,7 +23,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--quick", action="store_true", help="shorter timing rounds")
-    parser.add_argument("--section", choices=["kernels", "wlmc", "wlmd", "walkers", "tasks", "all"], default="all")
+    parser.add_argument("--section", choices=["kernels", "wlmc", "wlmd", "walkers", "tasks", "maxent", "all"], default="all")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -40,6 +40,12 @@ def main(argv=None):
         result["wlmd"] = wlmd_section(args)
     if args.section in ("walkers", "all"):
         result["walkers"] = walkers_section(args)
+    if args.section == "maxent":  # not in "all": the head-to-head of docs/maxent.md takes ~30 minutes
+        from entropyeng.train.compare import head_to_head
+
+        print("max-entropy trainer vs SGD/Adam, SWA, SAM at matched train loss (docs/maxent.md)")
+        result["maxent"] = head_to_head(seeds=2 if args.quick else 5, steps=2_000 if args.quick else 20_000,
+                                        out="docs")
     if args.section == "tasks":  # not in "all": it takes minutes
         result["tasks"] = tasks_section(args)
     if args.json:

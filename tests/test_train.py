@@ -128,3 +128,17 @@ def test_the_command_refuses_bad_targets_in_one_line(tmp_path, capsys):
                  "--out", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert "at best" in err and "Traceback" not in err
+
+
+def test_the_head_to_head_runs_at_a_tiny_budget(tmp_path):
+    """The command behind docs/maxent.md (python -m bench --section maxent) at a tiny budget: every
+    method on a task, the table, the figure."""
+    from entropyeng.train.compare import head_to_head
+
+    rows = head_to_head(["spiral"], seeds=2, steps=100, out=tmp_path, progress=None)
+    assert len(rows) == 2 * 6
+    table = (tmp_path / "maxent-table.md").read_text()
+    for method in ("maxent", "maxent-4w", "anneal", "sgd", "swa"):
+        assert f"| {method} |" in table
+    assert (tmp_path / "maxent-spiral.png").read_bytes()[:4] == b"\x89PNG"
+    assert json.loads((tmp_path / "maxent-results.json").read_text())[0]["task"] == "spiral"
