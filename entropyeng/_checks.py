@@ -142,3 +142,24 @@ def sigma_pair(sigma_bins) -> tuple[float, float]:
         if not 0 <= s <= 1e5:
             raise ValueError(f"sigma_bins: expected numbers in [0, 1e5] (bins), got {pair[k]}")
     return pair
+
+
+def all_finite(a) -> bool:
+    """Whether every element of a host array or CPU tensor is finite."""
+    if is_tensor(a):
+        import torch
+
+        return bool(torch.isfinite(a.detach()).all())
+    return bool(np.isfinite(a).all())
+
+
+def overlaps(a, b) -> bool:
+    """Whether two arrays (numpy or torch, one kind) share memory."""
+    if is_tensor(a) and is_tensor(b):
+        if a.device != b.device or a.numel() == 0 or b.numel() == 0:
+            return False
+        a0, b0 = a.data_ptr(), b.data_ptr()
+        return a0 < b0 + b.numel() * b.element_size() and b0 < a0 + a.numel() * a.element_size()
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+        return bool(np.may_share_memory(a, b))
+    return False

@@ -10,6 +10,7 @@
     entropyeng compare DIR... --out FIG.png    # Fig. 1b: equilibrium vs SGD across runs
     entropyeng bench                           # the benchmark table (from the source tree)
     entropyeng train spiral --method maxent --target-loss 0.15   # a max-entropy network at that train loss
+    entropyeng md digits --kT 0.005            # plain Langevin dynamics: the paper's Fig. 4
     entropyeng run house --walkers 8           # 8 WLMD walkers sharing one landscape
     torchrun --standalone --nproc_per_node 2 -m entropyeng run house --walkers 4   # 2 processes x 4 walkers
 
@@ -458,6 +459,9 @@ def main(argv=None):
     from ._train_cmd import add_parser as add_train_parser
 
     add_train_parser(sub, TASKS)
+    from ._md_cmd import add_parser as add_md_parser
+
+    add_md_parser(sub, TASKS)
     p = sub.add_parser("tasks", help="list the tasks")
     p.set_defaults(fn=cmd_tasks)
     p = sub.add_parser("bench", help="the benchmark table")

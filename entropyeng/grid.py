@@ -9,6 +9,11 @@ import numpy as np
 __all__ = ["Grid"]
 
 
+#: the largest grid (cells): 2^34 cells of float64 are 128 GiB per array; beyond it nx * ny and the
+#: kernels' cell offsets would near the int64 range
+MAX_CELLS = 2**34
+
+
 class Grid:
     """A regular grid over the collective variables (x, y).
 
@@ -50,6 +55,13 @@ class Grid:
             raise ValueError(f"x_max: expected x_max > x_min, got x_min={x_min}, x_max={x_max}")
         if not float(y_max) > float(y_min):
             raise ValueError(f"y_max: expected y_max > y_min, got y_min={y_min}, y_max={y_max}")
+        for name, lo, hi in (("x", x_min, x_max), ("y", y_min, y_max)):
+            if not math.isfinite(float(hi) - float(lo)):
+                raise ValueError(f"{name}_max: the range {name}_max - {name}_min overflows ({lo} .. {hi}); "
+                                 "expected a range below 1.8e308")
+        if int(nx) * int(ny) > MAX_CELLS:
+            raise ValueError(f"nx, ny: a grid of {int(nx)} x {int(ny)} cells (float64: {int(nx) * int(ny) * 8 / 2**30:.3g} GiB "
+                             f"per array) is beyond the {MAX_CELLS:.3g} cells this library allows")
         self.x_min, self.x_max, self.nx = float(x_min), float(x_max), int(nx)
         self.y_min, self.y_max, self.ny = float(y_min), float(y_max), int(ny)
 

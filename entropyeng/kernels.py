@@ -165,6 +165,10 @@ def smooth(S, sigma_bins, *, backend=None):
     if len(shp) != 2:
         raise ValueError(f"S: expected a 2-D array, got shape {shp}")
     pair = C.sigma_pair(sigma_bins)
+    for axis, (s, n) in enumerate(zip(pair, shp)):
+        if s > n:
+            raise ValueError(f"sigma_bins: {s:g} bins on axis {axis} of {n} cells; a filter wider than its axis "
+                             f"averages the whole axis (expected at most {n})")
     name = backends.resolve(backend, S)
     return backends.get(name).smooth(S, pair)
 
@@ -224,6 +228,13 @@ def langevin(theta, v, grad, bound, dt, gamma, kT, seed, step, *, backend=None) 
         devices.add(C.array_info(bound, "bound")[3])
     if len(devices) > 1:
         raise ValueError(f"theta, v, grad, bound: expected arrays on one device, got {sorted(devices)}")
+    if C.overlaps(theta, v) or C.overlaps(theta, grad) or C.overlaps(v, grad):
+        raise ValueError("theta, v, grad: expected separate arrays (they share memory; the update would read "
+                         "what it has written)")
+    if dev != "cuda":  # on the GPU a check would synchronise; the kernel keeps the box for finite input
+        for a, n in ((theta, "theta"), (v, "v"), (grad, "grad")):
+            if not C.all_finite(a):
+                raise ValueError(f"{n}: expected finite values (NaN or inf would leave the box)")
     name = backends.resolve(backend, theta)
     backends.get(name).langevin(theta, v, grad, bound, dt, gamma, kT, seed, step)
 

@@ -166,3 +166,47 @@ def test_cuda_arrays(backend):
     with pytest.raises(ValueError, match="cpp"):
         kernels.deposit(S, G, 0.5, 0.5, 1.0, 0.1, 0.3, backend="cpp")
     assert not to_numpy(S).any()
+
+
+@pytest.mark.parametrize("args, match", [((-1e308, 1e308, 10, 0.0, 1.0, 10), "overflows"),
+                                         ((0.0, 1.0, 2**32, 0.0, 1.0, 2**32), "beyond the"),
+                                         ((0.0, 1.0, 10, -1e308, 1e308, 10), "y_max: the range")])
+def test_grids_whose_size_or_cell_overflows_are_refused(args, match):
+    with pytest.raises(ValueError, match=match):
+        Grid(*args)
+
+
+@pytest.mark.parametrize("backend", backends.available())
+def test_langevin_refuses_non_finite_input_and_shared_memory(backend):
+    def call(theta=None, v=None, grad=None):
+        theta = np.zeros(4) if theta is None else theta
+        v = np.ones(4) if v is None else v
+        grad = np.zeros(4) if grad is None else grad
+        kernels.langevin(theta, v, grad, 1.0, 0.1, 0.1, 1.0, 0, 0, backend=backend)
+
+    if backend == "cuda":
+        pytest.skip("the CUDA path does not read its arrays back to check them (documented)")
+    for name in ("theta", "v", "grad"):
+        bad = np.zeros(4)
+        bad[1] = np.nan
+        with pytest.raises(ValueError, match=f"{name}: expected finite values"):
+            call(**{name: bad})
+    a = np.zeros(4)
+    with pytest.raises(ValueError, match="share memory"):
+        kernels.langevin(a, a, np.zeros(4), 1.0, 0.1, 0.1, 1.0, 0, 0, backend=backend)
+    buf = np.zeros(8)
+    with pytest.raises(ValueError, match="share memory"):  # overlapping views
+        kernels.langevin(buf[:4], buf[2:6], np.zeros(4), 1.0, 0.1, 0.1, 1.0, 0, 0, backend=backend)
+    theta = np.full(4, 0.5)
+    kernels.langevin(theta, np.ones(4), np.zeros(4), 1.0, 1e154, 0.1, 1.0, 0, 0, backend=backend)
+    assert np.all(np.abs(theta) <= 1.0)  # a huge finite dt still keeps the box
+
+
+@pytest.mark.parametrize("backend", [b for b in backends.available() if b != "cuda"])
+def test_smooth_refuses_a_filter_wider_than_its_axis(backend):
+    S = np.zeros((10, 20))
+    with pytest.raises(ValueError, match="wider than its axis"):
+        kernels.smooth(S, (11.0, 1.0), backend=backend)
+    with pytest.raises(ValueError, match="wider than its axis"):
+        kernels.smooth(S, 1e5, backend=backend)
+    assert kernels.smooth(S + 1.0, (10.0, 20.0), backend=backend) == pytest.approx(np.ones((10, 20)))

@@ -142,3 +142,22 @@ def test_the_head_to_head_runs_at_a_tiny_budget(tmp_path):
         assert f"| {method} |" in table
     assert (tmp_path / "maxent-spiral.png").read_bytes()[:4] == b"\x89PNG"
     assert json.loads((tmp_path / "maxent-results.json").read_text())[0]["task"] == "spiral"
+
+
+def test_md_writes_fig_4_at_a_tiny_budget(tmp_path, capsys):
+    """`entropyeng md` (the paper's Fig. 4: plain Langevin dynamics at kT, several runs): the
+    figure, the records of every run, the summary; bad arguments in one line."""
+    out = tmp_path / "md"
+    assert main(["md", "spiral", "--steps", "400", "--runs", "2", "--dt", "0.05", "--out", str(out), "--quiet"]) == 0
+    summary = json.loads((out / "md.json").read_text())
+    assert summary["runs"] == 2 and summary["kT"] == 0.005 and summary["metric"] == "accuracy"
+    with np.load(out / "md.npz") as f:
+        rec = f["records"]
+    assert rec.shape[0] == 2 and rec.shape[2] == 3 and rec[0, -1, 0] == 400
+    assert not np.array_equal(rec[0, :, 1], rec[1, :, 1])  # independent runs
+    assert rec[:, -1, 1].mean() < rec[:, 0, 1].mean()  # the train loss falls toward kT's equilibrium
+    assert (out / "md.png").read_bytes()[:4] == b"\x89PNG"
+    capsys.readouterr()
+    assert main(["md", "spiral", "--kT", "-1", "--out", str(out)]) == 2
+    assert main(["md", "spiral", "--window", "0.5", "--out", str(out)]) == 2
+    assert capsys.readouterr().err.count("\n") == 2

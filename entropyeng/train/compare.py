@@ -24,13 +24,14 @@ __all__ = ["SETTINGS", "head_to_head"]
 METHODS = ("maxent", "maxent-4w", "anneal", "sgd", "swa", "sam")
 
 # The tasks of the comparison, their target train loss (reached by the paper's SGD settings within
-# their epochs for most seeds) and the settings that differ from the task's defaults. Digits: the
+# their epochs for most seeds) and the settings that differ from the task's defaults (more epochs:
+# every method stops at the target, and a seed counts only when every method got there). Digits: the
 # paper's MNIST settings (SGD 3e-3, batch 4) leave the 2-channel CNN at chance on the 8 x 8 stand-in
 # for hundreds of epochs; full-batch Adam is the descent and the peers' optimiser there.
 SETTINGS = {
-    "spiral": dict(target=0.2, sets=[]),
-    "spiral_regression": dict(target=0.2, sets=[]),
-    "house": dict(target=0.1, sets=["model.width=20"]),
+    "spiral": dict(target=0.2, sets=["sgd.epochs=3000"]),
+    "spiral_regression": dict(target=0.2, sets=["sgd.epochs=1000"]),
+    "house": dict(target=0.1, sets=["model.width=20", "sgd.epochs=1000"]),
     "digits": dict(target=0.5, sets=["sgd.optimizer=adam", "sgd.batch_size=250", "sgd.lr=0.01",
                                      "sgd.epochs=2000"]),
 }

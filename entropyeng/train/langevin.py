@@ -24,7 +24,7 @@ from ..baselines import _loss, _metric
 from ..wlmd_common import _INIT_STEP, paper_bounds
 from ._common import Ensemble, TrainError, TrainResult, evaluate
 
-__all__ = ["langevin_walk"]
+__all__ = ["langevin_walk", "langevin_md"]
 
 
 class _Flat:
@@ -55,15 +55,16 @@ class _Flat:
 def langevin_walk(model, data, *, loss, metric, kind, target, steps, dt, gamma, seed, width=0.05, wall_c=3000.0,
                   kT0=5e-3, kT1=5e-5, record_every=100, bound="paper", adapt=0.1, progress=None):
     """One walker from ``model`` (modified in place); returns (records (n, 3): step, ln L, metric;
-    steps run; reached; acceptance rate). ``kind``: "shell", "harmonic" or "anneal" (module
-    docstring). The shell walker tunes ``dt`` during the first ``adapt`` fraction of its steps toward
+    steps run; reached; acceptance rate). ``kind``: "shell", "harmonic", "anneal" (module
+    docstring) or "md" (plain Langevin dynamics on the train loss at ``kT0``, never stopped; ``target``
+    unused). The shell walker tunes ``dt`` during the first ``adapt`` fraction of its steps toward
     an acceptance of 0.6 (a warm-up; the dynamics is exact for a fixed dt after it)."""
     X, y, Xt, yt = data
     flat = _Flat(model, bound)
     v = (kernels.normal(seed, _INIT_STEP, flat.n, backend="torch", dtype=str(flat.theta.dtype)[6:])
          .to(flat.theta.device))
     x_star = math.log(target)
-    if kind == "anneal":
+    if kind in ("anneal", "md"):
         v *= math.sqrt(kT0)
     records, reached, accepted = [], kind != "anneal", 0
     zero = torch.zeros_like(flat.grad)
@@ -106,7 +107,10 @@ def langevin_walk(model, data, *, loss, metric, kind, target, steps, dt, gamma, 
         x = math.log(Lv) if Lv > 0 else -math.inf
         if not math.isfinite(x):
             raise TrainError(f"{kind}: the train loss went non-finite at step {step} (dt {dt} too large?)")
-        if kind == "anneal":
+        if kind == "md":  # plain Langevin dynamics on the train loss at a fixed kT (the paper's Fig. 4)
+            L.backward()
+            grad, temp = flat.grad, kT0
+        elif kind == "anneal":
             if x <= x_star:
                 reached = True
                 record(step, x)
@@ -172,3 +176,19 @@ def maxent(model, data, *, loss, metric, target, kind="shell", steps, dt, gamma,
                                     descent_epochs=first.details["epochs"], descent_seconds=first.seconds,
                                     start_metric=first.test_metric, acceptance=float(np.mean(rates)),
                                     members=[dict(train_loss=a, test_metric=b) for a, b in member_metrics]))
+
+
+def langevin_md(make_model, data, *, loss, metric, kT, steps, dt, gamma=0.1, runs=4, seed=0, record_every=100,
+                progress=None):
+    """The paper's Fig. 4: ``runs`` independent Langevin trajectories on V = train loss at ``kT``
+    from the models ``make_model(seed + r)``; returns records (runs, n, 3): step, ln(train loss),
+    test metric."""
+    out = []
+    for r in range(runs):
+        model = make_model(seed + r)
+        records, _, _, _ = langevin_walk(model, data, loss=loss, metric=metric, kind="md", target=1.0, steps=steps,
+                                         dt=dt, gamma=gamma, seed=seed + r, kT0=kT, kT1=kT, record_every=record_every,
+                                         progress=(lambda s, x, r=r: progress(r * steps + s, x)) if progress else None)
+        out.append(records)
+    n = min(len(a) for a in out)
+    return np.stack([a[:n] for a in out])
