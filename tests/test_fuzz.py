@@ -121,3 +121,65 @@ def test_public_deposit_is_correct_or_refuses(data):
         return
     kernels.deposit(R, g, x, y, 1.0, sigma, cutoff, backend="torch")
     np.testing.assert_allclose(S, R, rtol=1e-12, atol=1e-15)
+
+
+# -- constructors: any value of any argument is accepted or refused with TypeError / ValueError -------
+ODD = st.one_of(st.none(), st.booleans(), st.text(max_size=3), st.integers(-2**70, 2**70),
+                st.floats(allow_nan=True, allow_infinity=True), st.just([]), st.just({}), st.just((1, 2)))
+
+
+@SETTINGS
+@given(st.lists(ODD, min_size=6, max_size=6))
+def test_grid_accepts_or_refuses_cleanly(args):
+    try:
+        g = Grid(*args)
+    except (TypeError, ValueError):
+        return
+    assert np.isfinite(g.dx) and np.isfinite(g.dy) and g.nx * g.ny <= 2**34
+
+
+def _tiny_wlmd_kwargs():
+    return dict(loss="mse", grid=Grid(-12.0, 4.0, 40, -12.0, 4.0, 40), sigma=0.4, cutoff=1.2,
+                schedule=dict(f_max=1.0, t1=10.0, t2=20.0, t3=0.0), dt=0.01, gamma=0.1, bound=2.0, compile="eager")
+
+
+WLMD_KEYS = ["alpha", "sigma", "cutoff", "wall_c", "dt", "gamma", "kT", "bound", "seed", "walkers", "sync_every",
+             "threads", "compile", "integrator", "cv_y", "timeout_s", "compile_min_steps", "walls", "schedule"]
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.sampled_from(WLMD_KEYS), ODD)
+def test_wlmd_constructor_accepts_or_refuses_cleanly(key, value):
+    import torch
+
+    from entropyeng import WLMD
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 1)).double()
+    X = torch.linspace(-1, 1, 24, dtype=torch.float64).reshape(8, 3)
+    kw = dict(_tiny_wlmd_kwargs(), **{key: value})
+    try:
+        w = WLMD(model, (X, X[:, :1]), (X, X[:, :1]), **kw)
+    except (TypeError, ValueError):
+        return
+    w.run(3)
+    assert np.isfinite(w.landscape.entropy).all()
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.sampled_from(["target_loss", "steps", "walkers", "lr", "batch_size", "max_epochs", "dt", "width",
+                        "method", "kT0"]), ODD)
+def test_trainer_accepts_or_refuses_cleanly(key, value):
+    import torch
+
+    from entropyeng.train import TrainError, train
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 1)).double()
+    X = torch.linspace(-1, 1, 24, dtype=torch.float64).reshape(8, 3)
+    kw = dict(dict(target_loss=0.5, steps=5, max_epochs=3, method="sgd"), **{key: value})
+    try:
+        r = train(model, (X, X[:, :1]), (X, X[:, :1]), loss="mse", metric="loss", **kw)
+    except (TypeError, ValueError, TrainError):
+        return
+    assert r.train_loss >= 0
