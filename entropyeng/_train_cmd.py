@@ -27,6 +27,8 @@ def add_parser(sub, tasks):
     p.add_argument("--data", help="a local data file or folder (digits: MNIST; cifar; polymer)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key, e.g. sgd.lr=0.01")
     p.add_argument("--out", help="output folder (default runs/train-TASK-METHOD-seedN)")
+    p.add_argument("--landscape", help="a finished 'entropyeng run' directory of the same task: draw the trained "
+                                       "network on its landscape (on-landscape.png)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(fn=cmd_train)
 
@@ -76,7 +78,24 @@ def cmd_train(args):
     torch.save(result.model.state_dict(), os.path.join(out, "model.pt"))
     summary = dict(result.summary(), task=config["task"], metric=problem.metric, network=problem.label, seed=args.seed)
     write_atomic(os.path.join(out, "result.json"), json_bytes(summary))
+    if args.landscape:
+        _on_landscape(args.landscape, result, problem, os.path.join(out, "on-landscape.png"), args.method)
     metric = "test accuracy" if problem.metric == "accuracy" else "ln(test loss)"
     note = "" if result.reached else "  (target not reached: the nearest point of the trajectory)"
     print(f"{args.method}: train loss {result.train_loss:.4g} (target {target:g}), {metric} {result.test_metric:.4f}, "
           f"{result.seconds:.1f} s -> {out}{note}")
+
+
+def _on_landscape(run_dir, result, problem, path, method):
+    """The trained network as a star on the landscape figure of a finished run of the task."""
+    from .landscape import Landscape
+    from .plot import landscape_figure
+
+    try:
+        L = Landscape.load(os.path.join(run_dir, "landscape.npz"))
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"--landscape: no landscape of a finished run in {run_dir} ({e})") from None
+    y = result.test_metric
+    landscape_figure(L, path, curve=problem.curve, y_label=problem.y_label, higher_is_better=problem.higher_is_better,
+                     points=[(f"{method} (train loss {result.train_loss:.3g})", math.log(result.train_loss), y)],
+                     title=f"{problem.label}: {method} on the landscape")

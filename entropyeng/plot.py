@@ -20,10 +20,11 @@ def _plt():
 
 
 def landscape_figure(landscape: Landscape, path, trajectories=None, title=None, curve="equilibrium", y_label=None,
-                     sgd_readout="mean", higher_is_better=True):
+                     sgd_readout="mean", higher_is_better=True, points=()):
     """Fig. 1a: the entropy landscape over ln(train loss) x test metric, the equilibrium (Eq. 1) or
     max-entropy points (magenta, named in the legend) and the SGD curve (its mean, or its best state
-    per bin) with the spread of the SGD states (10th-90th percentile band) on top; the axes are
+    per bin) with the spread of the SGD states (10th-90th percentile band) on top; ``points``: (label,
+    ln train loss, metric) of single networks (a trainer's results), drawn as stars; the axes are
     cropped to the visited cells."""
     plt = _plt()
     g = landscape.grid
@@ -64,6 +65,8 @@ def landscape_figure(landscape: Landscape, path, trajectories=None, title=None, 
             pad = 0.05 * (hi - lo)
             lo, hi = min(lo, np.nanmin(mean[sgd_cols]) - pad), max(hi, np.nanmax(mean[sgd_cols]) + pad)
         ax.set_ylim(lo, hi)
+    for k, (label, px, py) in enumerate(points):
+        ax.plot([px], [py], "*", ms=12, mec="white", mew=0.8, color=f"C{k + 1}", label=label)
     ax.set_xlabel("ln(train loss)")
     ax.set_ylabel(y_label)
     ax.set_title(title or f"{landscape.meta.get('sampler', '')} entropy landscape")

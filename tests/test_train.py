@@ -161,3 +161,17 @@ def test_md_writes_fig_4_at_a_tiny_budget(tmp_path, capsys):
     assert main(["md", "spiral", "--kT", "-1", "--out", str(out)]) == 2
     assert main(["md", "spiral", "--window", "0.5", "--out", str(out)]) == 2
     assert capsys.readouterr().err.count("\n") == 2
+
+
+def test_the_trained_network_is_drawn_on_a_finished_runs_landscape(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["run", "spiral", "--steps", "200000", "--set", "sgd.runs=2", "--set", "sgd.epochs=2", "--quiet",
+                 "--out", str(run)]) == 0
+    out = tmp_path / "train"
+    assert main(["train", "spiral", "--target-loss", "0.5", "--steps", "50", "--landscape", str(run), "--quiet",
+                 "--out", str(out)]) == 0
+    assert (out / "on-landscape.png").read_bytes()[:4] == b"\x89PNG"
+    capsys.readouterr()
+    assert main(["train", "spiral", "--target-loss", "0.5", "--steps", "50", "--landscape", str(tmp_path / "none"),
+                 "--quiet", "--out", str(out)]) == 2
+    assert "--landscape" in capsys.readouterr().err
