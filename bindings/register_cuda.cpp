@@ -146,7 +146,8 @@ void smooth(py::handle S_obj, py::handle out_obj, py::handle work_obj, double si
     for (auto [s, name] : {std::pair<double, const char*>{sigma_x, "sigma_bins[0]"}, {sigma_y, "sigma_bins[1]"}})
         if (!(s >= 0.0) || !(s <= 1.0e5))
             throw py::value_error(std::string(name) + ": expected a number in [0, 1e5] (bins)");
-    if (sigma_x > static_cast<double>(S.shape[0]) || sigma_y > static_cast<double>(S.shape[1]))
+    if (sigma_x > std::max<double>(static_cast<double>(S.shape[0]), 100.0) ||
+        sigma_y > std::max<double>(static_cast<double>(S.shape[1]), 100.0))
         throw py::value_error("sigma_bins: a filter wider than its axis averages the whole axis");
     DevArray out = as_device_array(out_obj, "out"), work = as_device_array(work_obj, "work");
     require_shape_dev(out, S.shape, "out");

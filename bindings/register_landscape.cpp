@@ -132,7 +132,7 @@ py::array smooth(py::handle S_obj, double sigma_x, double sigma_y) {
             throw py::value_error(std::string(name) + ": expected a number in [0, 1e5] (bins), got " +
                                   std::to_string(s));
     const int64_t nx = S.shape(0), ny = S.shape(1);
-    if (sigma_x > static_cast<double>(nx) || sigma_y > static_cast<double>(ny))
+    if (sigma_x > std::max<double>(nx, 100.0) || sigma_y > std::max<double>(ny, 100.0))
         throw py::value_error("sigma_bins: a filter wider than its axis (" + std::to_string(sigma_x) + ", " +
                               std::to_string(sigma_y) + " bins on " + std::to_string(nx) + " x " +
                               std::to_string(ny) + " cells) averages the whole axis");

@@ -144,7 +144,7 @@ def sigma_pair(sigma_bins) -> tuple[float, float]:
     return pair
 
 
-def all_finite(a) -> bool:
+def finite_elements(a) -> bool:
     """Whether every element of a host array or CPU tensor is finite."""
     if is_tensor(a):
         import torch

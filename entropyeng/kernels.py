@@ -144,6 +144,10 @@ def gradient(S, grid, x, y, *, backend=None):
     return gx, gy
 
 
+#: the widest filter smooth accepts beyond its axis's length, in bins
+WIDEST_FILTER = 100
+
+
 def smooth(S, sigma_bins, *, backend=None):
     """Gaussian-smoothed copy of ``S`` (docs/design.md contract 3).
 
@@ -166,9 +170,9 @@ def smooth(S, sigma_bins, *, backend=None):
         raise ValueError(f"S: expected a 2-D array, got shape {shp}")
     pair = C.sigma_pair(sigma_bins)
     for axis, (s, n) in enumerate(zip(pair, shp)):
-        if s > n:
+        if s > max(n, WIDEST_FILTER):  # (the cost grows with the radius, 4 sigma, per cell)
             raise ValueError(f"sigma_bins: {s:g} bins on axis {axis} of {n} cells; a filter wider than its axis "
-                             f"averages the whole axis (expected at most {n})")
+                             f"averages the whole axis (expected at most max({n}, {WIDEST_FILTER}))")
     name = backends.resolve(backend, S)
     return backends.get(name).smooth(S, pair)
 
@@ -233,7 +237,7 @@ def langevin(theta, v, grad, bound, dt, gamma, kT, seed, step, *, backend=None) 
                          "what it has written)")
     if dev != "cuda":  # on the GPU a check would synchronise; the kernel keeps the box for finite input
         for a, n in ((theta, "theta"), (v, "v"), (grad, "grad")):
-            if not C.all_finite(a):
+            if not C.finite_elements(a):
                 raise ValueError(f"{n}: expected finite values (NaN or inf would leave the box)")
     name = backends.resolve(backend, theta)
     backends.get(name).langevin(theta, v, grad, bound, dt, gamma, kT, seed, step)

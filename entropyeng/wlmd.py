@@ -44,6 +44,7 @@ from .wlmd_state import CheckpointMixin
 __all__ = ["WLMD", "WLMDError", "WLMDInfo", "WalkerDropped", "f_schedule", "paper_bounds"]
 
 _ENDS = {-1: None, 0: "low", 1: "high"}
+MAX_WALKERS = 65536  # walkers per process
 
 
 class WLMD(StepFunctionMixin, PerStepMixin, CheckpointMixin):
@@ -126,8 +127,8 @@ class WLMD(StepFunctionMixin, PerStepMixin, CheckpointMixin):
                  cutoff, walls=None, wall_c=3000.0, schedule, dt, gamma, kT=1.0, bound="paper", seed=0,
                  backend=None, integrator="paper", sync_every=None, walkers=1, distributed=False, timeout_s=120.0,
                  compile="auto", threads=None, compile_min_steps=2000):
-        if isinstance(walkers, bool) or not isinstance(walkers, (int, np.integer)) or walkers < 1:
-            raise ValueError(f"walkers: expected an integer >= 1, got {walkers!r}")
+        if isinstance(walkers, bool) or not isinstance(walkers, (int, np.integer)) or not 1 <= walkers <= MAX_WALKERS:
+            raise ValueError(f"walkers: expected an integer in [1, {MAX_WALKERS}], got {walkers!r}")
         if not isinstance(distributed, bool):
             raise TypeError(f"distributed: expected True or False, got {distributed!r}")
         self.K, self.distributed = int(walkers), distributed
@@ -181,8 +182,9 @@ class WLMD(StepFunctionMixin, PerStepMixin, CheckpointMixin):
         self.compile = compile
         self.compile_min_steps = C.counter(compile_min_steps, "compile_min_steps")
         self.compile_info = None
-        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-            raise ValueError(f"threads: expected an integer >= 1, got {threads!r}")
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
+                                    or not 1 <= threads <= 4096):
+            raise ValueError(f"threads: expected an integer in [1, 4096], got {threads!r}")
         self._threads_arg = threads
         if sync_every is None:
             if not self._uses_step_function():
@@ -343,10 +345,16 @@ class WLMD(StepFunctionMixin, PerStepMixin, CheckpointMixin):
         return np.zeros(self.grid.shape)
 
     # -- collective variables -----------------------------------------------------------------
-    def _walker_params(self, k):
-        """Walker k's parameters by name (views into its row), for ``functional_call``."""
-        pieces = torch.split(self._theta_kp[k], self._sizes)
-        return {n: t.view(s) for n, t, s in zip(self._names, pieces, self._shapes)}
+    def _cvs_batched(self, theta_kp):
+        """(x, y, hard - smoothed accuracy) of every row of ``theta_kp`` as (K,) tensors."""
+        from torch.func import vmap
+
+        def one(row):
+            pieces = torch.split(row, self._sizes)
+            x, y, err = self._cvs({n: t.view(s) for n, t, s in zip(self._names, pieces, self._shapes)})
+            return x, y, torch.zeros_like(x) if err is None else err
+
+        return vmap(one)(theta_kp)
 
     def _cvs(self, params=None):
         """(x, y) as 0-d tensors with their graph, and hard - smoothed test accuracy (or None), of the
@@ -382,12 +390,12 @@ class WLMD(StepFunctionMixin, PerStepMixin, CheckpointMixin):
             self._xv, self._yv = self._x.item(), self._y.item()
             self._xs, self._ys = np.array([self._xv]), np.array([self._yv])
             self._errs = np.array([0.0 if self._smooth_err is None else float(self._smooth_err.detach())])
-        else:
+        else:  # every walker at once (vmap over the rows of the (K, P) buffer)
             with torch.no_grad():
-                cvs = [self._cvs(self._walker_params(k)) for k in range(self.K)]
-            self._xs = np.array([float(c[0]) for c in cvs])
-            self._ys = np.array([float(c[1]) for c in cvs])
-            self._errs = np.array([0.0 if c[2] is None else float(c[2]) for c in cvs])
+                x, y, err = self._cvs_batched(self._theta_kp)
+            self._xs = x.double().cpu().numpy()
+            self._ys = y.double().cpu().numpy()
+            self._errs = err.double().cpu().numpy()
             k = int(np.argmax(self.active)) if self.active.any() else 0
             self._xv, self._yv = float(self._xs[k]), float(self._ys[k])
         self._snapshot = None

@@ -24,13 +24,14 @@ __all__ = ["SETTINGS", "head_to_head"]
 METHODS = ("maxent", "maxent-4w", "anneal", "sgd", "swa", "sam")
 
 # The tasks of the comparison, their target train loss (reached by the paper's SGD settings within
-# their epochs for most seeds) and the settings that differ from the task's defaults (more epochs:
+# their epochs for most seeds, and by the max-entropy trainer's descent inside the paper's box: the
+# width-30 regression gets to 0.203 at best there, hence 0.25) and the settings that differ from the task's defaults (more epochs:
 # every method stops at the target, and a seed counts only when every method got there). Digits: the
 # paper's MNIST settings (SGD 3e-3, batch 4) leave the 2-channel CNN at chance on the 8 x 8 stand-in
 # for hundreds of epochs; full-batch Adam is the descent and the peers' optimiser there.
 SETTINGS = {
     "spiral": dict(target=0.2, sets=["sgd.epochs=3000"]),
-    "spiral_regression": dict(target=0.2, sets=["sgd.epochs=1000"]),
+    "spiral_regression": dict(target=0.25, sets=["sgd.epochs=1000"]),
     "house": dict(target=0.1, sets=["model.width=20", "sgd.epochs=1000"]),
     "digits": dict(target=0.5, sets=["sgd.optimizer=adam", "sgd.batch_size=250", "sgd.lr=0.01",
                                      "sgd.epochs=2000"]),
@@ -56,7 +57,8 @@ def _one(task, method, seed, steps, config, target):
 def head_to_head(tasks=tuple(SETTINGS), *, seeds=5, steps=20_000, methods=METHODS, out="docs", progress=print):
     """Run and write ``out/maxent-results.json``, ``out/maxent-table.md`` and ``out/maxent-TASK.png``;
     returns the rows. A method that cannot reach the target on a seed (its descent stalls above it)
-    is recorded as not reached; the table's means are over the seeds that every method reached."""
+    is recorded as not reached; the table's means are over the seeds the method reached, and its
+    difference to SGD over the seeds both reached."""
     from .._config import load_config
 
     os.makedirs(out, exist_ok=True)
@@ -96,23 +98,28 @@ def _stats(values):
 
 
 def _table(rows, tasks, methods):
-    lines = ["| task (target train loss) | method | reached | test metric (mean ± s.e.) | train loss | seconds |",
-             "|---|---|---|---|---|---|"]
+    """Per task and method: seeds that reached the target, the test metric over them, the paired
+    difference to SGD over the seeds both reached (positive: better, for accuracy and for -ln test
+    loss alike), train loss and seconds."""
+    lines = ["| task (target train loss; metric) | method | reached | test metric (mean ± s.e.) | better than sgd by "
+             "(paired, mean ± s.e.) | train loss | seconds |", "|---|---|---|---|---|---|---|"]
     for task in tasks:
         mine = [r for r in rows if r["task"] == task]
-        seeds = sorted({r["seed"] for r in mine})
-        common = [s for s in seeds if all(r["reached"] for r in mine if r["seed"] == s)]
         metric = next((r["metric"] for r in mine if "metric" in r), "")
-        label = f"{task} ({SETTINGS[task]['target']:g}; {'accuracy' if metric == 'accuracy' else 'ln test loss'}; " \
-                f"{len(common)}/{len(seeds)} seeds)"
+        sign = 1.0 if metric == "accuracy" else -1.0
+        sgd = {r["seed"]: r["test_metric"] for r in mine if r["method"] == "sgd" and r["reached"]}
+        label = f"{task} ({SETTINGS[task]['target']:g}; {'accuracy' if metric == 'accuracy' else 'ln test loss'})"
         for method in methods:
             rs = [r for r in mine if r["method"] == method]
-            good = [r for r in rs if r["seed"] in common]
+            good = [r for r in rs if r["reached"]]
             m, se = _stats([r["test_metric"] for r in good])
+            diff = [sign * (r["test_metric"] - sgd[r["seed"]]) for r in good if r["seed"] in sgd]
+            d, dse = _stats(diff)
             L, _ = _stats([r["train_loss"] for r in good])
             sec, _ = _stats([r["seconds"] for r in rs])
-            reached = sum(bool(r["reached"]) for r in rs)
-            lines.append(f"| {label} | {method} | {reached}/{len(rs)} | {m:.4f} ± {se:.4f} | {L:.4g} | {sec:.1f} |")
+            paired = "" if method == "sgd" else f"{d:+.4f} ± {dse:.4f} ({len(diff)})"
+            lines.append(f"| {label} | {method} | {len(good)}/{len(rs)} | {m:.4f} ± {se:.4f} | {paired} | {L:.4g} | "
+                         f"{sec:.1f} |")
             label = ""
     return "\n".join(lines) + "\n"
 

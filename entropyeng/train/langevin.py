@@ -4,7 +4,9 @@
 ``wall_c * max(|ln L - ln target| - width, 0)^2``: flat inside the shell |ln L - ln target| <= width,
 so that inside it the walker moves freely and the stationary distribution is uniform over the shell
 (within the box of the parameters): its typical state is the shell's max-entropy state, the state the
-paper finds to generalise best at that train loss. ``anneal``: Langevin dynamics on the train loss
+paper finds to generalise best at that train loss. The descent is projected into the paper's box
+(2/sqrt(width) per tensor, +-2 for norm layers) and the walk reflects at it, so that the ensemble is
+the paper's. ``anneal``: Langevin dynamics on the train loss
 itself, kT lowered geometrically from ``kT0`` to ``kT1`` (the paper's Fig. 4 runs kT = 0.005), from
 an SGD solution at a higher loss, stopped when the train loss first reaches the target.
 Both with ``walkers`` > 1 run independent walkers and average their predictions.
@@ -55,7 +57,7 @@ class _Flat:
 def langevin_walk(model, data, *, loss, metric, kind, target, steps, dt, gamma, seed, width=0.05, wall_c=3000.0,
                   kT0=5e-3, kT1=5e-5, record_every=100, bound="paper", adapt=0.1, progress=None):
     """One walker from ``model`` (modified in place); returns (records (n, 3): step, ln L, metric;
-    steps run; reached; acceptance rate). ``kind``: "shell", "harmonic", "anneal" (module
+    steps run; reached; acceptance rate; the time step at the end). ``kind``: "shell", "harmonic", "anneal" (module
     docstring) or "md" (plain Langevin dynamics on the train loss at ``kT0``, never stopped; ``target``
     unused). The shell walker tunes ``dt`` during the first ``adapt`` fraction of its steps toward
     an acceptance of 0.6 (a warm-up; the dynamics is exact for a fixed dt after it)."""
@@ -114,7 +116,7 @@ def langevin_walk(model, data, *, loss, metric, kind, target, steps, dt, gamma, 
             if x <= x_star:
                 reached = True
                 record(step, x)
-                return np.array(records), step, reached, 1.0
+                return np.array(records), step, reached, 1.0, dt
             L.backward()  # the potential is the train loss itself
             grad, temp = flat.grad, kT0 * (kT1 / kT0) ** (step / max(steps - 1, 1))
         else:  # harmonic: wall_c * max(|x - x*| - width, 0)^2 at kT = 1
@@ -129,7 +131,7 @@ def langevin_walk(model, data, *, loss, metric, kind, target, steps, dt, gamma, 
         x = math.log(float(_loss(model(X), y, loss)))
     record(steps, x)
     rate = accepted / max(steps - warm, 1) if kind == "shell" else 1.0
-    return np.array(records), steps, reached, rate
+    return np.array(records), steps, reached, rate, dt
 
 
 def maxent(model, data, *, loss, metric, target, kind="shell", steps, dt, gamma, walkers=1, seed=0, descent,
@@ -146,16 +148,16 @@ def maxent(model, data, *, loss, metric, target, kind="shell", steps, dt, gamma,
         raise TrainError(f"walkers and steps must be >= 1, got {walkers} and {steps}")
     t0 = time.perf_counter()
     start = target if kind == "shell" else math.e * target
-    first = descend(model, data, loss=loss, metric=metric, target=start, seed=seed, **descent)
+    first = descend(model, data, loss=loss, metric=metric, target=start, seed=seed, boxed=True, **descent)
     if not first.reached:
         lowest = math.exp(first.trajectory[:, 0].min())
         raise TrainError(f"target_loss {target:g}: the descent ({descent.get('optimizer', 'sgd')}, "
-                         f"{first.details['epochs']} epochs) reached {lowest:.4g} at best; choose a target above that "
-                         "or give the descent more epochs")
-    members, all_records, reached, total, rates = [], [], True, first.steps, []
+                         f"{first.details['epochs']} epochs, in the paper's box) reached {lowest:.4g} at best; choose a "
+                         "target above that or give the descent more epochs")
+    members, all_records, reached, total, rates, dts = [], [], True, first.steps, [], []
     for k in range(walkers):
         member = copy.deepcopy(first.model)
-        records, n, ok, rate = langevin_walk(member, data, loss=loss, metric=metric, kind=kind, target=target, steps=steps,
+        records, n, ok, rate, dt_end = langevin_walk(member, data, loss=loss, metric=metric, kind=kind, target=target, steps=steps,
                                        dt=dt, gamma=gamma, seed=seed * 1000 + k, width=width, wall_c=wall_c,
                                        kT0=kT0, kT1=kT1, record_every=record_every,
                                        progress=(lambda s, x, k=k: progress(k * steps + s, x)) if progress else None)
@@ -166,13 +168,14 @@ def maxent(model, data, *, loss, metric, target, kind="shell", steps, dt, gamma,
         reached &= ok
         total += n
         rates.append(rate)
+        dts.append(dt_end)
     out = members[0] if walkers == 1 else Ensemble(members)
     L, m = evaluate(out, data, loss, metric)
     member_metrics = [evaluate(mm, data, loss, metric) for mm in members]
     return TrainResult(method={"shell": "maxent"}.get(kind, kind), model=out, target_loss=target, train_loss=L,
                        test_metric=m, reached=reached, seconds=time.perf_counter() - t0, steps=total,
                        trajectory=np.concatenate([r[:, 1:] for r in all_records]),
-                       details=dict(kind=kind, walkers=walkers, dt=dt, gamma=gamma, width=width,
+                       details=dict(kind=kind, walkers=walkers, dt=float(np.mean(dts)), gamma=gamma, width=width,
                                     descent_epochs=first.details["epochs"], descent_seconds=first.seconds,
                                     start_metric=first.test_metric, acceptance=float(np.mean(rates)),
                                     members=[dict(train_loss=a, test_metric=b) for a, b in member_metrics]))
@@ -186,7 +189,7 @@ def langevin_md(make_model, data, *, loss, metric, kT, steps, dt, gamma=0.1, run
     out = []
     for r in range(runs):
         model = make_model(seed + r)
-        records, _, _, _ = langevin_walk(model, data, loss=loss, metric=metric, kind="md", target=1.0, steps=steps,
+        records, _, _, _, _ = langevin_walk(model, data, loss=loss, metric=metric, kind="md", target=1.0, steps=steps,
                                          dt=dt, gamma=gamma, seed=seed + r, kT0=kT, kT1=kT, record_every=record_every,
                                          progress=(lambda s, x, r=r: progress(r * steps + s, x)) if progress else None)
         out.append(records)

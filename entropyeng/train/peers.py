@@ -28,13 +28,15 @@ def _sam_class():
 
 
 def descend(model, data, *, loss, metric, target, method="sgd", optimizer="sgd", lr, batch_size, max_epochs,
-            seed=0, rho=0.05, swa_start=2.0, progress=None) -> TrainResult:
+            seed=0, rho=0.05, swa_start=2.0, boxed=False, progress=None) -> TrainResult:
     """Minibatch training of ``model`` (in place) until its full-batch train loss is at most
     ``target``, checked after every epoch; the result is the epoch nearest the target on a log scale
     (the last one, or the one before it). ``method``: "sgd" (``optimizer`` "sgd" or "adam"), "swa"
     (the running average of the epochs' weights from the first epoch whose loss is below ``swa_start``
     times the target, learning rate held by ``SWALR``; the average is what is checked and returned)
-    or "sam" (sharpness-aware steps of radius ``rho`` around ``optimizer``)."""
+    or "sam" (sharpness-aware steps of radius ``rho`` around ``optimizer``). ``boxed``: the parameters
+    start in the paper's box (:func:`entropyeng.wlmd_common.paper_bounds`) and are clamped back into it
+    after every step (projected descent: the start of the max-entropy walk, whose ensemble is the box)."""
     if optimizer not in _OPTIMIZERS:
         raise TrainError(f"optimizer: expected 'sgd' or 'adam', got {optimizer!r}")
     if method not in ("sgd", "swa", "sam"):
@@ -42,6 +44,15 @@ def descend(model, data, *, loss, metric, target, method="sgd", optimizer="sgd",
     t0 = time.perf_counter()
     torch.manual_seed(seed)
     X, y, _, _ = data
+    boxes = []
+    if boxed:
+        from ..wlmd_common import paper_bounds
+
+        params = [p for p in model.parameters() if p.requires_grad]
+        boxes = list(zip(params, paper_bounds(model, params)))
+        with torch.no_grad():
+            for p, b in boxes:
+                p.clamp_(-b, b)
     if method == "sam":
         opt = _sam_class()(model.parameters(), _OPTIMIZERS[optimizer], rho=rho, lr=lr)
     else:
@@ -72,6 +83,10 @@ def descend(model, data, *, loss, metric, target, method="sgd", optimizer="sgd",
                 opt.zero_grad()
                 _loss(model(xb), yb, loss).backward()
                 opt.step()
+            if boxes:
+                with torch.no_grad():
+                    for p, b in boxes:
+                        p.clamp_(-b, b)
             steps += 1
         if method == "swa":
             if averaged is None and evaluate(model, data, loss, metric)[0] <= swa_start * target:
