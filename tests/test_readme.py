@@ -67,3 +67,18 @@ def test_many_walkers_example_runs():
     exec(compile(code, "README.md", "exec"), namespace)
     md = namespace["md"]
     assert md.K == 16 and md.landscape.histogram.sum() == 48 and md.landscape.meta["walker_steps"] == 48
+
+
+def test_the_demo_numbers_in_the_readme_are_those_of_its_summary():
+    """The Quickstart quotes the spiral demo's readout; docs/spiral-demo-summary.json is the run's
+    summary.json: they must say the same (the summary was once stale by a version)."""
+    import json
+
+    text = " ".join(README.read_text().split())
+    m = re.search(r"ln L = (−?-?[0-9.]+)\) the equilibrium accuracy is ([0-9.]+) against SGD's ([0-9.]+)", text)
+    assert m, "the Quickstart's readout sentence changed; update this test"
+    summary = json.loads((README.parent / "docs" / "spiral-demo-summary.json").read_text())
+    x = float(m.group(1).replace("−", "-"))
+    assert round(summary["x"], 1) == x
+    assert f"{summary['equilibrium']:.3f}" == m.group(2)
+    assert f"{summary['sgd']:.3f}" == m.group(3)
