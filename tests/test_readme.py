@@ -82,3 +82,12 @@ def test_the_demo_numbers_in_the_readme_are_those_of_its_summary():
     assert round(summary["x"], 1) == x
     assert f"{summary['equilibrium']:.3f}" == m.group(2)
     assert f"{summary['sgd']:.3f}" == m.group(3)
+
+
+def test_trainer_example_runs(capsys):
+    code = next(b for b in blocks() if "from entropyeng.train import train" in b)
+    namespace = {}
+    exec(compile(code.replace("batch_size=10)", "batch_size=10, steps=200)"), "README.md", "exec"), namespace)
+    r = namespace["r"]
+    assert r.reached and abs(__import__("math").log(r.train_loss / 0.3)) <= 0.05
+    assert capsys.readouterr().out.strip()
