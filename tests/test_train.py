@@ -78,6 +78,17 @@ def test_bad_targets_are_refused(target, match):
         spiral("maxent", target=target)
 
 
+def test_a_walker_below_its_shell_climbs_into_it():
+    """A descent that overshoots leaves the walker below the shell: moves that come no farther from
+    it are accepted, so it climbs in (entropy pushes the loss up) and then stays."""
+    r = spiral("maxent", target=0.3, width=0.002, steps=3000, lr=0.3)
+    x = r.trajectory[:, 0]
+    assert x[0] < math.log(0.3) - 0.002  # the descent's last epoch overshot the thin shell
+    assert r.reached and abs(math.log(r.train_loss / 0.3)) <= 0.002
+    inside = np.abs(x - math.log(0.3)) <= 0.002 + 1e-12
+    assert inside[-1] and np.all(inside[np.argmax(inside):])  # once in, it stays
+
+
 def test_a_target_below_reach_says_how_low_the_descent_got():
     with pytest.raises(TrainError, match=r"reached [0-9.e-]+ at best; choose a target above"):
         spiral("maxent", target=1e-9, max_epochs=5)
@@ -175,3 +186,23 @@ def test_the_trained_network_is_drawn_on_a_finished_runs_landscape(tmp_path, cap
     assert main(["train", "spiral", "--target-loss", "0.5", "--steps", "50", "--landscape", str(tmp_path / "none"),
                  "--quiet", "--out", str(out)]) == 2
     assert "--landscape" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("task", ["cifar", "polymer"])
+def test_the_command_trains_the_tasks_with_data_files_on_stand_ins(task, tmp_path, capsys):
+    """cifar and polymer through `entropyeng train` on the small synthetic stand-ins of
+    tests/test_cli_tasks.py (a target above the untrained loss: no descent, the walk at once)."""
+    from test_cli_tasks import _cifar_folder, _embeddings
+
+    if task == "cifar":
+        extra = ["--data", str(_cifar_folder(tmp_path / "cifar-10-batches-py")), "--set", "data.n_train=12",
+                 "--set", "data.n_test=12"]
+    else:
+        extra = ["--data", str(_embeddings(tmp_path / "emb.npz")), "--set", "model.width=4"]
+    out = tmp_path / "out"
+    assert main(["train", task, "--target-loss", "1000", "--steps", "5", "--quiet", "--out", str(out)] + extra) == 0, \
+        capsys.readouterr().err
+    result = json.loads((out / "result.json").read_text())
+    assert result["task"] == task and (out / "model.pt").exists()
+    # the walk starts far below the shell of 1000 and climbs toward it; 5 steps do not get there
+    assert not result["reached"] and "target not reached" in capsys.readouterr().out

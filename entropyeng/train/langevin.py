@@ -93,7 +93,9 @@ def langevin_walk(model, data, *, loss, metric, kind, target, steps, dt, gamma, 
             v0.copy_(v)
             with torch.no_grad():
                 x1 = math.log(float(_loss(model(X), y, loss)))
-            inside = abs(x1 - x_star) <= width
+            # accepted when it stays in the shell or, from outside it (a descent that overshot),
+            # comes no farther from it: inside the shell this is the exact hard-wall rule
+            inside = max(abs(x1 - x_star) - width, 0.0) <= max(abs(x - x_star) - width, 0.0)
             if inside:
                 x = x1
                 accepted += step >= warm
@@ -130,6 +132,8 @@ def langevin_walk(model, data, *, loss, metric, kind, target, steps, dt, gamma, 
     with torch.no_grad():
         x = math.log(float(_loss(model(X), y, loss)))
     record(steps, x)
+    if kind == "shell":
+        reached = abs(x - x_star) <= width
     rate = accepted / max(steps - warm, 1) if kind == "shell" else 1.0
     return np.array(records), steps, reached, rate, dt
 
