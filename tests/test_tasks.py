@@ -144,3 +144,16 @@ def test_the_digits_cnn_is_never_drawn_with_a_dead_layer():
         assert sum(p.numel() for p in m.parameters()) == 502
         assert _every_layer_alive(m, probe)
     assert torch.equal(mnist_cnn(8, 2, seed=3)[0].weight, mnist_cnn(8, 2, seed=3)[0].weight)  # deterministic
+
+
+def test_the_digits_stand_in_gets_a_baseline_that_trains():
+    """On the 8 x 8 stand-in the paper's MNIST SGD setting stays at chance; the task's baseline is Adam
+    there (unless set), and the paper's setting with an MNIST file."""
+    from entropyeng._config import load_config
+
+    c = load_config("digits")
+    assert (c["sgd"]["optimizer"], c["sgd"]["lr"], c["sgd"]["batch_size"]) == ("adam", 1e-3, 16)
+    c = load_config("digits", sets=["sgd.lr=0.003"])
+    assert c["sgd"]["lr"] == 0.003 and c["sgd"]["optimizer"] == "adam"
+    c = load_config("digits", sets=["data.path=/somewhere/mnist.npz"])
+    assert (c["sgd"]["optimizer"], c["sgd"]["lr"], c["sgd"]["batch_size"]) == ("sgd", 3e-3, 4)
