@@ -52,6 +52,10 @@ def test_hill_off_the_grid_writes_nothing(backend):
     S = to_backend(g.zeros(), backend)
     kernels.deposit(S, g, 5.0, 0.0, 1.0, backend=backend, **PAPER)
     kernels.deposit(S, g, 1e12, -1e12, 1.0, backend=backend, **PAPER)
+    # a centre so far out that its cell index overflows the float range (the torch reference raised
+    # OverflowError where cpp ignored the hill: every backend ignores it)
+    kernels.deposit(S, g, 1e308, 0.0, 1.0, backend=backend, **PAPER)
+    kernels.deposit(S, g, -1e308, -1e308, 1.0, backend=backend, **PAPER)
     assert not to_numpy(S).any()
 
 

@@ -28,6 +28,8 @@ def deposit(S: torch.Tensor, grid, xs, ys, heights, sigma: float, cutoff: float)
         if not (math.isfinite(x) and math.isfinite(y)):
             continue  # as the compiled kernels: a non-finite centre deposits nothing
         fx, fy = (x - grid.x_min) / dx - 0.5, (y - grid.y_min) / dy - 0.5
+        if not (math.isfinite(fx) and math.isfinite(fy)):
+            continue  # a centre so far out that its cell index overflows: it touches no cell (as cpp)
         i_lo, i_hi = math.ceil(fx - cutoff / dx) - 1, math.floor(fx + cutoff / dx) + 1
         j_lo, j_hi = math.ceil(fy - cutoff / dy) - 1, math.floor(fy + cutoff / dy) + 1
         if i_hi < 0 or i_lo > grid.nx - 1 or j_hi < 0 or j_lo > grid.ny - 1:
