@@ -206,3 +206,14 @@ def dump_toml(config: dict) -> str:
         if isinstance(v, dict):
             lines += ["", f"[{k}]"] + [f"{kk} = {scalar(vv)}" for kk, vv in v.items()]
     return "\n".join(lines) + "\n"
+
+
+def positive_arg(text, name, kind=float):
+    """A command-line number that must be finite and > 0 (``kind`` int or float), or ConfigError."""
+    try:
+        value = kind(float(text))
+    except (TypeError, ValueError, OverflowError):
+        raise ConfigError(f"{name} must be a number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise ConfigError(f"{name} must be > 0, got {text}")
+    return value

@@ -11,7 +11,7 @@ import sys
 
 import numpy as np
 
-from ._config import ConfigError, load_config
+from ._config import ConfigError, load_config, positive_arg
 from ._io import json_bytes, save_npz_atomic, write_atomic
 
 
@@ -32,23 +32,13 @@ def add_parser(sub, tasks):
     p.set_defaults(fn=cmd_md)
 
 
-def _positive(text, name, kind=float):
-    try:
-        value = kind(float(text))
-    except (TypeError, ValueError, OverflowError):
-        raise ConfigError(f"{name} must be a number, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise ConfigError(f"{name} must be > 0, got {text}")
-    return value
-
-
 def cmd_md(args):
     from ._runloop import Progress
-    from .tasks.catalog import TaskError, build
+    from .cli import _build
     from .train._common import prepare
     from .train.langevin import langevin_md
 
-    kT, steps = _positive(args.kT, "--kT"), _positive(args.steps, "--steps", int)
+    kT, steps = positive_arg(args.kT, "--kT"), positive_arg(args.steps, "--steps", int)
     if args.runs < 1:
         raise ConfigError(f"--runs must be >= 1, got {args.runs}")
     window = None
@@ -60,11 +50,8 @@ def cmd_md(args):
         if len(window) != 2 or not 0 < window[0] < window[1]:
             raise ConfigError(f"--window must be LO,HI with 0 < LO < HI, got {args.window!r}")
     config = load_config(args.task, sets=args.set or [], data=args.data)
-    try:
-        problem = build(config)
-    except TaskError as e:
-        raise ConfigError(str(e)) from None
-    dt = _positive(args.dt, "--dt") if args.dt else math.sqrt(0.1 * float(config["sgd"]["lr"]))
+    problem = _build(config)
+    dt = positive_arg(args.dt, "--dt") if args.dt else math.sqrt(0.1 * float(config["sgd"]["lr"]))
     out = args.out or os.path.join("runs", f"md-{config['task']}")
     os.makedirs(out, exist_ok=True)
     bar = Progress(steps * args.runs, "steps", not args.quiet)

@@ -7,7 +7,7 @@ import math
 import os
 import sys
 
-from ._config import ConfigError, load_config
+from ._config import ConfigError, load_config, positive_arg
 from ._io import json_bytes, write_atomic
 
 
@@ -33,32 +33,19 @@ def add_parser(sub, tasks):
     p.set_defaults(fn=cmd_train)
 
 
-def _number(text, name, kind=float):
-    try:
-        value = kind(float(text))
-    except (TypeError, ValueError, OverflowError):
-        raise ConfigError(f"{name} must be a number, got {text!r}") from None
-    return value
-
-
 def cmd_train(args):
     import torch
 
     from ._runloop import Progress
-    from .tasks.catalog import TaskError, build
+    from .cli import _build
     from .train import TrainError, train
 
-    target = _number(args.target_loss, "--target-loss")
-    if not (math.isfinite(target) and target > 0):
-        raise ConfigError(f"--target-loss must be a train loss > 0, got {args.target_loss}")
-    steps = _number(args.steps, "--steps", int) if args.steps is not None else 20_000
-    if steps < 1 or args.walkers < 1:
-        raise ConfigError(f"--steps and --walkers must be >= 1, got {steps} and {args.walkers}")
+    target = positive_arg(args.target_loss, "--target-loss")
+    steps = positive_arg(args.steps, "--steps", int) if args.steps is not None else 20_000
+    if args.walkers < 1:
+        raise ConfigError(f"--walkers must be >= 1, got {args.walkers}")
     config = load_config(args.task, sets=args.set or [], data=args.data)
-    try:
-        problem = build(config)
-    except TaskError as e:
-        raise ConfigError(str(e)) from None
+    problem = _build(config)
     out = args.out or os.path.join("runs", f"train-{config['task']}-{args.method}-seed{args.seed}")
     os.makedirs(out, exist_ok=True)
     s = config["sgd"]

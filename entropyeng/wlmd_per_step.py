@@ -47,7 +47,8 @@ class PerStepMixin:
             self._trips[0] += 1
         self._ends[0] = end
 
-    def _fail(self, problem, failure_path):
+    def _save_last_good(self, failure_path):
+        """Write the current (last good) state where the failure checkpoint goes; returns the path."""
         path = failure_path or os.path.join(os.getcwd(), "wlmd-last-good.npz")
         self.save(path)
         return path
@@ -78,7 +79,7 @@ class PerStepMixin:
                 self.theta.copy_(theta0)
                 self.v.copy_(v0)
             self._evaluate_current()
-            path = self._fail(problem, failure_path)
+            path = self._save_last_good(failure_path)
             raise WLMDError(f"WLMD stopped: {problem}; the last good state (step {self.t}) was written to {path}",
                             self.t + 1, path)
         kernels.deposit(self.S, self.grid, xv, yv, self.f(), self.sigma, self.cutoff, backend=self.backend)
@@ -112,7 +113,7 @@ class PerStepMixin:
             self.H.copy_(snap["H"])
         self.t, self._trips, self._ends = snap["t"], snap["trips"], snap["ends"]
         self._evaluate_current()
-        path = self._fail(None, failure_path)
+        path = self._save_last_good(failure_path)
         raise WLMDError(f"WLMD stopped: the loss went non-finite or the walker left the grid at step {bad}; "
                         f"the last checked good state (step {self.t}) was written to {path}", bad, path)
 

@@ -12,16 +12,9 @@ import torch
 from entropyeng.cli import main
 from entropyeng.tasks import spiral_classification, spiral_mlp
 from entropyeng.train import METHODS, Ensemble, TrainError, train
+from test_cli_tasks import _have
 
 DATA = spiral_classification(20, seed=0), spiral_classification(20, seed=1000)
-
-
-def _have(module):
-    try:
-        __import__(module)
-        return True
-    except ImportError:
-        return False
 
 
 def spiral(method, target=0.3, seed=0, **kw):

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import math
 
+import torch
+
 from ._common import Ensemble, TrainError, TrainResult, check_target, prepare
 from .langevin import maxent
 from .peers import descend
@@ -45,7 +47,7 @@ def train(model, train, test, *, loss, metric, method="maxent", target_loss, see
     target = check_target(target_loss)
     if method not in METHODS:
         raise TrainError(f"method: expected one of {', '.join(METHODS)}, got {method!r}")
-    if not isinstance(model, __import__("torch").nn.Module):
+    if not isinstance(model, torch.nn.Module):
         raise TrainError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
     for name, value in (("steps", steps), ("walkers", walkers), ("batch_size", batch_size), ("max_epochs", max_epochs)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
