@@ -154,7 +154,10 @@ def wlmd_section(args):
     torch.set_num_threads(1)
     q = 0.2 if args.quick else 1.0
     print()
-    print("WLMD, one walker, one thread: us per step (forward + backward alone; everything else)")
+    from entropyeng import ops
+
+    print("WLMD, one walker, one thread: us per step (forward + backward alone; everything else); "
+          f"C++ kernels of the step's operators: {'yes' if ops.COMPILED_OPERATORS else 'no (ENTROPYENG_PYTHON_OPS or not built)'}")
     out = {}
     for name, make, n in (("spiral regression, width 30 (1051 params, 250 + 250 points)", D.spiral_sampler, 500),
                           ("MNIST-size CNN (362 params, 250 + 250 images 28x28)", D.cnn_sampler, 40)):

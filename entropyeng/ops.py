@@ -11,7 +11,11 @@ is not a graph break; on CUDA the kernel reads it from device memory).
 They are defined with ``torch.library.define`` / ``impl`` / ``register_fake`` rather than the
 ``torch.library.custom_op`` decorator: measured here (torch 2.13, one CPU thread) a call through
 ``custom_op`` costs 22 µs before the body runs, a plain library operator 3 µs, and a WLMD step makes
-four such calls.
+two to three such calls. The CPU kernels of the two a step calls, ``landscape_step`` and
+``langevin``, are C++ (``bindings/torch_ops.cpp``, loaded at import when the package was built with
+torch importable: :data:`COMPILED_OPERATORS`), so a compiled step calls them with no Python in
+between; without that library they are the Python functions below, which cost 15-20 µs a call in
+conversions to numpy and the pybind11 call (measured, one thread).
 
 ``landscape_step(S, H, grid, x, y, height, weight, sigma, cutoff)`` is the three landscape operators of
 one WLMD step in one call: dS at (x, y) before this step's hills, then the hills, then the counts.
@@ -30,6 +34,10 @@ construction (these operators are the inside of a step, not a user-facing API).
 from __future__ import annotations
 
 import functools
+import importlib.util
+import os
+import re
+import warnings
 
 import numpy as np
 import torch
@@ -215,11 +223,43 @@ def _langevin_cuda(theta, v, grad, bound, dt, gamma, kT, seed, step, step_offset
         reference.langevin(theta, v, grad, bound, dt, gamma, kT, seed % 2**64, int(step) + int(step_offset))
 
 
-for _name, _cpu, _cuda in (("gradient", _gradient_cpu, _gradient_cuda), ("deposit", _deposit_cpu, _deposit_cuda),
-                           ("histogram", _histogram_cpu, _histogram_cuda),
-                           ("landscape_step", _landscape_step_cpu, _landscape_step_cuda),
-                           ("langevin", _langevin_cpu, _langevin_cuda)):
-    torch.library.impl(f"{_LIB}::{_name}", "CPU")(_cpu)
+def _load_compiled_operators() -> bool:
+    """Load the C++ CPU kernels of ``landscape_step`` and ``langevin`` (``entropyeng/_torch_ops_<torch
+    version>*.so``, built when torch was importable at build time), unless the environment says
+    ``ENTROPYENG_PYTHON_OPS=1``. The file name carries the torch version it was built against, and
+    only that version loads it (a library of another torch's C++ ABI could crash the process)."""
+    if os.environ.get("ENTROPYENG_PYTHON_OPS", "") not in ("", "0"):
+        return False
+    tag = re.sub(r"[^0-9A-Za-z]", "_", torch.__version__)
+    try:
+        spec = importlib.util.find_spec(f"{__package__}._torch_ops_{tag}")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or not spec.origin:
+        return False
+    try:
+        torch.ops.load_library(spec.origin)
+    except OSError as err:  # pragma: no cover - a broken install
+        warnings.warn(f"entropyeng: the C++ torch operators in {spec.origin} did not load ({err}); "
+                      "the Python kernels run instead", RuntimeWarning, stacklevel=2)
+        return False
+    return True
+
+
+#: Whether the CPU kernels of ``landscape_step`` and ``langevin`` are the C++ ones (no Python in a
+#: compiled step's call) or the Python ones below (the same kernels through pybind11, ~15 us more a call).
+COMPILED_OPERATORS = _load_compiled_operators()
+
+#: The Python kernels of every operator, by name: (CPU, CUDA). The CPU one is registered unless the C++
+#: library registered its own.
+PYTHON_KERNELS = {"gradient": (_gradient_cpu, _gradient_cuda), "deposit": (_deposit_cpu, _deposit_cuda),
+                  "histogram": (_histogram_cpu, _histogram_cuda),
+                  "landscape_step": (_landscape_step_cpu, _landscape_step_cuda),
+                  "langevin": (_langevin_cpu, _langevin_cuda)}
+
+for _name, (_cpu, _cuda) in PYTHON_KERNELS.items():
+    if not torch._C._dispatch_has_kernel_for_dispatch_key(f"{_LIB}::{_name}", "CPU"):
+        torch.library.impl(f"{_LIB}::{_name}", "CPU")(_cpu)
     torch.library.impl(f"{_LIB}::{_name}", "CUDA")(_cuda)
 
 

@@ -44,44 +44,125 @@ def test_opcheck_every_operator():
         torch.library.opcheck(op, args)
 
 
-@pytest.mark.parametrize("name", ["cpp", "torch"])
-def test_operators_follow_the_kernels(name, monkeypatch):
-    """The operators' results equal the kernels' (a non-finite point contributes nothing), with the
-    extension and without it (the torch reference underneath)."""
-    if name == "cpp" and "cpp" not in backends.available():
+def kernel_of(impl, name):
+    """The CPU kernel ``name`` as ``impl`` runs it: "operator" calls the registered operator (the
+    C++ kernel when :data:`ops.COMPILED_OPERATORS`), "python" the Python kernel over the extension,
+    "python-torch" the Python kernel over the torch reference."""
+    if impl == "operator":
+        return getattr(ops, name)
+    return ops.PYTHON_KERNELS[name][0]
+
+
+@pytest.mark.parametrize("impl", ["operator", "python", "python-torch"])
+def test_operators_follow_the_kernels(impl, monkeypatch):
+    """The operators' results equal the kernels' (a non-finite point contributes nothing): through
+    the dispatcher (C++ kernels where they are built) and through the Python kernels, over the
+    extension and over the torch reference."""
+    if impl == "python" and "cpp" not in backends.available():
         pytest.skip("not built")
-    if name == "torch":
+    if impl == "python-torch":
         monkeypatch.setattr(backends, "core", lambda: None)
     x, y = points()
     x, y = x.double(), y.double()
     S = landscape()
     ok = torch.isfinite(x) & torch.isfinite(y)
-    d = ops.gradient(S, GL, x, y)
+    d = kernel_of(impl, "gradient")(S, GL, x, y)
     gx, gy = kernels.gradient(S.numpy(), G, x[ok].numpy(), y[ok].numpy(), backend="torch")
     np.testing.assert_allclose(d[0, ok].numpy(), gx, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(d[1, ok].numpy(), gy, rtol=1e-12, atol=1e-14)
     assert (d[:, ~ok] == 0).all()
     S1, S2 = S.clone(), S.clone().numpy()
     h = torch.tensor([0.1, 0.2, 0.3, 0.4], dtype=torch.float64)
-    ops.deposit(S1, GL, x, y, h, 0.3, 0.9)
+    kernel_of(impl, "deposit")(S1, GL, x, y, h, 0.3, 0.9)
     kernels.deposit(S2, G, x[ok].numpy(), y[ok].numpy(), h[ok].numpy(), 0.3, 0.9, backend="torch")
     np.testing.assert_allclose(S1.numpy(), S2, rtol=1e-12, atol=1e-14)
     H = torch.zeros(G.shape, dtype=torch.float64)
-    ops.histogram(H, GL, x, y, torch.ones(4, dtype=torch.float64))
+    kernel_of(impl, "histogram")(H, GL, x, y, torch.ones(4, dtype=torch.float64))
     assert H.sum() == 3 and H[int((1.99 + 4) / 0.1), 49] == 1  # the point beyond y_max counts in the last cell
-    S3, H3 = S.clone(), torch.zeros(G.shape, dtype=torch.float64)
-    d3 = ops.landscape_step(S3, H3, GL, x, y, h, torch.ones(4, dtype=torch.float64), 0.3, 0.9)
-    np.testing.assert_array_equal(d3.numpy(), d.numpy())  # dS before the hills
-    np.testing.assert_allclose(S3.numpy(), S1.numpy(), rtol=1e-12, atol=1e-14)
-    np.testing.assert_array_equal(H3.numpy(), H.numpy())
+    for S_dtype in (torch.float64, torch.float32):
+        S3, H3 = S.clone().to(S_dtype), torch.zeros(G.shape, dtype=torch.float64)
+        S4 = S.clone().to(S_dtype)
+        d3 = kernel_of(impl, "landscape_step")(S3, H3, GL, x, y, h, torch.ones(4, dtype=torch.float64), 0.3, 0.9)
+        kernel_of(impl, "deposit")(S4, GL, x, y, h, 0.3, 0.9)
+        tol = dict(rtol=1e-12, atol=1e-14) if S_dtype == torch.float64 else dict(rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(d3.numpy(), d.numpy(), **tol)  # dS before the hills
+        np.testing.assert_array_equal(S3.numpy(), S4.numpy())
+        np.testing.assert_array_equal(H3.numpy(), H.numpy())
+    for dtype in (torch.float64, torch.float32):
+        theta = torch.linspace(-0.5, 0.5, 11, dtype=dtype)
+        a, va = theta.clone(), torch.zeros_like(theta)
+        b, vb = theta.clone(), torch.zeros_like(theta)
+        bound = torch.full_like(theta, 0.6)
+        kernel_of(impl, "langevin")(a, va, theta * 0.1, bound, 0.1, 0.2, 1.0, ops.seed_arg(2**64 - 5), torch.tensor(7),
+                                    2)
+        kernels.langevin(b, vb, theta * 0.1, bound, 0.1, 0.2, 1.0, 2**64 - 5, 9, backend="torch")
+        tol = dict(rtol=1e-12, atol=1e-14) if dtype == torch.float64 else dict(rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(a.numpy(), b.numpy(), **tol)
+        np.testing.assert_allclose(va.numpy(), vb.numpy(), **tol)
+
+
+def test_the_cpp_operators_load_where_they_are_built():
+    """A library of C++ operator kernels built for this torch (``entropyeng/_torch_ops_<version>*``)
+    is loaded, and ``ENTROPYENG_PYTHON_OPS=1`` keeps the Python kernels (checked in a fresh
+    interpreter, where the operators still give the same numbers)."""
+    import importlib.util
+    import os
+    import re
+    import subprocess
+    import sys
+
+    tag = re.sub(r"[^0-9A-Za-z]", "_", torch.__version__)
+    built = importlib.util.find_spec(f"entropyeng._torch_ops_{tag}") is not None
+    if os.environ.get("ENTROPYENG_PYTHON_OPS", "") in ("", "0"):
+        assert ops.COMPILED_OPERATORS == built
+    if not built:
+        pytest.skip("the C++ operators are not built here (a build without torch importable)")
+    probe = ("import torch; from entropyeng import ops; t = torch.linspace(-1, 1, 5, dtype=torch.float64); "
+             "v = torch.zeros_like(t); ops.langevin(t, v, t, torch.ones_like(t), 0.1, 0.5, 1.0, 3, torch.tensor(4), 0); "
+             "print(ops.COMPILED_OPERATORS, repr(t.tolist()))")
+    runs = {}
+    for flag in ("1", "0"):
+        env = dict(os.environ, ENTROPYENG_PYTHON_OPS=flag)
+        out = subprocess.run([sys.executable, "-P", "-c", probe], env=env, capture_output=True, text=True, check=True)
+        runs[flag] = out.stdout.split(" ", 1)
+    assert runs["1"][0] == "False" and runs["0"][0] == "True"
+    assert runs["1"][1] == runs["0"][1]
+
+
+@pytest.mark.skipif(not ops.COMPILED_OPERATORS, reason="the C++ operators are not built here")
+@pytest.mark.parametrize("case", ["S dtype", "S shape", "H dtype", "H is S", "x 2-D", "y length", "height nan",
+                                  "strided S", "grid short", "grid nx", "sigma", "cutoff",
+                                  "theta int", "v dtype", "grad size", "bound strided", "theta is v", "dt", "gamma",
+                                  "kT", "step float", "step negative"])
+def test_the_cpp_operators_refuse_wrong_arguments_naming_them(case):
+    """Every argument is checked at the C++ boundary: a ValueError that names it, never a crash."""
+    x, y = torch.tensor([-1.0, 0.5]), torch.tensor([0.3, -2.9])
+    S, H = landscape(), torch.zeros(G.shape, dtype=torch.float64)
+    h, w = torch.tensor([0.1, 0.2], dtype=torch.float64), torch.ones(2, dtype=torch.float64)
+    ls = dict(S=S, H=H, grid=GL, x=x, y=y, height=h, weight=w, sigma=0.3, cutoff=0.9)
     theta = torch.linspace(-0.5, 0.5, 11, dtype=torch.float64)
-    a, va = theta.clone(), torch.zeros_like(theta)
-    b, vb = theta.clone(), torch.zeros_like(theta)
-    bound = torch.full_like(theta, 0.6)
-    ops.langevin(a, va, theta * 0.1, bound, 0.1, 0.2, 1.0, ops.seed_arg(2**64 - 5), torch.tensor(7), 2)
-    kernels.langevin(b, vb, theta * 0.1, bound, 0.1, 0.2, 1.0, 2**64 - 5, 9, backend="torch")
-    np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-12, atol=1e-14)
-    np.testing.assert_allclose(va.numpy(), vb.numpy(), rtol=1e-12, atol=1e-14)
+    lv = dict(theta=theta, v=torch.zeros_like(theta), grad=theta * 0.1, bound=torch.full_like(theta, 0.6), dt=0.1,
+              gamma=0.2, kT=1.0, seed=1, step=torch.tensor(3), step_offset=0)
+    change = {"S dtype": ("ls", "S", S.to(torch.int64)), "S shape": ("ls", "S", S[:, :10].contiguous()),
+              "H dtype": ("ls", "H", H.float()), "H is S": ("ls", "H", S), "x 2-D": ("ls", "x", x.reshape(1, 2)),
+              "y length": ("ls", "y", y[:1]), "height nan": ("ls", "height", torch.tensor([0.1, float("nan")])),
+              "strided S": ("ls", "S", torch.zeros(G.ny, G.nx, dtype=torch.float64).t()),
+              "grid short": ("ls", "grid", GL[:5]), "grid nx": ("ls", "grid", [*GL[:2], 2.5, *GL[3:]]),
+              "sigma": ("ls", "sigma", -1.0), "cutoff": ("ls", "cutoff", 0.1),
+              "theta int": ("lv", "theta", theta.to(torch.int64)), "v dtype": ("lv", "v", torch.zeros(11)),
+              "grad size": ("lv", "grad", theta[:5].clone()),
+              "bound strided": ("lv", "bound", torch.ones(22, dtype=torch.float64)[::2]),
+              "theta is v": ("lv", "v", theta), "dt": ("lv", "dt", float("inf")), "gamma": ("lv", "gamma", 1.5),
+              "kT": ("lv", "kT", -1.0), "step float": ("lv", "step", torch.tensor(3.0)),
+              "step negative": ("lv", "step_offset", -10)}
+    which, arg, value = change[case]
+    kw = ls if which == "ls" else lv
+    kw[arg] = value
+    op = ops.landscape_step if which == "ls" else ops.langevin
+    name = {"H is S": "H", "height nan": "height", "theta is v": "v", "step negative": "step",
+            "strided S": "S", "grid nx": "grid", "grid short": "grid"}.get(case, arg)
+    with pytest.raises(ValueError, match=name):
+        op(*kw.values())
 
 
 def regression_case(dtype=torch.float64, n=40, width=8):

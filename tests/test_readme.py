@@ -91,3 +91,17 @@ def test_trainer_example_runs(capsys):
     r = namespace["r"]
     assert r.reached and abs(__import__("math").log(r.train_loss / 0.3)) <= 0.05
     assert capsys.readouterr().out.strip()
+
+
+def test_ci_installs_the_way_the_readme_says():
+    """.ci/run does the README's Install block (its pip lines, comments aside) and runs its test
+    command."""
+    text = README.read_text()
+    install = text.split("## Install", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    ci = (README.parent / ".ci" / "run").read_text().splitlines()
+    for line in install.splitlines():
+        command = line.split("#", 1)[0].strip()
+        if command.startswith("pip install"):
+            assert command in ci, command
+    tests = text.split("## Tests", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    assert [ln.split("#", 1)[0].strip() for ln in tests.splitlines()][-1] == ci[-1]
