@@ -6,6 +6,7 @@
 #include <pybind11/stl.h>
 
 #include <cmath>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -131,17 +132,46 @@ void register_wlmc(py::module_& m) {
                 d["rejected_wl"] = k.rejected_wl;
                 return d;
             },
-            [](ee::WlmcChain& c, py::dict d) {
+            [](ee::WlmcChain& c, py::handle obj) {
+                // every field checked before any is written: a refused dict leaves the chain as it was
+                if (!py::isinstance<py::dict>(obj))
+                    throw py::type_error("counters: expected a dict, got " + std::string(py::str(obj.get_type().attr("__name__"))));
+                const py::dict d = py::reinterpret_borrow<py::dict>(obj);
+                auto field = [&](const char* key) -> py::object {
+                    if (!d.contains(key)) throw py::value_error(std::string("counters: missing key '") + key + "'");
+                    return d[key];
+                };
+                auto count = [&](const char* key) -> int64_t {
+                    py::object v = field(key);
+                    py::int_ iv;
+                    try {
+                        if (py::isinstance<py::bool_>(v)) throw py::type_error("bool");
+                        iv = py::module_::import("operator").attr("index")(v);
+                    } catch (const std::exception&) {
+                        throw py::type_error(std::string("counters['") + key + "']: expected an integer");
+                    }
+                    if (iv < py::int_(0) || iv > py::int_(INT64_MAX))
+                        throw py::value_error(std::string("counters['") + key + "']: expected a count in [0, 2^63)");
+                    return iv.cast<int64_t>();
+                };
+                py::object sv = field("step");
+                double step;
+                try {
+                    step = sv.cast<double>();
+                } catch (const py::cast_error&) {
+                    throw py::type_error("counters['step']: expected a number");
+                }
+                if (!(step > 0.0) || !std::isfinite(step)) throw py::value_error("counters['step']: expected a finite number > 0");
+                const int64_t t = count("t"), wa = count("window_accepted"), acc = count("accepted"),
+                              rb = count("rejected_box"), rg = count("rejected_grid"), rw = count("rejected_wl");
                 auto& k = c.counters();
-                const double step = d["step"].cast<double>();
-                if (!(step > 0.0) || !std::isfinite(step)) throw py::value_error("counters['step']: expected > 0");
-                k.t = d["t"].cast<uint64_t>();
+                k.t = static_cast<uint64_t>(t);
                 k.step = step;
-                k.window_accepted = d["window_accepted"].cast<int64_t>();
-                k.accepted = d["accepted"].cast<int64_t>();
-                k.rejected_box = d["rejected_box"].cast<int64_t>();
-                k.rejected_grid = d["rejected_grid"].cast<int64_t>();
-                k.rejected_wl = d["rejected_wl"].cast<int64_t>();
+                k.window_accepted = wa;
+                k.accepted = acc;
+                k.rejected_box = rb;
+                k.rejected_grid = rg;
+                k.rejected_wl = rw;
             })
         .def("current_bin", [](const ee::WlmcChain& c) -> py::object {
             int64_t i, j;

@@ -28,6 +28,8 @@ def array_info(a, name: str):
             raise TypeError(f"{name}: expected native byte order, got dtype {dt.str}")
         return a.shape, _NP_NAMES.get(dt.char) or dt.name, a.flags.c_contiguous, "cpu"
     if is_tensor(a):
+        if a.device.type not in ("cpu", "cuda"):  # meta, mps, ...: no kernel reads them
+            raise ValueError(f"{name}: expected a CPU or CUDA tensor, got one on device '{a.device.type}'")
         return tuple(a.shape), str(a.dtype).replace("torch.", ""), bool(a.is_contiguous()), a.device.type
     raise TypeError(f"{name}: expected a numpy.ndarray or a torch.Tensor, got {type(a).__name__}")
 

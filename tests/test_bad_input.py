@@ -212,3 +212,50 @@ def test_smooth_refuses_a_filter_wider_than_its_axis(backend):
     with pytest.raises(ValueError, match="wider than its axis"):
         kernels.smooth(S, 1e5, backend=backend)
     assert kernels.smooth(S + 1.0, (100.0, 200.0), backend=backend) == pytest.approx(np.ones((10, 200)))
+
+
+def test_tensors_on_a_device_no_kernel_reads_are_refused_naming_them(backend):
+    """A meta tensor (no data) is a ValueError naming the argument on every backend, not a
+    TypeError from numpy or a false 'shared memory' (all meta tensors have data pointer 0)."""
+    import torch
+
+    meta = lambda *shape: torch.zeros(*shape, dtype=torch.float64, device="meta")  # noqa: E731
+    cpu = lambda *shape: torch.zeros(*shape, dtype=torch.float64)  # noqa: E731
+    calls = [("S", lambda: kernels.deposit(meta(*G.shape), G, 0.5, 0.5, 1.0, 0.1, 0.3, backend=backend)),
+             ("S", lambda: kernels.gradient(meta(*G.shape), G, 0.5, 0.5, backend=backend)),
+             ("S", lambda: kernels.smooth(meta(*G.shape), 1.0, backend=backend)),
+             ("theta", lambda: kernels.langevin(meta(5), meta(5), meta(5), 1.0, 0.1, 0.1, 1.0, 1, 1, backend=backend)),
+             ("grad", lambda: kernels.langevin(cpu(5), cpu(5) + 1, meta(5), 1.0, 0.1, 0.1, 1.0, 1, 1,
+                                               backend=backend))]
+    for name, call in calls:
+        with pytest.raises(ValueError, match=f"^{name}: .*device 'meta'"):
+            call()
+
+
+def test_the_wlmc_counters_setter_checks_every_field_before_writing():
+    """The compiled chain's ``counters`` setter: a TypeError or ValueError naming the field, and a
+    refused dict changes nothing."""
+    if "cpp" not in backends.available():
+        pytest.skip("the compiled extension is not built")
+    import warnings
+
+    from entropyeng import WLMC
+    from entropyeng.tasks import spiral_classification, spiral_mlp
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        chain = WLMC(spiral_mlp(), spiral_classification(20, 0), spiral_classification(20, 1000), loss="bce",
+                     metric="accuracy")._chain
+    good = dict(chain.counters)
+    cases = [("x", TypeError, "counters: expected a dict"), ({}, ValueError, "missing key 'step'"),
+             (dict(good, t=-1), ValueError, r"counters\['t'\]"), (dict(good, t=1e300), TypeError, r"counters\['t'\]"),
+             (dict(good, accepted=True), TypeError, r"counters\['accepted'\]"),
+             (dict(good, step=float("nan")), ValueError, r"counters\['step'\]"),
+             (dict(good, rejected_wl=2**64), ValueError, r"counters\['rejected_wl'\]"),
+             (dict(good, step=0.5, rejected_box="3"), TypeError, r"counters\['rejected_box'\]")]
+    for value, exc, match in cases:
+        with pytest.raises(exc, match=match):
+            chain.counters = value
+        assert chain.counters == good
+    chain.counters = dict(good, t=np.int64(7))
+    assert chain.counters["t"] == 7
