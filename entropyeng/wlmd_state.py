@@ -105,7 +105,11 @@ class CheckpointMixin:
         import torch.distributed as dist
 
         parts = [torch.empty_like(a) for _ in range(self.world)]
-        dist.all_gather(parts, a.contiguous())
+        try:
+            dist.all_gather(parts, a.contiguous())
+        except RuntimeError as e:  # gloo: "Connection closed by peer", or the timeout
+            raise RuntimeError(f"distributed: the checkpoint's all-gather at step {self.t} failed on rank {self.rank} "
+                               f"(another rank died or timed out): {e}") from None
         return torch.stack(parts).cpu().numpy()
 
     def save(self, path) -> None:

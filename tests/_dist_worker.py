@@ -65,6 +65,8 @@ def main():
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--sync-every", type=int, default=50)
     p.add_argument("--die-at", type=int, default=-1, help="rank 1 exits abruptly after this many steps")
+    p.add_argument("--die-before-save", type=int, default=-1,
+                   help="rank 1 exits abruptly just before the checkpoint of this step (its collective)")
     p.add_argument("--checkpoint-every", type=int, default=0)
     p.add_argument("--resume", default="")
     p.add_argument("--timeout", type=float, default=30.0)
@@ -84,8 +86,19 @@ def main():
             sys.stderr.flush()
             os._exit(3)
         w.run(n)
+        if a.die_before_save == w.t and rank == 1:
+            sys.stderr.write(f"rank 1 dies before the checkpoint of step {w.t}\n")
+            sys.stderr.flush()
+            os._exit(3)
         if a.checkpoint_every:
-            w.save(ckpt)
+            try:
+                w.save(ckpt)
+            except RuntimeError as e:
+                if not str(e).startswith("distributed:"):
+                    raise
+                sys.stderr.write(f"{e}\n")  # one line, as `entropyeng run` prints it
+                sys.stderr.flush()
+                os._exit(4)
     L = w.landscape
     np.savez(os.path.join(a.out, f"rank{rank}.npz"), S=L.entropy, H=L.histogram, t=w.t)
     import torch.distributed as dist

@@ -216,6 +216,23 @@ def test_a_dead_rank_stops_the_other_with_a_clear_error_and_the_checkpoint_resum
 
 
 @CPP
+def test_a_rank_that_dies_before_a_checkpoint_stops_the_other_with_one_line(tmp_path):
+    """Rank 1 exits just before the collective checkpoint of step 1000: rank 0's all-gather fails,
+    and it reports it as a ``distributed:`` error naming the step (not a raw gloo error); the
+    checkpoint of step 500 stays on disk."""
+    res = _launch(tmp_path, "--walkers", 2, "--steps", 3000, "--sync-every", 50, "--checkpoint-every", 500,
+                  "--die-before-save", 1000, "--timeout", 20)
+    (code0, err0), (code1, err1) = res
+    assert code1 == 3 and "dies before the checkpoint" in err1, err1
+    assert code0 == 4, err0
+    assert "distributed: the checkpoint's all-gather at step 1000 failed on rank 0 (another rank died" in err0, err0
+    from entropyeng._io import load_npz
+
+    arrays, meta = load_npz(tmp_path / "checkpoint.npz", "wlmd-checkpoint")
+    assert meta["t"] == 500 and arrays["theta"].shape[:2] == (2, 2)
+
+
+@CPP
 def test_walkers_on_the_tensor_landscape_path_agree_with_cpp():
     """Many walkers run the step function, whose operators dispatch on the tensors' device (the
     compiled kernels for CPU tensors): backend="torch" or "cpp" give one trajectory."""
