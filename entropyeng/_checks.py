@@ -155,6 +155,29 @@ def finite_elements(a) -> bool:
     return bool(np.isfinite(a).all())
 
 
+def _abs_max(a) -> float:
+    if is_tensor(a):
+        return float(a.detach().abs().max()) if a.numel() else 0.0
+    return float(np.abs(a).max()) if a.size else 0.0
+
+
+def step_in_range(theta, v, grad, bound, dt: float, kT: float, dtype: str) -> None:
+    """Refuse a Langevin step whose result could overflow the dtype (which would leave NaN in
+    theta): |theta| + dt (|v| + dt |grad| + 7 sqrt(kT)) and the box must stay below a quarter of
+    the largest finite number (the noise is a Box-Muller normal of 32-bit words: |xi| < 6.7)."""
+    limit = float(np.finfo(np.float32 if dtype == "float32" else np.float64).max) / 4
+    with np.errstate(over="ignore"):
+        speed = _abs_max(v) + dt * _abs_max(grad) + 7.0 * math.sqrt(kT)
+        reach = _abs_max(theta) + dt * speed
+    if not reach <= limit:
+        raise ValueError(f"dt: a step of {dt:g} could move theta beyond the {dtype} range (|theta| + dt |v| up to "
+                         f"{reach:.3g}); take a smaller dt")
+    b = bound if isinstance(bound, float) else _abs_max(bound)
+    if math.isfinite(b) and not b <= limit:
+        raise ValueError(f"bound: a finite box of {b:.3g} is beyond a quarter of the {dtype} range (use inf for "
+                         "no wall)")
+
+
 def overlaps(a, b) -> bool:
     """Whether two arrays (numpy or torch, one kind) share memory."""
     if is_tensor(a) and is_tensor(b):

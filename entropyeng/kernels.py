@@ -203,7 +203,10 @@ def langevin(theta, v, grad, bound, dt, gamma, kT, seed, step, *, backend=None) 
 
     Notes
     -----
-    On the cuda backend an array ``bound`` is not checked for positivity (that would synchronise).
+    On the CPU a step that could overflow the float range (``|theta| + dt |v'|`` or the box beyond a
+    quarter of the dtype's largest number, ``v'`` bounded by ``|v| + dt |grad| + 7 sqrt(kT)``) is
+    refused (``dt``), so that finite input never leaves NaN. On the cuda backend an array ``bound``
+    is not checked for positivity, nor these (that would synchronise).
     """
     shp, dt_name, dev = C.float_array(theta, "theta", writeable=True)
     C.float_array(v, "v", shape=shp, dtype=dt_name, writeable=True, like="theta")
@@ -239,6 +242,7 @@ def langevin(theta, v, grad, bound, dt, gamma, kT, seed, step, *, backend=None) 
         for a, n in ((theta, "theta"), (v, "v"), (grad, "grad")):
             if not C.finite_elements(a):
                 raise ValueError(f"{n}: expected finite values (NaN or inf would leave the box)")
+        C.step_in_range(theta, v, grad, bound, dt, kT, dt_name)
     name = backends.resolve(backend, theta)
     backends.get(name).langevin(theta, v, grad, bound, dt, gamma, kT, seed, step)
 

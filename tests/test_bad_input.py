@@ -200,6 +200,18 @@ def test_langevin_refuses_non_finite_input_and_shared_memory(backend):
     theta = np.full(4, 0.5)
     kernels.langevin(theta, np.ones(4), np.zeros(4), 1.0, 1e154, 0.1, 1.0, 0, 0, backend=backend)
     assert np.all(np.abs(theta) <= 1.0)  # a huge finite dt still keeps the box
+    # a step that could overflow the dtype is refused (it left NaN in theta); one just inside stays finite
+    for dtype, dt in ((np.float64, 1e154), (np.float32, 1e39), (np.float32, 1e38)):
+        theta, v = np.full(4, 0.5, dtype), np.full(4, 1e154 if dtype == np.float64 else 1.0, dtype)
+        with pytest.raises(ValueError, match="^dt: .*range"):
+            kernels.langevin(theta, v, np.zeros(4, dtype), 1.0, dt, 0.1, 1.0, 0, 0, backend=backend)
+        assert np.all(theta == 0.5)  # refused before anything was written
+    with pytest.raises(ValueError, match="^bound: "):
+        kernels.langevin(np.zeros(4), np.ones(4), np.zeros(4), 1e308, 0.1, 0.1, 1.0, 0, 0, backend=backend)
+    for dtype, dt in ((np.float64, 1e150), (np.float32, 1e17)):
+        theta = np.full(4, 0.5, dtype)
+        kernels.langevin(theta, np.ones(4, dtype), np.ones(4, dtype), 1.0, dt, 0.1, 1.0, 0, 0, backend=backend)
+        assert np.all(np.isfinite(theta)) and np.all(np.abs(theta) <= 1.0)
 
 
 @pytest.mark.parametrize("backend", [b for b in backends.available() if b != "cuda"])
