@@ -70,6 +70,34 @@ def test_harmonic_well_baoab_is_more_accurate_than_the_papers_scheme(backend):
     assert abs(result["paper"] - exact) > abs(result["baoab"] - exact)
 
 
+@pytest.mark.parametrize("backend", ["cpp", "torch"])
+def test_the_papers_scheme_samples_configurations_hotter_at_any_small_dt(backend):
+    """The paper's scheme damps the kick in its own step, so at a fixed friction per step gamma it
+    samples configurations at kT (2 - gamma) / (2 (1 - gamma)) however small dt is (the harmonic
+    well's stationary variance, solved exactly: 1.5 kT/k at gamma = 0.5); BAOAB at kT. This is the
+    bias of the WLMD landscape's slopes at large friction per step (docs/wlmd-settings.md)."""
+    if backend not in backends.available():
+        pytest.skip("not built")
+    be = backends.get(backend)
+    n, k, kT, dt, gamma = 4_000, 400.0, 1.0, 0.01, 0.5  # omega dt = 0.2: relaxed within ~20 steps
+    result = {}
+    for name in ("paper", "baoab"):
+        theta, v, zeros = (torch.zeros(n, dtype=torch.float64) for _ in range(3))
+        if backend != "torch":
+            theta, v, zeros = theta.numpy(), v.numpy(), zeros.numpy()
+        acc, count = 0.0, 0
+        for t in range(1200):
+            grad = k * theta * grad_scale(name, t == 0)
+            INTEGRATORS[name](theta, v, grad, zeros, 1e6, dt, gamma, kT, 7, t, t == 0, be)
+            if t >= 200:
+                acc += float((theta ** 2).mean()) * k / kT
+                count += 1
+        result[name] = acc / count
+    expected_paper = (2 - gamma) / (2 * (1 - gamma))
+    assert result["paper"] == pytest.approx(expected_paper, rel=0.04), result
+    assert result["baoab"] == pytest.approx(1.0, rel=0.04), result
+
+
 @CPP
 def test_parameters_stay_in_the_box_and_velocities_thermalise():
     torch.manual_seed(0)
