@@ -178,6 +178,9 @@ def wlmd_section(args):
             fbc = D.compiled_forward_backward_us(w, n)
             rows[f"step function compiled, {label}"] = dict(us=us, forward_backward_us=fbc,
                                                             compile_seconds=w.compile_info["compile_seconds"])
+        if make is D.spiral_sampler and ops.COMPILED_OPERATORS:
+            for label, us in D.python_operator_rows(n).items():
+                rows[f"compiled, {label}, Python operator kernels"] = dict(us=us)
         for label, r in rows.items():
             extra = ""
             if "forward_backward_us" in r:

@@ -47,14 +47,18 @@ CASES = {
     "test settings, BAOAB, gamma 0.3": (0.05, 0.15, 0.6, 30.0, 0.01, 0.3, "baoab", "test", 0.08, 300_000),
     "test settings, paper scheme, gamma 0.5": (0.05, 0.15, 0.6, 30.0, 0.01, 0.5, "paper", "test", 0.08, 300_000),
     "test settings, BAOAB, gamma 0.5": (0.05, 0.15, 0.6, 30.0, 0.01, 0.5, "baoab", "test", 0.08, 300_000),
-    # Table 6's hills (sigma 0.2, cutoff 0.8 on bins of 0.02), schedule shape and wall constant (3000);
-    # f_max for the same hill mass per simulated time as the test's settings
-    "paper hills, grid, schedule, wall 3000; dt 0.01": (0.02, 0.2, 0.8, 3000.0, 0.01, 0.1, "paper", "paper", 0.056,
+    # Table 6's hills (sigma 0.2, cutoff 0.8 on bins of 0.02), schedule shape and wall constant (3000).
+    # A hill's height is its mass in cells, so f_max keeps the test's total mass in the landscape's
+    # units: x (0.05 / 0.02)^2 for the smaller cells, x 1.25 for the schedule's shorter tail
+    # (0.842 / 0.674 of f_max per step), / 5 for five times the steps at dt 0.002
+    "paper hills, grid, schedule, wall 3000; dt 0.01": (0.02, 0.2, 0.8, 3000.0, 0.01, 0.1, "paper", "paper", 0.625,
                                                         300_000),
     "paper hills, grid, schedule, wall 3000; dt 0.002": (0.02, 0.2, 0.8, 3000.0, 0.002, 0.02, "paper", "paper",
-                                                         0.0112, 1_500_000),
+                                                         0.125, 1_500_000),
+    "paper hills, grid, schedule, wall 3000; dt 0.002, BAOAB": (0.02, 0.2, 0.8, 3000.0, 0.002, 0.02, "baoab",
+                                                                "paper", 0.125, 1_500_000),
     # Table 6's time step and friction (spiral regression: dt 5e-5, friction 3e-5 per step)
-    "paper settings, dt 5e-5, friction 3e-5": (0.02, 0.2, 0.8, 3000.0, 5e-5, 3e-5, "paper", "paper", 0.0112,
+    "paper settings, dt 5e-5, friction 3e-5": (0.02, 0.2, 0.8, 3000.0, 5e-5, 3e-5, "paper", "paper", 0.125,
                                                1_500_000),
 }
 
@@ -101,11 +105,40 @@ def run_case(name, seed=1):
                 seconds=time.perf_counter() - t0)
 
 
+def table(results) -> str:
+    """The results as a markdown table: per case, the mean slope bias over its seeds (and their
+    range), the prediction of the configurational temperature, round trips."""
+    rows = ["| case | seeds | slope x bias | slope y bias | T_conf / kT - 1 | round trips |", "|---|---:|---:|---:|---:|---:|"]
+    for name in CASES:
+        runs = [r for r in results if r["name"] == name]
+        if not runs:
+            continue
+        ok = [r for r in runs if "failed" not in r]
+        if not ok:
+            rows.append(f"| {name} | {len(runs)} | failed: {runs[0]['failed'].split(';')[0].replace('WLMD stopped: ', '')} "
+                        "| | | |")
+            continue
+
+        def cell(key):
+            v = [100 * r[key] for r in ok]
+            spread = f" ({min(v):+.1f} ... {max(v):+.1f})" if len(v) > 1 else ""
+            return f"{np.mean(v):+.1f} %{spread}"
+
+        t = ok[0].get("config_temperature")
+        rows.append(f"| {name} | {len(ok)} | {cell('bias_x')} | {cell('bias_y')} | "
+                    f"{'' if t is None else f'{100 * (t - 1):+.1f} %'} | {int(np.mean([r['round_trips'] for r in ok]))} |")
+    return "\n".join(rows) + "\n"
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bench.wlmd_settings")
     parser.add_argument("--cases", nargs="*", default=list(CASES))
     parser.add_argument("--seeds", type=int, nargs="*", default=[1])
+    parser.add_argument("--table", action="store_true", help="print the table of docs/wlmd-settings.json only")
     args = parser.parse_args(argv)
+    if args.table:
+        print(table(json.loads((DOCS / "wlmd-settings.json").read_text())), end="")
+        return
     torch.set_num_threads(1)
     path = DOCS / "wlmd-settings.json"
     results = json.loads(path.read_text()) if path.exists() else []
