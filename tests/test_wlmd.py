@@ -401,3 +401,14 @@ def test_device_resident_step_restores_the_last_checked_state(tmp_path, backend)
         w.run(400, checkpoint=tmp_path / "d.npz")
     assert err.value.step == 131 and w.t == 100 and (tmp_path / "d.npz").exists()
     assert np.all(np.isfinite(w.theta.numpy())) and w.landscape.histogram.sum() == 100
+
+
+def test_config_temperature_is_recorded_and_gamma_1_with_the_papers_scheme_is_refused():
+    model, train, test = regression_case()
+    for integrator, gamma, expected in (("paper", 0.1, 1.9 / 1.8), ("paper", 0.0, 1.0), ("baoab", 0.5, 1.0)):
+        w = sampler(model, train, test, integrator=integrator, gamma=gamma, kT=2.0)
+        assert w.config_temperature == pytest.approx(2.0 * expected)
+        assert w.landscape.meta["config_temperature"] == pytest.approx(2.0 * expected)
+    with pytest.raises(ValueError, match="^gamma: 1 with integrator 'paper'"):
+        sampler(model, train, test, gamma=1.0)
+    sampler(model, train, test, gamma=1.0, integrator="baoab")
