@@ -23,7 +23,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--quick", action="store_true", help="shorter timing rounds")
-    parser.add_argument("--section", choices=["kernels", "wlmc", "wlmd", "walkers", "tasks", "maxent", "all"], default="all")
+    parser.add_argument("--section", choices=["kernels", "wlmc", "wlmd", "walkers", "tasks", "maxent", "gpu", "all"], default="all")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -46,6 +46,10 @@ def main(argv=None):
         print("max-entropy trainer vs SGD/Adam, SWA, SAM at matched train loss (docs/maxent.md)")
         result["maxent"] = head_to_head(seeds=2 if args.quick else 5, steps=2_000 if args.quick else 20_000,
                                         out="docs")
+    if args.section == "gpu":  # not in "all": it needs a CUDA device (says so without one)
+        from .gpu_cases import gpu_section
+
+        result["gpu"] = gpu_section(quick=args.quick)
     if args.section == "tasks":  # not in "all": it takes minutes
         result["tasks"] = tasks_section(args)
     if args.json:

@@ -303,7 +303,10 @@ def exact_wlmd(steps, f_max, seed=1):
     sigma) on 0.05 bins, f rising to f_max in 1e4 steps, held to half the run, then decaying as 1/t.
     The total hill mass must be a few times what the landscape needs (~1.2e4 here): f_max = 0.05
     over 3e5 steps left both slopes ~8 % low, 0.15 ~8 % high; the kinetic temperature stays at kT.
-    The fit excludes cells within 0.4 of the walls (about 3 sigma: hills spill over them)."""
+    The fit excludes cells within 0.4 of the walls (about 3 sigma: hills spill over them). With the
+    paper's integrator at gamma = 0.1 per step the walker samples configurations at 1.056 kT
+    (WLMD.config_temperature), which this f_max happens to offset (BAOAB sits ~5 % low here;
+    docs/wlmd-settings.md)."""
     nA, nB = 3, 2
     model = nn.Sequential(nn.Linear(5, 1, bias=False)).double()
     with torch.no_grad():
