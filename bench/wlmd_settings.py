@@ -108,7 +108,8 @@ def run_case(name, seed=1):
 def table(results) -> str:
     """The results as a markdown table: per case, the mean slope bias over its seeds (and their
     range), the prediction of the configurational temperature, round trips."""
-    rows = ["| case | seeds | slope x bias | slope y bias | T_conf / kT - 1 | round trips |", "|---|---:|---:|---:|---:|---:|"]
+    rows = ["| case | seeds | slope x bias | slope y bias | T_conf / kT - 1 | kinetic T / kT | round trips |",
+            "|---|---:|---:|---:|---:|---:|---:|"]
     for name in CASES:
         runs = [r for r in results if r["name"] == name]
         if not runs:
@@ -116,7 +117,7 @@ def table(results) -> str:
         ok = [r for r in runs if "failed" not in r]
         if not ok:
             rows.append(f"| {name} | {len(runs)} | failed: {runs[0]['failed'].split(';')[0].replace('WLMD stopped: ', '')} "
-                        "| | | |")
+                        "| | | | |")
             continue
 
         def cell(key):
@@ -124,9 +125,10 @@ def table(results) -> str:
             spread = f" ({min(v):+.1f} ... {max(v):+.1f})" if len(v) > 1 else ""
             return f"{np.mean(v):+.1f} %{spread}"
 
-        t = ok[0].get("config_temperature")
-        rows.append(f"| {name} | {len(ok)} | {cell('bias_x')} | {cell('bias_y')} | "
-                    f"{'' if t is None else f'{100 * (t - 1):+.1f} %'} | {int(np.mean([r['round_trips'] for r in ok]))} |")
+        t = config_temperature(CASES[name][6], CASES[name][5])
+        kin = np.mean([r["kinetic_temperature"] for r in ok])
+        rows.append(f"| {name} | {len(ok)} | {cell('bias_x')} | {cell('bias_y')} | {100 * (t - 1):+.1f} % | {kin:.2f} | "
+                    f"{int(np.mean([r['round_trips'] for r in ok]))} |")
     return "\n".join(rows) + "\n"
 
 
