@@ -105,3 +105,17 @@ def test_ci_installs_the_way_the_readme_says():
             assert command in ci, command
     tests = text.split("## Tests", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
     assert [ln.split("#", 1)[0].strip() for ln in tests.splitlines()][-1] == ci[-1]
+
+
+def test_the_fig1b_table_in_the_readme_is_that_of_its_json():
+    """The README's reduced Fig. 1b table quotes docs/fig1b.json (written by python -m bench.fig1b)."""
+    import json
+
+    points = {p["label"].split()[0]: p for p in json.loads((README.parent / "docs" / "fig1b.json").read_text())["points"]}
+    rows = re.findall(r"^\| (\d)×(\d)[^|]*\| ([\d.]+) ± ([\d.]+) \| ([\d.]+) ± ([\d.]+) \| ([+-][\d.]+) ± ([\d.]+) \|$",
+                      README.read_text(), re.M)
+    assert len(rows) == 4
+    for depth, width, *numbers in rows:
+        p = points[f"{depth}x{width}"]
+        expected = [p["sgd"], p["sgd_error"], p["equilibrium"], p["error"], p["advantage"], p["advantage_error"]]
+        assert [float(n) for n in numbers] == [round(e, 3) for e in expected], (depth, width)
