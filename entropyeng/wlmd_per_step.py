@@ -93,8 +93,20 @@ class PerStepMixin:
 
     # -- the step without host synchronisation (sync_every > 1) -----------------------------------
     def _take_snapshot(self):
-        self._snapshot = dict(theta=self.theta.clone(), v=self.v.clone(), S=self.S.clone(), H=self.H.clone(),
-                              t=self.t, trips=self._trips.copy(), ends=self._ends.copy())
+        # into the buffers of the last snapshot when there is one: a fresh 2000 x 2000 clone of S and H
+        # every sync cost 8x the copy (allocation and first-touch of 64 MB; 52 against 6 ms measured)
+        old = getattr(self, "_snapshot_buffers", None)  # kept when _snapshot is reset
+        arrays = dict(theta=self.theta, v=self.v, S=self.S, H=self.H)
+        if old is not None and all(old[k].shape == a.shape and old[k].dtype == a.dtype and old[k].device == a.device
+                                   for k, a in arrays.items()):
+            with torch.no_grad():
+                for k, a in arrays.items():
+                    old[k].copy_(a)
+            snap = old
+        else:
+            snap = {k: a.detach().clone() for k, a in arrays.items()}
+        snap.update(t=self.t, trips=self._trips.copy(), ends=self._ends.copy())
+        self._snapshot = self._snapshot_buffers = snap
         self._bad_step = torch.full((), -1, dtype=torch.int64, device=self.device)
 
     def _sync(self, failure_path):
