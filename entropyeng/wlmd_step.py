@@ -32,7 +32,7 @@ from torch.func import functional_call, vjp, vmap
 
 from . import ops
 
-__all__ = ["make_cvs", "make_step"]
+__all__ = ["make_cvs", "make_step", "repeat_step"]
 
 _EPS = 1e-4
 
@@ -177,6 +177,16 @@ def make_step(cvs, *, K, deposits_per_step, grid, sigma, cutoff, walls, wall_c, 
         t.add_(1)
 
     return _own_code(step)
+
+
+def repeat_step(step, n):
+    """``n`` calls of ``step`` as one function (with a code object of its own, see ``_own_code``):
+    compiled, the n steps are one graph and share one call's overhead."""
+    def block(theta, v, good_theta, good_v, S, H, t, bad, bad_xy, active, trips, last_end):
+        for _ in range(n):
+            step(theta, v, good_theta, good_v, S, H, t, bad, bad_xy, active, trips, last_end)
+
+    return _own_code(block)
 
 
 _steps_made = itertools.count()
