@@ -185,7 +185,8 @@ class WLMD(StepFunctionMixin, PerStepMixin, CheckpointMixin):
             raise ValueError("cv_y: 'smoothed_accuracy' needs class labels (an integer test target), got "
                              f"{self.y_te.dtype} targets; use cv_y='test_loss' for regression")
         self.backend = self._resolve_backend(backend)
-        if compile not in ("auto", True, False, "eager"):
+        if not (isinstance(compile, bool) or (isinstance(compile, str) and compile in ("auto", "eager"))):
+            # (1 == True: an int would pass an `in` test and then fail `compile is True` later)
             raise ValueError(f"compile: expected 'auto', True, 'eager' or False, got {compile!r}")
         self.compile = compile
         self.compile_min_steps = C.counter(compile_min_steps, "compile_min_steps")
