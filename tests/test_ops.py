@@ -219,16 +219,22 @@ def test_the_step_function_follows_the_per_step_path():
     np.testing.assert_array_equal(a.landscape.histogram, b.landscape.histogram)
 
 
-@CPP
-def test_a_resumed_compiled_run_continues_bit_for_bit(tmp_path):
+def whole_and_resumed(tmp_path, split, total=600):
+    """A compiled run of `total` steps, and one saved after `split` steps and resumed to `total`."""
     whole = sampler(compile=True)
-    whole.run(600)
+    whole.run(total)
     half = sampler(compile=True)
-    half.run(300)
+    half.run(split)
     half.save(tmp_path / "c.npz")
     model, train, test = regression_case()
     resumed = WLMD.load(tmp_path / "c.npz", model, train, test, compile=True)
-    resumed.run(300)
+    resumed.run(total - split)
+    return whole, resumed
+
+
+@CPP
+def test_a_resumed_compiled_run_continues_bit_for_bit(tmp_path):
+    whole, resumed = whole_and_resumed(tmp_path, 300)
     assert resumed.compile_info["form"] == "compiled" and resumed.t == 600
     np.testing.assert_array_equal(resumed.theta.numpy(), whole.theta.numpy())
     np.testing.assert_array_equal(resumed.v.numpy(), whole.v.numpy())
@@ -347,15 +353,8 @@ def test_blocks_of_compiled_steps_resume_bit_for_bit_at_any_step(tmp_path):
     """A cheap compiled step runs in blocks of WLMD.BLOCK steps per call (aligned to the step
     counter); a run cut at a step that is not a multiple of the block (301 + 299), or driven in
     chunks that cut blocks (a callback every 7 steps), continues bit for bit."""
-    whole = sampler(compile=True)
-    whole.run(600)
+    whole, resumed = whole_and_resumed(tmp_path, 301)
     assert whole._fn.get("block") is not None  # the test model's step is far below a millisecond
-    half = sampler(compile=True)
-    half.run(301)
-    half.save(tmp_path / "c.npz")
-    model, train, test = regression_case()
-    resumed = WLMD.load(tmp_path / "c.npz", model, train, test, compile=True)
-    resumed.run(299)
     np.testing.assert_array_equal(resumed.theta.numpy(), whole.theta.numpy())
     np.testing.assert_array_equal(resumed.landscape.entropy, whole.landscape.entropy)
     chunked = sampler(compile=True)
