@@ -223,6 +223,12 @@ def _langevin_cuda(theta, v, grad, bound, dt, gamma, kT, seed, step, step_offset
         reference.langevin(theta, v, grad, bound, dt, gamma, kT, seed % 2**64, int(step) + int(step_offset))
 
 
+def operator_library() -> str:
+    """The module name of the C++ operator library built for this torch (CMakeLists.txt makes the
+    same tag: the version with every character other than a letter or digit as "_")."""
+    return f"{__package__}._torch_ops_{re.sub(r'[^0-9A-Za-z]', '_', torch.__version__)}"
+
+
 def _load_compiled_operators() -> bool:
     """Load the C++ CPU kernels of ``landscape_step`` and ``langevin`` (``entropyeng/_torch_ops_<torch
     version>*.so``, built when torch was importable at build time), unless the environment says
@@ -230,9 +236,8 @@ def _load_compiled_operators() -> bool:
     only that version loads it (a library of another torch's C++ ABI could crash the process)."""
     if os.environ.get("ENTROPYENG_PYTHON_OPS", "") not in ("", "0"):
         return False
-    tag = re.sub(r"[^0-9A-Za-z]", "_", torch.__version__)
     try:
-        spec = importlib.util.find_spec(f"{__package__}._torch_ops_{tag}")
+        spec = importlib.util.find_spec(operator_library())
     except (ImportError, ValueError):
         spec = None
     if spec is None or not spec.origin:
