@@ -45,7 +45,8 @@ import torch
 from . import backends
 from .grid import Grid
 
-__all__ = ["gradient", "deposit", "histogram", "landscape_step", "langevin", "grid_list", "seed_arg"]
+__all__ = ["gradient", "deposit", "histogram", "landscape_step", "langevin", "mlp_batch", "mlp_batch_backward",
+           "grid_list", "seed_arg"]
 
 _LIB = "entropyeng"
 torch.library.define(f"{_LIB}::gradient", "(Tensor S, float[] grid, Tensor x, Tensor y) -> Tensor")
@@ -56,12 +57,17 @@ torch.library.define(f"{_LIB}::landscape_step", "(Tensor(a!) S, Tensor(b!) H, fl
                                                 "Tensor height, Tensor weight, float sigma, float cutoff) -> Tensor")
 torch.library.define(f"{_LIB}::langevin", "(Tensor(a!) theta, Tensor(b!) v, Tensor grad, Tensor bound, float dt, "
                                           "float gamma, float kT, int seed, Tensor step, int step_offset) -> ()")
+torch.library.define(f"{_LIB}::mlp_batch", "(Tensor theta, Tensor X, int[] sizes, int[] acts, int[] bias) -> Tensor")
+torch.library.define(f"{_LIB}::mlp_batch_backward", "(Tensor theta, Tensor X, Tensor grad_out, int[] sizes, "
+                                                    "int[] acts, int[] bias) -> Tensor")
 
 gradient = torch.ops.entropyeng.gradient.default
 deposit = torch.ops.entropyeng.deposit.default
 histogram = torch.ops.entropyeng.histogram.default
 langevin = torch.ops.entropyeng.langevin.default
 landscape_step = torch.ops.entropyeng.landscape_step.default
+mlp_batch = torch.ops.entropyeng.mlp_batch.default
+mlp_batch_backward = torch.ops.entropyeng.mlp_batch_backward.default
 
 
 def grid_list(grid: Grid) -> list:
@@ -223,6 +229,19 @@ def _langevin_cuda(theta, v, grad, bound, dt, gamma, kT, seed, step, step_offset
         reference.langevin(theta, v, grad, bound, dt, gamma, kT, seed % 2**64, int(step) + int(step_offset))
 
 
+# -- the batched MLP: the torch reference on any device (the C++ library has the CPU kernels) --------
+def _mlp_batch_torch(theta, X, sizes, acts, bias):
+    from . import reference
+
+    return reference.mlp_batch(theta, X, sizes, acts, bias)
+
+
+def _mlp_batch_backward_torch(theta, X, grad_out, sizes, acts, bias):
+    from . import reference
+
+    return reference.mlp_batch_backward(theta, X, grad_out, sizes, acts, bias)
+
+
 def operator_library() -> str:
     """The module name of the C++ operator library built for this torch (CMakeLists.txt makes the
     same tag: the version with every character other than a letter or digit as "_")."""
@@ -260,7 +279,9 @@ COMPILED_OPERATORS = _load_compiled_operators()
 PYTHON_KERNELS = {"gradient": (_gradient_cpu, _gradient_cuda), "deposit": (_deposit_cpu, _deposit_cuda),
                   "histogram": (_histogram_cpu, _histogram_cuda),
                   "landscape_step": (_landscape_step_cpu, _landscape_step_cuda),
-                  "langevin": (_langevin_cpu, _langevin_cuda)}
+                  "langevin": (_langevin_cpu, _langevin_cuda),
+                  "mlp_batch": (_mlp_batch_torch, _mlp_batch_torch),
+                  "mlp_batch_backward": (_mlp_batch_backward_torch, _mlp_batch_backward_torch)}
 
 for _name, (_cpu, _cuda) in PYTHON_KERNELS.items():
     if not torch._C._dispatch_has_kernel_for_dispatch_key(f"{_LIB}::{_name}", "CPU"):
@@ -276,6 +297,16 @@ def _(S, grid, x, y):
 @torch.library.register_fake(f"{_LIB}::landscape_step")
 def _(S, H, grid, x, y, height, weight, sigma, cutoff):
     return x.new_empty((2, x.shape[0]), dtype=torch.float64)
+
+
+@torch.library.register_fake(f"{_LIB}::mlp_batch")
+def _(theta, X, sizes, acts, bias):
+    return theta.new_empty((theta.shape[0], X.shape[0], sizes[-1]))
+
+
+@torch.library.register_fake(f"{_LIB}::mlp_batch_backward")
+def _(theta, X, grad_out, sizes, acts, bias):
+    return torch.empty_like(theta)
 
 
 for _name in ("deposit", "histogram", "langevin"):

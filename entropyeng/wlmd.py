@@ -128,6 +128,13 @@ class WLMD(StepFunctionMixin, PerStepMixin, CheckpointMixin):
         on a shared 2-core machine), else torch's own setting.
     """
 
+    #: How the step function runs the model: "auto" (an MLP on the CPU through the C++ batched MLP
+    #: operators, ``entropyeng::mlp_batch``, when the operator library is loaded; any other model
+    #: through ``torch.func.functional_call``) or "torch" (always ``functional_call``). Set it before
+    #: the first ``run``; ``model_path`` says which the step uses once built.
+    model_kernel = "auto"
+    model_path = None
+
     def __init__(self, model, train, test, *, loss, cv_y="test_loss", alpha=5.0, logit_y=None, grid, sigma,
                  cutoff, walls=None, wall_c=3000.0, schedule, dt, gamma, kT=1.0, bound="paper", seed=0,
                  backend=None, integrator="paper", sync_every=None, walkers=1, distributed=False, timeout_s=120.0,

@@ -23,17 +23,24 @@ class StepFunctionMixin:
     how the traced step runs over it)."""
 
     def _build_function(self):
-        from .wlmd_step import make_cvs, make_step
+        from .wlmd_step import make_cvs, make_mlp_forward_vjp, make_step, mlp_layout
 
         K, dev = self.K, self.device
         cvs = make_cvs(self.model, self._loss, self.X_tr, self.y_tr, self.X_te, self.y_te, self.cv_y, self.alpha,
                        self.logit_y)
+        layout = mlp_layout(self.model, self.X_tr, self.X_te) if self.model_kernel == "auto" else None
+        forward_vjp = None
+        if layout is not None:
+            forward_vjp = make_mlp_forward_vjp(layout, self._loss, self.X_tr, self.y_tr, self.X_te, self.y_te,
+                                               self.cv_y, self.alpha, self.logit_y, K)
+        self.model_path = "mlp_batch" if layout is not None else "functional_call"
         bound = self.bound if isinstance(self.bound, torch.Tensor) else torch.full_like(self._theta_kp[0], self.bound)
         step = make_step(cvs, K=K, deposits_per_step=self.deposits_per_step, grid=self.grid, sigma=self.sigma,
                          cutoff=self.cutoff, walls=self.walls, wall_c=self.wall_c, schedule=self.schedule, dt=self.dt,
                          gamma=self.gamma, kT=self.kT, seed=self._noise_seed, integrator=self.integrator,
                          bound=bound.reshape(1, -1).expand(K, -1),
-                         ends=(self.walls.get("x_min", self.grid.x_min), self.walls.get("x_max", self.grid.x_max)))
+                         ends=(self.walls.get("x_min", self.grid.x_min), self.walls.get("x_max", self.grid.x_max)),
+                         forward_vjp=forward_vjp)
         S = self.S if isinstance(self.S, torch.Tensor) else torch.from_numpy(self.S)
         H = self.H if isinstance(self.H, torch.Tensor) else torch.from_numpy(self.H)
         theta, v = self._theta_kp, self._v_kp

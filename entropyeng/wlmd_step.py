@@ -4,8 +4,10 @@
 last_end)``, which does in
 place, with no host synchronisation (no ``.item()``, no Python branch on a tensor value):
 
-1. the forward pass on the train and test sets and the collective variables x, y of every walker
-   (``torch.func.functional_call``; ``vmap`` over the walkers when K > 1), in the model's dtype;
+1. the forward pass on the train and test sets and the collective variables x, y of every walker,
+   in the model's dtype: for an MLP on the CPU, the K models in one call of the C++ operator
+   ``entropyeng::mlp_batch`` (and its backward in step 4: ``mlp_batch_backward``); for any other
+   model ``torch.func.functional_call``, with ``vmap`` over the walkers when K > 1;
 2. the check of the state it starts from: a walker whose (x, y) is not finite or off the grid is
    dropped (``active`` false, ``bad`` = this step, ``bad_xy`` = that (x, y), its parameters and
    velocities restored to the last good ones), and deposits nothing from then on;
@@ -32,7 +34,7 @@ from torch.func import functional_call, vjp, vmap
 
 from . import ops
 
-__all__ = ["make_cvs", "make_step", "repeat_step"]
+__all__ = ["make_cvs", "make_mlp_forward_vjp", "make_step", "mlp_layout", "repeat_step"]
 
 _EPS = 1e-4
 
@@ -41,6 +43,30 @@ def rowwise(model) -> bool:
     """Whether the model treats every row of a batch on its own (no batch statistics), so that the
     train and test sets can go through it as one batch."""
     return not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
+def _heads(loss_fn, y_tr, y_te, cv_y, alpha, logit_y):
+    """``heads(out_tr, out_te) -> (x, y)``: the collective variables of one walker from its model's
+    outputs on the train and test rows."""
+
+    def heads(out_tr, out_te):
+        x = torch.log(loss_fn(out_tr, y_tr))
+        if cv_y == "test_loss":
+            return x, torch.log(loss_fn(out_te, y_te))
+        if out_te.dim() == 1 or out_te.shape[-1] == 1:  # one logit: binary
+            z = out_te.reshape(-1)
+            delta = torch.where(y_te.reshape(-1) > 0, z, -z)
+        else:
+            correct = out_te.gather(1, y_te.reshape(-1, 1)).squeeze(1)
+            wrong = out_te.scatter(1, y_te.reshape(-1, 1), float("-inf")).amax(dim=1)
+            delta = correct - wrong
+        A_s = torch.sigmoid(alpha * delta).mean()
+        if logit_y:
+            p = _EPS + (1 - 2 * _EPS) * A_s
+            return x, torch.log(p) - torch.log1p(-p)
+        return x, A_s
+
+    return heads
 
 
 def make_cvs(model, loss_fn, X_tr, y_tr, X_te, y_te, cv_y, alpha, logit_y, joint=None):
@@ -59,32 +85,73 @@ def make_cvs(model, loss_fn, X_tr, y_tr, X_te, y_te, cv_y, alpha, logit_y, joint
         joint = rowwise(model) and X_tr.dtype == X_te.dtype and X_tr.shape[1:] == X_te.shape[1:]
     X_all = torch.cat([X_tr, X_te]) if joint else None
     n_tr = X_tr.shape[0]
+    heads = _heads(loss_fn, y_tr, y_te, cv_y, alpha, logit_y)
 
     def cvs(theta):
         params = {n: t.view(s) for n, t, s in zip(names, torch.split(theta, sizes), shapes)}
         params.update(buffers)
         if joint:
             out = functional_call(model, params, (X_all,))
-            out_tr, out_te = out[:n_tr], out[n_tr:]
-        else:
-            out_tr, out_te = functional_call(model, params, (X_tr,)), functional_call(model, params, (X_te,))
-        x = torch.log(loss_fn(out_tr, y_tr))
-        if cv_y == "test_loss":
-            return x, torch.log(loss_fn(out_te, y_te))
-        if out_te.dim() == 1 or out_te.shape[-1] == 1:  # one logit: binary
-            z = out_te.reshape(-1)
-            delta = torch.where(y_te.reshape(-1) > 0, z, -z)
-        else:
-            correct = out_te.gather(1, y_te.reshape(-1, 1)).squeeze(1)
-            wrong = out_te.scatter(1, y_te.reshape(-1, 1), float("-inf")).amax(dim=1)
-            delta = correct - wrong
-        A_s = torch.sigmoid(alpha * delta).mean()
-        if logit_y:
-            p = _EPS + (1 - 2 * _EPS) * A_s
-            return x, torch.log(p) - torch.log1p(-p)
-        return x, A_s
+            return heads(out[:n_tr], out[n_tr:])
+        return heads(functional_call(model, params, (X_tr,)), functional_call(model, params, (X_te,)))
 
     return cvs
+
+
+def mlp_layout(model, X_tr, X_te):
+    """``(sizes, acts, bias)`` of the batched MLP operators (``ops.mlp_batch``) when they can run
+    this model's forward and backward on the CPU: an ``nn.Sequential`` of ``Linear`` layers with
+    ReLU, Tanh, SiLU or Identity between them, every parameter trained, no buffers, float32 or
+    float64, 2-D inputs of the model's dtype, and the C++ operator library loaded
+    (:data:`entropyeng.ops.COMPILED_OPERATORS`; the torch reference kernels of the operators are
+    slower than ``vmap``). None otherwise: the step then runs the model through ``functional_call``."""
+    from ._mlp import read_mlp
+
+    if not ops.COMPILED_OPERATORS or not isinstance(model, torch.nn.Sequential):
+        return None
+    params = list(model.parameters())
+    if not params or any(not p.requires_grad for p in params) or any(True for _ in model.buffers()):
+        return None
+    dtype = params[0].dtype
+    if dtype not in (torch.float32, torch.float64) or any(p.dtype != dtype or p.device.type != "cpu" for p in params):
+        return None
+    try:
+        spec, _ = read_mlp(model)
+    except ValueError:
+        return None
+    for X in (X_tr, X_te):
+        if X.dim() != 2 or X.shape[1] != spec.sizes[0] or X.dtype != dtype or X.device.type != "cpu":
+            return None
+    return [int(d) for d in spec.sizes], [int(a) for a in spec.acts], [int(b) for b in spec.bias]
+
+
+def make_mlp_forward_vjp(layout, loss_fn, X_tr, y_tr, X_te, y_te, cv_y, alpha, logit_y, K):
+    """``forward_vjp(theta) -> (xy, pullback)`` for K walkers of an MLP (``layout``: see
+    :func:`mlp_layout`): the K models' outputs on the train and test rows in one call of
+    ``ops.mlp_batch`` (C++, the walkers over the intra-op threads), the collective variables from them
+    through ``vjp``, and ``pullback(seeds)`` = the chain rule through ``ops.mlp_batch_backward``. The
+    same function as ``vjp`` of :func:`make_cvs`'s ``cvs`` over the walkers, to rounding."""
+    sizes, acts, bias = layout
+    X_all = torch.cat([X_tr, X_te]).contiguous()
+    n_tr = X_tr.shape[0]
+    heads = _heads(loss_fn, y_tr, y_te, cv_y, alpha, logit_y)
+
+    def one(out):  # (N, d_L) -> (2,)
+        return torch.stack(heads(out[:n_tr], out[n_tr:]))
+
+    cv_of_out = vmap(one) if K > 1 else (lambda out: one(out[0]).reshape(1, 2))
+
+    def forward_vjp(theta):
+        out = ops.mlp_batch(theta, X_all, sizes, acts, bias)
+        xy, pull_out = vjp(cv_of_out, out)
+
+        def pullback(seeds):
+            (g_out,) = pull_out(seeds)
+            return (ops.mlp_batch_backward(theta, X_all, g_out.contiguous(), sizes, acts, bias),)
+
+        return xy, pullback
+
+    return forward_vjp
 
 
 def _schedule_f(t, K, f_max, t1, t2, t3):
@@ -109,9 +176,10 @@ def _walls(x, y, walls, c):
 
 
 def make_step(cvs, *, K, deposits_per_step, grid, sigma, cutoff, walls, wall_c, schedule, dt, gamma, kT, seed,
-              integrator, bound, ends=None):
+              integrator, bound, ends=None, forward_vjp=None):
     """The step function (see the module docstring). ``bound``: (K, P) tensor of the parameters'
-    dtype and device; ``seed``: the Philox key of the noise."""
+    dtype and device; ``seed``: the Philox key of the noise; ``forward_vjp``: ``theta -> (xy,
+    pullback)`` in place of ``vjp`` over ``cvs`` (the batched MLP: :func:`make_mlp_forward_vjp`)."""
     g = ops.grid_list(grid)
     seed_i = ops.seed_arg(int(seed))
     sched = dict(schedule)
@@ -128,11 +196,15 @@ def make_step(cvs, *, K, deposits_per_step, grid, sigma, cutoff, walls, wall_c, 
         def batched(theta):
             return one(theta)
 
+    if forward_vjp is None:
+        def forward_vjp(theta):
+            return vjp(batched, theta)
+
     lo, hi = ends if ends is not None else (grid.x_min, grid.x_max)
     span = hi - lo
 
     def step(theta, v, good_theta, good_v, S, H, t, bad, bad_xy, active, trips, last_end):
-        xy, pullback = vjp(batched, theta)
+        xy, pullback = forward_vjp(theta)
         x64, y64 = xy[:, 0].to(torch.float64), xy[:, 1].to(torch.float64)
         on = (torch.isfinite(x64) & torch.isfinite(y64) & (x64 >= grid.x_min) & (x64 <= grid.x_max)
               & (y64 >= grid.y_min) & (y64 <= grid.y_max))

@@ -1,0 +1,61 @@
+// The batched MLP kernels (mlp_batch.h): the layout of a walker's parameters and the choice of the
+// instruction-set level.
+#include "mlp_batch.h"
+
+#include "langevin.h"  // cpu_isa_level
+
+namespace ee {
+
+int64_t MlpBatchSpec::weight_offset(int64_t l) const {
+    int64_t off = 0;
+    for (int64_t k = 0; k < l; ++k) off += sizes[k] * sizes[k + 1] + (bias[k] ? sizes[k + 1] : 0);
+    return off;
+}
+
+int64_t MlpBatchSpec::bias_offset(int64_t l) const {
+    return bias[l] ? weight_offset(l) + sizes[l] * sizes[l + 1] : -1;
+}
+
+int64_t MlpBatchSpec::n_params() const { return weight_offset(layers()); }
+
+namespace {
+
+const MlpBatchKernels& kernels() {
+    static const MlpBatchKernels k = [] {
+#if defined(EE_HAVE_ISA_LEVELS)
+        const int level = cpu_isa_level();
+        if (level == 4) return v4::mlp_batch_kernels();
+        if (level == 3) return v3::mlp_batch_kernels();
+#endif
+        return base::mlp_batch_kernels();
+    }();
+    return k;
+}
+
+}  // namespace
+
+template <>
+void mlp_batch_forward<float>(const MlpBatchSpec& s, const float* theta, const float* X, int64_t N, int64_t k0,
+                              int64_t k1, float* out) {
+    kernels().forward_f(s, theta, X, N, k0, k1, out);
+}
+
+template <>
+void mlp_batch_forward<double>(const MlpBatchSpec& s, const double* theta, const double* X, int64_t N, int64_t k0,
+                               int64_t k1, double* out) {
+    kernels().forward_d(s, theta, X, N, k0, k1, out);
+}
+
+template <>
+void mlp_batch_backward<float>(const MlpBatchSpec& s, const float* theta, const float* X, int64_t N,
+                               const float* grad_out, int64_t k0, int64_t k1, float* grad) {
+    kernels().backward_f(s, theta, X, N, grad_out, k0, k1, grad);
+}
+
+template <>
+void mlp_batch_backward<double>(const MlpBatchSpec& s, const double* theta, const double* X, int64_t N,
+                                const double* grad_out, int64_t k0, int64_t k1, double* grad) {
+    kernels().backward_d(s, theta, X, N, grad_out, k0, k1, grad);
+}
+
+}  // namespace ee

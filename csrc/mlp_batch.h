@@ -1,0 +1,63 @@
+// The forward pass and the vector-Jacobian product of K copies of one MLP (K walkers' parameter
+// vectors) on one set of rows: the model half of a batched WLMD step. One walker at a time, its
+// activations kept feature-major (d x N, N padded to a whole number of vectors) so that every
+// product is a loop over rows; a caller runs ranges of walkers on threads of its own.
+//
+// The layout of a walker's parameters is torch's: for each Linear layer its weight (out x in, row
+// major), then its bias (out) when it has one. Activation codes as in mlp.h: 0 identity, 1 ReLU,
+// 2 tanh, 3 SiLU. Unlike the WLMC kernels, these loops use fused multiply-add where the CPU has it
+// (as torch's own matrix products do): results agree with the torch reference to rounding, and
+// between instruction-set levels to rounding, not bit for bit; on one machine they are
+// deterministic and independent of the number of threads.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace ee {
+
+struct MlpBatchSpec {
+    std::vector<int64_t> sizes;  // d_0, ..., d_L
+    std::vector<int> acts;       // the activation after each layer (L)
+    std::vector<char> bias;      // whether each layer has a bias (L)
+
+    int64_t layers() const { return static_cast<int64_t>(acts.size()); }
+    // Offsets of layer l's weight and bias (-1: none) in a walker's parameter vector, and its length.
+    int64_t weight_offset(int64_t l) const;
+    int64_t bias_offset(int64_t l) const;
+    int64_t n_params() const;
+};
+
+// out (K x N x d_L, the walkers [k0, k1) written) = the MLP of theta[k] (K x P) on X (N x d_0).
+template <class T>
+void mlp_batch_forward(const MlpBatchSpec& spec, const T* theta, const T* X, int64_t N, int64_t k0, int64_t k1,
+                       T* out);
+
+// grad (K x P, the walkers [k0, k1) written) = grad_out[k] (N x d_L) pulled back through the MLP of
+// theta[k] on X: d/dtheta of sum(grad_out[k] * out[k]). Recomputes the forward pass (in cache).
+template <class T>
+void mlp_batch_backward(const MlpBatchSpec& spec, const T* theta, const T* X, int64_t N, const T* grad_out,
+                        int64_t k0, int64_t k1, T* grad);
+
+// One instruction-set level's loops (mlp_batch_isa.cpp) and the table mlp_batch.cpp picks from.
+struct MlpBatchKernels {
+    void (*forward_f)(const MlpBatchSpec&, const float*, const float*, int64_t, int64_t, int64_t, float*);
+    void (*forward_d)(const MlpBatchSpec&, const double*, const double*, int64_t, int64_t, int64_t, double*);
+    void (*backward_f)(const MlpBatchSpec&, const float*, const float*, int64_t, const float*, int64_t, int64_t,
+                       float*);
+    void (*backward_d)(const MlpBatchSpec&, const double*, const double*, int64_t, const double*, int64_t, int64_t,
+                       double*);
+};
+
+#define EE_DECLARE_MLP_BATCH_ISA(NS) \
+    namespace NS {                   \
+    MlpBatchKernels mlp_batch_kernels(); \
+    }
+
+EE_DECLARE_MLP_BATCH_ISA(base)
+#if defined(EE_HAVE_ISA_LEVELS)
+EE_DECLARE_MLP_BATCH_ISA(v3)
+EE_DECLARE_MLP_BATCH_ISA(v4)
+#endif
+
+}  // namespace ee

@@ -1,0 +1,396 @@
+// The loops of mlp_batch.h for one instruction-set level (included by mlp_batch_isa.cpp only, which
+// is compiled once per level). A walker's rows go through the network in blocks of NB rows (8 SIMD
+// registers: 128 float32 or 64 float64 rows), so that a block's activations (about 30 KB for
+// widths of 30) stay in the L1 cache from the forward pass to the backward one. Within a block the
+// activations are feature-major: row f of a (d x NB) array holds feature f of every row of the
+// block, so every product is a loop over rows in SIMD registers. The last block is padded with
+// zero input and zero gradient rows, which add nothing to the weights' gradient. The weights'
+// gradient is summed in SIMD registers (one per parameter, lanes summed once per walker).
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "mlp_batch.h"
+#include "vmath.h"
+
+#if defined(__AVX__)
+#include <immintrin.h>
+#endif
+
+namespace ee {
+namespace {  // internal linkage: each ISA object keeps its own copy
+namespace batch {
+
+#if defined(__AVX512F__)
+constexpr int VEC_BYTES = 64;
+constexpr int IN_TILE = 4;  // inputs per register tile of the weights' gradient (16 accumulators)
+#else
+constexpr int VEC_BYTES = 32;
+constexpr int IN_TILE = 2;  // (8 accumulators of 16 registers)
+#endif
+constexpr int OUT_TILE = 4;  // outputs per register tile of a product
+
+// One SIMD register of T (GCC/Clang vector extensions: the loops below say which dimension is the
+// vector one, which the auto-vectoriser got wrong for these small tiles), loaded and stored unaligned.
+template <class T>
+struct Simd {
+    typedef T type __attribute__((vector_size(VEC_BYTES)));
+};
+template <class T>
+using vec = typename Simd<T>::type;
+
+template <class T>
+constexpr int64_t lanes() {
+    return VEC_BYTES / static_cast<int64_t>(sizeof(T));
+}
+
+template <class T>
+inline vec<T> load(const T* p) {
+    vec<T> v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+}
+
+template <class T>
+inline void store(T* p, vec<T> v) {
+    std::memcpy(p, &v, sizeof v);
+}
+
+template <class T>
+inline vec<T> splat(T x) {  // outside the inner loops only (it adds 0 to x first, then broadcasts)
+    vec<T> v = {};
+    return v + x;
+}
+
+// Rows per tile of a product: two registers.
+template <class T>
+constexpr int64_t tile_rows() {
+    return 2 * lanes<T>();
+}
+
+// Z[j][n] = b[j] + sum_i W(j, i) A[i][n] for j in [j0, j0 + B), all Np rows; W(j, i) = W[j ws + i is].
+template <class T, int B>
+inline void product_tile(const T* W, int64_t ws, int64_t is, const T* b, const T* A, int64_t I, int64_t Np,
+                         int64_t j0, T* Z) {
+    constexpr int64_t V = lanes<T>();
+    for (int64_t n0 = 0; n0 < Np; n0 += 2 * V) {
+        vec<T> lo[B], hi[B];
+        for (int r = 0; r < B; ++r) lo[r] = hi[r] = splat<T>(b ? b[j0 + r] : T(0));
+        for (int64_t i = 0; i < I; ++i) {
+            const vec<T> a0 = load(A + i * Np + n0), a1 = load(A + i * Np + n0 + V);
+            for (int r = 0; r < B; ++r) {
+                const T w = W[(j0 + r) * ws + i * is];  // scalar * vector: a broadcast
+                lo[r] += w * a0;
+                hi[r] += w * a1;
+            }
+        }
+        for (int r = 0; r < B; ++r) {
+            store(Z + (j0 + r) * Np + n0, lo[r]);
+            store(Z + (j0 + r) * Np + n0 + V, hi[r]);
+        }
+    }
+}
+
+template <class T>
+void product(const T* W, int64_t ws, int64_t is, const T* b, const T* A, int64_t I, int64_t J, int64_t Np, T* Z) {
+    int64_t j = 0;
+    for (; j + OUT_TILE <= J; j += OUT_TILE) product_tile<T, OUT_TILE>(W, ws, is, b, A, I, Np, j, Z);
+    switch (J - j) {
+        case 3: product_tile<T, 3>(W, ws, is, b, A, I, Np, j, Z); break;
+        case 2: product_tile<T, 2>(W, ws, is, b, A, I, Np, j, Z); break;
+        case 1: product_tile<T, 1>(W, ws, is, b, A, I, Np, j, Z); break;
+        default: break;
+    }
+}
+
+// The sum of a register's lanes: halves added while a half is at least 16 bytes, then lane by lane.
+template <class T, int BYTES>
+inline T half_sum(const T* lanes_in) {
+    if constexpr (BYTES > 16) {
+        typedef T half __attribute__((vector_size(BYTES / 2)));
+        half lo, hi;
+        std::memcpy(&lo, lanes_in, sizeof lo);
+        std::memcpy(&hi, lanes_in + BYTES / 2 / sizeof(T), sizeof hi);
+        const half s = lo + hi;
+        return half_sum<T, BYTES / 2>(reinterpret_cast<const T*>(&s));
+    } else {
+        T s = T(0);
+        for (size_t k = 0; k < BYTES / sizeof(T); ++k) s += lanes_in[k];
+        return s;
+    }
+}
+
+template <class T>
+inline T lane_sum(vec<T> v) {
+    return half_sum<T, VEC_BYTES>(reinterpret_cast<const T*>(&v));
+}
+
+// dW[j][i] += sum_n G[j][n] A[i][n] for j in [j0, j0 + BJ), i in [i0, i0 + BI); dW: J x I SIMD
+// accumulators, row major (the lanes hold partial sums over rows).
+template <class T, int BJ, int BI>
+inline void outer_tile(const T* G, const T* A, int64_t Np, int64_t I, int64_t j0, int64_t i0, T* dW) {
+    constexpr int64_t V = lanes<T>();
+    vec<T> acc[BJ][BI];
+    for (int r = 0; r < BJ; ++r)
+        for (int c = 0; c < BI; ++c) acc[r][c] = load(dW + ((j0 + r) * I + i0 + c) * V);
+    for (int64_t n0 = 0; n0 < Np; n0 += V) {
+        vec<T> a[BI];
+        for (int c = 0; c < BI; ++c) a[c] = load(A + (i0 + c) * Np + n0);
+        for (int r = 0; r < BJ; ++r) {
+            const vec<T> g = load(G + (j0 + r) * Np + n0);
+            for (int c = 0; c < BI; ++c) acc[r][c] += g * a[c];
+        }
+    }
+    for (int r = 0; r < BJ; ++r)
+        for (int c = 0; c < BI; ++c) store(dW + ((j0 + r) * I + i0 + c) * V, acc[r][c]);
+}
+
+template <class T, int BJ>
+inline void outer_row(const T* G, const T* A, int64_t Np, int64_t I, int64_t j0, T* dW) {
+    int64_t i = 0;
+    for (; i + IN_TILE <= I; i += IN_TILE) outer_tile<T, BJ, IN_TILE>(G, A, Np, I, j0, i, dW);
+    for (; i < I; ++i) outer_tile<T, BJ, 1>(G, A, Np, I, j0, i, dW);
+}
+
+template <class T>
+void outer(const T* G, const T* A, int64_t J, int64_t I, int64_t Np, T* dW) {
+    int64_t j = 0;
+    for (; j + OUT_TILE <= J; j += OUT_TILE) outer_row<T, OUT_TILE>(G, A, Np, I, j, dW);
+    for (; j < J; ++j) outer_row<T, 1>(G, A, Np, I, j, dW);
+}
+
+// out[j] += sum_n G[j][n] for every j (out: J SIMD accumulators).
+template <class T>
+void row_sums(const T* G, int64_t J, int64_t Np, T* out) {
+    for (int64_t j = 0; j < J; ++j) {
+        vec<T> acc = load(out + j * lanes<T>());
+        for (int64_t n0 = 0; n0 < Np; n0 += lanes<T>()) acc += load(G + j * Np + n0);
+        store(out + j * lanes<T>(), acc);
+    }
+}
+
+// tanh of one register of float64: vmath::tanh's series (odd Taylor series below 0.125, else
+// (1 - e)/(1 + e) with e = exp(-2|z|), exp by the 2^k shifter and Taylor to r^13), lane-wise.
+inline vec<double> tanh_lanes(vec<double> z) {
+    typedef int64_t ivec __attribute__((vector_size(VEC_BYTES)));
+    const vec<double> a = z < 0.0 ? -z : z;
+    const vec<double> a2 = a * a;
+    vec<double> s = splat(929569.0 / 638512875.0);
+    s = s * a2 - 21844.0 / 6081075.0;
+    s = s * a2 + 1382.0 / 155925.0;
+    s = s * a2 - 62.0 / 2835.0;
+    s = s * a2 + 17.0 / 315.0;
+    s = s * a2 - 2.0 / 15.0;
+    s = s * a2 + 1.0 / 3.0;
+    const vec<double> small = a - a * (a2 * s);
+    vec<double> x = -2.0 * a;
+    x = x < -708.0 ? splat(-708.0) : x;
+    constexpr double SHIFTER = 6755399441055744.0;  // 1.5 * 2^52
+    const vec<double> kd = x * 1.4426950408889634 + SHIFTER;
+    const vec<double> k = kd - SHIFTER;
+    const vec<double> r = (x - k * 6.93147180369123816490e-01) - k * 1.90821492927058770002e-10;
+    vec<double> p = splat(1.0 / 6227020800.0);
+    for (double c : {1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0, 1.0 / 362880.0, 1.0 / 40320.0,
+                     1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0})
+        p = p * r + c;
+    const ivec ki = reinterpret_cast<const ivec&>(kd) - static_cast<int64_t>(0x4338000000000000);  // bits of SHIFTER
+    const ivec scale_bits = (ki + 1023) << 52;
+    const vec<double> e = p * reinterpret_cast<const vec<double>&>(scale_bits);
+    const vec<double> large = (1.0 - e) / (1.0 + e);
+    const vec<double> t = a < 0.125 ? small : large;
+    return z < 0.0 ? -t : t;
+}
+
+// 1 / q for q in [4.8e-3, 1]: the hardware's reciprocal estimate and one Newton step (relative error
+// ~2^-24 from AVX-512's 14-bit estimate, ~2^-22 from AVX's 12-bit one) where there is one, else a
+// division (the division alone took half the float32 forward pass).
+inline vec<float> reciprocal(vec<float> q) {
+#if defined(__AVX512F__)
+    const vec<float> r = _mm512_rcp14_ps(q);
+#elif defined(__AVX__)
+    const vec<float> r = _mm256_rcp_ps(q);
+#else
+    return 1.0f / q;
+#endif
+#if defined(__AVX__)
+    return r * (2.0f - q * r);
+#endif
+}
+
+// tanh of one register of float32: the rational approximation of Eigen's fast float tanh (odd
+// numerator of degree 13 over an even denominator of degree 6 on |z| <= 7.9053111, z itself below
+// 4e-4; a few ulp, tested against float64 tanh).
+inline vec<float> tanh_lanes(vec<float> z) {
+    const vec<float> x = z > 7.90531110763549805f ? splat(7.90531110763549805f)
+                         : (z < -7.90531110763549805f ? splat(-7.90531110763549805f) : z);
+    const vec<float> x2 = x * x;
+    vec<float> p = x2 * -2.76076847742355e-16f + 2.00018790482477e-13f;
+    p = x2 * p + -8.60467152213735e-11f;
+    p = x2 * p + 5.12229709037114e-08f;
+    p = x2 * p + 1.48572235717979e-05f;
+    p = x2 * p + 6.37261928875436e-04f;
+    p = x2 * p + 4.89352455891786e-03f;
+    p = x * p;
+    vec<float> q = x2 * 1.19825839466702e-06f + 1.18534705686654e-04f;
+    q = x2 * q + 2.26843463243900e-03f;
+    q = x2 * q + 4.89352518554385e-03f;
+    const vec<float> a = z < 0.0f ? -z : z;
+    return a < 0.0004f ? z : p * reciprocal(q);
+}
+
+// A = act(Z) over n values, n a whole number of registers (A may be Z).
+template <class T>
+void activate(int act, const T* Z, T* A, int64_t n) {
+    switch (act) {
+        case 1:
+            for (int64_t k = 0; k < n; ++k) A[k] = Z[k] > T(0) ? Z[k] : T(0);
+            break;
+        case 2:
+            for (int64_t k = 0; k < n; k += lanes<T>()) store(A + k, tanh_lanes(load(Z + k)));
+            break;
+        case 3:
+            for (int64_t k = 0; k < n; ++k) A[k] = static_cast<T>(vmath::silu(static_cast<double>(Z[k])));
+            break;
+        default:
+            if (A != Z) std::copy(Z, Z + n, A);
+    }
+}
+
+// G *= act'(Z) (A = act(Z)) over n values.
+template <class T>
+void activate_backward(int act, const T* Z, const T* A, T* G, int64_t n) {
+    switch (act) {
+        case 1:
+            for (int64_t k = 0; k < n; ++k) G[k] = Z[k] > T(0) ? G[k] : T(0);
+            break;
+        case 2:
+            for (int64_t k = 0; k < n; ++k) G[k] *= T(1) - A[k] * A[k];
+            break;
+        case 3:
+            for (int64_t k = 0; k < n; ++k) {
+                const double s = 1.0 / (1.0 + vmath::exp(-static_cast<double>(Z[k])));
+                G[k] *= static_cast<T>(s * (1.0 + static_cast<double>(Z[k]) * (1.0 - s)));
+            }
+            break;
+        default:
+            break;
+    }
+}
+
+template <class T>
+constexpr int64_t block_rows() {
+    return 8 * lanes<T>();
+}
+
+// A walker's working arrays for one block: the input (d_0 x NB), each layer's pre-activation Z_l
+// and activation A_l (the same array unless the activation is SiLU, whose derivative needs Z), two
+// gradient arrays of the widest layer, and one SIMD accumulator per parameter.
+template <class T>
+struct Scratch {
+    static constexpr int64_t NB = block_rows<T>();
+    std::vector<int64_t> z_off, a_off;
+    int64_t g0 = 0, g1 = 0, acc = 0;
+    std::vector<T>& buf;
+
+    Scratch(const MlpBatchSpec& s, std::vector<T>& storage) : buf(storage) {
+        int64_t off = s.sizes[0] * NB, widest = s.sizes[0];
+        for (int64_t l = 0; l < s.layers(); ++l) {
+            const int64_t d = s.sizes[l + 1];
+            z_off.push_back(off);
+            off += d * NB;
+            a_off.push_back(s.acts[l] == 3 ? off : z_off.back());
+            if (s.acts[l] == 3) off += d * NB;
+            widest = std::max(widest, d);
+        }
+        g0 = off;
+        g1 = g0 + widest * NB;
+        acc = g1 + widest * NB;
+        const int64_t total = acc + s.n_params() * lanes<T>();
+        if (static_cast<int64_t>(buf.size()) < total) buf.resize(total);
+    }
+    T* input() { return buf.data(); }
+    T* Z(int64_t l) { return buf.data() + z_off[l]; }
+    T* A(int64_t l) { return l < 0 ? input() : buf.data() + a_off[l]; }
+    T* accumulators() { return buf.data() + acc; }
+};
+
+// Rows [n0, n0 + nb) of X (row major, N x d_0), transposed and zero-padded to NB rows.
+template <class T>
+void load_block(const T* X, int64_t d0, int64_t n0, int64_t nb, T* in) {
+    constexpr int64_t NB = block_rows<T>();
+    std::fill(in, in + d0 * NB, T(0));
+    for (int64_t n = 0; n < nb; ++n)
+        for (int64_t f = 0; f < d0; ++f) in[f * NB + n] = X[(n0 + n) * d0 + f];
+}
+
+template <class T>
+void forward_block(const MlpBatchSpec& s, const T* theta, Scratch<T>& w) {
+    constexpr int64_t NB = block_rows<T>();
+    for (int64_t l = 0; l < s.layers(); ++l) {
+        const int64_t I = s.sizes[l], J = s.sizes[l + 1];
+        const T* b = s.bias[l] ? theta + s.bias_offset(l) : nullptr;
+        product(theta + s.weight_offset(l), I, int64_t{1}, b, w.A(l - 1), I, J, NB, w.Z(l));
+        activate(s.acts[l], w.Z(l), w.A(l), J * NB);
+    }
+}
+
+template <class T>
+thread_local std::vector<T> storage;
+
+template <class T>
+void forward(const MlpBatchSpec& s, const T* theta, const T* X, int64_t N, int64_t k0, int64_t k1, T* out) {
+    constexpr int64_t NB = block_rows<T>();
+    Scratch<T> w(s, storage<T>);
+    const int64_t P = s.n_params(), L = s.layers(), d0 = s.sizes[0], dL = s.sizes[L];
+    for (int64_t k = k0; k < k1; ++k)
+        for (int64_t n0 = 0; n0 < N; n0 += NB) {
+            const int64_t nb = std::min(NB, N - n0);
+            load_block(X, d0, n0, nb, w.input());
+            forward_block(s, theta + k * P, w);
+            const T* A = w.A(L - 1);
+            T* o = out + (k * N + n0) * dL;
+            for (int64_t n = 0; n < nb; ++n)
+                for (int64_t f = 0; f < dL; ++f) o[n * dL + f] = A[f * NB + n];
+        }
+}
+
+template <class T>
+void backward(const MlpBatchSpec& s, const T* theta, const T* X, int64_t N, const T* grad_out, int64_t k0,
+              int64_t k1, T* grad) {
+    constexpr int64_t NB = block_rows<T>();
+    constexpr int64_t V = lanes<T>();
+    Scratch<T> w(s, storage<T>);
+    const int64_t P = s.n_params(), L = s.layers(), d0 = s.sizes[0], dL = s.sizes[L];
+    T* acc = w.accumulators();
+    for (int64_t k = k0; k < k1; ++k) {
+        const T* th = theta + k * P;
+        std::fill(acc, acc + P * V, T(0));
+        for (int64_t n0 = 0; n0 < N; n0 += NB) {
+            const int64_t nb = std::min(NB, N - n0);
+            load_block(X, d0, n0, nb, w.input());
+            forward_block(s, th, w);
+            T* G = w.buf.data() + w.g0;
+            T* Gn = w.buf.data() + w.g1;
+            load_block(grad_out + k * N * dL, dL, n0, nb, G);
+            for (int64_t l = L - 1; l >= 0; --l) {
+                const int64_t I = s.sizes[l], J = s.sizes[l + 1];
+                activate_backward(s.acts[l], w.Z(l), w.A(l), G, J * NB);
+                outer(G, w.A(l - 1), J, I, NB, acc + s.weight_offset(l) * V);
+                if (s.bias[l]) row_sums(G, J, NB, acc + s.bias_offset(l) * V);
+                if (l > 0) {  // the gradient at the layer's input: G_prev[i][n] = sum_j W[j][i] G[j][n]
+                    product(th + s.weight_offset(l), int64_t{1}, I, static_cast<const T*>(nullptr), G, J, I, NB, Gn);
+                    std::swap(G, Gn);
+                }
+            }
+        }
+        T* gr = grad + k * P;
+        for (int64_t p = 0; p < P; ++p) gr[p] = lane_sum<T>(load(acc + p * V));
+    }
+}
+
+}  // namespace batch
+}  // namespace
+}  // namespace ee

@@ -1,0 +1,184 @@
+"""The batched MLP operators (``entropyeng::mlp_batch`` and ``mlp_batch_backward``): K walkers'
+copies of one MLP on one set of rows and their vector-Jacobian product, the C++ kernels against the
+torch reference (itself checked against autograd), across dtypes, layouts, activations and row
+counts that cross the kernel's row blocks; refusals at the C++ boundary; and the WLMD step over them
+against the step over ``functional_call``."""
+
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+from entropyeng import WLMD, Grid, ops, reference
+from entropyeng.tasks import regression_mlp, spiral_regression
+from entropyeng.wlmd_step import mlp_layout
+
+CPP = pytest.mark.skipif(not ops.COMPILED_OPERATORS, reason="the C++ operator library is not built for this torch")
+
+# (sizes, acts, bias): the spiral regression MLP, every activation, layers without bias, one layer,
+# widths that are not multiples of the kernel's tiles
+LAYOUTS = [([2, 30, 30, 1], [2, 2, 0], [1, 1, 1]), ([3, 5, 7, 2], [1, 3, 0], [1, 0, 1]),
+           ([4, 17, 3], [2, 0], [0, 1]), ([6, 9], [3], [1]), ([1, 33, 10], [1, 2], [1, 0])]
+TOL = {torch.float64: 1e-12, torch.float32: 2e-5}
+
+
+def n_params(sizes, bias):
+    return sum(sizes[k] * sizes[k + 1] + (sizes[k + 1] if bias[k] else 0) for k in range(len(sizes) - 1))
+
+
+def case(layout, dtype, K, N, seed=0):
+    sizes, _, bias = layout
+    g = torch.Generator().manual_seed(seed)
+    theta = (torch.randn(K, n_params(sizes, bias), generator=g, dtype=torch.float64) * 0.6).to(dtype)
+    X = torch.randn(N, sizes[0], generator=g, dtype=torch.float64).to(dtype)
+    grad_out = torch.randn(K, N, sizes[-1], generator=g, dtype=torch.float64).to(dtype)
+    return theta, X, grad_out
+
+
+def close(a, b, dtype):
+    scale = max(float(b.abs().max()), 1.0)
+    return float((a - b).abs().max()) <= TOL[dtype] * scale
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_reference_backward_is_autograd(layout):
+    """The reference's hand-written chain rule equals autograd through its forward."""
+    theta, X, grad_out = case(layout, torch.float64, 3, 41)
+    t = theta.clone().requires_grad_()
+    (reference.mlp_batch(t, X, *layout) * grad_out).sum().backward()
+    assert torch.allclose(reference.mlp_batch_backward(theta, X, grad_out, *layout), t.grad, rtol=1e-12, atol=1e-12)
+
+
+@CPP
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("N", [1, 37, 64, 129, 500])
+def test_kernels_match_the_reference(layout, dtype, N):
+    theta, X, grad_out = case(layout, dtype, 3, N)
+    out = ops.mlp_batch(theta, X, *layout)
+    assert out.shape == (3, N, layout[0][-1]) and out.dtype == dtype
+    assert close(out, reference.mlp_batch(theta, X, *layout), dtype)
+    grad = ops.mlp_batch_backward(theta, X, grad_out, *layout)
+    assert grad.shape == theta.shape and grad.dtype == dtype
+    assert close(grad, reference.mlp_batch_backward(theta, X, grad_out, *layout), dtype)
+
+
+@CPP
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_tanh_far_out_and_at_zero(dtype):
+    """Saturated and tiny pre-activations (the float32 kernel's tanh is a rational approximation with
+    a clamp and a small-argument branch; the float64 one a series and exp)."""
+    layout = ([1, 1], [2], [0])
+    z = torch.tensor([0.0, 1e-30, -3e-4, 5e-4, 0.1, -0.13, 0.5, 2.0, -7.9, 8.0, 30.0, -1e5], dtype=dtype)
+    out = ops.mlp_batch(torch.ones(1, 1, dtype=dtype), z.reshape(-1, 1), *layout).reshape(-1)
+    exact = torch.tanh(z.double())
+    ulp = torch.finfo(dtype).eps
+    assert float(((out.double() - exact).abs() / exact.abs().clamp_min(1e-300)).max()) <= 4 * ulp
+    assert torch.equal(torch.sign(out), torch.sign(z))
+
+
+@CPP
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_independent_of_threads_and_of_the_other_walkers(dtype):
+    """Each walker is computed whole by one thread: the same bits with 1 or 2 threads, and a walker's
+    result does not depend on which other walkers share the call."""
+    layout = LAYOUTS[0]
+    theta, X, grad_out = case(layout, dtype, 8, 300)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = ops.mlp_batch(theta, X, *layout), ops.mlp_batch_backward(theta, X, grad_out, *layout)
+        torch.set_num_threads(2)
+        two = ops.mlp_batch(theta, X, *layout), ops.mlp_batch_backward(theta, X, grad_out, *layout)
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(one[0], two[0]) and torch.equal(one[1], two[1])
+    alone = ops.mlp_batch_backward(theta[5:6].contiguous(), X, grad_out[5:6].contiguous(), *layout)
+    assert torch.equal(alone[0], one[1][5])
+
+
+@CPP
+def test_opcheck():
+    layout = LAYOUTS[1]
+    for dtype in (torch.float64, torch.float32):
+        theta, X, grad_out = case(layout, dtype, 2, 20)
+        torch.library.opcheck(ops.mlp_batch, (theta, X, *layout))
+        torch.library.opcheck(ops.mlp_batch_backward, (theta, X, grad_out, *layout))
+
+
+@CPP
+def test_empty_batches():
+    layout = LAYOUTS[0]
+    theta, X, grad_out = case(layout, torch.float64, 2, 5)
+    assert ops.mlp_batch(theta[:0], X, *layout).shape == (0, 5, 1)
+    assert torch.equal(ops.mlp_batch_backward(theta, X[:0], grad_out[:, :0], *layout), torch.zeros_like(theta))
+
+
+@CPP
+@pytest.mark.parametrize("change, needle", [
+    (lambda a: a.update(theta=a["theta"].float()), "X: expected the dtype of theta"),
+    (lambda a: a.update(theta=a["theta"].int()), "theta: expected float32 or float64"),
+    (lambda a: a.update(theta=a["theta"].t()), "theta: expected"),
+    (lambda a: a.update(theta=a["theta"][:, :-1].contiguous()), "theta: expected 1051 parameters"),
+    (lambda a: a.update(theta=a["theta"].reshape(-1)), "theta: expected 2 dimensions"),
+    (lambda a: a.update(X=a["X"][:, :1].contiguous()), "X: expected 2 columns"),
+    (lambda a: a.update(X=a["X"][::2]), "X: expected a contiguous tensor"),
+    (lambda a: a.update(sizes=[2]), "sizes: expected the widths"),
+    (lambda a: a.update(sizes=[2, 30, 0, 1]), "sizes: expected widths in [1, 2^20]"),
+    (lambda a: a.update(acts=[2, 2]), "acts: expected one activation per layer"),
+    (lambda a: a.update(acts=[2, 7, 0]), "acts: expected codes"),
+    (lambda a: a.update(bias=[1, 2, 1]), "bias: expected flags 0 or 1"),
+    (lambda a: a.update(bias=[1, 1]), "bias: expected one flag per layer"),
+    (lambda a: a.update(grad_out=a["grad_out"][:, :-1].contiguous()), "grad_out: expected shape (3, 40, 1)"),
+    (lambda a: a.update(grad_out=a["grad_out"].float()), "grad_out: expected the dtype of theta"),
+    (lambda a: a.update(grad_out=a["grad_out"].reshape(3, 40)), "grad_out: expected 3 dimensions"),
+])
+def test_refusals_name_the_argument(change, needle):
+    sizes, acts, bias = LAYOUTS[0]
+    theta, X, grad_out = case(LAYOUTS[0], torch.float64, 3, 40)
+    a = dict(theta=theta, X=X, grad_out=grad_out, sizes=list(sizes), acts=list(acts), bias=list(bias))
+    change(a)
+    with pytest.raises(ValueError, match=needle.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")
+                       .replace("]", r"\]").replace("^", r"\^")):
+        ops.mlp_batch_backward(a["theta"], a["X"], a["grad_out"], a["sizes"], a["acts"], a["bias"])
+    if not needle.startswith("grad_out"):
+        with pytest.raises(ValueError):
+            ops.mlp_batch(a["theta"], a["X"], a["sizes"], a["acts"], a["bias"])
+
+
+def test_which_models_take_the_batched_kernel():
+    X = torch.zeros(4, 2, dtype=torch.float64)
+    expected = ([2, 30, 30, 1], [2, 2, 0], [1, 1, 1]) if ops.COMPILED_OPERATORS else None
+    assert mlp_layout(regression_mlp(30), X, X) == expected
+    assert mlp_layout(regression_mlp(30), X.float(), X.float()) is None  # inputs of another dtype
+    frozen = regression_mlp(4)
+    frozen[0].bias.requires_grad_(False)
+    assert mlp_layout(frozen, X, X) is None
+    assert mlp_layout(nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3), nn.Linear(3, 1)).double(), X, X) is None
+    assert mlp_layout(nn.Sequential(nn.Linear(2, 3), nn.GELU(), nn.Linear(3, 1)).double(), X, X) is None
+
+
+def spiral(K, dtype=torch.float64, kernel="auto"):
+    warnings.filterwarnings("ignore", message=".*clamped into it")
+    X, y = (torch.as_tensor(a, dtype=dtype) for a in spiral_regression(60, seed=0))
+    Xt, yt = (torch.as_tensor(a, dtype=dtype) for a in spiral_regression(60, seed=1))
+    w = WLMD(regression_mlp(8).to(dtype), (X, y), (Xt, yt), loss="mse",
+             grid=Grid(-12, 4, 400, -12, 4, 400), sigma=0.2, cutoff=0.8, walls=dict(x_max=0.5),
+             schedule=dict(f_max=1.0, t1=100.0, t2=1e6, t3=0.0), dt=2e-3, gamma=0.1, walkers=K, compile="eager",
+             seed=3)
+    w.model_kernel = kernel
+    return w
+
+
+@CPP
+@pytest.mark.parametrize("K", [1, 4])
+def test_wlmd_step_over_the_batched_kernel_follows_functional_call(K):
+    """The same run, 300 float64 steps, through the batched MLP operators and through
+    ``functional_call`` (+ ``vmap``): the same trajectory to rounding, the same landscape."""
+    a, b = spiral(K), spiral(K, kernel="torch")
+    a.run(300)
+    b.run(300)
+    assert a.model_path == "mlp_batch" and b.model_path == "functional_call"
+    assert torch.allclose(a._theta_kp, b._theta_kp, rtol=0, atol=1e-9)
+    assert float(abs(a.S - b.S).max()) < 1e-8 * max(float(abs(b.S).max()), 1.0)
