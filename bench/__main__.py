@@ -180,9 +180,16 @@ def wlmd_section(args):
             w.run(2)  # compiles
             us = D.step_us(w, n, rounds=3)
             fbc = D.compiled_forward_backward_us(w, n)
+            label += ", batched MLP" if w.model_path == "mlp_batch" else ""
             rows[f"step function compiled, {label}"] = dict(us=us, forward_backward_us=fbc,
                                                             compile_seconds=w.compile_info["compile_seconds"])
         if make is D.spiral_sampler and ops.COMPILED_OPERATORS:
+            for dtype in (torch.float64, torch.float32):  # the model through functional_call, for comparison
+                label = str(dtype).replace("torch.", "")
+                w = make("cpp", True, dtype, model_kernel="torch")
+                w.run(2)
+                rows[f"compiled, {label}, functional_call"] = dict(us=D.step_us(w, n, rounds=3),
+                                                                   forward_backward_us=D.compiled_forward_backward_us(w, n))
             for label, us in D.python_operator_rows(n).items():
                 rows[f"compiled, {label}, Python operator kernels"] = dict(us=us)
         for label, r in rows.items():
@@ -223,18 +230,28 @@ def walkers_section(args):
 
     from . import walker_cases as W
 
+    from entropyeng import ops
+
     min_time = 1.0 if args.quick else 3.0
-    print("WLMD walkers, spiral regression W = 30 (1,051 parameters, N = 250), one thread per process")
+    print("WLMD walkers, spiral regression W = 30 (1,051 parameters, N = 250), float32 (the task's default); one "
+          "thread for K = 1, torch's intra-op threads for more (the sampler's default)")
     rows = {}
     base = None
+    kernels = ("auto", "torch") if ops.COMPILED_OPERATORS else ("torch",)
     for K in (1, 4, 16, 64):
         for form in (False, True):
-            rate = W.walker_steps_per_second(K, min_time, compile=form)
-            base = base or rate
-            name = "compiled" if form else ("per-step" if K == 1 else "eager")
-            rows[f"K={K} {name}"] = rate
-            print(f"  {K:3d} walkers in one process, {name:8s}: {rate:9.0f} walker-steps/s ({rate / base:5.2f}x one "
-                  "walker per-step)", flush=True)
+            for kernel in kernels if form else ("auto",):
+                rate = W.walker_steps_per_second(K, min_time, compile=form, model_kernel=kernel)
+                base = base or rate
+                name = "compiled" if form else ("per-step" if K == 1 else "eager")
+                if form:
+                    name += ", batched MLP" if kernel == "auto" and ops.COMPILED_OPERATORS else ", functional_call"
+                rows[f"K={K} {name}"] = rate
+                print(f"  {K:3d} walkers in one process, {name:28s}: {rate:9.0f} walker-steps/s ({rate / base:5.2f}x "
+                      "one walker per-step)", flush=True)
+    best = "compiled, batched MLP" if ops.COMPILED_OPERATORS else "compiled, functional_call"
+    print(f"  K = 64 / K = 1 on the default step ({best}): {rows[f'K=64 {best}'] / rows[f'K=1 {best}']:.2f}x "
+          "(target 3x)")
     with tempfile.TemporaryDirectory() as tmp:
         for world in (1, 2):
             rate = W.processes_rate(world, 16, min_time, tmp)

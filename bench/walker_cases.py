@@ -18,20 +18,26 @@ from entropyeng.presets import preset
 from entropyeng.tasks import regression_mlp, spiral_regression
 
 
-def sampler(walkers, distributed=False, seed=0, compile="auto"):
+def sampler(walkers, distributed=False, seed=0, compile="auto", dtype=torch.float32, model_kernel="auto"):
+    """The spiral-regression task's WLMD sampler (float32 by default, as the task runs it)."""
     kw = preset("spiral_regression")
     kw.pop("cv_y")
     kw["schedule"] = dict(f_max=5.0, t1=100.0, t2=1e6, t3=0.0)
+    data = [tuple(torch.as_tensor(a, dtype=dtype) for a in spiral_regression(250, s)) for s in (0, 1)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return WLMD(regression_mlp(30), spiral_regression(250, 0), spiral_regression(250, 1), loss="mse",
-                    seed=seed, walkers=walkers, distributed=distributed, sync_every=100, compile=compile, **kw)
+        w = WLMD(regression_mlp(30).to(dtype), data[0], data[1], loss="mse", seed=seed, walkers=walkers,
+                 distributed=distributed, sync_every=100, compile=compile, **kw)
+    w.model_kernel = model_kernel
+    return w
 
 
-def walker_steps_per_second(walkers, min_time=2.0, distributed=False, compile="auto"):
+def walker_steps_per_second(walkers, min_time=2.0, distributed=False, compile="auto", dtype=torch.float32,
+                            model_kernel="auto"):
     """Walker-steps per second; ``compile``: the sampler's (False: the per-step path for one walker,
-    the uncompiled step function for many; True: compiled, the compilation not timed)."""
-    w = sampler(walkers, distributed, compile=compile)
+    the uncompiled step function for many; True: compiled, the compilation not timed);
+    ``model_kernel``: the sampler's ("torch": the model through functional_call)."""
+    w = sampler(walkers, distributed, compile=compile, dtype=dtype, model_kernel=model_kernel)
     w.run(5)
     steps, t0 = 0, time.perf_counter()
     while True:

@@ -12,13 +12,17 @@ from entropyeng import WLMD, Grid
 from entropyeng.tasks import mnist_cnn, regression_mlp, spiral_regression
 
 
-def spiral_sampler(backend="cpp", compile=False, dtype=torch.float64):
+def spiral_sampler(backend="cpp", compile=False, dtype=torch.float64, model_kernel="auto"):
     warnings.filterwarnings("ignore", message=".*clamped into it")
     X, y = spiral_regression(250, seed=0)
     Xt, yt = spiral_regression(250, seed=1)
-    return WLMD(regression_mlp(30).to(dtype), (X, y), (Xt, yt), loss="mse", grid=Grid(-20, 20, 2000, -20, 20, 2000),
+    if dtype is torch.float32:  # inputs of the model's dtype (the batched MLP takes them as they are)
+        X, y, Xt, yt = (torch.as_tensor(a, dtype=dtype) for a in (X, y, Xt, yt))
+    w = WLMD(regression_mlp(30).to(dtype), (X, y), (Xt, yt), loss="mse", grid=Grid(-20, 20, 2000, -20, 20, 2000),
                 sigma=0.2, cutoff=0.8, walls=dict(x_max=-0.5), schedule=dict(f_max=5.0, t1=2e5, t2=1e7, t3=8e6),
                 dt=5e-5, gamma=3e-5, backend=backend, compile=compile, threads=1)
+    w.model_kernel = model_kernel
+    return w
 
 
 def cnn_sampler(backend="cpp", compile=False, dtype=torch.float64):
@@ -35,18 +39,27 @@ def cnn_sampler(backend="cpp", compile=False, dtype=torch.float64):
 
 
 def compiled_forward_backward_us(w, n, rounds=3):
-    """The model's share of a step on the step function's path: the forward on train and test and
-    the vector-Jacobian product, compiled as the step compiles them (without the landscape, the
+    """The model's share of a step on the step function's path (``w.model_path``: the batched MLP
+    operators or functional_call): the forward on train and test, the collective variables and the
+    vector-Jacobian product, compiled as the step compiles them (without the landscape, the
     Langevin update and the checks)."""
     from torch.func import vjp
 
-    from entropyeng.wlmd_step import make_cvs
+    from entropyeng.wlmd_step import make_cvs, make_mlp_forward_vjp, mlp_layout
 
-    cvs = make_cvs(w.model, w._loss, w.X_tr, w.y_tr, w.X_te, w.y_te, w.cv_y, w.alpha, w.logit_y)
+    args = (w._loss, w.X_tr, w.y_tr, w.X_te, w.y_te, w.cv_y, w.alpha, w.logit_y)
+    if w.model_path == "mlp_batch":
+        forward_vjp = make_mlp_forward_vjp(mlp_layout(w.model, w.X_tr, w.X_te), *args, 1)
 
-    def fb(theta, seed):
-        out, pull = vjp(lambda th: torch.stack(cvs(th)), theta)
-        return out, pull(seed)[0]
+        def fb(theta, seed):
+            out, pull = forward_vjp(theta.reshape(1, -1))
+            return out, pull(seed.reshape(1, 2))[0]
+    else:
+        cvs = make_cvs(w.model, *args)
+
+        def fb(theta, seed):
+            out, pull = vjp(lambda th: torch.stack(cvs(th)), theta)
+            return out, pull(seed)[0]
 
     f = torch.compile(fb, fullgraph=True, options={"cpp_wrapper": True})
     theta, seed = w.theta.detach().clone(), torch.tensor([0.1, 0.2], dtype=w.dtype)
