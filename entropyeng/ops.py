@@ -46,7 +46,7 @@ from . import backends
 from .grid import Grid
 
 __all__ = ["gradient", "deposit", "histogram", "landscape_step", "langevin", "mlp_batch", "mlp_batch_backward",
-           "grid_list", "seed_arg"]
+           "net_batch", "net_batch_backward", "grid_list", "seed_arg"]
 
 _LIB = "entropyeng"
 torch.library.define(f"{_LIB}::gradient", "(Tensor S, float[] grid, Tensor x, Tensor y) -> Tensor")
@@ -58,6 +58,8 @@ torch.library.define(f"{_LIB}::landscape_step", "(Tensor(a!) S, Tensor(b!) H, fl
 torch.library.define(f"{_LIB}::langevin", "(Tensor(a!) theta, Tensor(b!) v, Tensor grad, Tensor bound, float dt, "
                                           "float gamma, float kT, int seed, Tensor step, int step_offset) -> ()")
 torch.library.define(f"{_LIB}::mlp_batch", "(Tensor theta, Tensor X, int[] sizes, int[] acts, int[] bias) -> Tensor")
+torch.library.define(f"{_LIB}::net_batch", "(Tensor theta, Tensor X, int[] spec) -> Tensor")
+torch.library.define(f"{_LIB}::net_batch_backward", "(Tensor theta, Tensor X, Tensor grad_out, int[] spec) -> Tensor")
 torch.library.define(f"{_LIB}::mlp_batch_backward", "(Tensor theta, Tensor X, Tensor grad_out, int[] sizes, "
                                                     "int[] acts, int[] bias) -> Tensor")
 
@@ -68,6 +70,8 @@ langevin = torch.ops.entropyeng.langevin.default
 landscape_step = torch.ops.entropyeng.landscape_step.default
 mlp_batch = torch.ops.entropyeng.mlp_batch.default
 mlp_batch_backward = torch.ops.entropyeng.mlp_batch_backward.default
+net_batch = torch.ops.entropyeng.net_batch.default
+net_batch_backward = torch.ops.entropyeng.net_batch_backward.default
 
 
 def grid_list(grid: Grid) -> list:
@@ -242,6 +246,18 @@ def _mlp_batch_backward_torch(theta, X, grad_out, sizes, acts, bias):
     return reference.mlp_batch_backward(theta, X, grad_out, sizes, acts, bias)
 
 
+def _net_batch_torch(theta, X, spec):
+    from . import reference
+
+    return reference.net_batch(theta, X, spec)
+
+
+def _net_batch_backward_torch(theta, X, grad_out, spec):
+    from . import reference
+
+    return reference.net_batch_backward(theta, X, grad_out, spec)
+
+
 def operator_library() -> str:
     """The module name of the C++ operator library built for this torch (CMakeLists.txt makes the
     same tag: the version with every character other than a letter or digit as "_")."""
@@ -281,7 +297,9 @@ PYTHON_KERNELS = {"gradient": (_gradient_cpu, _gradient_cuda), "deposit": (_depo
                   "landscape_step": (_landscape_step_cpu, _landscape_step_cuda),
                   "langevin": (_langevin_cpu, _langevin_cuda),
                   "mlp_batch": (_mlp_batch_torch, _mlp_batch_torch),
-                  "mlp_batch_backward": (_mlp_batch_backward_torch, _mlp_batch_backward_torch)}
+                  "mlp_batch_backward": (_mlp_batch_backward_torch, _mlp_batch_backward_torch),
+                  "net_batch": (_net_batch_torch, _net_batch_torch),
+                  "net_batch_backward": (_net_batch_backward_torch, _net_batch_backward_torch)}
 
 for _name, (_cpu, _cuda) in PYTHON_KERNELS.items():
     if not torch._C._dispatch_has_kernel_for_dispatch_key(f"{_LIB}::{_name}", "CPU"):
@@ -306,6 +324,18 @@ def _(theta, X, sizes, acts, bias):
 
 @torch.library.register_fake(f"{_LIB}::mlp_batch_backward")
 def _(theta, X, grad_out, sizes, acts, bias):
+    return torch.empty_like(theta)
+
+
+@torch.library.register_fake(f"{_LIB}::net_batch")
+def _(theta, X, spec):
+    from .reference.net_batch import out_features
+
+    return theta.new_empty((theta.shape[0], X.shape[0], out_features(spec, tuple(X.shape[1:]))))
+
+
+@torch.library.register_fake(f"{_LIB}::net_batch_backward")
+def _(theta, X, grad_out, spec):
     return torch.empty_like(theta)
 
 

@@ -128,10 +128,11 @@ class WLMD(StepFunctionMixin, PerStepMixin, CheckpointMixin):
         on a shared 2-core machine), else torch's own setting.
     """
 
-    #: How the step function runs the model: "auto" (an MLP on the CPU through the C++ batched MLP
-    #: operators, ``entropyeng::mlp_batch``, when the operator library is loaded; any other model
-    #: through ``torch.func.functional_call``) or "torch" (always ``functional_call``). Set it before
-    #: the first ``run``; ``model_path`` says which the step uses once built.
+    #: How the step function runs the model: "auto" (an MLP or a small CNN on the CPU through the C++
+    #: batched operators, ``entropyeng::mlp_batch`` / ``net_batch``, when the operator library is
+    #: loaded; any other model through ``torch.func.functional_call``) or "torch" (always
+    #: ``functional_call``). Set it before the first ``run``; ``model_path`` says which the step uses
+    #: once built ("mlp_batch", "net_batch" or "functional_call").
     model_kernel = "auto"
     model_path = None
 

@@ -23,17 +23,20 @@ class StepFunctionMixin:
     how the traced step runs over it)."""
 
     def _build_function(self):
-        from .wlmd_step import make_cvs, make_mlp_forward_vjp, make_step, mlp_layout
+        from .wlmd_step import make_batched_forward_vjp, make_cvs, make_step, mlp_layout, net_layout
 
         K, dev = self.K, self.device
         cvs = make_cvs(self.model, self._loss, self.X_tr, self.y_tr, self.X_te, self.y_te, self.cv_y, self.alpha,
                        self.logit_y)
-        layout = mlp_layout(self.model, self.X_tr, self.X_te) if self.model_kernel == "auto" else None
-        forward_vjp = None
-        if layout is not None:
-            forward_vjp = make_mlp_forward_vjp(layout, self._loss, self.X_tr, self.y_tr, self.X_te, self.y_te,
-                                               self.cv_y, self.alpha, self.logit_y, K)
-        self.model_path = "mlp_batch" if layout is not None else "functional_call"
+        forward_vjp, self.model_path = None, "functional_call"
+        if self.model_kernel == "auto":
+            for kind, find in (("mlp", mlp_layout), ("net", net_layout)):
+                layout = find(self.model, self.X_tr, self.X_te)
+                if layout is not None:
+                    forward_vjp = make_batched_forward_vjp(kind, layout, self._loss, self.X_tr, self.y_tr, self.X_te,
+                                                           self.y_te, self.cv_y, self.alpha, self.logit_y, K)
+                    self.model_path = f"{kind}_batch"
+                    break
         bound = self.bound if isinstance(self.bound, torch.Tensor) else torch.full_like(self._theta_kp[0], self.bound)
         step = make_step(cvs, K=K, deposits_per_step=self.deposits_per_step, grid=self.grid, sigma=self.sigma,
                          cutoff=self.cutoff, walls=self.walls, wall_c=self.wall_c, schedule=self.schedule, dt=self.dt,

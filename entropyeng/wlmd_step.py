@@ -5,8 +5,8 @@ last_end)``, which does in
 place, with no host synchronisation (no ``.item()``, no Python branch on a tensor value):
 
 1. the forward pass on the train and test sets and the collective variables x, y of every walker,
-   in the model's dtype: for an MLP on the CPU, the K models in one call of the C++ operator
-   ``entropyeng::mlp_batch`` (and its backward in step 4: ``mlp_batch_backward``); for any other
+   in the model's dtype: for an MLP or a small CNN on the CPU, the K models in one call of the C++
+   operator ``entropyeng::mlp_batch`` or ``net_batch`` (and its backward in step 4); for any other
    model ``torch.func.functional_call``, with ``vmap`` over the walkers when K > 1;
 2. the check of the state it starts from: a walker whose (x, y) is not finite or off the grid is
    dropped (``active`` false, ``bad`` = this step, ``bad_xy`` = that (x, y), its parameters and
@@ -34,7 +34,8 @@ from torch.func import functional_call, vjp, vmap
 
 from . import ops
 
-__all__ = ["make_cvs", "make_mlp_forward_vjp", "make_step", "mlp_layout", "repeat_step"]
+__all__ = ["make_batched_forward_vjp", "make_cvs", "make_mlp_forward_vjp", "make_step", "mlp_layout", "net_layout",
+           "repeat_step"]
 
 _EPS = 1e-4
 
@@ -125,33 +126,106 @@ def mlp_layout(model, X_tr, X_te):
     return [int(d) for d in spec.sizes], [int(a) for a in spec.acts], [int(b) for b in spec.bias]
 
 
-def make_mlp_forward_vjp(layout, loss_fn, X_tr, y_tr, X_te, y_te, cv_y, alpha, logit_y, K):
-    """``forward_vjp(theta) -> (xy, pullback)`` for K walkers of an MLP (``layout``: see
-    :func:`mlp_layout`): the K models' outputs on the train and test rows in one call of
-    ``ops.mlp_batch`` (C++, the walkers over the intra-op threads), the collective variables from them
-    through ``vjp``, and ``pullback(seeds)`` = the chain rule through ``ops.mlp_batch_backward``. The
-    same function as ``vjp`` of :func:`make_cvs`'s ``cvs`` over the walkers, to rounding."""
-    sizes, acts, bias = layout
+_NET_ACTS = {torch.nn.Identity: 0, torch.nn.ReLU: 1, torch.nn.Tanh: 2, torch.nn.SiLU: 3}
+
+
+def net_layout(model, X_tr, X_te):
+    """The flat description of the batched network operators (``ops.net_batch``; layer codes in
+    :mod:`entropyeng.reference.net_batch`) when they can run this model on the CPU: an
+    ``nn.Sequential`` of ``Conv2d`` (a k x k kernel, stride 1, no dilation or groups,
+    zero padding of at most k - 1), ReLU / Tanh / SiLU / Identity, ``MaxPool2d(2)`` (stride 2, no
+    padding, floor), one ``Flatten`` and ``Linear`` layers after it; every parameter trained, no
+    buffers, float32 or float64, image inputs (N, C, H, W) of the model's dtype, and the C++
+    operator library loaded. None otherwise."""
+    from torch import nn
+
+    if not ops.COMPILED_OPERATORS or not isinstance(model, nn.Sequential):
+        return None
+    params = list(model.parameters())
+    if not params or any(not p.requires_grad for p in params) or any(True for _ in model.buffers()):
+        return None
+    dtype = params[0].dtype
+    if dtype not in (torch.float32, torch.float64) or any(p.dtype != dtype or p.device.type != "cpu" for p in params):
+        return None
+    for X in (X_tr, X_te):
+        if X.dim() != 4 or X.dtype != dtype or X.device.type != "cpu" or X.shape[1:] != X_tr.shape[1:]:
+            return None
+    spec, convs = [], 0
+    for layer in model:
+        if isinstance(layer, nn.Conv2d):
+            k = layer.kernel_size
+            if (k[0] != k[1] or layer.stride != (1, 1) or layer.dilation != (1, 1) or layer.groups != 1
+                    or layer.padding_mode != "zeros" or isinstance(layer.padding, str)
+                    or layer.padding[0] != layer.padding[1] or layer.padding[0] > k[0] - 1):
+                return None
+            spec += [1, layer.in_channels, layer.out_channels, k[0], layer.padding[0], int(layer.bias is not None)]
+            convs += 1
+        elif type(layer) in _NET_ACTS:
+            spec += [2, _NET_ACTS[type(layer)]]
+        elif isinstance(layer, nn.MaxPool2d):
+            norm = lambda v: (v, v) if isinstance(v, int) else tuple(v)  # noqa: E731
+            if (norm(layer.kernel_size) != (2, 2) or norm(layer.stride or layer.kernel_size) != (2, 2)
+                    or norm(layer.padding) != (0, 0) or norm(layer.dilation) != (1, 1) or layer.ceil_mode
+                    or layer.return_indices):
+                return None
+            spec += [3]
+        elif isinstance(layer, nn.Flatten):
+            if layer.start_dim != 1 or layer.end_dim != -1:
+                return None
+            spec += [4]
+        elif isinstance(layer, nn.Linear):
+            spec += [5, layer.in_features, layer.out_features, int(layer.bias is not None)]
+        else:
+            return None
+    if convs == 0:
+        return None  # an MLP on images: the batched MLP is the faster kernel
+    try:
+        from .reference.net_batch import out_features
+
+        out_features(spec, tuple(X_tr.shape[1:]))
+        ops.net_batch(params[0].new_zeros((1, sum(p.numel() for p in params))), X_tr[:1].contiguous(), spec)
+    except (ValueError, RuntimeError, IndexError):
+        return None
+    return spec
+
+
+def make_batched_forward_vjp(kind, layout, loss_fn, X_tr, y_tr, X_te, y_te, cv_y, alpha, logit_y, K):
+    """``forward_vjp(theta) -> (xy, pullback)`` for K walkers of a model the C++ batched operators
+    run (``kind`` "mlp": ``ops.mlp_batch`` with ``layout`` from :func:`mlp_layout`; "net":
+    ``ops.net_batch`` with the description from :func:`net_layout`): the K models' outputs on the
+    train and test rows in one call (C++, the walkers over the intra-op threads), the collective
+    variables from them through ``vjp``, and ``pullback(seeds)`` = the chain rule through the
+    operator's backward. The same function as ``vjp`` of :func:`make_cvs`'s ``cvs`` over the
+    walkers, to rounding."""
+    if kind == "mlp":
+        fwd, bwd, extra = ops.mlp_batch, ops.mlp_batch_backward, tuple(layout)
+    else:
+        fwd, bwd, extra = ops.net_batch, ops.net_batch_backward, (layout,)
     X_all = torch.cat([X_tr, X_te]).contiguous()
     n_tr = X_tr.shape[0]
     heads = _heads(loss_fn, y_tr, y_te, cv_y, alpha, logit_y)
 
-    def one(out):  # (N, d_L) -> (2,)
+    def one(out):  # (N, d_out) -> (2,)
         return torch.stack(heads(out[:n_tr], out[n_tr:]))
 
     cv_of_out = vmap(one) if K > 1 else (lambda out: one(out[0]).reshape(1, 2))
 
     def forward_vjp(theta):
-        out = ops.mlp_batch(theta, X_all, sizes, acts, bias)
+        out = fwd(theta, X_all, *extra)
         xy, pull_out = vjp(cv_of_out, out)
 
         def pullback(seeds):
             (g_out,) = pull_out(seeds)
-            return (ops.mlp_batch_backward(theta, X_all, g_out.contiguous(), sizes, acts, bias),)
+            return (bwd(theta, X_all, g_out.contiguous(), *extra),)
 
         return xy, pullback
 
     return forward_vjp
+
+
+def make_mlp_forward_vjp(layout, loss_fn, X_tr, y_tr, X_te, y_te, cv_y, alpha, logit_y, K):
+    """:func:`make_batched_forward_vjp` for an MLP."""
+    return make_batched_forward_vjp("mlp", layout, loss_fn, X_tr, y_tr, X_te, y_te, cv_y, alpha, logit_y, K)
 
 
 def _schedule_f(t, K, f_max, t1, t2, t3):

@@ -1,0 +1,76 @@
+// The forward pass and the vector-Jacobian product of K copies of one small convolutional network
+// (K walkers' parameter vectors) on one set of images: the model half of a batched WLMD step for
+// the paper's CNNs. A network is a sequence of layers: 3-D convolutions (stride 1, zero padding),
+// activations, 2 x 2 max pooling, flatten and linear layers, the order of an nn.Sequential.
+//
+// The images go through the network in blocks of one SIMD register's width (16 float32 or 8
+// float64 images, one per lane), so every layer of any spatial size is a loop of vector
+// operations; a block's activations stay in the L2 cache from the forward pass to the backward one.
+// One walker at a time; a caller runs ranges of walkers on threads of its own. The parameters are in
+// torch's layout (each layer's weight, then its bias). Fused multiply-add where the CPU has it:
+// results equal the torch reference to rounding.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ee {
+
+// Layer kinds and their codes in the flat description (see parse_net):
+//   conv:    1, c_in, c_out, k, pad, bias   (k x k kernel, stride 1, zero padding pad <= k - 1)
+//   act:     2, code                        (0 identity, 1 ReLU, 2 tanh, 3 SiLU)
+//   maxpool: 3                              (2 x 2, stride 2, floor)
+//   flatten: 4                              (C x H x W -> C H W features, torch's order)
+//   linear:  5, in, out, bias
+struct NetLayer {
+    int kind = 0;
+    int64_t cin = 0, cout = 0, k = 0, pad = 0;
+    bool bias = false;
+    int act = 0;
+    // shapes in and out (a flat layer has H = W = 1 and C features), and the parameter offsets
+    int64_t C_in = 0, H_in = 0, W_in = 0, C_out = 0, H_out = 0, W_out = 0;
+    int64_t w_off = -1, b_off = -1;
+};
+
+struct NetBatchSpec {
+    int64_t C = 0, H = 0, W = 0;  // the input images
+    std::vector<NetLayer> layers;
+    int64_t n_params = 0, out_features = 0, border = 0;
+};
+
+// Reads the flat description for images of C x H x W; an empty string, or what is wrong.
+std::string parse_net(const int64_t* codes, int64_t n_codes, int64_t C, int64_t H, int64_t W, NetBatchSpec& spec);
+
+// out (K x N x out_features, the walkers [k0, k1) written) = the network of theta[k] (K x P) on X
+// (N x C x H x W).
+template <class T>
+void net_batch_forward(const NetBatchSpec& spec, const T* theta, const T* X, int64_t N, int64_t k0, int64_t k1,
+                       T* out);
+
+// grad (K x P, the walkers [k0, k1) written) = d/dtheta of sum(grad_out[k] * out[k]).
+template <class T>
+void net_batch_backward(const NetBatchSpec& spec, const T* theta, const T* X, int64_t N, const T* grad_out,
+                        int64_t k0, int64_t k1, T* grad);
+
+struct NetBatchKernels {
+    void (*forward_f)(const NetBatchSpec&, const float*, const float*, int64_t, int64_t, int64_t, float*);
+    void (*forward_d)(const NetBatchSpec&, const double*, const double*, int64_t, int64_t, int64_t, double*);
+    void (*backward_f)(const NetBatchSpec&, const float*, const float*, int64_t, const float*, int64_t, int64_t,
+                       float*);
+    void (*backward_d)(const NetBatchSpec&, const double*, const double*, int64_t, const double*, int64_t, int64_t,
+                       double*);
+};
+
+#define EE_DECLARE_NET_BATCH_ISA(NS) \
+    namespace NS {                   \
+    NetBatchKernels net_batch_kernels(); \
+    }
+
+EE_DECLARE_NET_BATCH_ISA(base)
+#if defined(EE_HAVE_ISA_LEVELS)
+EE_DECLARE_NET_BATCH_ISA(v3)
+EE_DECLARE_NET_BATCH_ISA(v4)
+#endif
+
+}  // namespace ee

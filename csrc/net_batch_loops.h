@@ -1,0 +1,337 @@
+// The loops of net_batch.h for one instruction-set level (included by net_batch_isa.cpp only, which
+// is compiled once per level). Images in SIMD lanes: a block of V images (V = one register of T)
+// is processed at once, every activation stored as (C, H + 2B, W + 2B, V) with a zero border of B
+// pixels (the widest padding any convolution needs, forward or backward), or (F, V) after flatten.
+// Every activation maps 0 to 0, so activations may run over the borders; every other writer writes
+// the interior only, on a buffer whose border is zero.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "mlp_batch_loops.h"  // the SIMD helpers and the activations
+#include "net_batch.h"
+
+namespace ee {
+namespace {
+namespace netb {
+
+using batch::lanes;
+using batch::load;
+using batch::store;
+using batch::vec;
+
+// The geometry of one activation buffer.
+struct Geo {
+    int64_t C = 0, H = 1, W = 1, B = 0;
+    int64_t rows() const { return H + 2 * B; }
+    int64_t cols() const { return W + 2 * B; }
+    int64_t size() const { return C * rows() * cols(); }  // in vectors
+    int64_t at(int64_t c, int64_t y, int64_t x) const { return (c * rows() + y + B) * cols() + x + B; }
+};
+
+template <class T>
+struct Scratch {
+    std::vector<Geo> geo;          // [0]: the input, [l + 1]: layer l's output
+    std::vector<int64_t> a_off, g_off;
+    int64_t acc = 0;
+    std::vector<T>& buf;
+
+    Scratch(const NetBatchSpec& s, std::vector<T>& storage) : buf(storage) {
+        const int64_t V = lanes<T>();
+        geo.push_back(Geo{s.C, s.H, s.W, s.border});
+        bool flat = false;
+        for (const NetLayer& L : s.layers) {
+            flat = flat || L.kind == 4;
+            geo.push_back(flat ? Geo{L.C_out, 1, 1, 0} : Geo{L.C_out, L.H_out, L.W_out, s.border});
+        }
+        int64_t off = 0;
+        for (const Geo& g : geo) a_off.push_back(off), off += g.size() * V;
+        for (const Geo& g : geo) g_off.push_back(off), off += g.size() * V;
+        acc = off;
+        off += s.n_params * V;
+        if (static_cast<int64_t>(buf.size()) < off) buf.resize(off);
+        std::fill(buf.begin(), buf.begin() + acc, T(0));  // zero borders, once per call
+    }
+    T* A(size_t i) { return buf.data() + a_off[i]; }
+    T* G(size_t i) { return buf.data() + g_off[i]; }
+};
+
+// ---- forward -------------------------------------------------------------------------------------
+
+template <class T, int R>
+inline void conv_tile(const NetLayer& L, const T* w, const T* b, const Geo& gi, const T* in, const Geo& go, T* out,
+                      int64_t co0) {
+    constexpr int64_t V = lanes<T>();
+    const int64_t k = L.k, p = L.pad, ci_n = L.cin;
+    for (int64_t y = 0; y < go.H; ++y)
+        for (int64_t x = 0; x < go.W; ++x) {
+            vec<T> acc[R];
+            for (int r = 0; r < R; ++r) acc[r] = batch::splat<T>(b ? b[co0 + r] : T(0));
+            for (int64_t ci = 0; ci < ci_n; ++ci)
+                for (int64_t dy = 0; dy < k; ++dy) {
+                    const T* row = in + gi.at(ci, y + dy - p, x - p) * V;
+                    for (int64_t dx = 0; dx < k; ++dx) {
+                        const vec<T> a = load(row + dx * V);
+                        for (int r = 0; r < R; ++r) acc[r] += w[(((co0 + r) * ci_n + ci) * k + dy) * k + dx] * a;
+                    }
+                }
+            for (int r = 0; r < R; ++r) store(out + go.at(co0 + r, y, x) * V, acc[r]);
+        }
+}
+
+template <class T>
+void conv_forward(const NetLayer& L, const T* theta, const Geo& gi, const T* in, const Geo& go, T* out) {
+    const T* w = theta + L.w_off;
+    const T* b = L.bias ? theta + L.b_off : nullptr;
+    int64_t co = 0;
+    for (; co + 4 <= L.cout; co += 4) conv_tile<T, 4>(L, w, b, gi, in, go, out, co);
+    for (; co < L.cout; ++co) conv_tile<T, 1>(L, w, b, gi, in, go, out, co);
+}
+
+// NaN-propagating max (torch's max_pool2d returns NaN when a window holds one).
+template <class T>
+inline vec<T> nan_max(vec<T> a, vec<T> b) {
+    return (a > b || a != a) ? a : b;
+}
+
+template <class T>
+void pool_forward(const Geo& gi, const T* in, const Geo& go, T* out) {
+    constexpr int64_t V = lanes<T>();
+    for (int64_t c = 0; c < go.C; ++c)
+        for (int64_t y = 0; y < go.H; ++y)
+            for (int64_t x = 0; x < go.W; ++x) {
+                const vec<T> m = nan_max<T>(nan_max<T>(load(in + gi.at(c, 2 * y, 2 * x) * V), load(in + gi.at(c, 2 * y, 2 * x + 1) * V)),
+                                         nan_max<T>(load(in + gi.at(c, 2 * y + 1, 2 * x) * V),
+                                                 load(in + gi.at(c, 2 * y + 1, 2 * x + 1) * V)));
+                store(out + go.at(c, y, x) * V, m);
+            }
+}
+
+template <class T>
+void flatten_forward(const Geo& gi, const T* in, T* out) {
+    constexpr int64_t V = lanes<T>();
+    for (int64_t c = 0; c < gi.C; ++c)
+        for (int64_t y = 0; y < gi.H; ++y)
+            for (int64_t x = 0; x < gi.W; ++x) store(out + ((c * gi.H + y) * gi.W + x) * V, load(in + gi.at(c, y, x) * V));
+}
+
+template <class T>
+void linear_forward(const NetLayer& L, const T* theta, const T* in, T* out) {
+    constexpr int64_t V = lanes<T>();
+    const T* w = theta + L.w_off;
+    for (int64_t j = 0; j < L.cout; ++j) {
+        vec<T> acc = batch::splat<T>(L.bias ? theta[L.b_off + j] : T(0));
+        for (int64_t i = 0; i < L.cin; ++i) acc += w[j * L.cin + i] * load(in + i * V);
+        store(out + j * V, acc);
+    }
+}
+
+template <class T>
+void forward_block(const NetBatchSpec& s, const T* theta, Scratch<T>& w) {
+    constexpr int64_t V = lanes<T>();
+    for (size_t l = 0; l < s.layers.size(); ++l) {
+        const NetLayer& L = s.layers[l];
+        const Geo &gi = w.geo[l], &go = w.geo[l + 1];
+        const T* in = w.A(l);
+        T* out = w.A(l + 1);
+        switch (L.kind) {
+            case 1: conv_forward(L, theta, gi, in, go, out); break;
+            case 2: batch::activate(L.act, in, out, go.size() * V); break;
+            case 3: pool_forward(gi, in, go, out); break;
+            case 4: flatten_forward(gi, in, out); break;
+            default: linear_forward(L, theta, in, out); break;
+        }
+    }
+}
+
+// ---- backward ------------------------------------------------------------------------------------
+
+template <class T>
+void conv_backward(const NetLayer& L, const T* theta, const Geo& gi, const T* in, const Geo& go, const T* g,
+                   T* g_in, T* acc, bool want_input) {
+    constexpr int64_t V = lanes<T>();
+    const int64_t k = L.k, p = L.pad, ci_n = L.cin;
+    const T* w = theta + L.w_off;
+    // the weights' gradient: dW[co][ci][dy][dx] += sum_{y,x} g[co][y][x] in[ci][y + dy - p][x + dx - p]
+    for (int64_t co = 0; co < L.cout; ++co)
+        for (int64_t ci = 0; ci < ci_n; ++ci)
+            for (int64_t dy = 0; dy < k; ++dy)
+                for (int64_t dx = 0; dx < k; ++dx) {
+                    T* a = acc + ((((co * ci_n + ci) * k + dy) * k + dx) + L.w_off) * V;
+                    vec<T> s0 = load(a), s1 = batch::splat<T>(T(0));
+                    for (int64_t y = 0; y < go.H; ++y) {
+                        const T* gr = g + go.at(co, y, 0) * V;
+                        const T* ir = in + gi.at(ci, y + dy - p, dx - p) * V;
+                        int64_t x = 0;
+                        for (; x + 2 <= go.W; x += 2) {
+                            s0 += load(gr + x * V) * load(ir + x * V);
+                            s1 += load(gr + (x + 1) * V) * load(ir + (x + 1) * V);
+                        }
+                        if (x < go.W) s0 += load(gr + x * V) * load(ir + x * V);
+                    }
+                    store(a, s0 + s1);
+                }
+    if (L.bias)
+        for (int64_t co = 0; co < L.cout; ++co) {
+            T* a = acc + (L.b_off + co) * V;
+            vec<T> s = load(a);
+            for (int64_t y = 0; y < go.H; ++y)
+                for (int64_t x = 0; x < go.W; ++x) s += load(g + go.at(co, y, x) * V);
+            store(a, s);
+        }
+    if (!want_input) return;
+    // the input's gradient: g_in[ci][y][x] = sum_{co,dy,dx} w[co][ci][dy][dx] g[co][y - dy + p][x - dx + p]
+    // (g's zero border covers k - 1 - p)
+    for (int64_t ci = 0; ci < ci_n; ++ci)
+        for (int64_t y = 0; y < gi.H; ++y)
+            for (int64_t x = 0; x < gi.W; ++x) {
+                vec<T> s = batch::splat<T>(T(0));
+                for (int64_t co = 0; co < L.cout; ++co)
+                    for (int64_t dy = 0; dy < k; ++dy) {
+                        const T* gr = g + go.at(co, y - dy + p, x + p) * V;
+                        for (int64_t dx = 0; dx < k; ++dx)
+                            s += w[((co * ci_n + ci) * k + dy) * k + dx] * load(gr - dx * V);
+                    }
+                store(g_in + gi.at(ci, y, x) * V, s);
+            }
+}
+
+// The gradient of each window goes to its first maximum in row-major order, as torch's does.
+template <class T>
+void pool_backward(const Geo& gi, const T* in, const Geo& go, const T* out, const T* g, T* g_in) {
+    constexpr int64_t V = lanes<T>();
+    const vec<T> zero = batch::splat<T>(T(0));
+    for (int64_t c = 0; c < go.C; ++c)
+        for (int64_t y = 0; y < go.H; ++y)
+            for (int64_t x = 0; x < go.W; ++x) {
+                const vec<T> m = load(out + go.at(c, y, x) * V), gv = load(g + go.at(c, y, x) * V);
+                auto taken = m != m && m == m;  // all false
+                for (int64_t q = 0; q < 4; ++q) {
+                    const int64_t at = gi.at(c, 2 * y + q / 2, 2 * x + q % 2) * V;
+                    const vec<T> a = load(in + at);
+                    const auto here = (a == m || (a != a && m != m)) && !taken;
+                    store(g_in + at, here ? gv : zero);
+                    taken = taken || here;
+                }
+            }
+}
+
+template <class T>
+void flatten_backward(const Geo& gi, const T* g, T* g_in) {
+    constexpr int64_t V = lanes<T>();
+    for (int64_t c = 0; c < gi.C; ++c)
+        for (int64_t y = 0; y < gi.H; ++y)
+            for (int64_t x = 0; x < gi.W; ++x) store(g_in + gi.at(c, y, x) * V, load(g + ((c * gi.H + y) * gi.W + x) * V));
+}
+
+template <class T>
+void linear_backward(const NetLayer& L, const T* theta, const T* in, const T* g, T* g_in, T* acc, bool want_input) {
+    constexpr int64_t V = lanes<T>();
+    const T* w = theta + L.w_off;
+    for (int64_t j = 0; j < L.cout; ++j) {
+        const vec<T> gj = load(g + j * V);
+        for (int64_t i = 0; i < L.cin; ++i) {
+            T* a = acc + (L.w_off + j * L.cin + i) * V;
+            store(a, load(a) + gj * load(in + i * V));
+        }
+        if (L.bias) store(acc + (L.b_off + j) * V, load(acc + (L.b_off + j) * V) + gj);
+    }
+    if (!want_input) return;
+    for (int64_t i = 0; i < L.cin; ++i) {
+        vec<T> s = batch::splat<T>(T(0));
+        for (int64_t j = 0; j < L.cout; ++j) s += w[j * L.cin + i] * load(g + j * V);
+        store(g_in + i * V, s);
+    }
+}
+
+template <class T>
+void backward_block(const NetBatchSpec& s, const T* theta, Scratch<T>& w, T* acc) {
+    constexpr int64_t V = lanes<T>();
+    for (size_t l = s.layers.size(); l-- > 0;) {
+        const NetLayer& L = s.layers[l];
+        const Geo &gi = w.geo[l], &go = w.geo[l + 1];
+        const T* g = w.G(l + 1);
+        T* g_in = w.G(l);
+        const bool want_input = l > 0;
+        switch (L.kind) {
+            case 1: conv_backward(L, theta, gi, w.A(l), go, g, g_in, acc, want_input); break;
+            case 2:
+                if (want_input) {
+                    std::copy(g, g + go.size() * V, g_in);
+                    batch::activate_backward(L.act, w.A(l), w.A(l + 1), g_in, go.size() * V);
+                }
+                break;
+            case 3:
+                if (want_input) pool_backward(gi, w.A(l), go, w.A(l + 1), g, g_in);
+                break;
+            case 4:
+                if (want_input) flatten_backward(gi, g, g_in);
+                break;
+            default: linear_backward(L, theta, w.A(l), g, g_in, acc, want_input); break;
+        }
+    }
+}
+
+// ---- blocks of images ----------------------------------------------------------------------------
+
+template <class T>
+void load_images(const NetBatchSpec& s, const T* X, int64_t n0, int64_t nb, const Geo& g, T* in) {
+    constexpr int64_t V = lanes<T>();
+    const int64_t per = s.C * s.H * s.W;
+    for (int64_t c = 0; c < s.C; ++c)
+        for (int64_t y = 0; y < s.H; ++y)
+            for (int64_t x = 0; x < s.W; ++x) {
+                T* v = in + g.at(c, y, x) * V;
+                for (int64_t n = 0; n < V; ++n) v[n] = n < nb ? X[(n0 + n) * per + (c * s.H + y) * s.W + x] : T(0);
+            }
+}
+
+template <class T>
+thread_local std::vector<T> storage;
+
+template <class T>
+void forward(const NetBatchSpec& s, const T* theta, const T* X, int64_t N, int64_t k0, int64_t k1, T* out) {
+    constexpr int64_t V = lanes<T>();
+    Scratch<T> w(s, storage<T>);
+    const int64_t P = s.n_params, F = s.out_features;
+    const size_t last = s.layers.size();
+    for (int64_t k = k0; k < k1; ++k)
+        for (int64_t n0 = 0; n0 < N; n0 += V) {
+            const int64_t nb = std::min(V, N - n0);
+            load_images(s, X, n0, nb, w.geo[0], w.A(0));
+            forward_block(s, theta + k * P, w);
+            const T* o = w.A(last);
+            for (int64_t n = 0; n < nb; ++n)
+                for (int64_t f = 0; f < F; ++f) out[(k * N + n0 + n) * F + f] = o[f * V + n];
+        }
+}
+
+template <class T>
+void backward(const NetBatchSpec& s, const T* theta, const T* X, int64_t N, const T* grad_out, int64_t k0,
+              int64_t k1, T* grad) {
+    constexpr int64_t V = lanes<T>();
+    Scratch<T> w(s, storage<T>);
+    const int64_t P = s.n_params, F = s.out_features;
+    const size_t last = s.layers.size();
+    T* acc = w.buf.data() + w.acc;
+    for (int64_t k = k0; k < k1; ++k) {
+        std::fill(acc, acc + P * V, T(0));
+        for (int64_t n0 = 0; n0 < N; n0 += V) {
+            const int64_t nb = std::min(V, N - n0);
+            load_images(s, X, n0, nb, w.geo[0], w.A(0));
+            forward_block(s, theta + k * P, w);
+            T* g = w.G(last);
+            for (int64_t f = 0; f < F; ++f)
+                for (int64_t n = 0; n < V; ++n) g[f * V + n] = n < nb ? grad_out[(k * N + n0 + n) * F + f] : T(0);
+            backward_block(s, theta + k * P, w, acc);
+        }
+        for (int64_t p = 0; p < P; ++p) grad[k * P + p] = batch::lane_sum<T>(load(acc + p * V));
+    }
+}
+
+}  // namespace netb
+}  // namespace
+}  // namespace ee
