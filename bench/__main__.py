@@ -180,16 +180,17 @@ def wlmd_section(args):
             w.run(2)  # compiles
             us = D.step_us(w, n, rounds=3)
             fbc = D.compiled_forward_backward_us(w, n)
-            label += ", batched MLP" if w.model_path == "mlp_batch" else ""
+            label += {"mlp_batch": ", batched MLP", "net_batch": ", batched CNN"}.get(w.model_path, "")
             rows[f"step function compiled, {label}"] = dict(us=us, forward_backward_us=fbc,
                                                             compile_seconds=w.compile_info["compile_seconds"])
-        if make is D.spiral_sampler and ops.COMPILED_OPERATORS:
+        if ops.COMPILED_OPERATORS:
             for dtype in (torch.float64, torch.float32):  # the model through functional_call, for comparison
                 label = str(dtype).replace("torch.", "")
                 w = make("cpp", True, dtype, model_kernel="torch")
                 w.run(2)
                 rows[f"compiled, {label}, functional_call"] = dict(us=D.step_us(w, n, rounds=3),
                                                                    forward_backward_us=D.compiled_forward_backward_us(w, n))
+        if make is D.spiral_sampler and ops.COMPILED_OPERATORS:
             for label, us in D.python_operator_rows(n).items():
                 rows[f"compiled, {label}, Python operator kernels"] = dict(us=us)
         for label, r in rows.items():

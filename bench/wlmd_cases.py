@@ -25,17 +25,19 @@ def spiral_sampler(backend="cpp", compile=False, dtype=torch.float64, model_kern
     return w
 
 
-def cnn_sampler(backend="cpp", compile=False, dtype=torch.float64):
+def cnn_sampler(backend="cpp", compile=False, dtype=torch.float64, model_kernel="auto"):
     warnings.filterwarnings("ignore", message=".*clamped into it")
     g = torch.Generator().manual_seed(0)
     X = torch.rand(250, 1, 28, 28, generator=g, dtype=torch.float64)
     y = torch.randint(0, 10, (250,), generator=g)
     Xt = torch.rand(250, 1, 28, 28, generator=g, dtype=torch.float64)
     yt = torch.randint(0, 10, (250,), generator=g)
-    return WLMD(mnist_cnn(28).to(dtype), (X, y), (Xt, yt), loss="ce", cv_y="smoothed_accuracy",
-                grid=Grid(-20, 20, 2000, -20, 20, 2000), sigma=0.2, cutoff=0.8, walls=dict(x_max=2.0),
-                schedule=dict(f_max=3.0, t1=2e5, t2=1e7, t3=8e6), dt=3e-6, gamma=1e-5, backend=backend,
-                compile=compile, threads=1)
+    w = WLMD(mnist_cnn(28).to(dtype), (X.to(dtype), y), (Xt.to(dtype), yt), loss="ce", cv_y="smoothed_accuracy",
+             grid=Grid(-20, 20, 2000, -20, 20, 2000), sigma=0.2, cutoff=0.8, walls=dict(x_max=2.0),
+             schedule=dict(f_max=3.0, t1=2e5, t2=1e7, t3=8e6), dt=3e-6, gamma=1e-5, backend=backend,
+             compile=compile, threads=1)
+    w.model_kernel = model_kernel
+    return w
 
 
 def compiled_forward_backward_us(w, n, rounds=3):
@@ -45,11 +47,12 @@ def compiled_forward_backward_us(w, n, rounds=3):
     Langevin update and the checks)."""
     from torch.func import vjp
 
-    from entropyeng.wlmd_step import make_cvs, make_mlp_forward_vjp, mlp_layout
+    from entropyeng.wlmd_step import make_batched_forward_vjp, make_cvs, mlp_layout, net_layout
 
     args = (w._loss, w.X_tr, w.y_tr, w.X_te, w.y_te, w.cv_y, w.alpha, w.logit_y)
-    if w.model_path == "mlp_batch":
-        forward_vjp = make_mlp_forward_vjp(mlp_layout(w.model, w.X_tr, w.X_te), *args, 1)
+    if w.model_path in ("mlp_batch", "net_batch"):
+        kind, find = ("mlp", mlp_layout) if w.model_path == "mlp_batch" else ("net", net_layout)
+        forward_vjp = make_batched_forward_vjp(kind, find(w.model, w.X_tr, w.X_te), *args, 1)
 
         def fb(theta, seed):
             out, pull = forward_vjp(theta.reshape(1, -1))
