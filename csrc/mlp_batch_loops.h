@@ -65,12 +65,6 @@ inline vec<T> splat(T x) {  // outside the inner loops only (it adds 0 to x firs
     return v + x;
 }
 
-// Rows per tile of a product: two registers.
-template <class T>
-constexpr int64_t tile_rows() {
-    return 2 * lanes<T>();
-}
-
 // Z[j][n] = b[j] + sum_i W(j, i) A[i][n] for j in [j0, j0 + B), all Np rows; W(j, i) = W[j ws + i is].
 template <class T, int B>
 inline void product_tile(const T* W, int64_t ws, int64_t is, const T* b, const T* A, int64_t I, int64_t Np,

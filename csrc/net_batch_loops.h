@@ -61,25 +61,41 @@ struct Scratch {
 
 // ---- forward -------------------------------------------------------------------------------------
 
+// Output channels [co0, co0 + R) at XB adjacent positions of a row at a time: R x XB independent
+// accumulators (a single one would wait on the latency of every multiply-add).
+template <class T, int R, int XB>
+inline void conv_run(const NetLayer& L, const T* w, const T* b, const Geo& gi, const T* in, const Geo& go, T* out,
+                     int64_t co0, int64_t y, int64_t x) {
+    constexpr int64_t V = lanes<T>();
+    const int64_t k = L.k, p = L.pad, ci_n = L.cin;
+    vec<T> acc[R][XB];
+    for (int r = 0; r < R; ++r)
+        for (int q = 0; q < XB; ++q) acc[r][q] = batch::splat<T>(b ? b[co0 + r] : T(0));
+    for (int64_t ci = 0; ci < ci_n; ++ci)
+        for (int64_t dy = 0; dy < k; ++dy) {
+            const T* row = in + gi.at(ci, y + dy - p, x - p) * V;
+            for (int64_t dx = 0; dx < k; ++dx) {
+                vec<T> a[XB];
+                for (int q = 0; q < XB; ++q) a[q] = load(row + (dx + q) * V);
+                for (int r = 0; r < R; ++r) {
+                    const T wv = w[(((co0 + r) * ci_n + ci) * k + dy) * k + dx];
+                    for (int q = 0; q < XB; ++q) acc[r][q] += wv * a[q];
+                }
+            }
+        }
+    for (int r = 0; r < R; ++r)
+        for (int q = 0; q < XB; ++q) store(out + go.at(co0 + r, y, x + q) * V, acc[r][q]);
+}
+
 template <class T, int R>
 inline void conv_tile(const NetLayer& L, const T* w, const T* b, const Geo& gi, const T* in, const Geo& go, T* out,
                       int64_t co0) {
-    constexpr int64_t V = lanes<T>();
-    const int64_t k = L.k, p = L.pad, ci_n = L.cin;
-    for (int64_t y = 0; y < go.H; ++y)
-        for (int64_t x = 0; x < go.W; ++x) {
-            vec<T> acc[R];
-            for (int r = 0; r < R; ++r) acc[r] = batch::splat<T>(b ? b[co0 + r] : T(0));
-            for (int64_t ci = 0; ci < ci_n; ++ci)
-                for (int64_t dy = 0; dy < k; ++dy) {
-                    const T* row = in + gi.at(ci, y + dy - p, x - p) * V;
-                    for (int64_t dx = 0; dx < k; ++dx) {
-                        const vec<T> a = load(row + dx * V);
-                        for (int r = 0; r < R; ++r) acc[r] += w[(((co0 + r) * ci_n + ci) * k + dy) * k + dx] * a;
-                    }
-                }
-            for (int r = 0; r < R; ++r) store(out + go.at(co0 + r, y, x) * V, acc[r]);
-        }
+    constexpr int XB = R >= 4 ? 2 : (R >= 2 ? 4 : 8);
+    for (int64_t y = 0; y < go.H; ++y) {
+        int64_t x = 0;
+        for (; x + XB <= go.W; x += XB) conv_run<T, R, XB>(L, w, b, gi, in, go, out, co0, y, x);
+        for (; x < go.W; ++x) conv_run<T, R, 1>(L, w, b, gi, in, go, out, co0, y, x);
+    }
 }
 
 template <class T>
@@ -88,7 +104,12 @@ void conv_forward(const NetLayer& L, const T* theta, const Geo& gi, const T* in,
     const T* b = L.bias ? theta + L.b_off : nullptr;
     int64_t co = 0;
     for (; co + 4 <= L.cout; co += 4) conv_tile<T, 4>(L, w, b, gi, in, go, out, co);
-    for (; co < L.cout; ++co) conv_tile<T, 1>(L, w, b, gi, in, go, out, co);
+    switch (L.cout - co) {
+        case 3: conv_tile<T, 3>(L, w, b, gi, in, go, out, co); break;
+        case 2: conv_tile<T, 2>(L, w, b, gi, in, go, out, co); break;
+        case 1: conv_tile<T, 1>(L, w, b, gi, in, go, out, co); break;
+        default: break;
+    }
 }
 
 // NaN-propagating max (torch's max_pool2d returns NaN when a window holds one).
@@ -149,6 +170,26 @@ void forward_block(const NetBatchSpec& s, const T* theta, Scratch<T>& w) {
 
 // ---- backward ------------------------------------------------------------------------------------
 
+// g_in[ci][y][x + q] = sum_{co,dy,dx} w[co][ci][dy][dx] g[co][y - dy + p][x + q - dx + p], q < XB
+// (g's zero border covers k - 1 - p).
+template <class T, int XB>
+inline void input_grad_run(const NetLayer& L, const T* w, const Geo& go, const T* g, const Geo& gi, T* g_in,
+                           int64_t ci, int64_t y, int64_t x) {
+    constexpr int64_t V = lanes<T>();
+    const int64_t k = L.k, p = L.pad, ci_n = L.cin;
+    vec<T> s[XB];
+    for (int q = 0; q < XB; ++q) s[q] = batch::splat<T>(T(0));
+    for (int64_t co = 0; co < L.cout; ++co)
+        for (int64_t dy = 0; dy < k; ++dy) {
+            const T* gr = g + go.at(co, y - dy + p, x + p) * V;
+            for (int64_t dx = 0; dx < k; ++dx) {
+                const T wv = w[((co * ci_n + ci) * k + dy) * k + dx];
+                for (int q = 0; q < XB; ++q) s[q] += wv * load(gr + (q - dx) * V);
+            }
+        }
+    for (int q = 0; q < XB; ++q) store(g_in + gi.at(ci, y, x + q) * V, s[q]);
+}
+
 template <class T>
 void conv_backward(const NetLayer& L, const T* theta, const Geo& gi, const T* in, const Geo& go, const T* g,
                    T* g_in, T* acc, bool want_input) {
@@ -161,18 +202,16 @@ void conv_backward(const NetLayer& L, const T* theta, const Geo& gi, const T* in
             for (int64_t dy = 0; dy < k; ++dy)
                 for (int64_t dx = 0; dx < k; ++dx) {
                     T* a = acc + ((((co * ci_n + ci) * k + dy) * k + dx) + L.w_off) * V;
-                    vec<T> s0 = load(a), s1 = batch::splat<T>(T(0));
+                    vec<T> s[4] = {load(a), batch::splat<T>(T(0)), batch::splat<T>(T(0)), batch::splat<T>(T(0))};
                     for (int64_t y = 0; y < go.H; ++y) {
                         const T* gr = g + go.at(co, y, 0) * V;
                         const T* ir = in + gi.at(ci, y + dy - p, dx - p) * V;
                         int64_t x = 0;
-                        for (; x + 2 <= go.W; x += 2) {
-                            s0 += load(gr + x * V) * load(ir + x * V);
-                            s1 += load(gr + (x + 1) * V) * load(ir + (x + 1) * V);
-                        }
-                        if (x < go.W) s0 += load(gr + x * V) * load(ir + x * V);
+                        for (; x + 4 <= go.W; x += 4)
+                            for (int q = 0; q < 4; ++q) s[q] += load(gr + (x + q) * V) * load(ir + (x + q) * V);
+                        for (; x < go.W; ++x) s[0] += load(gr + x * V) * load(ir + x * V);
                     }
-                    store(a, s0 + s1);
+                    store(a, (s[0] + s[1]) + (s[2] + s[3]));
                 }
     if (L.bias)
         for (int64_t co = 0; co < L.cout; ++co) {
@@ -183,20 +222,13 @@ void conv_backward(const NetLayer& L, const T* theta, const Geo& gi, const T* in
             store(a, s);
         }
     if (!want_input) return;
-    // the input's gradient: g_in[ci][y][x] = sum_{co,dy,dx} w[co][ci][dy][dx] g[co][y - dy + p][x - dx + p]
-    // (g's zero border covers k - 1 - p)
+    // the input's gradient, XB positions of a row at a time
     for (int64_t ci = 0; ci < ci_n; ++ci)
-        for (int64_t y = 0; y < gi.H; ++y)
-            for (int64_t x = 0; x < gi.W; ++x) {
-                vec<T> s = batch::splat<T>(T(0));
-                for (int64_t co = 0; co < L.cout; ++co)
-                    for (int64_t dy = 0; dy < k; ++dy) {
-                        const T* gr = g + go.at(co, y - dy + p, x + p) * V;
-                        for (int64_t dx = 0; dx < k; ++dx)
-                            s += w[((co * ci_n + ci) * k + dy) * k + dx] * load(gr - dx * V);
-                    }
-                store(g_in + gi.at(ci, y, x) * V, s);
-            }
+        for (int64_t y = 0; y < gi.H; ++y) {
+            int64_t x = 0;
+            for (; x + 4 <= gi.W; x += 4) input_grad_run<T, 4>(L, w, go, g, gi, g_in, ci, y, x);
+            for (; x < gi.W; ++x) input_grad_run<T, 1>(L, w, go, g, gi, g_in, ci, y, x);
+        }
 }
 
 // The gradient of each window goes to its first maximum in row-major order, as torch's does.

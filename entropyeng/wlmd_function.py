@@ -28,6 +28,8 @@ class StepFunctionMixin:
         K, dev = self.K, self.device
         cvs = make_cvs(self.model, self._loss, self.X_tr, self.y_tr, self.X_te, self.y_te, self.cv_y, self.alpha,
                        self.logit_y)
+        if self.model_kernel not in ("auto", "torch"):
+            raise ValueError(f"model_kernel: expected 'auto' or 'torch', got {self.model_kernel!r}")
         forward_vjp, self.model_path = None, "functional_call"
         if self.model_kernel == "auto":
             for kind, find in (("mlp", mlp_layout), ("net", net_layout)):

@@ -182,3 +182,9 @@ def test_wlmd_step_over_the_batched_kernel_follows_functional_call(K):
     assert a.model_path == "mlp_batch" and b.model_path == "functional_call"
     assert torch.allclose(a._theta_kp, b._theta_kp, rtol=0, atol=1e-9)
     assert float(abs(a.S - b.S).max()) < 1e-8 * max(float(abs(b.S).max()), 1.0)
+
+
+def test_model_kernel_is_checked():
+    w = spiral(1, kernel="cpp")
+    with pytest.raises(ValueError, match="model_kernel: expected 'auto' or 'torch', got 'cpp'"):
+        w.run(2)
