@@ -23,6 +23,12 @@ using batch::load;
 using batch::store;
 using batch::vec;
 
+#if defined(__AVX512F__)
+constexpr int64_t VEC_TAPS = 18;  // accumulators of the weights' gradient (of 32 registers)
+#else
+constexpr int64_t VEC_TAPS = 9;   // (of 16)
+#endif
+
 // The geometry of one activation buffer.
 struct Geo {
     int64_t C = 0, H = 1, W = 1, B = 0;
@@ -87,13 +93,41 @@ inline void conv_run(const NetLayer& L, const T* w, const T* b, const Geo& gi, c
         for (int q = 0; q < XB; ++q) store(out + go.at(co0 + r, y, x + q) * V, acc[r][q]);
 }
 
+// The same for a K x K kernel known at compile time: a row's XB + K - 1 input vectors are loaded once
+// and slide under the K taps.
+template <class T, int R, int XB, int K>
+inline void conv_run_k(const NetLayer& L, const T* w, const T* b, const Geo& gi, const T* in, const Geo& go, T* out,
+                       int64_t co0, int64_t y, int64_t x) {
+    constexpr int64_t V = lanes<T>();
+    const int64_t p = L.pad, ci_n = L.cin;
+    vec<T> acc[R][XB];
+    for (int r = 0; r < R; ++r)
+        for (int q = 0; q < XB; ++q) acc[r][q] = batch::splat<T>(b ? b[co0 + r] : T(0));
+    for (int64_t ci = 0; ci < ci_n; ++ci)
+        for (int dy = 0; dy < K; ++dy) {
+            const T* row = in + gi.at(ci, y + dy - p, x - p) * V;
+            vec<T> a[XB + K - 1];
+            for (int q = 0; q < XB + K - 1; ++q) a[q] = load(row + q * V);
+            for (int r = 0; r < R; ++r)
+                for (int dx = 0; dx < K; ++dx) {
+                    const T wv = w[(((co0 + r) * ci_n + ci) * K + dy) * K + dx];
+                    for (int q = 0; q < XB; ++q) acc[r][q] += wv * a[q + dx];
+                }
+        }
+    for (int r = 0; r < R; ++r)
+        for (int q = 0; q < XB; ++q) store(out + go.at(co0 + r, y, x + q) * V, acc[r][q]);
+}
+
 template <class T, int R>
 inline void conv_tile(const NetLayer& L, const T* w, const T* b, const Geo& gi, const T* in, const Geo& go, T* out,
                       int64_t co0) {
     constexpr int XB = R >= 4 ? 2 : (R >= 2 ? 4 : 8);
     for (int64_t y = 0; y < go.H; ++y) {
         int64_t x = 0;
-        for (; x + XB <= go.W; x += XB) conv_run<T, R, XB>(L, w, b, gi, in, go, out, co0, y, x);
+        if (L.k == 3)
+            for (; x + XB <= go.W; x += XB) conv_run_k<T, R, XB, 3>(L, w, b, gi, in, go, out, co0, y, x);
+        else
+            for (; x + XB <= go.W; x += XB) conv_run<T, R, XB>(L, w, b, gi, in, go, out, co0, y, x);
         for (; x < go.W; ++x) conv_run<T, R, 1>(L, w, b, gi, in, go, out, co0, y, x);
     }
 }
@@ -170,6 +204,53 @@ void forward_block(const NetBatchSpec& s, const T* theta, Scratch<T>& w) {
 
 // ---- backward ------------------------------------------------------------------------------------
 
+// dW[co][ci][dy][dx] for the input channels [c0, c0 + CN), all K x K taps, accumulated in registers
+// over every output position (one load of g serves CN K^2 multiply-adds).
+template <class T, int K, int CN>
+inline void weight_grad_taps(const NetLayer& L, const Geo& gi, const T* in, const Geo& go, const T* g, T* acc,
+                             int64_t co, int64_t c0) {
+    constexpr int64_t V = lanes<T>();
+    const int64_t p = L.pad, ci_n = L.cin;
+    vec<T> s[CN][K][K];
+    for (int c = 0; c < CN; ++c)
+        for (int dy = 0; dy < K; ++dy)
+            for (int dx = 0; dx < K; ++dx) s[c][dy][dx] = batch::splat<T>(T(0));
+    for (int64_t y = 0; y < go.H; ++y)
+        for (int64_t x = 0; x < go.W; ++x) {
+            const vec<T> gv = load(g + go.at(co, y, x) * V);
+            for (int c = 0; c < CN; ++c)
+                for (int dy = 0; dy < K; ++dy) {
+                    const T* row = in + gi.at(c0 + c, y + dy - p, x - p) * V;
+                    for (int dx = 0; dx < K; ++dx) s[c][dy][dx] += gv * load(row + dx * V);
+                }
+        }
+    for (int c = 0; c < CN; ++c)
+        for (int dy = 0; dy < K; ++dy)
+            for (int dx = 0; dx < K; ++dx) {
+                T* a = acc + (((co * ci_n + c0 + c) * K + dy) * K + dx + L.w_off) * V;
+                store(a, load(a) + s[c][dy][dx]);
+            }
+}
+
+// dW[co][ci][dy][dx] of one tap, on 4 chains (the kernels without a register-tiled form).
+template <class T>
+inline void weight_grad_tap(const NetLayer& L, const Geo& gi, const T* in, const Geo& go, const T* g, T* acc,
+                            int64_t co, int64_t ci, int64_t dy, int64_t dx) {
+    constexpr int64_t V = lanes<T>();
+    const int64_t k = L.k, p = L.pad;
+    T* a = acc + ((((co * L.cin + ci) * k + dy) * k + dx) + L.w_off) * V;
+    vec<T> s[4] = {load(a), batch::splat<T>(T(0)), batch::splat<T>(T(0)), batch::splat<T>(T(0))};
+    for (int64_t y = 0; y < go.H; ++y) {
+        const T* gr = g + go.at(co, y, 0) * V;
+        const T* ir = in + gi.at(ci, y + dy - p, dx - p) * V;
+        int64_t x = 0;
+        for (; x + 4 <= go.W; x += 4)
+            for (int q = 0; q < 4; ++q) s[q] += load(gr + (x + q) * V) * load(ir + (x + q) * V);
+        for (; x < go.W; ++x) s[0] += load(gr + x * V) * load(ir + x * V);
+    }
+    store(a, (s[0] + s[1]) + (s[2] + s[3]));
+}
+
 // g_in[ci][y][x + q] = sum_{co,dy,dx} w[co][ci][dy][dx] g[co][y - dy + p][x + q - dx + p], q < XB
 // (g's zero border covers k - 1 - p).
 template <class T, int XB>
@@ -196,23 +277,22 @@ void conv_backward(const NetLayer& L, const T* theta, const Geo& gi, const T* in
     constexpr int64_t V = lanes<T>();
     const int64_t k = L.k, p = L.pad, ci_n = L.cin;
     const T* w = theta + L.w_off;
-    // the weights' gradient: dW[co][ci][dy][dx] += sum_{y,x} g[co][y][x] in[ci][y + dy - p][x + dx - p]
-    for (int64_t co = 0; co < L.cout; ++co)
-        for (int64_t ci = 0; ci < ci_n; ++ci)
+    // the weights' gradient: dW[co][ci][dy][dx] += sum_{y,x} g[co][y][x] in[ci][y + dy - p][x + dx - p],
+    // for 3 x 3 and 1 x 1 kernels every tap of one or two input channels at once
+    const int64_t pair = VEC_TAPS >= 18 ? 2 : 1;
+    for (int64_t co = 0; co < L.cout; ++co) {
+        int64_t ci = 0;
+        if (k == 3) {
+            for (; pair == 2 && ci + 2 <= ci_n; ci += 2) weight_grad_taps<T, 3, 2>(L, gi, in, go, g, acc, co, ci);
+            for (; ci < ci_n; ++ci) weight_grad_taps<T, 3, 1>(L, gi, in, go, g, acc, co, ci);
+        } else if (k == 1) {
+            for (; ci + 4 <= ci_n; ci += 4) weight_grad_taps<T, 1, 4>(L, gi, in, go, g, acc, co, ci);
+            for (; ci < ci_n; ++ci) weight_grad_taps<T, 1, 1>(L, gi, in, go, g, acc, co, ci);
+        }
+        for (; ci < ci_n; ++ci)
             for (int64_t dy = 0; dy < k; ++dy)
-                for (int64_t dx = 0; dx < k; ++dx) {
-                    T* a = acc + ((((co * ci_n + ci) * k + dy) * k + dx) + L.w_off) * V;
-                    vec<T> s[4] = {load(a), batch::splat<T>(T(0)), batch::splat<T>(T(0)), batch::splat<T>(T(0))};
-                    for (int64_t y = 0; y < go.H; ++y) {
-                        const T* gr = g + go.at(co, y, 0) * V;
-                        const T* ir = in + gi.at(ci, y + dy - p, dx - p) * V;
-                        int64_t x = 0;
-                        for (; x + 4 <= go.W; x += 4)
-                            for (int q = 0; q < 4; ++q) s[q] += load(gr + (x + q) * V) * load(ir + (x + q) * V);
-                        for (; x < go.W; ++x) s[0] += load(gr + x * V) * load(ir + x * V);
-                    }
-                    store(a, (s[0] + s[1]) + (s[2] + s[3]));
-                }
+                for (int64_t dx = 0; dx < k; ++dx) weight_grad_tap<T>(L, gi, in, go, g, acc, co, ci, dy, dx);
+    }
     if (L.bias)
         for (int64_t co = 0; co < L.cout; ++co) {
             T* a = acc + (L.b_off + co) * V;
@@ -314,11 +394,17 @@ void load_images(const NetBatchSpec& s, const T* X, int64_t n0, int64_t nb, cons
     constexpr int64_t V = lanes<T>();
     const int64_t per = s.C * s.H * s.W;
     for (int64_t c = 0; c < s.C; ++c)
-        for (int64_t y = 0; y < s.H; ++y)
-            for (int64_t x = 0; x < s.W; ++x) {
-                T* v = in + g.at(c, y, x) * V;
-                for (int64_t n = 0; n < V; ++n) v[n] = n < nb ? X[(n0 + n) * per + (c * s.H + y) * s.W + x] : T(0);
+        for (int64_t y = 0; y < s.H; ++y) {  // one row of every image of the block: reads along the row,
+            T* v = in + g.at(c, y, 0) * V;   // writes within the row's few KB
+            for (int64_t n = 0; n < V; ++n) {
+                if (n < nb) {
+                    const T* src = X + (n0 + n) * per + (c * s.H + y) * s.W;
+                    for (int64_t x = 0; x < s.W; ++x) v[x * V + n] = src[x];
+                } else {
+                    for (int64_t x = 0; x < s.W; ++x) v[x * V + n] = T(0);
+                }
             }
+        }
 }
 
 template <class T>
