@@ -1,5 +1,6 @@
 """Time per WLMD / WLMC step of each paper task at its full size (the paper's data sizes and
-networks), and the wall time of the default budget at that speed: the numbers behind README's
+networks), on the step its default run takes (the task's dtype, ``compile="auto"`` deciding as on a
+run of the default budget), and the wall time of the default budget at that speed: the numbers behind README's
 "Reproducing the paper" table. Tasks whose data is not shipped (CIFAR, polymer) run on random
 stand-ins of the same shape, which costs the same per step."""
 
@@ -69,13 +70,17 @@ def time_task(task, overrides, tmp, min_time=2.0, max_steps=2000):
         n, t0 = 200_000, time.perf_counter()
         sampler.run(n, 0.1)
         per = (time.perf_counter() - t0) / n
-    else:
+    else:  # the step the default run takes: "auto" decides on the first run (compile not timed)
+        sampler.planned_steps = total_steps(config)
         sampler.run(3)
-        n, t0 = 0, time.perf_counter()
+        n, chunk, t0 = 0, 1, time.perf_counter()
         while time.perf_counter() - t0 < min_time and n < max_steps:
-            sampler.run(1)
-            n += 1
+            sampler.run(chunk)
+            n += chunk
+            chunk = min(2 * chunk, 64)
         per = (time.perf_counter() - t0) / n
     budget = total_steps(config)
+    form = getattr(sampler, "step_form", None)
     return dict(task=task, label=None, n_params=n_params, sampler=problem.sampler.upper(), us_per_step=per * 1e6,
-                default_steps=budget, hours_for_default=per * budget / 3600)
+                default_steps=budget, hours_for_default=per * budget / 3600, form=form,
+                model_path=getattr(sampler, "model_path", None))

@@ -99,13 +99,26 @@ def make_cvs(model, loss_fn, X_tr, y_tr, X_te, y_te, cv_y, alpha, logit_y, joint
     return cvs
 
 
+#: The widest layer (inputs included) the batched MLP kernel takes: it wins on narrow networks and
+#: loses on wide ones, where torch's matrix products are better blocked than its tiles (measured, one
+#: thread, float32 compiled steps: spiral regression W = 30 108-123 us against 171 us through
+#: functional_call; W = 100 0.89 ms against 0.66; W = 300 7.0 against 3.7 ms; the house network, 290
+#: inputs, 2.9 against 0.6 ms; the polymer head, 768 inputs, 6.7 against 1.3 ms).
+MLP_BATCH_MAX_WIDTH = 64
+
+#: The most channels of a convolution the batched network kernel takes (the paper's CNNs have 2-4;
+#: measured: 8 x 8 digits with 4 channels 1.5 ms a step against 6.6 ms through functional_call).
+NET_BATCH_MAX_CHANNELS = 16
+
+
 def mlp_layout(model, X_tr, X_te):
     """``(sizes, acts, bias)`` of the batched MLP operators (``ops.mlp_batch``) when they can run
     this model's forward and backward on the CPU: an ``nn.Sequential`` of ``Linear`` layers with
     ReLU, Tanh, SiLU or Identity between them, every parameter trained, no buffers, float32 or
     float64, 2-D inputs of the model's dtype, and the C++ operator library loaded
     (:data:`entropyeng.ops.COMPILED_OPERATORS`; the torch reference kernels of the operators are
-    slower than ``vmap``). None otherwise: the step then runs the model through ``functional_call``."""
+    slower than ``vmap``), and no layer wider than :data:`MLP_BATCH_MAX_WIDTH`. None otherwise: the
+    step then runs the model through ``functional_call``."""
     from ._mlp import read_mlp
 
     if not ops.COMPILED_OPERATORS or not isinstance(model, torch.nn.Sequential):
@@ -120,6 +133,8 @@ def mlp_layout(model, X_tr, X_te):
         spec, _ = read_mlp(model)
     except ValueError:
         return None
+    if max(spec.sizes) > MLP_BATCH_MAX_WIDTH:
+        return None
     for X in (X_tr, X_te):
         if X.dim() != 2 or X.shape[1] != spec.sizes[0] or X.dtype != dtype or X.device.type != "cpu":
             return None
@@ -132,11 +147,11 @@ _NET_ACTS = {torch.nn.Identity: 0, torch.nn.ReLU: 1, torch.nn.Tanh: 2, torch.nn.
 def net_layout(model, X_tr, X_te):
     """The flat description of the batched network operators (``ops.net_batch``; layer codes in
     :mod:`entropyeng.reference.net_batch`) when they can run this model on the CPU: an
-    ``nn.Sequential`` of ``Conv2d`` (a k x k kernel, stride 1, no dilation or groups,
-    zero padding of at most k - 1), ReLU / Tanh / SiLU / Identity, ``MaxPool2d(2)`` (stride 2, no
-    padding, floor), one ``Flatten`` and ``Linear`` layers after it; every parameter trained, no
-    buffers, float32 or float64, image inputs (N, C, H, W) of the model's dtype, and the C++
-    operator library loaded. None otherwise."""
+    ``nn.Sequential`` of ``Conv2d`` (a k x k kernel, stride 1, no dilation or groups, zero padding of
+    at most k - 1, at most :data:`NET_BATCH_MAX_CHANNELS` channels), ReLU / Tanh / SiLU / Identity,
+    ``MaxPool2d(2)`` (stride 2, no padding, floor), one ``Flatten`` and ``Linear`` layers after it;
+    every parameter trained, no buffers, float32 or float64, image inputs (N, C, H, W) of the
+    model's dtype, and the C++ operator library loaded. None otherwise."""
     from torch import nn
 
     if not ops.COMPILED_OPERATORS or not isinstance(model, nn.Sequential):
@@ -157,6 +172,8 @@ def net_layout(model, X_tr, X_te):
             if (k[0] != k[1] or layer.stride != (1, 1) or layer.dilation != (1, 1) or layer.groups != 1
                     or layer.padding_mode != "zeros" or isinstance(layer.padding, str)
                     or layer.padding[0] != layer.padding[1] or layer.padding[0] > k[0] - 1):
+                return None
+            if max(layer.in_channels, layer.out_channels) > NET_BATCH_MAX_CHANNELS:
                 return None
             spec += [1, layer.in_channels, layer.out_channels, k[0], layer.padding[0], int(layer.bias is not None)]
             convs += 1

@@ -152,6 +152,7 @@ def test_which_models_take_the_batched_kernel():
     expected = ([2, 30, 30, 1], [2, 2, 0], [1, 1, 1]) if ops.COMPILED_OPERATORS else None
     assert mlp_layout(regression_mlp(30), X, X) == expected
     assert mlp_layout(regression_mlp(30), X.float(), X.float()) is None  # inputs of another dtype
+    assert mlp_layout(regression_mlp(100), X, X) is None  # wider than the kernel wins at
     frozen = regression_mlp(4)
     frozen[0].bias.requires_grad_(False)
     assert mlp_layout(frozen, X, X) is None

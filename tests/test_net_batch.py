@@ -163,7 +163,8 @@ def test_which_models_take_the_kernel():
            nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Flatten(), nn.Linear(2 * 26 * 26, 3)),
            nn.Sequential(nn.Conv2d(1, 2, 3), nn.AvgPool2d(2), nn.Flatten(), nn.Linear(2 * 13 * 13, 3)),
            nn.Sequential(nn.Conv2d(1, 2, 3), nn.MaxPool2d(3), nn.Flatten(), nn.Linear(2 * 8 * 8, 3)),
-           nn.Sequential(nn.Flatten(), nn.Linear(784, 3))]
+           nn.Sequential(nn.Flatten(), nn.Linear(784, 3)),
+           nn.Sequential(nn.Conv2d(1, 32, 3), nn.Flatten(), nn.Linear(32 * 26 * 26, 3))]  # too many channels
     for model in odd:
         assert net_layout(model.double(), X, X) is None
     assert net_layout(mnist_cnn(28), X.float(), X.float()) is None  # inputs of another dtype
