@@ -17,6 +17,12 @@ torch importable: :data:`COMPILED_OPERATORS`), so a compiled step calls them wit
 between; without that library they are the Python functions below, which cost 15-20 µs a call in
 conversions to numpy and the pybind11 call (measured, one thread).
 
+``mlp_batch`` / ``mlp_batch_backward`` and ``net_batch`` / ``net_batch_backward`` run the model of a
+WLMD step for K walkers at once: an MLP, or a small CNN, on one set of rows, and the vector-Jacobian
+product of its output (docs/design.md contracts 7 and 8). Their CPU kernels are C++ in the same
+library (``bindings/torch_ops_mlp.cpp``, ``torch_ops_net.cpp``); without it, and on CUDA, the torch
+reference (:mod:`entropyeng.reference`) runs, and the sampler keeps ``functional_call`` instead.
+
 ``landscape_step(S, H, grid, x, y, height, weight, sigma, cutoff)`` is the three landscape operators of
 one WLMD step in one call: dS at (x, y) before this step's hills, then the hills, then the counts.
 One operator that reads and writes S lets the compiler update S in place (with ``gradient`` and
