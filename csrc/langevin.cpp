@@ -4,6 +4,9 @@
 
 #include <math.h>
 
+#include <cstdlib>
+#include <cstring>
+
 #include "langevin_isa.h"
 
 namespace ee {
@@ -12,11 +15,19 @@ namespace {
 
 enum class Isa { base, v3, v4 };
 
+// The best level this CPU has, capped by the environment variable ENTROPYENG_MAX_ISA ("base", "v3"
+// or "v4"; read once, when the library loads) so that tests can run every level's loops on one
+// machine.
 Isa detect_isa() {
+    Isa cap = Isa::v4;
+    if (const char* env = std::getenv("ENTROPYENG_MAX_ISA")) {
+        if (std::strcmp(env, "base") == 0) cap = Isa::base;
+        if (std::strcmp(env, "v3") == 0) cap = Isa::v3;
+    }
 #if defined(EE_HAVE_ISA_LEVELS)
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("x86-64-v4")) return Isa::v4;
-    if (__builtin_cpu_supports("x86-64-v3")) return Isa::v3;
+    if (cap == Isa::v4 && __builtin_cpu_supports("x86-64-v4")) return Isa::v4;
+    if (cap != Isa::base && __builtin_cpu_supports("x86-64-v3")) return Isa::v3;
 #endif
     return Isa::base;
 }

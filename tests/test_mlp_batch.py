@@ -189,3 +189,56 @@ def test_model_kernel_is_checked():
     w = spiral(1, kernel="cpp")
     with pytest.raises(ValueError, match="model_kernel: expected 'auto' or 'torch', got 'cpp'"):
         w.run(2)
+
+
+CHECK_LEVEL = r"""
+import json, torch
+from entropyeng import _core, ops, reference
+from entropyeng.tasks import mnist_cnn
+from entropyeng.wlmd_step import net_layout
+errs = {"isa": _core.cpu_isa}
+g = torch.Generator().manual_seed(1)
+for dt in (torch.float64, torch.float32):
+    for sizes, acts, bias in [([2, 30, 30, 1], [2, 2, 0], [1, 1, 1]), ([3, 5, 7, 2], [1, 3, 0], [1, 0, 1])]:
+        P = sum(sizes[k] * sizes[k + 1] + (sizes[k + 1] if bias[k] else 0) for k in range(len(sizes) - 1))
+        th = (torch.randn(3, P, generator=g, dtype=torch.float64) * 0.6).to(dt)
+        X = torch.randn(131, sizes[0], generator=g, dtype=torch.float64).to(dt)
+        go = torch.randn(3, 131, sizes[-1], generator=g, dtype=torch.float64).to(dt)
+        r, rg = reference.mlp_batch(th, X, sizes, acts, bias), reference.mlp_batch_backward(th, X, go, sizes, acts, bias)
+        errs[f"mlp {sizes} {dt}"] = max(float((ops.mlp_batch(th, X, sizes, acts, bias) - r).abs().max() / max(1, float(r.abs().max()))),
+                                        float((ops.mlp_batch_backward(th, X, go, sizes, acts, bias) - rg).abs().max() / max(1, float(rg.abs().max()))))
+    m = mnist_cnn(8, channels=3)
+    X = torch.rand(21, 1, 8, 8, generator=g, dtype=torch.float64)
+    spec = net_layout(m, X, X)
+    th = torch.cat([p.detach().reshape(-1) for p in m.parameters()]).reshape(1, -1).repeat(2, 1).to(dt)
+    go = torch.randn(2, 21, 10, generator=g, dtype=torch.float64).to(dt)
+    X = X.to(dt)
+    r, rg = reference.net_batch(th, X, spec), reference.net_batch_backward(th, X, go, spec)
+    errs[f"net {dt}"] = max(float((ops.net_batch(th, X, spec) - r).abs().max() / max(1, float(r.abs().max()))),
+                            float((ops.net_batch_backward(th, X, go, spec) - rg).abs().max() / max(1, float(rg.abs().max()))))
+print(json.dumps(errs))
+"""
+
+
+@CPP
+@pytest.mark.parametrize("level, name", [("base", "baseline"), ("v3", "x86-64-v3")])
+def test_every_instruction_set_level(level, name):
+    """The batched kernels' loops of the lower instruction-set levels (AVX2, the generic x86-64),
+    which a CPU without AVX-512 runs, against the reference: ENTROPYENG_MAX_ISA caps the level of a
+    fresh interpreter."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from entropyeng import _core
+
+    if level == "v3" and _core.cpu_isa == "baseline":
+        pytest.skip("this CPU has no AVX2")
+    done = subprocess.run([sys.executable, "-P", "-c", CHECK_LEVEL], env=dict(os.environ, ENTROPYENG_MAX_ISA=level),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    errs = json.loads(done.stdout.strip().splitlines()[-1])
+    assert errs.pop("isa") == name
+    for label, err in errs.items():
+        assert err <= (1e-12 if "float64" in label else 2e-5), (label, err)
