@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "mlp_batch.h"
+#include "torch_checks.h"
 
 namespace {
 
@@ -41,21 +42,14 @@ ee::MlpBatchSpec spec_of(c10::IntArrayRef sizes, c10::IntArrayRef acts, c10::Int
     return s;
 }
 
-void require(const Tensor& t, const char* name, int64_t dim) {
-    TORCH_CHECK_VALUE(t.defined(), name, ": expected a tensor");
-    TORCH_CHECK_VALUE(t.device().is_cpu(), name, ": expected a CPU tensor, got one on ", t.device());
-    TORCH_CHECK_VALUE(t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble, name,
-                      ": expected float32 or float64, got ", t.scalar_type());
-    TORCH_CHECK_VALUE(t.dim() == dim, name, ": expected ", dim, " dimensions, got ", t.dim());
-    TORCH_CHECK_VALUE(t.is_contiguous(), name, ": expected a contiguous tensor");
-}
+using ee_torch::require_dtype_of_theta;
+using ee_torch::require_float;
 
 // Checks theta (K x P) and X (N x d_0) against the spec; returns P.
 int64_t check_inputs(const ee::MlpBatchSpec& s, const Tensor& theta, const Tensor& X) {
-    require(theta, "theta", 2);
-    require(X, "X", 2);
-    TORCH_CHECK_VALUE(X.scalar_type() == theta.scalar_type(), "X: expected the dtype of theta, ",
-                      theta.scalar_type(), ", got ", X.scalar_type());
+    require_float(theta, "theta", 2);
+    require_float(X, "X", 2);
+    require_dtype_of_theta(X, "X", theta);
     TORCH_CHECK_VALUE(X.size(1) == s.sizes[0], "X: expected ", s.sizes[0], " columns (sizes[0]), got ", X.size(1));
     TORCH_CHECK_VALUE(X.size(0) <= (int64_t{1} << 31), "X: expected at most 2^31 rows");
     const int64_t P = s.n_params();
@@ -90,9 +84,8 @@ Tensor mlp_batch_backward(const Tensor& theta, const Tensor& X, const Tensor& gr
     const ee::MlpBatchSpec s = spec_of(sizes, acts, bias);
     check_inputs(s, theta, X);
     const int64_t K = theta.size(0), N = X.size(0);
-    require(grad_out, "grad_out", 3);
-    TORCH_CHECK_VALUE(grad_out.scalar_type() == theta.scalar_type(), "grad_out: expected the dtype of theta, ",
-                      theta.scalar_type(), ", got ", grad_out.scalar_type());
+    require_float(grad_out, "grad_out", 3);
+    require_dtype_of_theta(grad_out, "grad_out", theta);
     TORCH_CHECK_VALUE(grad_out.size(0) == K && grad_out.size(1) == N && grad_out.size(2) == s.sizes.back(),
                       "grad_out: expected shape (", K, ", ", N, ", ", s.sizes.back(), "), got ", grad_out.sizes());
     Tensor grad = at::empty({K, s.n_params()}, theta.options());

@@ -12,25 +12,19 @@
 #include <string>
 
 #include "net_batch.h"
+#include "torch_checks.h"
 
 namespace {
 
 using at::Tensor;
 
-void require(const Tensor& t, const char* name, int64_t dim) {
-    TORCH_CHECK_VALUE(t.defined(), name, ": expected a tensor");
-    TORCH_CHECK_VALUE(t.device().is_cpu(), name, ": expected a CPU tensor, got one on ", t.device());
-    TORCH_CHECK_VALUE(t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble, name,
-                      ": expected float32 or float64, got ", t.scalar_type());
-    TORCH_CHECK_VALUE(t.dim() == dim, name, ": expected ", dim, " dimensions, got ", t.dim());
-    TORCH_CHECK_VALUE(t.is_contiguous(), name, ": expected a contiguous tensor");
-}
+using ee_torch::require_dtype_of_theta;
+using ee_torch::require_float;
 
 ee::NetBatchSpec checked_spec(const Tensor& theta, const Tensor& X, c10::IntArrayRef spec) {
-    require(theta, "theta", 2);
-    require(X, "X", 4);
-    TORCH_CHECK_VALUE(X.scalar_type() == theta.scalar_type(), "X: expected the dtype of theta, ",
-                      theta.scalar_type(), ", got ", X.scalar_type());
+    require_float(theta, "theta", 2);
+    require_float(X, "X", 4);
+    require_dtype_of_theta(X, "X", theta);
     TORCH_CHECK_VALUE(X.size(1) >= 1 && X.size(2) >= 1 && X.size(3) >= 1 && X.size(1) <= 65536 &&
                           X.size(2) <= 65536 && X.size(3) <= 65536,
                       "X: expected images of 1 to 2^16 channels, rows and columns, got ", X.sizes());
@@ -63,9 +57,8 @@ Tensor net_batch(const Tensor& theta, const Tensor& X, c10::IntArrayRef spec) {
 Tensor net_batch_backward(const Tensor& theta, const Tensor& X, const Tensor& grad_out, c10::IntArrayRef spec) {
     const ee::NetBatchSpec s = checked_spec(theta, X, spec);
     const int64_t K = theta.size(0), N = X.size(0);
-    require(grad_out, "grad_out", 3);
-    TORCH_CHECK_VALUE(grad_out.scalar_type() == theta.scalar_type(), "grad_out: expected the dtype of theta, ",
-                      theta.scalar_type(), ", got ", grad_out.scalar_type());
+    require_float(grad_out, "grad_out", 3);
+    require_dtype_of_theta(grad_out, "grad_out", theta);
     TORCH_CHECK_VALUE(grad_out.size(0) == K && grad_out.size(1) == N && grad_out.size(2) == s.out_features,
                       "grad_out: expected shape (", K, ", ", N, ", ", s.out_features, "), got ", grad_out.sizes());
     Tensor grad = at::empty({K, s.n_params}, theta.options());

@@ -1,7 +1,7 @@
 // Incremental MLP forward pass (see mlp.h).
 #include "mlp.h"
 
-#include "langevin.h"
+#include "isa_table.h"
 #include "mlp_isa.h"
 
 #include <math.h>
@@ -13,14 +13,7 @@
 namespace ee {
 
 const MlpRowKernels& mlp_rows() {
-    static const MlpRowKernels k = [] {
-#if defined(EE_HAVE_ISA_LEVELS)
-        const int level = cpu_isa_level();
-        if (level == 4) return v4::mlp_row_kernels();
-        if (level == 3) return v3::mlp_row_kernels();
-#endif
-        return base::mlp_row_kernels();
-    }();
+    static const MlpRowKernels k = EE_ISA_TABLE(mlp_row_kernels);
     return k;
 }
 

@@ -2,7 +2,7 @@
 // instruction-set level.
 #include "mlp_batch.h"
 
-#include "langevin.h"  // cpu_isa_level
+#include "isa_table.h"
 
 namespace ee {
 
@@ -21,14 +21,7 @@ int64_t MlpBatchSpec::n_params() const { return weight_offset(layers()); }
 namespace {
 
 const MlpBatchKernels& kernels() {
-    static const MlpBatchKernels k = [] {
-#if defined(EE_HAVE_ISA_LEVELS)
-        const int level = cpu_isa_level();
-        if (level == 4) return v4::mlp_batch_kernels();
-        if (level == 3) return v3::mlp_batch_kernels();
-#endif
-        return base::mlp_batch_kernels();
-    }();
+    static const MlpBatchKernels k = EE_ISA_TABLE(mlp_batch_kernels);
     return k;
 }
 

@@ -122,6 +122,16 @@ inline T lane_sum(vec<T> v) {
     return half_sum<T, VEC_BYTES>(reinterpret_cast<const T*>(&v));
 }
 
+// out[p] = the sum of the lanes of accumulator p (acc: n SIMD registers of T).
+template <class T>
+void sum_lanes(const T* acc, int64_t n, T* out) {
+    for (int64_t p = 0; p < n; ++p) out[p] = lane_sum<T>(load(acc + p * lanes<T>()));
+}
+
+// A thread's working memory (grown, never shrunk; each thread of a parallel_for has its own).
+template <class T>
+thread_local std::vector<T> storage;
+
 // dW[j][i] += sum_n G[j][n] A[i][n] for j in [j0, j0 + BJ), i in [i0, i0 + BI); dW: J x I SIMD
 // accumulators, row major (the lanes hold partial sums over rows).
 template <class T, int BJ, int BI>
@@ -344,9 +354,6 @@ void forward_block(const MlpBatchSpec& s, const T* theta, Scratch<T>& w) {
 }
 
 template <class T>
-thread_local std::vector<T> storage;
-
-template <class T>
 void forward(const MlpBatchSpec& s, const T* theta, const T* X, int64_t N, int64_t k0, int64_t k1, T* out) {
     constexpr int64_t NB = block_rows<T>();
     Scratch<T> w(s, storage<T>);
@@ -392,8 +399,7 @@ void backward(const MlpBatchSpec& s, const T* theta, const T* X, int64_t N, cons
                 }
             }
         }
-        T* gr = grad + k * P;
-        for (int64_t p = 0; p < P; ++p) gr[p] = lane_sum<T>(load(acc + p * V));
+        sum_lanes(acc, P, grad + k * P);
     }
 }
 

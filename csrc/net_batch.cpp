@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "langevin.h"  // cpu_isa_level
+#include "isa_table.h"
 
 namespace ee {
 
@@ -104,14 +104,7 @@ std::string parse_net(const int64_t* codes, int64_t n, int64_t C, int64_t H, int
 namespace {
 
 const NetBatchKernels& kernels() {
-    static const NetBatchKernels k = [] {
-#if defined(EE_HAVE_ISA_LEVELS)
-        const int level = cpu_isa_level();
-        if (level == 4) return v4::net_batch_kernels();
-        if (level == 3) return v3::net_batch_kernels();
-#endif
-        return base::net_batch_kernels();
-    }();
+    static const NetBatchKernels k = EE_ISA_TABLE(net_batch_kernels);
     return k;
 }
 

@@ -408,12 +408,9 @@ void load_images(const NetBatchSpec& s, const T* X, int64_t n0, int64_t nb, cons
 }
 
 template <class T>
-thread_local std::vector<T> storage;
-
-template <class T>
 void forward(const NetBatchSpec& s, const T* theta, const T* X, int64_t N, int64_t k0, int64_t k1, T* out) {
     constexpr int64_t V = lanes<T>();
-    Scratch<T> w(s, storage<T>);
+    Scratch<T> w(s, batch::storage<T>);
     const int64_t P = s.n_params, F = s.out_features;
     const size_t last = s.layers.size();
     for (int64_t k = k0; k < k1; ++k)
@@ -431,7 +428,7 @@ template <class T>
 void backward(const NetBatchSpec& s, const T* theta, const T* X, int64_t N, const T* grad_out, int64_t k0,
               int64_t k1, T* grad) {
     constexpr int64_t V = lanes<T>();
-    Scratch<T> w(s, storage<T>);
+    Scratch<T> w(s, batch::storage<T>);
     const int64_t P = s.n_params, F = s.out_features;
     const size_t last = s.layers.size();
     T* acc = w.buf.data() + w.acc;
@@ -446,7 +443,7 @@ void backward(const NetBatchSpec& s, const T* theta, const T* X, int64_t N, cons
                 for (int64_t n = 0; n < V; ++n) g[f * V + n] = n < nb ? grad_out[(k * N + n0 + n) * F + f] : T(0);
             backward_block(s, theta + k * P, w, acc);
         }
-        for (int64_t p = 0; p < P; ++p) grad[k * P + p] = batch::lane_sum<T>(load(acc + p * V));
+        batch::sum_lanes(acc, P, grad + k * P);
     }
 }
 

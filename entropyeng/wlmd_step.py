@@ -34,8 +34,7 @@ from torch.func import functional_call, vjp, vmap
 
 from . import ops
 
-__all__ = ["make_batched_forward_vjp", "make_cvs", "make_mlp_forward_vjp", "make_step", "mlp_layout", "net_layout",
-           "repeat_step"]
+__all__ = ["make_batched_forward_vjp", "make_cvs", "make_step", "mlp_layout", "net_layout", "repeat_step"]
 
 _EPS = 1e-4
 
@@ -111,6 +110,21 @@ MLP_BATCH_MAX_WIDTH = 64
 NET_BATCH_MAX_CHANNELS = 16
 
 
+def _kernel_dtype(model):
+    """The dtype of a model whose parameters the batched operators can take (an ``nn.Sequential``
+    on the CPU, every parameter trained and of one dtype, float32 or float64, no buffers, and the C++
+    operator library loaded), else None."""
+    if not ops.COMPILED_OPERATORS or not isinstance(model, torch.nn.Sequential):
+        return None
+    params = list(model.parameters())
+    if not params or any(not p.requires_grad for p in params) or any(True for _ in model.buffers()):
+        return None
+    dtype = params[0].dtype
+    if dtype not in (torch.float32, torch.float64) or any(p.dtype != dtype or p.device.type != "cpu" for p in params):
+        return None
+    return dtype
+
+
 def mlp_layout(model, X_tr, X_te):
     """``(sizes, acts, bias)`` of the batched MLP operators (``ops.mlp_batch``) when they can run
     this model's forward and backward on the CPU: an ``nn.Sequential`` of ``Linear`` layers with
@@ -121,13 +135,8 @@ def mlp_layout(model, X_tr, X_te):
     step then runs the model through ``functional_call``."""
     from ._mlp import read_mlp
 
-    if not ops.COMPILED_OPERATORS or not isinstance(model, torch.nn.Sequential):
-        return None
-    params = list(model.parameters())
-    if not params or any(not p.requires_grad for p in params) or any(True for _ in model.buffers()):
-        return None
-    dtype = params[0].dtype
-    if dtype not in (torch.float32, torch.float64) or any(p.dtype != dtype or p.device.type != "cpu" for p in params):
+    dtype = _kernel_dtype(model)
+    if dtype is None:
         return None
     try:
         spec, _ = read_mlp(model)
@@ -141,9 +150,6 @@ def mlp_layout(model, X_tr, X_te):
     return [int(d) for d in spec.sizes], [int(a) for a in spec.acts], [int(b) for b in spec.bias]
 
 
-_NET_ACTS = {torch.nn.Identity: 0, torch.nn.ReLU: 1, torch.nn.Tanh: 2, torch.nn.SiLU: 3}
-
-
 def net_layout(model, X_tr, X_te):
     """The flat description of the batched network operators (``ops.net_batch``; layer codes in
     :mod:`entropyeng.reference.net_batch`) when they can run this model on the CPU: an
@@ -154,13 +160,10 @@ def net_layout(model, X_tr, X_te):
     model's dtype, and the C++ operator library loaded. None otherwise."""
     from torch import nn
 
-    if not ops.COMPILED_OPERATORS or not isinstance(model, nn.Sequential):
-        return None
-    params = list(model.parameters())
-    if not params or any(not p.requires_grad for p in params) or any(True for _ in model.buffers()):
-        return None
-    dtype = params[0].dtype
-    if dtype not in (torch.float32, torch.float64) or any(p.dtype != dtype or p.device.type != "cpu" for p in params):
+    from ._mlp import ACTS
+
+    dtype = _kernel_dtype(model)
+    if dtype is None:
         return None
     for X in (X_tr, X_te):
         if X.dim() != 4 or X.dtype != dtype or X.device.type != "cpu" or X.shape[1:] != X_tr.shape[1:]:
@@ -177,8 +180,8 @@ def net_layout(model, X_tr, X_te):
                 return None
             spec += [1, layer.in_channels, layer.out_channels, k[0], layer.padding[0], int(layer.bias is not None)]
             convs += 1
-        elif type(layer) in _NET_ACTS:
-            spec += [2, _NET_ACTS[type(layer)]]
+        elif type(layer) in ACTS:
+            spec += [2, ACTS[type(layer)]]
         elif isinstance(layer, nn.MaxPool2d):
             norm = lambda v: (v, v) if isinstance(v, int) else tuple(v)  # noqa: E731
             if (norm(layer.kernel_size) != (2, 2) or norm(layer.stride or layer.kernel_size) != (2, 2)
@@ -196,12 +199,10 @@ def net_layout(model, X_tr, X_te):
             return None
     if convs == 0:
         return None  # an MLP on images: the batched MLP is the faster kernel
-    try:
-        from .reference.net_batch import out_features
-
-        out_features(spec, tuple(X_tr.shape[1:]))
-        ops.net_batch(params[0].new_zeros((1, sum(p.numel() for p in params))), X_tr[:1].contiguous(), spec)
-    except (ValueError, RuntimeError, IndexError):
+    try:  # the C++ side reads the description against the images' shape (a ValueError if it does not fit)
+        n_params = sum(p.numel() for p in model.parameters())
+        ops.net_batch(X_tr.new_zeros((1, n_params)), X_tr[:1].contiguous(), spec)
+    except (ValueError, RuntimeError):
         return None
     return spec
 
@@ -240,11 +241,6 @@ def make_batched_forward_vjp(kind, layout, loss_fn, X_tr, y_tr, X_te, y_te, cv_y
     return forward_vjp
 
 
-def make_mlp_forward_vjp(layout, loss_fn, X_tr, y_tr, X_te, y_te, cv_y, alpha, logit_y, K):
-    """:func:`make_batched_forward_vjp` for an MLP."""
-    return make_batched_forward_vjp("mlp", layout, loss_fn, X_tr, y_tr, X_te, y_te, cv_y, alpha, logit_y, K)
-
-
 def _schedule_f(t, K, f_max, t1, t2, t3):
     """Eq. 4's f at deposit t K + 1 (t a 0-d int64 tensor), as f_schedule computes it."""
     td = (t * K + 1).to(torch.float64)
@@ -270,7 +266,7 @@ def make_step(cvs, *, K, deposits_per_step, grid, sigma, cutoff, walls, wall_c, 
               integrator, bound, ends=None, forward_vjp=None):
     """The step function (see the module docstring). ``bound``: (K, P) tensor of the parameters'
     dtype and device; ``seed``: the Philox key of the noise; ``forward_vjp``: ``theta -> (xy,
-    pullback)`` in place of ``vjp`` over ``cvs`` (the batched MLP: :func:`make_mlp_forward_vjp`)."""
+    pullback)`` in place of ``vjp`` over ``cvs`` (the batched MLP or CNN: :func:`make_batched_forward_vjp`)."""
     g = ops.grid_list(grid)
     seed_i = ops.seed_arg(int(seed))
     sched = dict(schedule)
