@@ -1,6 +1,6 @@
 // The CPU kernels of entropyeng::mlp_batch and entropyeng::mlp_batch_backward (schemas in
-// entropyeng/ops.py): K walkers' copies of one MLP on one set of rows, and their vector-Jacobian
-// product (csrc mlp_batch.h). A binding: argument checks naming the argument, the walkers split over
+// entropyeng/ops.py): K walkers' copies of one MLP on one set of rows with their activation cache,
+// and their vector-Jacobian product from that cache (csrc mlp_batch.h). A binding: argument checks naming the argument, the walkers split over
 // torch's intra-op threads, data pointers handed to csrc; no maths.
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
@@ -9,6 +9,8 @@
 #include <torch/library.h>
 
 #include <cstdint>
+#include <tuple>
+#include <vector>
 
 #include "mlp_batch.h"
 #include "torch_checks.h"
@@ -61,29 +63,40 @@ int64_t check_inputs(const ee::MlpBatchSpec& s, const Tensor& theta, const Tenso
     return P;
 }
 
-Tensor mlp_batch(const Tensor& theta, const Tensor& X, c10::IntArrayRef sizes, c10::IntArrayRef acts,
-                 c10::IntArrayRef bias) {
+// The activation cache's shape (mlp_batch.h): K x ceil(N / 128) x H x 128.
+std::vector<int64_t> cache_shape(const ee::MlpBatchSpec& s, int64_t K, int64_t N) {
+    return {K, (N + ee::MLP_CACHE_CHUNK - 1) / ee::MLP_CACHE_CHUNK, s.cache_features(), ee::MLP_CACHE_CHUNK};
+}
+
+std::tuple<Tensor, Tensor> mlp_batch(const Tensor& theta, const Tensor& X, c10::IntArrayRef sizes,
+                                     c10::IntArrayRef acts, c10::IntArrayRef bias) {
     const ee::MlpBatchSpec s = spec_of(sizes, acts, bias);
     check_inputs(s, theta, X);
     const int64_t K = theta.size(0), N = X.size(0);
     Tensor out = at::empty({K, N, s.sizes.back()}, theta.options());
-    if (K == 0 || N == 0) return out;
+    Tensor cache = at::empty(cache_shape(s, K, N), theta.options());
+    if (K == 0 || N == 0) return {out, cache};
     at::parallel_for(0, K, 1, [&](int64_t k0, int64_t k1) {
         if (theta.scalar_type() == at::kFloat)
             ee::mlp_batch_forward<float>(s, theta.data_ptr<float>(), X.data_ptr<float>(), N, k0, k1,
-                                         out.data_ptr<float>());
+                                         out.data_ptr<float>(), cache.data_ptr<float>());
         else
             ee::mlp_batch_forward<double>(s, theta.data_ptr<double>(), X.data_ptr<double>(), N, k0, k1,
-                                          out.data_ptr<double>());
+                                          out.data_ptr<double>(), cache.data_ptr<double>());
     });
-    return out;
+    return {out, cache};
 }
 
-Tensor mlp_batch_backward(const Tensor& theta, const Tensor& X, const Tensor& grad_out, c10::IntArrayRef sizes,
-                          c10::IntArrayRef acts, c10::IntArrayRef bias) {
+Tensor mlp_batch_backward(const Tensor& theta, const Tensor& X, const Tensor& cache, const Tensor& grad_out,
+                          c10::IntArrayRef sizes, c10::IntArrayRef acts, c10::IntArrayRef bias) {
     const ee::MlpBatchSpec s = spec_of(sizes, acts, bias);
     check_inputs(s, theta, X);
     const int64_t K = theta.size(0), N = X.size(0);
+    require_float(cache, "cache", 4);
+    require_dtype_of_theta(cache, "cache", theta);
+    const std::vector<int64_t> shape = cache_shape(s, K, N);
+    TORCH_CHECK_VALUE(cache.sizes() == c10::IntArrayRef(shape), "cache: expected shape ", c10::IntArrayRef(shape),
+                      " (mlp_batch's second output for these walkers and rows), got ", cache.sizes());
     require_float(grad_out, "grad_out", 3);
     require_dtype_of_theta(grad_out, "grad_out", theta);
     TORCH_CHECK_VALUE(grad_out.size(0) == K && grad_out.size(1) == N && grad_out.size(2) == s.sizes.back(),
@@ -94,10 +107,12 @@ Tensor mlp_batch_backward(const Tensor& theta, const Tensor& X, const Tensor& gr
     at::parallel_for(0, K, 1, [&](int64_t k0, int64_t k1) {
         if (theta.scalar_type() == at::kFloat)
             ee::mlp_batch_backward<float>(s, theta.data_ptr<float>(), X.data_ptr<float>(), N,
-                                          grad_out.data_ptr<float>(), k0, k1, grad.data_ptr<float>());
+                                          cache.data_ptr<float>(), grad_out.data_ptr<float>(), k0, k1,
+                                          grad.data_ptr<float>());
         else
             ee::mlp_batch_backward<double>(s, theta.data_ptr<double>(), X.data_ptr<double>(), N,
-                                           grad_out.data_ptr<double>(), k0, k1, grad.data_ptr<double>());
+                                           cache.data_ptr<double>(), grad_out.data_ptr<double>(), k0, k1,
+                                           grad.data_ptr<double>());
     });
     return grad;
 }

@@ -1,7 +1,8 @@
 // The forward pass and the vector-Jacobian product of K copies of one MLP (K walkers' parameter
 // vectors) on one set of rows: the model half of a batched WLMD step. One walker at a time, its
-// activations kept feature-major (d x N, N padded to a whole number of vectors) so that every
-// product is a loop over rows; a caller runs ranges of walkers on threads of its own.
+// activations kept feature-major so that every product is a loop over rows; the forward pass leaves
+// them in an activation cache that the backward pass reads; a caller runs ranges of walkers on
+// threads of its own.
 //
 // The layout of a walker's parameters is torch's: for each Linear layer its weight (out x in, row
 // major), then its bias (out) when it has one. Activation codes as in mlp.h: 0 identity, 1 ReLU,
@@ -16,6 +17,13 @@
 
 namespace ee {
 
+// The activation cache of K walkers on N rows: K x C x H x MLP_CACHE_CHUNK values, C = ceil(N / 128)
+// chunks of 128 rows, H = MlpBatchSpec::cache_features(); cached feature h of row n of walker k at
+// ((k C + n / 128) H + h) 128 + n % 128. The features are, layer by layer, the pre-activation Z_l
+// (SiLU layers only, whose derivative needs it) and the activation A_l (each d_{l+1} wide). The rows
+// past N in the last chunk are zeros.
+constexpr int64_t MLP_CACHE_CHUNK = 128;
+
 struct MlpBatchSpec {
     std::vector<int64_t> sizes;  // d_0, ..., d_L
     std::vector<int> acts;       // the activation after each layer (L)
@@ -26,27 +34,34 @@ struct MlpBatchSpec {
     int64_t weight_offset(int64_t l) const;
     int64_t bias_offset(int64_t l) const;
     int64_t n_params() const;
+    // The first cached feature of layer l's Z_l and of its A_l (the same unless it is SiLU), and H.
+    int64_t cache_z(int64_t l) const;
+    int64_t cache_a(int64_t l) const;
+    int64_t cache_features() const;
 };
 
-// out (K x N x d_L, the walkers [k0, k1) written) = the MLP of theta[k] (K x P) on X (N x d_0).
+// out (K x N x d_L, the walkers [k0, k1) written) = the MLP of theta[k] (K x P) on X (N x d_0), and
+// those walkers' activations in cache (the layout above).
 template <class T>
 void mlp_batch_forward(const MlpBatchSpec& spec, const T* theta, const T* X, int64_t N, int64_t k0, int64_t k1,
-                       T* out);
+                       T* out, T* cache);
 
 // grad (K x P, the walkers [k0, k1) written) = grad_out[k] (N x d_L) pulled back through the MLP of
-// theta[k] on X: d/dtheta of sum(grad_out[k] * out[k]). Recomputes the forward pass (in cache).
+// theta[k] on X: d/dtheta of sum(grad_out[k] * out[k]), with the activations the forward pass left in
+// cache.
 template <class T>
-void mlp_batch_backward(const MlpBatchSpec& spec, const T* theta, const T* X, int64_t N, const T* grad_out,
-                        int64_t k0, int64_t k1, T* grad);
+void mlp_batch_backward(const MlpBatchSpec& spec, const T* theta, const T* X, int64_t N, const T* cache,
+                        const T* grad_out, int64_t k0, int64_t k1, T* grad);
 
 // One instruction-set level's loops (mlp_batch_isa.cpp) and the table mlp_batch.cpp picks from.
 struct MlpBatchKernels {
-    void (*forward_f)(const MlpBatchSpec&, const float*, const float*, int64_t, int64_t, int64_t, float*);
-    void (*forward_d)(const MlpBatchSpec&, const double*, const double*, int64_t, int64_t, int64_t, double*);
-    void (*backward_f)(const MlpBatchSpec&, const float*, const float*, int64_t, const float*, int64_t, int64_t,
-                       float*);
-    void (*backward_d)(const MlpBatchSpec&, const double*, const double*, int64_t, const double*, int64_t, int64_t,
-                       double*);
+    void (*forward_f)(const MlpBatchSpec&, const float*, const float*, int64_t, int64_t, int64_t, float*, float*);
+    void (*forward_d)(const MlpBatchSpec&, const double*, const double*, int64_t, int64_t, int64_t, double*,
+                      double*);
+    void (*backward_f)(const MlpBatchSpec&, const float*, const float*, int64_t, const float*, const float*, int64_t,
+                       int64_t, float*);
+    void (*backward_d)(const MlpBatchSpec&, const double*, const double*, int64_t, const double*, const double*,
+                       int64_t, int64_t, double*);
 };
 
 #define EE_DECLARE_MLP_BATCH_ISA(NS) \

@@ -1,10 +1,11 @@
 // The loops of mlp_batch.h for one instruction-set level (included by mlp_batch_isa.cpp only, which
 // is compiled once per level). A walker's rows go through the network in blocks of NB rows (8 SIMD
-// registers: 128 float32 or 64 float64 rows), so that a block's activations (about 30 KB for
-// widths of 30) stay in the L1 cache from the forward pass to the backward one. Within a block the
-// activations are feature-major: row f of a (d x NB) array holds feature f of every row of the
-// block, so every product is a loop over rows in SIMD registers. The last block is padded with
-// zero input and zero gradient rows, which add nothing to the weights' gradient. The weights'
+// registers: 128 float32 or 64 float64 rows), so that a block's working set (about 30 KB for widths
+// of 30) stays in the L1 cache through the block's layers. The activations are feature-major: feature
+// f of the block's rows is one contiguous run, so every product is a loop over rows in SIMD registers;
+// the forward pass writes them straight into the activation cache (chunks of 128 rows, a block within
+// one chunk), which the backward pass reads instead of recomputing them. The last block is padded
+// with zero input and zero gradient rows, which add nothing to the weights' gradient. The weights'
 // gradient is summed in SIMD registers (one per parameter, lanes summed once per walker).
 #pragma once
 
@@ -65,16 +66,17 @@ inline vec<T> splat(T x) {  // outside the inner loops only (it adds 0 to x firs
     return v + x;
 }
 
-// Z[j][n] = b[j] + sum_i W(j, i) A[i][n] for j in [j0, j0 + B), all Np rows; W(j, i) = W[j ws + i is].
+// Z[j][n] = b[j] + sum_i W(j, i) A[i][n] for j in [j0, j0 + B), rows n < Np; W(j, i) = W[j ws + i is];
+// feature i of A at A + i lda, feature j of Z at Z + j ldz.
 template <class T, int B>
-inline void product_tile(const T* W, int64_t ws, int64_t is, const T* b, const T* A, int64_t I, int64_t Np,
-                         int64_t j0, T* Z) {
+inline void product_tile(const T* W, int64_t ws, int64_t is, const T* b, const T* A, int64_t lda, int64_t I,
+                         int64_t Np, int64_t j0, T* Z, int64_t ldz) {
     constexpr int64_t V = lanes<T>();
     for (int64_t n0 = 0; n0 < Np; n0 += 2 * V) {
         vec<T> lo[B], hi[B];
         for (int r = 0; r < B; ++r) lo[r] = hi[r] = splat<T>(b ? b[j0 + r] : T(0));
         for (int64_t i = 0; i < I; ++i) {
-            const vec<T> a0 = load(A + i * Np + n0), a1 = load(A + i * Np + n0 + V);
+            const vec<T> a0 = load(A + i * lda + n0), a1 = load(A + i * lda + n0 + V);
             for (int r = 0; r < B; ++r) {
                 const T w = W[(j0 + r) * ws + i * is];  // scalar * vector: a broadcast
                 lo[r] += w * a0;
@@ -82,20 +84,21 @@ inline void product_tile(const T* W, int64_t ws, int64_t is, const T* b, const T
             }
         }
         for (int r = 0; r < B; ++r) {
-            store(Z + (j0 + r) * Np + n0, lo[r]);
-            store(Z + (j0 + r) * Np + n0 + V, hi[r]);
+            store(Z + (j0 + r) * ldz + n0, lo[r]);
+            store(Z + (j0 + r) * ldz + n0 + V, hi[r]);
         }
     }
 }
 
 template <class T>
-void product(const T* W, int64_t ws, int64_t is, const T* b, const T* A, int64_t I, int64_t J, int64_t Np, T* Z) {
+void product(const T* W, int64_t ws, int64_t is, const T* b, const T* A, int64_t lda, int64_t I, int64_t J,
+             int64_t Np, T* Z, int64_t ldz) {
     int64_t j = 0;
-    for (; j + OUT_TILE <= J; j += OUT_TILE) product_tile<T, OUT_TILE>(W, ws, is, b, A, I, Np, j, Z);
+    for (; j + OUT_TILE <= J; j += OUT_TILE) product_tile<T, OUT_TILE>(W, ws, is, b, A, lda, I, Np, j, Z, ldz);
     switch (J - j) {
-        case 3: product_tile<T, 3>(W, ws, is, b, A, I, Np, j, Z); break;
-        case 2: product_tile<T, 2>(W, ws, is, b, A, I, Np, j, Z); break;
-        case 1: product_tile<T, 1>(W, ws, is, b, A, I, Np, j, Z); break;
+        case 3: product_tile<T, 3>(W, ws, is, b, A, lda, I, Np, j, Z, ldz); break;
+        case 2: product_tile<T, 2>(W, ws, is, b, A, lda, I, Np, j, Z, ldz); break;
+        case 1: product_tile<T, 1>(W, ws, is, b, A, lda, I, Np, j, Z, ldz); break;
         default: break;
     }
 }
@@ -132,17 +135,17 @@ void sum_lanes(const T* acc, int64_t n, T* out) {
 template <class T>
 thread_local std::vector<T> storage;
 
-// dW[j][i] += sum_n G[j][n] A[i][n] for j in [j0, j0 + BJ), i in [i0, i0 + BI); dW: J x I SIMD
-// accumulators, row major (the lanes hold partial sums over rows).
+// dW[j][i] += sum_n G[j][n] A[i][n] for j in [j0, j0 + BJ), i in [i0, i0 + BI), rows n < Np (G's features
+// Np apart, A's lda apart); dW: J x I SIMD accumulators, row major (the lanes hold partial sums over rows).
 template <class T, int BJ, int BI>
-inline void outer_tile(const T* G, const T* A, int64_t Np, int64_t I, int64_t j0, int64_t i0, T* dW) {
+inline void outer_tile(const T* G, const T* A, int64_t lda, int64_t Np, int64_t I, int64_t j0, int64_t i0, T* dW) {
     constexpr int64_t V = lanes<T>();
     vec<T> acc[BJ][BI];
     for (int r = 0; r < BJ; ++r)
         for (int c = 0; c < BI; ++c) acc[r][c] = load(dW + ((j0 + r) * I + i0 + c) * V);
     for (int64_t n0 = 0; n0 < Np; n0 += V) {
         vec<T> a[BI];
-        for (int c = 0; c < BI; ++c) a[c] = load(A + (i0 + c) * Np + n0);
+        for (int c = 0; c < BI; ++c) a[c] = load(A + (i0 + c) * lda + n0);
         for (int r = 0; r < BJ; ++r) {
             const vec<T> g = load(G + (j0 + r) * Np + n0);
             for (int c = 0; c < BI; ++c) acc[r][c] += g * a[c];
@@ -153,17 +156,17 @@ inline void outer_tile(const T* G, const T* A, int64_t Np, int64_t I, int64_t j0
 }
 
 template <class T, int BJ>
-inline void outer_row(const T* G, const T* A, int64_t Np, int64_t I, int64_t j0, T* dW) {
+inline void outer_row(const T* G, const T* A, int64_t lda, int64_t Np, int64_t I, int64_t j0, T* dW) {
     int64_t i = 0;
-    for (; i + IN_TILE <= I; i += IN_TILE) outer_tile<T, BJ, IN_TILE>(G, A, Np, I, j0, i, dW);
-    for (; i < I; ++i) outer_tile<T, BJ, 1>(G, A, Np, I, j0, i, dW);
+    for (; i + IN_TILE <= I; i += IN_TILE) outer_tile<T, BJ, IN_TILE>(G, A, lda, Np, I, j0, i, dW);
+    for (; i < I; ++i) outer_tile<T, BJ, 1>(G, A, lda, Np, I, j0, i, dW);
 }
 
 template <class T>
-void outer(const T* G, const T* A, int64_t J, int64_t I, int64_t Np, T* dW) {
+void outer(const T* G, const T* A, int64_t lda, int64_t J, int64_t I, int64_t Np, T* dW) {
     int64_t j = 0;
-    for (; j + OUT_TILE <= J; j += OUT_TILE) outer_row<T, OUT_TILE>(G, A, Np, I, j, dW);
-    for (; j < J; ++j) outer_row<T, 1>(G, A, Np, I, j, dW);
+    for (; j + OUT_TILE <= J; j += OUT_TILE) outer_row<T, OUT_TILE>(G, A, lda, Np, I, j, dW);
+    for (; j < J; ++j) outer_row<T, 1>(G, A, lda, Np, I, j, dW);
 }
 
 // out[j] += sum_n G[j][n] for every j (out: J SIMD accumulators).
@@ -300,36 +303,26 @@ template <class T>
 constexpr int64_t block_rows() {
     return 8 * lanes<T>();
 }
+static_assert(MLP_CACHE_CHUNK % block_rows<float>() == 0 && MLP_CACHE_CHUNK % block_rows<double>() == 0,
+              "a block of rows lies within one chunk of the activation cache");
 
-// A walker's working arrays for one block: the input (d_0 x NB), each layer's pre-activation Z_l
-// and activation A_l (the same array unless the activation is SiLU, whose derivative needs Z), two
-// gradient arrays of the widest layer, and one SIMD accumulator per parameter.
+// A thread's working arrays for one block of NB rows: the input (d_0 x NB), two gradient arrays of the
+// widest layer (backward), and one SIMD accumulator per parameter (backward).
 template <class T>
 struct Scratch {
     static constexpr int64_t NB = block_rows<T>();
-    std::vector<int64_t> z_off, a_off;
     int64_t g0 = 0, g1 = 0, acc = 0;
     std::vector<T>& buf;
 
     Scratch(const MlpBatchSpec& s, std::vector<T>& storage) : buf(storage) {
-        int64_t off = s.sizes[0] * NB, widest = s.sizes[0];
-        for (int64_t l = 0; l < s.layers(); ++l) {
-            const int64_t d = s.sizes[l + 1];
-            z_off.push_back(off);
-            off += d * NB;
-            a_off.push_back(s.acts[l] == 3 ? off : z_off.back());
-            if (s.acts[l] == 3) off += d * NB;
-            widest = std::max(widest, d);
-        }
-        g0 = off;
+        const int64_t widest = *std::max_element(s.sizes.begin(), s.sizes.end());
+        g0 = s.sizes[0] * NB;
         g1 = g0 + widest * NB;
         acc = g1 + widest * NB;
         const int64_t total = acc + s.n_params() * lanes<T>();
         if (static_cast<int64_t>(buf.size()) < total) buf.resize(total);
     }
     T* input() { return buf.data(); }
-    T* Z(int64_t l) { return buf.data() + z_off[l]; }
-    T* A(int64_t l) { return l < 0 ? input() : buf.data() + a_off[l]; }
     T* accumulators() { return buf.data() + acc; }
 };
 
@@ -342,38 +335,58 @@ void load_block(const T* X, int64_t d0, int64_t n0, int64_t nb, T* in) {
         for (int64_t f = 0; f < d0; ++f) in[f * NB + n] = X[(n0 + n) * d0 + f];
 }
 
+// The block of rows [n0, n0 + NB) in walker k's activation cache (mlp_batch.h): cached feature h of
+// the block's row r at the returned pointer + h MLP_CACHE_CHUNK + r.
 template <class T>
-void forward_block(const MlpBatchSpec& s, const T* theta, Scratch<T>& w) {
-    constexpr int64_t NB = block_rows<T>();
+T* cache_block(const MlpBatchSpec& s, T* cache, int64_t N, int64_t k, int64_t n0) {
+    const int64_t chunks = (N + MLP_CACHE_CHUNK - 1) / MLP_CACHE_CHUNK, H = s.cache_features();
+    return cache + ((k * chunks + n0 / MLP_CACHE_CHUNK) * H) * MLP_CACHE_CHUNK + n0 % MLP_CACHE_CHUNK;
+}
+
+// One block through the network: the input `in` (d_0 x NB) to the activations in the cache block `c`.
+template <class T>
+void forward_block(const MlpBatchSpec& s, const T* theta, const T* in, T* c) {
+    constexpr int64_t NB = block_rows<T>(), LD = MLP_CACHE_CHUNK;
     for (int64_t l = 0; l < s.layers(); ++l) {
         const int64_t I = s.sizes[l], J = s.sizes[l + 1];
         const T* b = s.bias[l] ? theta + s.bias_offset(l) : nullptr;
-        product(theta + s.weight_offset(l), I, int64_t{1}, b, w.A(l - 1), I, J, NB, w.Z(l));
-        activate(s.acts[l], w.Z(l), w.A(l), J * NB);
+        const T* prev = l == 0 ? in : c + s.cache_a(l - 1) * LD;
+        T* Z = c + s.cache_z(l) * LD;
+        T* A = c + s.cache_a(l) * LD;
+        product(theta + s.weight_offset(l), I, int64_t{1}, b, prev, l == 0 ? NB : LD, I, J, NB, Z, LD);
+        for (int64_t f = 0; f < J; ++f) activate(s.acts[l], Z + f * LD, A + f * LD, NB);
     }
 }
 
 template <class T>
-void forward(const MlpBatchSpec& s, const T* theta, const T* X, int64_t N, int64_t k0, int64_t k1, T* out) {
-    constexpr int64_t NB = block_rows<T>();
+void forward(const MlpBatchSpec& s, const T* theta, const T* X, int64_t N, int64_t k0, int64_t k1, T* out,
+             T* cache) {
+    constexpr int64_t NB = block_rows<T>(), LD = MLP_CACHE_CHUNK;
     Scratch<T> w(s, storage<T>);
     const int64_t P = s.n_params(), L = s.layers(), d0 = s.sizes[0], dL = s.sizes[L];
+    const int64_t last = s.cache_a(L - 1);
     for (int64_t k = k0; k < k1; ++k)
         for (int64_t n0 = 0; n0 < N; n0 += NB) {
             const int64_t nb = std::min(NB, N - n0);
             load_block(X, d0, n0, nb, w.input());
-            forward_block(s, theta + k * P, w);
-            const T* A = w.A(L - 1);
+            T* c = cache_block(s, cache, N, k, n0);
+            forward_block(s, theta + k * P, w.input(), c);
             T* o = out + (k * N + n0) * dL;
             for (int64_t n = 0; n < nb; ++n)
-                for (int64_t f = 0; f < dL; ++f) o[n * dL + f] = A[f * NB + n];
+                for (int64_t f = 0; f < dL; ++f) o[n * dL + f] = c[(last + f) * LD + n];
         }
+    const int64_t tail = N % LD, H = s.cache_features();
+    if (tail == 0) return;
+    for (int64_t k = k0; k < k1; ++k) {  // the rows past N: zeros (the cache is deterministic)
+        T* c = cache_block(s, cache, N, k, N - tail);
+        for (int64_t h = 0; h < H; ++h) std::fill(c + h * LD + tail, c + (h + 1) * LD, T(0));
+    }
 }
 
 template <class T>
-void backward(const MlpBatchSpec& s, const T* theta, const T* X, int64_t N, const T* grad_out, int64_t k0,
-              int64_t k1, T* grad) {
-    constexpr int64_t NB = block_rows<T>();
+void backward(const MlpBatchSpec& s, const T* theta, const T* X, int64_t N, const T* cache, const T* grad_out,
+              int64_t k0, int64_t k1, T* grad) {
+    constexpr int64_t NB = block_rows<T>(), LD = MLP_CACHE_CHUNK;
     constexpr int64_t V = lanes<T>();
     Scratch<T> w(s, storage<T>);
     const int64_t P = s.n_params(), L = s.layers(), d0 = s.sizes[0], dL = s.sizes[L];
@@ -384,17 +397,21 @@ void backward(const MlpBatchSpec& s, const T* theta, const T* X, int64_t N, cons
         for (int64_t n0 = 0; n0 < N; n0 += NB) {
             const int64_t nb = std::min(NB, N - n0);
             load_block(X, d0, n0, nb, w.input());
-            forward_block(s, th, w);
+            const T* c = cache_block(s, cache, N, k, n0);
             T* G = w.buf.data() + w.g0;
             T* Gn = w.buf.data() + w.g1;
             load_block(grad_out + k * N * dL, dL, n0, nb, G);
             for (int64_t l = L - 1; l >= 0; --l) {
                 const int64_t I = s.sizes[l], J = s.sizes[l + 1];
-                activate_backward(s.acts[l], w.Z(l), w.A(l), G, J * NB);
-                outer(G, w.A(l - 1), J, I, NB, acc + s.weight_offset(l) * V);
+                const T* Z = c + s.cache_z(l) * LD;
+                const T* A = c + s.cache_a(l) * LD;
+                for (int64_t f = 0; f < J; ++f) activate_backward(s.acts[l], Z + f * LD, A + f * LD, G + f * NB, NB);
+                const T* prev = l == 0 ? w.input() : c + s.cache_a(l - 1) * LD;
+                outer(G, prev, l == 0 ? NB : LD, J, I, NB, acc + s.weight_offset(l) * V);
                 if (s.bias[l]) row_sums(G, J, NB, acc + s.bias_offset(l) * V);
                 if (l > 0) {  // the gradient at the layer's input: G_prev[i][n] = sum_j W[j][i] G[j][n]
-                    product(th + s.weight_offset(l), int64_t{1}, I, static_cast<const T*>(nullptr), G, J, I, NB, Gn);
+                    product(th + s.weight_offset(l), int64_t{1}, I, static_cast<const T*>(nullptr), G, NB, J, I, NB,
+                            Gn, NB);
                     std::swap(G, Gn);
                 }
             }

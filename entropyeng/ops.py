@@ -19,7 +19,8 @@ conversions to numpy and the pybind11 call (measured, one thread).
 
 ``mlp_batch`` / ``mlp_batch_backward`` and ``net_batch`` / ``net_batch_backward`` run the model of a
 WLMD step for K walkers at once: an MLP, or a small CNN, on one set of rows, and the vector-Jacobian
-product of its output (docs/design.md contracts 7 and 8). Their CPU kernels are C++ in the same
+product of its output (docs/design.md contracts 7 and 8; ``mlp_batch`` also returns the activations
+its backward reads instead of recomputing them). Their CPU kernels are C++ in the same
 library (``bindings/torch_ops_mlp.cpp``, ``torch_ops_net.cpp``); without it, and on CUDA, the torch
 reference (:mod:`entropyeng.reference`) runs, and the sampler keeps ``functional_call`` instead.
 
@@ -63,11 +64,12 @@ torch.library.define(f"{_LIB}::landscape_step", "(Tensor(a!) S, Tensor(b!) H, fl
                                                 "Tensor height, Tensor weight, float sigma, float cutoff) -> Tensor")
 torch.library.define(f"{_LIB}::langevin", "(Tensor(a!) theta, Tensor(b!) v, Tensor grad, Tensor bound, float dt, "
                                           "float gamma, float kT, int seed, Tensor step, int step_offset) -> ()")
-torch.library.define(f"{_LIB}::mlp_batch", "(Tensor theta, Tensor X, int[] sizes, int[] acts, int[] bias) -> Tensor")
+torch.library.define(f"{_LIB}::mlp_batch", "(Tensor theta, Tensor X, int[] sizes, int[] acts, int[] bias) "
+                                           "-> (Tensor, Tensor)")
 torch.library.define(f"{_LIB}::net_batch", "(Tensor theta, Tensor X, int[] spec) -> Tensor")
 torch.library.define(f"{_LIB}::net_batch_backward", "(Tensor theta, Tensor X, Tensor grad_out, int[] spec) -> Tensor")
-torch.library.define(f"{_LIB}::mlp_batch_backward", "(Tensor theta, Tensor X, Tensor grad_out, int[] sizes, "
-                                                    "int[] acts, int[] bias) -> Tensor")
+torch.library.define(f"{_LIB}::mlp_batch_backward", "(Tensor theta, Tensor X, Tensor cache, Tensor grad_out, "
+                                                    "int[] sizes, int[] acts, int[] bias) -> Tensor")
 
 gradient = torch.ops.entropyeng.gradient.default
 deposit = torch.ops.entropyeng.deposit.default
@@ -246,10 +248,10 @@ def _mlp_batch_torch(theta, X, sizes, acts, bias):
     return reference.mlp_batch(theta, X, sizes, acts, bias)
 
 
-def _mlp_batch_backward_torch(theta, X, grad_out, sizes, acts, bias):
+def _mlp_batch_backward_torch(theta, X, cache, grad_out, sizes, acts, bias):
     from . import reference
 
-    return reference.mlp_batch_backward(theta, X, grad_out, sizes, acts, bias)
+    return reference.mlp_batch_backward(theta, X, cache, grad_out, sizes, acts, bias)
 
 
 def _net_batch_torch(theta, X, spec):
@@ -325,11 +327,14 @@ def _(S, H, grid, x, y, height, weight, sigma, cutoff):
 
 @torch.library.register_fake(f"{_LIB}::mlp_batch")
 def _(theta, X, sizes, acts, bias):
-    return theta.new_empty((theta.shape[0], X.shape[0], sizes[-1]))
+    from .reference.mlp_batch import cache_shape
+
+    return (theta.new_empty((theta.shape[0], X.shape[0], sizes[-1])),
+            theta.new_empty(cache_shape(theta.shape[0], X.shape[0], sizes, acts)))
 
 
 @torch.library.register_fake(f"{_LIB}::mlp_batch_backward")
-def _(theta, X, grad_out, sizes, acts, bias):
+def _(theta, X, cache, grad_out, sizes, acts, bias):
     return torch.empty_like(theta)
 
 

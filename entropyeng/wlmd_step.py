@@ -215,10 +215,16 @@ def make_batched_forward_vjp(kind, layout, loss_fn, X_tr, y_tr, X_te, y_te, cv_y
     variables from them through ``vjp``, and ``pullback(seeds)`` = the chain rule through the
     operator's backward. The same function as ``vjp`` of :func:`make_cvs`'s ``cvs`` over the
     walkers, to rounding."""
-    if kind == "mlp":
+    if kind == "mlp":  # the forward's activations go to the backward
         fwd, bwd, extra = ops.mlp_batch, ops.mlp_batch_backward, tuple(layout)
-    else:
-        fwd, bwd, extra = ops.net_batch, ops.net_batch_backward, (layout,)
+    else:  # the backward recomputes the forward
+        def fwd(theta, X, spec):
+            return ops.net_batch(theta, X, spec), None
+
+        def bwd(theta, X, cache, g_out, spec):
+            return ops.net_batch_backward(theta, X, g_out, spec)
+
+        extra = (layout,)
     X_all = torch.cat([X_tr, X_te]).contiguous()
     n_tr = X_tr.shape[0]
     heads = _heads(loss_fn, y_tr, y_te, cv_y, alpha, logit_y)
@@ -229,12 +235,12 @@ def make_batched_forward_vjp(kind, layout, loss_fn, X_tr, y_tr, X_te, y_te, cv_y
     cv_of_out = vmap(one) if K > 1 else (lambda out: one(out[0]).reshape(1, 2))
 
     def forward_vjp(theta):
-        out = fwd(theta, X_all, *extra)
+        out, cache = fwd(theta, X_all, *extra)
         xy, pull_out = vjp(cv_of_out, out)
 
         def pullback(seeds):
             (g_out,) = pull_out(seeds)
-            return (bwd(theta, X_all, g_out.contiguous(), *extra),)
+            return (bwd(theta, X_all, cache, g_out.contiguous(), *extra),)
 
         return xy, pullback
 

@@ -1,6 +1,6 @@
 """The batched MLP operators (``entropyeng::mlp_batch`` and ``mlp_batch_backward``): K walkers'
-copies of one MLP on one set of rows and their vector-Jacobian product, the C++ kernels against the
-torch reference (itself checked against autograd), across dtypes, layouts, activations and row
+copies of one MLP on one set of rows with their activation cache, and their vector-Jacobian product
+from that cache, the C++ kernels against the torch reference (itself checked against autograd), across dtypes, layouts, activations and row
 counts that cross the kernel's row blocks; refusals at the C++ boundary; and the WLMD step over them
 against the step over ``functional_call``."""
 
@@ -12,6 +12,7 @@ from torch import nn
 
 from entropyeng import WLMD, Grid, ops, reference
 from entropyeng.tasks import regression_mlp, spiral_regression
+from entropyeng.reference.mlp_batch import cache_shape
 from entropyeng.wlmd_step import mlp_layout
 
 CPP = pytest.mark.skipif(not ops.COMPILED_OPERATORS, reason="the C++ operator library is not built for this torch")
@@ -46,8 +47,10 @@ def test_reference_backward_is_autograd(layout):
     """The reference's hand-written chain rule equals autograd through its forward."""
     theta, X, grad_out = case(layout, torch.float64, 3, 41)
     t = theta.clone().requires_grad_()
-    (reference.mlp_batch(t, X, *layout) * grad_out).sum().backward()
-    assert torch.allclose(reference.mlp_batch_backward(theta, X, grad_out, *layout), t.grad, rtol=1e-12, atol=1e-12)
+    (reference.mlp_batch(t, X, *layout)[0] * grad_out).sum().backward()
+    _, cache = reference.mlp_batch(theta, X, *layout)
+    assert torch.allclose(reference.mlp_batch_backward(theta, X, cache, grad_out, *layout), t.grad, rtol=1e-12,
+                          atol=1e-12)
 
 
 @CPP
@@ -56,12 +59,36 @@ def test_reference_backward_is_autograd(layout):
 @pytest.mark.parametrize("N", [1, 37, 64, 129, 500])
 def test_kernels_match_the_reference(layout, dtype, N):
     theta, X, grad_out = case(layout, dtype, 3, N)
-    out = ops.mlp_batch(theta, X, *layout)
+    out, cache = ops.mlp_batch(theta, X, *layout)
+    ref_out, ref_cache = reference.mlp_batch(theta, X, *layout)
     assert out.shape == (3, N, layout[0][-1]) and out.dtype == dtype
-    assert close(out, reference.mlp_batch(theta, X, *layout), dtype)
-    grad = ops.mlp_batch_backward(theta, X, grad_out, *layout)
+    assert close(out, ref_out, dtype)
+    # the cache's layout is the documented one: every cached feature of every row, zeros past N
+    assert cache.shape == ref_cache.shape == cache_shape(3, N, layout[0], layout[1]) and cache.dtype == dtype
+    assert close(cache, ref_cache, dtype)
+    assert not cache.transpose(2, 3).reshape(3, -1, cache.shape[2])[:, N:].any()
+    grad = ops.mlp_batch_backward(theta, X, cache, grad_out, *layout)
     assert grad.shape == theta.shape and grad.dtype == dtype
-    assert close(grad, reference.mlp_batch_backward(theta, X, grad_out, *layout), dtype)
+    ref_grad = reference.mlp_batch_backward(theta, X, ref_cache, grad_out, *layout)
+    assert close(grad, ref_grad, dtype)
+    # each backward reads the activations it is given (either cache, either side)
+    assert close(ops.mlp_batch_backward(theta, X, ref_cache, grad_out, *layout), ref_grad, dtype)
+    assert close(reference.mlp_batch_backward(theta, X, cache, grad_out, *layout), ref_grad, dtype)
+
+
+@CPP
+def test_the_backward_reads_the_cache_and_does_not_recompute():
+    """A cache of other parameters gives the gradient at those activations: the backward uses what the
+    forward left (the weights of the pull-back itself still come from theta)."""
+    layout = LAYOUTS[0]
+    theta, X, grad_out = case(layout, torch.float64, 2, 150)
+    other, _, _ = case(layout, torch.float64, 2, 150, seed=5)
+    _, cache = ops.mlp_batch(other, X, *layout)
+    _, ref_cache = reference.mlp_batch(other, X, *layout)
+    got = ops.mlp_batch_backward(theta, X, cache, grad_out, *layout)
+    assert close(got, reference.mlp_batch_backward(theta, X, ref_cache, grad_out, *layout), torch.float64)
+    assert not close(got, reference.mlp_batch_backward(theta, X, reference.mlp_batch(theta, X, *layout)[1], grad_out,
+                                                       *layout), torch.float64)
 
 
 @CPP
@@ -71,7 +98,7 @@ def test_tanh_far_out_and_at_zero(dtype):
     a clamp and a small-argument branch; the float64 one a series and exp)."""
     layout = ([1, 1], [2], [0])
     z = torch.tensor([0.0, 1e-30, -3e-4, 5e-4, 0.1, -0.13, 0.5, 2.0, -7.9, 8.0, 30.0, -1e5], dtype=dtype)
-    out = ops.mlp_batch(torch.ones(1, 1, dtype=dtype), z.reshape(-1, 1), *layout).reshape(-1)
+    out = ops.mlp_batch(torch.ones(1, 1, dtype=dtype), z.reshape(-1, 1), *layout)[0].reshape(-1)
     exact = torch.tanh(z.double())
     ulp = torch.finfo(dtype).eps
     assert float(((out.double() - exact).abs() / exact.abs().clamp_min(1e-300)).max()) <= 4 * ulp
@@ -86,16 +113,23 @@ def test_independent_of_threads_and_of_the_other_walkers(dtype):
     layout = LAYOUTS[0]
     theta, X, grad_out = case(layout, dtype, 8, 300)
     before = torch.get_num_threads()
+
+    def both():
+        out, cache = ops.mlp_batch(theta, X, *layout)
+        return out, cache, ops.mlp_batch_backward(theta, X, cache, grad_out, *layout)
+
     try:
         torch.set_num_threads(1)
-        one = ops.mlp_batch(theta, X, *layout), ops.mlp_batch_backward(theta, X, grad_out, *layout)
+        one = both()
         torch.set_num_threads(2)
-        two = ops.mlp_batch(theta, X, *layout), ops.mlp_batch_backward(theta, X, grad_out, *layout)
+        two = both()
     finally:
         torch.set_num_threads(before)
-    assert torch.equal(one[0], two[0]) and torch.equal(one[1], two[1])
-    alone = ops.mlp_batch_backward(theta[5:6].contiguous(), X, grad_out[5:6].contiguous(), *layout)
-    assert torch.equal(alone[0], one[1][5])
+    assert all(torch.equal(a, b) for a, b in zip(one, two))
+    _, cache5 = ops.mlp_batch(theta[5:6].contiguous(), X, *layout)
+    assert torch.equal(cache5[0], one[1][5])
+    alone = ops.mlp_batch_backward(theta[5:6].contiguous(), X, cache5, grad_out[5:6].contiguous(), *layout)
+    assert torch.equal(alone[0], one[2][5])
 
 
 @CPP
@@ -104,15 +138,19 @@ def test_opcheck():
     for dtype in (torch.float64, torch.float32):
         theta, X, grad_out = case(layout, dtype, 2, 20)
         torch.library.opcheck(ops.mlp_batch, (theta, X, *layout))
-        torch.library.opcheck(ops.mlp_batch_backward, (theta, X, grad_out, *layout))
+        cache = ops.mlp_batch(theta, X, *layout)[1]
+        torch.library.opcheck(ops.mlp_batch_backward, (theta, X, cache, grad_out, *layout))
 
 
 @CPP
 def test_empty_batches():
     layout = LAYOUTS[0]
     theta, X, grad_out = case(layout, torch.float64, 2, 5)
-    assert ops.mlp_batch(theta[:0], X, *layout).shape == (0, 5, 1)
-    assert torch.equal(ops.mlp_batch_backward(theta, X[:0], grad_out[:, :0], *layout), torch.zeros_like(theta))
+    out, cache = ops.mlp_batch(theta[:0], X, *layout)
+    assert out.shape == (0, 5, 1) and cache.shape == (0, 1, 61, 128)
+    out, cache = ops.mlp_batch(theta, X[:0], *layout)
+    assert out.shape == (2, 0, 1) and cache.shape == (2, 0, 61, 128)
+    assert torch.equal(ops.mlp_batch_backward(theta, X[:0], cache, grad_out[:, :0], *layout), torch.zeros_like(theta))
 
 
 @CPP
@@ -133,16 +171,21 @@ def test_empty_batches():
     (lambda a: a.update(grad_out=a["grad_out"][:, :-1].contiguous()), "grad_out: expected shape (3, 40, 1)"),
     (lambda a: a.update(grad_out=a["grad_out"].float()), "grad_out: expected the dtype of theta"),
     (lambda a: a.update(grad_out=a["grad_out"].reshape(3, 40)), "grad_out: expected 3 dimensions"),
+    (lambda a: a.update(cache=a["cache"][:, :, 1:].contiguous()), "cache: expected shape [3, 1, 61, 128]"),
+    (lambda a: a.update(cache=a["cache"].float()), "cache: expected the dtype of theta"),
+    (lambda a: a.update(cache=a["cache"].reshape(3, -1)), "cache: expected 4 dimensions"),
+    (lambda a: a.update(cache=a["cache"].transpose(2, 3)), "cache: expected a contiguous tensor"),
 ])
 def test_refusals_name_the_argument(change, needle):
     sizes, acts, bias = LAYOUTS[0]
     theta, X, grad_out = case(LAYOUTS[0], torch.float64, 3, 40)
-    a = dict(theta=theta, X=X, grad_out=grad_out, sizes=list(sizes), acts=list(acts), bias=list(bias))
+    cache = reference.mlp_batch(theta, X, sizes, acts, bias)[1]
+    a = dict(theta=theta, X=X, cache=cache, grad_out=grad_out, sizes=list(sizes), acts=list(acts), bias=list(bias))
     change(a)
     with pytest.raises(ValueError, match=needle.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")
                        .replace("]", r"\]").replace("^", r"\^")):
-        ops.mlp_batch_backward(a["theta"], a["X"], a["grad_out"], a["sizes"], a["acts"], a["bias"])
-    if not needle.startswith("grad_out"):
+        ops.mlp_batch_backward(a["theta"], a["X"], a["cache"], a["grad_out"], a["sizes"], a["acts"], a["bias"])
+    if not needle.startswith(("grad_out", "cache")):
         with pytest.raises(ValueError):
             ops.mlp_batch(a["theta"], a["X"], a["sizes"], a["acts"], a["bias"])
 
@@ -204,9 +247,11 @@ for dt in (torch.float64, torch.float32):
         th = (torch.randn(3, P, generator=g, dtype=torch.float64) * 0.6).to(dt)
         X = torch.randn(131, sizes[0], generator=g, dtype=torch.float64).to(dt)
         go = torch.randn(3, 131, sizes[-1], generator=g, dtype=torch.float64).to(dt)
-        r, rg = reference.mlp_batch(th, X, sizes, acts, bias), reference.mlp_batch_backward(th, X, go, sizes, acts, bias)
-        errs[f"mlp {sizes} {dt}"] = max(float((ops.mlp_batch(th, X, sizes, acts, bias) - r).abs().max() / max(1, float(r.abs().max()))),
-                                        float((ops.mlp_batch_backward(th, X, go, sizes, acts, bias) - rg).abs().max() / max(1, float(rg.abs().max()))))
+        r, rc = reference.mlp_batch(th, X, sizes, acts, bias)
+        rg = reference.mlp_batch_backward(th, X, rc, go, sizes, acts, bias)
+        o, c = ops.mlp_batch(th, X, sizes, acts, bias)
+        errs[f"mlp {sizes} {dt}"] = max(float((o - r).abs().max() / max(1, float(r.abs().max()))),
+                                        float((ops.mlp_batch_backward(th, X, c, go, sizes, acts, bias) - rg).abs().max() / max(1, float(rg.abs().max()))))
     m = mnist_cnn(8, channels=3)
     X = torch.rand(21, 1, 8, 8, generator=g, dtype=torch.float64)
     spec = net_layout(m, X, X)

@@ -1,17 +1,36 @@
 """Pure-torch reference of the batched MLP kernels: K walkers' copies of one MLP on one set of rows
-(``mlp_batch``) and the vector-Jacobian product of its output (``mlp_batch_backward``), written out
-layer by layer with batched matrix products (docs/design.md, "The batched MLP").
+with their activations (``mlp_batch``) and the vector-Jacobian product of its output from those
+activations (``mlp_batch_backward``), written out layer by layer with batched matrix products
+(docs/design.md, "The batched MLP").
 
 A walker's parameter vector is torch's layout of an ``nn.Sequential`` of ``Linear`` layers: each
 layer's weight (out x in, row major) and then its bias when ``bias[l]``. ``acts[l]`` is the
 activation after layer l: 0 identity, 1 ReLU, 2 tanh, 3 SiLU.
+
+The activation cache is (K, C, H, 128): the rows in C = ceil(N / 128) chunks of 128, and per chunk
+H feature-major rows of 128 values: layer by layer the pre-activation Z_l (SiLU layers only) and the
+activation A_l. The rows past N are zeros.
 """
 
 from __future__ import annotations
 
 import torch
 
-__all__ = ["mlp_batch", "mlp_batch_backward", "unpack"]
+__all__ = ["mlp_batch", "mlp_batch_backward", "unpack", "cache_shape", "CACHE_CHUNK"]
+
+#: Rows per chunk of the activation cache (csrc/mlp_batch.h MLP_CACHE_CHUNK).
+CACHE_CHUNK = 128
+
+
+def _cached(acts):
+    """Per layer: whether its pre-activation is cached besides its activation (SiLU's derivative needs it)."""
+    return [int(a) == 3 for a in acts]
+
+
+def cache_shape(K: int, N: int, sizes, acts):
+    """The activation cache's shape: (K, ceil(N / 128), H, 128)."""
+    H = sum(int(d) * (2 if z else 1) for d, z in zip(sizes[1:], _cached(acts)))
+    return (K, -(-N // CACHE_CHUNK), H, CACHE_CHUNK)
 
 
 def unpack(theta: torch.Tensor, sizes, bias):
@@ -66,14 +85,46 @@ def _forward(theta, X, sizes, acts, bias):
     return zs, outs
 
 
-def mlp_batch(theta: torch.Tensor, X: torch.Tensor, sizes, acts, bias) -> torch.Tensor:
-    """(K, N, d_L): the MLP of every walker's parameters (theta, K x P) on the rows X (N x d_0)."""
-    return _forward(theta, X, sizes, acts, bias)[1][-1]
-
-
-def mlp_batch_backward(theta: torch.Tensor, X: torch.Tensor, grad_out: torch.Tensor, sizes, acts, bias):
-    """(K, P): d/dtheta of sum(grad_out * mlp_batch(theta, X)), by the chain rule layer by layer."""
+def mlp_batch(theta: torch.Tensor, X: torch.Tensor, sizes, acts, bias):
+    """``(out, cache)``: out (K, N, d_L) the MLP of every walker's parameters (theta, K x P) on the rows
+    X (N x d_0); cache its activations (the layout above)."""
     zs, outs = _forward(theta, X, sizes, acts, bias)
+    K, N = theta.shape[0], X.shape[0]
+    feats = []
+    for z, a, keep_z in zip(zs, outs[1:], _cached(acts)):
+        feats += [z, a] if keep_z else [a]
+    shape = cache_shape(K, N, sizes, acts)
+    rows = torch.zeros((K, shape[1] * CACHE_CHUNK, shape[2]), dtype=theta.dtype, device=theta.device)
+    rows[:, :N] = torch.cat(feats, dim=2)
+    cache = rows.reshape(K, shape[1], CACHE_CHUNK, shape[2]).transpose(2, 3).contiguous()
+    return outs[-1], cache
+
+
+def _uncache(cache: torch.Tensor, N: int, sizes, acts):
+    """(zs, outs[1:]) from the cache: each (K, N, d_l) (zs[l] is the activation unless SiLU)."""
+    K, C, H, B = cache.shape
+    rows = cache.transpose(2, 3).reshape(K, C * B, H)[:, :N]
+    zs, outs, h = [], [], 0
+    for d, keep_z in zip(sizes[1:], _cached(acts)):
+        d = int(d)
+        z = rows[:, :, h:h + d]
+        h += d
+        if keep_z:
+            a = rows[:, :, h:h + d]
+            h += d
+        else:
+            a = z
+        zs.append(z)
+        outs.append(a)
+    return zs, outs
+
+
+def mlp_batch_backward(theta: torch.Tensor, X: torch.Tensor, cache: torch.Tensor, grad_out: torch.Tensor, sizes,
+                       acts, bias):
+    """(K, P): d/dtheta of sum(grad_out * out), out and cache from mlp_batch(theta, X), by the chain rule
+    layer by layer over the cached activations."""
+    zs, outs = _uncache(cache, X.shape[0], sizes, acts)
+    outs = [X.unsqueeze(0).expand(theta.shape[0], *X.shape)] + outs
     layers = unpack(theta, sizes, bias)
     g, pieces = grad_out, []
     for l in range(len(layers) - 1, -1, -1):
