@@ -251,8 +251,12 @@ def walkers_section(args):
                 print(f"  {K:3d} walkers in one process, {name:28s}: {rate:9.0f} walker-steps/s ({rate / base:5.2f}x "
                       "one walker per-step)", flush=True)
     best = "compiled, batched MLP" if ops.COMPILED_OPERATORS else "compiled, functional_call"
+    rows[f"K=64 {best}, one thread"] = rate = W.walker_steps_per_second(64, min_time, compile=True, threads=1)
+    print(f"   64 walkers in one process, {best + ', one thread':28s}: {rate:9.0f} walker-steps/s "
+          f"({rate / base:5.2f}x one walker per-step)", flush=True)
     print(f"  K = 64 / K = 1 on the default step ({best}): {rows[f'K=64 {best}'] / rows[f'K=1 {best}']:.2f}x "
-          "(target 3x)")
+          f"on the default threads, {rows[f'K=64 {best}, one thread'] / rows[f'K=1 {best}']:.2f}x on one thread "
+          "(target 3x on one thread)")
     with tempfile.TemporaryDirectory() as tmp:
         for world in (1, 2):
             rate = W.processes_rate(world, 16, min_time, tmp)

@@ -33,16 +33,20 @@ def sampler(walkers, distributed=False, seed=0, compile="auto", dtype=torch.floa
 
 
 def walker_steps_per_second(walkers, min_time=2.0, distributed=False, compile="auto", dtype=torch.float32,
-                            model_kernel="auto"):
-    """Walker-steps per second; ``compile``: the sampler's (False: the per-step path for one walker,
+                            model_kernel="auto", threads=None):
+    """Walker-steps per second in ``run`` calls of 100 steps (the sampler's sync_every: one host read
+    per call, as in a long run); ``compile``: the sampler's (False: the per-step path for one walker,
     the uncompiled step function for many; True: compiled, the compilation not timed);
-    ``model_kernel``: the sampler's ("torch": the model through functional_call)."""
+    ``model_kernel``: the sampler's ("torch": the model through functional_call); ``threads``: the
+    sampler's (None: its default, one thread up to 2e7 parameters x rows x walkers)."""
     w = sampler(walkers, distributed, compile=compile, dtype=dtype, model_kernel=model_kernel)
+    if threads is not None:
+        w.threads = threads
     w.run(5)
     steps, t0 = 0, time.perf_counter()
     while True:
-        w.run(20)
-        steps += 20
+        w.run(100)
+        steps += 100
         elapsed = time.perf_counter() - t0
         if distributed:  # every rank must run the same number of steps
             t = torch.tensor([1.0 if elapsed >= min_time else 0.0])

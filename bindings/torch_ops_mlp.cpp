@@ -14,6 +14,7 @@
 
 #include "mlp_batch.h"
 #include "torch_checks.h"
+#include "torch_workspace.h"
 
 namespace {
 
@@ -74,7 +75,8 @@ std::tuple<Tensor, Tensor> mlp_batch(const Tensor& theta, const Tensor& X, c10::
     check_inputs(s, theta, X);
     const int64_t K = theta.size(0), N = X.size(0);
     Tensor out = at::empty({K, N, s.sizes.back()}, theta.options());
-    Tensor cache = at::empty(cache_shape(s, K, N), theta.options());
+    static ee_torch::RecycledStorage cache_slot;  // megabytes a step for many walkers
+    Tensor cache = cache_slot.empty(cache_shape(s, K, N), theta.options());
     if (K == 0 || N == 0) return {out, cache};
     at::parallel_for(0, K, 1, [&](int64_t k0, int64_t k1) {
         if (theta.scalar_type() == at::kFloat)
@@ -101,7 +103,8 @@ Tensor mlp_batch_backward(const Tensor& theta, const Tensor& X, const Tensor& ca
     require_dtype_of_theta(grad_out, "grad_out", theta);
     TORCH_CHECK_VALUE(grad_out.size(0) == K && grad_out.size(1) == N && grad_out.size(2) == s.sizes.back(),
                       "grad_out: expected shape (", K, ", ", N, ", ", s.sizes.back(), "), got ", grad_out.sizes());
-    Tensor grad = at::empty({K, s.n_params()}, theta.options());
+    static ee_torch::RecycledStorage grad_slot;
+    Tensor grad = grad_slot.empty({K, s.n_params()}, theta.options());
     if (K == 0) return grad;
     if (N == 0) return grad.zero_();
     at::parallel_for(0, K, 1, [&](int64_t k0, int64_t k1) {

@@ -133,6 +133,29 @@ def test_independent_of_threads_and_of_the_other_walkers(dtype):
 
 
 @CPP
+def test_recycled_outputs_are_never_overwritten_while_held():
+    """The cache and the gradient come from storage the operator keeps between calls (a fresh
+    multi-megabyte tensor per step costs page faults): handed out again only once every tensor and
+    view on it is gone, so a result still held keeps its values."""
+    layout = LAYOUTS[0]
+    theta, X, grad_out = case(layout, torch.float32, 4, 300)
+    other, _, _ = case(layout, torch.float32, 4, 300, seed=9)
+    out1, cache1 = ops.mlp_batch(theta, X, *layout)
+    grad1 = ops.mlp_batch_backward(theta, X, cache1, grad_out, *layout)
+    kept = cache1.clone(), grad1.clone()
+    view = cache1[1:3]
+    del cache1
+    _, cache2 = ops.mlp_batch(other, X, *layout)  # the view still holds the first cache
+    grad2 = ops.mlp_batch_backward(other, X, cache2, grad_out, *layout)
+    assert torch.equal(view, kept[0][1:3]) and torch.equal(grad1, kept[1])
+    assert not torch.equal(cache2[1:3], view) and not torch.equal(grad2, grad1)
+    address = cache2.data_ptr()
+    del cache2, grad2
+    _, cache3 = ops.mlp_batch(theta, X, *layout)  # let go: its storage is used again
+    assert cache3.data_ptr() == address and torch.equal(cache3, kept[0])
+
+
+@CPP
 def test_opcheck():
     layout = LAYOUTS[1]
     for dtype in (torch.float64, torch.float32):
