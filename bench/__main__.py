@@ -234,8 +234,8 @@ def walkers_section(args):
     from entropyeng import ops
 
     min_time = 1.0 if args.quick else 3.0
-    print("WLMD walkers, spiral regression W = 30 (1,051 parameters, N = 250), float32 (the task's default); one "
-          "thread for K = 1, torch's intra-op threads for more (the sampler's default)")
+    print("WLMD walkers, spiral regression W = 30 (1,051 parameters, N = 250), float32 (the task's default), "
+          "one thread (the bench's setting), run calls of 100 steps")
     rows = {}
     base = None
     kernels = ("auto", "torch") if ops.COMPILED_OPERATORS else ("torch",)
@@ -251,12 +251,19 @@ def walkers_section(args):
                 print(f"  {K:3d} walkers in one process, {name:28s}: {rate:9.0f} walker-steps/s ({rate / base:5.2f}x "
                       "one walker per-step)", flush=True)
     best = "compiled, batched MLP" if ops.COMPILED_OPERATORS else "compiled, functional_call"
-    rows[f"K=64 {best}, one thread"] = rate = W.walker_steps_per_second(64, min_time, compile=True, threads=1)
-    print(f"   64 walkers in one process, {best + ', one thread':28s}: {rate:9.0f} walker-steps/s "
-          f"({rate / base:5.2f}x one walker per-step)", flush=True)
-    print(f"  K = 64 / K = 1 on the default step ({best}): {rows[f'K=64 {best}'] / rows[f'K=1 {best}']:.2f}x "
-          f"on the default threads, {rows[f'K=64 {best}, one thread'] / rows[f'K=1 {best}']:.2f}x on one thread "
-          "(target 3x on one thread)")
+    # the target's ratio from interleaved rounds (this kind of VM drifts by tens of per cent within a
+    # minute): the best of 3 rounds each of K = 1 and K = 64 on one thread, and K = 64 on two threads
+    rates = {(1, 1): 0.0, (64, 1): 0.0, (64, 2): 0.0}
+    for _ in range(3):
+        for K, threads in rates:
+            rates[K, threads] = max(rates[K, threads], W.walker_steps_per_second(K, min_time, compile=True,
+                                                                                 threads=threads))
+    for (K, threads), rate in rates.items():
+        rows[f"K={K} {best}, {threads} thread(s), best of 3"] = rate
+        print(f"  {K:3d} walkers, {best}, {threads} thread(s), best of 3 interleaved rounds: {rate:9.0f} "
+              "walker-steps/s", flush=True)
+    print(f"  K = 64 / K = 1 on the default step ({best}): {rates[64, 1] / rates[1, 1]:.2f}x on one thread "
+          f"(target 3x), {rates[64, 2] / rates[1, 1]:.2f}x with K = 64 on two threads")
     with tempfile.TemporaryDirectory() as tmp:
         for world in (1, 2):
             rate = W.processes_rate(world, 16, min_time, tmp)
