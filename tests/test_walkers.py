@@ -250,3 +250,18 @@ def test_walkers_on_the_tensor_landscape_path_agree_with_cpp():
     np.testing.assert_allclose(b.theta.detach().numpy(), a.theta.detach().numpy(), rtol=0, atol=1e-8)
     np.testing.assert_allclose(b.landscape.entropy, a.landscape.entropy, rtol=0, atol=1e-8)
     np.testing.assert_array_equal(b.landscape.histogram, a.landscape.histogram)
+
+
+def test_default_threads_one_walker_small_on_one_many_walkers_on_torchs():
+    """One walker of a small model runs on one thread (more only synchronise its small products);
+    K walkers in one process split their models over torch's threads unless all are tiny; ranks of a
+    distributed run, which share the cores already, keep the one-walker rule."""
+    from entropyeng.wlmd import default_threads
+
+    assert default_threads(1051, 500, 1) == 1
+    assert default_threads(100_000, 500, 1) is None
+    assert default_threads(1051, 500, 4) is None and default_threads(1051, 500, 64) is None
+    assert default_threads(5, 5, 16) == 1  # the exact case's walkers: tiny
+    assert default_threads(1051, 500, 16, processes=2) == 1
+    assert default_threads(1051, 500, 64, processes=2) is None
+    assert exact_walkers(4, 100).threads == 1
