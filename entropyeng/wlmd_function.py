@@ -23,14 +23,15 @@ class StepFunctionMixin:
     how the traced step runs over it)."""
 
     def _build_function(self):
-        from .wlmd_step import make_batched_forward_vjp, make_cvs, make_step, mlp_layout, net_layout
+        from .wlmd_step import (make_batched_forward_vjp, make_batched_outputs, make_cvs, make_step, mlp_layout,
+                                net_layout)
 
         K, dev = self.K, self.device
         cvs = make_cvs(self.model, self._loss, self.X_tr, self.y_tr, self.X_te, self.y_te, self.cv_y, self.alpha,
                        self.logit_y)
         if self.model_kernel not in ("auto", "torch"):
             raise ValueError(f"model_kernel: expected 'auto' or 'torch', got {self.model_kernel!r}")
-        forward_vjp, self.model_path = None, "functional_call"
+        forward_vjp, outputs, self.model_path = None, None, "functional_call"
         if self.model_kernel == "auto":
             for kind, find in (("mlp", mlp_layout), ("net", net_layout)):
                 layout = find(self.model, self.X_tr, self.X_te)
@@ -38,6 +39,7 @@ class StepFunctionMixin:
                     forward_vjp = make_batched_forward_vjp(kind, layout, self._loss, self.X_tr, self.y_tr, self.X_te,
                                                            self.y_te, self.cv_y, self.alpha, self.logit_y, K)
                     self.model_path = f"{kind}_batch"
+                    outputs = make_batched_outputs(kind, layout, self.X_tr, self.X_te)
                     break
         bound = self.bound if isinstance(self.bound, torch.Tensor) else torch.full_like(self._theta_kp[0], self.bound)
         step = make_step(cvs, K=K, deposits_per_step=self.deposits_per_step, grid=self.grid, sigma=self.sigma,
@@ -53,7 +55,7 @@ class StepFunctionMixin:
                 torch.full((K,), -1, dtype=torch.int64, device=dev),
                 torch.zeros((K, 2), dtype=torch.float64, device=dev), torch.ones(K, dtype=torch.bool, device=dev),
                 torch.zeros(K, dtype=torch.int64, device=dev), torch.full((K,), -1, dtype=torch.int64, device=dev))
-        self._fn = dict(eager=step, run=step, bufs=bufs, form="eager")
+        self._fn = dict(eager=step, run=step, bufs=bufs, form="eager", outputs=outputs)
 
     def _scratch(self):
         """Copies of the step's buffers (timing runs on them leave the run's state alone)."""

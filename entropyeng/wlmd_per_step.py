@@ -54,6 +54,8 @@ class PerStepMixin:
         return path
 
     def _step(self, failure_path):
+        if not self._x.requires_grad:  # the step function's last read, without the graph
+            self._evaluate_current(graph=True)
         xv, yv = self._xv, self._yv
         gx, gy = kernels.gradient(self.S, self.grid, xv, yv, backend=self.backend)
         wx, wy = self._wall_force(xv, yv)
@@ -130,6 +132,8 @@ class PerStepMixin:
                         f"the last checked good state (step {self.t}) was written to {path}", bad, path)
 
     def _step_on_device(self, failure_path):
+        if not self._x.requires_grad:  # the step function's last read, without the graph
+            self._evaluate_current(graph=True)
         if self._snapshot is None:
             self._take_snapshot()
         g, w = self.grid, self.walls

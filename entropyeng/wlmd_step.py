@@ -247,6 +247,21 @@ def make_batched_forward_vjp(kind, layout, loss_fn, X_tr, y_tr, X_te, y_te, cv_y
     return forward_vjp
 
 
+def make_batched_outputs(kind, layout, X_tr, X_te):
+    """``outputs(theta_kp) -> (out_tr, out_te)``: the first walker's model outputs on the train and
+    test rows through the batched operator (``kind`` and ``layout`` as for
+    :func:`make_batched_forward_vjp`), for the host's reads of (x, y) between blocks of steps."""
+    X_all = torch.cat([X_tr, X_te]).contiguous()
+    n_tr = X_tr.shape[0]
+
+    def outputs(theta_kp):
+        theta = theta_kp[:1].contiguous()
+        out = ops.mlp_batch(theta, X_all, *layout)[0] if kind == "mlp" else ops.net_batch(theta, X_all, layout)
+        return out[0, :n_tr], out[0, n_tr:]
+
+    return outputs
+
+
 def _schedule_f(t, K, f_max, t1, t2, t3):
     """Eq. 4's f at deposit t K + 1 (t a 0-d int64 tensor), as f_schedule computes it."""
     td = (t * K + 1).to(torch.float64)

@@ -310,3 +310,15 @@ def test_every_instruction_set_level(level, name):
     assert errs.pop("isa") == name
     for label, err in errs.items():
         assert err <= (1e-12 if "float64" in label else 2e-5), (label, err)
+
+
+@CPP
+def test_host_reads_between_blocks_come_from_the_kernel():
+    """One walker's (x, y) read by the host between blocks of steps come from the batched MLP's
+    forward, equal to the torch model's to rounding, without an autograd graph."""
+    w = spiral(1)
+    w.run(30)
+    assert w.model_path == "mlp_batch" and not w._x.requires_grad
+    with torch.no_grad():
+        x, y, _ = w._cvs()
+    assert abs(w._xv - float(x)) < 1e-12 * max(1.0, abs(float(x))) and abs(w._yv - float(y)) < 1e-12 * max(1.0, abs(float(y)))

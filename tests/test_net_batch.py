@@ -6,6 +6,7 @@ the C++ boundary, which models take the kernel, and the WLMD step over it agains
 
 import warnings
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -191,3 +192,20 @@ def test_wlmd_step_over_the_kernel_follows_functional_call(K):
     assert a.model_path == "net_batch" and b.model_path == "functional_call"
     assert torch.allclose(a._theta_kp, b._theta_kp, rtol=0, atol=1e-9)
     assert float(abs(a.S - b.S).max()) < 1e-8 * max(float(abs(b.S).max()), 1.0)
+
+
+@CPP
+def test_host_reads_between_blocks_come_from_the_kernel_and_the_per_step_path_takes_over():
+    """One walker's (x, y) and smoothed-accuracy error, read by the host between blocks of steps,
+    come from the batched operator's forward (no autograd graph; equal to the torch model's to
+    rounding); the per-step path run after it rebuilds the graph it needs and goes on."""
+    w = cnn_sampler("auto")
+    w.run(40)
+    assert w.model_path == "net_batch" and not w._x.requires_grad
+    with torch.no_grad():
+        x, y, err = w._cvs()
+    assert abs(w._xv - float(x)) < 1e-12 and abs(w._yv - float(y)) < 1e-12
+    assert abs(float(w._errs[0]) - float(err)) < 1e-12
+    w.compile = False
+    w.run(10)
+    assert w.t == 50 and w._x.requires_grad and np.isfinite(w._xv) and np.isfinite(w._yv)
