@@ -207,6 +207,22 @@ def net_layout(model, X_tr, X_te):
     return spec
 
 
+def _batched_ops(kind, layout):
+    """``(fwd, bwd, extra)`` of a batched operator pair: ``fwd(theta, X, *extra) -> (out, cache)``,
+    ``bwd(theta, X, cache, grad_out, *extra) -> grad`` (the MLP's forward leaves its activations to
+    its backward; the CNN's backward recomputes the forward, its cache is None)."""
+    if kind == "mlp":
+        return ops.mlp_batch, ops.mlp_batch_backward, tuple(layout)
+
+    def fwd(theta, X, spec):
+        return ops.net_batch(theta, X, spec), None
+
+    def bwd(theta, X, cache, g_out, spec):
+        return ops.net_batch_backward(theta, X, g_out, spec)
+
+    return fwd, bwd, (layout,)
+
+
 def make_batched_forward_vjp(kind, layout, loss_fn, X_tr, y_tr, X_te, y_te, cv_y, alpha, logit_y, K):
     """``forward_vjp(theta) -> (xy, pullback)`` for K walkers of a model the C++ batched operators
     run (``kind`` "mlp": ``ops.mlp_batch`` with ``layout`` from :func:`mlp_layout`; "net":
@@ -215,16 +231,7 @@ def make_batched_forward_vjp(kind, layout, loss_fn, X_tr, y_tr, X_te, y_te, cv_y
     variables from them through ``vjp``, and ``pullback(seeds)`` = the chain rule through the
     operator's backward. The same function as ``vjp`` of :func:`make_cvs`'s ``cvs`` over the
     walkers, to rounding."""
-    if kind == "mlp":  # the forward's activations go to the backward
-        fwd, bwd, extra = ops.mlp_batch, ops.mlp_batch_backward, tuple(layout)
-    else:  # the backward recomputes the forward
-        def fwd(theta, X, spec):
-            return ops.net_batch(theta, X, spec), None
-
-        def bwd(theta, X, cache, g_out, spec):
-            return ops.net_batch_backward(theta, X, g_out, spec)
-
-        extra = (layout,)
+    fwd, bwd, extra = _batched_ops(kind, layout)
     X_all = torch.cat([X_tr, X_te]).contiguous()
     n_tr = X_tr.shape[0]
     heads = _heads(loss_fn, y_tr, y_te, cv_y, alpha, logit_y)
@@ -251,12 +258,12 @@ def make_batched_outputs(kind, layout, X_tr, X_te):
     """``outputs(theta_kp) -> (out_tr, out_te)``: the first walker's model outputs on the train and
     test rows through the batched operator (``kind`` and ``layout`` as for
     :func:`make_batched_forward_vjp`), for the host's reads of (x, y) between blocks of steps."""
+    fwd, _, extra = _batched_ops(kind, layout)
     X_all = torch.cat([X_tr, X_te]).contiguous()
     n_tr = X_tr.shape[0]
 
     def outputs(theta_kp):
-        theta = theta_kp[:1].contiguous()
-        out = ops.mlp_batch(theta, X_all, *layout)[0] if kind == "mlp" else ops.net_batch(theta, X_all, layout)
+        out = fwd(theta_kp[:1].contiguous(), X_all, *extra)[0]
         return out[0, :n_tr], out[0, n_tr:]
 
     return outputs
