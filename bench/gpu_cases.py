@@ -1,6 +1,7 @@
 """`python -m bench --section gpu`: the WLMD step on a CUDA device in one table (issue targets:
 W = 30 one walker <= 150 us per step, K = 1,024 walkers >= 10^6 walker-steps/s, the CIFAR ResNet
-in float32 <= 25 ms per step), plus the device time of the step's two operators (CUDA events).
+in float32 <= 25 ms per step), each walker count with the step's CUDA graphs and without, plus the
+device time of the step's two operators (CUDA events).
 
 Without a CUDA device it says so and returns nothing; ``device="cpu"`` runs the same code on the
 CPU at small sizes (how the tests keep it working where no GPU is)."""
@@ -32,7 +33,7 @@ def _timer(device):
     return seconds
 
 
-def spiral_walkers(K, device, dtype=torch.float32, width=30):
+def spiral_walkers(K, device, dtype=torch.float32, width=30, graph_steps=None):
     kw = preset("spiral_regression")
     kw.pop("cv_y")
     kw["schedule"] = dict(f_max=5.0, t1=100.0, t2=1e6, t3=0.0)
@@ -40,18 +41,22 @@ def spiral_walkers(K, device, dtype=torch.float32, width=30):
     test = tuple(torch.as_tensor(a).to(device, dtype) for a in spiral_regression(250, 1))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return WLMD(regression_mlp(width).to(device, dtype), train, test, loss="mse", seed=0, walkers=K,
-                    compile=True, **kw)
+        w = WLMD(regression_mlp(width).to(device, dtype), train, test, loss="mse", seed=0, walkers=K,
+                 compile=True, **kw)
+    if graph_steps is not None:
+        w.graph_steps = graph_steps
+    return w
 
 
-def walker_rate(K, device, steps):
-    """(us per step, walker-steps per second, compile seconds) of K walkers, compiled."""
-    w = spiral_walkers(K, device)
+def walker_rate(K, device, steps, graph_steps=None):
+    """(us per step, walker-steps per second, compile and capture seconds, graph_info) of K walkers,
+    compiled; ``graph_steps`` 0: no CUDA graphs."""
+    w = spiral_walkers(K, device, graph_steps=graph_steps)
     t0 = time.perf_counter()
-    w.run(steps)  # compiles, and the first sync
+    w.run(steps)  # compiles, captures the graph, and the first sync
     compile_s = time.perf_counter() - t0
     per = _timer(device)(lambda: w.run(steps), 3) / steps
-    return per * 1e6, K / per, compile_s
+    return per * 1e6, K / per, compile_s, w.graph_info
 
 
 def operator_device_us(device, K, P, n=50):
@@ -114,12 +119,17 @@ def gpu_section(device=None, quick=False):
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU (a check of the code, not a GPU figure)"
     print(f"\nWLMD on {name}, float32, compiled")
     rows = {}
-    for K, steps in ((1, 200 if big else 10), (1024 if big else 8, 200 if big else 5)):
-        us, rate, compile_s = walker_rate(K, device, steps)
-        rows[f"spiral regression W = 30, {K} walker(s)"] = dict(us_per_step=us, walker_steps_per_s=rate,
-                                                                 compile_seconds=compile_s)
-        print(f"  spiral regression W = 30, {K:5d} walker(s): {us:10.1f} us per step, {rate:12,.0f} walker-steps/s "
-              f"(compiled in {compile_s:.1f} s)", flush=True)
+    cases = [(1, 200 if big else 10, None), (1024 if big else 8, 200 if big else 5, None)]
+    if device.type == "cuda":  # the same walkers without graphs (a CPU has none)
+        cases = [c for case in cases for c in (case, case[:2] + (0,))]
+    for K, steps, graph_steps in cases:
+        us, rate, compile_s, graph = walker_rate(K, device, steps, graph_steps)
+        how = "no CUDA graphs" if graph_steps == 0 else (
+            f"CUDA graphs of {graph['steps']} steps" if graph and graph["captured"] else "no graph captured")
+        rows[f"spiral regression W = 30, {K} walker(s), {how}"] = dict(
+            us_per_step=us, walker_steps_per_s=rate, compile_seconds=compile_s, graph=graph)
+        print(f"  spiral regression W = 30, {K:5d} walker(s), {how}: {us:10.1f} us per step, {rate:12,.0f} "
+              f"walker-steps/s (compiled and captured in {compile_s:.1f} s)", flush=True)
     K = 1024 if big else 8
     dev_us = operator_device_us(device, K, 1051)
     rows["operators"] = dev_us

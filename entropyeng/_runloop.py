@@ -210,7 +210,7 @@ def run_wlmd(sampler, config, paths, progress=True):
     bar = Progress(total, "steps", progress)
     t0, step0 = time.perf_counter(), sampler.t
     sampler.planned_steps = total - sampler.t  # lets compile="auto" decide on the whole run, not a chunk
-    reported = False
+    reported = graph_reported = False
     failure = os.path.join(os.path.dirname(paths["checkpoint"]), "last-good.npz")
     lead = is_lead(sampler)
     if not lead:
@@ -234,6 +234,11 @@ def run_wlmd(sampler, config, paths, progress=True):
                            + (f", {other * 1e6:.0f} us on the per-step path" if other else "")
                            + f"; running {info_c['form']}")
                 bar.note(msg)
+            info_g = getattr(sampler, "graph_info", None)
+            if info_g and not graph_reported and lead and progress:
+                graph_reported = True
+                bar.note(f"CUDA graph of {info_g['steps']} steps captured in {info_g['capture_seconds']:.1f} s"
+                         if info_g["captured"] else "the step could not be captured in a CUDA graph; one call per step")
             info = sampler.info(time.perf_counter() - t0)
             log.write(json.dumps(asdict(info)) + "\n")
             log.flush()

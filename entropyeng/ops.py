@@ -221,7 +221,12 @@ def _histogram_cuda(H, grid, x, y, weight):
     xs, ys = torch.where(ok, x, g.x_min), torch.where(ok, y, g.y_min)
     i = torch.clamp(torch.floor((xs - g.x_min) / g.dx), 0, g.nx - 1).to(torch.int64)
     j = torch.clamp(torch.floor((ys - g.y_min) / g.dy), 0, g.ny - 1).to(torch.int64)
-    H.index_put_((i, j), torch.where(ok, weight, torch.zeros_like(weight)).to(H.dtype), accumulate=True)
+    # index_add_ (atomic adds, no host synchronisation: the step stays capturable in a CUDA graph)
+    w = torch.where(ok, weight, torch.zeros_like(weight)).to(H.dtype)
+    if H.is_contiguous():
+        H.view(-1).index_add_(0, i * g.ny + j, w)
+    else:
+        H.index_put_((i, j), w, accumulate=True)
 
 
 def _landscape_step_cuda(S, H, grid, x, y, height, weight, sigma, cutoff):

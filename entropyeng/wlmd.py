@@ -152,6 +152,14 @@ class WLMD(StepFunctionMixin, PerStepMixin, CheckpointMixin):
     #: once built ("mlp_batch", "net_batch" or "functional_call").
     model_kernel = "auto"
     model_path = None
+    #: Steps per CUDA graph on a CUDA device (:mod:`entropyeng.wlmd_graph`): between two host reads
+    #: the step function's steps are replayed in captured graphs of ``min(sync_every, graph_steps)``
+    #: steps, so that a step costs its kernels' device time (no Python or kernel launch from the host
+    #: per step); the first run of that many steps captures it (``graph_info``: steps and seconds).
+    #: 0 turns the graphs off. No graphs on the CPU, nor on the per-step path (``compile=False``).
+    graph_steps = 100
+    graph_info = None
+    _graph_capture = None  # the tests' CPU stand-in for the CUDA capture (entropyeng.wlmd_graph)
 
     def __init__(self, model, train, test, *, loss, cv_y="test_loss", alpha=5.0, logit_y=None, grid, sigma,
                  cutoff, walls=None, wall_c=3000.0, schedule, dt, gamma, kT=1.0, bound="paper", seed=0,

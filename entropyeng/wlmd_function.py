@@ -175,7 +175,7 @@ class StepFunctionMixin:
         too: each call of a compiled function pays ~30 us of its own (guards, the wrapper), which
         4 steps share (the W = 30 spiral step: 206 -> 176 us measured). The block runs the steps'
         arithmetic unchanged (tested bit for bit against single steps); the runner aligns blocks to
-        multiples of BLOCK in the step counter. Not on CUDA (untested there; CUDA graphs are the plan)."""
+        multiples of BLOCK in the step counter. Not on CUDA, where the captured graphs do more (``_graph``)."""
         fn = self._fn
         if self.device.type != "cpu" or not step_s < self.BLOCK_BELOW_S:
             return False
@@ -191,10 +191,41 @@ class StepFunctionMixin:
         fn["block"] = block
         return True
 
+    def _graph(self, k):
+        """The CUDA graph (:mod:`entropyeng.wlmd_graph`) of ``min(sync_every, graph_steps)`` calls of
+        the current step function, captured on the first call of ``k`` steps at least; None where
+        there is none (not on a CUDA device, ``graph_steps`` 0, fewer steps, or the capture
+        failed). A capture is kept for its step function and length and made anew when either
+        changes (``compile="auto"`` deciding after it); ``graph_info`` says what it cost."""
+        n = min(self.sync_every, int(self.graph_steps))
+        capture = self._graph_capture
+        if n < 1 or k < n or (self.device.type != "cuda" and capture is None):
+            return None
+        fn = self._fn
+        held = fn.get("graph")
+        if held is None or held[0] is not fn["run"] or held[1] != n:
+            from .wlmd_graph import capture_steps
+
+            fn["graph"] = None  # the old capture's memory goes before the new one takes its own
+            t0 = time.perf_counter()
+            graph = capture_steps(fn["run"], fn["bufs"], n, self._scratch(),
+                                  **({} if capture is None else {"capture": capture}))
+            fn["graph"] = held = (fn["run"], n, graph)
+            self.graph_info = dict(steps=n, captured=graph is not None, capture_seconds=time.perf_counter() - t0)
+        return held[2]
+
     def _advance(self, k, t0_host):
-        """Run k steps from step t0_host: single steps up to a multiple of BLOCK, then blocks, then
-        the remainder (so a resumed run calls blocks on the same steps as an uninterrupted one)."""
+        """Run k steps from step t0_host: on a CUDA device, replays of the captured graph, then single
+        steps; on the CPU, single steps up to a multiple of BLOCK, then blocks, then the remainder
+        (so a resumed run calls blocks on the same steps as an uninterrupted one)."""
         bufs, step, block = self._fn["bufs"], self._fn["run"], self._fn.get("block")
+        graph = self._graph(k)
+        if graph is not None:
+            for _ in range(k // graph.steps):
+                graph.replay()
+            for _ in range(k % graph.steps):
+                step(*bufs)
+            return
         if block is None:
             for _ in range(k):
                 step(*bufs)
