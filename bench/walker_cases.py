@@ -17,6 +17,8 @@ from entropyeng import WLMD
 from entropyeng.presets import preset
 from entropyeng.tasks import regression_mlp, spiral_regression
 
+from .wlmd_cases import PAPER_RUN
+
 
 def sampler(walkers, distributed=False, seed=0, compile="auto", dtype=torch.float32, model_kernel="auto"):
     """The spiral-regression task's WLMD sampler (float32 by default, as the task runs it)."""
@@ -29,6 +31,7 @@ def sampler(walkers, distributed=False, seed=0, compile="auto", dtype=torch.floa
         w = WLMD(regression_mlp(30).to(dtype), data[0], data[1], loss="mse", seed=seed, walkers=walkers,
                  distributed=distributed, sync_every=100, compile=compile, **kw)
     w.model_kernel = model_kernel
+    w.planned_steps = PAPER_RUN  # the step as a long run takes it (blocks of 4 on the CPU)
     return w
 
 

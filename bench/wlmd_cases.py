@@ -11,6 +11,9 @@ import torch
 from entropyeng import WLMD, Grid
 from entropyeng.tasks import mnist_cnn, regression_mlp, spiral_regression
 
+#: a run of the paper's length: the samplers here time the step that such a run takes
+PAPER_RUN = 2 * 10**7
+
 
 def spiral_sampler(backend="cpp", compile=False, dtype=torch.float64, model_kernel="auto"):
     warnings.filterwarnings("ignore", message=".*clamped into it")
@@ -22,6 +25,7 @@ def spiral_sampler(backend="cpp", compile=False, dtype=torch.float64, model_kern
                 sigma=0.2, cutoff=0.8, walls=dict(x_max=-0.5), schedule=dict(f_max=5.0, t1=2e5, t2=1e7, t3=8e6),
                 dt=5e-5, gamma=3e-5, backend=backend, compile=compile, threads=1)
     w.model_kernel = model_kernel
+    w.planned_steps = PAPER_RUN  # the step as a long run takes it (blocks of 4 on the CPU)
     return w
 
 
@@ -37,6 +41,7 @@ def cnn_sampler(backend="cpp", compile=False, dtype=torch.float64, model_kernel=
              schedule=dict(f_max=3.0, t1=2e5, t2=1e7, t3=8e6), dt=3e-6, gamma=1e-5, backend=backend,
              compile=compile, threads=1)
     w.model_kernel = model_kernel
+    w.planned_steps = PAPER_RUN  # the step as a long run takes it (blocks of 4 on the CPU)
     return w
 
 

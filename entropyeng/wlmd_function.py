@@ -132,7 +132,7 @@ class StepFunctionMixin:
             fn["decided"] = True
             if forced == "compiled":
                 fn["run"], fn["form"] = self._compiled(fn["eager"]), "compiled"
-                self._add_block(self._time(fn["run"], 3))
+                fn["step_s"] = self._time(fn["run"], 3)  # (compiles it now)
             else:
                 fn["form"] = forced
             return
@@ -157,39 +157,47 @@ class StepFunctionMixin:
         eager_s = self._time(fn["eager"]) if self.compile == "auto" and not self._single else None
         other_s = per_step_s if per_step_s is not None else eager_s
         if self.compile is True or compiled_s < other_s:
-            fn["run"], fn["form"] = compiled, "compiled"
-            t1 = time.perf_counter()
-            if self._add_block(compiled_s):
-                seconds += time.perf_counter() - t1
+            fn["run"], fn["form"], fn["step_s"] = compiled, "compiled", compiled_s
         else:
             fn["form"] = "per-step" if self._single else "eager"
         self.compile_info = dict(form=fn["form"], compile_seconds=seconds, compiled_step_s=compiled_s,
                                  per_step_s=per_step_s, eager_step_s=eager_s)
 
-    #: steps per compiled call for a cheap step on the CPU (see _add_block)
+    #: steps per compiled call for a cheap step on the CPU (see _add_block), below which step time,
+    #: and from which length of run (the run's steps or ``planned_steps``)
     BLOCK = 4
     BLOCK_BELOW_S = 1e-3
+    BLOCK_MIN_STEPS = 10**6
 
-    def _add_block(self, step_s) -> bool:
-        """For a compiled step cheaper than BLOCK_BELOW_S on the CPU, compile BLOCK steps as one call
-        too: each call of a compiled function pays ~30 us of its own (guards, the wrapper), which
-        4 steps share (the W = 30 spiral step: 206 -> 176 us measured). The block runs the steps'
+    def _add_block(self, n_steps):
+        """For a compiled step cheaper than BLOCK_BELOW_S on the CPU, in a run of BLOCK_MIN_STEPS
+        steps or more, compile BLOCK steps as one call too: each call of a compiled function pays
+        ~30 us of its own (guards, the wrapper), which 4 steps share (the W = 30 spiral step: 206 ->
+        176 us measured). The block is a second graph to compile (four steps' kernels: 12-14 s with an
+        empty compile cache on a 2-core machine, ~1.5 s once torch's cache holds it), so shorter runs
+        do without (tried once per sampler, on its first run that long). The block runs the steps'
         arithmetic unchanged (tested bit for bit against single steps); the runner aligns blocks to
-        multiples of BLOCK in the step counter. Not on CUDA, where the captured graphs do more (``_graph``)."""
+        multiples of BLOCK in the step counter. Not on CUDA, where the captured graphs do more
+        (``_graph``)."""
         fn = self._fn
-        if self.device.type != "cpu" or not step_s < self.BLOCK_BELOW_S:
-            return False
+        n_steps = max(n_steps, int(getattr(self, "planned_steps", 0) or 0))
+        if (fn["form"] != "compiled" or "block" in fn or self.device.type != "cpu" or n_steps < self.BLOCK_MIN_STEPS
+                or not fn.get("step_s", math.inf) < self.BLOCK_BELOW_S):
+            return
         from .wlmd_step import repeat_step
 
+        fn["block"] = None  # tried
+        t0 = time.perf_counter()
         block = self._compiled(repeat_step(fn["eager"], self.BLOCK))
         try:
-            self._time(block, 1)  # compiles it now (its time joins compile_seconds)
+            self._time(block, 1)  # compiles it now
         except Exception as e:  # noqa: BLE001 (a failure here keeps the single compiled step)
             warnings.warn(f"compile: the {self.BLOCK}-step block did not compile ({type(e).__name__}); running "
                           "single compiled steps", stacklevel=4)
-            return False
+            return
         fn["block"] = block
-        return True
+        if self.compile_info is not None:
+            self.compile_info["block_seconds"] = time.perf_counter() - t0
 
     def _graph(self, k):
         """The CUDA graph (:mod:`entropyeng.wlmd_graph`) of ``min(sync_every, graph_steps)`` calls of
@@ -244,6 +252,7 @@ class StepFunctionMixin:
         if self._fn is None:
             self._build_function()
         self._choose_form(n_steps)
+        self._add_block(n_steps)
         bufs = self._fn["bufs"]
         theta, v, good_theta, good_v, S, H, t, bad, bad_xy, active, trips, last_end = bufs
         t.fill_(self.t)

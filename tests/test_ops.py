@@ -347,12 +347,18 @@ def test_two_samplers_of_one_shape_do_not_share_a_compiled_step():
 
 
 @CPP
-def test_blocks_of_compiled_steps_resume_bit_for_bit_at_any_step(tmp_path):
+def test_blocks_of_compiled_steps_resume_bit_for_bit_at_any_step(tmp_path, monkeypatch):
     """A cheap compiled step runs in blocks of WLMD.BLOCK steps per call (aligned to the step
-    counter); a run cut at a step that is not a multiple of the block (301 + 299), or driven in
-    chunks that cut blocks (a callback every 7 steps), continues bit for bit."""
+    counter) in long runs; a run cut at a step that is not a multiple of the block (301 + 299), or
+    driven in chunks that cut blocks (a callback every 7 steps), continues bit for bit."""
+    short = sampler(compile=True)
+    short.run(600)
+    assert "block" not in short._fn  # a run shorter than BLOCK_MIN_STEPS does not compile the block
+    monkeypatch.setattr(WLMD, "BLOCK_MIN_STEPS", 100)
     whole, resumed = whole_and_resumed(tmp_path, 301)
     assert whole._fn.get("block") is not None  # the test model's step is far below a millisecond
+    assert resumed._fn.get("block") is not None
+    np.testing.assert_array_equal(short.theta.numpy(), whole.theta.numpy())
     np.testing.assert_array_equal(resumed.theta.numpy(), whole.theta.numpy())
     np.testing.assert_array_equal(resumed.landscape.entropy, whole.landscape.entropy)
     chunked = sampler(compile=True)
