@@ -260,9 +260,10 @@ def test_auto_keeps_the_faster_form_and_short_runs_stay_eager():
 def test_float32_model_gives_the_exact_slopes():
     """The exact case of the design (Linear(5, 1) on identity rows, MSE): a float32 model (forward,
     backward and Langevin in float32; the CVs' logs, landscape and hills in float64) recovers the
-    slopes 3/2 and 1 as float64 does, within the WLMD tolerance."""
+    slopes 3/2 and 1 within the WLMD tolerance. Its float64 twin (these settings, seed 1) is one of
+    the two runs of test_wlmd.py's exact check."""
     out = {}
-    for dtype in (torch.float32, torch.float64):
+    for dtype in (torch.float32,):
         model = nn.Sequential(nn.Linear(5, 1, bias=False)).to(dtype)
         with torch.no_grad():
             model[0].weight.fill_(0.3)
