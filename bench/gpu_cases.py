@@ -91,8 +91,10 @@ def operator_device_us(device, K, P, n=50):
     return out
 
 
-def cifar_step_ms(device, steps=20):
-    """The CIFAR ResNet task (random stand-in images of the paper's shape) in float32, ms per step."""
+def cifar_step_ms(device, steps=20, graph_steps=10):
+    """The CIFAR ResNet task (random stand-in images of the paper's shape) in float32: (ms per step,
+    the sampler's step form, its graph_info); ``graph_steps`` 0: no CUDA graphs (10: the calls of 20
+    steps replay two graphs)."""
     import tempfile
 
     from entropyeng._config import load_config
@@ -108,8 +110,10 @@ def cifar_step_ms(device, steps=20):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             sampler = new_sampler(config, problem)
-        sampler.run(steps)  # compiles
-        return _timer(device)(lambda: sampler.run(steps), 2) / steps * 1e3
+        sampler.graph_steps = graph_steps
+        sampler.run(steps)  # compiles (if the run is long enough for "auto") and captures
+        ms = _timer(device)(lambda: sampler.run(steps), 2) / steps * 1e3
+        return ms, sampler.step_form, sampler.graph_info
 
 
 def gpu_section(device=None, quick=False):
@@ -137,7 +141,10 @@ def gpu_section(device=None, quick=False):
     rows["operators"] = dev_us
     print(f"  operators, {K} walkers: " + ", ".join(f"{k} {v:.1f} us" for k, v in dev_us.items()), flush=True)
     if big:
-        ms = cifar_step_ms(device)
-        rows["cifar ResNet float32"] = dict(ms_per_step=ms)
-        print(f"  CIFAR ResNet (paper's size, float32): {ms:.2f} ms per step", flush=True)
+        for graph_steps in (10, 0):
+            ms, form, graph = cifar_step_ms(device, graph_steps=graph_steps)
+            how = "no CUDA graphs" if graph_steps == 0 else (
+                f"CUDA graphs of {graph['steps']} steps" if graph and graph["captured"] else "no graph captured")
+            rows[f"cifar ResNet float32, {how}"] = dict(ms_per_step=ms, form=form, graph=graph)
+            print(f"  CIFAR ResNet (paper's size, float32, step {form}), {how}: {ms:.2f} ms per step", flush=True)
     return rows
