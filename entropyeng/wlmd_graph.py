@@ -5,7 +5,8 @@ A replay launches the captured kernels from the device's own queue: no Python, n
 launch from the host per kernel, so a step costs its kernels' device time. The step function was
 written for this (every input and output a buffer it updates in place, the step counter and the
 noise counter in a device tensor, no host synchronisation), so a replay of ``n`` steps is ``n``
-calls of the same kernels on the same addresses, bit for bit.
+calls of the same kernels on the same addresses (to rounding: a library such as cuBLAS may choose
+another algorithm under capture).
 
 What a capture holds and what invalidates it: the kernels of the step function it was captured
 from, on the addresses of the sampler's buffers. Loading a checkpoint, the host's restore of a

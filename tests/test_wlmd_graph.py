@@ -166,15 +166,19 @@ def test_cuda_graph_replays_equal_single_steps(compile):
     w.run(250)
     assert w.graph_info is not None and w.graph_info["captured"], w.graph_info
     assert plain.graph_info is None
-    np.testing.assert_array_equal(w.theta.cpu().numpy(), plain.theta.cpu().numpy())
-    np.testing.assert_array_equal(w.landscape.entropy, plain.landscape.entropy)
+    # the same kernels on the same buffers; cuBLAS may pick another algorithm under capture (its
+    # workspace there is its own), so to rounding rather than bit for bit
+    np.testing.assert_allclose(w.theta.cpu().numpy(), plain.theta.cpu().numpy(), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(w.landscape.entropy, plain.landscape.entropy, rtol=0, atol=1e-10)
     np.testing.assert_array_equal(w.landscape.histogram, plain.landscape.histogram)
     assert w.landscape.histogram.sum() == 250
 
 
 @CUDA
 @pytest.mark.cuda
-def test_cuda_graph_run_resumes_bit_for_bit(tmp_path):
+def test_cuda_graph_run_resumes(tmp_path):
+    """A run saved after 130 steps (one graph of 100, 30 single steps) and resumed follows the
+    uninterrupted run (three graphs), to rounding (see above)."""
     whole = cuda_sampler(compile="eager", sync_every=100)
     whole.run(300)
     half = cuda_sampler(compile="eager", sync_every=100)
@@ -184,8 +188,9 @@ def test_cuda_graph_run_resumes_bit_for_bit(tmp_path):
 
     resumed = WLMD.load(tmp_path / "c.npz", *on_cuda(*regression_case()), compile="eager")
     resumed.run(170)
-    np.testing.assert_array_equal(resumed.theta.cpu().numpy(), whole.theta.cpu().numpy())
-    np.testing.assert_array_equal(resumed.landscape.entropy, whole.landscape.entropy)
+    assert resumed.t == 300 and resumed.graph_info["captured"]
+    np.testing.assert_allclose(resumed.theta.cpu().numpy(), whole.theta.cpu().numpy(), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(resumed.landscape.entropy, whole.landscape.entropy, rtol=0, atol=1e-10)
 
 
 @CUDA
