@@ -116,6 +116,13 @@ def cifar_step_ms(device, steps=20, graph_steps=10):
         return ms, sampler.step_form, sampler.graph_info
 
 
+def _graph_label(graph_steps, graph_info):
+    """How a row's steps ran: graphs turned off, replayed from graphs, or none captured."""
+    if graph_steps == 0:
+        return "no CUDA graphs"
+    return f"CUDA graphs of {graph_info['steps']} steps" if graph_info and graph_info["captured"] else "no graph captured"
+
+
 def gpu_section(device=None, quick=False):
     if device is None and not torch.cuda.is_available():
         print("\nWLMD on a GPU: no CUDA device here (run `python -m bench --section gpu` where one is)")
@@ -130,8 +137,7 @@ def gpu_section(device=None, quick=False):
         cases = [c for case in cases for c in (case, case[:2] + (0,))]
     for K, steps, graph_steps in cases:
         us, rate, compile_s, graph = walker_rate(K, device, steps, graph_steps)
-        how = "no CUDA graphs" if graph_steps == 0 else (
-            f"CUDA graphs of {graph['steps']} steps" if graph and graph["captured"] else "no graph captured")
+        how = _graph_label(graph_steps, graph)
         rows[f"spiral regression W = 30, {K} walker(s), {how}"] = dict(
             us_per_step=us, walker_steps_per_s=rate, compile_seconds=compile_s, graph=graph)
         print(f"  spiral regression W = 30, {K:5d} walker(s), {how}: {us:10.1f} us per step, {rate:12,.0f} "
@@ -143,8 +149,7 @@ def gpu_section(device=None, quick=False):
     if big:
         for graph_steps in (10, 0):
             ms, form, graph = cifar_step_ms(device, graph_steps=graph_steps)
-            how = "no CUDA graphs" if graph_steps == 0 else (
-                f"CUDA graphs of {graph['steps']} steps" if graph and graph["captured"] else "no graph captured")
+            how = _graph_label(graph_steps, graph)
             rows[f"cifar ResNet float32, {how}"] = dict(ms_per_step=ms, form=form, graph=graph)
             print(f"  CIFAR ResNet (paper's size, float32, step {form}), {how}: {ms:.2f} ms per step", flush=True)
     return rows

@@ -122,6 +122,11 @@ class StepFunctionMixin:
             options["cpp_wrapper"] = True
         return torch.compile(step, fullgraph=True, dynamic=False, options=options)
 
+    def _run_length(self, n_steps):
+        """The length of the run the decisions are for: this call's steps, or ``planned_steps`` (the
+        whole run, which a caller running in chunks may set) if longer."""
+        return max(n_steps, int(getattr(self, "planned_steps", 0) or 0))
+
     def _choose_form(self, n_steps):
         """Compile the step if asked; for "auto", on a long enough run, compile it and keep whichever
         of the compiled step function and the per-step path measures faster here (a resumed run
@@ -136,7 +141,7 @@ class StepFunctionMixin:
             else:
                 fn["form"] = forced
             return
-        n_steps = max(n_steps, int(getattr(self, "planned_steps", 0) or 0))
+        n_steps = self._run_length(n_steps)
         if self.compile in ("eager", False) or fn.get("decided") or (self.compile == "auto" and n_steps < self.compile_min_steps):
             return
         fn["decided"] = True
@@ -180,7 +185,7 @@ class StepFunctionMixin:
         multiples of BLOCK in the step counter. Not on CUDA, where the captured graphs do more
         (``_graph``)."""
         fn = self._fn
-        n_steps = max(n_steps, int(getattr(self, "planned_steps", 0) or 0))
+        n_steps = self._run_length(n_steps)
         if (fn["form"] != "compiled" or "block" in fn or self.device.type != "cpu" or n_steps < self.BLOCK_MIN_STEPS
                 or not fn.get("step_s", math.inf) < self.BLOCK_BELOW_S):
             return
@@ -200,8 +205,9 @@ class StepFunctionMixin:
             self.compile_info["block_seconds"] = time.perf_counter() - t0
 
     def _graph(self, k):
-        """The CUDA graph (:mod:`entropyeng.wlmd_graph`) of ``min(sync_every, graph_steps)`` calls of
-        the current step function, captured on the first call of ``k`` steps at least; None where
+        """``(graph, n)``: the CUDA graph (:mod:`entropyeng.wlmd_graph`) of ``n = min(sync_every,
+        graph_steps)`` calls of the current step function, captured on the first call of ``k`` steps at
+        least; None where
         there is none (not on a CUDA device, ``graph_steps`` 0, fewer steps, or the capture
         failed). A capture is kept for its step function and length and made anew when either
         changes (``compile="auto"`` deciding after it); ``graph_info`` says what it cost."""
@@ -216,22 +222,22 @@ class StepFunctionMixin:
 
             fn["graph"] = None  # the old capture's memory goes before the new one takes its own
             t0 = time.perf_counter()
-            graph = capture_steps(fn["run"], fn["bufs"], n, self._scratch(),
-                                  **({} if capture is None else {"capture": capture}))
+            graph = capture_steps(fn["run"], fn["bufs"], n, self._scratch(), capture)
             fn["graph"] = held = (fn["run"], n, graph)
             self.graph_info = dict(steps=n, captured=graph is not None, capture_seconds=time.perf_counter() - t0)
-        return held[2]
+        return None if held[2] is None else (held[2], n)
 
     def _advance(self, k, t0_host):
         """Run k steps from step t0_host: on a CUDA device, replays of the captured graph, then single
         steps; on the CPU, single steps up to a multiple of BLOCK, then blocks, then the remainder
         (so a resumed run calls blocks on the same steps as an uninterrupted one)."""
         bufs, step, block = self._fn["bufs"], self._fn["run"], self._fn.get("block")
-        graph = self._graph(k)
-        if graph is not None:
-            for _ in range(k // graph.steps):
+        graphed = self._graph(k)
+        if graphed is not None:
+            graph, n = graphed
+            for _ in range(k // n):
                 graph.replay()
-            for _ in range(k % graph.steps):
+            for _ in range(k % n):
                 step(*bufs)
             return
         if block is None:

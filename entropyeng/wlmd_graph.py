@@ -22,18 +22,7 @@ import warnings
 
 import torch
 
-__all__ = ["StepGraph", "capture_steps"]
-
-
-class StepGraph:
-    """``steps`` calls of a step function, captured; :meth:`replay` runs them."""
-
-    def __init__(self, graph, steps: int):
-        self._graph = graph
-        self.steps = steps
-
-    def replay(self) -> None:
-        self._graph.replay()
+__all__ = ["capture_steps"]
 
 
 def _cuda_capture(step, bufs, n, scratch):
@@ -55,15 +44,15 @@ def _cuda_capture(step, bufs, n, scratch):
     return graph
 
 
-def capture_steps(step, bufs, n: int, scratch, capture=_cuda_capture):
-    """``StepGraph`` of ``n`` calls ``step(*bufs)``, or None with one warning if the capture fails
-    (the caller then runs the steps one call at a time). ``scratch``: copies of ``bufs`` for the
-    warm-up calls. ``capture(step, bufs, n, scratch) -> graph`` (an object with ``replay()``): the
-    CUDA recipe by default; the tests give a stand-in on the CPU."""
+def capture_steps(step, bufs, n: int, scratch, capture=None):
+    """The captured graph of ``n`` calls ``step(*bufs)`` (its ``replay()`` runs them), or None with
+    one warning if the capture fails (the caller then runs the steps one call at a time).
+    ``scratch``: copies of ``bufs`` for the warm-up calls. ``capture(step, bufs, n, scratch) ->
+    graph``: the CUDA recipe when None; the tests give a stand-in on the CPU."""
     try:
-        graph = capture(step, bufs, n, scratch)
+        graph = (capture or _cuda_capture)(step, bufs, n, scratch)
     except Exception as e:  # noqa: BLE001 (any capture failure: an operator that synchronises, memory)
         warnings.warn(f"cuda graphs: the WLMD step could not be captured ({type(e).__name__}: "
                       f"{str(e).splitlines()[0][:200] if str(e) else ''}); running it one call per step", stacklevel=4)
         return None
-    return StepGraph(graph, n)
+    return graph
