@@ -114,7 +114,7 @@ class REWL:
         self.distributed = bool(distributed)
         self.rank, self.world = 0, 1
         if self.distributed:
-            from .wlmd_ranks import init_distributed
+            from .wlmd.ranks import init_distributed
 
             self.rank, self.world = init_distributed(timeout_s=timeout_s)
             if self.world > len(self.ranges):

@@ -13,7 +13,7 @@ from torch import nn
 from entropyeng import WLMD, Grid, ops, reference
 from entropyeng.tasks import regression_mlp, spiral_regression
 from entropyeng.reference.mlp_batch import cache_shape
-from entropyeng.wlmd_step import mlp_layout
+from entropyeng.wlmd.models import mlp_layout
 
 CPP = pytest.mark.skipif(not ops.COMPILED_OPERATORS, reason="the C++ operator library is not built for this torch")
 
@@ -247,7 +247,7 @@ def test_wlmd_step_over_the_batched_kernel_follows_functional_call(K):
     a.run(300)
     b.run(300)
     assert a.model_path == "mlp_batch" and b.model_path == "functional_call"
-    assert torch.allclose(a._theta_kp, b._theta_kp, rtol=0, atol=1e-9)
+    assert torch.allclose(a.state.theta, b.state.theta, rtol=0, atol=1e-9)
     assert float(abs(a.S - b.S).max()) < 1e-8 * max(float(abs(b.S).max()), 1.0)
 
 
@@ -261,7 +261,7 @@ CHECK_LEVEL = r"""
 import json, torch
 from entropyeng import _core, ops, reference
 from entropyeng.tasks import mnist_cnn
-from entropyeng.wlmd_step import net_layout
+from entropyeng.wlmd.models import net_layout
 errs = {"isa": _core.cpu_isa}
 g = torch.Generator().manual_seed(1)
 for dt in (torch.float64, torch.float32):

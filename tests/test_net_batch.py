@@ -14,7 +14,7 @@ from torch.func import functional_call
 
 from entropyeng import WLMD, Grid, ops, reference
 from entropyeng.tasks import mnist_cnn
-from entropyeng.wlmd_step import net_layout
+from entropyeng.wlmd.models import net_layout
 
 CPP = pytest.mark.skipif(not ops.COMPILED_OPERATORS, reason="the C++ operator library is not built for this torch")
 TOL = {torch.float64: 1e-12, torch.float32: 2e-5}
@@ -190,7 +190,7 @@ def test_wlmd_step_over_the_kernel_follows_functional_call(K):
     a.run(150)
     b.run(150)
     assert a.model_path == "net_batch" and b.model_path == "functional_call"
-    assert torch.allclose(a._theta_kp, b._theta_kp, rtol=0, atol=1e-9)
+    assert torch.allclose(a.state.theta, b.state.theta, rtol=0, atol=1e-9)
     assert float(abs(a.S - b.S).max()) < 1e-8 * max(float(abs(b.S).max()), 1.0)
 
 

@@ -147,28 +147,45 @@ def test_cpp_and_torch_trajectories_agree():
     np.testing.assert_allclose(a.landscape.entropy, b.landscape.entropy, rtol=0, atol=1e-8)
 
 
-def test_nan_loss_stops_with_a_checkpoint_of_the_last_good_state(tmp_path):
+def poison_update(monkeypatch, at_call):
+    """From the ``at_call``-th Langevin update on (counting from 1), the update leaves NaN in the
+    first parameter (the step calls the operator through the module)."""
+    from entropyeng import ops
+
+    original, calls = ops.langevin, []
+
+    def poisoned(theta, *args):
+        original(theta, *args)
+        calls.append(1)
+        if len(calls) >= at_call:
+            theta[0] = float("nan")
+
+    monkeypatch.setattr(ops, "langevin", poisoned)
+
+
+def test_nan_loss_stops_with_a_checkpoint_of_the_last_good_state(tmp_path, monkeypatch, compile=False):
+    """Step 50's update (the 51st) makes the loss NaN; the step that finds it (51) stops the run:
+    WLMDError at step 51, the last good state (the parameters of step 50, whose hill is deposited)
+    saved and left in the sampler, and it resumes."""
     model, train, test = regression_case()
-    calls = {"n": 0}
-
-    def loss(out, y):
-        calls["n"] += 1
-        value = torch.nn.functional.mse_loss(out, y)
-        return value * float("nan") if calls["n"] > 2 * 51 else value
-
-    w = sampler(model, train, test, loss=loss, compile=False)  # the per-step path: one forward per step
+    ref = sampler(regression_case()[0], train, test, compile=compile)
+    ref.run(50)
+    w = sampler(model, train, test, compile=compile)
+    poison_update(monkeypatch, 51)
     with pytest.raises(WLMDError, match="not finite at step 51") as err:
         w.run(100, checkpoint=tmp_path / "last.npz")
+    monkeypatch.undo()
     assert err.value.step == 51 and (tmp_path / "last.npz").exists()
-    assert w.t == 50
-    calls["n"] = -10**9  # the loss is healthy again: the saved state resumes
-    again = WLMD.load(tmp_path / "last.npz", regression_case()[0], train, test, loss=loss)
-    assert again.t == 50
+    assert w.t == 51 and w.landscape.histogram.sum() == 51
+    np.testing.assert_array_equal(w.theta.numpy(), ref.theta.numpy())
+    again = WLMD.load(tmp_path / "last.npz", regression_case()[0], train, test)
+    assert again.t == 51
     np.testing.assert_array_equal(again.theta.numpy(), w.theta.numpy())
     again.run(5)
+    assert again.t == 56
 
 
-@pytest.mark.parametrize("compile", [False, "eager"])
+@pytest.mark.parametrize("compile", ["eager", True])
 def test_overflowing_loss_stops_with_the_last_good_state(tmp_path, compile):
     """Inputs of 1e154: the loss (w 1e154)^2 overflows to inf once |w| > ~1.3; the walker reaches it
     (box 2) and the run stops with WLMDError, the last good (finite, on the grid) state saved."""
@@ -224,6 +241,7 @@ def test_walls_are_kept_apart_from_the_landscape():
     assert w.wall_energy(0.0, 0.0) == pytest.approx(30.0)
     assert w.wall_energy(-2.0, -7.0) == pytest.approx(30.0)
     assert w._wall_force(0.0, -7.0) == (60.0, -60.0)
+    assert w.wall_energy(np.array([0.0, -2.0]), np.array([0.0, -7.0])) == pytest.approx([30.0, 30.0])
     w.run(50)
     assert w.landscape.entropy.max() <= w.f(50) * 1.01  # hills only, no walls in S
 
@@ -290,7 +308,26 @@ def test_parameters_are_views_of_the_flat_buffer():
     w.run(5)
     flat = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
     assert torch.equal(flat, w.theta)
-    assert all(p.grad.data_ptr() >= w.grad.data_ptr() for p in model.parameters())
+    assert all(p.grad is None for p in model.parameters())  # the step differentiates its own copy
+    row = w.state.theta[0]
+    assert all(row.data_ptr() <= p.data_ptr() < row.data_ptr() + row.numel() * row.element_size()
+               for p in model.parameters())
+
+
+def exact_wlmd_sampler(f_max=0.08, steps=300_000, seed=1, **over):
+    """The exact case's sampler (see :func:`exact_wlmd`)."""
+    model = nn.Sequential(nn.Linear(5, 1, bias=False)).double()
+    with torch.no_grad():
+        model[0].weight.fill_(0.3)
+    eye = torch.eye(5, dtype=torch.float64)
+    train = (eye[:3], torch.zeros(3, 1, dtype=torch.float64))
+    test = (eye[3:], torch.zeros(2, 1, dtype=torch.float64))
+    xa, yb = math.log(1 / 3), math.log(1 / 2)
+    kw = dict(loss="mse", grid=Grid(-5.0, 1.0, 120, -5.0, 1.5, 130), sigma=0.15, cutoff=0.6,
+              walls=dict(x_min=-4.0, y_min=-4.0, x_max=xa, y_max=yb), wall_c=30.0,
+              schedule=dict(f_max=f_max, t1=1e4, t2=steps / 2, t3=0.0), dt=0.01, gamma=0.1, bound=1.0, seed=seed)
+    kw.update(over)
+    return WLMD(model, train, test, **kw)
 
 
 def exact_wlmd(steps, f_max, seed=1):
@@ -348,7 +385,7 @@ def test_exact_entropy_slopes_within_10_percent():
     for _, temperature, w in runs:
         assert temperature == pytest.approx(1.0, abs=0.15)  # 5 degrees of freedom: a noisy mean
         assert w.round_trips > 50
-        assert w.compile_info is not None and w.compile_info["form"] in ("compiled", "per-step")
+        assert w.step_form == "compiled" and w.compile_info["form"] == "compiled"  # the default for 3e5 steps
     slopes = averaged_slopes([w for _, _, w in runs])
     assert slopes[0] == pytest.approx(1.5, rel=0.10)
     assert slopes[1] == pytest.approx(1.0, rel=0.10)
@@ -387,23 +424,20 @@ def test_device_resident_step_equals_the_checked_step(backend):
     np.testing.assert_array_equal(a.landscape.histogram, b.landscape.histogram)
 
 
-@pytest.mark.parametrize("backend", ["torch", "cpp"])
-def test_device_resident_step_restores_the_last_checked_state(tmp_path, backend):
-    if backend not in backends.available():
-        pytest.skip("not built")
+def test_a_failure_between_host_reads_stops_at_its_step(tmp_path, monkeypatch, compile="eager"):
+    """The checks run inside the step; the host reads them every sync_every (50) steps. A NaN made
+    by the update of step 130 is found by step 131, between two reads: WLMDError at step 131, the
+    walker at its last good state (step 130's parameters, 131 hills) and finite."""
     model, train, test = regression_case()
-    calls = {"n": 0}
-
-    def loss(out, y):
-        calls["n"] += 1
-        value = torch.nn.functional.mse_loss(out, y)
-        return value * float("nan") if calls["n"] > 2 * 131 else value
-
-    w = sampler(model, train, test, loss=loss, sync_every=50, backend=backend, compile=False)
+    ref = sampler(regression_case()[0], train, test, compile=compile)
+    ref.run(130)
+    w = sampler(model, train, test, sync_every=50, compile=compile)
+    poison_update(monkeypatch, 131)
     with pytest.raises(WLMDError, match="at step 131") as err:
         w.run(400, checkpoint=tmp_path / "d.npz")
-    assert err.value.step == 131 and w.t == 100 and (tmp_path / "d.npz").exists()
-    assert np.all(np.isfinite(w.theta.numpy())) and w.landscape.histogram.sum() == 100
+    assert err.value.step == 131 and w.t == 131 and (tmp_path / "d.npz").exists()
+    assert np.all(np.isfinite(w.theta.numpy())) and w.landscape.histogram.sum() == 131
+    np.testing.assert_allclose(w.theta.numpy(), ref.theta.numpy(), rtol=0, atol=1e-10)
 
 
 def test_config_temperature_is_recorded_and_gamma_1_with_the_papers_scheme_is_refused():
@@ -415,3 +449,30 @@ def test_config_temperature_is_recorded_and_gamma_1_with_the_papers_scheme_is_re
     with pytest.raises(ValueError, match="^gamma: 1 with integrator 'paper'"):
         sampler(model, train, test, gamma=1.0)
     sampler(model, train, test, gamma=1.0, integrator="baoab")
+
+
+DATA = __import__("pathlib").Path(__file__).parent / "data"
+
+
+@pytest.mark.parametrize("name, K", [("wlmd-0.1-one-walker", 1), ("wlmd-0.1-three-walkers", 3)])
+def test_checkpoints_of_version_0_1_still_load_and_continue(name, K):
+    """Files written before the WLMD subpackage (commit 1fea56d: one walker on the per-step path,
+    three on the eager step function; tests/data) load, and 30 more steps follow what that code
+    computed from them to 1e-10 (the per-step path's file continues on the eager step)."""
+    from entropyeng._io import load_npz
+
+    model, train, test = regression_case(width=6)
+    if K == 1:
+        w = WLMD.load(DATA / f"{name}.npz", model, train, test)
+    else:
+        w = sampler(model, train, test, grid=Grid(-8.0, 4.0, 60, -8.0, 4.0, 60), sigma=0.4, cutoff=1.6,
+                    walls=dict(x_max=-1.0, y_min=-6.0), wall_c=30.0, walkers=K)
+        w.load_checkpoint(DATA / f"{name}.npz")
+    arrays, meta = load_npz(DATA / f"{name}.npz", "wlmd-checkpoint")
+    assert w.t == meta["t"] == 40 and w.K == K
+    np.testing.assert_array_equal(w.theta.numpy().reshape(-1), np.asarray(arrays["theta"]).reshape(-1))
+    w.run(30)
+    assert w.step_form == "eager"
+    then = np.load(DATA / "wlmd-0.1-continued.npz")
+    np.testing.assert_allclose(w.theta.numpy(), then[f"{name}_theta"], rtol=0, atol=1e-10)
+    np.testing.assert_allclose(w.landscape.entropy, then[f"{name}_S"], rtol=0, atol=1e-10)

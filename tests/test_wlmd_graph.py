@@ -1,4 +1,4 @@
-"""CUDA graphs of the WLMD step (entropyeng.wlmd_graph).
+"""CUDA graphs of the WLMD step (entropyeng.wlmd.graph).
 
 On the CPU (no graphs there) the sampler's side is tested with a stand-in capture that does what a
 CUDA capture does to the run: warm-up calls on copies of the buffers, the n calls recorded without
@@ -22,7 +22,7 @@ CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA de
 
 
 class StandIn:
-    """A CPU stand-in for entropyeng.wlmd_graph's CUDA capture (see the module docstring)."""
+    """A CPU stand-in for entropyeng.wlmd.graph's CUDA capture (see the module docstring)."""
 
     def __init__(self, fail=False):
         self.captures, self.replays, self.fail = [], 0, fail
@@ -95,11 +95,10 @@ def test_a_new_step_function_or_length_is_captured_anew():
     w = graphed(cap, compile="auto", compile_min_steps=100, sync_every=20)
     w.graph_steps = 10
     w.run(40)
-    assert w.step_form is None and w._fn["form"] == "eager" and len(cap.captures) == 1  # undecided: eager
-    w._forced_form = "compiled"  # as a resumed run's checkpoint says (the timing could pick the per-step path)
+    assert w.step_form is None and w._runner.form == "eager" and len(cap.captures) == 1  # undecided: eager
     w.run(200)
     assert w.step_form == "compiled" and len(cap.captures) == 2
-    assert cap.captures[1][0] is w._fn["run"] and cap.captures[1][0] is not cap.captures[0][0]
+    assert cap.captures[1][0] is w._runner.call and cap.captures[1][0] is not cap.captures[0][0]
     w.graph_steps = 5
     w.run(20)
     assert len(cap.captures) == 3 and cap.captures[2][1] == 5

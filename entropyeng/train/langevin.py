@@ -23,7 +23,7 @@ import torch
 
 from .. import kernels
 from ..baselines import _loss, _metric
-from ..wlmd_common import _INIT_STEP, paper_bounds
+from ..wlmd.physics import INIT_STEP as _INIT_STEP, paper_bounds
 from ._common import Ensemble, TrainError, TrainResult, evaluate
 
 __all__ = ["langevin_walk", "langevin_md"]

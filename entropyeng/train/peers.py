@@ -35,7 +35,7 @@ def descend(model, data, *, loss, metric, target, method="sgd", optimizer="sgd",
     (the running average of the epochs' weights from the first epoch whose loss is below ``swa_start``
     times the target, learning rate held by ``SWALR``; the average is what is checked and returned)
     or "sam" (sharpness-aware steps of radius ``rho`` around ``optimizer``). ``boxed``: the parameters
-    start in the paper's box (:func:`entropyeng.wlmd_common.paper_bounds`) and are clamped back into it
+    start in the paper's box (:func:`entropyeng.wlmd.physics.paper_bounds`) and are clamped back into it
     after every step (projected descent: the start of the max-entropy walk, whose ensemble is the box)."""
     if optimizer not in _OPTIMIZERS:
         raise TrainError(f"optimizer: expected 'sgd' or 'adam', got {optimizer!r}")
@@ -46,7 +46,7 @@ def descend(model, data, *, loss, metric, target, method="sgd", optimizer="sgd",
     X, y, _, _ = data
     boxes = []
     if boxed:
-        from ..wlmd_common import paper_bounds
+        from ..wlmd.physics import paper_bounds
 
         params = [p for p in model.parameters() if p.requires_grad]
         boxes = list(zip(params, paper_bounds(model, params)))

@@ -1,0 +1,179 @@
+"""Checkpoints of :class:`entropyeng.WLMD`: the state as a dict, the self-describing ``.npz`` file
+(atomic writes; every rank's walkers gathered to rank 0), and the checks of a file read back
+(shapes, dtypes, finiteness, counters, the box) before anything of the sampler changes.
+
+One walker in one process keeps the layout of earlier versions (``theta`` and ``v`` of shape (P,));
+K walkers over R ranks store (R, K, P) and the walkers' ``active``, ``trips`` and ``ends`` (R, K).
+The step form the run had is recorded (``form``); files of earlier versions that say "per-step"
+continue on the eager step."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import numpy as np
+import torch
+
+from .._io import load_npz, save_npz_atomic
+from ..grid import Grid
+
+__all__ = ["state_dict", "load_state_dict", "save", "read", "restore", "FORMS_OF_FILES"]
+
+_KINDS = ("wlmd-checkpoint", "wlmd-walkers-checkpoint")  # the second: files of WalkersWLMD (<= 0.1)
+#: the step form recorded in a file -> the form a resumed run takes ("per-step": versions <= 0.1)
+FORMS_OF_FILES = {"compiled": "compiled", "eager": "eager", "per-step": "eager"}
+_ENDS = {-1: None, 0: "low", 1: "high"}
+
+
+def _host(a):
+    return a.detach().cpu().numpy().copy() if isinstance(a, torch.Tensor) else np.array(a)
+
+
+def config(w) -> dict:
+    return dict(loss=w.loss_name, cv_y=w.cv_y, alpha=w.alpha, logit_y=w.logit_y, grid=w.grid.to_dict(),
+                sigma=w.sigma, cutoff=w.cutoff, walls=w.walls, wall_c=w.wall_c, schedule=w.schedule, dt=w.dt,
+                gamma=w.gamma, kT=w.kT, seed=w.seed, integrator=w.integrator,
+                dtype=str(w.dtype).replace("torch.", ""), n_params=w.n_params)
+
+
+def state_dict(w) -> dict:
+    """Parameters, velocities (this process's walkers: (P,) for one, (K, P) for K), landscape,
+    histogram, step counter, the walkers' flags and round-trip state, and the configuration."""
+    s = w.state
+    bound = w.bound if isinstance(w.bound, float) else _host(w.bound)
+    ends = _host(s.last_end)
+    return dict(theta=_host(w.theta), v=_host(w.v), S=_host(s.S), H=_host(s.H), t=w.t, round_trips=w.round_trips,
+                last_end=_ENDS[int(ends[0])], bound=bound, config=config(w), active=_host(s.active),
+                trips=_host(s.trips), ends=ends)
+
+
+def load_state_dict(w, state: dict) -> None:
+    """Restore :func:`state_dict` into the sampler (checked whole before anything changes)."""
+    K, P = w.K, w.n_params
+    cfg = state["config"]
+    if int(cfg["n_params"]) != P:
+        raise ValueError(f"state: the checkpoint has {cfg['n_params']} parameters, this model {P}")
+    if Grid.from_dict(cfg["grid"]) != w.grid:
+        raise ValueError("state: the checkpoint's grid differs from this sampler's")
+    walker_shape = (P,) if K == 1 else (K, P)
+    for key, shape in (("theta", walker_shape), ("v", walker_shape), ("S", w.grid.shape), ("H", w.grid.shape)):
+        a = np.asarray(state[key])
+        if K == 1 and key in ("theta", "v") and a.shape == (1, P):
+            a = a[0]
+        if a.shape != shape or a.dtype.kind != "f":
+            raise ValueError(f"state: field '{key}' must be floating point of shape {shape}, got {a.dtype} {a.shape}")
+        if not np.isfinite(a).all():
+            raise ValueError(f"state: field '{key}' holds non-finite values")
+    if (np.asarray(state["H"]) < 0).any():
+        raise ValueError("state: field 'H' holds negative counts")
+    t = state["t"]
+    if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or t < 0:
+        raise ValueError(f"state: field 't' must be a step count >= 0, got {t!r}")
+    limit = _host(w.bound) if isinstance(w.bound, torch.Tensor) else w.bound
+    if (np.abs(np.asarray(state["theta"], dtype=np.float64)) > limit * (1 + 1e-6)).any():
+        raise ValueError("state: field 'theta' has parameters outside their box")
+    walkers = {}
+    for key, default, kind in (("active", True, "b"), ("trips", 0, "i"), ("ends", -1, "i")):
+        a = np.asarray(state.get(key, np.full(K, default)))
+        a = a.astype(bool if kind == "b" else np.int64) if a.dtype.kind in "biuf" else a
+        if a.shape != (K,) or (kind == "i" and key == "ends" and not np.isin(a, (-1, 0, 1)).all()) \
+                or (key == "trips" and (a < 0).any()):
+            raise ValueError(f"state: field '{key}' must hold one valid entry per walker ({K}), got {a!r}")
+        walkers[key] = a
+    if K == 1 and "trips" not in state:  # a file of one walker: round_trips and last_end
+        walkers["trips"] = np.array([int(state.get("round_trips", 0))], dtype=np.int64)
+        walkers["ends"] = np.array([{None: -1, "low": 0, "high": 1}[state.get("last_end")]], dtype=np.int64)
+    s = w.state
+    with torch.no_grad():
+        for target, value in ((s.theta, state["theta"]), (s.v, state["v"])):
+            target.copy_(torch.as_tensor(np.asarray(value)).reshape(K, -1))
+        s.good_theta.copy_(s.theta)
+        s.good_v.copy_(s.v)
+        s.S.copy_(torch.as_tensor(state["S"]))
+        s.H.copy_(torch.as_tensor(state["H"]))
+        s.t.fill_(int(t))
+        s.bad.fill_(-1)
+        s.active.copy_(torch.from_numpy(walkers["active"]))
+        s.trips.copy_(torch.from_numpy(walkers["trips"]))
+        s.last_end.copy_(torch.from_numpy(walkers["ends"]))
+    if w._share is not None:
+        w._share.reset()
+    w._evaluate_current()
+
+
+def _gather(w, a) -> np.ndarray:
+    """Every rank's array (K, ...) stacked (R, K, ...) (a collective: every rank calls it)."""
+    a = torch.as_tensor(a).detach()
+    if not w.distributed:
+        return a.cpu().numpy()[None].copy()
+    import torch.distributed as dist
+
+    parts = [torch.empty_like(a) for _ in range(w.world)]
+    try:
+        dist.all_gather(parts, a.contiguous())
+    except RuntimeError as e:  # gloo: "Connection closed by peer", or the timeout
+        raise RuntimeError(f"distributed: the checkpoint's all-gather at step {w.t} failed on rank {w.rank} "
+                           f"(another rank died or timed out): {e}") from None
+    return torch.stack(parts).cpu().numpy()
+
+
+def save(w, path) -> None:
+    """Write a self-describing .npz checkpoint atomically (distributed: a collective that gathers
+    every rank's walkers; rank 0 writes)."""
+    s = state_dict(w)
+    meta = dict(kind="wlmd-checkpoint", t=s["t"], round_trips=s["round_trips"], last_end=s["last_end"],
+                config=s["config"], bound=s["bound"] if isinstance(s["bound"], float) else "array",
+                walkers=w.K, world_size=w.world, info=asdict(w.info()), form=w.step_form)
+    if w.K == 1 and w.world == 1:
+        arrays = {k: s[k] for k in ("theta", "v", "S", "H")}
+    else:
+        st = w.state
+        arrays = dict(theta=_gather(w, st.theta), v=_gather(w, st.v), active=_gather(w, st.active),
+                      trips=_gather(w, st.trips), ends=_gather(w, st.last_end), S=s["S"], H=s["H"])
+        if w.rank != 0:
+            return
+        meta["round_trips"] = int(arrays["trips"].sum())
+    if not isinstance(s["bound"], float):
+        arrays["bound"] = s["bound"]
+    save_npz_atomic(path, arrays, dict(meta, **getattr(w, "run_meta", {})))
+
+
+def read(path):
+    """(arrays, meta) of a WLMD checkpoint file (either kind)."""
+    try:
+        return load_npz(path, _KINDS[0])
+    except ValueError as e:
+        if "expected a" not in str(e):
+            raise
+        try:
+            return load_npz(path, _KINDS[1])
+        except ValueError:
+            raise e from None
+
+
+def restore(w, arrays, meta, path) -> None:
+    """This rank's part of a checkpoint file into the sampler (after the checks); the run continues
+    on the form the file records."""
+    walkers, world = int(meta.get("walkers", 1)), int(meta.get("world_size", 1))
+    if walkers != w.K or world != w.world:
+        raise ValueError(f"{path}: the checkpoint has {walkers} walkers on {world} ranks, this run {w.K} "
+                         f"on {w.world}")
+    state = dict(t=meta["t"], round_trips=meta.get("round_trips", 0), last_end=meta.get("last_end"),
+                 config=meta["config"], S=arrays["S"], H=arrays["H"])
+    if walkers == 1 and world == 1 and np.ndim(arrays["theta"]) == 1:
+        state.update(theta=arrays["theta"], v=arrays["v"])
+    else:
+        for key in ("theta", "v", "active", "trips", "ends"):
+            if key in arrays:
+                a = np.asarray(arrays[key])
+                if a.ndim == 0 or a.shape[0] != world:
+                    raise ValueError(f"{path}: field '{key}' must have one entry per rank ({world}), got {a.shape}")
+                state[key] = a[w.rank].reshape((w.K, -1) if key in ("theta", "v") else (w.K,))
+        if w.K == 1:
+            state["theta"], state["v"] = state["theta"][0], state["v"][0]
+    try:
+        load_state_dict(w, state)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
+    if w.compile == "auto":
+        w._forced_form = FORMS_OF_FILES.get(meta.get("form"))

@@ -1,0 +1,285 @@
+"""How WLMD runs the model: the K walkers' collective variables (x, y) from the (K, P) parameter
+buffer, and the vector-Jacobian product that turns the bias's derivatives dV/dx, dV/dy into
+dV/dtheta.
+
+Two ways, chosen once per sampler (:func:`build`):
+
+- an MLP or a small CNN on the CPU: the K models in one call of the C++ batched operators
+  (``entropyeng::mlp_batch`` / ``net_batch``, :mod:`entropyeng.ops`) and their backward;
+- any other model: ``torch.func.functional_call``, with ``vmap`` over the walkers when K > 1 (one
+  walker calls the model directly: vmap's wrapping costs more than it saves).
+
+Both differentiate the CVs (:func:`entropyeng.wlmd.physics.make_heads`) with :func:`differentiate`:
+``torch.func.vjp`` under ``torch.compile`` (traceable), plain autograd when the step runs eagerly
+(half of vjp's overhead on a small graph: 155 against 280 us measured for the spiral's heads).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import torch
+from torch.func import functional_call, vjp, vmap
+
+from .. import ops
+from .physics import make_heads
+
+__all__ = ["ModelFns", "build", "make_cvs", "mlp_layout", "net_layout", "differentiate", "rowwise",
+           "MLP_BATCH_MAX_WIDTH", "NET_BATCH_MAX_CHANNELS"]
+
+#: The widest layer (inputs included) the batched MLP kernel takes: it wins on narrow networks and
+#: loses on wide ones, where torch's matrix products are better blocked than its tiles (measured, one
+#: thread, float32 compiled steps: spiral regression W = 30 108-123 us against 171 us through
+#: functional_call; W = 100 0.89 ms against 0.66; W = 300 7.0 against 3.7 ms; the house network, 290
+#: inputs, 2.9 against 0.6 ms; the polymer head, 768 inputs, 6.7 against 1.3 ms).
+MLP_BATCH_MAX_WIDTH = 64
+
+#: The most channels of a convolution the batched network kernel takes (the paper's CNNs have 2-4;
+#: measured: 8 x 8 digits with 4 channels 1.5 ms a step against 6.6 ms through functional_call).
+NET_BATCH_MAX_CHANNELS = 16
+
+
+def differentiate(f, x):
+    """``(f(x), pullback)`` with ``pullback(seeds) -> (df/dx^T seeds,)``: ``torch.func.vjp`` while
+    ``torch.compile`` traces (it traces whole), else torch's autograd, which costs less in eager mode.
+    The two apply the same derivative formulas."""
+    if torch.compiler.is_compiling():
+        return vjp(f, x)
+    xg = x.detach().requires_grad_()
+    with torch.enable_grad():
+        out = f(xg)
+
+    def pullback(seeds):
+        return torch.autograd.grad(out, xg, seeds)
+
+    return out.detach(), pullback
+
+
+def rowwise(model) -> bool:
+    """Whether the model treats every row of a batch on its own (no batch statistics), so that the
+    train and test sets can go through it as one batch."""
+    return not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
+def make_cvs(model, loss_fn, X_tr, y_tr, X_te, y_te, cv_y, alpha, logit_y, joint=None, error=False):
+    """``cvs(theta_flat) -> (x, y)`` (0-d tensors, the model's dtype; with ``error`` also hard minus
+    smoothed accuracy) of one walker, from the flat parameter vector (in the model's parameter
+    order), through ``functional_call``. ``joint`` (default: when the model is row-wise, see
+    :func:`rowwise`, and both inputs have one dtype): one forward over the train and test rows
+    together, half the matrix-multiply calls."""
+    names, shapes, sizes = [], [], []
+    for n, p in model.named_parameters():
+        if p.requires_grad:
+            names.append(n)
+            shapes.append(tuple(p.shape))
+            sizes.append(p.numel())
+    buffers = dict(model.named_buffers())
+    if joint is None:
+        joint = rowwise(model) and X_tr.dtype == X_te.dtype and X_tr.shape[1:] == X_te.shape[1:]
+    X_all = torch.cat([X_tr, X_te]) if joint else None
+    n_tr = X_tr.shape[0]
+    heads = make_heads(loss_fn, y_tr, y_te, cv_y, alpha, logit_y)
+
+    def cvs(theta):
+        params = {n: t.view(s) for n, t, s in zip(names, torch.split(theta, sizes), shapes)}
+        params.update(buffers)
+        if joint:
+            out = functional_call(model, params, (X_all,))
+            return heads(out[:n_tr], out[n_tr:], error)
+        return heads(functional_call(model, params, (X_tr,)), functional_call(model, params, (X_te,)), error)
+
+    return cvs
+
+
+def _kernel_dtype(model):
+    """The dtype of a model whose parameters the batched operators can take (an ``nn.Sequential``
+    on the CPU, every parameter trained and of one dtype, float32 or float64, no buffers, and the C++
+    operator library loaded), else None."""
+    if not ops.COMPILED_OPERATORS or not isinstance(model, torch.nn.Sequential):
+        return None
+    params = list(model.parameters())
+    if not params or any(not p.requires_grad for p in params) or any(True for _ in model.buffers()):
+        return None
+    dtype = params[0].dtype
+    if dtype not in (torch.float32, torch.float64) or any(p.dtype != dtype or p.device.type != "cpu" for p in params):
+        return None
+    return dtype
+
+
+def mlp_layout(model, X_tr, X_te):
+    """``(sizes, acts, bias)`` of the batched MLP operators (``ops.mlp_batch``) when they can run
+    this model's forward and backward on the CPU: an ``nn.Sequential`` of ``Linear`` layers with
+    ReLU, Tanh, SiLU or Identity between them, every parameter trained, no buffers, float32 or
+    float64, 2-D inputs of the model's dtype, and the C++ operator library loaded
+    (:data:`entropyeng.ops.COMPILED_OPERATORS`; the torch reference kernels of the operators are
+    slower than ``vmap``), and no layer wider than :data:`MLP_BATCH_MAX_WIDTH`. None otherwise: the
+    step then runs the model through ``functional_call``."""
+    from .._mlp import read_mlp
+
+    dtype = _kernel_dtype(model)
+    if dtype is None:
+        return None
+    try:
+        spec, _ = read_mlp(model)
+    except ValueError:
+        return None
+    if max(spec.sizes) > MLP_BATCH_MAX_WIDTH:
+        return None
+    for X in (X_tr, X_te):
+        if X.dim() != 2 or X.shape[1] != spec.sizes[0] or X.dtype != dtype or X.device.type != "cpu":
+            return None
+    return [int(d) for d in spec.sizes], [int(a) for a in spec.acts], [int(b) for b in spec.bias]
+
+
+def net_layout(model, X_tr, X_te):
+    """The flat description of the batched network operators (``ops.net_batch``; layer codes in
+    :mod:`entropyeng.reference.net_batch`) when they can run this model on the CPU: an
+    ``nn.Sequential`` of ``Conv2d`` (a k x k kernel, stride 1, no dilation or groups, zero padding of
+    at most k - 1, at most :data:`NET_BATCH_MAX_CHANNELS` channels), ReLU / Tanh / SiLU / Identity,
+    ``MaxPool2d(2)`` (stride 2, no padding, floor), one ``Flatten`` and ``Linear`` layers after it;
+    every parameter trained, no buffers, float32 or float64, image inputs (N, C, H, W) of the
+    model's dtype, and the C++ operator library loaded. None otherwise."""
+    from torch import nn
+
+    from .._mlp import ACTS
+
+    dtype = _kernel_dtype(model)
+    if dtype is None:
+        return None
+    for X in (X_tr, X_te):
+        if X.dim() != 4 or X.dtype != dtype or X.device.type != "cpu" or X.shape[1:] != X_tr.shape[1:]:
+            return None
+    spec, convs = [], 0
+    for layer in model:
+        if isinstance(layer, nn.Conv2d):
+            k = layer.kernel_size
+            if (k[0] != k[1] or layer.stride != (1, 1) or layer.dilation != (1, 1) or layer.groups != 1
+                    or layer.padding_mode != "zeros" or isinstance(layer.padding, str)
+                    or layer.padding[0] != layer.padding[1] or layer.padding[0] > k[0] - 1):
+                return None
+            if max(layer.in_channels, layer.out_channels) > NET_BATCH_MAX_CHANNELS:
+                return None
+            spec += [1, layer.in_channels, layer.out_channels, k[0], layer.padding[0], int(layer.bias is not None)]
+            convs += 1
+        elif type(layer) in ACTS:
+            spec += [2, ACTS[type(layer)]]
+        elif isinstance(layer, nn.MaxPool2d):
+            norm = lambda v: (v, v) if isinstance(v, int) else tuple(v)  # noqa: E731
+            if (norm(layer.kernel_size) != (2, 2) or norm(layer.stride or layer.kernel_size) != (2, 2)
+                    or norm(layer.padding) != (0, 0) or norm(layer.dilation) != (1, 1) or layer.ceil_mode
+                    or layer.return_indices):
+                return None
+            spec += [3]
+        elif isinstance(layer, nn.Flatten):
+            if layer.start_dim != 1 or layer.end_dim != -1:
+                return None
+            spec += [4]
+        elif isinstance(layer, nn.Linear):
+            spec += [5, layer.in_features, layer.out_features, int(layer.bias is not None)]
+        else:
+            return None
+    if convs == 0:
+        return None  # an MLP on images: the batched MLP is the faster kernel
+    try:  # the C++ side reads the description against the images' shape (a ValueError if it does not fit)
+        n_params = sum(p.numel() for p in model.parameters())
+        ops.net_batch(X_tr.new_zeros((1, n_params)), X_tr[:1].contiguous(), spec)
+    except (ValueError, RuntimeError):
+        return None
+    return spec
+
+
+def _batched_ops(kind, layout):
+    """``(fwd, bwd, extra)`` of a batched operator pair: ``fwd(theta, X, *extra) -> (out, cache)``,
+    ``bwd(theta, X, cache, grad_out, *extra) -> grad`` (the MLP's forward leaves its activations to
+    its backward; the CNN's backward recomputes the forward, its cache is None)."""
+    if kind == "mlp":
+        return ops.mlp_batch, ops.mlp_batch_backward, tuple(layout)
+
+    def fwd(theta, X, spec):
+        return ops.net_batch(theta, X, spec), None
+
+    def bwd(theta, X, cache, g_out, spec):
+        return ops.net_batch_backward(theta, X, g_out, spec)
+
+    return fwd, bwd, (layout,)
+
+
+@dataclass
+class ModelFns:
+    """What the step and the host need of the model: ``forward_vjp(theta) -> (xy, pullback)`` for
+    the (K, P) buffer (xy: (K, 2) in the model's dtype; ``pullback(seeds (K, 2)) -> (grad (K, P),)``),
+    ``evaluate(theta) -> (x, y, error)`` (K,) each, without a graph, for the host's reads, and
+    ``path``: "mlp_batch", "net_batch" or "functional_call"."""
+
+    forward_vjp: Callable
+    evaluate: Callable
+    path: str
+    layout: Optional[object] = None
+
+
+def _batched_fns(kind, layout, heads, X_tr, X_te, K):
+    fwd, bwd, extra = _batched_ops(kind, layout)
+    X_all = torch.cat([X_tr, X_te]).contiguous()
+    n_tr = X_tr.shape[0]
+
+    def one(out):  # (N, d_out) -> (2,)
+        return torch.stack(heads(out[:n_tr], out[n_tr:]))
+
+    cv_of_out = vmap(one) if K > 1 else (lambda out: one(out[0]).reshape(1, 2))
+
+    def forward_vjp(theta):
+        out, cache = fwd(theta, X_all, *extra)
+        xy, pull_out = differentiate(cv_of_out, out)
+
+        def pullback(seeds):
+            (g_out,) = pull_out(seeds)
+            return (bwd(theta, X_all, cache, g_out.contiguous(), *extra),)
+
+        return xy, pullback
+
+    def evaluate(theta):
+        out = fwd(theta.contiguous(), X_all, *extra)[0]
+        cols = [torch.stack(heads(o[:n_tr], o[n_tr:], True)) for o in out]
+        return tuple(torch.stack(cols).unbind(1))
+
+    return ModelFns(forward_vjp, evaluate, f"{kind}_batch", layout)
+
+
+def _functional_fns(cvs, cvs_error, K):
+    if K == 1:
+        def batched(theta):
+            return torch.stack(cvs(theta[0])).reshape(1, 2)
+    else:
+        one = vmap(lambda th: torch.stack(cvs(th)))
+
+        def batched(theta):
+            return one(theta)
+
+    def forward_vjp(theta):
+        return differentiate(batched, theta)
+
+    every = vmap(lambda th: torch.stack(cvs_error(th)))
+
+    def evaluate(theta):
+        if K == 1:
+            return tuple(t.reshape(1) for t in cvs_error(theta[0]))
+        return tuple(every(theta).unbind(1))
+
+    return ModelFns(forward_vjp, evaluate, "functional_call")
+
+
+def build(model, loss_fn, X_tr, y_tr, X_te, y_te, cv_y, alpha, logit_y, K, model_kernel="auto") -> ModelFns:
+    """The :class:`ModelFns` of this model for K walkers: the batched C++ operators where they apply
+    (``model_kernel`` "auto": :func:`mlp_layout`, :func:`net_layout`), else ``functional_call``
+    (always, for ``model_kernel`` "torch")."""
+    if model_kernel not in ("auto", "torch"):
+        raise ValueError(f"model_kernel: expected 'auto' or 'torch', got {model_kernel!r}")
+    if model_kernel == "auto":
+        heads = make_heads(loss_fn, y_tr, y_te, cv_y, alpha, logit_y)
+        for kind, find in (("mlp", mlp_layout), ("net", net_layout)):
+            layout = find(model, X_tr, X_te)
+            if layout is not None:
+                return _batched_fns(kind, layout, heads, X_tr, X_te, K)
+    args = (model, loss_fn, X_tr, y_tr, X_te, y_te, cv_y, alpha, logit_y)
+    return _functional_fns(make_cvs(*args), make_cvs(*args, error=True), K)

@@ -1,0 +1,186 @@
+"""The physics of WLMD, each piece written once, as functions of tensors: the losses and collective
+variables (x = ln train loss; y = ln test loss or the smoothed test accuracy of Eq. 2), the fixed
+walls (Eq. 3), Eq. 4's schedule, the grid check, the round trips, the integrators, the paper's boxes.
+
+The step (:mod:`entropyeng.wlmd.step`) and every host-side evaluation call these; none of them
+synchronises with the host, so the step that uses them can be compiled whole and captured in a CUDA
+graph."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["EPS", "INIT_STEP", "NORM_BOUND", "make_loss", "make_heads", "f_schedule", "schedule_f", "wall_force",
+           "wall_energy", "on_grid", "count_round_trips", "kick_scale", "integrate", "config_temperature",
+           "paper_bounds"]
+
+EPS = 1e-4  # the logit transform of the smoothed accuracy: y = logit(eps + (1 - 2 eps) A_s)
+INIT_STEP = 2**64 - 1  # counter step of the Philox stream reserved for the initial velocities
+
+
+# -- losses and collective variables ---------------------------------------------------------------
+def make_loss(loss):
+    """``(name, fn)`` for ``loss`` in {"mse", "ce", "bce"} or a callable ``fn(output, target) -> scalar``."""
+    if callable(loss):
+        return "callable", loss
+    if loss == "mse":
+        return loss, lambda out, y: F.mse_loss(out.reshape(y.shape), y)
+    if loss == "ce":
+        return loss, F.cross_entropy
+    if loss == "bce":
+        return loss, lambda out, y: F.binary_cross_entropy_with_logits(out.reshape(y.shape), y.to(out.dtype))
+    raise ValueError(f"loss: expected 'mse', 'ce', 'bce' or a callable, got {loss!r}")
+
+
+def make_heads(loss_fn, y_tr, y_te, cv_y, alpha, logit_y):
+    """``heads(out_tr, out_te, error=False) -> (x, y)`` (and, with ``error``, hard minus smoothed
+    test accuracy, 0 for ``cv_y="test_loss"``): one walker's collective variables from its model's
+    outputs on the train and test rows, in the outputs' dtype."""
+
+    def heads(out_tr, out_te, error=False):
+        x = torch.log(loss_fn(out_tr, y_tr))
+        if cv_y == "test_loss":
+            y = torch.log(loss_fn(out_te, y_te))
+            return (x, y, torch.zeros_like(x)) if error else (x, y)
+        if out_te.dim() == 1 or out_te.shape[-1] == 1:  # one logit: binary
+            z = out_te.reshape(-1)
+            delta = torch.where(y_te.reshape(-1) > 0, z, -z)
+        else:
+            correct = out_te.gather(1, y_te.reshape(-1, 1)).squeeze(1)
+            wrong = out_te.scatter(1, y_te.reshape(-1, 1), float("-inf")).amax(dim=1)
+            delta = correct - wrong
+        A_s = torch.sigmoid(alpha * delta).mean()
+        if logit_y:
+            p = EPS + (1 - 2 * EPS) * A_s
+            y = torch.log(p) - torch.log1p(-p)
+        else:
+            y = A_s
+        if not error:
+            return x, y
+        return x, y, (delta > 0).to(A_s.dtype).mean() - A_s
+
+    return heads
+
+
+# -- the bias: schedule and walls -------------------------------------------------------------------
+def schedule_f(t, f_max, t1, t2, t3):
+    """Eq. 4 at deposit ``t`` (a float64 tensor): f rises linearly to f_max until t1, holds until t2,
+    then decays as f_max (t2 - t3) / (t - t3)."""
+    rise = t / t1 * f_max
+    tail = (t2 - t3) / (t - t3) * f_max
+    return torch.where(t <= t1, rise, torch.where(t <= t2, torch.full_like(t, f_max), tail))
+
+
+def f_schedule(t: float, f_max: float, t1: float, t2: float, t3: float) -> float:
+    """Eq. 4 at deposit ``t`` as a Python float (:func:`schedule_f`)."""
+    return float(schedule_f(torch.tensor(float(t), dtype=torch.float64), f_max, t1, t2, t3))
+
+
+def wall_force(x, y, walls, c):
+    """(dV_wall/dx, dV_wall/dy) of the fixed walls ``c (x - x_max)^2`` beyond each bound in ``walls``
+    (keys x_min, x_max, y_min, y_max), for tensors x, y."""
+    zero = torch.zeros_like(x)
+    gx, gy = zero, torch.zeros_like(y)
+    if "x_max" in walls:
+        gx = gx + torch.where(x > walls["x_max"], 2 * c * (x - walls["x_max"]), zero)
+    if "x_min" in walls:
+        gx = gx + torch.where(x < walls["x_min"], 2 * c * (x - walls["x_min"]), zero)
+    if "y_max" in walls:
+        gy = gy + torch.where(y > walls["y_max"], 2 * c * (y - walls["y_max"]), zero)
+    if "y_min" in walls:
+        gy = gy + torch.where(y < walls["y_min"], 2 * c * (y - walls["y_min"]), zero)
+    return gx, gy
+
+
+def wall_energy(x, y, walls, c):
+    """The fixed wall bias at (x, y) (tensors): ``c d^2`` with d the distance beyond each wall."""
+    e = torch.zeros(torch.broadcast_shapes(x.shape, y.shape), dtype=torch.float64)
+    for key, value, below in (("x_max", x, False), ("x_min", x, True), ("y_max", y, False), ("y_min", y, True)):
+        if key in walls:
+            d = value - walls[key]
+            e = e + c * (torch.clamp(d, max=0) if below else torch.clamp(d, min=0)) ** 2
+    return e
+
+
+# -- the grid and the round trips ------------------------------------------------------------------
+def on_grid(xy, grid):
+    """(K,) bool: whether each row (x, y) of ``xy`` (K, 2) lies on the grid, edges included. A
+    non-finite coordinate is off the grid (NaN fails every comparison)."""
+    lo = torch.tensor([grid.x_min, grid.y_min], dtype=xy.dtype, device=xy.device)
+    hi = torch.tensor([grid.x_max, grid.y_max], dtype=xy.dtype, device=xy.device)
+    return ((xy >= lo) & (xy <= hi)).all(dim=1)
+
+
+def count_round_trips(x, live, trips, last_end, lo, hi):
+    """Round trips in x between the lowest and the highest tenth of [lo, hi] (a diagnostic), in
+    place: ``last_end`` (K,) is the end each walker touched last (-1 none, 0 low, 1 high), ``trips``
+    (K,) counts the returns from high to low; walkers not ``live`` touch nothing."""
+    span = hi - lo
+    end = torch.where(x < lo + 0.1 * span, 0, torch.where(x > hi - 0.1 * span, 1, -1)).to(torch.int64)
+    end = torch.where(live, end, -1)
+    trips.add_(((end == 0) & (last_end == 1)).to(torch.int64))
+    last_end.copy_(torch.where(end >= 0, end, last_end))
+
+
+# -- the integrators ------------------------------------------------------------------------------
+def kick_scale(integrator: str, t):
+    """Factor on dV/dtheta that :func:`integrate` expects at step ``t`` (a tensor or an int): BAOAB
+    applies the closing half kick of step t - 1 and the opening one of step t together, so it takes
+    2 dV/dtheta except on the first step of a trajectory; the paper's scheme takes dV/dtheta."""
+    if integrator != "baoab":
+        return 1.0
+    if isinstance(t, torch.Tensor):
+        return torch.where(t == 0, 1.0, 2.0).to(torch.float64)
+    return 1.0 if t == 0 else 2.0
+
+
+def integrate(langevin, theta, v, grad, integrator: str, dt: float, gamma: float, zeros=None):
+    """One step of the integrator through the Langevin kernel ``langevin(theta, v, grad, dt, gamma)``
+    (docs/design.md contract 4: kick, friction and noise, drift, reflect at the box; the caller binds
+    bound, kT, seed and step). ``grad`` is dV/dtheta times :func:`kick_scale`.
+
+    "paper": the scheme of the paper's WLMD scripts, one kernel call. "baoab": Leimkuhler and
+    Matthews' splitting (Appl. Math. Res. Express 2013; J. Chem. Phys. 138, 174102): half kick
+    (the previous step's closing one with this step's opening one) and half drift, then friction,
+    noise and the second half drift; it samples a harmonic well's variance exactly at any dt.
+    ``zeros``: a zero force like ``grad`` for BAOAB's second call (made here when None)."""
+    if integrator == "baoab":
+        langevin(theta, v, grad, 0.5 * dt, 0.0)
+        langevin(theta, v, torch.zeros_like(grad) if zeros is None else zeros, 0.5 * dt, gamma)
+    else:
+        langevin(theta, v, grad, dt, gamma)
+
+
+def config_temperature(integrator: str, kT: float, gamma: float) -> float:
+    """The temperature at which the integrator samples configurations (small dt, friction ``gamma``
+    per step): kT (2 - gamma) / (2 (1 - gamma)) for the paper's scheme (it damps the kick in its
+    own step), kT for BAOAB."""
+    if integrator == "paper":
+        return kT * (2.0 - gamma) / (2.0 * (1.0 - gamma))
+    return kT
+
+
+# -- the box -------------------------------------------------------------------------------------
+def _paper_bound(p: torch.Tensor) -> float:
+    """2 / sqrt(width): width = numel / in for a tensor of shape (out, in, ...), out for a bias."""
+    width = p.numel() / p.shape[1] if p.dim() >= 2 else p.shape[0]
+    return 2.0 / math.sqrt(width)
+
+
+NORM_BOUND = 2.0
+_NORMS = (torch.nn.LayerNorm, torch.nn.GroupNorm, torch.nn.modules.batchnorm._BatchNorm,
+          torch.nn.modules.instancenorm._InstanceNorm) + ((torch.nn.RMSNorm,) if hasattr(torch.nn, "RMSNorm") else ())
+
+
+def paper_bounds(model, params) -> list:
+    """The box of each parameter tensor under ``bound="paper"``. Weights and biases of the layers
+    that mix inputs: 2 / sqrt(width) (the paper's Methods: parameters on the order of 1/sqrt(W), the
+    box twice that). Gains and biases of normalisation layers (LayerNorm, GroupNorm, BatchNorm,
+    InstanceNorm, RMSNorm): their natural scale is 1 (a gain starts at 1, a bias at 0) whatever the
+    width, so their box is twice that, +-2 (NORM_BOUND). The 2/sqrt(width) rule would clamp the
+    ResNet's 30,528 LayerNorm gains from 1 to as little as 0.02 and change the network."""
+    norm = {id(q) for m in model.modules() if isinstance(m, _NORMS) for q in m.parameters(recurse=False)}
+    return [NORM_BOUND if id(p) in norm else _paper_bound(p) for p in params]

@@ -1,0 +1,221 @@
+"""How the WLMD step is called: eagerly, compiled, compiled in blocks of steps, or replayed from CUDA
+graphs. Runners hold no physics: the step (:mod:`entropyeng.wlmd.step`) is the same body in every
+form.
+
+The form follows a rule a user can read (:meth:`Runner.choose`):
+
+- ``compile=False`` or ``"eager"``: the step function as Python calls it (no compilation);
+- ``compile=True``: compiled with ``torch.compile(fullgraph=True)``;
+- ``compile="auto"`` (the default): compiled once a run of at least ``compile_min_steps`` planned
+  steps starts (the call's steps, or ``planned_steps`` of a run driven in chunks), eager before;
+- a resumed run keeps the form its checkpoint records (the forms agree only to rounding);
+- compiled on the CPU, runs of at least ``BLOCK_MIN_STEPS`` steps also compile ``BLOCK`` steps as
+  one call when a step costs less than ``BLOCK_BELOW_S``;
+- on a CUDA device, the steps between two host reads are replayed from a captured graph of
+  ``min(sync_every, graph_steps)`` steps (:mod:`entropyeng.wlmd.graph`), whatever the form.
+
+A step that cannot be traced falls back to the eager form with one warning.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import warnings
+
+import torch
+
+from .graph import capture_steps
+from .step import repeat_step
+
+__all__ = ["Runner", "FORMS", "torch_threads", "default_threads"]
+
+log = logging.getLogger("entropyeng.wlmd")
+
+FORMS = ("eager", "compiled")
+
+
+class Runner:
+    """Calls ``step(*state)``: ``form`` is "eager" or "compiled" (None while ``compile="auto"`` waits
+    for a long enough run), ``reason`` says why, ``block`` holds the compiled block of steps,
+    ``graph`` the CUDA graph, ``info`` what compiling cost."""
+
+    BLOCK = 4
+    BLOCK_BELOW_S = 1e-3
+    BLOCK_MIN_STEPS = 10**6
+
+    def __init__(self, step, state, device):
+        self.step, self.state, self.device = step, state, device
+        self.call = step
+        self.form, self.reason, self.decided = "eager", None, False
+        self.block = None
+        self.block_tried = False
+        self.graph = None  # (function, steps, captured graph or None)
+        self.info = None  # compile_info: form, reason, compile_seconds, compiled_step_s (or error)
+        self.graph_info = None
+
+    # -- the form ---------------------------------------------------------------------------------
+    def choose(self, compile, run_length, compile_min_steps, forced=None):
+        """Settle the form by the rule of the module docstring (once; ``compile="auto"`` waits while
+        runs are shorter than ``compile_min_steps``)."""
+        if self.decided:
+            return
+        if forced in FORMS:
+            form, reason = forced, "the form the checkpoint's run had"
+        elif compile is True:
+            form, reason = "compiled", "compile=True"
+        elif compile in (False, "eager"):
+            form, reason = "eager", f"compile={compile!r}"
+        elif run_length >= compile_min_steps:
+            form, reason = "compiled", f"compile='auto' and a run of {run_length:,} steps >= compile_min_steps"
+        else:
+            self.reason = (f"compile='auto' and a run of {run_length:,} steps < compile_min_steps "
+                           f"({compile_min_steps:,}): eager until a longer run")
+            return
+        self.decided = True
+        self.reason = reason
+        if form == "compiled":
+            self._compile(reason)
+        else:
+            self.form = "eager"
+        log.info("WLMD step: %s (%s)", self.form, self.reason)
+
+    def _compile(self, reason):
+        t0 = time.perf_counter()
+        log.info("WLMD step: compiling (%s); this takes seconds to a minute", reason)
+        try:
+            compiled = compiled_function(self.step, self.device)
+            compiled_s = self.time(compiled, 3)  # (compiles it now, on copies of the state)
+        except Exception as e:  # noqa: BLE001 (any tracing or compilation failure)
+            warnings.warn(f"compile: torch.compile could not trace the WLMD step ({type(e).__name__}: "
+                          f"{str(e).splitlines()[0][:200] if str(e) else ''}); running the eager step", stacklevel=5)
+            self.form, self.reason = "eager", f"compiling failed ({type(e).__name__})"
+            self.info = dict(form="eager", reason=self.reason, error=f"{type(e).__name__}: {e}"[:500])
+            return
+        seconds = time.perf_counter() - t0
+        self.call, self.form = compiled, "compiled"
+        self.info = dict(form="compiled", reason=reason, compile_seconds=seconds, compiled_step_s=compiled_s)
+        log.info("WLMD step: compiled in %.1f s, %.0f us a step", seconds, compiled_s * 1e6)
+
+    def add_block(self, run_length, min_steps):
+        """For a compiled step cheaper than BLOCK_BELOW_S on the CPU, in a run of ``min_steps``
+        (BLOCK_MIN_STEPS) steps or more, compile BLOCK steps as one call too: each call of a compiled
+        function pays ~30 us of its own (guards, the wrapper), which 4 steps share (the W = 30 spiral
+        step: 206 -> 176 us measured). The block is a second graph to compile (12-14 s with an empty
+        compile cache on a 2-core machine, ~1.5 s once torch's cache holds it), so shorter runs do
+        without (tried once). It runs the steps' arithmetic unchanged (tested bit for bit); blocks are
+        aligned to multiples of BLOCK in the step counter. Not on CUDA, where graphs do more."""
+        if (self.form != "compiled" or self.block_tried or self.device.type != "cpu" or run_length < min_steps
+                or not self.info.get("compiled_step_s", math.inf) < self.BLOCK_BELOW_S):
+            return
+        self.block_tried = True
+        t0 = time.perf_counter()
+        block = compiled_function(repeat_step(self.step, self.BLOCK), self.device)
+        try:
+            self.time(block, 1)  # compiles it now
+        except Exception as e:  # noqa: BLE001 (a failure here keeps the single compiled step)
+            warnings.warn(f"compile: the {self.BLOCK}-step block did not compile ({type(e).__name__}); running "
+                          "single compiled steps", stacklevel=5)
+            return
+        self.block = block
+        self.info["block_seconds"] = time.perf_counter() - t0
+        log.info("WLMD step: blocks of %d compiled steps (%.1f s to compile)", self.BLOCK, self.info["block_seconds"])
+
+    def time(self, fn, n=10):
+        """Seconds per call of ``fn`` over copies of the state (after one warm-up call)."""
+        scratch = self.state.scratch()
+        fn(*scratch)
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn(*scratch)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return (time.perf_counter() - t0) / n
+
+    # -- calling it -------------------------------------------------------------------------------
+    def _graph(self, k, sync_every, graph_steps, capture):
+        """``(graph, n)``: the CUDA graph of ``n = min(sync_every, graph_steps)`` calls of the current
+        step function, captured on the first call of ``k >= n`` steps; None where there is none (not
+        on a CUDA device, ``graph_steps`` 0, fewer steps, or the capture failed). A capture is kept for
+        its function and length and made anew when either changes."""
+        n = min(sync_every, int(graph_steps))
+        if n < 1 or k < n or (self.device.type != "cuda" and capture is None):
+            return None
+        held = self.graph
+        if held is None or held[0] is not self.call or held[1] != n:
+            self.graph = None  # the old capture's memory goes before the new one takes its own
+            t0 = time.perf_counter()
+            graph = capture_steps(self.call, self.state, n, self.state.scratch(), capture)
+            self.graph = held = (self.call, n, graph)
+            self.graph_info = dict(steps=n, captured=graph is not None, capture_seconds=time.perf_counter() - t0)
+            log.info("WLMD step: CUDA graph of %d steps %s", n, "captured" if graph is not None else "not captured")
+        return None if held[2] is None else (held[2], n)
+
+    def advance(self, k, t0, sync_every, graph_steps, capture=None):
+        """Run k steps from step t0: on a CUDA device, replays of the captured graph, then single
+        steps; on the CPU with a block, single steps up to a multiple of BLOCK, then blocks, then the
+        remainder (so a resumed run calls blocks on the same steps as an uninterrupted one)."""
+        state, step = self.state, self.call
+        graphed = self._graph(k, sync_every, graph_steps, capture)
+        if graphed is not None:
+            graph, n = graphed
+            for _ in range(k // n):
+                graph.replay()
+            for _ in range(k % n):
+                step(*state)
+            return
+        if self.block is None:
+            for _ in range(k):
+                step(*state)
+            return
+        u = self.BLOCK
+        lead = min(k, -t0 % u)
+        blocks = (k - lead) // u
+        for _ in range(lead):
+            step(*state)
+        for _ in range(blocks):
+            self.block(*state)
+        for _ in range(k - lead - blocks * u):
+            step(*state)
+
+
+def compiled_function(fn, device):
+    """``torch.compile(fn, fullgraph=True)`` as the step wants it: the step is called only with its
+    own state and the model is not changed during a run, so tensor guards are enough (the module
+    and global guards cost ~50 us a call); on the CPU a C++ wrapper around the kernels saves ~45 us
+    of Python per call."""
+    options = {"guard_filter_fn": torch.compiler.keep_tensor_guards_unsafe}
+    if device.type == "cpu":
+        options["cpp_wrapper"] = True
+    return torch.compile(fn, fullgraph=True, dynamic=False, options=options)
+
+
+class torch_threads:
+    """torch's intra-op threads set for a block (None: leave them), restored after."""
+
+    def __init__(self, n):
+        self.n, self.old = n, None
+
+    def __enter__(self):
+        if self.n is not None and self.n != torch.get_num_threads():
+            self.old = torch.get_num_threads()
+            torch.set_num_threads(self.n)
+
+    def __exit__(self, *exc):
+        if self.old is not None:
+            torch.set_num_threads(self.old)
+
+
+def default_threads(n_params: int, n_rows: int, walkers: int, processes: int = 1):
+    """The intra-op threads a WLMD run takes by default: 1, or None (torch's own setting).
+
+    Measured on 2 cores, spiral regression W = 30 (1,051 parameters, 500 rows), float32 compiled,
+    walker-steps/s on 2 threads against 1: K = 1 slower (the threads only synchronise a small
+    model's products), K = 2 1.15x, K = 4 1.41x, K = 16 1.70x (batched MLP; 1.61x and 1.72x at
+    K = 4 and 16 through functional_call), K = 64 1.6x. Several processes (``distributed``) share
+    the cores already: each keeps one thread up to 2e7 parameters x rows x walkers, as one walker."""
+    work = n_params * n_rows * walkers
+    if walkers > 1 and processes == 1:
+        return 1 if work <= 1e6 else None
+    return 1 if work <= 2e7 else None

@@ -1,0 +1,624 @@
+"""Wang-Landau molecular dynamics for any torch model (the paper's Methods, Eq. 2-4): the sampler.
+
+All parameters move together under Langevin dynamics in the bias potential V(theta) = S(x, y) plus
+fixed quadratic walls, with x = ln(train loss) and y = ln(test loss) or the smoothed test accuracy;
+every step deposits a Gaussian hill of height f(t) on the S grid at (x, y).
+
+One class runs one walker or K walkers sharing the landscape, in one process or over the ranks of a
+``torch.distributed`` job (multiple-walker metadynamics; Raiteri, Laio, Gervasio, Micheletti and
+Parrinello, J. Phys. Chem. B 110, 3533 (2006)). This class holds the configuration, runs the step
+with host reads every ``sync_every`` steps, and reports; the rest of the package holds the state
+(:mod:`.state`), the physics (:mod:`.physics`), the model's forward and vector-Jacobian product
+(:mod:`.models`), the step (:mod:`.step`), how it is called (:mod:`.runners`, :mod:`.graph`),
+checkpoints (:mod:`.checkpoint`) and ranks (:mod:`.ranks`).
+
+The schedule's clock counts walker-steps: K walkers over R ranks deposit K R hills per step, step
+t's hills are deposits (t - 1) K R + 1 ... t K R of Eq. 4 and all get f of the first of them, so
+t1, t2, t3 mean the same budget whatever K and R.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import warnings
+
+import numpy as np
+import torch
+
+from .. import _checks as C
+from .. import backends, kernels
+from ..grid import Grid
+from ..landscape import Landscape
+from . import checkpoint, models, physics
+from .ranks import RANK_STRIDE, LandscapeShare, init_distributed
+from .runners import Runner, default_threads, torch_threads
+from .state import WalkerDropped, WLMDError, WLMDInfo, new_state
+from .step import make_step
+
+__all__ = ["WLMD", "MAX_WALKERS"]
+
+MAX_WALKERS = 65536  # walkers per process
+INTEGRATORS = ("paper", "baoab")
+
+
+class WLMD:
+    """Wang-Landau molecular dynamics sampler of S(ln train loss, y).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Any model with floating-point parameters (one dtype, one device); its parameters become
+        views into the sampler's flat buffer.
+    train, test : (X, y)
+        Tensors or arrays; X is fed to ``model``; y: targets for the loss.
+    loss : {"mse", "ce", "bce"} or callable
+        ``callable(output, target) -> scalar``.
+    cv_y : {"test_loss", "smoothed_accuracy"}
+        y = ln(test loss), or the smoothed test accuracy of Eq. 2, mean of
+        sigmoid(alpha (correct logit - highest wrong logit)) (classification only).
+    alpha : float
+        Sharpness of the smoothed accuracy (the paper: 5).
+    logit_y : bool, optional
+        For the smoothed accuracy, y = logit(eps + (1 - 2 eps) A_s), eps = 1e-4, so that the walker is
+        not squeezed against accuracy 1 (the default, as in the authors' scripts); False keeps A_s.
+    grid : Grid
+    sigma, cutoff : float
+        Hill width and cutoff, in axis units.
+    walls : dict, optional
+        Any of x_min, x_max, y_min, y_max: fixed bias ``wall_c (x - x_max)^2`` beyond each (Eq. 3),
+        kept apart from the learned landscape.
+    schedule : dict
+        f_max, t1, t2, t3 of Eq. 4 (t counts steps from 1).
+    dt, gamma, kT : float
+        Time step, friction per step in [0, 1], temperature (the paper: kT = 1).
+    bound : "paper" or float
+        Box of each parameter tensor: "paper" is 2 / sqrt(numel / in) (2/sqrt(out) for a Linear
+        weight) and 2/sqrt(out) for a bias; +-2 for the gains and biases of normalisation layers
+        (see :func:`paper_bounds`).
+    seed : int
+    backend : {"cpp", "torch", "cuda"}, optional
+        Accepted for compatibility and checked: the step's operators (:mod:`entropyeng.ops`) dispatch
+        on the tensors' device themselves (C++ kernels on the CPU where built, CUDA on a GPU).
+    integrator : {"paper", "baoab"}
+        "paper": the paper's kick, friction and noise, drift in one kernel call. It damps the kick
+        in its own step, so at friction ``gamma`` per step it samples configurations at
+        :attr:`config_temperature` = kT (2 - gamma) / (2 (1 - gamma)) however small dt is, and the
+        landscape comes out in those units (+5.6 % at gamma = 0.1, +0.5 % at 0.01; exact for a
+        harmonic well, tested). "baoab" (Leimkuhler-Matthews) samples at kT.
+    walkers : int
+        K walkers in this process, sharing the landscape. They start from the model's parameters
+        with independent velocities and noise and each deposits a hill every step (``steps`` of
+        ``run`` are steps of every walker: K walker-steps each). A walker whose loss turns
+        non-finite or that leaves the grid is dropped with a :class:`WalkerDropped` warning (back at
+        its last checked state, it deposits no more hills); :class:`WLMDError` when none is left.
+    distributed : bool
+        Share the landscape with the other ranks of the ``torch.distributed`` job (joined from the
+        ``torchrun`` environment if needed; gloo on CPU, NCCL on GPUs): the ranks all-reduce their
+        landscape increments every ``sync_every`` steps; their noise seeds are made distinct.
+    timeout_s : float
+        How long a collective waits for a rank before raising (distributed only).
+    sync_every : int, optional
+        Steps between host reads (default 100 on the CPU, 1000 on CUDA): the checks (a non-finite
+        loss, a walker off the grid) always run on the device inside the step; the host reads the
+        step counter and the failure flags every k steps (and, distributed, all-reduces the
+        landscape).
+    compile : {"auto", True, "eager", False}
+        How the step (:mod:`entropyeng.wlmd.step`, one body in every form) is called
+        (:mod:`entropyeng.wlmd.runners`): ``True`` compiled with ``torch.compile(fullgraph=True)``
+        (if tracing fails, eagerly with one warning); ``"eager"`` or ``False`` not compiled;
+        ``"auto"`` (default) compiled once a run of at least ``compile_min_steps`` steps starts (the
+        call's steps, or ``planned_steps`` if a caller driving a long run in chunks sets it), eager
+        before. A resumed run keeps the form its checkpoint records. ``step_form`` says which form
+        runs, ``form_reason`` why, ``compile_info`` what compiling cost.
+    threads : int, optional
+        torch's intra-op threads during ``run`` (restored after). Default (:func:`default_threads`):
+        one walker of a small model (parameters x data rows <= 2e7) on one thread, where more only
+        add synchronisation (spiral regression W = 30 ran 2,000 steps in 41.8 s with torch's default
+        and 4.6 s with one thread on a shared 2-core machine); many walkers in one process, whose
+        models the threads split between them, on torch's own setting unless all of them together
+        are tiny (parameters x rows x walkers <= 1e6); in a distributed run each process as one
+        walker; larger models on torch's own setting.
+    """
+
+    #: How the step runs the model: "auto" (an MLP or a small CNN on the CPU through the C++ batched
+    #: operators, ``entropyeng::mlp_batch`` / ``net_batch``, when the operator library is loaded; any
+    #: other model through ``torch.func.functional_call``) or "torch" (always ``functional_call``).
+    #: Set it before the first ``run``; ``model_path`` says which the step uses once built.
+    model_kernel = "auto"
+    model_path = None
+    #: Steps per CUDA graph on a CUDA device (:mod:`entropyeng.wlmd.graph`): between two host reads
+    #: the steps are replayed in captured graphs of ``min(sync_every, graph_steps)`` steps, so that a
+    #: step costs its kernels' device time; the first run of that many steps captures it
+    #: (``graph_info``: steps and seconds). 0 turns the graphs off. No graphs on the CPU.
+    graph_steps = 100
+    _graph_capture = None  # the tests' CPU stand-in for the CUDA capture (entropyeng.wlmd.graph)
+    #: compiled blocks of steps on the CPU for runs of at least this many steps (see Runner.add_block)
+    BLOCK_MIN_STEPS = Runner.BLOCK_MIN_STEPS
+    #: the length of the whole run, which a caller driving it in chunks may set (the form's rule reads it)
+    planned_steps = 0
+    _forced_form = None  # the form a checkpoint's run had (compile="auto" continues on it)
+
+    def __init__(self, model, train, test, *, loss, cv_y="test_loss", alpha=5.0, logit_y=None, grid, sigma,
+                 cutoff, walls=None, wall_c=3000.0, schedule, dt, gamma, kT=1.0, bound="paper", seed=0,
+                 backend=None, integrator="paper", sync_every=None, walkers=1, distributed=False, timeout_s=120.0,
+                 compile="auto", threads=None, compile_min_steps=2000):
+        if isinstance(walkers, bool) or not isinstance(walkers, (int, np.integer)) or not 1 <= walkers <= MAX_WALKERS:
+            raise ValueError(f"walkers: expected an integer in [1, {MAX_WALKERS}], got {walkers!r}")
+        if not isinstance(distributed, bool):
+            raise TypeError(f"distributed: expected True or False, got {distributed!r}")
+        self.K, self.distributed = int(walkers), distributed
+        timeout_s = C.positive(timeout_s, "timeout_s")
+        params = self._check_model(model)
+        if integrator not in INTEGRATORS:
+            raise ValueError(f"integrator: expected one of {sorted(INTEGRATORS)}, got {integrator!r}")
+        self.integrator = integrator
+        if not isinstance(grid, Grid):
+            raise TypeError(f"grid: expected an entropyeng.Grid, got {type(grid).__name__}")
+        self.grid = grid
+        self.sigma, self.cutoff = C.hill(grid, sigma, cutoff)
+        self.dt = C.positive(dt, "dt")
+        self.gamma = C.finite(gamma, "gamma")
+        if not 0 <= self.gamma <= 1:
+            raise ValueError(f"gamma: expected a number in [0, 1], got {self.gamma}")
+        if self.gamma == 1 and integrator == "paper":
+            raise ValueError("gamma: 1 with integrator 'paper' resamples the velocity after the kick, so the "
+                             "landscape's force never acts (use gamma < 1, or integrator='baoab')")
+        self.kT = C.finite(kT, "kT")
+        if self.kT < 0:
+            raise ValueError(f"kT: expected a number >= 0, got {self.kT}")
+        self.seed = C.counter(seed, "seed")
+        self.schedule = self._check_schedule(schedule)
+        self.walls = self._check_walls(walls)
+        self.wall_c = C.finite(wall_c, "wall_c")
+        if self.wall_c < 0:
+            raise ValueError(f"wall_c: expected a number >= 0 (a wall pushes back), got {self.wall_c}")
+        self.alpha = C.positive(alpha, "alpha")
+        self.loss_name, self._loss = physics.make_loss(loss)
+        self._check_cvs(loss, cv_y, logit_y)
+        self.X_tr, self.y_tr = self._data(train, "train")
+        self.X_te, self.y_te = self._data(test, "test")
+        if self.cv_y == "smoothed_accuracy" and self.y_te.dtype.is_floating_point:
+            raise ValueError("cv_y: 'smoothed_accuracy' needs class labels (an integer test target), got "
+                             f"{self.y_te.dtype} targets; use cv_y='test_loss' for regression")
+        self.backend = backends.resolve(backend, torch.empty(0, device=self.device))
+        if not (isinstance(compile, bool) or (isinstance(compile, str) and compile in ("auto", "eager"))):
+            # (1 == True: an int would pass an `in` test and then fail `compile is True` later)
+            raise ValueError(f"compile: expected 'auto', True, 'eager' or False, got {compile!r}")
+        self.compile = compile
+        self.compile_min_steps = C.counter(compile_min_steps, "compile_min_steps")
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
+                                    or not 1 <= threads <= 4096):
+            raise ValueError(f"threads: expected an integer in [1, 4096], got {threads!r}")
+        if sync_every is None:
+            sync_every = 1000 if self.device.type == "cuda" else 100
+        if isinstance(sync_every, bool) or not isinstance(sync_every, int) or sync_every < 1:
+            raise ValueError(f"sync_every: expected an integer >= 1, got {sync_every!r}")
+        self.sync_every = sync_every
+        if isinstance(bound, str) and bound != "paper":
+            raise ValueError(f"bound: expected 'paper' or a number, got {bound!r}")
+        # join the job only once the arguments are known to be good: a rank that fails alone before
+        # its first collective would leave the others waiting for it until the timeout
+        self.rank, self.world = init_distributed(timeout_s=timeout_s) if distributed else (0, 1)
+        self._noise_seed = (self.seed + self.rank * RANK_STRIDE) % 2**64
+        theta, v = self._flatten(params, bound)
+        self.state = new_state(theta, v, grid.shape)
+        self._share = LandscapeShare(self.state.S, self.state.H) if distributed else None
+        self._fns = None  # the model's functions (models.ModelFns) and the runner, built on the first run
+        self._runner = None
+        self._evaluate_current()
+        for k in range(self.K):
+            problem = self._problem(self._xs[k], self._ys[k], 0)
+            if problem:
+                raise ValueError(f"grid: the initial state does not fit: {problem}")
+        n_rows = int(self.X_tr.shape[0]) + int(self.X_te.shape[0])
+        self.threads = threads if threads is not None else default_threads(self.n_params, n_rows, self.K, self.world)
+
+    # -- set-up -------------------------------------------------------------------------------
+    def _check_model(self, model):
+        if not isinstance(model, torch.nn.Module):
+            raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+        params = [p for p in model.parameters() if p.requires_grad]
+        if not params:
+            raise ValueError("model: it has no trainable parameters")
+        dtypes = {p.dtype for p in params}
+        if len(dtypes) != 1 or not next(iter(dtypes)).is_floating_point:
+            raise ValueError(f"model: expected floating-point parameters of one dtype, got {sorted(map(str, dtypes))}")
+        self.dtype = params[0].dtype
+        if self.dtype not in (torch.float32, torch.float64):
+            raise ValueError(f"model: expected float32 or float64 parameters, got {self.dtype}")
+        devices = {p.device for p in params}
+        if len(devices) != 1:
+            raise ValueError(f"model: expected parameters on one device, got {devices}")
+        self.device = params[0].device
+        self.model = model
+        return params
+
+    @staticmethod
+    def _check_schedule(schedule):
+        if not isinstance(schedule, dict) or set(schedule) != {"f_max", "t1", "t2", "t3"}:
+            raise ValueError("schedule: expected dict(f_max=..., t1=..., t2=..., t3=...) (Eq. 4)")
+        s = {k: C.finite(v, f"schedule['{k}']") for k, v in schedule.items()}
+        if not s["f_max"] > 0 or not s["t1"] > 0 or not s["t2"] >= s["t1"] or not s["t3"] < s["t2"]:
+            raise ValueError(f"schedule: expected f_max > 0, t1 > 0, t2 >= t1, t3 < t2, got {s}")
+        return s
+
+    @staticmethod
+    def _check_walls(walls):
+        walls = dict(walls or {})
+        bad = set(walls) - {"x_min", "x_max", "y_min", "y_max"}
+        if bad:
+            raise ValueError(f"walls: unknown keys {sorted(bad)}; expected x_min, x_max, y_min, y_max")
+        return {k: C.finite(v, f"walls['{k}']") for k, v in walls.items()}
+
+    def _check_cvs(self, loss, cv_y, logit_y):
+        if cv_y not in ("test_loss", "smoothed_accuracy"):
+            raise ValueError(f"cv_y: expected 'test_loss' or 'smoothed_accuracy', got {cv_y!r}")
+        if cv_y == "smoothed_accuracy" and loss == "mse":
+            raise ValueError("cv_y: 'smoothed_accuracy' needs a classification loss, got loss 'mse' (a regression)")
+        if cv_y == "test_loss" and logit_y:
+            raise ValueError("logit_y: only applies to cv_y='smoothed_accuracy'")
+        self.cv_y = cv_y
+        self.logit_y = (cv_y == "smoothed_accuracy") if logit_y is None else bool(logit_y)
+
+    def _data(self, data, name):
+        if not isinstance(data, (tuple, list)) or len(data) != 2:
+            raise TypeError(f"{name}: expected a pair (X, y)")
+        X, y = (torch.as_tensor(a) for a in data)
+        if X.shape[0] != y.shape[0]:
+            raise ValueError(f"{name}: X has {X.shape[0]} rows but y has {y.shape[0]}")
+        if X.shape[0] == 0:
+            raise ValueError(f"{name}: the data set is empty")
+        if X.is_floating_point():
+            X = X.to(self.dtype)
+            if not torch.isfinite(X).all():
+                raise ValueError(f"{name}: X contains NaN or infinite values")
+        if self.loss_name == "ce":
+            y = y.long()
+        elif self.loss_name == "bce":
+            y = y.to(self.dtype)
+        elif y.is_floating_point():
+            y = y.to(self.dtype)
+        return X.to(self.device), y.to(self.device)
+
+    def _flatten(self, params, bound):
+        """(theta, v), the (K, P) buffers of the walkers' parameters and velocities; walker 0's row
+        holds the model's parameters (each a view into it)."""
+        n = sum(p.numel() for p in params)
+        self.n_params, K = n, self.K
+        theta = torch.empty(K, n, dtype=self.dtype, device=self.device)
+        row = theta[0]
+        b = torch.empty(n, dtype=self.dtype, device=self.device) if isinstance(bound, str) else \
+            C.positive(bound, "bound", allow_inf=True)
+        off = 0
+        with torch.no_grad():
+            for p, box in zip(params, physics.paper_bounds(self.model, params)):
+                k = p.numel()
+                row[off:off + k] = p.reshape(-1)
+                if isinstance(b, torch.Tensor):
+                    b[off:off + k] = box
+                p.data = row[off:off + k].view_as(p)
+                p.grad = None
+                off += k
+        self.bound = b
+        limit = b if isinstance(b, torch.Tensor) else torch.full_like(row, b)
+        outside = (row.abs() > limit)
+        if bool(outside.any()):
+            warnings.warn(f"{int(outside.sum())} initial parameters lie outside their box; clamped into it",
+                          stacklevel=3)
+            with torch.no_grad():
+                torch.clamp_(row, -limit, limit)
+        with torch.no_grad():
+            theta[1:] = row
+        # velocities from N(0, kT), drawn from the counter-based stream at a reserved step
+        xi = kernels.normal(self._noise_seed, physics.INIT_STEP, K * n, backend="torch",
+                            dtype=str(self.dtype).replace("torch.", ""))
+        return theta, (math.sqrt(self.kT) * xi).to(self.device).reshape(K, n)
+
+    # -- the state as the host sees it ------------------------------------------------------------
+    @property
+    def theta(self) -> torch.Tensor:
+        """The walkers' parameters: (P,) for one walker (the model's parameters are views into it), (K, P)."""
+        return self.state.theta[0] if self.K == 1 else self.state.theta
+
+    @property
+    def v(self) -> torch.Tensor:
+        return self.state.v[0] if self.K == 1 else self.state.v
+
+    @property
+    def S(self) -> torch.Tensor:
+        """The learned entropy (float64 tensor on the model's device, updated in place)."""
+        return self.state.S
+
+    @property
+    def H(self) -> torch.Tensor:
+        return self.state.H
+
+    @property
+    def t(self) -> int:
+        """Steps taken by each walker."""
+        return int(self.state.t)
+
+    @property
+    def active(self) -> np.ndarray:
+        """(K,) bool: the walkers still sampling."""
+        return self.state.active.cpu().numpy().copy()
+
+    def _models(self) -> models.ModelFns:
+        if self._fns is None:
+            self._fns = models.build(self.model, self._loss, self.X_tr, self.y_tr, self.X_te, self.y_te, self.cv_y,
+                                     self.alpha, self.logit_y, self.K, self.model_kernel)
+            self.model_path = self._fns.path
+        return self._fns
+
+    def _evaluate_current(self):
+        """(x, y) and the smoothing error of every walker (``_xs``, ``_ys``, ``_errs``) and (x, y) of
+        the first active one (``_xv``, ``_yv``), read on the host (no autograd graph). Before the first
+        run, through ``functional_call``; then the way the step runs the model."""
+        fns = self._fns or models.build(self.model, self._loss, self.X_tr, self.y_tr, self.X_te, self.y_te,
+                                        self.cv_y, self.alpha, self.logit_y, self.K, "torch")
+        with torch.no_grad():
+            x, y, err = fns.evaluate(self.state.theta)
+        self._xs, self._ys, self._errs = (a.double().cpu().numpy() for a in (x, y, err))
+        active = self.active
+        k = int(np.argmax(active)) if active.any() else 0
+        self._xv, self._yv = float(self._xs[k]), float(self._ys[k])
+
+    def _problem(self, x, y, step):
+        """What is wrong with (x, y) at ``step`` (the grid check of :func:`physics.on_grid`), or None."""
+        if bool(physics.on_grid(torch.tensor([[x, y]], dtype=torch.float64), self.grid)[0]):
+            return None
+        if not (math.isfinite(x) and math.isfinite(y)):
+            return f"the loss is not finite at step {step} (x = {x}, y = {y})"
+        return f"the walker left the grid at step {step} (x = {x:.6g}, y = {y:.6g}; grid {self.grid})"
+
+    def wall_energy(self, x, y):
+        """The fixed wall bias at (x, y) (arrays allowed)."""
+        e = physics.wall_energy(torch.as_tensor(np.asarray(x, float)), torch.as_tensor(np.asarray(y, float)),
+                                self.walls, self.wall_c)
+        return e.numpy()
+
+    def _wall_force(self, x, y):
+        """(dV_wall/dx, dV_wall/dy) at (x, y) (floats)."""
+        gx, gy = physics.wall_force(torch.tensor(float(x), dtype=torch.float64),
+                                    torch.tensor(float(y), dtype=torch.float64), self.walls, self.wall_c)
+        return float(gx), float(gy)
+
+    # -- the schedule ---------------------------------------------------------------------------
+    @property
+    def deposits_per_step(self) -> int:
+        """Walkers in the whole job (every rank's): the hills one step deposits, and the factor
+        between a walker's steps and the schedule's clock."""
+        return self.K * self.world
+
+    def f(self, t=None) -> float:
+        """The hill height of step t (default: the next step): Eq. 4 at deposit (t - 1) K R + 1, the
+        first of the step's K R hills (K walkers on each of R ranks; one walker: f(t) of Eq. 4).
+
+        Eq. 4: f(t) = f_max t / t1 for t <= t1; f_max for t1 < t <= t2; f_max (t2 - t3) / (t - t3)
+        after t2 (t counts deposits from 1)."""
+        t = self.t + 1 if t is None else t
+        return physics.f_schedule((t - 1) * self.deposits_per_step + 1, **self.schedule)
+
+    @property
+    def config_temperature(self) -> float:
+        """The temperature at which the integrator samples configurations (small dt, friction
+        ``gamma`` per step): kT (2 - gamma) / (2 (1 - gamma)) for the paper's scheme, kT for BAOAB.
+        The learned landscape estimates config_temperature / kT times the entropy (divide by that
+        ratio to compare with an exact entropy)."""
+        return physics.config_temperature(self.integrator, self.kT, self.gamma)
+
+    @property
+    def round_trips(self) -> int:
+        """Round trips in x between the lowest and the highest tenth of the walled range, summed over
+        this process's walkers (a diagnostic of the sampling)."""
+        return int(self.state.trips.sum())
+
+    # -- the step and its form ------------------------------------------------------------------
+    def _build(self):
+        fns = self._models()
+        K = self.K
+        bound = self.bound if isinstance(self.bound, torch.Tensor) else torch.full_like(self.state.theta[0], self.bound)
+        step = make_step(fns.forward_vjp, deposits_per_step=self.deposits_per_step, grid=self.grid, sigma=self.sigma,
+                         cutoff=self.cutoff, walls=self.walls, wall_c=self.wall_c, schedule=self.schedule, dt=self.dt,
+                         gamma=self.gamma, kT=self.kT, seed=self._noise_seed, integrator=self.integrator,
+                         bound=bound.reshape(1, -1).expand(K, -1),
+                         ends=(self.walls.get("x_min", self.grid.x_min), self.walls.get("x_max", self.grid.x_max)))
+        self._runner = Runner(step, self.state, self.device)
+        self._runner.BLOCK_MIN_STEPS = self.BLOCK_MIN_STEPS
+
+    @property
+    def step_form(self):
+        """The form the steps run in: "compiled" or "eager" (:mod:`entropyeng.wlmd.runners`), None
+        while ``compile="auto"`` waits for a long enough run."""
+        r = self._runner
+        if r is None or not r.decided:
+            return "eager" if self.compile in (False, "eager") else None
+        return r.form
+
+    @property
+    def form_reason(self):
+        """Why the step runs in its form (None before the first run)."""
+        return None if self._runner is None else self._runner.reason
+
+    @property
+    def compile_info(self):
+        """What compiling cost (form, reason, compile_seconds, compiled_step_s; or an error), None
+        where nothing was compiled."""
+        return None if self._runner is None else self._runner.info
+
+    @property
+    def graph_info(self):
+        """The CUDA graph's steps, whether it was captured and the capture's seconds, or None."""
+        return None if self._runner is None else self._runner.graph_info
+
+    # -- running --------------------------------------------------------------------------------
+    def run(self, n_steps: int, callback=None, every: int = 1000, checkpoint=None) -> None:
+        """Run ``n_steps`` steps of every walker (``n_steps * deposits_per_step`` walker-steps, which
+        advance Eq. 4's clock by as much). ``callback(WLMDInfo)`` every ``every`` steps. If the loss
+        of the only walker (or of every walker) turns non-finite or leaves the grid, the last good
+        state is saved to ``checkpoint`` (default ./wlmd-last-good.npz) and :class:`WLMDError` says
+        at which step. Distributed runs end with a sync of the landscape."""
+        if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 0:
+            raise ValueError(f"n_steps: expected an integer >= 0, got {n_steps!r}")
+        if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
+            raise ValueError(f"every: expected an integer >= 1, got {every!r}")
+        n_steps = int(n_steps)
+        with torch_threads(self.threads):
+            if self._runner is None:
+                self._build()
+            r = self._runner
+            length = max(n_steps, int(self.planned_steps or 0))
+            r.BLOCK_MIN_STEPS = self.BLOCK_MIN_STEPS
+            r.choose(self.compile, length, self.compile_min_steps, self._forced_form)
+            r.add_block(length, self.BLOCK_MIN_STEPS)
+            s = self.state
+            with torch.no_grad():
+                s.good_theta.copy_(s.theta)
+                s.good_v.copy_(s.v)
+                s.bad.fill_(-1)
+            t0, done, start = time.perf_counter(), 0, self.t
+            while done < n_steps:
+                k = min(self.sync_every, n_steps - done, every - done % every if callback is not None else n_steps)
+                with torch.no_grad():
+                    r.advance(k, start + done, self.sync_every, self.graph_steps, self._graph_capture)
+                done += k
+                self._host_read(checkpoint, last=done == n_steps)
+                if callback is not None and done % every == 0:
+                    callback(self.info(time.perf_counter() - t0))
+
+    def share(self) -> None:
+        """All-reduce the landscape and histogram increments since the last sync over the ranks (a
+        collective; ``run`` calls it every ``sync_every`` steps and at its end)."""
+        if self._share is not None:
+            self._share(self.rank, self.t)
+
+    def _host_read(self, checkpoint_path, last):
+        """The host's read of the state every ``sync_every`` steps: the distributed all-reduce, the
+        walkers the steps dropped since the last read (warned), and at the end of a run the check of
+        the last update (which the next step would make). Stops with :class:`WLMDError` when no
+        walker is left (one walker: when it failed)."""
+        self.share()
+        s = self.state
+        was = self._active_seen if hasattr(self, "_active_seen") else np.ones(self.K, dtype=bool)
+        now = self.active
+        news = [(k, self._problem(*(float(a) for a in s.bad_xy[k]), int(s.bad[k]))) for k in np.nonzero(was & ~now)[0]]
+        self._evaluate_current()
+        if last:
+            for k in np.nonzero(now)[0]:
+                problem = self._problem(self._xs[k], self._ys[k], self.t)
+                if problem:
+                    with torch.no_grad():  # back to the state this last step started from
+                        s.theta[k] = s.good_theta[k]
+                        s.v[k] = s.good_v[k]
+                        s.active[k] = False
+                        s.bad[k] = self.t
+                    news.append((k, problem))
+            if news:
+                self._evaluate_current()
+        self._active_seen = self.active
+        if self.K > 1 or self.world > 1:
+            for k, problem in news:
+                warnings.warn(f"walker {k} (rank {self.rank}) dropped: {problem}; it is back at its last checked state "
+                              "and deposits no more hills", WalkerDropped, stacklevel=4)
+        alive = int(self.active.sum())
+        if self.distributed:
+            import torch.distributed as dist
+
+            n = torch.tensor([alive], dtype=torch.int64)
+            dist.all_reduce(n)
+            alive = int(n)
+        if alive > 0:
+            return
+        path = checkpoint_path or os.path.join(os.getcwd(), "wlmd-last-good.npz")
+        if self.K == 1 and self.world == 1:
+            failed = int(s.bad[0])
+            with torch.no_grad():
+                s.t.fill_(failed)
+                s.active.fill_(True)  # the last good state is a state to continue from
+            self._active_seen = self.active
+            self._evaluate_current()
+            self.save(path)
+            raise WLMDError(f"WLMD stopped: {news[0][1]}; the last good state was written to {path}", failed, path)
+        self.save(path)
+        raise WLMDError(f"WLMD stopped: every walker was dropped by step {self.t}; the last good state was "
+                        f"written to {path}", self.t, path)
+
+    # -- diagnostics and results ----------------------------------------------------------------
+    def info(self, seconds=0.0) -> WLMDInfo:
+        """Diagnostics of the state as of the last host read (what ``run``'s callback receives)."""
+        H = self.H.cpu().numpy()
+        visited = H > 0
+        flat = float(H[visited].min() / H[visited].mean()) if visited.any() else 0.0
+        act = self.active if self.active.any() else np.ones(self.K, dtype=bool)
+        err = float(np.abs(self._errs[act]).max())
+        kinetic = float((self.state.v[torch.from_numpy(act).to(self.device)] ** 2).mean())
+        return WLMDInfo(step=self.t, x=self._xv, y=self._yv, f=self.f(), kinetic_temperature=kinetic,
+                        smoothing_error=err, flatness=flat, visited=int(visited.sum()), round_trips=self.round_trips,
+                        seconds=seconds)
+
+    @property
+    def landscape(self) -> Landscape:
+        """The learned entropy (the walls are not in it), the histogram, the grid and metadata
+        (``steps``: steps of each walker; ``walker_steps``: over every walker of every rank)."""
+        meta = dict(sampler="WLMD", integrator=self.integrator, loss=self.loss_name, cv_y=self.cv_y,
+                    logit_y=self.logit_y, schedule=self.schedule, steps=self.t, seed=self.seed, dt=self.dt,
+                    gamma=self.gamma, kT=self.kT, sigma=self.sigma, cutoff=self.cutoff, walls=self.walls,
+                    wall_c=self.wall_c, round_trips=self.round_trips, walkers=self.K, world_size=self.world,
+                    active=int(self.active.sum()), walker_steps=self.t * self.deposits_per_step,
+                    config_temperature=self.config_temperature, schedule_clock="walker-steps")
+        return Landscape(self.S.cpu().numpy().copy(), self.H.cpu().numpy().copy(), self.grid, meta)
+
+    # -- checkpoints (entropyeng.wlmd.checkpoint) ------------------------------------------------
+    def state_dict(self) -> dict:
+        """Parameters, velocities (this process's walkers: (P,) for one, (K, P) for K), landscape,
+        histogram, step counter, the walkers' flags and round-trip state, and the configuration."""
+        return checkpoint.state_dict(self)
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict` (checked whole before anything changes)."""
+        checkpoint.load_state_dict(self, state)
+        self._active_seen = self.active
+
+    def save(self, path) -> None:
+        """Write a self-describing .npz checkpoint atomically (distributed: a collective that gathers
+        every rank's walkers; rank 0 writes)."""
+        checkpoint.save(self, path)
+
+    def load_checkpoint(self, path) -> None:
+        """Continue this sampler from :meth:`save` (the same model, walkers per rank and ranks)."""
+        arrays, meta = checkpoint.read(path)
+        checkpoint.restore(self, arrays, meta, path)
+        self._active_seen = self.active
+
+    @classmethod
+    def load(cls, path, model, train, test, *, loss=None, backend=None, compile="auto", threads=None,
+             sync_every=None, timeout_s=120.0):
+        """A sampler restored from :meth:`save` onto ``model`` and the same data (the model's
+        parameters are overwritten); ``loss`` is needed when the run used a callable loss;
+        ``compile``, ``threads`` and ``sync_every`` as in the constructor (with ``compile="auto"``
+        the run continues on the form the file records, so that it continues bit for bit). A file of
+        a distributed run is loaded by every rank of a job of the same size."""
+        arrays, meta = checkpoint.read(path)
+        cfg = dict(meta["config"])
+        if cfg["loss"] == "callable":
+            if loss is None:
+                raise ValueError("loss: the checkpoint was made with a callable loss; pass it again")
+            cfg["loss"] = loss
+        walkers, world = int(meta.get("walkers", 1)), int(meta.get("world_size", 1))
+        if walkers == 1 and world == 1 and np.ndim(arrays["theta"]) == 1:
+            with torch.no_grad():
+                torch.nn.utils.vector_to_parameters(
+                    torch.as_tensor(arrays["theta"]).to(next(model.parameters()).dtype),
+                    [p for p in model.parameters() if p.requires_grad])
+        self = cls(model, train, test, loss=cfg["loss"], cv_y=cfg["cv_y"], alpha=cfg["alpha"],
+                   logit_y=cfg["logit_y"] if cfg["cv_y"] == "smoothed_accuracy" else None,
+                   grid=Grid.from_dict(cfg["grid"]), sigma=cfg["sigma"], cutoff=cfg["cutoff"], walls=cfg["walls"],
+                   wall_c=cfg["wall_c"], schedule=cfg["schedule"], dt=cfg["dt"], gamma=cfg["gamma"], kT=cfg["kT"],
+                   bound="paper" if meta["bound"] == "array" else meta["bound"], seed=cfg["seed"], backend=backend,
+                   integrator=cfg["integrator"], compile=compile, threads=threads, sync_every=sync_every,
+                   walkers=walkers, distributed=world > 1, timeout_s=timeout_s)
+        checkpoint.restore(self, arrays, meta, path)
+        self._active_seen = self.active
+        return self
