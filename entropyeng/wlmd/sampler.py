@@ -348,7 +348,7 @@ class WLMD:
     def _models(self) -> models.ModelFns:
         if self._fns is None:
             self._fns = models.build(self.model, self._loss, self.X_tr, self.y_tr, self.X_te, self.y_te, self.cv_y,
-                                     self.alpha, self.logit_y, self.K, self.model_kernel)
+                                     self.alpha, self.logit_y, self.K, self.model_kernel, self.loss_name)
             self.model_path = self._fns.path
         return self._fns
 
@@ -367,7 +367,7 @@ class WLMD:
 
     def _problem(self, x, y, step):
         """What is wrong with (x, y) at ``step`` (the grid check of :func:`physics.on_grid`), or None."""
-        if bool(physics.on_grid(torch.tensor([[x, y]], dtype=torch.float64), self.grid)[0]):
+        if bool(physics.on_grid(torch.tensor([[x, y]], dtype=torch.float64), physics.grid_box(self.grid))[0]):
             return None
         if not (math.isfinite(x) and math.isfinite(y)):
             return f"the loss is not finite at step {step} (x = {x}, y = {y})"
@@ -375,15 +375,15 @@ class WLMD:
 
     def wall_energy(self, x, y):
         """The fixed wall bias at (x, y) (arrays allowed)."""
-        e = physics.wall_energy(torch.as_tensor(np.asarray(x, float)), torch.as_tensor(np.asarray(y, float)),
-                                self.walls, self.wall_c)
-        return e.numpy()
+        x, y = np.broadcast_arrays(np.asarray(x, float), np.asarray(y, float))
+        xy = torch.from_numpy(np.stack([x.reshape(-1), y.reshape(-1)], axis=1))
+        return physics.wall_energy(xy, physics.wall_box(self.walls), self.wall_c).numpy().reshape(x.shape)
 
     def _wall_force(self, x, y):
         """(dV_wall/dx, dV_wall/dy) at (x, y) (floats)."""
-        gx, gy = physics.wall_force(torch.tensor(float(x), dtype=torch.float64),
-                                    torch.tensor(float(y), dtype=torch.float64), self.walls, self.wall_c)
-        return float(gx), float(gy)
+        g = physics.wall_force(torch.tensor([[float(x), float(y)]], dtype=torch.float64),
+                               physics.wall_box(self.walls), self.wall_c)[0]
+        return float(g[0]), float(g[1])
 
     # -- the schedule ---------------------------------------------------------------------------
     @property
@@ -425,7 +425,7 @@ class WLMD:
                          gamma=self.gamma, kT=self.kT, seed=self._noise_seed, integrator=self.integrator,
                          bound=bound.reshape(1, -1).expand(K, -1),
                          ends=(self.walls.get("x_min", self.grid.x_min), self.walls.get("x_max", self.grid.x_max)))
-        self._runner = Runner(step, self.state, self.device)
+        self._runner = Runner(step, self.state, self.device, fns.autograd)
         self._runner.BLOCK_MIN_STEPS = self.BLOCK_MIN_STEPS
 
     @property

@@ -44,35 +44,35 @@ def make_step(forward_vjp, *, deposits_per_step, grid, sigma, cutoff, walls, wal
     between which round trips are counted."""
     g = ops.grid_list(grid)
     seed_i = ops.seed_arg(int(seed))
-    sched, walls = dict(schedule), dict(walls)
+    sched = dict(schedule)
     flat_bound = bound.reshape(-1)
     lo, hi = ends
+    on_box, wall = physics.grid_box(grid, bound.device), physics.wall_box(walls, bound.device)
 
     def step(theta, v, good_theta, good_v, S, H, t, bad, bad_xy, active, trips, last_end):
         xy, pullback = forward_vjp(theta)
         xy64 = xy.to(torch.float64)
         x64, y64 = xy64[:, 0], xy64[:, 1]
-        on = physics.on_grid(xy64, grid)
-        first = active & ~on & (bad < 0)
-        bad.copy_(torch.where(first, t, bad))
+        live = active & physics.on_grid(xy64, on_box)
+        first = active ^ live  # dropped by this step (live implies active)
+        bad.masked_fill_(first, t)
         bad_xy.copy_(torch.where(first.unsqueeze(1), xy64, bad_xy))
-        live = active & on
         active.copy_(live)
         keep = live.unsqueeze(1)
         physics.count_round_trips(x64, live, trips, last_end, lo, hi)
 
         weight = live.to(torch.float64)
-        f = physics.schedule_f((t * deposits_per_step + 1).to(torch.float64), **sched)
+        f = physics.schedule_f(t.to(torch.float64) * deposits_per_step + 1, **sched)
         # dS at (x, y) before this step's hills, the hills of height f(t), the histogram counts
         dS = ops.landscape_step(S, H, g, x64, y64, f * weight, weight, sigma, cutoff)
-        wx, wy = physics.wall_force(x64, y64, walls, wall_c)
-        seeds = torch.stack([dS[0] + wx, dS[1] + wy], dim=1) * physics.kick_scale(integrator, t)
+        seeds = dS.t() + physics.wall_force(xy64, wall, wall_c)
+        if integrator == "baoab":
+            seeds = seeds * physics.kick_scale(integrator, t)
         seeds = torch.where(keep, seeds, 0.0).to(theta.dtype)
         (grad,) = pullback(seeds)
-        # (after the pullback, which may read theta's autograd version) a walker dropped now goes back
-        # to its last good state (a dropped one is there already); the others' is the new last good one
-        theta.copy_(torch.where(keep, theta, good_theta))
-        good_theta.copy_(theta)
+        # the active walkers' state is the new last good one (after the pullback, which may read
+        # theta's autograd version); the dropped ones keep theirs and go back to it below
+        good_theta.copy_(torch.where(keep, theta, good_theta))
         good_v.copy_(torch.where(keep, v, good_v))
 
         def langevin(th, vel, gr, step_dt, step_gamma):  # the module's operator, looked up at each call
