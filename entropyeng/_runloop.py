@@ -226,13 +226,10 @@ def run_wlmd(sampler, config, paths, progress=True):
             if info_c and not reported and lead and progress:
                 reported = True
                 if "error" in info_c:
-                    msg = "the step could not be compiled; running it eagerly"
+                    msg = f"the step could not be compiled ({info_c['error'][:120]}); running it eagerly"
                 else:
-                    other = info_c.get("per_step_s")
-                    msg = (f"the step was compiled in {info_c['compile_seconds']:.1f} s: "
-                           f"{info_c['compiled_step_s'] * 1e6:.0f} us per step compiled"
-                           + (f", {other * 1e6:.0f} us on the per-step path" if other else "")
-                           + f"; running {info_c['form']}")
+                    msg = (f"the step was compiled in {info_c['compile_seconds']:.1f} s "
+                           f"({info_c['compiled_step_s'] * 1e6:.0f} us per step; {info_c['reason']})")
                 bar.note(msg)
             info_g = getattr(sampler, "graph_info", None)
             if info_g and not graph_reported and lead and progress:

@@ -183,7 +183,7 @@ def _placement(model_cfg):
     """(dtype, device) of a model table, checked; None for a float64 model on the CPU (what the task
     factories build). The WLMD tasks default to float32: measured faster on every one of them (the
     compiled step of spiral regression W = 30: 246 us against 355 us in float64; the 28 x 28 CNN:
-    17.7 ms against 25.9 ms on the per-step path in float64), with the exact case's slopes
+    17.7 ms against 25.9 ms in float64 on the since removed per-step path), with the exact case's slopes
     unchanged (tests/test_ops.py); ``model.dtype = "float64"`` keeps the old arithmetic."""
     import torch
 

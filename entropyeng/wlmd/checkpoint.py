@@ -17,7 +17,7 @@ import torch
 from .._io import load_npz, save_npz_atomic
 from ..grid import Grid
 
-__all__ = ["state_dict", "load_state_dict", "save", "read", "restore", "FORMS_OF_FILES"]
+__all__ = ["state_dict", "load_state_dict", "save", "read", "restore", "load_sampler", "FORMS_OF_FILES"]
 
 _KINDS = ("wlmd-checkpoint", "wlmd-walkers-checkpoint")  # the second: files of WalkersWLMD (<= 0.1)
 #: the step form recorded in a file -> the form a resumed run takes ("per-step": versions <= 0.1)
@@ -177,3 +177,29 @@ def restore(w, arrays, meta, path) -> None:
         raise ValueError(f"{path}: {e}") from None
     if w.compile == "auto":
         w._forced_form = FORMS_OF_FILES.get(meta.get("form"))
+
+
+def load_sampler(cls, path, model, train, test, *, loss, backend, compile, threads, sync_every, timeout_s):
+    """:meth:`entropyeng.WLMD.load`: a sampler of class ``cls`` built from the file's configuration on
+    ``model`` (its parameters overwritten) and the data, then restored."""
+    arrays, meta = read(path)
+    cfg = dict(meta["config"])
+    if cfg["loss"] == "callable":
+        if loss is None:
+            raise ValueError("loss: the checkpoint was made with a callable loss; pass it again")
+        cfg["loss"] = loss
+    walkers, world = int(meta.get("walkers", 1)), int(meta.get("world_size", 1))
+    if walkers == 1 and world == 1 and np.ndim(arrays["theta"]) == 1:
+        with torch.no_grad():
+            torch.nn.utils.vector_to_parameters(
+                torch.as_tensor(arrays["theta"]).to(next(model.parameters()).dtype),
+                [p for p in model.parameters() if p.requires_grad])
+    w = cls(model, train, test, loss=cfg["loss"], cv_y=cfg["cv_y"], alpha=cfg["alpha"],
+               logit_y=cfg["logit_y"] if cfg["cv_y"] == "smoothed_accuracy" else None,
+               grid=Grid.from_dict(cfg["grid"]), sigma=cfg["sigma"], cutoff=cfg["cutoff"], walls=cfg["walls"],
+               wall_c=cfg["wall_c"], schedule=cfg["schedule"], dt=cfg["dt"], gamma=cfg["gamma"], kT=cfg["kT"],
+               bound="paper" if meta["bound"] == "array" else meta["bound"], seed=cfg["seed"], backend=backend,
+               integrator=cfg["integrator"], compile=compile, threads=threads, sync_every=sync_every,
+               walkers=walkers, distributed=world > 1, timeout_s=timeout_s)
+    restore(w, arrays, meta, path)
+    return w

@@ -19,22 +19,19 @@ t1, t2, t3 mean the same budget whatever K and R.
 
 from __future__ import annotations
 
-import math
-import os
 import time
-import warnings
 
 import numpy as np
 import torch
 
 from .. import _checks as C
-from .. import backends, kernels
+from .. import backends
 from ..grid import Grid
 from ..landscape import Landscape
-from . import checkpoint, models, physics
+from . import checkpoint, models, physics, reads, setup
 from .ranks import RANK_STRIDE, LandscapeShare, init_distributed
 from .runners import Runner, default_threads, torch_threads
-from .state import WalkerDropped, WLMDError, WLMDInfo, new_state
+from .state import WLMDInfo, new_state
 from .step import make_step
 
 __all__ = ["WLMD", "MAX_WALKERS"]
@@ -82,11 +79,10 @@ class WLMD:
         Accepted for compatibility and checked: the step's operators (:mod:`entropyeng.ops`) dispatch
         on the tensors' device themselves (C++ kernels on the CPU where built, CUDA on a GPU).
     integrator : {"paper", "baoab"}
-        "paper": the paper's kick, friction and noise, drift in one kernel call. It damps the kick
-        in its own step, so at friction ``gamma`` per step it samples configurations at
-        :attr:`config_temperature` = kT (2 - gamma) / (2 (1 - gamma)) however small dt is, and the
-        landscape comes out in those units (+5.6 % at gamma = 0.1, +0.5 % at 0.01; exact for a
-        harmonic well, tested). "baoab" (Leimkuhler-Matthews) samples at kT.
+        "paper": the paper's kick, friction and noise, drift in one kernel call; at friction
+        ``gamma`` per step it samples configurations at :attr:`config_temperature` = kT (2 - gamma)
+        / (2 (1 - gamma)) however small dt is, and the landscape comes out in those units (+5.6 %
+        at gamma = 0.1, +0.5 % at 0.01). "baoab" (Leimkuhler-Matthews) samples at kT.
     walkers : int
         K walkers in this process, sharing the landscape. They start from the model's parameters
         with independent velocities and noise and each deposits a hill every step (``steps`` of
@@ -113,13 +109,9 @@ class WLMD:
         before. A resumed run keeps the form its checkpoint records. ``step_form`` says which form
         runs, ``form_reason`` why, ``compile_info`` what compiling cost.
     threads : int, optional
-        torch's intra-op threads during ``run`` (restored after). Default (:func:`default_threads`):
-        one walker of a small model (parameters x data rows <= 2e7) on one thread, where more only
-        add synchronisation (spiral regression W = 30 ran 2,000 steps in 41.8 s with torch's default
-        and 4.6 s with one thread on a shared 2-core machine); many walkers in one process, whose
-        models the threads split between them, on torch's own setting unless all of them together
-        are tiny (parameters x rows x walkers <= 1e6); in a distributed run each process as one
-        walker; larger models on torch's own setting.
+        torch's intra-op threads during ``run`` (restored after); default :func:`default_threads`
+        (one thread for one walker of a small model, where more only synchronise; torch's own
+        setting for many walkers or large models).
     """
 
     #: How the step runs the model: "auto" (an MLP or a small CNN on the CPU through the C++ batched
@@ -150,7 +142,8 @@ class WLMD:
             raise TypeError(f"distributed: expected True or False, got {distributed!r}")
         self.K, self.distributed = int(walkers), distributed
         timeout_s = C.positive(timeout_s, "timeout_s")
-        params = self._check_model(model)
+        params, self.dtype, self.device = setup.check_model(model)
+        self.model = model
         if integrator not in INTEGRATORS:
             raise ValueError(f"integrator: expected one of {sorted(INTEGRATORS)}, got {integrator!r}")
         self.integrator = integrator
@@ -169,16 +162,16 @@ class WLMD:
         if self.kT < 0:
             raise ValueError(f"kT: expected a number >= 0, got {self.kT}")
         self.seed = C.counter(seed, "seed")
-        self.schedule = self._check_schedule(schedule)
-        self.walls = self._check_walls(walls)
+        self.schedule = setup.check_schedule(schedule)
+        self.walls = setup.check_walls(walls)
         self.wall_c = C.finite(wall_c, "wall_c")
         if self.wall_c < 0:
             raise ValueError(f"wall_c: expected a number >= 0 (a wall pushes back), got {self.wall_c}")
         self.alpha = C.positive(alpha, "alpha")
         self.loss_name, self._loss = physics.make_loss(loss)
-        self._check_cvs(loss, cv_y, logit_y)
-        self.X_tr, self.y_tr = self._data(train, "train")
-        self.X_te, self.y_te = self._data(test, "test")
+        self.cv_y, self.logit_y = setup.check_cvs(loss, cv_y, logit_y)
+        self.X_tr, self.y_tr = setup.check_data(train, "train", self.dtype, self.device, self.loss_name)
+        self.X_te, self.y_te = setup.check_data(test, "test", self.dtype, self.device, self.loss_name)
         if self.cv_y == "smoothed_accuracy" and self.y_te.dtype.is_floating_point:
             raise ValueError("cv_y: 'smoothed_accuracy' needs class labels (an integer test target), got "
                              f"{self.y_te.dtype} targets; use cv_y='test_loss' for regression")
@@ -202,7 +195,8 @@ class WLMD:
         # its first collective would leave the others waiting for it until the timeout
         self.rank, self.world = init_distributed(timeout_s=timeout_s) if distributed else (0, 1)
         self._noise_seed = (self.seed + self.rank * RANK_STRIDE) % 2**64
-        theta, v = self._flatten(params, bound)
+        theta, v, self.bound = setup.flatten(model, params, bound, self.K, self.kT, self._noise_seed)
+        self.n_params = theta.shape[1]
         self.state = new_state(theta, v, grid.shape)
         self._share = LandscapeShare(self.state.S, self.state.H) if distributed else None
         self._fns = None  # the model's functions (models.ModelFns) and the runner, built on the first run
@@ -214,107 +208,6 @@ class WLMD:
                 raise ValueError(f"grid: the initial state does not fit: {problem}")
         n_rows = int(self.X_tr.shape[0]) + int(self.X_te.shape[0])
         self.threads = threads if threads is not None else default_threads(self.n_params, n_rows, self.K, self.world)
-
-    # -- set-up -------------------------------------------------------------------------------
-    def _check_model(self, model):
-        if not isinstance(model, torch.nn.Module):
-            raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
-        params = [p for p in model.parameters() if p.requires_grad]
-        if not params:
-            raise ValueError("model: it has no trainable parameters")
-        dtypes = {p.dtype for p in params}
-        if len(dtypes) != 1 or not next(iter(dtypes)).is_floating_point:
-            raise ValueError(f"model: expected floating-point parameters of one dtype, got {sorted(map(str, dtypes))}")
-        self.dtype = params[0].dtype
-        if self.dtype not in (torch.float32, torch.float64):
-            raise ValueError(f"model: expected float32 or float64 parameters, got {self.dtype}")
-        devices = {p.device for p in params}
-        if len(devices) != 1:
-            raise ValueError(f"model: expected parameters on one device, got {devices}")
-        self.device = params[0].device
-        self.model = model
-        return params
-
-    @staticmethod
-    def _check_schedule(schedule):
-        if not isinstance(schedule, dict) or set(schedule) != {"f_max", "t1", "t2", "t3"}:
-            raise ValueError("schedule: expected dict(f_max=..., t1=..., t2=..., t3=...) (Eq. 4)")
-        s = {k: C.finite(v, f"schedule['{k}']") for k, v in schedule.items()}
-        if not s["f_max"] > 0 or not s["t1"] > 0 or not s["t2"] >= s["t1"] or not s["t3"] < s["t2"]:
-            raise ValueError(f"schedule: expected f_max > 0, t1 > 0, t2 >= t1, t3 < t2, got {s}")
-        return s
-
-    @staticmethod
-    def _check_walls(walls):
-        walls = dict(walls or {})
-        bad = set(walls) - {"x_min", "x_max", "y_min", "y_max"}
-        if bad:
-            raise ValueError(f"walls: unknown keys {sorted(bad)}; expected x_min, x_max, y_min, y_max")
-        return {k: C.finite(v, f"walls['{k}']") for k, v in walls.items()}
-
-    def _check_cvs(self, loss, cv_y, logit_y):
-        if cv_y not in ("test_loss", "smoothed_accuracy"):
-            raise ValueError(f"cv_y: expected 'test_loss' or 'smoothed_accuracy', got {cv_y!r}")
-        if cv_y == "smoothed_accuracy" and loss == "mse":
-            raise ValueError("cv_y: 'smoothed_accuracy' needs a classification loss, got loss 'mse' (a regression)")
-        if cv_y == "test_loss" and logit_y:
-            raise ValueError("logit_y: only applies to cv_y='smoothed_accuracy'")
-        self.cv_y = cv_y
-        self.logit_y = (cv_y == "smoothed_accuracy") if logit_y is None else bool(logit_y)
-
-    def _data(self, data, name):
-        if not isinstance(data, (tuple, list)) or len(data) != 2:
-            raise TypeError(f"{name}: expected a pair (X, y)")
-        X, y = (torch.as_tensor(a) for a in data)
-        if X.shape[0] != y.shape[0]:
-            raise ValueError(f"{name}: X has {X.shape[0]} rows but y has {y.shape[0]}")
-        if X.shape[0] == 0:
-            raise ValueError(f"{name}: the data set is empty")
-        if X.is_floating_point():
-            X = X.to(self.dtype)
-            if not torch.isfinite(X).all():
-                raise ValueError(f"{name}: X contains NaN or infinite values")
-        if self.loss_name == "ce":
-            y = y.long()
-        elif self.loss_name == "bce":
-            y = y.to(self.dtype)
-        elif y.is_floating_point():
-            y = y.to(self.dtype)
-        return X.to(self.device), y.to(self.device)
-
-    def _flatten(self, params, bound):
-        """(theta, v), the (K, P) buffers of the walkers' parameters and velocities; walker 0's row
-        holds the model's parameters (each a view into it)."""
-        n = sum(p.numel() for p in params)
-        self.n_params, K = n, self.K
-        theta = torch.empty(K, n, dtype=self.dtype, device=self.device)
-        row = theta[0]
-        b = torch.empty(n, dtype=self.dtype, device=self.device) if isinstance(bound, str) else \
-            C.positive(bound, "bound", allow_inf=True)
-        off = 0
-        with torch.no_grad():
-            for p, box in zip(params, physics.paper_bounds(self.model, params)):
-                k = p.numel()
-                row[off:off + k] = p.reshape(-1)
-                if isinstance(b, torch.Tensor):
-                    b[off:off + k] = box
-                p.data = row[off:off + k].view_as(p)
-                p.grad = None
-                off += k
-        self.bound = b
-        limit = b if isinstance(b, torch.Tensor) else torch.full_like(row, b)
-        outside = (row.abs() > limit)
-        if bool(outside.any()):
-            warnings.warn(f"{int(outside.sum())} initial parameters lie outside their box; clamped into it",
-                          stacklevel=3)
-            with torch.no_grad():
-                torch.clamp_(row, -limit, limit)
-        with torch.no_grad():
-            theta[1:] = row
-        # velocities from N(0, kT), drawn from the counter-based stream at a reserved step
-        xi = kernels.normal(self._noise_seed, physics.INIT_STEP, K * n, backend="torch",
-                            dtype=str(self.dtype).replace("torch.", ""))
-        return theta, (math.sqrt(self.kT) * xi).to(self.device).reshape(K, n)
 
     # -- the state as the host sees it ------------------------------------------------------------
     @property
@@ -353,25 +246,11 @@ class WLMD:
         return self._fns
 
     def _evaluate_current(self):
-        """(x, y) and the smoothing error of every walker (``_xs``, ``_ys``, ``_errs``) and (x, y) of
-        the first active one (``_xv``, ``_yv``), read on the host (no autograd graph). Before the first
-        run, through ``functional_call``; then the way the step runs the model."""
-        fns = self._fns or models.build(self.model, self._loss, self.X_tr, self.y_tr, self.X_te, self.y_te,
-                                        self.cv_y, self.alpha, self.logit_y, self.K, "torch")
-        with torch.no_grad():
-            x, y, err = fns.evaluate(self.state.theta)
-        self._xs, self._ys, self._errs = (a.double().cpu().numpy() for a in (x, y, err))
-        active = self.active
-        k = int(np.argmax(active)) if active.any() else 0
-        self._xv, self._yv = float(self._xs[k]), float(self._ys[k])
+        """Read every walker's (x, y) on the host (:func:`entropyeng.wlmd.reads.evaluate`)."""
+        reads.evaluate(self)
 
     def _problem(self, x, y, step):
-        """What is wrong with (x, y) at ``step`` (the grid check of :func:`physics.on_grid`), or None."""
-        if bool(physics.on_grid(torch.tensor([[x, y]], dtype=torch.float64), physics.grid_box(self.grid))[0]):
-            return None
-        if not (math.isfinite(x) and math.isfinite(y)):
-            return f"the loss is not finite at step {step} (x = {x}, y = {y})"
-        return f"the walker left the grid at step {step} (x = {x:.6g}, y = {y:.6g}; grid {self.grid})"
+        return reads.problem(self.grid, x, y, step)
 
     def wall_energy(self, x, y):
         """The fixed wall bias at (x, y) (arrays allowed)."""
@@ -484,7 +363,7 @@ class WLMD:
                 with torch.no_grad():
                     r.advance(k, start + done, self.sync_every, self.graph_steps, self._graph_capture)
                 done += k
-                self._host_read(checkpoint, last=done == n_steps)
+                reads.host_read(self, checkpoint, last=done == n_steps)
                 if callback is not None and done % every == 0:
                     callback(self.info(time.perf_counter() - t0))
 
@@ -493,57 +372,6 @@ class WLMD:
         collective; ``run`` calls it every ``sync_every`` steps and at its end)."""
         if self._share is not None:
             self._share(self.rank, self.t)
-
-    def _host_read(self, checkpoint_path, last):
-        """The host's read of the state every ``sync_every`` steps: the distributed all-reduce, the
-        walkers the steps dropped since the last read (warned), and at the end of a run the check of
-        the last update (which the next step would make). Stops with :class:`WLMDError` when no
-        walker is left (one walker: when it failed)."""
-        self.share()
-        s = self.state
-        was = self._active_seen if hasattr(self, "_active_seen") else np.ones(self.K, dtype=bool)
-        now = self.active
-        news = [(k, self._problem(*(float(a) for a in s.bad_xy[k]), int(s.bad[k]))) for k in np.nonzero(was & ~now)[0]]
-        self._evaluate_current()
-        if last:
-            for k in np.nonzero(now)[0]:
-                problem = self._problem(self._xs[k], self._ys[k], self.t)
-                if problem:
-                    with torch.no_grad():  # back to the state this last step started from
-                        s.theta[k] = s.good_theta[k]
-                        s.v[k] = s.good_v[k]
-                        s.active[k] = False
-                        s.bad[k] = self.t
-                    news.append((k, problem))
-            if news:
-                self._evaluate_current()
-        self._active_seen = self.active
-        if self.K > 1 or self.world > 1:
-            for k, problem in news:
-                warnings.warn(f"walker {k} (rank {self.rank}) dropped: {problem}; it is back at its last checked state "
-                              "and deposits no more hills", WalkerDropped, stacklevel=4)
-        alive = int(self.active.sum())
-        if self.distributed:
-            import torch.distributed as dist
-
-            n = torch.tensor([alive], dtype=torch.int64)
-            dist.all_reduce(n)
-            alive = int(n)
-        if alive > 0:
-            return
-        path = checkpoint_path or os.path.join(os.getcwd(), "wlmd-last-good.npz")
-        if self.K == 1 and self.world == 1:
-            failed = int(s.bad[0])
-            with torch.no_grad():
-                s.t.fill_(failed)
-                s.active.fill_(True)  # the last good state is a state to continue from
-            self._active_seen = self.active
-            self._evaluate_current()
-            self.save(path)
-            raise WLMDError(f"WLMD stopped: {news[0][1]}; the last good state was written to {path}", failed, path)
-        self.save(path)
-        raise WLMDError(f"WLMD stopped: every walker was dropped by step {self.t}; the last good state was "
-                        f"written to {path}", self.t, path)
 
     # -- diagnostics and results ----------------------------------------------------------------
     def info(self, seconds=0.0) -> WLMDInfo:
@@ -600,25 +428,7 @@ class WLMD:
         ``compile``, ``threads`` and ``sync_every`` as in the constructor (with ``compile="auto"``
         the run continues on the form the file records, so that it continues bit for bit). A file of
         a distributed run is loaded by every rank of a job of the same size."""
-        arrays, meta = checkpoint.read(path)
-        cfg = dict(meta["config"])
-        if cfg["loss"] == "callable":
-            if loss is None:
-                raise ValueError("loss: the checkpoint was made with a callable loss; pass it again")
-            cfg["loss"] = loss
-        walkers, world = int(meta.get("walkers", 1)), int(meta.get("world_size", 1))
-        if walkers == 1 and world == 1 and np.ndim(arrays["theta"]) == 1:
-            with torch.no_grad():
-                torch.nn.utils.vector_to_parameters(
-                    torch.as_tensor(arrays["theta"]).to(next(model.parameters()).dtype),
-                    [p for p in model.parameters() if p.requires_grad])
-        self = cls(model, train, test, loss=cfg["loss"], cv_y=cfg["cv_y"], alpha=cfg["alpha"],
-                   logit_y=cfg["logit_y"] if cfg["cv_y"] == "smoothed_accuracy" else None,
-                   grid=Grid.from_dict(cfg["grid"]), sigma=cfg["sigma"], cutoff=cfg["cutoff"], walls=cfg["walls"],
-                   wall_c=cfg["wall_c"], schedule=cfg["schedule"], dt=cfg["dt"], gamma=cfg["gamma"], kT=cfg["kT"],
-                   bound="paper" if meta["bound"] == "array" else meta["bound"], seed=cfg["seed"], backend=backend,
-                   integrator=cfg["integrator"], compile=compile, threads=threads, sync_every=sync_every,
-                   walkers=walkers, distributed=world > 1, timeout_s=timeout_s)
-        checkpoint.restore(self, arrays, meta, path)
+        self = checkpoint.load_sampler(cls, path, model, train, test, loss=loss, backend=backend, compile=compile,
+                                       threads=threads, sync_every=sync_every, timeout_s=timeout_s)
         self._active_seen = self.active
         return self

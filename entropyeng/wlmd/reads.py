@@ -1,0 +1,92 @@
+"""The host's reads of a WLMD run: every walker's (x, y) without an autograd graph, what is wrong
+with a point, and the read every ``sync_every`` steps (the distributed all-reduce, the walkers the
+steps dropped, the check of the last update, the stop when no walker is left)."""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+
+import numpy as np
+import torch
+
+from . import models, physics
+from .state import WalkerDropped, WLMDError
+
+__all__ = ["evaluate", "problem", "host_read"]
+
+
+def evaluate(w):
+    """(x, y) and the smoothing error of every walker (``_xs``, ``_ys``, ``_errs``) and (x, y) of
+    the first active one (``_xv``, ``_yv``), read on the host (no autograd graph). Before the first
+    run, through ``functional_call``; then the way the step runs the model."""
+    fns = w._fns or models.build(w.model, w._loss, w.X_tr, w.y_tr, w.X_te, w.y_te, w.cv_y, w.alpha, w.logit_y,
+                                 w.K, "torch")
+    with torch.no_grad():
+        x, y, err = fns.evaluate(w.state.theta)
+    w._xs, w._ys, w._errs = (a.double().cpu().numpy() for a in (x, y, err))
+    active = w.active
+    k = int(np.argmax(active)) if active.any() else 0
+    w._xv, w._yv = float(w._xs[k]), float(w._ys[k])
+
+
+def problem(grid, x, y, step):
+    """What is wrong with (x, y) at ``step`` (the grid check of :func:`physics.on_grid`), or None."""
+    if bool(physics.on_grid(torch.tensor([[x, y]], dtype=torch.float64), physics.grid_box(grid))[0]):
+        return None
+    if not (math.isfinite(x) and math.isfinite(y)):
+        return f"the loss is not finite at step {step} (x = {x}, y = {y})"
+    return f"the walker left the grid at step {step} (x = {x:.6g}, y = {y:.6g}; grid {grid})"
+
+
+def host_read(w, checkpoint_path, last):
+    """The host's read of the state every ``sync_every`` steps: the distributed all-reduce, the
+    walkers the steps dropped since the last read (warned), and at the end of a run the check of
+    the last update (which the next step would make). Stops with :class:`WLMDError` when no
+    walker is left (one walker: when it failed)."""
+    w.share()
+    s = w.state
+    was = w._active_seen if hasattr(w, "_active_seen") else np.ones(w.K, dtype=bool)
+    now = w.active
+    news = [(k, problem(w.grid, *(float(a) for a in s.bad_xy[k]), int(s.bad[k]))) for k in np.nonzero(was & ~now)[0]]
+    w._evaluate_current()
+    if last:
+        for k in np.nonzero(now)[0]:
+            what = problem(w.grid, w._xs[k], w._ys[k], w.t)
+            if what:
+                with torch.no_grad():  # back to the state this last step started from
+                    s.theta[k] = s.good_theta[k]
+                    s.v[k] = s.good_v[k]
+                    s.active[k] = False
+                    s.bad[k] = w.t
+                news.append((k, what))
+        if news:
+            w._evaluate_current()
+    w._active_seen = w.active
+    if w.K > 1 or w.world > 1:
+        for k, what in news:
+            warnings.warn(f"walker {k} (rank {w.rank}) dropped: {what}; it is back at its last checked state "
+                          "and deposits no more hills", WalkerDropped, stacklevel=4)
+    alive = int(w.active.sum())
+    if w.distributed:
+        import torch.distributed as dist
+
+        n = torch.tensor([alive], dtype=torch.int64)
+        dist.all_reduce(n)
+        alive = int(n)
+    if alive > 0:
+        return
+    path = checkpoint_path or os.path.join(os.getcwd(), "wlmd-last-good.npz")
+    if w.K == 1 and w.world == 1:
+        failed = int(s.bad[0])
+        with torch.no_grad():
+            s.t.fill_(failed)
+            s.active.fill_(True)  # the last good state is a state to continue from
+        w._active_seen = w.active
+        w._evaluate_current()
+        w.save(path)
+        raise WLMDError(f"WLMD stopped: {news[0][1]}; the last good state was written to {path}", failed, path)
+    w.save(path)
+    raise WLMDError(f"WLMD stopped: every walker was dropped by step {w.t}; the last good state was "
+                    f"written to {path}", w.t, path)

@@ -1,0 +1,120 @@
+"""The checks of :class:`entropyeng.WLMD`'s arguments and the set-up of its buffers: the model, the
+schedule, the walls, the collective variables, the data, and the walkers' parameters and velocities
+in the paper's box. Every check raises a ValueError or TypeError naming the argument."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import torch
+
+from .. import _checks as C
+from .. import kernels
+from . import physics
+
+__all__ = ["check_model", "check_schedule", "check_walls", "check_cvs", "check_data", "flatten"]
+
+
+def check_model(model):
+    """(trainable parameters, dtype, device) of a model WLMD can sample."""
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("model: it has no trainable parameters")
+    dtypes = {p.dtype for p in params}
+    if len(dtypes) != 1 or not next(iter(dtypes)).is_floating_point:
+        raise ValueError(f"model: expected floating-point parameters of one dtype, got {sorted(map(str, dtypes))}")
+    dtype = params[0].dtype
+    if dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"model: expected float32 or float64 parameters, got {dtype}")
+    devices = {p.device for p in params}
+    if len(devices) != 1:
+        raise ValueError(f"model: expected parameters on one device, got {devices}")
+    return params, dtype, params[0].device
+
+
+def check_schedule(schedule):
+    """Eq. 4's f_max, t1, t2, t3 as floats (f_max > 0, t1 > 0, t2 >= t1, t3 < t2)."""
+    if not isinstance(schedule, dict) or set(schedule) != {"f_max", "t1", "t2", "t3"}:
+        raise ValueError("schedule: expected dict(f_max=..., t1=..., t2=..., t3=...) (Eq. 4)")
+    s = {k: C.finite(v, f"schedule['{k}']") for k, v in schedule.items()}
+    if not s["f_max"] > 0 or not s["t1"] > 0 or not s["t2"] >= s["t1"] or not s["t3"] < s["t2"]:
+        raise ValueError(f"schedule: expected f_max > 0, t1 > 0, t2 >= t1, t3 < t2, got {s}")
+    return s
+
+
+def check_walls(walls):
+    walls = dict(walls or {})
+    bad = set(walls) - {"x_min", "x_max", "y_min", "y_max"}
+    if bad:
+        raise ValueError(f"walls: unknown keys {sorted(bad)}; expected x_min, x_max, y_min, y_max")
+    return {k: C.finite(v, f"walls['{k}']") for k, v in walls.items()}
+
+
+def check_cvs(loss, cv_y, logit_y):
+    """(cv_y, logit_y) checked against the loss."""
+    if cv_y not in ("test_loss", "smoothed_accuracy"):
+        raise ValueError(f"cv_y: expected 'test_loss' or 'smoothed_accuracy', got {cv_y!r}")
+    if cv_y == "smoothed_accuracy" and loss == "mse":
+        raise ValueError("cv_y: 'smoothed_accuracy' needs a classification loss, got loss 'mse' (a regression)")
+    if cv_y == "test_loss" and logit_y:
+        raise ValueError("logit_y: only applies to cv_y='smoothed_accuracy'")
+    return cv_y, (cv_y == "smoothed_accuracy") if logit_y is None else bool(logit_y)
+
+
+def check_data(data, name, dtype, device, loss_name):
+    """(X, y) as tensors on the model's device: X in the model's dtype (finite), y as the loss takes it."""
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        raise TypeError(f"{name}: expected a pair (X, y)")
+    X, y = (torch.as_tensor(a) for a in data)
+    if X.shape[0] != y.shape[0]:
+        raise ValueError(f"{name}: X has {X.shape[0]} rows but y has {y.shape[0]}")
+    if X.shape[0] == 0:
+        raise ValueError(f"{name}: the data set is empty")
+    if X.is_floating_point():
+        X = X.to(dtype)
+        if not torch.isfinite(X).all():
+            raise ValueError(f"{name}: X contains NaN or infinite values")
+    if loss_name == "ce":
+        y = y.long()
+    elif loss_name == "bce":
+        y = y.to(dtype)
+    elif y.is_floating_point():
+        y = y.to(dtype)
+    return X.to(device), y.to(device)
+
+
+def flatten(model, params, bound, K, kT, noise_seed):
+    """(theta, v, bound): the (K, P) buffers of the walkers' parameters and velocities, and the box
+    (a float, or a (P,) tensor for ``bound="paper"``). Walker 0's row holds the model's parameters
+    (each a view into it); every walker starts there (clamped into the box, with a warning saying how
+    many were outside); velocities are drawn from N(0, kT) on the counter-based stream."""
+    dtype, device = params[0].dtype, params[0].device
+    n = sum(p.numel() for p in params)
+    theta = torch.empty(K, n, dtype=dtype, device=device)
+    row = theta[0]
+    b = torch.empty(n, dtype=dtype, device=device) if isinstance(bound, str) else \
+        C.positive(bound, "bound", allow_inf=True)
+    off = 0
+    with torch.no_grad():
+        for p, box in zip(params, physics.paper_bounds(model, params)):
+            k = p.numel()
+            row[off:off + k] = p.reshape(-1)
+            if isinstance(b, torch.Tensor):
+                b[off:off + k] = box
+            p.data = row[off:off + k].view_as(p)
+            p.grad = None
+            off += k
+    limit = b if isinstance(b, torch.Tensor) else torch.full_like(row, b)
+    outside = (row.abs() > limit)
+    if bool(outside.any()):
+        warnings.warn(f"{int(outside.sum())} initial parameters lie outside their box; clamped into it",
+                      stacklevel=4)
+        with torch.no_grad():
+            torch.clamp_(row, -limit, limit)
+    with torch.no_grad():
+        theta[1:] = row
+    xi = kernels.normal(noise_seed, physics.INIT_STEP, K * n, backend="torch", dtype=str(dtype).replace("torch.", ""))
+    return theta, (math.sqrt(kT) * xi).to(device).reshape(K, n), b
