@@ -13,6 +13,16 @@ import numpy as np
 FORMAT_VERSION = 1
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+#: files are created as open() creates them: 0666 less the process's umask (mkstemp's are 0600)
+_FILE_MODE = 0o666 & ~_umask()
+
+
 def save_npz_atomic(path, arrays: dict, meta: dict) -> None:
     """Write ``arrays`` and a JSON ``meta`` dict (with the format version) to ``path`` atomically."""
     payload = dict(arrays)
@@ -28,6 +38,7 @@ def write_atomic(path, data: bytes) -> None:
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(path)[1], dir=folder)
     try:
+        os.fchmod(fd, _FILE_MODE)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

@@ -21,6 +21,7 @@ summary.json and landscape.png. Ctrl-C writes a checkpoint and exits; ``resume``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -30,6 +31,7 @@ import numpy as np
 
 from ._config import ConfigError, dump_toml, load_config
 from ._io import json_bytes, remove_stale_temporaries, savez_atomic, write_atomic
+from ._rundir import RunLock, RunLocked, check_out_dir, run_files
 from .tasks.catalog import DATA_FILES, TASKS, TaskError
 
 __all__ = ["main", "load_config", "ConfigError", "TASKS"]
@@ -60,7 +62,7 @@ def _run_sgd(config, problem, paths, progress=True):
     from .baselines import sgd_trajectories
 
     if os.path.exists(paths["sgd"]):
-        with np.load(paths["sgd"]) as f:
+        with np.load(paths["sgd"], allow_pickle=False) as f:
             return [f[k] for k in sorted(f.files, key=lambda s: int(s.split("_")[1]))]
     s = config["sgd"]
     seed = config["wlmc" if "wlmc" in config else "wlmd"]["seed"]
@@ -221,27 +223,37 @@ def cmd_run(args):
         config[section]["walkers"] = args.walkers
     _apply_threads(config, section, args.threads)
     problem = _build(config)
+    if args.out is not None and not args.out.strip():
+        raise ConfigError("--out: expected a directory, got an empty path")
     out = args.out or os.path.join("runs", config["task"])
     paths = _paths(out)
-    if os.path.exists(paths["checkpoint"]) and not args.force:
-        raise ConfigError(f"'{out}' already holds a run; use 'entropyeng resume {out}' or --force")
     lead = int(os.environ.get("RANK", "0")) == 0  # under torchrun, rank 0 writes the files
-    if lead:
-        os.makedirs(out, exist_ok=True)
-        for key in ("metrics", "sgd", "summary"):
-            if os.path.exists(paths[key]):
-                os.unlink(paths[key])
-        remove_stale_temporaries(out)
-        write_atomic(paths["config"], dump_toml(config).encode())
-    try:
-        sampler = new_sampler(config, problem)
-    except ValueError as e:
-        raise ConfigError(str(e)) from None
-    sampler.run_meta = {"run_digest": run_digest(config, problem)}
-    wall, steps_run = _advance(sampler, config, problem, paths, args.quiet)
-    if not lead:
-        return None
-    return _finish(config, problem, paths, wall, steps_run, progress=not args.quiet)
+    with contextlib.ExitStack() as stack:
+        if lead:
+            if os.path.exists(out) and not os.path.isdir(out):
+                raise ConfigError(f"--out: '{out}' is a file, not a directory")
+            os.makedirs(out, exist_ok=True)
+            stack.enter_context(RunLock(out))  # one run per directory, before anything in it changes
+            try:
+                replace = check_out_dir(out, paths, args.force)
+            except ValueError as e:
+                raise ConfigError(str(e)) from None
+            if replace:
+                print(f"entropyeng: --force: replacing {', '.join(replace)} in '{out}'"
+                      + ("; other files are kept" if set(os.listdir(out)) - run_files(paths) else ""), file=sys.stderr)
+            for name in replace:
+                os.unlink(os.path.join(out, name))
+            remove_stale_temporaries(out)
+            write_atomic(paths["config"], dump_toml(config).encode())
+        try:
+            sampler = new_sampler(config, problem)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+        sampler.run_meta = {"run_digest": run_digest(config, problem)}
+        wall, steps_run = _advance(sampler, config, problem, paths, args.quiet)
+        if not lead:
+            return None
+        return _finish(config, problem, paths, wall, steps_run, progress=not args.quiet)
 
 
 # keys that set a run's budget or its speed, not its trajectory: a resume may change them
@@ -327,11 +339,20 @@ def _trim_metrics(path, sampler, problem):
 
 
 def cmd_resume(args):
+    paths = _paths(args.dir)
+    if not os.path.isdir(args.dir):
+        raise ConfigError(f"'{args.dir}' holds no run (no such directory)")
+    with contextlib.ExitStack() as stack:
+        if int(os.environ.get("RANK", "0")) == 0:
+            stack.enter_context(RunLock(args.dir))  # one run per directory, before anything is read
+        if not os.path.exists(paths["config"]):
+            raise ConfigError(f"'{args.dir}' holds no run (no config.toml)")
+        return _resume(args, paths)
+
+
+def _resume(args, paths):
     from ._runloop import new_sampler, total_steps
 
-    paths = _paths(args.dir)
-    if not os.path.exists(paths["config"]):
-        raise ConfigError(f"'{args.dir}' holds no run (no config.toml)")
     config = load_config(paths["config"])
     _apply_threads(config, "wlmc" if "wlmc" in config else "wlmd", args.threads)
     problem = _build(config)
@@ -366,7 +387,7 @@ def cmd_plot(args):
     metric = metric_of(config["task"])
     traj = None
     if os.path.exists(paths["sgd"]):
-        with np.load(paths["sgd"]) as f:
+        with np.load(paths["sgd"], allow_pickle=False) as f:
             traj = [f[k] for k in f.files]
     landscape_figure(Landscape.load(paths["landscape"]), paths["figure"], traj, title=config["task"],
                      curve="equilibrium" if "wlmc" in config or config["task"] == "spiral" else "max_entropy",
@@ -439,7 +460,8 @@ def main(argv=None):
     p.add_argument("--data", help="a local data file or folder (digits: MNIST; cifar; polymer)")
     p.add_argument("--out", help="run directory (default runs/TASK)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key, e.g. sgd.runs=20")
-    p.add_argument("--force", action="store_true", help="overwrite an existing run directory")
+    p.add_argument("--force", action="store_true", help="start again in a directory that holds a run or other "
+                                                         "files: replaces only the files a run writes")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(fn=cmd_run)
     p = sub.add_parser("resume", help="continue an interrupted run")
@@ -474,6 +496,9 @@ def main(argv=None):
     except ConfigError as e:
         print(f"entropyeng: error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except RunLocked as e:
+        print(f"entropyeng: error: {e}", file=sys.stderr)
+        return EXIT_FAILED
     except SystemExit as e:
         return e.code
     except KeyboardInterrupt:  # outside the samplers' deferred Ctrl-C (the SGD phase, set-up)

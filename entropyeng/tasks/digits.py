@@ -117,7 +117,7 @@ def load_mnist(path, n_train=250, n_test=250, seed=0):
         images = _read_idx(find("train-images-idx3-ubyte"))
         labels = _read_idx(find("train-labels-idx1-ubyte"))
     elif path.endswith(".npz"):
-        with np.load(path) as f:
+        with np.load(path, allow_pickle=False) as f:
             if "x_train" not in f.files or "y_train" not in f.files:
                 raise ValueError(f"data: '{path}' has no x_train / y_train arrays (found {f.files})")
             images, labels = f["x_train"], f["y_train"]

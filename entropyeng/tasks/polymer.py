@@ -19,7 +19,7 @@ def load_embeddings(path, test_fraction=0.2, seed=0):
     standard-scaled with the train statistics. Returns ((X_train, y_train (n, 1)), (X_test, y_test))."""
     path = os.fspath(path)
     if path.endswith(".npz"):
-        with np.load(path) as f:
+        with np.load(path, allow_pickle=False) as f:
             if "X" not in f.files or "y" not in f.files:
                 raise ValueError(f"data: '{path}' must hold arrays X (n, d) and y (n,), found {f.files}")
             X, y = np.asarray(f["X"], dtype=float), np.asarray(f["y"], dtype=float).reshape(-1)

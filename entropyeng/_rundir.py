@@ -1,0 +1,140 @@
+"""A run directory's protection: one run at a time (an exclusive lock for the life of a run or a
+resume), and no file of a user's lost to a run started in the wrong place.
+
+The lock is a file ``.entropyeng.lock`` in the directory holding the owner's pid, host and start
+time, held with ``fcntl.flock`` while the run lives (the operating system releases it when the
+process dies, however it dies). A second run or resume of the directory is refused at once, naming
+the owner. A lock file left behind by a process that is gone is taken over with a line saying so:
+on this host when its flock is free; a lock file written on another host is refused (that host may
+still be running it on a shared file system; delete the file if you know it is not)."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import socket
+import sys
+import time
+
+__all__ = ["LOCK_NAME", "RunLocked", "RunLock", "run_files", "check_out_dir"]
+
+LOCK_NAME = ".entropyeng.lock"
+
+
+class RunLocked(RuntimeError):
+    """The run directory is in use by another run (or was, on another host)."""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+class RunLock:
+    """``with RunLock(directory, say=print):`` the directory's exclusive lock (see the module
+    docstring); :class:`RunLocked` if another run holds it."""
+
+    def __init__(self, directory, say=None):
+        self.path = os.path.join(os.fspath(directory), LOCK_NAME)
+        self.say = say or (lambda msg: print(msg, file=sys.stderr))
+        self.fd = None
+
+    def __enter__(self):
+        import fcntl
+
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            os.close(fd)
+            if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise
+            raise RunLocked(f"'{os.path.dirname(self.path)}' is in use by {self._owner_text()}; wait for it to "
+                            "finish (or stop it) and try again") from None
+        try:
+            owner = self._read(fd)
+            host = socket.gethostname()
+            if owner and owner.get("host") not in (None, host):
+                raise RunLocked(f"'{os.path.dirname(self.path)}' is locked by {self._describe(owner)}, another host: "
+                                f"it may still be running there; if it is not, delete {self.path}")
+            if owner and owner.get("pid") not in (None, os.getpid()):
+                state = "no longer running" if not _alive(int(owner["pid"])) else "its lock released"
+                self.say(f"entropyeng: taking over the stale lock of {self._describe(owner)} ({state})")
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(dict(pid=os.getpid(), host=host, started=time.strftime("%Y-%m-%d %H:%M:%S"),
+                                          argv=sys.argv[1:][:20])).encode(), 0)
+            os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        self.fd = fd
+        return self
+
+    def __exit__(self, *exc):
+        if self.fd is not None:
+            try:
+                os.unlink(self.path)
+            except OSError:
+                pass
+            os.close(self.fd)  # releases the flock
+            self.fd = None
+
+    @staticmethod
+    def _read(fd):
+        try:
+            raw = os.pread(fd, 65536, 0)
+            return json.loads(raw) if raw.strip() else None
+        except (OSError, ValueError):
+            return None
+
+    @staticmethod
+    def _describe(owner):
+        return (f"pid {owner.get('pid', '?')} on {owner.get('host', '?')}"
+                + (f" (since {owner['started']})" if owner.get("started") else ""))
+
+    def _owner_text(self):
+        try:
+            with open(self.path, "rb") as fh:
+                owner = json.loads(fh.read() or b"{}")
+        except (OSError, ValueError):
+            owner = {}
+        return "a running run, " + self._describe(owner) if owner else "a running run"
+
+
+def run_files(paths: dict) -> set:
+    """The names of the files a run writes into its directory (and may replace)."""
+    return {os.path.basename(p) for p in paths.values()} | {"last-good.npz", LOCK_NAME}
+
+
+def check_out_dir(out: str, paths: dict, force: bool) -> list:
+    """Refuse (ValueError) a run into a directory that holds anything but a fresh start: a run
+    (resume it, or --force) or files that are not a run's (another --out, or --force, which replaces
+    only the files a run writes and keeps the others). Returns the run's files that --force will
+    replace (empty when the directory is new or empty)."""
+    if not os.path.exists(out):
+        return []
+    if not os.path.isdir(out):
+        raise ValueError(f"--out: '{out}' is a file, not a directory")
+    present = sorted(n for n in os.listdir(out) if n != LOCK_NAME and not n.startswith(".tmp-"))
+    if not present:
+        return []
+    ours = run_files(paths)
+    mine = [n for n in present if n in ours]
+    others = [n for n in present if n not in ours]
+    if force:
+        return mine
+    shown = ", ".join(present[:6]) + (f" and {len(present) - 6} more" if len(present) > 6 else "")
+    if os.path.exists(paths["checkpoint"]):
+        raise ValueError(f"'{out}' already holds a run; use 'entropyeng resume {out}' to continue it, or --force to "
+                         "start it again (replacing only the files a run writes)")
+    if others:
+        raise ValueError(f"'{out}' is not empty ({shown}) and holds no run to resume; choose another --out, or "
+                         "--force to write the run there (replacing only the files a run writes, keeping the others)")
+    raise ValueError(f"'{out}' holds files of an earlier run ({shown}) but no checkpoint to resume; choose another "
+                     "--out, or --force to replace them")

@@ -1,0 +1,158 @@
+"""Trust: no code from a data folder, no run directory destroyed by a run started in the wrong
+place, one run per directory (a lock), results that follow the umask."""
+
+import json
+import os
+import pickle
+import socket
+import stat
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from entropyeng import backends
+from entropyeng._rundir import LOCK_NAME, RunLock, RunLocked
+from entropyeng.cli import main
+from entropyeng.tasks.cifar import load_cifar_pair
+
+CPP = pytest.mark.skipif("cpp" not in backends.available(), reason="the compiled extension is not built")
+TINY = ["--steps", "2e5", "--set", "sgd.runs=2", "--set", "sgd.epochs=5", "--quiet"]
+
+
+class _Exploit:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def _batch(n=20, seed=0):
+    rng = np.random.default_rng(seed)
+    return {b"data": rng.integers(0, 256, size=(n, 3072), dtype=np.uint8),
+            b"labels": list(rng.integers(0, 10, size=n).tolist())}
+
+
+@pytest.mark.parametrize("protocol", [2, 5])
+def test_cifar_batches_load_through_the_restricted_unpickler(tmp_path, protocol):
+    for k in range(1, 6):
+        (tmp_path / f"data_batch_{k}").write_bytes(pickle.dumps(_batch(40, k), protocol=protocol))
+    (tmp_path / "test_batch").write_bytes(pickle.dumps(_batch(40, 9), protocol=protocol))
+    (X, y), (Xt, yt) = load_cifar_pair(tmp_path, n_train=10, n_test=5)
+    assert X.shape == (10, 3, 32, 32) and set(np.unique(y)) <= {0, 1} and len(yt) == 5
+
+
+def test_a_crafted_cifar_batch_runs_no_code(tmp_path, capsys):
+    marker = tmp_path / "pwned"
+    data = tmp_path / "cifar"
+    data.mkdir()
+    (data / "data_batch_1").write_bytes(pickle.dumps({b"data": _Exploit(marker), b"labels": [0]}))
+    with pytest.raises(ValueError, match=r"data_batch_1.*posix\.system|data_batch_1.*os\.system|data_batch_1.*system"):
+        load_cifar_pair(data)
+    assert not marker.exists()
+    assert main(["run", "cifar", "--data", str(data), "--out", str(tmp_path / "run"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "data_batch_1" in err[0] and "refused" in err[0]
+    assert not marker.exists()
+    (data / "data_batch_1").write_bytes(b"garbage, not a pickle")
+    with pytest.raises(ValueError, match="not a CIFAR-10 python batch"):
+        load_cifar_pair(data)
+
+
+def _snapshot(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+@CPP
+def test_a_directory_that_is_not_a_run_is_refused_and_left_as_it_was(tmp_path, capsys):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "summary.json").write_text('{"my": "results"}')
+    (out / "sgd.npz").write_bytes(b"precious")
+    (out / "notes.txt").write_text("keep me")
+    before = _snapshot(out)
+    assert main(["run", "spiral", "--out", str(out)] + TINY) == 2
+    err = capsys.readouterr().err
+    assert "not empty" in err and "--force" in err and len(err.strip().splitlines()) == 1
+    assert _snapshot(out) == before  # nothing lost, nothing added (the lock is gone too)
+
+
+@CPP
+def test_force_replaces_only_the_files_a_run_writes(tmp_path, capsys):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "summary.json").write_text('{"old": true}')
+    (out / "notes.txt").write_text("keep me")
+    assert main(["run", "spiral", "--out", str(out), "--force"] + TINY) == 0
+    err = capsys.readouterr().err
+    assert "--force: replacing summary.json" in err and "other files are kept" in err
+    assert (out / "notes.txt").read_text() == "keep me"
+    assert "old" not in json.loads((out / "summary.json").read_text())
+    assert (out / "checkpoint.npz").exists() and not (out / LOCK_NAME).exists()
+    # a finished run: refused without --force, with the way to resume
+    assert main(["run", "spiral", "--out", str(out)] + TINY) == 2
+    assert "already holds a run; use 'entropyeng resume" in capsys.readouterr().err
+
+
+HOLD = """
+import sys, time
+from entropyeng._rundir import RunLock
+with RunLock(sys.argv[1]):
+    print("locked", flush=True)
+    time.sleep(60)
+"""
+
+
+@CPP
+def test_a_running_runs_directory_is_refused_at_once_even_with_force(tmp_path, capsys):
+    out = tmp_path / "busy"
+    out.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(out)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        for extra in ([], ["--force"]):
+            t0 = time.perf_counter()
+            assert main(["run", "spiral", "--out", str(out)] + extra + TINY) == 1
+            err = capsys.readouterr().err
+            assert "is in use by a running run, pid" in err and str(holder.pid) in err
+            assert time.perf_counter() - t0 < 30  # refused before any work (the run itself takes longer)
+        assert main(["resume", str(out), "--quiet"]) == 1
+        assert "in use" in capsys.readouterr().err
+        assert sorted(os.listdir(out)) == [LOCK_NAME]
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_stale_lock_on_this_host_is_taken_over_and_another_hosts_is_refused(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    lock = tmp_path / LOCK_NAME
+    lock.write_text(json.dumps(dict(pid=dead.pid, host=socket.gethostname(), started="yesterday")))
+    said = []
+    with RunLock(tmp_path, say=said.append):
+        assert json.loads(lock.read_text())["pid"] == os.getpid()
+    assert len(said) == 1 and "taking over the stale lock" in said[0] and "no longer running" in said[0]
+    assert not lock.exists()
+    lock.write_text(json.dumps(dict(pid=1, host="elsewhere.example", started="now")))
+    with pytest.raises(RunLocked, match="another host"):
+        with RunLock(tmp_path, say=said.append):
+            pass
+    assert lock.exists()  # another host's lock is left for its owner
+
+
+@CPP
+def test_results_follow_the_umask(tmp_path):
+    out = tmp_path / "run"
+    old = os.umask(0o022)
+    try:
+        code = ("import sys; from entropyeng.cli import main; sys.exit(main(sys.argv[1:]))")
+        subprocess.run([sys.executable, "-c", code, "run", "spiral", "--out", str(out)] + TINY, check=True,
+                       cwd=tmp_path)
+    finally:
+        os.umask(old)
+    for name in ("config.toml", "checkpoint.npz", "landscape.npz", "summary.json"):
+        assert stat.S_IMODE((out / name).stat().st_mode) == 0o644, name
