@@ -305,7 +305,6 @@ class WLMD:
                          bound=bound.reshape(1, -1).expand(K, -1),
                          ends=(self.walls.get("x_min", self.grid.x_min), self.walls.get("x_max", self.grid.x_max)))
         self._runner = Runner(step, self.state, self.device, fns.autograd)
-        self._runner.BLOCK_MIN_STEPS = self.BLOCK_MIN_STEPS
 
     @property
     def step_form(self):
@@ -349,7 +348,6 @@ class WLMD:
                 self._build()
             r = self._runner
             length = max(n_steps, int(self.planned_steps or 0))
-            r.BLOCK_MIN_STEPS = self.BLOCK_MIN_STEPS
             r.choose(self.compile, length, self.compile_min_steps, self._forced_form)
             r.add_block(length, self.BLOCK_MIN_STEPS)
             s = self.state
