@@ -5,12 +5,16 @@ docs/design.md for the contracts. Public API: :class:`Grid`, :mod:`entropyeng.ke
 :mod:`entropyeng.backends`, :mod:`entropyeng.reference`.
 """
 
+import logging as _logging
+
 from . import backends, kernels, reference
 from .grid import Grid
 from .landscape import Landscape
 from .rewl import REWL
 from .wlmc import WLMC
 from .wlmd import WLMD, WalkerDropped, WLMDError
+
+_logging.getLogger(__name__).addHandler(_logging.NullHandler())  # quiet unless the application configures logging
 
 WalkersWLMD = WLMD  # the many-walker sampler of versions <= 0.1 is WLMD(..., walkers=K)
 

@@ -210,7 +210,7 @@ def run_wlmd(sampler, config, paths, progress=True):
     bar = Progress(total, "steps", progress)
     t0, step0 = time.perf_counter(), sampler.t
     sampler.planned_steps = total - sampler.t  # lets compile="auto" decide on the whole run, not a chunk
-    reported = graph_reported = False
+    graph_reported = False
     failure = os.path.join(os.path.dirname(paths["checkpoint"]), "last-good.npz")
     lead = is_lead(sampler)
     if not lead:
@@ -222,15 +222,6 @@ def run_wlmd(sampler, config, paths, progress=True):
                 _interrupted(sampler, paths, f"step {sampler.t:,}")
             n = min(every - sampler.t % every, total - sampler.t)
             sampler.run(n, checkpoint=failure)
-            info_c = getattr(sampler, "compile_info", None)
-            if info_c and not reported and lead and progress:
-                reported = True
-                if "error" in info_c:
-                    msg = f"the step could not be compiled ({info_c['error'][:120]}); running it eagerly"
-                else:
-                    msg = (f"the step was compiled in {info_c['compile_seconds']:.1f} s "
-                           f"({info_c['compiled_step_s'] * 1e6:.0f} us per step; {info_c['reason']})")
-                bar.note(msg)
             info_g = getattr(sampler, "graph_info", None)
             if info_g and not graph_reported and lead and progress:
                 graph_reported = True

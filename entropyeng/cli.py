@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import math
 import os
 import sys
@@ -490,6 +491,7 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true")
     p.set_defaults(fn=cmd_bench)
     args = parser.parse_args(argv)
+    handler = _log_to_stderr(quiet=getattr(args, "quiet", False))
     try:
         args.fn(args)
         _leave_process_group()
@@ -510,7 +512,31 @@ def main(argv=None):
         what = f" '{e.filename}'" if getattr(e, "filename", None) else ""
         print(f"entropyeng: error: could not read or write{what}: {e.strerror or e}", file=sys.stderr)
         return EXIT_FAILED
+    finally:
+        logging.getLogger("entropyeng").removeHandler(handler)
     return 0
+
+
+class _StderrLines(logging.Handler):
+    """The package's INFO lines (the step's form and why, compiling, CUDA graphs) on stderr, each on
+    a line of its own below a progress bar."""
+
+    def emit(self, record):
+        try:
+            sys.stderr.write(("\n" if sys.stderr.isatty() else "") + f"entropyeng: {record.getMessage()}\n")
+            sys.stderr.flush()
+        except Exception:  # noqa: BLE001 (logging must not break a run)
+            self.handleError(record)
+
+
+def _log_to_stderr(quiet):
+    """The command speaks at INFO (the library is quiet by default); --quiet keeps warnings only."""
+    handler = _StderrLines(logging.WARNING if quiet else logging.INFO)
+    logger = logging.getLogger("entropyeng")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    return handler
 
 
 def _leave_process_group():
