@@ -1,4 +1,4 @@
-"""The README's examples run and do what they say."""
+"""The README's and the docs' examples run and do what they say."""
 
 import pathlib
 import re
@@ -6,6 +6,7 @@ import re
 import numpy as np
 
 README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
+DOCS = README.parent / "docs"
 
 
 def blocks():
@@ -53,7 +54,7 @@ def test_fig_1a_command_gives_the_papers_stages():
 
     from entropyeng.cli import _apply_steps, load_config
 
-    line = next(l for l in README.read_text().splitlines() if l.startswith("| 1a |"))
+    line = next(l for l in (DOCS / "paper.md").read_text().splitlines() if l.startswith("| 1a |"))
     cmd = shlex.split(re.search(r"`(entropyeng run [^`]+)`", line).group(1))
     sets = [cmd[i + 1] for i, a in enumerate(cmd) if a == "--set"]
     config = load_config(cmd[2], sets)
@@ -107,15 +108,40 @@ def test_ci_installs_the_way_the_readme_says():
     assert [ln.split("#", 1)[0].strip() for ln in tests.splitlines()][-1] == ci[-1]
 
 
-def test_the_fig1b_table_in_the_readme_is_that_of_its_json():
-    """The README's reduced Fig. 1b table quotes docs/fig1b.json (written by python -m bench.fig1b)."""
+def test_the_fig1b_table_in_the_docs_is_that_of_its_json():
+    """docs/paper.md's reduced Fig. 1b table quotes docs/fig1b.json (written by python -m bench.fig1b)."""
     import json
 
     points = {p["label"].split()[0]: p for p in json.loads((README.parent / "docs" / "fig1b.json").read_text())["points"]}
     rows = re.findall(r"^\| (\d)×(\d)[^|]*\| ([\d.]+) ± ([\d.]+) \| ([\d.]+) ± ([\d.]+) \| ([+-][\d.]+) ± ([\d.]+) \|$",
-                      README.read_text(), re.M)
+                      (DOCS / "paper.md").read_text(), re.M)
     assert len(rows) == 4
     for depth, width, *numbers in rows:
         p = points[f"{depth}x{width}"]
         expected = [p["sgd"], p["sgd_error"], p["equilibrium"], p["error"], p["advantage"], p["advantage_error"]]
         assert [float(n) for n in numbers] == [round(e, 3) for e in expected], (depth, width)
+
+
+def test_the_readme_is_a_door():
+    """README.md reads in five minutes: at most 200 lines; its links into docs/ exist."""
+    text = README.read_text()
+    assert len(text.splitlines()) <= 200
+    for path in re.findall(r"\]\((docs/[^)#]+)", text):
+        assert (README.parent / path).exists(), path
+
+
+def test_the_tutorial_runs(tmp_path, monkeypatch):
+    """docs/tutorial.md's Python blocks, in order, as written (a short run: 2,000 steps)."""
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    for code in re.findall(r"```python\n(.*?)```", (DOCS / "tutorial.md").read_text(), re.S):
+        exec(compile(code, "docs/tutorial.md", "exec"), namespace)
+    assert namespace["md"].t == 2_000 and namespace["valid"].any()
+    assert (tmp_path / "my-run.npz").exists() and (tmp_path / "my-landscape.npz").exists()
+
+
+def test_every_docs_page_is_in_the_site():
+    """Every Markdown page under docs/ is in mkdocs.yml's navigation (a page left out is not found)."""
+    nav = (README.parent / "mkdocs.yml").read_text()
+    for page in DOCS.rglob("*.md"):
+        assert str(page.relative_to(DOCS)) in nav, page
