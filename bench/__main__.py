@@ -248,9 +248,9 @@ def walkers_section(args):
     """Walker-steps per second: K walkers in one process, and 1 vs 2 processes (gloo)."""
     import tempfile
 
-    from . import walker_cases as W
-
     from entropyeng import ops
+
+    from . import walker_cases as W
 
     min_time = 1.0 if args.quick else 3.0
     print("WLMD walkers, spiral regression W = 30 (1,051 parameters, N = 250), float32 (the task's default), "

@@ -70,7 +70,7 @@ def load(root, depth, width, k, steps):
 
 def figures(root):
     from entropyeng.analysis import combine_summaries
-    from entropyeng.plot import _plt, advantage_figure
+    from entropyeng.analysis.plot import _plt, advantage_figure
 
     runs = [s for d, w in NETWORKS for k in DATA_SETS if (s := load(root, d, w, k, FIG1B_STEPS))]
     if runs:

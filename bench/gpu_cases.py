@@ -14,8 +14,8 @@ import warnings
 import torch
 
 from entropyeng import WLMD, Grid, ops
-from entropyeng.presets import preset
 from entropyeng.tasks import regression_mlp, spiral_regression
+from entropyeng.wlmd.presets import preset
 
 
 def _timer(device):
@@ -97,8 +97,8 @@ def cifar_step_ms(device, steps=20, graph_steps=10):
     steps replay two graphs)."""
     import tempfile
 
-    from entropyeng._config import load_config
-    from entropyeng._runloop import new_sampler
+    from entropyeng.cli.config import load_config
+    from entropyeng.cli.runloop import new_sampler
     from entropyeng.tasks.catalog import build
 
     from .task_cases import _stand_in

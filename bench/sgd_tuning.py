@@ -16,7 +16,7 @@ BATCHES = (4, 8, 16, 32)
 
 
 def tune(seeds=5, epochs=400, out="docs/sgd-tuning.json"):
-    from entropyeng.baselines import train_one
+    from entropyeng.analysis.baselines import train_one
     from entropyeng.tasks import spiral_classification
     from entropyeng.tasks.catalog import _factory
 

@@ -3,9 +3,8 @@
 import pytest
 import torch
 
-from entropyeng import backends
-
 from bench import cases
+from entropyeng import backends
 
 torch.set_num_threads(1)
 BACKENDS = [b for b in ("cpp", "torch") if b in backends.available()]

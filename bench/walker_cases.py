@@ -14,8 +14,8 @@ import warnings
 import torch
 
 from entropyeng import WLMD
-from entropyeng.presets import preset
 from entropyeng.tasks import regression_mlp, spiral_regression
+from entropyeng.wlmd.presets import preset
 
 from .wlmd_cases import PAPER_RUN
 

@@ -162,7 +162,7 @@ def reference_eager_us(n, rounds=3):
     import subprocess
     import sys
 
-    code = ("import json, torch; torch.set_num_threads(1); import entropyeng.backends as B; B.core = lambda: None\n"
+    code = ("import json, torch; torch.set_num_threads(1); import entropyeng.kernels.backends as B; B.core = lambda: None\n"
             "from bench import wlmd_cases as D\n"
             "w = D.spiral_sampler('torch', 'eager', torch.float64, planned=0)\n"
             f"print(json.dumps(D.step_us(w, {n}, rounds={rounds})))")

@@ -1,18 +1,32 @@
 """entropyeng: entropy landscapes of neural networks by Wang-Landau sampling.
 
-Compiled kernels (C++ and CUDA behind pybind11) with a pure-torch reference of each; see
-docs/design.md for the contracts. Public API: :class:`Grid`, :mod:`entropyeng.kernels`,
-:mod:`entropyeng.backends`, :mod:`entropyeng.reference`.
+Public API: the grid and the landscape (:class:`Grid`, :class:`Landscape`), the samplers
+(:class:`WLMC`, :class:`REWL`, :class:`WLMD`), the kernels (:mod:`entropyeng.kernels`, with their
+torch operators :mod:`entropyeng.kernels.ops` and backends), the paper's readouts
+(:mod:`entropyeng.analysis`), tasks (:mod:`entropyeng.tasks`) and trainer (:mod:`entropyeng.train`),
+and the pure-torch reference of every kernel (:mod:`entropyeng.reference`).
+
+The folders: ``kernels/`` (the checked kernel API, the torch operators, the backends), ``wlmc/``
+(the Monte Carlo chain, its walkers, replica exchange), ``wlmd/`` (molecular dynamics), ``analysis/``
+(readouts, SGD baselines, figures), ``tasks/``, ``train/``, ``cli/`` (the ``entropyeng`` command, a
+module per command), ``reference/``.
 """
 
 import logging as _logging
+import sys as _sys
 
-from . import backends, kernels, reference
+from . import analysis, kernels, reference
+from .analysis import baselines, plot
 from .grid import Grid
+from .kernels import backends, ops
 from .landscape import Landscape
-from .rewl import REWL
-from .wlmc import WLMC
-from .wlmd import WLMD, WalkerDropped, WLMDError
+from .wlmc import REWL, WLMC, rewl
+from .wlmd import WLMD, WalkerDropped, WLMDError, integrators, presets
+
+# the module paths of versions <= 0.1 (before the folders) stay importable
+for _name, _module in dict(ops=ops, backends=backends, plot=plot, baselines=baselines, rewl=rewl,
+                           integrators=integrators, presets=presets).items():
+    _sys.modules.setdefault(f"{__name__}.{_name}", _module)
 
 _logging.getLogger(__name__).addHandler(_logging.NullHandler())  # quiet unless the application configures logging
 
@@ -40,4 +54,4 @@ def _say_if_the_engine_is_missing():
 _say_if_the_engine_is_missing()
 
 __all__ = ["Grid", "Landscape", "WLMC", "REWL", "WLMD", "WLMDError", "WalkersWLMD", "WalkerDropped", "kernels",
-           "backends", "reference", "__version__"]
+           "analysis", "reference", "__version__"]

@@ -1,4 +1,4 @@
-"""One rank of the two-process WLMD tests (started by tests/test_walkers.py with the torchrun
+"""One rank of the two-process WLMD tests (started by tests/test_wlmd_walkers.py with the torchrun
 environment variables set): the exact case of docs/design.md with walkers sharing one landscape."""
 
 import argparse
@@ -33,7 +33,7 @@ def exact_case(walkers, steps, seed, sync_every, timeout_s):
 
 def rewl_main(out, stages, steps):
     """The exact case under REWL spread over the ranks; rank 0 writes the joined landscape."""
-    from entropyeng.rewl import REWL
+    from entropyeng.wlmc.rewl import REWL
 
     model = nn.Sequential(nn.Linear(5, 1, bias=False))
     with torch.no_grad():

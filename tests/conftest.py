@@ -37,3 +37,19 @@ def to_numpy(a):
     if isinstance(a, float):
         return np.asarray(a)
     return a.detach().cpu().numpy()
+
+
+# -- shared markers (registered in pyproject.toml): tests declare what they need, this skips them
+# cleanly where it is missing ----------------------------------------------------------------------
+def pytest_runtest_setup(item):
+    from entropyeng import ops
+
+    if item.get_closest_marker("cpp") and "cpp" not in backends.available():
+        pytest.skip("the compiled extension is not built")
+    if item.get_closest_marker("operators") and not ops.COMPILED_OPERATORS:
+        pytest.skip("the C++ operator library is not built for this torch")
+    if item.get_closest_marker("cuda"):
+        import torch
+
+        if not torch.cuda.is_available() or "cuda" not in backends.available():
+            pytest.skip("needs a CUDA device and the CUDA build")

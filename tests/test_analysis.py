@@ -99,7 +99,7 @@ def test_compare_figure_holds_the_error_bars(tmp_path):
     import matplotlib
 
     matplotlib.use("Agg")
-    from entropyeng.plot import advantage_figure
+    from entropyeng.analysis.plot import advantage_figure
 
     path = advantage_figure([dict(label="a", sgd=0.5, equilibrium=0.6, error=0.3, sgd_error=0.2)], tmp_path / "f.png")
     assert path.exists()

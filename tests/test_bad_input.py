@@ -2,10 +2,9 @@
 
 import numpy as np
 import pytest
+from conftest import to_numpy
 
 from entropyeng import Grid, backends, kernels
-
-from conftest import to_numpy
 
 G = Grid(0.0, 1.0, 10, 0.0, 1.0, 10)
 

@@ -1,8 +1,8 @@
 """The GPU benchmark's code runs (on the CPU at small sizes), so that a session with a GPU gets its
 table from one command."""
 
-import sys
 import pathlib
+import sys
 
 import pytest
 

@@ -10,10 +10,10 @@ import time
 
 import pytest
 
-from entropyeng import WLMC, Landscape, backends
+from entropyeng import WLMC, Landscape
 from entropyeng.cli import ConfigError, load_config, main
 
-CPP = pytest.mark.skipif("cpp" not in backends.available(), reason="the compiled extension is not built")
+CPP = pytest.mark.cpp  # skipped without the compiled extension (conftest.py)
 TINY = ["--set", "sgd.runs=3", "--set", "sgd.epochs=30", "--quiet"]
 FILES = ["config.toml", "checkpoint.npz", "landscape.npz", "metrics.jsonl", "sgd.npz", "summary.json", "landscape.png"]
 

@@ -10,11 +10,10 @@ import sys
 import numpy as np
 import pytest
 
-from entropyeng import backends
 from entropyeng._io import load_npz, save_npz_atomic
 from entropyeng.cli import main
 
-CPP = pytest.mark.skipif("cpp" not in backends.available(), reason="the compiled extension is not built")
+CPP = pytest.mark.cpp  # skipped without the compiled extension (conftest.py)
 TINY = ["--set", "sgd.runs=2", "--set", "sgd.epochs=5", "--quiet"]
 
 
@@ -140,7 +139,7 @@ def test_resume_removes_stale_temporaries_and_repeats_no_metrics(finished_run):
 
 @CPP
 def test_a_full_disk_is_one_line_and_keeps_the_last_good_files(tmp_path, capsys, monkeypatch, finished_run):
-    import entropyeng.cli as cli
+    import entropyeng.cli.run as cli
 
     good = (finished_run / "summary.json").read_bytes()
     (finished_run / "sgd.npz").unlink()  # the SGD phase will run again and its write fail
@@ -156,7 +155,7 @@ def test_a_full_disk_is_one_line_and_keeps_the_last_good_files(tmp_path, capsys,
 
 @CPP
 def test_ctrl_c_in_the_sgd_phase_exits_130(tmp_path, capsys, monkeypatch):
-    import entropyeng.baselines as baselines
+    import entropyeng.analysis.baselines as baselines
 
     def interrupted(*a, **k):
         raise KeyboardInterrupt
@@ -170,7 +169,7 @@ def test_ctrl_c_in_the_sgd_phase_exits_130(tmp_path, capsys, monkeypatch):
 
 
 def test_progress_without_a_terminal_prints_plain_lines(capsys):
-    from entropyeng._runloop import Progress
+    from entropyeng.cli.runloop import Progress
 
     bar = Progress(100, "steps", True, interval=0.0)
     bar.update(0)
@@ -190,7 +189,7 @@ def test_the_source_tree_says_when_the_engine_is_missing(tmp_path):
     shutil.copytree(os.path.join(os.path.dirname(__file__), "..", "entropyeng"), src / "entropyeng",
                     ignore=shutil.ignore_patterns("_core*", "__pycache__"))
     (src / "pyproject.toml").write_text("[project]\nname = 'entropyeng'\n")
-    proc = subprocess.run([sys.executable, "-c", "import entropyeng, entropyeng.backends as b; print(b.available())"],
+    proc = subprocess.run([sys.executable, "-c", "import entropyeng, entropyeng.kernels.backends as b; print(b.available())"],
                           cwd=src, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     if "cpp" in proc.stdout:  # an editable install's finder serves the engine to any tree: nothing to say

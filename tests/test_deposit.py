@@ -2,10 +2,9 @@
 
 import numpy as np
 import pytest
+from conftest import ATOL, RTOL, to_backend, to_numpy
 
 from entropyeng import Grid, kernels
-
-from conftest import ATOL, RTOL, to_backend, to_numpy
 
 PAPER = dict(sigma=0.2, cutoff=0.8)
 

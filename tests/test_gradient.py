@@ -2,10 +2,9 @@
 
 import numpy as np
 import pytest
+from conftest import to_backend, to_numpy
 
 from entropyeng import Grid, kernels
-
-from conftest import to_backend, to_numpy
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -11,11 +11,11 @@ import torch
 from torch import nn
 
 from entropyeng import WLMD, Grid, ops, reference
-from entropyeng.tasks import regression_mlp, spiral_regression
 from entropyeng.reference.mlp_batch import cache_shape
+from entropyeng.tasks import regression_mlp, spiral_regression
 from entropyeng.wlmd.models import mlp_layout
 
-CPP = pytest.mark.skipif(not ops.COMPILED_OPERATORS, reason="the C++ operator library is not built for this torch")
+CPP = pytest.mark.operators  # skipped without the C++ operator library (conftest.py)
 
 # (sizes, acts, bias): the spiral regression MLP, every activation, layers without bias, one layer,
 # widths that are not multiples of the kernel's tiles

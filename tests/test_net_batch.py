@@ -6,7 +6,6 @@ the C++ boundary, which models take the kernel, and the WLMD step over it agains
 
 import warnings
 
-import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -16,7 +15,7 @@ from entropyeng import WLMD, Grid, ops, reference
 from entropyeng.tasks import mnist_cnn
 from entropyeng.wlmd.models import net_layout
 
-CPP = pytest.mark.skipif(not ops.COMPILED_OPERATORS, reason="the C++ operator library is not built for this torch")
+CPP = pytest.mark.operators  # skipped without the C++ operator library (conftest.py)
 TOL = {torch.float64: 1e-12, torch.float32: 2e-5}
 
 

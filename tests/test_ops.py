@@ -1,4 +1,4 @@
-"""The kernels as torch operators (entropyeng.ops) and the WLMD step as one traced function:
+"""The kernels as torch operators (entropyeng.kernels.ops) and the WLMD step as one traced function:
 opcheck on every operator, the operators against the kernels, fullgraph tracing with no graph break,
 compiled == eager over 2,000 float64 steps, bit-exact resume of a compiled run, float32 models."""
 
@@ -14,7 +14,7 @@ from entropyeng.wlmd import models
 from entropyeng.wlmd.state import State
 from entropyeng.wlmd.step import make_step
 
-CPP = pytest.mark.skipif("cpp" not in backends.available(), reason="the compiled extension is not built")
+CPP = pytest.mark.cpp  # skipped without the compiled extension (conftest.py)
 
 G = Grid(-4.0, 2.0, 60, -3.0, 3.0, 50)
 GL = ops.grid_list(G)

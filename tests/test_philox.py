@@ -3,11 +3,10 @@
 import numpy as np
 import pytest
 import torch
+from conftest import to_numpy
 
 from entropyeng import kernels
 from entropyeng.reference import philox4x32_10
-
-from conftest import to_numpy
 
 
 @pytest.mark.parametrize("ctr, key, expect", [

@@ -8,10 +8,10 @@ import pytest
 import torch
 from torch import nn
 
-from entropyeng import Grid, backends
-from entropyeng.rewl import REWL, window_ranges
+from entropyeng import Grid
+from entropyeng.wlmc.rewl import REWL, window_ranges
 
-CPP = pytest.mark.skipif("cpp" not in backends.available(), reason="the compiled extension is not built")
+CPP = pytest.mark.cpp  # skipped without the compiled extension (conftest.py)
 NA, NB = 3, 2
 XA, YB = math.log(4 / NA), math.log(4 / NB)
 GRID = Grid(XA - 4.5, XA + 0.5, 50, YB - 4.5, YB + 0.5, 50)
@@ -90,7 +90,7 @@ def test_rewl_reports_unreachable_windows():
 def test_rewl_over_two_processes_is_the_single_process_run(tmp_path):
     """Windows 0 and 2 on rank 0, window 1 on rank 1 (gloo): the same exchanges and the same joined
     landscape, bit for bit, as one process with the same seed."""
-    from test_walkers import _launch
+    from test_wlmd_walkers import _launch
 
     res = _launch("rewl", tmp_path, 5, 20_000)
     for code, err in res:

@@ -2,11 +2,10 @@
 
 import numpy as np
 import pytest
+from conftest import to_backend, to_numpy
 from scipy import ndimage
 
 from entropyeng import kernels
-
-from conftest import to_backend, to_numpy
 
 
 @pytest.mark.parametrize("shape, sigma", [((50, 40), 2.0), ((7, 90), 3.3), ((64, 64), 10.0),

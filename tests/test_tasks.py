@@ -104,8 +104,14 @@ def test_paper_boxes_hold_every_normalisation_parameter_of_every_task_model():
     import torch
 
     from entropyeng import WLMD, Grid
-    from entropyeng.tasks import house_mlp, mnist_cnn, regression_mlp, regressor_head, resnet10_ln
-    from entropyeng.wlmd import NORM_BOUND, _NORMS, paper_bounds
+    from entropyeng.tasks import (
+        house_mlp,
+        mnist_cnn,
+        regression_mlp,
+        regressor_head,
+        resnet10_ln,
+    )
+    from entropyeng.wlmd import _NORMS, NORM_BOUND, paper_bounds
 
     models = [regression_mlp(30), house_mlp(293, 20), mnist_cnn(28, 2), regressor_head(768, 50),
               resnet10_ln(image_size=16)]
@@ -149,7 +155,7 @@ def test_the_digits_cnn_is_never_drawn_with_a_dead_layer():
 def test_the_digits_stand_in_gets_a_baseline_that_trains():
     """On the 8 x 8 stand-in the paper's MNIST SGD setting stays at chance; the task's baseline is Adam
     there (unless set), and the paper's setting with an MNIST file."""
-    from entropyeng._config import load_config
+    from entropyeng.cli.config import load_config
 
     c = load_config("digits")
     assert (c["sgd"]["optimizer"], c["sgd"]["lr"], c["sgd"]["batch_size"]) == ("adam", 1e-3, 16)

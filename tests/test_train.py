@@ -8,11 +8,11 @@ import math
 import numpy as np
 import pytest
 import torch
+from test_cli_tasks import _have
 
 from entropyeng.cli import main
 from entropyeng.tasks import spiral_classification, spiral_mlp
 from entropyeng.train import METHODS, Ensemble, TrainError, train
-from test_cli_tasks import _have
 
 DATA = spiral_classification(20, seed=0), spiral_classification(20, seed=1000)
 

@@ -13,12 +13,11 @@ import time
 import numpy as np
 import pytest
 
-from entropyeng import backends
-from entropyeng._rundir import LOCK_NAME, RunLock, RunLocked
 from entropyeng.cli import main
+from entropyeng.cli.rundir import LOCK_NAME, RunLock, RunLocked
 from entropyeng.tasks.cifar import load_cifar_pair
 
-CPP = pytest.mark.skipif("cpp" not in backends.available(), reason="the compiled extension is not built")
+CPP = pytest.mark.cpp  # skipped without the compiled extension (conftest.py)
 TINY = ["--steps", "2e5", "--set", "sgd.runs=2", "--set", "sgd.epochs=5", "--quiet"]
 
 
@@ -99,7 +98,7 @@ def test_force_replaces_only_the_files_a_run_writes(tmp_path, capsys):
 
 HOLD = """
 import sys, time
-from entropyeng._rundir import RunLock
+from entropyeng.cli.rundir import RunLock
 with RunLock(sys.argv[1]):
     print("locked", flush=True)
     time.sleep(60)

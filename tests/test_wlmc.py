@@ -11,7 +11,7 @@ from torch import nn
 
 from entropyeng import WLMC, Grid, Landscape, backends
 
-CPP = pytest.mark.skipif("cpp" not in backends.available(), reason="the compiled extension is not built")
+CPP = pytest.mark.cpp  # skipped without the compiled extension (conftest.py)
 
 
 def spiral_like(n=40, seed=0, classes=2):
@@ -264,7 +264,7 @@ def test_core_chain_rejects_bad_labels_directly():
                                   np.zeros(3), np.ones(9), -5, 5, 10, 0, 1, 4, 0, 0, 0.1, 0, False)
 
 
-CUDA = pytest.mark.skipif("cuda" not in backends.available(), reason="needs a CUDA device")
+CUDA = pytest.mark.cuda  # skipped without a CUDA device (conftest.py)
 
 
 def test_cuda_backend_refused_cleanly_without_a_gpu():

@@ -7,11 +7,11 @@ import math
 import numpy as np
 import pytest
 import torch
+from test_wlmc import exact_case, exact_fit, mlp, spiral_like
 from torch import nn
 
 from entropyeng import WLMC, Grid, backends
-from entropyeng._walkers_chain import COL, STATE
-from test_wlmc import exact_case, exact_fit, mlp, spiral_like
+from entropyeng.wlmc.walkers import COL, STATE
 
 pytestmark = pytest.mark.skipif("cpp" not in backends.available(), reason="the compiled extension is not built")
 

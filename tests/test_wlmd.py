@@ -8,12 +8,12 @@ import pytest
 import torch
 from torch import nn
 
-from entropyeng import WLMD, WLMDError, Grid, backends
-from entropyeng.integrators import INTEGRATORS, grad_scale
-from entropyeng.presets import PRESETS, preset
+from entropyeng import WLMD, Grid, WLMDError, backends
 from entropyeng.wlmd import f_schedule
+from entropyeng.wlmd.integrators import INTEGRATORS, grad_scale
+from entropyeng.wlmd.presets import PRESETS, preset
 
-CPP = pytest.mark.skipif("cpp" not in backends.available(), reason="the compiled extension is not built")
+CPP = pytest.mark.cpp  # skipped without the compiled extension (conftest.py)
 
 
 def regression_case(n=30, width=6, seed=0, dtype=torch.float64):
@@ -476,3 +476,77 @@ def test_checkpoints_of_version_0_1_still_load_and_continue(name, K):
     then = np.load(DATA / "wlmd-0.1-continued.npz")
     np.testing.assert_allclose(w.theta.numpy(), then[f"{name}_theta"], rtol=0, atol=1e-10)
     np.testing.assert_allclose(w.landscape.entropy, then[f"{name}_S"], rtol=0, atol=1e-10)
+
+
+def test_a_short_runs_files_are_small_and_load_whole(tmp_path):
+    """On the paper's 2000 x 2000 grid (64 MB of float64 S and H), the landscape and the checkpoint of
+    a short run store the block of cells the walker reached: well under 1 MB each, and they load as
+    the whole grid, equal to the state; a file stored whole (earlier versions) loads the same."""
+    from entropyeng import Landscape
+    from entropyeng._io import save_npz_atomic
+
+    model, train, test = regression_case()
+    w = sampler(model, train, test, grid=Grid(-20, 20, 2000, -20, 20, 2000), sigma=0.2, cutoff=0.8)
+    w.run(300)
+    L = w.landscape
+    L.save(tmp_path / "landscape.npz")
+    w.save(tmp_path / "checkpoint.npz")
+    assert (tmp_path / "landscape.npz").stat().st_size < 1_000_000
+    assert (tmp_path / "checkpoint.npz").stat().st_size < 1_000_000
+    back = Landscape.load(tmp_path / "landscape.npz")
+    assert back.entropy.shape == (2000, 2000)
+    np.testing.assert_array_equal(back.entropy, L.entropy)
+    np.testing.assert_array_equal(back.histogram, L.histogram)
+    again = WLMD.load(tmp_path / "checkpoint.npz", regression_case()[0], train, test)
+    np.testing.assert_array_equal(again.landscape.entropy, L.entropy)
+    save_npz_atomic(tmp_path / "whole.npz", {"entropy": L.entropy, "histogram": L.histogram},
+                    {"kind": "landscape", "grid": L.grid.to_dict(), "meta": L.meta})
+    assert (tmp_path / "whole.npz").stat().st_size > 60_000_000
+    np.testing.assert_array_equal(Landscape.load(tmp_path / "whole.npz").entropy, L.entropy)
+
+
+def test_a_crop_record_that_does_not_fit_is_refused(tmp_path):
+    from entropyeng._io import load_npz, save_npz_atomic
+
+    save_npz_atomic(tmp_path / "bad.npz", {"S": np.ones((3, 3))},
+                    {"kind": "landscape", "cropped": {"S": {"shape": [2, 2], "origin": [0, 0]}}})
+    with pytest.raises(ValueError, match="does not fit its crop record"):
+        load_npz(tmp_path / "bad.npz", "landscape")
+
+
+def test_defaults_from_a_budget():
+    """WLMD(model, train, test, loss=..., steps=N): the paper's grid and hills and its schedule's
+    shape scaled to N, so that a 2e4-step run rises, holds and reaches the 1/t tail; a preset scales
+    the same way; without a schedule or a budget, one line says what to give."""
+    model, train, test = regression_case()
+    w = WLMD(model, train, test, loss="mse", steps=20_000)
+    assert w.grid == Grid(-20.0, 20.0, 2000, -20.0, 20.0, 2000) and (w.sigma, w.cutoff) == (0.2, 0.8)
+    assert w.schedule == dict(f_max=5.0, t1=200.0, t2=10_000.0, t3=8_000.0)
+    assert w.f(100) < w.f(200) == w.f(10_000) == 5.0 and w.f(20_000) == pytest.approx(5.0 * 2_000 / 12_000)
+    w.run(5)
+    kw = preset("spiral_regression", steps=20_000)
+    assert kw["schedule"] == dict(f_max=5.0, t1=200.0, t2=10_000.0, t3=8_000.0)
+    assert preset("spiral_regression")["schedule"]["t2"] == 1e7
+    with pytest.raises(ValueError, match="^schedule: give schedule="):
+        WLMD(regression_case()[0], train, test, loss="mse")
+    with pytest.raises(ValueError, match="^steps: give either"):
+        WLMD(regression_case()[0], train, test, loss="mse", steps=10, schedule=dict(f_max=1, t1=1, t2=2, t3=0))
+
+
+def test_the_kinetic_temperature_warning_fires_on_a_heating_model_and_not_on_the_exact_case():
+    """At the paper's friction (3e-5 per step) and wall constant the exact case's five parameters
+    heat to several kT: one KineticTemperatureWarning naming the settings to change. With the exact
+    case's own settings (gamma 0.1) the window's mean stays near kT: none."""
+    import warnings
+
+    from entropyeng.wlmd import KineticTemperatureWarning
+
+    for over, expect in ((dict(gamma=3e-5, dt=0.002, wall_c=3000.0), True), ({}, False)):
+        w = exact_wlmd_sampler(compile="eager", **over)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            w.run(12_000)
+        hot = [str(c.message) for c in caught if issubclass(c.category, KineticTemperatureWarning)]
+        assert len(hot) == int(expect), hot
+        if expect:
+            assert "heat up" in hot[0] and "lower dt" in hot[0] and "gamma" in hot[0]

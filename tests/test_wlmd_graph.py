@@ -13,12 +13,12 @@ import warnings
 import numpy as np
 import pytest
 import torch
-
-from entropyeng import Grid, ops
-from entropyeng.ops import _histogram_cpu, _histogram_cuda
 from test_ops import CPP, GL, G, regression_case, sampler
 
-CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+from entropyeng import Grid, ops
+from entropyeng.kernels.ops import _histogram_cpu, _histogram_cuda
+
+CUDA = pytest.mark.cuda  # skipped without a CUDA device (conftest.py)
 
 
 class StandIn:

@@ -25,7 +25,7 @@ class TaskError(ValueError):
 
 
 def _wlmd(preset, steps, **over):
-    from ..presets import PRESETS
+    from ..wlmd.presets import PRESETS
 
     p = PRESETS[preset]
     w = dict(steps=steps, seed=0, walkers=1, sync_every=100, checkpoint_every=10_000, report_every=1000,
@@ -306,7 +306,7 @@ def wlmd_kwargs(config: dict, problem: Problem) -> dict:
     Walls are in the metric's units (a smoothed accuracy for classification); an infinite wall is
     no wall."""
     from ..grid import Grid
-    from ..presets import accuracy_to_logit
+    from ..wlmd.presets import accuracy_to_logit
 
     w, g = config["wlmd"], config["grid"]
     cv_y = "smoothed_accuracy" if problem.metric == "accuracy" else "test_loss"

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..baselines import _loss, _metric
+from ..analysis.baselines import _loss, _metric
 
 __all__ = ["TrainResult", "TrainError", "prepare", "evaluate", "check_target"]
 

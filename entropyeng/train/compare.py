@@ -39,8 +39,8 @@ SETTINGS = {
 
 
 def _one(task, method, seed, steps, config, target):
-    from . import train
     from ..tasks.catalog import build
+    from . import train
 
     problem = build(config)
     s = config["sgd"]
@@ -59,7 +59,7 @@ def head_to_head(tasks=tuple(SETTINGS), *, seeds=5, steps=20_000, methods=METHOD
     returns the rows. A method that cannot reach the target on a seed (its descent stalls above it)
     is recorded as not reached; the table's means are over the seeds the method reached, and its
     difference to SGD over the seeds both reached."""
-    from .._config import load_config
+    from ..cli.config import load_config
 
     os.makedirs(out, exist_ok=True)
     rows = []
@@ -125,7 +125,7 @@ def _table(rows, tasks, methods):
 
 
 def _figure(rows, task, methods, path):
-    from ..plot import _plt
+    from ..analysis.plot import _plt
 
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=120)

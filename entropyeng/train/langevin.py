@@ -22,8 +22,9 @@ import numpy as np
 import torch
 
 from .. import kernels
-from ..baselines import _loss, _metric
-from ..wlmd.physics import INIT_STEP as _INIT_STEP, paper_bounds
+from ..analysis.baselines import _loss, _metric
+from ..wlmd.physics import INIT_STEP as _INIT_STEP
+from ..wlmd.physics import paper_bounds
 from ._common import Ensemble, TrainError, TrainResult, evaluate
 
 __all__ = ["langevin_walk", "langevin_md"]

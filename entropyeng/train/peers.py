@@ -11,7 +11,7 @@ import time
 import numpy as np
 import torch
 
-from ..baselines import _loss
+from ..analysis.baselines import _loss
 from ._common import TrainError, TrainResult, evaluate, nearest
 
 __all__ = ["descend"]

@@ -8,9 +8,10 @@ checkpoints (:mod:`.checkpoint`); ranks of a distributed run (:mod:`.ranks`).
 """
 
 from .physics import _NORMS, NORM_BOUND, f_schedule, paper_bounds  # noqa: F401
+from .reads import KineticTemperatureWarning
 from .runners import default_threads, torch_threads
 from .sampler import MAX_WALKERS, WLMD
 from .state import WalkerDropped, WLMDError, WLMDInfo
 
 __all__ = ["WLMD", "WLMDError", "WLMDInfo", "WalkerDropped", "f_schedule", "paper_bounds", "NORM_BOUND",
-           "default_threads", "torch_threads", "MAX_WALKERS"]
+           "default_threads", "torch_threads", "MAX_WALKERS", "KineticTemperatureWarning"]

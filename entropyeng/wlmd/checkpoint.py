@@ -135,7 +135,7 @@ def save(w, path) -> None:
         meta["round_trips"] = int(arrays["trips"].sum())
     if not isinstance(s["bound"], float):
         arrays["bound"] = s["bound"]
-    save_npz_atomic(path, arrays, dict(meta, **getattr(w, "run_meta", {})))
+    save_npz_atomic(path, arrays, dict(meta, **getattr(w, "run_meta", {})), cropped=("S", "H"))
 
 
 def read(path):

@@ -5,7 +5,7 @@ dV/dtheta.
 Two ways, chosen once per sampler (:func:`build`):
 
 - an MLP or a small CNN on the CPU: the K models in one call of the C++ batched operators
-  (``entropyeng::mlp_batch`` / ``net_batch``, :mod:`entropyeng.ops`) and their backward;
+  (``entropyeng::mlp_batch`` / ``net_batch``, :mod:`entropyeng.kernels.ops`) and their backward;
 - any other model: ``torch.func.functional_call``, with ``vmap`` over the walkers when K > 1 (one
   walker calls the model directly: vmap's wrapping costs more than it saves).
 
@@ -22,7 +22,7 @@ from typing import Callable, Optional
 import torch
 from torch.func import functional_call, vjp, vmap
 
-from .. import ops
+from ..kernels import ops
 from .physics import ROW_LOSSES, make_heads, make_joint_test_loss_cvs
 
 __all__ = ["ModelFns", "build", "make_cvs", "mlp_layout", "net_layout", "differentiate", "rowwise",
@@ -112,10 +112,10 @@ def mlp_layout(model, X_tr, X_te):
     this model's forward and backward on the CPU: an ``nn.Sequential`` of ``Linear`` layers with
     ReLU, Tanh, SiLU or Identity between them, every parameter trained, no buffers, float32 or
     float64, 2-D inputs of the model's dtype, and the C++ operator library loaded
-    (:data:`entropyeng.ops.COMPILED_OPERATORS`; the torch reference kernels of the operators are
+    (:data:`entropyeng.kernels.ops.COMPILED_OPERATORS`; the torch reference kernels of the operators are
     slower than ``vmap``), and no layer wider than :data:`MLP_BATCH_MAX_WIDTH`. None otherwise: the
     step then runs the model through ``functional_call``."""
-    from .._mlp import read_mlp
+    from ..kernels.mlp_spec import read_mlp
 
     dtype = _kernel_dtype(model)
     if dtype is None:
@@ -142,7 +142,7 @@ def net_layout(model, X_tr, X_te):
     model's dtype, and the C++ operator library loaded. None otherwise."""
     from torch import nn
 
-    from .._mlp import ACTS
+    from ..kernels.mlp_spec import ACTS
 
     dtype = _kernel_dtype(model)
     if dtype is None:

@@ -14,7 +14,42 @@ import torch
 from . import models, physics
 from .state import WalkerDropped, WLMDError
 
-__all__ = ["evaluate", "problem", "host_read"]
+__all__ = ["evaluate", "problem", "host_read", "Thermometer", "KineticTemperatureWarning"]
+
+
+class Thermometer:
+    """The kinetic temperature (mean v^2 of the active walkers' parameters) read at every host read,
+    and one warning (:class:`KineticTemperatureWarning`) when its mean over the last ``window`` steps
+    leaves [low, high] x kT: a model that heats (the hills' forces outpace the thermostat) or freezes
+    samples at another temperature than the landscape assumes. For P parameters the mean of one read
+    scatters by kT sqrt(2 / P); over a window of 10,000 steps the band (0.5 kT, 1.5 kT) holds the exact
+    case's five parameters (tested)."""
+
+    def __init__(self, kT, window=10_000, low=0.5, high=1.5):
+        self.kT, self.window, self.low, self.high = kT, window, low, high
+        self.reads, self.warned = [], False
+
+    def read(self, step, v, active):
+        if self.kT <= 0 or self.warned or not active.any():
+            return None
+        self.reads.append((step, float((v[torch.from_numpy(active).to(v.device)] ** 2).mean())))
+        while len(self.reads) > 1 and self.reads[-1][0] - self.reads[1][0] >= self.window:
+            self.reads.pop(0)
+        if self.reads[-1][0] - self.reads[0][0] < self.window:
+            return None
+        mean = sum(T for _, T in self.reads[1:]) / (len(self.reads) - 1)
+        if self.low * self.kT <= mean <= self.high * self.kT:
+            return None
+        self.warned = True
+        how = ("the dynamics heat up (the hills' and walls' forces outpace the thermostat): lower dt, or raise "
+               "gamma (the friction per step)" if mean > self.high * self.kT else
+               "the dynamics freeze: raise dt, or check kT and gamma")
+        return (f"the kinetic temperature averaged {mean:.3g} over steps {self.reads[0][0]:,}-{step:,} at kT = "
+                f"{self.kT:g}: {how}; the landscape assumes the walkers sample at kT")
+
+
+class KineticTemperatureWarning(UserWarning):
+    """The walkers' kinetic temperature left its band around kT over a window of steps."""
 
 
 def evaluate(w):
@@ -64,6 +99,9 @@ def host_read(w, checkpoint_path, last):
         if news:
             w._evaluate_current()
     w._active_seen = w.active
+    message = w._thermometer.read(w.t, s.v, w._active_seen)
+    if message:
+        warnings.warn(message, KineticTemperatureWarning, stacklevel=4)
     if w.K > 1 or w.world > 1:
         for k, what in news:
             warnings.warn(f"walker {k} (rank {w.rank}) dropped: {what}; it is back at its last checked state "

@@ -25,8 +25,8 @@ import numpy as np
 import torch
 
 from .. import _checks as C
-from .. import backends
 from ..grid import Grid
+from ..kernels import backends
 from ..landscape import Landscape
 from . import checkpoint, models, physics, reads, setup
 from .ranks import RANK_STRIDE, LandscapeShare, init_distributed
@@ -60,23 +60,33 @@ class WLMD:
     logit_y : bool, optional
         For the smoothed accuracy, y = logit(eps + (1 - 2 eps) A_s), eps = 1e-4, so that the walker is
         not squeezed against accuracy 1 (the default, as in the authors' scripts); False keeps A_s.
-    grid : Grid
-    sigma, cutoff : float
-        Hill width and cutoff, in axis units.
+    grid : Grid, optional
+        The (x, y) window and its cells; default the paper's: -20 to 20 on both axes, bins of 0.02.
+    sigma, cutoff : float, optional
+        Hill width and cutoff, in axis units; default the paper's 0.2 (10 bins) and 4 sigma.
     walls : dict, optional
         Any of x_min, x_max, y_min, y_max: fixed bias ``wall_c (x - x_max)^2`` beyond each (Eq. 3),
         kept apart from the learned landscape.
-    schedule : dict
-        f_max, t1, t2, t3 of Eq. 4 (t counts steps from 1).
+    schedule : dict, optional
+        f_max, t1, t2, t3 of Eq. 4, the hill height at deposit t (t counts walker-steps from 1):
+        f(t) = f_max t / t1 for t <= t1; f_max for t1 < t <= t2; f_max (t2 - t3) / (t - t3) after t2
+        (a 1/t decay). Default, from ``steps``: the shape of the paper's spiral-regression schedule
+        scaled to the budget, f_max = 5, t1 = 1 %, t2 = 50 % and t3 = 40 % of ``steps``
+        (``entropyeng.wlmd.presets.preset(name, steps=N)`` scales a paper task's schedule the same way).
+    steps : int, optional
+        The run's budget in walker-steps, from which the default schedule is made (needed when
+        ``schedule`` is not given).
     dt, gamma, kT : float
-        Time step, friction per step in [0, 1], temperature (the paper: kT = 1).
+        Time step, friction per step in [0, 1], temperature (the paper: kT = 1). The defaults (1e-3,
+        0.01) suit small MLPs; tune dt to your model (the paper's Table 6 goes down to 3e-6) and watch
+        the kinetic temperature the run reports: it should stay near kT.
     bound : "paper" or float
         Box of each parameter tensor: "paper" is 2 / sqrt(numel / in) (2/sqrt(out) for a Linear
         weight) and 2/sqrt(out) for a bias; +-2 for the gains and biases of normalisation layers
         (see :func:`paper_bounds`).
     seed : int
     backend : {"cpp", "torch", "cuda"}, optional
-        Accepted for compatibility and checked: the step's operators (:mod:`entropyeng.ops`) dispatch
+        Accepted for compatibility and checked: the step's operators (:mod:`entropyeng.kernels.ops`) dispatch
         on the tensors' device themselves (C++ kernels on the CPU where built, CUDA on a GPU).
     integrator : {"paper", "baoab"}
         "paper": the paper's kick, friction and noise, drift in one kernel call; at friction
@@ -132,10 +142,10 @@ class WLMD:
     planned_steps = 0
     _forced_form = None  # the form a checkpoint's run had (compile="auto" continues on it)
 
-    def __init__(self, model, train, test, *, loss, cv_y="test_loss", alpha=5.0, logit_y=None, grid, sigma,
-                 cutoff, walls=None, wall_c=3000.0, schedule, dt, gamma, kT=1.0, bound="paper", seed=0,
-                 backend=None, integrator="paper", sync_every=None, walkers=1, distributed=False, timeout_s=120.0,
-                 compile="auto", threads=None, compile_min_steps=2000):
+    def __init__(self, model, train, test, *, loss, cv_y="test_loss", alpha=5.0, logit_y=None, grid=None,
+                 sigma=None, cutoff=None, walls=None, wall_c=3000.0, schedule=None, steps=None, dt=1e-3, gamma=0.01,
+                 kT=1.0, bound="paper", seed=0, backend=None, integrator="paper", sync_every=None, walkers=1,
+                 distributed=False, timeout_s=120.0, compile="auto", threads=None, compile_min_steps=2000):
         if isinstance(walkers, bool) or not isinstance(walkers, (int, np.integer)) or not 1 <= walkers <= MAX_WALKERS:
             raise ValueError(f"walkers: expected an integer in [1, {MAX_WALKERS}], got {walkers!r}")
         if not isinstance(distributed, bool):
@@ -147,6 +157,7 @@ class WLMD:
         if integrator not in INTEGRATORS:
             raise ValueError(f"integrator: expected one of {sorted(INTEGRATORS)}, got {integrator!r}")
         self.integrator = integrator
+        grid, sigma, cutoff, schedule = setup.defaults(grid, sigma, cutoff, schedule, steps)
         if not isinstance(grid, Grid):
             raise TypeError(f"grid: expected an entropyeng.Grid, got {type(grid).__name__}")
         self.grid = grid
@@ -199,6 +210,7 @@ class WLMD:
         self.n_params = theta.shape[1]
         self.state = new_state(theta, v, grid.shape)
         self._share = LandscapeShare(self.state.S, self.state.H) if distributed else None
+        self._thermometer = reads.Thermometer(self.kT)
         self._fns = None  # the model's functions (models.ModelFns) and the runner, built on the first run
         self._runner = None
         self._evaluate_current()

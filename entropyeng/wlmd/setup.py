@@ -13,7 +13,38 @@ from .. import _checks as C
 from .. import kernels
 from . import physics
 
-__all__ = ["check_model", "check_schedule", "check_walls", "check_cvs", "check_data", "flatten"]
+__all__ = ["defaults", "check_model", "check_schedule", "check_walls", "check_cvs", "check_data", "flatten"]
+
+#: The paper's grid (-20 to 20 on both axes, bins of 0.02) and hills (10 bins wide, cut at 4 sigma)
+PAPER_GRID = dict(x_min=-20.0, x_max=20.0, nx=2000, y_min=-20.0, y_max=20.0, ny=2000)
+PAPER_SIGMA = 0.2
+#: The shape of the paper's spiral-regression schedule (Table 6: f_max 5, t1 2e5, t2 1e7, t3 8e6 of a
+#: 2e7-step run), as fractions of the budget
+DEFAULT_SCHEDULE = dict(f_max=5.0, t1=0.01, t2=0.5, t3=0.4)
+
+
+def defaults(grid, sigma, cutoff, schedule, steps):
+    """(grid, sigma, cutoff, schedule) with the defaults filled in: the paper's grid and hills, and a
+    schedule of the paper's shape scaled to ``steps`` (walker-steps)."""
+    from ..grid import Grid
+
+    if grid is None:
+        grid = Grid(**PAPER_GRID)
+    if sigma is None:
+        sigma = PAPER_SIGMA
+    if cutoff is None:
+        cutoff = 4 * float(sigma)
+    if schedule is None:
+        if steps is None:
+            raise ValueError("schedule: give schedule=dict(f_max=..., t1=..., t2=..., t3=...) (Eq. 4) or steps=N, "
+                             "the run's budget in walker-steps, to take the paper's schedule scaled to it")
+        if isinstance(steps, bool) or not isinstance(steps, (int, float)) or not 1 <= steps <= 1e15:
+            raise ValueError(f"steps: expected a number of walker-steps in [1, 1e15], got {steps!r}")
+        s = DEFAULT_SCHEDULE
+        schedule = dict(f_max=s["f_max"], t1=s["t1"] * steps, t2=s["t2"] * steps, t3=s["t3"] * steps)
+    elif steps is not None:
+        raise ValueError("steps: give either schedule or steps (the default schedule is made from steps)")
+    return grid, sigma, cutoff, schedule
 
 
 def check_model(model):

@@ -30,7 +30,7 @@ import types
 
 import torch
 
-from .. import ops
+from ..kernels import ops
 from . import physics
 
 __all__ = ["make_step", "repeat_step"]

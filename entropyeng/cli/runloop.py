@@ -90,7 +90,7 @@ def total_steps(config) -> int:
 def new_sampler(config, problem):
     """A fresh sampler of a configuration."""
     if problem.sampler == "wlmc":
-        from .wlmc import WLMC
+        from ..wlmc.chain import WLMC
 
         w = config["wlmc"]
         seed = w["seed"]
@@ -103,7 +103,7 @@ def new_sampler(config, problem):
                 raise ValueError("wlmc.walkers: under torchrun the spiral task runs replica exchange; give "
                                  "--walkers at least the number of processes")
             return single
-        from .rewl import REWL
+        from ..wlmc.rewl import REWL
 
         windows = w["windows"] or w["walkers"]
         if windows > w["walkers"]:
@@ -112,8 +112,8 @@ def new_sampler(config, problem):
                     grid=single.grid, windows=windows, overlap=w["overlap"], walkers_per_window=w["walkers"] // windows,
                     exchange_every=w["exchange_every"], seed=seed,
                     distributed=int(os.environ.get("WORLD_SIZE", "1")) > 1)
-    from .tasks.catalog import wlmd_kwargs
-    from .wlmd import WLMD
+    from ..tasks.catalog import wlmd_kwargs
+    from ..wlmd import WLMD
 
     kw = wlmd_kwargs(config, problem)
     with warnings.catch_warnings():
@@ -124,15 +124,15 @@ def new_sampler(config, problem):
 def load_sampler(config, problem, path):
     """The sampler of a checkpoint written by a run of this configuration."""
     if problem.sampler == "wlmc":
-        from .wlmc import WLMC
+        from ..wlmc.chain import WLMC
 
         if config["wlmc"]["walkers"] > 1:
             sampler = new_sampler(config, problem)
             sampler.load_checkpoint(path)
             return sampler
         return WLMC.load(path)
-    from .tasks.catalog import wlmd_kwargs
-    from .wlmd import WLMD
+    from ..tasks.catalog import wlmd_kwargs
+    from ..wlmd import WLMD
 
     if config["wlmd"]["walkers"] > 1 or int(os.environ.get("WORLD_SIZE", "1")) > 1:
         sampler = new_sampler(config, problem)

@@ -13,10 +13,9 @@ import pytest
 import torch
 from torch import nn
 
-from entropyeng import WLMD, Grid, WLMDError, backends
-from entropyeng import WalkerDropped
+from entropyeng import WLMD, Grid, WalkerDropped, WLMDError
 
-CPP = pytest.mark.skipif("cpp" not in backends.available(), reason="the compiled extension is not built")
+CPP = pytest.mark.cpp  # skipped without the compiled extension (conftest.py)
 WORKER = os.path.join(os.path.dirname(__file__), "_dist_worker.py")
 XA, YB = math.log(1 / 3), math.log(1 / 2)
 

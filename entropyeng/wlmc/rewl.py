@@ -14,7 +14,7 @@ walkers, so that the run is the one a single process would make with the same se
 Stages and walkers: REWL's walkers do not share one ln g during a stage; each adds the full ln f to
 its own, and the window's ln g is their average after the stage (Vogel et al.), so a stage of S steps
 is S steps of every walker and deposits, after the average, the mass of S steps. The many-walker rule
-of :mod:`entropyeng.wlmc` (one shared ln g, the clock in walker-steps) is for walkers that share.
+of :mod:`entropyeng.wlmc.chain` (one shared ln g, the clock in walker-steps) is for walkers that share.
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ._io import load_npz, save_npz_atomic
-from .grid import Grid
-from .landscape import Landscape
-from .wlmc import WLMC, paper_schedule
+from .._io import load_npz, save_npz_atomic
+from ..grid import Grid
+from ..landscape import Landscape
+from .chain import WLMC, paper_schedule
 
 __all__ = ["REWL", "window_ranges"]
 
@@ -114,7 +114,7 @@ class REWL:
         self.distributed = bool(distributed)
         self.rank, self.world = 0, 1
         if self.distributed:
-            from .wlmd.ranks import init_distributed
+            from ..wlmd.ranks import init_distributed
 
             self.rank, self.world = init_distributed(timeout_s=timeout_s)
             if self.world > len(self.ranges):

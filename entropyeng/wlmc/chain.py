@@ -36,11 +36,18 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from . import backends
-from ._io import load_npz, save_npz_atomic
-from ._mlp import ACT_NAMES, LOSSES, METRICS, bounds_for, read_data, read_mlp
-from .grid import Grid
-from .landscape import Landscape
+from ..grid import Grid
+from ..kernels import backends
+from ..kernels.mlp_spec import (
+    ACT_NAMES,
+    LOSSES,
+    METRICS,
+    bounds_for,
+    read_data,
+    read_mlp,
+)
+from ..landscape import Landscape
+from . import checkpoint
 
 __all__ = ["WLMC", "StageInfo", "paper_schedule"]
 
@@ -227,13 +234,13 @@ class WLMC:
             return self._make_walkers(args, params)
         if self.backend == "cpp":
             return backends.core().WlmcChain(**args)
-        from .reference.wlmc import TorchWlmcChain
+        from ..reference.wlmc import TorchWlmcChain
 
         return TorchWlmcChain(**args)
 
     def _make_walkers(self, args, params):
         """The walkers' chain, every walker started on the grid (see ``walker_starts``)."""
-        from ._walkers_chain import COL, WalkersChain
+        from .walkers import COL, WalkersChain
 
         W, P = self.walkers, params.size
         starts = np.repeat(params[None, :], W, axis=0)
@@ -396,103 +403,15 @@ class WLMC:
 
     def load_state_dict(self, state: dict) -> None:
         """Restore a state from :meth:`state_dict` (the sampler must be built on the same model
-        architecture, data, grid and bounds)."""
-        for key in ("sizes", "acts", "bias"):
-            if list(state[key]) != list(getattr(self.spec, key)):
-                raise ValueError(f"state: the checkpoint's {key} {state[key]} differ from this model's "
-                                 f"{getattr(self.spec, key)}")
-        if Grid.from_dict(state["grid"]) != self.grid:
-            raise ValueError(f"state: the checkpoint's grid {state['grid']} differs from {self.grid.to_dict()}")
-        if int(state["seed"]) != self.seed:
-            raise ValueError(f"state: the checkpoint's seed {state['seed']} differs from {self.seed}")
-        if not np.array_equal(np.asarray(state["bounds"]), self.bounds):
-            raise ValueError("state: the checkpoint's bounds differ from this sampler's")
-        stage = int(state["stage"])
-        if stage < 0:
-            raise ValueError(f"state: the checkpoint's stage {stage} is negative")
-        for key in ("lnG", "H"):
-            a = np.asarray(state[key])
-            if a.shape != self.grid.shape or a.dtype != np.float64:
-                raise ValueError(f"state: field '{key}' must be float64 of the grid's shape {self.grid.shape}, got "
-                                 f"{a.dtype} {a.shape}")
-            if not np.isfinite(a).all():
-                raise ValueError(f"state: field '{key}' holds non-finite values")
-        if (np.asarray(state["H"]) < 0).any():
-            raise ValueError("state: field 'H' holds negative counts")
-        counters = dict(state["counters"])
-        for key in ("t", "accepted"):
-            if key in counters and not (isinstance(counters[key], (int, np.integer)) and counters[key] >= 0):
-                raise ValueError(f"state: field 'counters.{key}' must be a count >= 0, got {counters[key]!r}")
-        if hasattr(self._chain, "import_all"):
-            params = np.asarray(state["params"])
-            if "walker_state" not in state or params.ndim != 2 or params.shape[0] != self.walkers:
-                raise ValueError(f"state: expected a checkpoint of {self.walkers} walkers (params W x P and "
-                                 "walker_state), got another")
-            work = state.get("cache") if state.get("backend") == self.backend else None
-            self._chain.import_all(state["lnG"], state["H"], params, state["walker_state"], work)
-        else:
-            self._chain.set_params(np.ascontiguousarray(state["params"], dtype=np.float64))
-            if self.backend == state.get("backend", self.backend):
-                self._chain.import_cache(np.ascontiguousarray(state["cache"], dtype=np.float64))
-            self._chain.lnG = np.ascontiguousarray(state["lnG"], dtype=np.float64)
-            self._chain.H = np.ascontiguousarray(state["H"], dtype=np.float64)
-            self._chain.counters = {k: v for k, v in dict(state["counters"]).items()}
-        self.stage = stage
-        self.schedule_name = state.get("schedule_name", "paper")
-        self.schedule_log = [tuple(x) for x in state.get("schedule_log", [])]
+        architecture, data, grid and bounds; checked before anything changes)."""
+        checkpoint.load_state_dict(self, state)
 
     def save(self, path) -> None:
         """Write the whole sampler state to an .npz checkpoint (atomically)."""
-        s = self.state_dict()
-        arrays = {k: np.asarray(s[k]) for k in ("params", "cache", "lnG", "H", "bounds")}
-        if "walker_state" in s:
-            arrays["walker_state"] = s["walker_state"]
-        arrays["X_train"], arrays["y_train"] = self._train
-        arrays["X_test"], arrays["y_test"] = self._test
-        meta = {k: s[k] for k in ("sampler", "counters", "stage", "seed", "grid", "loss", "metric", "sizes", "acts",
-                                  "bias", "backend", "refresh_every", "schedule_name", "schedule_log")}
-        meta["kind"] = "wlmc-checkpoint"
-        meta["walkers"] = self.walkers
-        meta["threads"] = self.threads
-        meta["walker_starts"] = self.walker_starts
-        meta["step0"] = self.step0
-        save_npz_atomic(path, arrays, dict(meta, **getattr(self, "run_meta", {})))
+        checkpoint.save(self, path)
 
     @classmethod
     def load(cls, path, *, backend=None, threads=None) -> "WLMC":
         """A sampler restored from :meth:`save`, ready to continue (``threads``: default the
         checkpoint's)."""
-        arrays, meta = load_npz(path, "wlmc-checkpoint")
-        model = _model_from(meta["sizes"], meta["acts"], meta["bias"])
-        loss, metric = meta["loss"], meta["metric"]
-        train = (arrays["X_train"].T, arrays["y_train"].T if loss == "mse" else arrays["y_train"])
-        test = (arrays["X_test"].T, arrays["y_test"].T if loss == "mse" else arrays["y_test"])
-        walkers = int(meta.get("walkers", 1))
-        with torch.no_grad():
-            torch.nn.utils.vector_to_parameters(torch.tensor(arrays["params"].reshape(walkers, -1)[0]),
-                                                model.parameters())
-        bounds, per_tensor, off = arrays["bounds"], [], 0
-        for p in model.parameters():
-            per_tensor.append(float(bounds[off]))
-            off += p.numel()
-        self = cls(model.double(), train, test, loss=loss, metric=metric, grid=Grid.from_dict(meta["grid"]),
-                   bound=per_tensor, step=meta["step0"], seed=meta["seed"], backend=backend or meta["backend"],
-                   refresh_every=meta["refresh_every"], walkers=walkers,
-                   threads=threads if threads is not None else int(meta.get("threads", 1)),
-                   walker_starts=meta.get("walker_starts", "draws"))
-        state = dict(meta, params=arrays["params"], cache=arrays["cache"], lnG=arrays["lnG"], H=arrays["H"],
-                     bounds=bounds)
-        if "walker_state" in arrays:
-            state["walker_state"] = arrays["walker_state"]
-        self.load_state_dict(state)
-        return self
-
-
-def _model_from(sizes, acts, bias):
-    layers = []
-    mods = {1: torch.nn.ReLU, 2: torch.nn.Tanh, 3: torch.nn.SiLU}
-    for l, a in enumerate(acts):
-        layers.append(torch.nn.Linear(sizes[l], sizes[l + 1], bias=bool(bias[l])))
-        if a:
-            layers.append(mods[a]())
-    return torch.nn.Sequential(*layers)
+        return checkpoint.load(cls, path, backend=backend, threads=threads)

@@ -1,5 +1,5 @@
 """Langevin integrators over one flat parameter buffer, on a kernel backend
-(``entropyeng.backends.get(name)``): the integrators of :func:`entropyeng.wlmd.physics.integrate`
+(``entropyeng.kernels.backends.get(name)``): the integrators of :func:`entropyeng.wlmd.physics.integrate`
 (the one place they are written) for callers that hold numpy arrays or tensors and a backend rather
 than torch operators.
 
@@ -12,7 +12,7 @@ so ``grad`` must be dV/dtheta times :func:`grad_scale`.
 
 from __future__ import annotations
 
-from .wlmd.physics import integrate, kick_scale
+from .physics import integrate, kick_scale
 
 __all__ = ["step_paper", "step_baoab", "INTEGRATORS", "grad_scale"]
 

@@ -7,12 +7,12 @@ import math
 import os
 import sys
 
-from ._config import ConfigError, load_config, positive_arg
-from ._io import json_bytes, write_atomic
+from .._io import json_bytes, write_atomic
+from .config import ConfigError, load_config, positive_arg
 
 
 def add_parser(sub, tasks):
-    from .train import METHODS
+    from ..train import METHODS
 
     p = sub.add_parser("train", help="train one network of a task to a target train loss (max-entropy or a peer)")
     p.add_argument("task", help=f"a task ({', '.join(tasks)}) or a config .toml")
@@ -36,9 +36,9 @@ def add_parser(sub, tasks):
 def cmd_train(args):
     import torch
 
-    from ._runloop import Progress
-    from .cli import _build
-    from .train import TrainError, train
+    from ..train import TrainError, train
+    from .common import _build
+    from .runloop import Progress
 
     target = positive_arg(args.target_loss, "--target-loss")
     steps = positive_arg(args.steps, "--steps", int) if args.steps is not None else 20_000
@@ -75,8 +75,8 @@ def cmd_train(args):
 
 def _on_landscape(run_dir, result, problem, path, method):
     """The trained network as a star on the landscape figure of a finished run of the task."""
-    from .landscape import Landscape
-    from .plot import landscape_figure
+    from ..analysis.plot import landscape_figure
+    from ..landscape import Landscape
 
     try:
         L = Landscape.load(os.path.join(run_dir, "landscape.npz"))

@@ -49,8 +49,8 @@ import warnings
 import numpy as np
 import torch
 
+from ..grid import Grid
 from . import backends
-from .grid import Grid
 
 __all__ = ["gradient", "deposit", "histogram", "landscape_step", "langevin", "mlp_batch", "mlp_batch_backward",
            "net_batch", "net_batch_backward", "grid_list", "seed_arg"]
@@ -124,7 +124,7 @@ def _gradient_cpu(S, grid, x, y):
         gx, gy = core.gradient(S.detach().numpy(), g.x_min, g.x_max, g.nx, g.y_min, g.y_max, g.ny, xs, ys)
         out = np.stack([np.asarray(gx, dtype=np.float64).reshape(-1), np.asarray(gy, dtype=np.float64).reshape(-1)])
     else:
-        from . import reference
+        from .. import reference
 
         with torch.no_grad():
             gx, gy = reference.gradient(S, g, torch.from_numpy(xs), torch.from_numpy(ys))
@@ -140,7 +140,7 @@ def _deposit_cpu(S, grid, x, y, height, sigma, cutoff):
     if core is not None:
         core.deposit(S.detach().numpy(), g.x_min, g.x_max, g.nx, g.y_min, g.y_max, g.ny, xs, ys, h, sigma, cutoff)
     else:
-        from . import reference
+        from .. import reference
 
         with torch.no_grad():
             reference.deposit(S, g, xs.tolist(), ys.tolist(), h.tolist(), sigma, cutoff)
@@ -161,7 +161,7 @@ def _langevin_cpu(theta, v, grad, bound, dt, gamma, kT, seed, step, step_offset)
         core.langevin(theta.detach().numpy(), v.detach().numpy(), grad.detach().numpy(), bound.detach().numpy(),
                       dt, gamma, kT, seed % 2**64, s)
     else:
-        from . import reference
+        from .. import reference
 
         with torch.no_grad():
             reference.langevin(theta, v, grad, bound, dt, gamma, kT, seed % 2**64, s)
@@ -193,7 +193,7 @@ def _gradient_cuda(S, grid, x, y):
         gx, gy = backends.get("cuda").gradient(S, g, xs, ys)
         out = torch.stack([gx, gy])
     else:
-        from . import reference
+        from .. import reference
 
         with torch.no_grad():
             gx, gy = reference.gradient(S, g, xs, ys)
@@ -209,7 +209,7 @@ def _deposit_cuda(S, grid, x, y, height, sigma, cutoff):
     if _cuda_ok():
         backends.get("cuda").deposit(S, g, xs, ys, h, sigma, cutoff)
     else:
-        from . import reference
+        from .. import reference
 
         with torch.no_grad():
             reference.deposit(S, g, xs.tolist(), ys.tolist(), h.tolist(), sigma, cutoff)
@@ -240,7 +240,7 @@ def _langevin_cuda(theta, v, grad, bound, dt, gamma, kT, seed, step, step_offset
     if _cuda_ok():  # the counter is read on the device: no host synchronisation
         backends.get("cuda").langevin_at(theta, v, grad, bound, dt, gamma, kT, seed % 2**64, step, step_offset)
         return
-    from . import reference
+    from .. import reference
 
     with torch.no_grad():
         reference.langevin(theta, v, grad, bound, dt, gamma, kT, seed % 2**64, int(step) + int(step_offset))
@@ -248,25 +248,25 @@ def _langevin_cuda(theta, v, grad, bound, dt, gamma, kT, seed, step, step_offset
 
 # -- the batched MLP: the torch reference on any device (the C++ library has the CPU kernels) --------
 def _mlp_batch_torch(theta, X, sizes, acts, bias):
-    from . import reference
+    from .. import reference
 
     return reference.mlp_batch(theta, X, sizes, acts, bias)
 
 
 def _mlp_batch_backward_torch(theta, X, cache, grad_out, sizes, acts, bias):
-    from . import reference
+    from .. import reference
 
     return reference.mlp_batch_backward(theta, X, cache, grad_out, sizes, acts, bias)
 
 
 def _net_batch_torch(theta, X, spec):
-    from . import reference
+    from .. import reference
 
     return reference.net_batch(theta, X, spec)
 
 
 def _net_batch_backward_torch(theta, X, grad_out, spec):
-    from . import reference
+    from .. import reference
 
     return reference.net_batch_backward(theta, X, grad_out, spec)
 
@@ -274,7 +274,7 @@ def _net_batch_backward_torch(theta, X, grad_out, spec):
 def operator_library() -> str:
     """The module name of the C++ operator library built for this torch (CMakeLists.txt makes the
     same tag: the version with every character other than a letter or digit as "_")."""
-    return f"{__package__}._torch_ops_{re.sub(r'[^0-9A-Za-z]', '_', torch.__version__)}"
+    return f"entropyeng._torch_ops_{re.sub(r'[^0-9A-Za-z]', '_', torch.__version__)}"
 
 
 def _load_compiled_operators() -> bool:
@@ -332,7 +332,7 @@ def _(S, H, grid, x, y, height, weight, sigma, cutoff):
 
 @torch.library.register_fake(f"{_LIB}::mlp_batch")
 def _(theta, X, sizes, acts, bias):
-    from .reference.mlp_batch import cache_shape
+    from ..reference.mlp_batch import cache_shape
 
     return (theta.new_empty((theta.shape[0], X.shape[0], sizes[-1])),
             theta.new_empty(cache_shape(theta.shape[0], X.shape[0], sizes, acts)))
@@ -345,7 +345,7 @@ def _(theta, X, cache, grad_out, sizes, acts, bias):
 
 @torch.library.register_fake(f"{_LIB}::net_batch")
 def _(theta, X, spec):
-    from .reference.net_batch import out_features
+    from ..reference.net_batch import out_features
 
     return theta.new_empty((theta.shape[0], X.shape[0], out_features(spec, tuple(X.shape[1:]))))
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import analysis
-from .landscape import Landscape
+from .. import analysis
+from ..landscape import Landscape
 
 __all__ = ["landscape_figure", "advantage_figure"]
 

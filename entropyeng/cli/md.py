@@ -11,8 +11,8 @@ import sys
 
 import numpy as np
 
-from ._config import ConfigError, load_config, positive_arg
-from ._io import json_bytes, save_npz_atomic, write_atomic
+from .._io import json_bytes, save_npz_atomic, write_atomic
+from .config import ConfigError, load_config, positive_arg
 
 
 def add_parser(sub, tasks):
@@ -33,10 +33,10 @@ def add_parser(sub, tasks):
 
 
 def cmd_md(args):
-    from ._runloop import Progress
-    from .cli import _build
-    from .train._common import prepare
-    from .train.langevin import langevin_md
+    from ..train._common import prepare
+    from ..train.langevin import langevin_md
+    from .common import _build
+    from .runloop import Progress
 
     kT, steps = positive_arg(args.kT, "--kT"), positive_arg(args.steps, "--steps", int)
     if args.runs < 1:
@@ -81,7 +81,7 @@ def cmd_md(args):
 
 
 def _figure(rec, window, metric, path, title):
-    from .plot import _plt
+    from ..analysis.plot import _plt
 
     plt = _plt()
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8), dpi=120)

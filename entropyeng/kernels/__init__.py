@@ -3,7 +3,7 @@
 Each function validates its arguments (a ``TypeError`` or ``ValueError`` naming the argument,
 raised before anything is written) and runs on the backend chosen by ``backend`` (``"cpp"``,
 ``"cuda"`` or ``"torch"``; None picks the fastest available for the arrays, see
-:mod:`entropyeng.backends`).
+:mod:`entropyeng.kernels.backends`).
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import os
 
 import numpy as np
 
-from . import _checks as C
+from .. import _checks as C
+from ..grid import Grid
 from . import backends
-from .grid import Grid
 
 __all__ = ["deposit", "gradient", "smooth", "langevin", "normal"]
 

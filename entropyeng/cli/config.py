@@ -8,7 +8,7 @@ import json
 import math
 import os
 
-from .tasks.catalog import TASKS
+from ..tasks.catalog import TASKS
 
 __all__ = ["ConfigError", "load_config", "dump_toml"]
 
@@ -169,7 +169,7 @@ def load_config(source: str, sets=(), data=None) -> dict:
 def _paper_sgd_settings(config, explicit):
     """The SGD learning rate and batch size of the paper's table for the configured width, unless
     given explicitly (written into the run's config.toml, so a resume keeps them)."""
-    from .tasks.catalog import paper_sgd
+    from ..tasks.catalog import paper_sgd
 
     if config["task"] == "digits" and not config.get("data", {}).get("path"):
         # the 8 x 8 stand-in: the paper's MNIST setting (SGD, lr 3e-3, batch 4) leaves the 2-channel

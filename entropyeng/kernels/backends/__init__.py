@@ -20,7 +20,7 @@ NAMES = ("cpp", "cuda", "torch")
 def core():
     """The compiled module ``entropyeng._core``, or None when it is not built."""
     try:
-        from .. import _core
+        from ... import _core
     except ImportError:
         return None
     return _core

@@ -7,8 +7,10 @@ import math
 
 import numpy as np
 
-from .landscape import Landscape
-from .wlmd.physics import EPS as _EPS  # the smoothed accuracy's logit transform, y = logit(eps + (1 - 2 eps) A_s)
+from ..landscape import Landscape
+from ..wlmd.physics import (
+    EPS as _EPS,  # the smoothed accuracy's logit transform, y = logit(eps + (1 - 2 eps) A_s)
+)
 
 __all__ = ["y_values", "equilibrium", "max_entropy", "runs_per_bin", "sgd_curve", "best_sgd", "advantage", "shared_gap", "combine_summaries"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .. import reference
+from ... import reference
 
 
 def _tensor(a):

@@ -1,0 +1,93 @@
+"""What the commands share: exit codes, a run directory's files, building a task's problem, the
+budget and thread options, and the digest that ties a checkpoint to its run."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import numpy as np
+
+from ..tasks.catalog import TaskError
+from .config import ConfigError
+
+__all__ = ["EXIT_USAGE", "EXIT_FAILED", "EXIT_INTERRUPTED", "_paths", "_build", "_apply_steps", "_apply_threads",
+           "run_digest"]
+
+EXIT_USAGE = 2
+EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130
+
+
+def _paths(out):
+    return {k: os.path.join(out, v) for k, v in dict(config="config.toml", checkpoint="checkpoint.npz",
+                                                         landscape="landscape.npz", metrics="metrics.jsonl",
+                                                         sgd="sgd.npz", summary="summary.json",
+                                                         figure="landscape.png").items()}
+
+
+def _build(config):
+    from ..tasks.catalog import build
+
+    try:
+        return build(config)
+    except TaskError as e:
+        raise ConfigError(str(e)) from None
+
+
+def _apply_steps(config, steps_arg):
+    try:
+        steps = int(float(steps_arg))
+    except (TypeError, ValueError, OverflowError):
+        raise ConfigError(f"--steps must be a number of walker-steps (e.g. 2e7), got {steps_arg!r}") from None
+    if steps < 1:
+        raise ConfigError(f"--steps must be >= 1, got {steps_arg}")
+    if "wlmc" in config:
+        per = min(config["wlmc"]["steps_per_stage"], steps)
+        config["wlmc"]["steps_per_stage"] = per
+        config["wlmc"]["stages"] = max(1, math.ceil(steps / per))
+    else:
+        # Eq. 4's t1, t2, t3 keep their fractions of the budget
+        w = config["wlmd"]
+        ratio = steps / w["steps"]
+        for key in ("t1", "t2", "t3"):
+            w[key] = w[key] * ratio
+        w["steps"] = steps
+        w["checkpoint_every"] = min(w["checkpoint_every"], steps)
+
+
+def _apply_threads(config, section, threads):
+    """--threads N: torch's intra-op threads for the whole command (SGD included) and the WLMD step."""
+    if threads is None:
+        return
+    if threads < 1:
+        raise ConfigError(f"--threads must be >= 1, got {threads}")
+    import torch
+
+    torch.set_num_threads(threads)
+    if section == "wlmd":
+        config["wlmd"]["threads"] = threads
+
+
+# keys that set a run's budget or its speed, not its trajectory: a resume may change them
+_NOT_IN_DIGEST = {"wlmc": {"stages", "checkpoint_every"},
+                  "wlmd": {"steps", "checkpoint_every", "report_every", "threads", "compile", "sync_every"},
+                  "data": {"path"}, "model": {"device"}}
+
+
+def run_digest(config, problem) -> str:
+    """A digest of what decides a run's trajectory: its configuration (less the budget, the SGD
+    baseline and the data's file path) and its data arrays. A checkpoint carries it; resume refuses
+    a checkpoint whose digest differs (another model, seed, grid or data)."""
+    import hashlib
+
+    cfg = {k: ({kk: vv for kk, vv in v.items() if kk not in _NOT_IN_DIGEST.get(k, ())} if isinstance(v, dict) else v)
+           for k, v in config.items() if k != "sgd"}
+    h = hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode())
+    for part in (problem.train, problem.test):
+        for a in part:
+            arr = a.detach().cpu().numpy() if hasattr(a, "detach") else np.asarray(a)
+            h.update(str(arr.dtype).encode() + str(arr.shape).encode())
+            h.update(np.ascontiguousarray(arr).tobytes())
+    return h.hexdigest()[:32]
