@@ -119,7 +119,7 @@ def load_npz(path, kind: str):
     if int(meta.get("format_version", 0)) > FORMAT_VERSION:
         raise ValueError(f"{path}: format version {meta['format_version']} is newer than this entropyeng "
                          f"understands ({FORMAT_VERSION}); upgrade entropyeng")
-    for name, box in (meta.get("cropped") or {}).items():
+    for name, box in (meta.pop("cropped", None) or {}).items():  # (the record describes the file, not the state)
         arrays[name] = _uncrop(path, name, arrays.get(name), box)
     return arrays, meta
 

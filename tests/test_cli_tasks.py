@@ -179,8 +179,30 @@ def test_compare_draws_fig_1b_with_error_bars_over_runs(tmp_path, capsys):
     assert points[0]["advantage"] == pytest.approx(0.07)
     assert points[0]["advantage_error"] == pytest.approx(np.std([0.06, 0.08], ddof=1) / np.sqrt(2))
     assert points[1]["error"] is None  # one run: no error bar (strict JSON: null, not NaN)
-    assert "W=10" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "W=10" in out and "nan" not in out
     assert main(["compare", str(tmp_path / "nothing")]) == 2
+
+
+def test_compare_says_what_it_skips_and_refuses_mixed_tasks(tmp_path, capsys):
+    def summary(name, **fields):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "summary.json").write_text(json.dumps(dict(dict(task="house", label="W=10", metric="loss", n_params=10,
+                                                              sgd=0.8, equilibrium=0.7, advantage=0.1), **fields)))
+        return str(d)
+
+    a, b = summary("a"), summary("b", advantage=None, error_message="no shared train loss")
+    assert main(["compare", a, b]) == 0
+    captured = capsys.readouterr()
+    assert f"skipped {b}: its summary has no entropy advantage (no shared train loss)" in captured.err
+    assert (tmp_path / "compare.png").exists()  # beside the runs, not in the working directory
+    c = summary("c", task="spiral_regression")
+    assert main(["compare", a, c]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "different tasks" in err[0]
+    assert main(["compare", a, "--out", str(tmp_path / "x.txt")]) == 2
+    assert ".png, .pdf or .svg" in capsys.readouterr().err
 
 
 @CPP

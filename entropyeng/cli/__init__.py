@@ -96,7 +96,7 @@ def main(argv=None):
     p = sub.add_parser("compare", help="Fig. 1b: equilibrium vs SGD across finished runs (error bars over "
                                        "runs of the same network, e.g. independent data sets)")
     p.add_argument("dirs", nargs="+")
-    p.add_argument("--out", default="compare.png")
+    p.add_argument("--out", help="the figure (.png, .pdf or .svg; default compare.png beside the run directories)")
     p.add_argument("--title")
     p.set_defaults(fn=cmd_compare)
     from .train import add_parser as add_train_parser

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 import numpy as np
 
@@ -38,23 +39,45 @@ def cmd_compare(args):
     from ..analysis import combine_summaries
     from ..analysis.plot import advantage_figure
 
-    summaries = []
+    out = args.out or os.path.join(os.path.commonpath([os.path.dirname(os.path.abspath(d)) for d in args.dirs]),
+                                   "compare.png")  # beside the run directories
+    if os.path.splitext(out)[1].lower() not in (".png", ".pdf", ".svg"):
+        raise ConfigError(f"--out: the figure's file must end in .png, .pdf or .svg, got '{out}'")
+    summaries, tasks = [], {}
     for d in args.dirs:
         path = os.path.join(d, "summary.json")
         if not os.path.exists(path):
             raise ConfigError(f"'{d}' holds no summary.json (finish the run first)")
-        with open(path) as fh:
-            summaries.append(json.load(fh))
+        try:
+            with open(path) as fh:
+                s = json.load(fh)
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"'{path}' is not a run's summary ({e})") from None
+        if not isinstance(s, dict) or "task" not in s:
+            raise ConfigError(f"'{path}' is not a run's summary (no task)")
+        if s.get("advantage") is None:
+            print(f"skipped {d}: its summary has no entropy advantage "
+                  f"({s.get('error_message') or 'the landscape and SGD share no train loss'})", file=sys.stderr)
+            continue
+        tasks.setdefault(s["task"], []).append(d)
+        summaries.append(s)
+    if len(tasks) > 1:
+        raise ConfigError("the runs are of different tasks (" + "; ".join(f"{t}: {', '.join(ds)}" for t, ds in tasks.items())
+                          + "); compare runs of one task")
     try:
         points = combine_summaries(summaries)
     except ValueError as e:
         raise ConfigError(str(e)) from None
     metric = points[0]["metric"]
-    advantage_figure(points, args.out, title=args.title or f"{summaries[0]['task']}: entropy advantage across networks",
+    advantage_figure(points, out, title=args.title or f"{summaries[0]['task']}: entropy advantage across networks",
                      metric=metric)
-    print(f"{'network':22s} {'runs':>4s} {'SGD':>14s} {'landscape':>14s} {'advantage':>14s}")
+
+    def pm(mean, err):  # a single run has no standard error
+        return f"{mean:8.3f} ±{err:5.3f}" if err == err else f"{mean:8.3f}       "
+
+    print(f"{'network':22s} {'n':>3s} {'SGD':>14s} {'landscape':>14s} {'advantage':>14s}  (mean ± standard error over n runs)")
     for p in points:
-        print(f"{p['label']:22s} {p['n']:4d} {p['sgd']:8.3f} ±{p['sgd_error']:5.3f} {p['equilibrium']:8.3f} "
-              f"±{p['error']:5.3f} {p['advantage']:+8.3f} ±{p['advantage_error']:5.3f}")
-    write_atomic(os.path.splitext(args.out)[0] + ".json", json_bytes(points))
-    print(args.out)
+        print(f"{p['label']:22s} {p['n']:3d} {pm(p['sgd'], p['sgd_error'])} {pm(p['equilibrium'], p['error'])} "
+              f"{pm(p['advantage'], p['advantage_error'])}")
+    write_atomic(os.path.splitext(out)[0] + ".json", json_bytes(points))
+    print(out)

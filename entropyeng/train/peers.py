@@ -89,12 +89,15 @@ def descend(model, data, *, loss, metric, target, method="sgd", optimizer="sgd",
                         p.clamp_(-b, b)
             steps += 1
         if method == "swa":
+            started = False
             if averaged is None and evaluate(model, data, loss, metric)[0] <= swa_start * target:
                 averaged = torch.optim.swa_utils.AveragedModel(model)
                 swa_sched = torch.optim.swa_utils.SWALR(opt, swa_lr=lr, anneal_epochs=1)
+                started = True
             if averaged is not None:
                 averaged.update_parameters(model)
-                swa_sched.step()
+                if not started:  # the scheduler steps after an epoch of the optimizer's steps under it
+                    swa_sched.step()
                 out = averaged.module
         L, m = evaluate(out, data, loss, metric)
         if not math.isfinite(L):
