@@ -155,3 +155,58 @@ def test_results_follow_the_umask(tmp_path):
         os.umask(old)
     for name in ("config.toml", "checkpoint.npz", "landscape.npz", "summary.json"):
         assert stat.S_IMODE((out / name).stat().st_mode) == 0o644, name
+
+
+SGD_FOREVER = """
+import torch
+from entropyeng.analysis.baselines import sgd_trajectories
+from entropyeng.tasks import spiral_classification, spiral_mlp
+train, test = spiral_classification(20, seed=0), spiral_classification(20, seed=1)
+print("start", flush=True)
+sgd_trajectories(spiral_mlp, train, test, loss="bce", metric="accuracy", runs=4, epochs=10**7, lr=0.01,
+                 batch_size=4, processes=2)
+"""
+
+
+def _children(pid):
+    kids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    fields = fh.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and fields[0] != "Z":
+                kids.append(int(entry))
+    return kids
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_sgd_pool_workers_die_with_their_parent():
+    """SIGKILL of the process running the SGD baseline (as of `entropyeng run` in its SGD phase):
+    its pool workers die within seconds instead of living on, orphaned, holding its pipes."""
+    parent = subprocess.Popen([sys.executable, "-c", SGD_FOREVER], stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout.readline().strip() == "start"
+        deadline = time.time() + 60
+        workers = []
+        while len(workers) < 2 and time.time() < deadline:
+            time.sleep(0.2)
+            workers = _children(parent.pid)
+        assert len(workers) >= 2, workers
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.time() + 10
+    while any(_alive(w) for w in workers) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(w) for w in workers), [w for w in workers if _alive(w)]
