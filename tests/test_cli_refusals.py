@@ -4,6 +4,7 @@ the SGD phase; files written atomically, strict JSON, no stale temporaries, no r
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -177,8 +178,31 @@ def test_progress_without_a_terminal_prints_plain_lines(capsys):
     bar.update(100)
     bar.close()
     lines = capsys.readouterr().err.strip().splitlines()
-    assert lines[0] == "progress: 0/100 steps  rate pending" and lines[-1].startswith("progress: 100/100 steps")
+    stamp = r"\d\d:\d\d:\d\d "  # each line stamped with the time of day
+    assert re.fullmatch(stamp + "progress: 0/100 steps  rate pending", lines[0])
+    assert re.match(stamp + "progress: 100/100 steps", lines[-1])
     assert all("nan" not in l and "\r" not in l for l in lines)
+
+
+def test_slow_rates_read_as_seconds_per_item(capsys):
+    from entropyeng.cli.runloop import Progress
+
+    bar = Progress(10, "SGD runs", True, interval=0.0)
+    bar.update(0)
+    bar.t0 -= 8.0  # as if 8 s had passed
+    bar.update(2)
+    assert "4.0 s per SGD run" in capsys.readouterr().err
+
+
+def test_a_run_starts_with_a_header(tmp_path, capsys):
+    from entropyeng.cli import main
+
+    assert main(["run", "spiral", "--steps", "1e5", "--out", str(tmp_path / "r"), "--set", "sgd.runs=2",
+                 "--set", "sgd.epochs=3"]) == 0
+    err = capsys.readouterr().err
+    for what in ("entropyeng 0.1.0, torch", "kernels", "cores", "run      spiral ->", "budget   1e+05 walker-steps",
+                 "baseline 2 SGD runs", "(sgd.runs, sgd.epochs)", "threads  torch"):
+        assert what in err, what
 
 
 def test_the_source_tree_says_when_the_engine_is_missing(tmp_path):

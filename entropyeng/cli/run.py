@@ -8,6 +8,7 @@ import json
 import math
 import os
 import sys
+import time
 
 import numpy as np
 
@@ -25,7 +26,8 @@ from .common import (
 from .config import ConfigError, dump_toml, load_config
 from .rundir import RunLock, check_out_dir, run_files
 
-__all__ = ["cmd_run", "cmd_resume"]
+__all__ = ["cmd_run", "cmd_resume", "header"]
+
 
 def _run_sgd(config, problem, paths, progress=True):
     from ..analysis.baselines import sgd_trajectories
@@ -144,6 +146,33 @@ def _advance(sampler, config, problem, paths, quiet):
         raise SystemExit(EXIT_FAILED) from None
 
 
+def header(config, out, problem=None, resuming=None) -> str:
+    """The lines a run starts with (stderr, and the top of a batch job's log): versions and machine,
+    the task and its run directory, the budget of both phases and the key that shrinks each, threads."""
+    import platform
+
+    import torch
+
+    from .. import __version__
+    from ..kernels import backends
+
+    core = backends.core()
+    section = "wlmc" if "wlmc" in config else "wlmd"
+    w, s = config[section], config.get("sgd", {})
+    steps = w["stages"] * w["steps_per_stage"] if section == "wlmc" else w["steps"]
+    sizes = 1 + len([b for b in str(s.get("more_batch_sizes", "") or "").split(",") if b.strip()])
+    lines = [f"entropyeng {__version__}, torch {torch.__version__}, kernels {getattr(core, 'cpu_isa', 'none')}, "
+             f"{platform.machine()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M:%S')}",
+             f"run      {config['task']} -> {out}" + (f" (resuming at {resuming})" if resuming else ""),
+             f"budget   {steps:.3g} walker-steps of {section.upper()} (--steps)"]
+    if s:
+        lines.append(f"baseline {s.get('runs')} SGD runs x {sizes} batch size(s) x {s.get('epochs')} epochs, after the "
+                     "landscape (sgd.runs, sgd.epochs)")
+    threads = w.get("threads") or "auto"
+    lines.append(f"threads  torch {torch.get_num_threads()}, sampler {threads}")
+    return "\n".join(lines)
+
+
 def cmd_run(args):
     from .runloop import new_sampler
 
@@ -181,6 +210,8 @@ def cmd_run(args):
                 os.unlink(os.path.join(out, name))
             remove_stale_temporaries(out)
             write_atomic(paths["config"], dump_toml(config).encode())
+            if not args.quiet:
+                print(header(config, out), file=sys.stderr, flush=True)
         try:
             sampler = new_sampler(config, problem)
         except ValueError as e:
@@ -281,7 +312,8 @@ def _resume(args, paths):
     if getattr(sampler, "rank", 0) == 0:
         remove_stale_temporaries(args.dir)
         _trim_metrics(paths["metrics"], sampler, problem)
-    print(f"resuming {args.dir} at step {done:,}/{total_steps(config):,}", file=sys.stderr)
+    print(header(config, args.dir, resuming=f"step {done:,}/{total_steps(config):,}") if not args.quiet
+          else f"resuming {args.dir} at step {done:,}/{total_steps(config):,}", file=sys.stderr)
     wall, steps_run = _advance(sampler, config, problem, paths, args.quiet)
     if getattr(sampler, "rank", 0) != 0:
         return None

@@ -37,7 +37,9 @@ class Progress:
     def _text(self, done, extra):
         dt = time.perf_counter() - self.t0
         rate = (done - self.start) / dt if dt > 0 else 0.0
-        speed = f"{rate:,.0f}/s  ETA {(self.total - done) / rate:5.0f} s" if rate > 0 else "rate pending"
+        one = self.unit[:-1] if self.unit.endswith("s") else self.unit
+        pace = f"{rate:,.0f}/s" if rate >= 1 else f"{1 / rate:,.1f} s per {one}" if rate > 0 else ""
+        speed = f"{pace}  ETA {(self.total - done) / rate:5.0f} s" if rate > 0 else "rate pending"
         return f"{done:,}/{self.total:,} {self.unit}  {speed} {extra}".rstrip()
 
     def update(self, done, extra=""):
@@ -52,13 +54,13 @@ class Progress:
             sys.stderr.flush()
         elif time.perf_counter() - self.last_line >= self.interval or done >= self.total:
             self.last_line = time.perf_counter()
-            print(f"progress: {self._text(done, extra)}", file=sys.stderr, flush=True)
+            print(f"{time.strftime('%H:%M:%S')} progress: {self._text(done, extra)}", file=sys.stderr, flush=True)
 
     def note(self, message):
         """A line of its own (the status line is redrawn by the next update)."""
         if not self.enabled:
             return
-        print(("\n" if self.tty else "") + message, file=sys.stderr, flush=True)
+        print(("\n" if self.tty else f"{time.strftime('%H:%M:%S')} ") + message, file=sys.stderr, flush=True)
 
     def close(self):
         if self.enabled and self.tty:
