@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 
 import numpy as np
 
@@ -188,3 +189,28 @@ def overlaps(a, b) -> bool:
     if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
         return bool(np.may_share_memory(a, b))
     return False
+
+
+def available_memory() -> int:
+    """Bytes of memory available to this process (Linux: MemAvailable; elsewhere the physical total),
+    or 0 where it cannot be told."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def fits_in_memory(nbytes: int, what: str) -> None:
+    """Refuse, before any allocation, what would need more memory than the machine has available,
+    with the estimate (a ValueError naming ``what``)."""
+    have = available_memory()
+    if have and nbytes > have:
+        raise ValueError(f"{what}: needs about {nbytes / 2**30:.3g} GiB, and this machine has {have / 2**30:.3g} GiB "
+                         "available; use a coarser grid or a smaller window")

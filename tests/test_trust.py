@@ -210,3 +210,29 @@ def test_sgd_pool_workers_die_with_their_parent():
     while any(_alive(w) for w in workers) and time.time() < deadline:
         time.sleep(0.1)
     assert not any(_alive(w) for w in workers), [w for w in workers if _alive(w)]
+
+
+def test_sizes_beyond_their_limits_are_refused_before_work(capsys, monkeypatch):
+    """--threads beyond 4 per core, --steps beyond 1e13, and a grid larger than the memory the
+    machine has are refused in one line before anything runs (the grid with the estimate)."""
+    import torch
+    from torch import nn
+
+    from entropyeng import WLMC, WLMD, Grid
+    from entropyeng import _checks
+
+    before = torch.get_num_threads()
+    assert main(["run", "spiral", "--threads", "100000", "--quiet"]) == 2
+    assert "--threads must be in [1," in capsys.readouterr().err
+    assert torch.get_num_threads() == before
+    assert main(["run", "spiral", "--steps", "1e30", "--quiet"]) == 2
+    assert "--steps must be <= 1e+13" in capsys.readouterr().err
+    monkeypatch.setattr(_checks, "available_memory", lambda: 2**30)  # a machine with 1 GiB free
+    X = torch.randn(8, 2, dtype=torch.float64)
+    big = Grid(-1, 1, 20_000, -1, 1, 20_000)  # 3.2 GB per float64 array
+    with pytest.raises(ValueError, match=r"^grid: 20000 x 20000 cells .* needs about 8.94 GiB.* 1 GiB available"):
+        WLMD(nn.Sequential(nn.Linear(2, 1)).double(), (X, X[:, :1]), (X, X[:, :1]), loss="mse", grid=big,
+             schedule=dict(f_max=1, t1=1, t2=2, t3=0))
+    with pytest.raises(ValueError, match=r"^grid: 20000 x 20000 cells .* needs about 5.96 GiB"):
+        WLMC(nn.Sequential(nn.Linear(2, 1)).double(), (X, X[:, :1]), (X, X[:, :1]), loss="mse", metric="loss",
+             grid=big)

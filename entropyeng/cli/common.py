@@ -12,6 +12,9 @@ import numpy as np
 from ..tasks.catalog import TaskError
 from .config import ConfigError
 
+#: the most walker-steps one run takes (documented in docs/reliability.md)
+MAX_STEPS = 10**13
+
 __all__ = ["EXIT_USAGE", "EXIT_FAILED", "EXIT_INTERRUPTED", "_paths", "_build", "_apply_steps", "_apply_threads",
            "run_digest"]
 
@@ -43,6 +46,9 @@ def _apply_steps(config, steps_arg):
         raise ConfigError(f"--steps must be a number of walker-steps (e.g. 2e7), got {steps_arg!r}") from None
     if steps < 1:
         raise ConfigError(f"--steps must be >= 1, got {steps_arg}")
+    if steps > MAX_STEPS:
+        raise ConfigError(f"--steps must be <= {MAX_STEPS:.0e} walker-steps (at a microsecond a step, 115 days on one "
+                          f"core), got {steps_arg}")
     if "wlmc" in config:
         per = min(config["wlmc"]["steps_per_stage"], steps)
         config["wlmc"]["steps_per_stage"] = per
@@ -61,8 +67,9 @@ def _apply_threads(config, section, threads):
     """--threads N: torch's intra-op threads for the whole command (SGD included) and the WLMD step."""
     if threads is None:
         return
-    if threads < 1:
-        raise ConfigError(f"--threads must be >= 1, got {threads}")
+    limit = max(1, 4 * (os.cpu_count() or 1))
+    if not 1 <= threads <= limit:
+        raise ConfigError(f"--threads must be in [1, {limit}] (4 per core of this machine), got {threads}")
     import torch
 
     torch.set_num_threads(threads)

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .. import _checks
 from ..grid import Grid
 from ..kernels import backends
 from ..kernels.mlp_spec import (
@@ -185,6 +186,8 @@ class WLMC:
         self.grid = self._default_grid() if grid is None else grid
         if not isinstance(self.grid, Grid):
             raise TypeError(f"grid: expected an entropyeng.Grid, got {type(self.grid).__name__}")
+        _checks.fits_in_memory(2 * 8 * self.grid.nx * self.grid.ny,
+                               f"grid: {self.grid.nx} x {self.grid.ny} cells (ln g and H, float64)")
         if step is not None and (isinstance(step, bool) or not isinstance(step, (int, float, np.number))):
             raise TypeError(f"step: expected a number, got {type(step).__name__}")
         self.step0 = float(np.median(self.bounds) / 10) if step is None else float(step)

@@ -161,6 +161,7 @@ class WLMD:
         if not isinstance(grid, Grid):
             raise TypeError(f"grid: expected an entropyeng.Grid, got {type(grid).__name__}")
         self.grid = grid
+        C.fits_in_memory(3 * 8 * grid.nx * grid.ny, f"grid: {grid.nx} x {grid.ny} cells (S, H and a copy, float64)")
         self.sigma, self.cutoff = C.hill(grid, sigma, cutoff)
         self.dt = C.positive(dt, "dt")
         self.gamma = C.finite(gamma, "gamma")
