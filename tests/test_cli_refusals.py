@@ -221,3 +221,58 @@ def test_the_source_tree_says_when_the_engine_is_missing(tmp_path):
         return
     assert proc.stdout.strip() == "['torch']"
     assert "compiled" in proc.stderr and "source tree" in proc.stderr and proc.stderr.count("\n") == 1
+
+
+def _rewrite(path, change):
+    arrays, meta = load_npz(path, "wlmc-checkpoint")
+    change(arrays, meta)
+    meta.pop("format_version")
+    save_npz_atomic(path, arrays, meta)
+
+
+@CPP
+def test_a_checkpoint_without_its_digest_needs_trust(capsys, finished_run):
+    """A checkpoint whose run_digest was removed is refused in one line naming the field and --trust,
+    with nothing touched; with --trust it continues (its state still checked against the run)."""
+    path = finished_run / "checkpoint.npz"
+    _rewrite(path, lambda a, m: m.pop("run_digest"))
+    before = _untouched(finished_run)
+    err = one_line_error(capsys, 2, ["resume", str(finished_run), "--quiet"])
+    assert "run_digest" in err and "--trust" in err
+    assert _untouched(finished_run) == before
+    assert main(["resume", str(finished_run), "--quiet", "--trust"]) == 0
+
+
+@CPP
+@pytest.mark.parametrize("change", [
+    lambda a, m: a.update(X_train=a["X_train"] * 0 + 3.0),
+    lambda a, m: a.update(y_test=1 - a["y_test"]),
+    lambda a, m: m.update(seed=m["seed"] + 1),
+], ids=["X_train", "y_test", "seed"])
+def test_the_run_takes_its_data_and_seed_from_its_config_not_the_checkpoint(tmp_path, capsys, change):
+    """The WLMC chain's checkpoint carries a copy of the data and the seed: resume builds the chain
+    from config.toml and its data; an edited copy of the data changes nothing, another seed is refused."""
+    runs = []
+    for k in range(2):
+        out = tmp_path / f"r{k}"
+        assert main(["run", "spiral", "--steps", "2e5", "--set", "wlmc.steps_per_stage=100000", "--out", str(out)]
+                    + TINY) == 0
+        (out / "summary.json").unlink()
+        (out / "landscape.npz").unlink()
+        runs.append(out)
+    # both stopped after stage 2 of 2: make them continue to 3 stages, one with an edited checkpoint
+    for out in runs:
+        cfg = (out / "config.toml").read_text().replace("stages = 2", "stages = 3")
+        (out / "config.toml").write_text(cfg)
+    _rewrite(runs[1] / "checkpoint.npz", change)
+    assert main(["resume", str(runs[0]), "--quiet"]) == 0
+    capsys.readouterr()
+    code = main(["resume", str(runs[1]), "--quiet"])
+    err = capsys.readouterr().err
+    if "seed" in err:
+        assert code == 2 and "seed" in err
+        return
+    assert code == 0
+    a = np.load(runs[0] / "landscape.npz", allow_pickle=False)
+    b = np.load(runs[1] / "landscape.npz", allow_pickle=False)
+    np.testing.assert_array_equal(a["entropy"], b["entropy"])

@@ -88,6 +88,8 @@ def main(argv=None):
     p = sub.add_parser("resume", help="continue an interrupted run")
     p.add_argument("dir", help="the run directory")
     p.add_argument("--threads", type=int, help="torch's intra-op threads (see run --threads)")
+    p.add_argument("--trust", action="store_true", help="continue from a checkpoint without the digest that ties it "
+                                                        "to this run (written by the library, not the command)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(fn=cmd_resume)
     p = sub.add_parser("plot", help="redraw the figure of a run")

@@ -237,13 +237,18 @@ def _checkpoint_meta(path) -> dict:
                           f"{str(e).splitlines()[0][:160] if str(e) else ''})") from None
 
 
-def _load_checked(config, problem, path):
+def _load_checked(config, problem, path, trust=False):
     """The sampler of a checkpoint, checked against this run; every failure is one line naming the
-    file (and the field where known), and nothing of the run is touched."""
+    file (and the field where known), and nothing of the run is touched. A checkpoint without the
+    digest that ties it to its run is refused unless ``trust``."""
     from .runloop import load_sampler
 
     meta = _checkpoint_meta(path)
     digest = run_digest(config, problem)
+    if "run_digest" not in meta and not trust:
+        raise ConfigError(f"{path}: field 'run_digest' is missing, so nothing ties this checkpoint to config.toml "
+                          f"and the data; 'entropyeng resume {os.path.dirname(path) or '.'} --trust' continues from "
+                          "it anyway (its state is still checked against the run)")
     if "run_digest" in meta and meta["run_digest"] != digest:
         raise ConfigError(f"{path}: field 'run_digest' does not match config.toml and the data: the checkpoint "
                           "belongs to another run (model, seed, grid or data differ)")
@@ -301,7 +306,7 @@ def _resume(args, paths):
     _apply_threads(config, "wlmc" if "wlmc" in config else "wlmd", args.threads)
     problem = _build(config)
     if os.path.exists(paths["checkpoint"]):
-        sampler = _load_checked(config, problem, paths["checkpoint"])
+        sampler = _load_checked(config, problem, paths["checkpoint"], trust=getattr(args, "trust", False))
     else:
         sampler = new_sampler(config, problem)
     sampler.run_meta = {"run_digest": run_digest(config, problem)}

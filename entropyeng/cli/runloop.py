@@ -124,26 +124,12 @@ def new_sampler(config, problem):
 
 
 def load_sampler(config, problem, path):
-    """The sampler of a checkpoint written by a run of this configuration."""
-    if problem.sampler == "wlmc":
-        from ..wlmc.chain import WLMC
-
-        if config["wlmc"]["walkers"] > 1:
-            sampler = new_sampler(config, problem)
-            sampler.load_checkpoint(path)
-            return sampler
-        return WLMC.load(path)
-    from ..tasks.catalog import wlmd_kwargs
-    from ..wlmd import WLMD
-
-    if config["wlmd"]["walkers"] > 1 or int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        sampler = new_sampler(config, problem)
-        sampler.load_checkpoint(path)
-        return sampler
-
-    kw = wlmd_kwargs(config, problem)
-    return WLMD.load(path, problem.make_model(config["wlmd"]["seed"]), problem.train, problem.test,
-                     compile=kw["compile"], threads=kw["threads"], sync_every=kw["sync_every"])
+    """The sampler of a checkpoint written by a run of this configuration: built from the
+    configuration and its data (never the file's copy of them, nor its seed), then continued from
+    the file's state (checked against it field by field)."""
+    sampler = new_sampler(config, problem)
+    sampler.load_checkpoint(path)
+    return sampler
 
 
 def is_lead(sampler) -> bool:

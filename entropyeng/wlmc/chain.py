@@ -413,6 +413,11 @@ class WLMC:
         """Write the whole sampler state to an .npz checkpoint (atomically)."""
         checkpoint.save(self, path)
 
+    def load_checkpoint(self, path) -> None:
+        """Continue this sampler (built on the run's model, data, grid and seed) from :meth:`save`'s
+        file; unlike :meth:`load`, the data and seed are this sampler's, never the file's."""
+        checkpoint.restore(self, path)
+
     @classmethod
     def load(cls, path, *, backend=None, threads=None) -> "WLMC":
         """A sampler restored from :meth:`save`, ready to continue (``threads``: default the

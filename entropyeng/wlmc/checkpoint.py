@@ -9,7 +9,7 @@ import torch
 from .._io import load_npz, save_npz_atomic
 from ..grid import Grid
 
-__all__ = ["load_state_dict", "save", "load"]
+__all__ = ["load_state_dict", "save", "load", "restore"]
 
 
 def load_state_dict(w, state: dict) -> None:
@@ -25,9 +25,10 @@ def load_state_dict(w, state: dict) -> None:
         raise ValueError(f"state: the checkpoint's seed {state['seed']} differs from {w.seed}")
     if not np.array_equal(np.asarray(state["bounds"]), w.bounds):
         raise ValueError("state: the checkpoint's bounds differ from this sampler's")
-    stage = int(state["stage"])
-    if stage < 0:
-        raise ValueError(f"state: the checkpoint's stage {stage} is negative")
+    stage = state["stage"]
+    if isinstance(stage, bool) or not isinstance(stage, (int, np.integer)) or stage < 0:
+        raise ValueError(f"state: the checkpoint's stage must be a whole number of stages >= 0, got {stage!r}")
+    stage = int(stage)
     for key in ("lnG", "H"):
         a = np.asarray(state[key])
         if a.shape != w.grid.shape or a.dtype != np.float64:
@@ -105,6 +106,18 @@ def load(cls, path, *, backend=None, threads=None):
         state["walker_state"] = arrays["walker_state"]
     load_state_dict(w, state)
     return w
+
+
+def restore(w, path) -> None:
+    """Continue the sampler ``w`` (built from its run's configuration and data) from a checkpoint
+    file: the file's chain state is checked against ``w`` (architecture, grid, seed, box, counters)
+    and loaded; its copy of the data is not used."""
+    arrays, meta = load_npz(path, "wlmc-checkpoint")
+    state = dict(meta, params=arrays["params"], cache=arrays["cache"], lnG=arrays["lnG"], H=arrays["H"],
+                 bounds=arrays["bounds"])
+    if "walker_state" in arrays:
+        state["walker_state"] = arrays["walker_state"]
+    load_state_dict(w, state)
 
 
 def _model_from(sizes, acts, bias):
