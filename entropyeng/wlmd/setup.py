@@ -141,8 +141,18 @@ def flatten(model, params, bound, K, kT, noise_seed):
     limit = b if isinstance(b, torch.Tensor) else torch.full_like(row, b)
     outside = (row.abs() > limit)
     if bool(outside.any()):
-        warnings.warn(f"{int(outside.sum())} initial parameters lie outside their box; clamped into it",
-                      stacklevel=4)
+        names = [n for n, p in model.named_parameters() if p.requires_grad]
+        where, off = [], 0
+        for name, p in zip(names, params):
+            k = p.numel()
+            n_out = int(outside[off:off + k].sum())
+            if n_out:
+                where.append(f"{name}: {n_out} beyond +-{float(limit[off]):.3g}")
+            off += k
+        box = ("the paper's box, +-2/sqrt(width) per tensor (2/sqrt(out) for a Linear weight or a bias)"
+               if isinstance(bound, str) else f"the box +-{b:g}")
+        warnings.warn(f"{int(outside.sum())} initial parameters lie outside {box}; clamped into it "
+                      f"({'; '.join(where[:4])}{'; ...' if len(where) > 4 else ''})", stacklevel=4)
         with torch.no_grad():
             torch.clamp_(row, -limit, limit)
     with torch.no_grad():
