@@ -381,3 +381,29 @@ def test_blocks_of_compiled_steps_resume_bit_for_bit_at_any_step(tmp_path, monke
     chunked.run(600, callback=lambda info: None, every=7)
     np.testing.assert_array_equal(chunked.theta.numpy(), whole.theta.numpy())
     np.testing.assert_array_equal(chunked.landscape.histogram, whole.landscape.histogram)
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_histogram_and_landscape_step_follow_their_reference(device):
+    """The two operators of a WLMD step's landscape work against the contracts' reference
+    (docs/design.md, after contract 4): points inside, on the edges, off the grid and not finite, repeated."""
+    if device == "cuda" and not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    from entropyeng import reference
+
+    x = torch.tensor([-1.0, 0.5, float("nan"), 1.99, -4.0, 2.0, 0.5, float("inf"), -7.0], dtype=torch.float64)
+    y = torch.tensor([0.3, -2.9, 0.0, 3.4, -3.0, 3.0, -2.9, 0.0, 9.0], dtype=torch.float64)
+    weight = torch.tensor([1.0, 2.0, 3.0, 0.5, 1.0, 1.0, 0.25, 1.0, 1.0], dtype=torch.float64)
+    height = weight * 0.1
+    H_ref = torch.zeros(G.shape, dtype=torch.float64)
+    reference.histogram(H_ref, G, x.tolist(), y.tolist(), weight.tolist())
+    H = torch.zeros(G.shape, dtype=torch.float64, device=device)
+    ops.histogram(H, GL, x.to(device), y.to(device), weight.to(device))
+    torch.testing.assert_close(H.cpu(), H_ref, rtol=0, atol=0)
+    S_ref, H_ref = landscape(), torch.zeros(G.shape, dtype=torch.float64)
+    d_ref = reference.landscape_step(S_ref, H_ref, G, x, y, height, weight, 0.3, 0.9)
+    S, H = landscape().to(device), torch.zeros(G.shape, dtype=torch.float64, device=device)
+    d = ops.landscape_step(S, H, GL, x.to(device), y.to(device), height.to(device), weight.to(device), 0.3, 0.9)
+    torch.testing.assert_close(d.cpu(), d_ref, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(S.cpu(), S_ref, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(H.cpu(), H_ref, rtol=0, atol=0)

@@ -10,7 +10,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-__all__ = ["deposit", "gradient", "smooth", "gaussian_weights"]
+__all__ = ["deposit", "gradient", "smooth", "gaussian_weights", "histogram", "landscape_step"]
 
 
 def deposit(S: torch.Tensor, grid, xs, ys, heights, sigma: float, cutoff: float) -> None:
@@ -114,3 +114,31 @@ def smooth(S: torch.Tensor, sigma_bins) -> torch.Tensor:
         lines = F.conv1d(padded, w.flip(0)[None, None, :])[:, 0, :]
         out = lines if axis == 1 else lines.T
     return out.to(S.dtype).contiguous()
+
+
+def histogram(H: torch.Tensor, grid, xs, ys, weights) -> None:
+    """Add ``weight`` to the cell of each point, in place: cell i = floor((x - x_min) / dx) clamped to
+    [0, nx - 1] (the top edge belongs to the last cell; a point off the grid counts in the edge cell
+    nearest it), the same along y. A point with a non-finite coordinate counts nothing."""
+    for x, y, w in zip(xs, ys, weights):
+        x, y, w = float(x), float(y), float(w)
+        if not (math.isfinite(x) and math.isfinite(y)):
+            continue
+        i = min(max(math.floor((x - grid.x_min) / grid.dx), 0), grid.nx - 1)
+        j = min(max(math.floor((y - grid.y_min) / grid.dy), 0), grid.ny - 1)
+        H[i, j] += w
+
+
+def landscape_step(S: torch.Tensor, H: torch.Tensor, grid, xs, ys, heights, weights, sigma: float,
+                   cutoff: float) -> torch.Tensor:
+    """One WLMD step's landscape work for K points, in this order: (2, K) float64 dS/dx, dS/dy at
+    each point read before any of this call's hills (:func:`gradient`; 0 at a non-finite point), then
+    the hills (:func:`deposit`, heights ``heights``), then the counts (:func:`histogram`, weights
+    ``weights``)."""
+    xs, ys = torch.as_tensor(xs, dtype=torch.float64), torch.as_tensor(ys, dtype=torch.float64)
+    ok = torch.isfinite(xs) & torch.isfinite(ys)
+    gx, gy = gradient(S, grid, torch.where(ok, xs, grid.x_min), torch.where(ok, ys, grid.y_min))
+    out = torch.stack([torch.where(ok, gx.reshape(-1), 0.0), torch.where(ok, gy.reshape(-1), 0.0)])
+    deposit(S, grid, xs.tolist(), ys.tolist(), [float(h) for h in heights], sigma, cutoff)
+    histogram(H, grid, xs.tolist(), ys.tolist(), [float(w) for w in weights])
+    return out
