@@ -1,9 +1,10 @@
 """Type stubs of the compiled module entropyeng._core (bindings/): the landscape and Langevin kernels, the WLMC chain and its walkers (CPU threads, CUDA), the counter-based normals. Kept true by tests/test_stubs.py (mypy.stubtest); regenerate with ``stubgen -m entropyeng._core``."""
 
 import collections.abc
+import typing
+
 import numpy
 import numpy.typing
-import typing
 
 cpu_isa: str
 cuda_built: bool

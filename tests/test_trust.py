@@ -236,3 +236,80 @@ def test_sizes_beyond_their_limits_are_refused_before_work(capsys, monkeypatch):
     with pytest.raises(ValueError, match=r"^grid: 20000 x 20000 cells .* needs about 5.96 GiB"):
         WLMC(nn.Sequential(nn.Linear(2, 1)).double(), (X, X[:, :1]), (X, X[:, :1]), loss="mse", metric="loss",
              grid=big)
+
+
+def _regression(width=6, seed=0):
+    import torch
+    from torch import nn
+
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(30, 2, generator=g, dtype=torch.float64)
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(2, width), nn.Tanh(), nn.Linear(width, 1)).double(), (X, torch.sin(X[:, :1]))
+
+
+def test_samplers_refuse_what_they_cannot_sample():
+    """WLMC of a model without parameters, stages that are not whole numbers, a modification factor
+    that would overflow ln g: refused in one line naming the argument (no ln g turned inf)."""
+    import torch
+    from torch import nn
+
+    from entropyeng import WLMC
+
+    X = torch.randn(10, 2, dtype=torch.float64)
+    data = (X, X[:, :1])
+    with pytest.raises(ValueError, match="^model: it has no trainable parameters"):
+        WLMC(nn.Sequential(), data, data, loss="mse", metric="loss")
+    wl = WLMC(nn.Sequential(nn.Linear(2, 1)).double(), data, data, loss="mse", metric="loss")
+    for args, name in (((-1, 100), "n_stages"), (("2", 100), "n_stages"), ((1, 2.5), "steps_per_stage"),
+                       ((True, 100), "n_stages")):
+        with pytest.raises(ValueError, match=f"^{name}: expected a whole number"):
+            wl.run_stages(*args)
+    with pytest.raises(ValueError, match=r"^ln_f: expected a number in \[0, 1000\]"):
+        wl.run(10, ln_f=1e308)
+    assert np.isfinite(wl.landscape.entropy).all() and wl.stage == 0
+
+
+def test_wlmd_evaluates_dropout_and_batchnorm_models_in_eval_mode():
+    """A model with dropout or batch normalisation in train mode makes the loss a random variable:
+    WLMD says so and evaluates it in eval mode, for one walker and for several."""
+    import torch
+    from torch import nn
+
+    from entropyeng import WLMD
+
+    X = torch.randn(12, 2, dtype=torch.float64)
+    for layer in (nn.Dropout(0.5), nn.BatchNorm1d(8)):
+        for K in (1, 3):
+            model = nn.Sequential(nn.Linear(2, 8), layer, nn.Tanh(), nn.Linear(8, 1)).double()
+            with pytest.warns(UserWarning, match="eval mode"):
+                w = WLMD(model, (X, X[:, :1]), (X, X[:, :1]), loss="mse", steps=1000, walkers=K)
+            assert not model.training
+            before = w._ys.copy()
+            w._evaluate_current()
+            np.testing.assert_array_equal(w._ys, before)  # the same weights, the same loss
+            w.run(3)
+
+
+def test_wlmd_load_refuses_another_model_or_other_data(tmp_path):
+    """WLMD.load onto a model of another size: one ValueError naming both sizes (not a raw shape error);
+    onto other data: refused by the checkpoint's data digest."""
+    import warnings
+
+    import torch
+
+    from entropyeng import WLMD
+
+    model, data = _regression()
+    w = WLMD(model, data, data, loss="mse", steps=1000)
+    w.run(3)
+    w.save(tmp_path / "c.npz")
+    with pytest.raises(ValueError, match="the checkpoint has 25 parameters, this model 41"):
+        WLMD.load(tmp_path / "c.npz", _regression(width=10)[0], data, data)
+    other = (data[0] + 1.0, data[1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(ValueError, match="made on other data"):
+            WLMD.load(tmp_path / "c.npz", _regression()[0], other, other)
+        again = WLMD.load(tmp_path / "c.npz", _regression()[0], data, data)
+    assert again.t == 3 and torch.equal(again.theta, w.theta)

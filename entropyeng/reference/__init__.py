@@ -4,7 +4,14 @@ Written for clarity, not speed: it is the oracle of the tests and the baseline o
 Each function takes torch tensors that :mod:`entropyeng.kernels` has already validated.
 """
 
-from .landscape import deposit, gaussian_weights, gradient, histogram, landscape_step, smooth
+from .landscape import (
+           deposit,
+           gaussian_weights,
+           gradient,
+           histogram,
+           landscape_step,
+           smooth,
+)
 from .langevin import fold_into_box, langevin
 from .mlp_batch import mlp_batch, mlp_batch_backward
 from .net_batch import net_batch, net_batch_backward

@@ -53,6 +53,10 @@ from . import checkpoint
 __all__ = ["WLMC", "StageInfo", "paper_schedule"]
 
 
+#: the largest modification factor a WL step takes (ln g would overflow within a few visits beyond)
+MAX_LN_F = 1000.0
+
+
 def paper_schedule(stage: int) -> float:
     """ln f = 5 / (n + 10) at stage n (the paper's Methods)."""
     return 5.0 / (stage + 10)
@@ -151,6 +155,10 @@ class WLMC:
                  backend=None, refresh_every=10_000, walkers=1, threads=None, walker_starts="draws"):
         if loss not in LOSSES:
             raise ValueError(f"loss: expected one of {LOSSES}, got {loss!r}")
+        if not isinstance(model, torch.nn.Module):
+            raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+        if not any(p.requires_grad for p in model.parameters()):
+            raise ValueError("model: it has no trainable parameters")
         if metric not in METRICS:
             raise ValueError(f"metric: expected one of {METRICS}, got {metric!r}")
         if metric == "accuracy" and loss == "mse":
@@ -298,9 +306,12 @@ class WLMC:
         first ``n_steps % W``."""
         if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 0:
             raise ValueError(f"n_steps: expected an integer >= 0, got {n_steps!r}")
+        if isinstance(ln_f, bool) or not isinstance(ln_f, (int, float, np.number)):
+            raise TypeError(f"ln_f: expected a number, got {type(ln_f).__name__}")
         ln_f = float(ln_f)
-        if not (ln_f >= 0 and math.isfinite(ln_f)):
-            raise ValueError(f"ln_f: expected a finite number >= 0, got {ln_f}")
+        if not (0 <= ln_f <= MAX_LN_F):
+            raise ValueError(f"ln_f: expected a number in [0, {MAX_LN_F:g}] (the paper's stages start at 0.5; a "
+                             f"larger factor overflows ln g), got {ln_f}")
         self._chain.run(int(n_steps), ln_f)
         self.schedule_log.append((self.stage, ln_f, int(n_steps)))
 
@@ -315,6 +326,9 @@ class WLMC:
         takes over once it falls below the paper's stages); or a callable of the stage index.
         ``callback(StageInfo)`` after each stage; ``progress=True`` prints a line per stage to
         stderr."""
+        for name, value, low in (("n_stages", n_stages, 0), ("steps_per_stage", steps_per_stage, 1)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+                raise ValueError(f"{name}: expected a whole number >= {low}, got {value!r}")
         if schedule is None or schedule == "paper":
             schedule_fn = paper_schedule
         elif schedule == "1/t":

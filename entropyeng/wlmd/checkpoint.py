@@ -123,7 +123,7 @@ def save(w, path) -> None:
     s = state_dict(w)
     meta = dict(kind="wlmd-checkpoint", t=s["t"], round_trips=s["round_trips"], last_end=s["last_end"],
                 config=s["config"], bound=s["bound"] if isinstance(s["bound"], float) else "array",
-                walkers=w.K, world_size=w.world, info=asdict(w.info()), form=w.step_form)
+                walkers=w.K, world_size=w.world, info=asdict(w.info()), form=w.step_form, data_digest=data_digest(w))
     if w.K == 1 and w.world == 1:
         arrays = {k: s[k] for k in ("theta", "v", "S", "H")}
     else:
@@ -151,9 +151,28 @@ def read(path):
             raise e from None
 
 
+def data_digest(w) -> str:
+    """A digest of the sampler's train and test arrays (computed once): a checkpoint carries it, and
+    a sampler built on other data refuses the checkpoint."""
+    if getattr(w, "_data_digest", None) is None:
+        import hashlib
+
+        h = hashlib.sha256()
+        for a in (w.X_tr, w.y_tr, w.X_te, w.y_te):
+            arr = a.detach().cpu().contiguous().numpy()
+            h.update(f"{arr.dtype}{arr.shape}".encode())
+            h.update(arr.tobytes())
+        w._data_digest = h.hexdigest()[:32]
+    return w._data_digest
+
+
 def restore(w, arrays, meta, path) -> None:
     """This rank's part of a checkpoint file into the sampler (after the checks); the run continues
-    on the form the file records."""
+    on the form the file records. A file that records the digest of its data must be restored onto the
+    same data (files of earlier versions carry none)."""
+    if "data_digest" in meta and meta["data_digest"] != data_digest(w):
+        raise ValueError(f"{path}: the checkpoint was made on other data (its data digest differs from this "
+                         "sampler's train and test arrays)")
     walkers, world = int(meta.get("walkers", 1)), int(meta.get("world_size", 1))
     if walkers != w.K or world != w.world:
         raise ValueError(f"{path}: the checkpoint has {walkers} walkers on {world} ranks, this run {w.K} "
@@ -189,6 +208,10 @@ def load_sampler(cls, path, model, train, test, *, loss, backend, compile, threa
             raise ValueError("loss: the checkpoint was made with a callable loss; pass it again")
         cfg["loss"] = loss
     walkers, world = int(meta.get("walkers", 1)), int(meta.get("world_size", 1))
+    n_model = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    if n_model != int(cfg.get("n_params", -1)):
+        raise ValueError(f"{path}: the checkpoint has {cfg.get('n_params')} parameters, this model {n_model}: "
+                         "load it onto the model of its run")
     if walkers == 1 and world == 1 and np.ndim(arrays["theta"]) == 1:
         with torch.no_grad():
             torch.nn.utils.vector_to_parameters(

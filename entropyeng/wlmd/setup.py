@@ -63,6 +63,15 @@ def check_model(model):
     devices = {p.device for p in params}
     if len(devices) != 1:
         raise ValueError(f"model: expected parameters on one device, got {devices}")
+    random = [type(m).__name__ for m in model.modules()
+              if isinstance(m, (torch.nn.modules.dropout._DropoutNd, torch.nn.modules.batchnorm._BatchNorm))]
+    if random and model.training:
+        # in train mode dropout and batch statistics make the loss a random variable of the batch, not a
+        # function of the weights: the energy WLMD samples must be one
+        model.eval()
+        warnings.warn(f"model: it has {', '.join(sorted(set(random)))} layers; WLMD evaluates it in eval mode "
+                      "(dropout off, batch normalisation with its running statistics), so that the loss is a "
+                      "function of the weights (model.eval() was called)", stacklevel=4)
     return params, dtype, params[0].device
 
 
