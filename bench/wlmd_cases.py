@@ -171,24 +171,3 @@ def reference_eager_us(n, rounds=3):
     done = subprocess.run([sys.executable, "-P", "-c", f"import sys; sys.path.insert(0, {root!r}); " + code], env=env,
                           capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def python_operator_rows(n=500, rounds=3):
-    """The compiled spiral step (float32 and float64) with the Python kernels of the step's operators
-    (``ENTROPYENG_PYTHON_OPS=1``: the operators as without the C++ library), measured in a fresh
-    interpreter (the operators' kernels are registered once per process). {label: us per step}."""
-    import json
-    import os
-    import subprocess
-    import sys
-
-    code = ("import json, torch; torch.set_num_threads(1); from bench import wlmd_cases as D; out = {}\n"
-            "for dt in (torch.float64, torch.float32):\n"
-            "    w = D.spiral_sampler('cpp', True, dt); w.run(2)\n"
-            f"    out[str(dt).replace('torch.', '')] = D.step_us(w, {n}, rounds={rounds})\n"
-            "print(json.dumps(out))")
-    env = dict(os.environ, ENTROPYENG_PYTHON_OPS="1")
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    done = subprocess.run([sys.executable, "-P", "-c", f"import sys; sys.path.insert(0, {root!r}); " + code], env=env,
-                          capture_output=True, text=True, check=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])

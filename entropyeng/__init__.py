@@ -27,6 +27,7 @@ from .wlmd import WLMD, WalkerDropped, WLMDError, integrators, presets
 for _name, _module in dict(ops=ops, backends=backends, plot=plot, baselines=baselines, rewl=rewl,
                            integrators=integrators, presets=presets).items():
     _sys.modules.setdefault(f"{__name__}.{_name}", _module)
+del _name, _module
 
 _logging.getLogger(__name__).addHandler(_logging.NullHandler())  # quiet unless the application configures logging
 

@@ -92,6 +92,15 @@ def savez_atomic(path, **arrays) -> None:
     write_atomic(path, buf.getvalue())
 
 
+def hash_arrays(h, arrays) -> None:
+    """Feed each array (numpy, or a torch tensor on any device) to the hash ``h``: its dtype and
+    shape, then its bytes in C order (the digests that tie a checkpoint to its run and its data)."""
+    for a in arrays:
+        arr = a.detach().cpu().numpy() if hasattr(a, "detach") else np.asarray(a)
+        h.update(str(arr.dtype).encode() + str(arr.shape).encode())
+        h.update(np.ascontiguousarray(arr).tobytes())
+
+
 def remove_stale_temporaries(folder) -> int:
     """Delete the ``.tmp-*`` files an interrupted atomic write left in ``folder`` (a run directory
     has one writer); returns how many."""

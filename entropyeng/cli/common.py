@@ -7,8 +7,7 @@ import json
 import math
 import os
 
-import numpy as np
-
+from .._io import hash_arrays
 from ..tasks.catalog import TaskError
 from .config import ConfigError
 
@@ -92,9 +91,5 @@ def run_digest(config, problem) -> str:
     cfg = {k: ({kk: vv for kk, vv in v.items() if kk not in _NOT_IN_DIGEST.get(k, ())} if isinstance(v, dict) else v)
            for k, v in config.items() if k != "sgd"}
     h = hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode())
-    for part in (problem.train, problem.test):
-        for a in part:
-            arr = a.detach().cpu().numpy() if hasattr(a, "detach") else np.asarray(a)
-            h.update(str(arr.dtype).encode() + str(arr.shape).encode())
-            h.update(np.ascontiguousarray(arr).tobytes())
+    hash_arrays(h, [*problem.train, *problem.test])
     return h.hexdigest()[:32]

@@ -29,6 +29,17 @@ from .rundir import RunLock, check_out_dir, run_files
 __all__ = ["cmd_run", "cmd_resume", "header"]
 
 
+def _batch_sizes(sgd) -> list:
+    """The SGD baseline's batch sizes: ``sgd.batch_size`` and ``sgd.more_batch_sizes``."""
+    from ..tasks.catalog import parse_ints
+
+    try:
+        return [sgd["batch_size"]] + list(parse_ints(sgd["more_batch_sizes"], "sgd.more_batch_sizes")
+                                          if sgd.get("more_batch_sizes") else [])
+    except TaskError as e:
+        raise ConfigError(str(e)) from None
+
+
 def _run_sgd(config, problem, paths, progress=True):
     from ..analysis.baselines import sgd_trajectories
     from .runloop import Progress
@@ -38,14 +49,7 @@ def _run_sgd(config, problem, paths, progress=True):
             return [f[k] for k in sorted(f.files, key=lambda s: int(s.split("_")[1]))]
     s = config["sgd"]
     seed = config["wlmc" if "wlmc" in config else "wlmd"]["seed"]
-    sizes = [s["batch_size"]]
-    if s.get("more_batch_sizes"):
-        from ..tasks.catalog import parse_ints
-
-        try:
-            sizes += list(parse_ints(s["more_batch_sizes"], "sgd.more_batch_sizes"))
-        except TaskError as e:
-            raise ConfigError(str(e)) from None
+    sizes = _batch_sizes(s)
     bar = Progress(s["runs"] * len(sizes), "SGD runs", progress)
     traj = []
     for n, batch in enumerate(sizes):  # `runs` runs for each batch size, seeds kept apart
@@ -160,14 +164,13 @@ def header(config, out, problem=None, resuming=None) -> str:
     section = "wlmc" if "wlmc" in config else "wlmd"
     w, s = config[section], config.get("sgd", {})
     steps = w["stages"] * w["steps_per_stage"] if section == "wlmc" else w["steps"]
-    sizes = 1 + len([b for b in str(s.get("more_batch_sizes", "") or "").split(",") if b.strip()])
     lines = [f"entropyeng {__version__}, torch {torch.__version__}, kernels {getattr(core, 'cpu_isa', 'none')}, "
              f"{platform.machine()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M:%S')}",
              f"run      {config['task']} -> {out}" + (f" (resuming at {resuming})" if resuming else ""),
              f"budget   {steps:.3g} walker-steps of {section.upper()} (--steps)"]
     if s:
-        lines.append(f"baseline {s.get('runs')} SGD runs x {sizes} batch size(s) x {s.get('epochs')} epochs, after the "
-                     "landscape (sgd.runs, sgd.epochs)")
+        lines.append(f"baseline {s.get('runs')} SGD runs x {len(_batch_sizes(s))} batch size(s) x {s.get('epochs')} "
+                     "epochs, after the landscape (sgd.runs, sgd.epochs)")
     threads = w.get("threads") or "auto"
     lines.append(f"threads  torch {torch.get_num_threads()}, sampler {threads}")
     return "\n".join(lines)

@@ -37,9 +37,11 @@ class Progress:
     def _text(self, done, extra):
         dt = time.perf_counter() - self.t0
         rate = (done - self.start) / dt if dt > 0 else 0.0
-        one = self.unit[:-1] if self.unit.endswith("s") else self.unit
-        pace = f"{rate:,.0f}/s" if rate >= 1 else f"{1 / rate:,.1f} s per {one}" if rate > 0 else ""
-        speed = f"{pace}  ETA {(self.total - done) / rate:5.0f} s" if rate > 0 else "rate pending"
+        speed = "rate pending"
+        if rate > 0:  # a slow rate reads as the seconds one item takes
+            one = self.unit[:-1] if self.unit.endswith("s") else self.unit
+            pace = f"{rate:,.0f}/s" if rate >= 1 else f"{1 / rate:,.1f} s per {one}"
+            speed = f"{pace}  ETA {(self.total - done) / rate:5.0f} s"
         return f"{done:,}/{self.total:,} {self.unit}  {speed} {extra}".rstrip()
 
     def update(self, done, extra=""):
@@ -198,7 +200,6 @@ def run_wlmd(sampler, config, paths, progress=True):
     bar = Progress(total, "steps", progress)
     t0, step0 = time.perf_counter(), sampler.t
     sampler.planned_steps = total - sampler.t  # lets compile="auto" decide on the whole run, not a chunk
-    graph_reported = False
     failure = os.path.join(os.path.dirname(paths["checkpoint"]), "last-good.npz")
     lead = is_lead(sampler)
     if not lead:
@@ -210,11 +211,6 @@ def run_wlmd(sampler, config, paths, progress=True):
                 _interrupted(sampler, paths, f"step {sampler.t:,}")
             n = min(every - sampler.t % every, total - sampler.t)
             sampler.run(n, checkpoint=failure)
-            info_g = getattr(sampler, "graph_info", None)
-            if info_g and not graph_reported and lead and progress:
-                graph_reported = True
-                bar.note(f"CUDA graph of {info_g['steps']} steps captured in {info_g['capture_seconds']:.1f} s"
-                         if info_g["captured"] else "the step could not be captured in a CUDA graph; one call per step")
             info = sampler.info(time.perf_counter() - t0)
             log.write(json.dumps(asdict(info)) + "\n")
             log.flush()

@@ -100,11 +100,7 @@ def load(cls, path, *, backend=None, threads=None):
             refresh_every=meta["refresh_every"], walkers=walkers,
             threads=threads if threads is not None else int(meta.get("threads", 1)),
             walker_starts=meta.get("walker_starts", "draws"))
-    state = dict(meta, params=arrays["params"], cache=arrays["cache"], lnG=arrays["lnG"], H=arrays["H"],
-                 bounds=bounds)
-    if "walker_state" in arrays:
-        state["walker_state"] = arrays["walker_state"]
-    load_state_dict(w, state)
+    load_state_dict(w, _state_of(arrays, meta))
     return w
 
 
@@ -113,11 +109,16 @@ def restore(w, path) -> None:
     file: the file's chain state is checked against ``w`` (architecture, grid, seed, box, counters)
     and loaded; its copy of the data is not used."""
     arrays, meta = load_npz(path, "wlmc-checkpoint")
+    load_state_dict(w, _state_of(arrays, meta))
+
+
+def _state_of(arrays, meta) -> dict:
+    """The :meth:`entropyeng.WLMC.state_dict` a checkpoint file holds."""
     state = dict(meta, params=arrays["params"], cache=arrays["cache"], lnG=arrays["lnG"], H=arrays["H"],
                  bounds=arrays["bounds"])
     if "walker_state" in arrays:
         state["walker_state"] = arrays["walker_state"]
-    load_state_dict(w, state)
+    return state
 
 
 def _model_from(sizes, acts, bias):

@@ -14,7 +14,7 @@ from dataclasses import asdict
 import numpy as np
 import torch
 
-from .._io import load_npz, save_npz_atomic
+from .._io import hash_arrays, load_npz, save_npz_atomic
 from ..grid import Grid
 
 __all__ = ["state_dict", "load_state_dict", "save", "read", "restore", "load_sampler", "FORMS_OF_FILES"]
@@ -98,6 +98,7 @@ def load_state_dict(w, state: dict) -> None:
         s.last_end.copy_(torch.from_numpy(walkers["ends"]))
     if w._share is not None:
         w._share.reset()
+    w._active_seen = w.active
     w._evaluate_current()
 
 
@@ -158,10 +159,7 @@ def data_digest(w) -> str:
         import hashlib
 
         h = hashlib.sha256()
-        for a in (w.X_tr, w.y_tr, w.X_te, w.y_te):
-            arr = a.detach().cpu().contiguous().numpy()
-            h.update(f"{arr.dtype}{arr.shape}".encode())
-            h.update(arr.tobytes())
+        hash_arrays(h, (w.X_tr, w.y_tr, w.X_te, w.y_te))
         w._data_digest = h.hexdigest()[:32]
     return w._data_digest
 

@@ -17,7 +17,7 @@ Both differentiate the CVs (:func:`entropyeng.wlmd.physics.make_heads`) with :fu
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable
 
 import torch
 from torch.func import functional_call, vjp, vmap
@@ -216,7 +216,6 @@ class ModelFns:
     forward_vjp: Callable
     evaluate: Callable
     path: str
-    layout: Optional[object] = None
     autograd: bool = True
 
 
@@ -252,7 +251,7 @@ def _batched_fns(kind, layout, heads, X_tr, X_te, K, joint_cvs=None):
         cols = [torch.stack(heads(o[:n_tr], o[n_tr:], True)) for o in out]
         return tuple(torch.stack(cols).unbind(1))
 
-    return ModelFns(forward_vjp, evaluate, f"{kind}_batch", layout, autograd=joint_cvs is None)
+    return ModelFns(forward_vjp, evaluate, f"{kind}_batch", autograd=joint_cvs is None)
 
 
 def _functional_fns(cvs, cvs_error, K):

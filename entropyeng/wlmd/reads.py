@@ -11,7 +11,7 @@ import warnings
 import numpy as np
 import torch
 
-from . import models, physics
+from . import physics
 from .state import WalkerDropped, WLMDError
 
 __all__ = ["evaluate", "problem", "host_read", "Thermometer", "KineticTemperatureWarning"]
@@ -56,8 +56,7 @@ def evaluate(w):
     """(x, y) and the smoothing error of every walker (``_xs``, ``_ys``, ``_errs``) and (x, y) of
     the first active one (``_xv``, ``_yv``), read on the host (no autograd graph). Before the first
     run, through ``functional_call``; then the way the step runs the model."""
-    fns = w._fns or models.build(w.model, w._loss, w.X_tr, w.y_tr, w.X_te, w.y_te, w.cv_y, w.alpha, w.logit_y,
-                                 w.K, "torch")
+    fns = w._host_models()
     with torch.no_grad():
         x, y, err = fns.evaluate(w.state.theta)
     w._xs, w._ys, w._errs = (a.double().cpu().numpy() for a in (x, y, err))
@@ -82,7 +81,7 @@ def host_read(w, checkpoint_path, last):
     walker is left (one walker: when it failed)."""
     w.share()
     s = w.state
-    was = w._active_seen if hasattr(w, "_active_seen") else np.ones(w.K, dtype=bool)
+    was = w._active_seen
     now = w.active
     news = [(k, problem(w.grid, *(float(a) for a in s.bad_xy[k]), int(s.bad[k]))) for k in np.nonzero(was & ~now)[0]]
     w._evaluate_current()

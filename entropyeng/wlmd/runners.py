@@ -152,7 +152,10 @@ class Runner:
             graph = capture_steps(self.call, self.state, n, self.state.scratch(), capture)
             self.graph = held = (self.call, n, graph)
             self.graph_info = dict(steps=n, captured=graph is not None, capture_seconds=time.perf_counter() - t0)
-            log.info("WLMD step: CUDA graph of %d steps %s", n, "captured" if graph is not None else "not captured")
+            if graph is not None:
+                log.info("WLMD step: CUDA graph of %d steps captured in %.1f s", n, self.graph_info["capture_seconds"])
+            else:
+                log.info("WLMD step: the step could not be captured in a CUDA graph; one call per step")
         return None if held[2] is None else (held[2], n)
 
     def advance(self, k, t0, sync_every, graph_steps, capture=None):

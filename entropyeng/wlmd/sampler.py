@@ -29,6 +29,7 @@ from ..grid import Grid
 from ..kernels import backends
 from ..landscape import Landscape
 from . import checkpoint, models, physics, reads, setup
+from .integrators import INTEGRATORS
 from .ranks import RANK_STRIDE, LandscapeShare, init_distributed
 from .runners import Runner, default_threads, torch_threads
 from .state import WLMDInfo, new_state
@@ -37,7 +38,6 @@ from .step import make_step
 __all__ = ["WLMD", "MAX_WALKERS"]
 
 MAX_WALKERS = 65536  # walkers per process
-INTEGRATORS = ("paper", "baoab")
 
 
 class WLMD:
@@ -212,7 +212,8 @@ class WLMD:
         self.state = new_state(theta, v, grid.shape)
         self._share = LandscapeShare(self.state.S, self.state.H) if distributed else None
         self._thermometer = reads.Thermometer(self.kT)
-        self._fns = None  # the model's functions (models.ModelFns) and the runner, built on the first run
+        self._active_seen = np.ones(self.K, dtype=bool)  # the walkers active at the last host read
+        self._fns = self._fns_torch = None  # the model's functions (models.ModelFns), built when first needed
         self._runner = None
         self._evaluate_current()
         for k in range(self.K):
@@ -251,12 +252,25 @@ class WLMD:
         """(K,) bool: the walkers still sampling."""
         return self.state.active.cpu().numpy().copy()
 
+    def _host_models(self) -> models.ModelFns:
+        """The model's functions the host reads with: the step's once it is built, before that
+        ``functional_call``'s (built once)."""
+        if self._fns is not None:
+            return self._fns
+        if self._fns_torch is None:
+            self._fns_torch = self._build_models("torch")
+        return self._fns_torch
+
     def _models(self) -> models.ModelFns:
+        """The model's functions the step runs (built once, on ``model_kernel``)."""
         if self._fns is None:
-            self._fns = models.build(self.model, self._loss, self.X_tr, self.y_tr, self.X_te, self.y_te, self.cv_y,
-                                     self.alpha, self.logit_y, self.K, self.model_kernel, self.loss_name)
+            self._fns = self._build_models(self.model_kernel)
             self.model_path = self._fns.path
         return self._fns
+
+    def _build_models(self, kernel):
+        return models.build(self.model, self._loss, self.X_tr, self.y_tr, self.X_te, self.y_te, self.cv_y, self.alpha,
+                            self.logit_y, self.K, kernel, self.loss_name)
 
     def _evaluate_current(self):
         """Read every walker's (x, y) on the host (:func:`entropyeng.wlmd.reads.evaluate`)."""
@@ -418,7 +432,6 @@ class WLMD:
     def load_state_dict(self, state: dict) -> None:
         """Restore :meth:`state_dict` (checked whole before anything changes)."""
         checkpoint.load_state_dict(self, state)
-        self._active_seen = self.active
 
     def save(self, path) -> None:
         """Write a self-describing .npz checkpoint atomically (distributed: a collective that gathers
@@ -429,7 +442,6 @@ class WLMD:
         """Continue this sampler from :meth:`save` (the same model, walkers per rank and ranks)."""
         arrays, meta = checkpoint.read(path)
         checkpoint.restore(self, arrays, meta, path)
-        self._active_seen = self.active
 
     @classmethod
     def load(cls, path, model, train, test, *, loss=None, backend=None, compile="auto", threads=None,
@@ -439,7 +451,5 @@ class WLMD:
         ``compile``, ``threads`` and ``sync_every`` as in the constructor (with ``compile="auto"``
         the run continues on the form the file records, so that it continues bit for bit). A file of
         a distributed run is loaded by every rank of a job of the same size."""
-        self = checkpoint.load_sampler(cls, path, model, train, test, loss=loss, backend=backend, compile=compile,
+        return checkpoint.load_sampler(cls, path, model, train, test, loss=loss, backend=backend, compile=compile,
                                        threads=threads, sync_every=sync_every, timeout_s=timeout_s)
-        self._active_seen = self.active
-        return self

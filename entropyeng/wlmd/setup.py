@@ -11,6 +11,7 @@ import torch
 
 from .. import _checks as C
 from .. import kernels
+from ..grid import Grid
 from . import physics
 
 __all__ = ["defaults", "check_model", "check_schedule", "check_walls", "check_cvs", "check_data", "flatten"]
@@ -26,8 +27,6 @@ DEFAULT_SCHEDULE = dict(f_max=5.0, t1=0.01, t2=0.5, t3=0.4)
 def defaults(grid, sigma, cutoff, schedule, steps):
     """(grid, sigma, cutoff, schedule) with the defaults filled in: the paper's grid and hills, and a
     schedule of the paper's shape scaled to ``steps`` (walker-steps)."""
-    from ..grid import Grid
-
     if grid is None:
         grid = Grid(**PAPER_GRID)
     if sigma is None:
