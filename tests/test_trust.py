@@ -218,8 +218,7 @@ def test_sizes_beyond_their_limits_are_refused_before_work(capsys, monkeypatch):
     import torch
     from torch import nn
 
-    from entropyeng import WLMC, WLMD, Grid
-    from entropyeng import _checks
+    from entropyeng import WLMC, WLMD, Grid, _checks
 
     before = torch.get_num_threads()
     assert main(["run", "spiral", "--threads", "100000", "--quiet"]) == 2
