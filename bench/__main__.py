@@ -31,7 +31,7 @@ def main(argv=None):
     parser.add_argument("--avx2", action="store_true", help="as on an AVX2 machine: the engine's kernels capped at "
                         "x86-64-v3 (ENTROPYENG_MAX_ISA=v3) and torch.compile's code 256 bits wide (ATen's own "
                         "eager kernels keep the CPU's best)")
-    parser.add_argument("--section", choices=["kernels", "wlmc", "wlmd", "walkers", "tasks", "maxent", "gpu", "all"], default="all")
+    parser.add_argument("--section", choices=["kernels", "wlmc", "wlmd", "walkers", "tasks", "maxent", "gpu", "sweep", "all"], default="all")
     args = parser.parse_args(argv)
     if args.avx2:
         torch._inductor.config.cpp.simdlen = 256
@@ -60,6 +60,10 @@ def main(argv=None):
         from .gpu_cases import gpu_section
 
         result["gpu"] = gpu_section(quick=args.quick)
+    if args.section == "sweep":  # not in "all": 24 runs of about 10 s
+        from .sweep_cases import sweep_section
+
+        result["sweep"] = sweep_section(quick=args.quick)
     if args.section == "tasks":  # not in "all": it takes minutes
         result["tasks"] = tasks_section(args)
     if args.json:

@@ -1,83 +1,60 @@
-"""Fig. 1b at a reduced budget, and the convergence of the spiral's entropy advantage with the budget.
+"""docs/fig1b.* and docs/convergence.* from the shipped sweeps: Fig. 1b at a reduced budget, and the
+convergence of the spiral's entropy advantage with the budget.
 
-    python -m bench.fig1b            # the runs (resumable: finished runs are kept), then the figures
+    python -m bench.fig1b            # the sweeps (resumable: finished runs are kept), then the figures
     python -m bench.fig1b --figures  # the figures from finished runs only
 
-Runs (``entropyeng run spiral``, one process per run, ``--jobs`` at once, one thread each):
+- Fig. 1b: ``entropyeng sweep fig1b-reduced``: the networks 3x6, 3x8, 4x6, 4x8 (hidden layers x width;
+  3x6 has the paper's 109 parameters) on 3 data sets (train seed k, test seed 1000 + k) at 2e8 WLMC
+  steps each (the paper: 6 data sets at 3.2e10 steps, 160 times more) -> ``docs/fig1b.png`` and
+  ``docs/fig1b.json`` (equilibrium vs SGD accuracy at the train loss where SGD's mean is best,
+  standard errors over the data sets).
+- Convergence: ``entropyeng sweep spiral-convergence``: 4x8 on data set 0 at 1e8, 2e8, 4e8 and 1.6e9
+  steps -> ``docs/convergence.png`` and ``docs/convergence.json``: the advantage at fixed train loss
+  and the shared gap against the budget.
 
-- Fig. 1b: the networks 3x6, 3x8, 4x6, 4x8 (hidden layers x width; 3x6 has the paper's 109
-  parameters) on 3 data sets (train seed k, test seed 1000 + k) at 2e8 WLMC steps each (the paper:
-  6 data sets at 3.2e10 steps, 160 times more) -> ``docs/fig1b.png`` and ``docs/fig1b.json``
-  (``entropyeng compare`` of the runs: equilibrium vs SGD accuracy at the train loss where SGD's
-  mean is best, standard errors over the data sets).
-- Convergence: 4x8 on data set 0 at 1e8, 2e8 (the Fig. 1b run), 4e8 and 1.6e9 steps -> ``docs/convergence.png`` and
-  ``docs/convergence.json``: the advantage at fixed train loss and the shared gap against the budget.
-
-Each run writes its own directory under ``--root`` (default ``runs/fig1b``); an interrupted
-invocation resumes the unfinished runs (``entropyeng resume``) and skips the finished ones.
+Each sweep writes its run directories under ``--root`` (default ``runs/``), ``--workers`` runs at a
+time (one thread each).
 """
 
 from __future__ import annotations
 
 import argparse
-import concurrent.futures as cf
 import json
 import os
 import pathlib
-import subprocess
-import sys
-import time
 
-NETWORKS = [(3, 6), (3, 8), (4, 6), (4, 8)]
-DATA_SETS = [0, 1, 2]
-FIG1B_STEPS = 2e8
-CONVERGENCE = [(4, 8, 0, 1e8), (4, 8, 0, 2e8), (4, 8, 0, 4e8), (4, 8, 0, 1.6e9)]
 DOCS = pathlib.Path(__file__).resolve().parents[1] / "docs"
+FIG1B, CONVERGENCE = "fig1b-reduced", "spiral-convergence"
 
 
-def run_dir(root, depth, width, k, steps):
-    return pathlib.Path(root) / f"spiral-{depth}x{width}-data{k}-{steps:.2g}".replace("+", "")
-
-
-def jobs_list(root):
-    jobs = [(d, w, k, FIG1B_STEPS) for d, w in NETWORKS for k in DATA_SETS]
-    jobs += [c for c in CONVERGENCE if c not in jobs]
-    return sorted(jobs, key=lambda j: -j[3])  # the longest first: the pool ends together
-
-
-def run_one(root, depth, width, k, steps):
-    out = run_dir(root, depth, width, k, steps)
-    if (out / "summary.json").exists():
-        return out, "kept", 0.0
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    if (out / "checkpoint.npz").exists():
-        cmd = [sys.executable, "-P", "-m", "entropyeng", "resume", str(out), "--threads", "1", "--quiet"]
-    else:
-        cmd = [sys.executable, "-P", "-m", "entropyeng", "run", "spiral", "--steps", f"{steps:.0f}",
-               "--set", f"model.depth={depth}", "--set", f"model.width={width}", "--set", f"data.train_seed={k}",
-               "--set", f"data.test_seed={1000 + k}", "--threads", "1", "--out", str(out), "--force", "--quiet"]
-    t0 = time.perf_counter()
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"{out}: {' '.join(cmd)} failed ({done.returncode}): {done.stderr[-2000:]}")
-    return out, "ran", time.perf_counter() - t0
-
-
-def load(root, depth, width, k, steps):
-    path = run_dir(root, depth, width, k, steps) / "summary.json"
-    return json.loads(path.read_text()) if path.exists() else None
+def finished(root, name):
+    """The summaries (with their axes) of a sweep's finished runs, in the spec's order."""
+    path = pathlib.Path(root) / name / "sweep.json"
+    if not path.exists():
+        return []
+    out = []
+    for r in json.loads(path.read_text())["runs"]:
+        summary = pathlib.Path(root) / name / r["name"] / "summary.json"
+        if r["state"] in ("done", "kept") and summary.exists():
+            out.append((r["axes"], json.loads(summary.read_text())))
+    return out
 
 
 def figures(root):
     from entropyeng.analysis import combine_summaries
     from entropyeng.analysis.plot import _plt, advantage_figure
+    from entropyeng.sweep import load_spec
 
-    runs = [s for d, w in NETWORKS for k in DATA_SETS if (s := load(root, d, w, k, FIG1B_STEPS))]
+    spec = load_spec(FIG1B)
+    steps = spec.runs[0].config["wlmc"]["stages"] * spec.runs[0].config["wlmc"]["steps_per_stage"]
+    data_sets = spec.axes["data_set"]
+    runs = [s for _, s in finished(root, FIG1B)]
     if runs:
         points = combine_summaries(runs)
-        title = f"spiral: {FIG1B_STEPS:.0e} WLMC steps x {len(DATA_SETS)} data sets\n(the paper: 3.2e10 x 6)"
+        title = f"spiral: {steps:.0e} WLMC steps x {len(data_sets)} data sets\n(the paper: 3.2e10 x 6)"
         advantage_figure(points, DOCS / "fig1b.png", title=title.replace("+", ""))
-        record = dict(steps=FIG1B_STEPS, data_sets=DATA_SETS, paper_steps=3.2e10, paper_data_sets=6,
+        record = dict(spec=FIG1B, steps=steps, data_sets=data_sets, paper_steps=3.2e10, paper_data_sets=6,
                       readout="equilibrium (Eq. 1) and mean SGD accuracy at the train loss where SGD's mean is "
                               "best (among those at least half the SGD runs reach)",
                       points=points,
@@ -88,7 +65,7 @@ def figures(root):
         for p in points:
             print(f"  {p['label']:8s} n={p['n']}  SGD {p['sgd']:.3f} ± {p['sgd_error']:.3f}   equilibrium "
                   f"{p['equilibrium']:.3f} ± {p['error']:.3f}   advantage {p['advantage']:+.3f} ± {p['advantage_error']:.3f}")
-    conv = [(steps, s) for d, w, k, steps in CONVERGENCE if (s := load(root, d, w, k, steps))]
+    conv = [(axes["steps"], s) for axes, s in finished(root, CONVERGENCE)]
     if conv:
         plt = _plt()
         fig, ax = plt.subplots(figsize=(5.2, 3.8), dpi=120)
@@ -117,19 +94,16 @@ def figures(root):
 
 
 def main(argv=None):
+    from entropyeng.sweep import load_spec, run_sweep
+
     parser = argparse.ArgumentParser(prog="python -m bench.fig1b", description=__doc__.split("\n")[0])
-    parser.add_argument("--root", default="runs/fig1b")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--root", default="runs")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--figures", action="store_true", help="only draw the figures from finished runs")
     args = parser.parse_args(argv)
     if not args.figures:
-        jobs = jobs_list(args.root)
-        print(f"{len(jobs)} runs, {args.jobs} at a time, under {args.root}", flush=True)
-        with cf.ProcessPoolExecutor(args.jobs) as pool:
-            futures = [pool.submit(run_one, args.root, *j) for j in jobs]
-            for f in cf.as_completed(futures):
-                out, what, seconds = f.result()
-                print(f"  {out.name}: {what} ({seconds:.0f} s)", flush=True)
+        for name in (FIG1B, CONVERGENCE):
+            run_sweep(load_spec(name), os.path.join(args.root, name), workers=args.workers, threads=1)
     figures(args.root)
 
 

@@ -109,7 +109,7 @@ def test_ci_installs_the_way_the_readme_says():
 
 
 def test_the_fig1b_table_in_the_docs_is_that_of_its_json():
-    """docs/paper.md's reduced Fig. 1b table quotes docs/fig1b.json (written by python -m bench.fig1b)."""
+    """docs/paper.md's reduced Fig. 1b table quotes docs/fig1b.json (written by python -m bench.fig1b from the fig1b-reduced sweep)."""
     import json
 
     points = {p["label"].split()[0]: p for p in json.loads((README.parent / "docs" / "fig1b.json").read_text())["points"]}

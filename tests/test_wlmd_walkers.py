@@ -264,3 +264,32 @@ def test_default_threads_one_walker_small_on_one_many_walkers_on_torchs():
     assert default_threads(1051, 500, 16, processes=2) == 1
     assert default_threads(1051, 500, 64, processes=2) is None
     assert exact_walkers(4, 100).threads == 1
+
+
+@CPP
+def test_two_nodes_by_torchrun_share_one_landscape_with_the_exact_slopes(tmp_path):
+    """The documented multi-host launch, two hosts simulated on one: two `torchrun --nnodes 2`
+    launches (--node-rank 0 and 1, one process each, rendezvous at 127.0.0.1): both hold the same
+    landscape, with the exact slopes (as the two-rank test)."""
+    port = _free_port()
+    steps = 300_000 // 8
+    procs = []
+    for node in (0, 1):
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "1",
+               "--node-rank", str(node), "--master-addr", "127.0.0.1", "--master-port", str(port), WORKER,
+               str(tmp_path), "--walkers", "4", "--steps", str(steps), "--sync-every", "100"]
+        procs.append(subprocess.Popen(cmd, env=dict(os.environ, OMP_NUM_THREADS="1"), stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.PIPE, text=True))
+    for p in procs:
+        try:
+            err = p.communicate(timeout=600)[1]
+        except subprocess.TimeoutExpired:
+            p.kill()
+            err = p.communicate()[1]
+        assert p.returncode == 0, err
+    a, b = np.load(tmp_path / "rank0.npz"), np.load(tmp_path / "rank1.npz")
+    np.testing.assert_array_equal(a["S"], b["S"])
+    assert a["H"].sum() == steps * 8
+    sx, sy = slopes_of(a["S"], a["H"], EXACT_GRID)
+    assert sx == pytest.approx(1.5, rel=0.10)
+    assert sy == pytest.approx(1.0, rel=0.10)

@@ -13,6 +13,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .._procs import die_with_parent
+
 __all__ = ["sgd_trajectories", "train_one"]
 
 
@@ -75,34 +77,6 @@ def _worker(args):
     return train_one(make_model, train, test, seed=seed, **kw)
 
 
-def _die_with_parent(parent: int) -> None:
-    """A pool worker's first act: die with the process that started it, however that one ends (a
-    SIGKILL of ``entropyeng run`` in the SGD phase left its workers alive, holding the caller's
-    pipes). On Linux the kernel sends the signal (``PR_SET_PDEATHSIG``); elsewhere a thread watches
-    the parent's pid."""
-    import signal
-
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        if libc.prctl(1, int(signal.SIGKILL), 0, 0, 0) == 0:  # 1: PR_SET_PDEATHSIG
-            if os.getppid() != parent:  # the parent died before the call
-                os._exit(1)
-            return
-    except (OSError, AttributeError):
-        pass
-    import threading
-    import time
-
-    def watch():
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        os._exit(1)
-
-    threading.Thread(target=watch, daemon=True).start()
-
-
 def sgd_trajectories(make_model, train, test, *, loss, metric, runs=100, epochs=400, lr=0.1, batch_size=10,
                      optimizer="sgd", seed=0, record_every=1, processes=None, progress=None):
     """``runs`` independent SGD (or Adam) trainings of ``make_model(seed)``, seeds seed .. seed + runs - 1.
@@ -126,7 +100,7 @@ def sgd_trajectories(make_model, train, test, *, loss, metric, runs=100, epochs=
         return out
     results = [None] * len(jobs)
     ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
-    with ProcessPoolExecutor(max_workers=processes, mp_context=ctx, initializer=_die_with_parent,
+    with ProcessPoolExecutor(max_workers=processes, mp_context=ctx, initializer=die_with_parent,
                              initargs=(os.getpid(),)) as pool:
         futures = {pool.submit(_worker, job): k for k, job in enumerate(jobs)}
         done = 0

@@ -1,4 +1,4 @@
-"""The ``entropyeng`` command: run / resume / plot / compare / tasks / bench.
+"""The ``entropyeng`` command: run / resume / plot / compare / sweep / train / md / tasks / bench.
 
     entropyeng run spiral                      # the demo: landscape, SGD baseline, summary, figure
     entropyeng run house --steps 2e5           # any task of `entropyeng tasks`
@@ -8,6 +8,7 @@
     entropyeng resume DIR                      # continue an interrupted run
     entropyeng plot DIR                        # redraw the figure of a run
     entropyeng compare DIR... --out FIG.png    # Fig. 1b: equilibrium vs SGD across runs
+    entropyeng sweep fig1b-reduced --out DIR   # many runs (a spec's axes) on Dask; entropyeng compare DIR
     entropyeng bench                           # the benchmark table (from the source tree)
     entropyeng train spiral --method maxent --target-loss 0.15   # a max-entropy network at that train loss
     entropyeng md digits --kT 0.005            # plain Langevin dynamics: the paper's Fig. 4
@@ -107,6 +108,9 @@ def main(argv=None):
     from .md import add_parser as add_md_parser
 
     add_md_parser(sub, TASKS)
+    from .sweep import add_parser as add_sweep_parser
+
+    add_sweep_parser(sub)
     p = sub.add_parser("tasks", help="list the tasks")
     p.set_defaults(fn=cmd_tasks)
     p = sub.add_parser("bench", help="the benchmark table")

@@ -10,7 +10,7 @@ import os
 
 from ..tasks.catalog import TASKS
 
-__all__ = ["ConfigError", "load_config", "dump_toml"]
+__all__ = ["ConfigError", "load_config", "config_of", "dump_toml"]
 
 
 class ConfigError(ValueError):
@@ -115,6 +115,23 @@ def _coerce(value: str):
     return value
 
 
+def _task_config(user: dict):
+    """A task's defaults under a user's table (``task`` and the tables to change), checked key by key;
+    and the ``table.key`` names the user gave."""
+    task = user.get("task")
+    if not isinstance(task, str) or task not in TASKS:
+        raise ConfigError(f"key 'task' must name a task ({', '.join(TASKS)}), got {task!r}")
+    _check(user, TASKS[task])
+    return _merge(TASKS[task], user), {f"{t}.{k}" for t, v in user.items() if isinstance(v, dict) for k in v}
+
+
+def config_of(user: dict) -> dict:
+    """The checked config of a user's table, as ``entropyeng run`` makes it of a TOML file with these
+    contents (a sweep's runs)."""
+    config, explicit = _task_config(user)
+    return _finish_config(config, explicit)
+
+
 def load_config(source: str, sets=(), data=None) -> dict:
     """The config of a task name or a TOML file, with ``--set key=value`` overrides and ``--data``
     (the task's ``data.path``), checked."""
@@ -133,12 +150,7 @@ def load_config(source: str, sets=(), data=None) -> dict:
             raise ConfigError(f"config file '{source}' not found") from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
             raise ConfigError(f"malformed TOML in '{source}': {e}") from None
-        task = user.get("task")
-        if task not in TASKS:
-            raise ConfigError(f"key 'task' must name a task ({', '.join(TASKS)}), got {task!r}")
-        _check(user, TASKS[task])
-        config = _merge(TASKS[task], user)
-        explicit |= {f"{t}.{k}" for t, v in user.items() if isinstance(v, dict) for k in v}
+        config, explicit = _task_config(user)
     else:
         raise ConfigError(f"unknown task '{source}' (tasks: {', '.join(TASKS)}; or a .toml config)")
     schema = TASKS[config["task"]]
@@ -159,6 +171,11 @@ def load_config(source: str, sets=(), data=None) -> dict:
         if "path" not in schema["data"]:
             raise ConfigError(f"--data: the {config['task']} task reads no data file")
         config["data"]["path"] = os.path.abspath(data)
+    return _finish_config(config, explicit)
+
+
+def _finish_config(config, explicit):
+    schema = TASKS[config["task"]]
     _check(config, schema)
     _integers(config, schema)
     _paper_sgd_settings(config, explicit)

@@ -35,16 +35,52 @@ def cmd_plot(args):
     print(paths["figure"])
 
 
+def _sweep_runs(dirs):
+    """The run directories to compare: a sweep's directory (it holds sweep.json) stands for its
+    finished runs; runs that differ in an axis other than the data set and the model (the budget,
+    say) are told apart in their label. Returns (directories, {directory: label suffix})."""
+    out, labels = [], {}
+    for d in dirs:
+        path = os.path.join(d, "sweep.json")
+        if not os.path.exists(path):
+            out.append(d)
+            continue
+        try:
+            with open(path) as fh:
+                record = json.load(fh)
+            runs = record["runs"]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise ConfigError(f"'{path}' is not a sweep's record ({e})") from None
+        unfinished = [r["name"] for r in runs if r.get("state") not in ("done", "kept")]
+        if unfinished:
+            print(f"{d}: {len(unfinished)} of {len(runs)} runs not finished, left out "
+                  f"({', '.join(unfinished[:4])}{', ...' if len(unfinished) > 4 else ''})", file=sys.stderr)
+        for r in runs:
+            if r.get("state") in ("done", "kept"):
+                run_dir = os.path.join(d, r["name"])  # the sweep may have moved: its runs lie beside sweep.json
+                out.append(run_dir)
+                labels[run_dir] = " ".join(f"{k.split('.')[-1]} {v:g}" if isinstance(v, float) else f"{k.split('.')[-1]} {v}"
+                                           for k, v in r.get("axes", {}).items()
+                                           if k != "data_set" and not k.startswith(("model.", "data.")))
+    if not out:
+        raise ConfigError("no finished runs to compare")
+    return out, labels
+
+
 def cmd_compare(args):
     from ..analysis import combine_summaries
     from ..analysis.plot import advantage_figure
 
-    out = args.out or os.path.join(os.path.commonpath([os.path.dirname(os.path.abspath(d)) for d in args.dirs]),
-                                   "compare.png")  # beside the run directories
+    dirs, labels = _sweep_runs(args.dirs)
+    if len(args.dirs) == 1 and os.path.exists(os.path.join(args.dirs[0], "sweep.json")):
+        out = args.out or os.path.join(args.dirs[0], "compare.png")  # in the sweep's directory
+    else:
+        out = args.out or os.path.join(os.path.commonpath([os.path.dirname(os.path.abspath(d)) for d in dirs]),
+                                       "compare.png")  # beside the run directories
     if os.path.splitext(out)[1].lower() not in (".png", ".pdf", ".svg"):
         raise ConfigError(f"--out: the figure's file must end in .png, .pdf or .svg, got '{out}'")
     summaries, tasks = [], {}
-    for d in args.dirs:
+    for d in dirs:
         path = os.path.join(d, "summary.json")
         if not os.path.exists(path):
             raise ConfigError(f"'{d}' holds no summary.json (finish the run first)")
@@ -59,6 +95,8 @@ def cmd_compare(args):
             print(f"skipped {d}: its summary has no entropy advantage "
                   f"({s.get('error_message') or 'the landscape and SGD share no train loss'})", file=sys.stderr)
             continue
+        if labels.get(d):
+            s["label"] = f"{s.get('label') or s['task']}, {labels[d]}"
         tasks.setdefault(s["task"], []).append(d)
         summaries.append(s)
     if len(tasks) > 1:

@@ -1,0 +1,85 @@
+"""``entropyeng sweep``: the runs of a spec (its axes' product) on Dask, each an ``entropyeng run``
+directory under ``--out``; idempotent (finished runs kept, unfinished ones resumed)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from .common import EXIT_FAILED
+from .config import ConfigError
+
+__all__ = ["add_parser", "cmd_sweep"]
+
+EPILOG = """examples:
+  entropyeng sweep fig1b-reduced --out runs/fig1b          # a shipped spec, on a local cluster
+  entropyeng sweep my.toml --out runs/my --workers 4       # 4 runs at a time
+  entropyeng sweep my.toml --out /shared/runs --scheduler tcp://head:8786   # a running Dask cluster
+  entropyeng sweep --example fig1b-reduced > my.toml       # a shipped spec's text, to edit
+  entropyeng compare runs/fig1b                            # Fig. 1b of the sweep's runs"""
+
+
+def add_parser(sub):
+    import argparse
+
+    p = sub.add_parser("sweep", help="many runs (a spec's axes) on Dask: a local cluster or a running one",
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("spec", nargs="?", help="a spec .toml, or the name of a shipped spec (--list)")
+    p.add_argument("--out", help="the sweep's directory: one run directory per run and sweep.json "
+                                 "(default runs/SPEC-NAME)")
+    p.add_argument("--workers", type=int, help="local cluster: runs at a time (default: cores / threads)")
+    p.add_argument("--threads", type=int, help="torch threads of each run (default: the spec's sweep.threads, or 1)")
+    p.add_argument("--scheduler", help="the address of a running Dask scheduler (tcp://HOST:8786); --out must be "
+                                       "on a file system its workers share")
+    p.add_argument("--data", help="a local data file or folder for every run (digits, cifar, polymer)")
+    p.add_argument("--retries", type=int, default=3, help="times a run whose process was killed is resumed (default 3)")
+    p.add_argument("--dry-run", action="store_true", help="list the runs and their directories; run nothing")
+    p.add_argument("--list", action="store_true", help="list the shipped specs")
+    p.add_argument("--example", metavar="NAME", help="print a shipped spec")
+    p.add_argument("--quiet", action="store_true", help="no table; the summary lines only")
+    p.set_defaults(fn=cmd_sweep)
+
+
+def cmd_sweep(args):
+    from ..sweep.spec import load_spec, shipped_path, shipped_specs
+
+    if args.list:
+        for name in shipped_specs():
+            with open(shipped_path(name)) as fh:
+                first = fh.readline().lstrip("# ").strip()
+            print(f"{name:22s} {first}")
+        return None
+    if args.example:
+        path = shipped_path(args.example)
+        if path is None:
+            raise ConfigError(f"--example: no shipped spec '{args.example}' (shipped: {', '.join(shipped_specs())})")
+        with open(path) as fh:
+            sys.stdout.write(fh.read())
+        return None
+    if not args.spec:
+        raise ConfigError("give a spec (.toml, or a shipped spec's name: entropyeng sweep --list)")
+    if args.workers is not None and args.workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {args.workers}")
+    if args.threads is not None and not 1 <= args.threads <= 4 * (os.cpu_count() or 1):
+        raise ConfigError(f"--threads must be in [1, {4 * (os.cpu_count() or 1)}], got {args.threads}")
+    if args.retries < 0:
+        raise ConfigError(f"--retries must be >= 0, got {args.retries}")
+    spec = load_spec(args.spec, data=args.data)
+    name = os.path.splitext(os.path.basename(spec.path))[0]
+    out = args.out or os.path.join("runs", name)
+    if not out.strip():
+        raise ConfigError("--out: expected a directory, got an empty path")
+    if args.dry_run:
+        from ..sweep.driver import plan_dirs
+
+        for r in plan_dirs(spec, out):
+            print(f"{r.state:8s} {r.dir}   " + " ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                                                         for k, v in r.plan.axes.items()))
+        return None
+    from ..sweep.driver import run_sweep
+
+    runs = run_sweep(spec, out, workers=args.workers, scheduler=args.scheduler, threads=args.threads,
+                     retries=args.retries, progress=not args.quiet)
+    if any(r.state == "failed" for r in runs):
+        raise SystemExit(EXIT_FAILED)
+    return runs
