@@ -1,4 +1,5 @@
-"""The ``entropyeng`` command: run / resume / plot / compare / sweep / train / md / tasks / bench.
+"""The ``entropyeng`` command: run / resume / plot / compare / sweep / harvest / train / md / tasks /
+bench.
 
     entropyeng run spiral                      # the demo: landscape, SGD baseline, summary, figure
     entropyeng run house --steps 2e5           # any task of `entropyeng tasks`
@@ -9,6 +10,7 @@
     entropyeng plot DIR                        # redraw the figure of a run
     entropyeng compare DIR... --out FIG.png    # Fig. 1b: equilibrium vs SGD across runs
     entropyeng sweep fig1b-reduced --out DIR   # many runs (a spec's axes) on Dask; entropyeng compare DIR
+    entropyeng harvest runs/spiral --train-loss 0.2   # networks of that train loss from the run's landscape
     entropyeng bench                           # the benchmark table (from the source tree)
     entropyeng train spiral --method maxent --target-loss 0.15   # a max-entropy network at that train loss
     entropyeng md digits --kT 0.005            # plain Langevin dynamics: the paper's Fig. 4
@@ -111,6 +113,9 @@ def main(argv=None):
     from .sweep import add_parser as add_sweep_parser
 
     add_sweep_parser(sub)
+    from .harvest import add_parser as add_harvest_parser
+
+    add_harvest_parser(sub)
     p = sub.add_parser("tasks", help="list the tasks")
     p.set_defaults(fn=cmd_tasks)
     p = sub.add_parser("bench", help="the benchmark table")

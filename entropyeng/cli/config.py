@@ -115,6 +115,15 @@ def _coerce(value: str):
     return value
 
 
+def toml_module():
+    """tomllib (Python >= 3.11) or its backport tomli."""
+    try:
+        import tomllib
+    except ImportError:  # Python < 3.11
+        import tomli as tomllib
+    return tomllib
+
+
 def _task_config(user: dict):
     """A task's defaults under a user's table (``task`` and the tables to change), checked key by key;
     and the ``table.key`` names the user gave."""
@@ -139,10 +148,7 @@ def load_config(source: str, sets=(), data=None) -> dict:
     if source in TASKS:
         config = copy.deepcopy(TASKS[source])
     elif source.endswith(".toml") or os.path.exists(source):
-        try:
-            import tomllib
-        except ImportError:  # Python < 3.11
-            import tomli as tomllib
+        tomllib = toml_module()
         try:
             with open(source, "rb") as fh:
                 user = tomllib.load(fh)

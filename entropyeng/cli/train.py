@@ -19,16 +19,18 @@ def add_parser(sub, tasks):
     p.add_argument("--method", default="maxent", choices=METHODS,
                    help="maxent (descent, then Langevin dynamics in the target's train-loss shell; default), "
                         "harmonic (the shell held by quadratic walls), anneal (Langevin with kT lowered to the "
-                        "target), sgd (the paper's SGD/Adam settings), swa, sam (needs entropyeng[sam])")
+                        "target), harvest (a network of a landscape's harvest at the target), sgd (the paper's SGD/Adam settings), swa, sam (needs entropyeng[sam])")
     p.add_argument("--target-loss", required=True, help="the train loss to stop at (e.g. 0.05)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--steps", help="Langevin steps of each walker (maxent, harmonic, anneal; default 20000)")
+    p.add_argument("--steps", help="Langevin steps of each walker (maxent, harmonic, anneal; default 20000); the "
+                                   "harvest's walker-steps (harvest; default 2e6)")
     p.add_argument("--walkers", type=int, default=1, help="independent walkers whose predictions are averaged")
     p.add_argument("--data", help="a local data file or folder (digits: MNIST; cifar; polymer)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key, e.g. sgd.lr=0.01")
     p.add_argument("--out", help="output folder (default runs/train-TASK-METHOD-seedN)")
     p.add_argument("--landscape", help="a finished 'entropyeng run' directory of the same task: draw the trained "
-                                       "network on its landscape (on-landscape.png)")
+                                       "network on its landscape (on-landscape.png); harvest: the landscape to harvest "
+                                       "(default: runs/TASK, run first at the task's budget when not finished there)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(fn=cmd_train)
 
@@ -41,7 +43,7 @@ def cmd_train(args):
     from .runloop import Progress
 
     target = positive_arg(args.target_loss, "--target-loss")
-    steps = positive_arg(args.steps, "--steps", int) if args.steps is not None else 20_000
+    steps = positive_arg(args.steps, "--steps", int) if args.steps is not None else None
     if args.walkers < 1:
         raise ConfigError(f"--walkers must be >= 1, got {args.walkers}")
     config = load_config(args.task, sets=args.set or [], data=args.data)
@@ -49,13 +51,17 @@ def cmd_train(args):
     out = args.out or os.path.join("runs", f"train-{config['task']}-{args.method}-seed{args.seed}")
     os.makedirs(out, exist_ok=True)
     s = config["sgd"]
-    bar = Progress(steps * args.walkers if args.method in ("maxent", "harmonic", "anneal") else int(s["epochs"]),
-                   "steps" if args.method in ("maxent", "harmonic", "anneal") else "epochs", not args.quiet)
+    landscape = args.landscape
+    if args.method == "harvest":
+        landscape = _landscape_for(args, config)
+    walking = args.method in ("maxent", "harmonic", "anneal", "harvest")
+    total = (steps or (2_000_000 if args.method == "harvest" else 20_000)) * (args.walkers if args.method != "harvest" else 1)
+    bar = Progress(total if walking else int(s["epochs"]), "steps" if walking else "epochs", not args.quiet)
     try:
         result = train(problem.make_model(args.seed), problem.train, problem.test, loss=problem.loss,
                        metric=problem.metric, method=args.method, target_loss=target, seed=args.seed,
                        optimizer=s["optimizer"], lr=float(s["lr"]), batch_size=int(s["batch_size"]),
-                       max_epochs=max(int(s["epochs"]), 1), steps=steps, walkers=args.walkers,
+                       max_epochs=max(int(s["epochs"]), 1), steps=steps, walkers=args.walkers, landscape=landscape,
                        progress=lambda done, x: bar.update(done, f"ln(train loss) {x:.3f}"))
     except TrainError as e:
         bar.close()
@@ -65,12 +71,32 @@ def cmd_train(args):
     torch.save(result.model.state_dict(), os.path.join(out, "model.pt"))
     summary = dict(result.summary(), task=config["task"], metric=problem.metric, network=problem.label, seed=args.seed)
     write_atomic(os.path.join(out, "result.json"), json_bytes(summary))
-    if args.landscape:
-        _on_landscape(args.landscape, result, problem, os.path.join(out, "on-landscape.png"), args.method)
+    if landscape:
+        _on_landscape(landscape, result, problem, os.path.join(out, "on-landscape.png"), args.method)
     metric = "test accuracy" if problem.metric == "accuracy" else "ln(test loss)"
     note = "" if result.reached else "  (target not reached: the nearest point of the trajectory)"
     print(f"{args.method}: train loss {result.train_loss:.4g} (target {target:g}), {metric} {result.test_metric:.4f}, "
           f"{result.seconds:.1f} s -> {out}{note}")
+
+
+def _landscape_for(args, config):
+    """The run directory method harvest harvests: --landscape, or runs/TASK (the task's run at its
+    default budget, run now when it is not finished there)."""
+    if args.landscape:
+        return args.landscape
+    from . import main as cli_main
+
+    run_dir = os.path.join("runs", config["task"])
+    if not os.path.exists(os.path.join(run_dir, "summary.json")):
+        print(f"entropyeng: method harvest: the {config['task']} landscape first (entropyeng run {config['task']} "
+              f"--out {run_dir}; give --landscape DIR to use another)", file=sys.stderr)
+        sets = [f"{t}.{k}={v}" for t in ("data", "model") for k, v in config.get(t, {}).items()
+                if not isinstance(v, str) or v]
+        code = cli_main(["run", config["task"], "--out", run_dir, *sum((["--set", x] for x in sets), [])]
+                        + (["--quiet"] if args.quiet else []))
+        if code != 0:
+            raise SystemExit(code)
+    return run_dir
 
 
 def _on_landscape(run_dir, result, problem, path, method):

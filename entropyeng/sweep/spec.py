@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..cli.common import _apply_steps
-from ..cli.config import ConfigError, config_of, dump_toml
+from ..cli.config import ConfigError, config_of, dump_toml, toml_module
 from ..tasks.catalog import DATA_FILES, TASKS
 
 __all__ = ["RunPlan", "Spec", "load_spec", "shipped_specs", "shipped_path"]
@@ -113,8 +113,7 @@ def load_spec(source: str, data=None) -> Spec:
     if path is None:
         raise ConfigError(f"spec '{source}' not found (a .toml file, or one of the shipped specs: "
                           f"{', '.join(shipped_specs())})")
-    import tomllib
-
+    tomllib = toml_module()
     try:
         with open(path, "rb") as fh:
             raw = tomllib.load(fh)

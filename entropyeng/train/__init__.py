@@ -8,7 +8,8 @@ stopped at a target train loss so that they are compared where the paper compare
 Methods: ``maxent`` (descent to the target, then Langevin dynamics at kT = 1 held in the shell
 |ln L - ln target| <= width: a typical member of the shell; :mod:`entropyeng.train.langevin`),
 ``anneal`` (Langevin dynamics on the train loss with kT lowered until the target is reached, from an
-SGD solution at e times the target), and the peers ``sgd`` (or Adam: ``optimizer``), ``swa`` and
+SGD solution at e times the target), ``harvest`` (a network of a finished landscape's harvest at the
+target: :mod:`entropyeng.harvest`), and the peers ``sgd`` (or Adam: ``optimizer``), ``swa`` and
 ``sam`` (:mod:`entropyeng.train.peers`), each stopped at the first epoch at or below the target.
 ``walkers`` > 1 (maxent, anneal): independent walkers whose predictions are averaged.
 """
@@ -25,23 +26,26 @@ from .peers import descend
 
 __all__ = ["train", "METHODS", "TrainResult", "TrainError", "Ensemble"]
 
-METHODS = ("maxent", "harmonic", "anneal", "sgd", "swa", "sam")
+METHODS = ("maxent", "harmonic", "anneal", "harvest", "sgd", "swa", "sam")
 
 
 def train(model, train, test, *, loss, metric, method="maxent", target_loss, seed=0, optimizer="sgd", lr=1e-2,
-          batch_size=16, max_epochs=2000, steps=20_000, walkers=1, dt=1e-3, gamma=0.01, width=0.05,
+          batch_size=16, max_epochs=2000, steps=None, walkers=1, dt=1e-3, gamma=0.01, width=0.05,
           wall_c=3000.0, kT0=5e-3, kT1=5e-5, anneal_dt=None, rho=0.05, record_every=100,
-          progress=None) -> TrainResult:
+          landscape=None, progress=None) -> TrainResult:
     """Train ``model`` (modified in place; the result's ``model`` is the network to use) with
     ``method`` (module docstring) to the train loss ``target_loss``.
 
     ``loss``: "mse", "ce" or "bce"; ``metric``: "accuracy" or "loss" (the test metric reported: test
     accuracy, or ln test loss). ``optimizer``, ``lr``, ``batch_size``, ``max_epochs``: the peers'
     settings and the descent of maxent and anneal (the paper's Supplementary settings per task: see
-    :func:`train_task`). ``steps``, ``dt``, ``gamma``: each Langevin walker's steps, time step and
+    :func:`train_task`). ``steps``, ``dt``, ``gamma``: each Langevin walker's steps (default 20,000; for ``harvest``
+    the harvest's walker-steps, default 2e6), time step and
     friction per step; ``width`` and ``wall_c``: the shell's half-width in ln(train loss) and its wall
     constant (``harmonic``); ``kT0``, ``kT1``: the annealing's temperatures (its friction is 0.1
-    per step and its time step ``anneal_dt``, by default sqrt(0.1 lr): the drift of the descent). ``progress(step, ln_train_loss)``:
+    per step and its time step ``anneal_dt``, by default sqrt(0.1 lr): the drift of the descent).
+    ``landscape``: method ``harvest``'s finished run directory of this model and data (its harvest
+    takes ``steps`` walker-steps and the window ``2 width``). ``progress(step, ln_train_loss)``:
     called along the way. Raises :class:`TrainError` for a bad target or settings, and when the
     descent of maxent or anneal cannot reach the target."""
     target = check_target(target_loss)
@@ -49,6 +53,8 @@ def train(model, train, test, *, loss, metric, method="maxent", target_loss, see
         raise TrainError(f"method: expected one of {', '.join(METHODS)}, got {method!r}")
     if not isinstance(model, torch.nn.Module):
         raise TrainError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+    if steps is None:
+        steps = 2_000_000 if method == "harvest" else 20_000
     for name, value in (("steps", steps), ("walkers", walkers), ("batch_size", batch_size), ("max_epochs", max_epochs)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise TrainError(f"{name}: expected an integer >= 1, got {value!r}")
@@ -56,6 +62,11 @@ def train(model, train, test, *, loss, metric, method="maxent", target_loss, see
         if not (isinstance(value, (int, float)) and value > 0 and value < float("inf")):
             raise TrainError(f"{name}: expected a finite number > 0, got {value!r}")
     data = prepare(model, train, test)
+    if method == "harvest":
+        from .harvested import harvested
+
+        return harvested(model, data, train, test, loss=loss, metric=metric, target=target, landscape=landscape,
+                         seed=seed, steps=steps, window=2 * width, progress=progress)
     descent = dict(optimizer=optimizer, lr=lr, batch_size=batch_size, max_epochs=max_epochs)
     if method in ("maxent", "harmonic", "anneal"):
         if method == "anneal":

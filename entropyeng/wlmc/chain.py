@@ -144,6 +144,10 @@ class WLMC:
         used), or all at the model's parameters.
     refresh_every : int
         Steps between full recomputations of the cached activations (0: never; per walker).
+    adapt_every : int
+        Steps between adaptations of the move width (wider above an acceptance of 0.7, narrower below
+        0.3; default 1000). 0 freezes it at ``step``: the chain is then a Markov chain with a fixed
+        proposal, as a sampler of a fixed bias (the harvest's production) must be. One walker only.
 
     References
     ----------
@@ -152,7 +156,8 @@ class WLMC:
     """
 
     def __init__(self, model, train, test, *, loss, metric, grid=None, bound="paper", step=None, seed=0,
-                 backend=None, refresh_every=10_000, walkers=1, threads=None, walker_starts="draws"):
+                 backend=None, refresh_every=10_000, walkers=1, threads=None, walker_starts="draws",
+                 adapt_every=1000):
         if loss not in LOSSES:
             raise ValueError(f"loss: expected one of {LOSSES}, got {loss!r}")
         if not isinstance(model, torch.nn.Module):
@@ -204,6 +209,11 @@ class WLMC:
         if isinstance(refresh_every, bool) or not isinstance(refresh_every, (int, np.integer)) or refresh_every < 0:
             raise ValueError(f"refresh_every: expected an integer >= 0, got {refresh_every!r}")
         self.refresh_every = int(refresh_every)
+        if isinstance(adapt_every, bool) or not isinstance(adapt_every, (int, np.integer)) or adapt_every < 0:
+            raise ValueError(f"adapt_every: expected a whole number >= 0, got {adapt_every!r}")
+        if adapt_every != 1000 and walkers > 1:
+            raise ValueError("adapt_every: several walkers adapt their steps every 1000 steps; give one walker")
+        self.adapt_every = int(adapt_every)
         self.backend = self._resolve_backend(backend)
         self.stage = 0
         self.schedule_log = []  # (stage, ln_f, steps) of every run
@@ -241,6 +251,8 @@ class WLMC:
                     y_train=self._train[1], X_test=self._test[0], y_test=self._test[1], bounds=self.bounds,
                     x_min=g.x_min, x_max=g.x_max, nx=g.nx, y_min=g.y_min, y_max=g.y_max, ny=g.ny, seed=self.seed,
                     walker=0, step=self.step0, refresh_every=self.refresh_every, y_log=self.metric == "loss")
+        if self.walkers == 1 and self.backend != "cuda":
+            args["adapt_every"] = self.adapt_every
         if self.backend == "cuda" or self.walkers > 1:
             return self._make_walkers(args, params)
         if self.backend == "cpp":
@@ -411,7 +423,7 @@ class WLMC:
                       stage=self.stage, seed=self.seed, grid=self.grid.to_dict(), bounds=self.bounds, loss=self.loss,
                       metric=self.metric, sizes=list(self.spec.sizes), acts=list(self.spec.acts),
                       bias=list(self.spec.bias), backend=self.backend, walkers=self.walkers,
-                      refresh_every=self.refresh_every, schedule_name=self.schedule_name,
+                      refresh_every=self.refresh_every, adapt_every=self.adapt_every, schedule_name=self.schedule_name,
                       schedule_log=[list(x) for x in self.schedule_log])
         if hasattr(self._chain, "export_walkers"):
             params, state, work = self._chain.export_walkers()

@@ -70,7 +70,7 @@ def save(w, path) -> None:
     arrays["X_train"], arrays["y_train"] = w._train
     arrays["X_test"], arrays["y_test"] = w._test
     meta = {k: s[k] for k in ("sampler", "counters", "stage", "seed", "grid", "loss", "metric", "sizes", "acts",
-                              "bias", "backend", "refresh_every", "schedule_name", "schedule_log")}
+                              "bias", "backend", "refresh_every", "adapt_every", "schedule_name", "schedule_log") if k in s}
     meta["kind"] = "wlmc-checkpoint"
     meta["walkers"] = w.walkers
     meta["threads"] = w.threads
@@ -97,7 +97,7 @@ def load(cls, path, *, backend=None, threads=None):
         off += p.numel()
     w = cls(model.double(), train, test, loss=loss, metric=metric, grid=Grid.from_dict(meta["grid"]),
             bound=per_tensor, step=meta["step0"], seed=meta["seed"], backend=backend or meta["backend"],
-            refresh_every=meta["refresh_every"], walkers=walkers,
+            refresh_every=meta["refresh_every"], adapt_every=meta.get("adapt_every", 1000), walkers=walkers,
             threads=threads if threads is not None else int(meta.get("threads", 1)),
             walker_starts=meta.get("walker_starts", "draws"))
     load_state_dict(w, _state_of(arrays, meta))

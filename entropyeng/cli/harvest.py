@@ -1,0 +1,69 @@
+"""``entropyeng harvest RUN --train-loss X``: networks of that train loss from a finished run's
+landscape (a walker under the landscape's frozen marginal bias), with the window's mean test metric
+and its error beside the landscape's own readout there."""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+
+from .._io import json_bytes, write_atomic
+from .config import ConfigError, positive_arg
+
+__all__ = ["add_parser", "cmd_harvest"]
+
+
+def add_parser(sub):
+    p = sub.add_parser("harvest", help="networks of a chosen train loss from a finished run's landscape")
+    p.add_argument("dir", help="a finished run directory (entropyeng run; WLMC or WLMD of an MLP)")
+    p.add_argument("--train-loss", required=True, help="the train loss L of the networks (the window is around ln L)")
+    p.add_argument("--window", default="0.1", help="the window's width in ln(train loss) (default 0.1)")
+    p.add_argument("--reach", default="0.3", help="the walker stays within this much of ln L (default 0.3)")
+    p.add_argument("--steps", default="2e6", help="walker-steps of the harvest (default 2e6)")
+    p.add_argument("--every", default="200", help="walker-steps between samples (default 200)")
+    p.add_argument("--count", type=int, help="keep at most this many decorrelated networks (default: all)")
+    p.add_argument("--seed", type=int, default=0, help="the harvest's random stream")
+    p.add_argument("--out", help="the harvest's file (default DIR/harvest-L{X}.npz; a .json of its numbers beside)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(fn=cmd_harvest)
+
+
+def cmd_harvest(args):
+    from ..harvest import HarvestError, harvest_run
+    from .runloop import Progress
+
+    target = positive_arg(args.train_loss, "--train-loss")
+    window = positive_arg(args.window, "--window")
+    reach = positive_arg(args.reach, "--reach")
+    steps = positive_arg(args.steps, "--steps", int)
+    every = positive_arg(args.every, "--every", int)
+    if args.count is not None and args.count < 1:
+        raise ConfigError(f"--count must be >= 1, got {args.count}")
+    out = args.out or os.path.join(args.dir, f"harvest-L{target:g}.npz")
+    if not out.endswith(".npz"):
+        raise ConfigError(f"--out: the harvest's file must end in .npz, got '{out}'")
+    bar = Progress(steps, "steps", not args.quiet)
+    try:
+        h = harvest_run(args.dir, train_loss=target, window=window, reach=reach, steps=steps, every=every,
+                        count=args.count, seed=args.seed, progress=lambda done, n: bar.update(done, f"{n:,} in the window"))
+    except HarvestError as e:
+        bar.close()
+        raise ConfigError(str(e)) from None
+    bar.close()
+    h.save(out)
+    summary = h.summary()
+    summary.pop("config", None)
+    write_atomic(os.path.splitext(out)[0] + ".json", json_bytes(summary))
+    what = "test accuracy" if h.metric == "accuracy" else "ln(test loss)"
+    print(f"harvest of {args.dir} at ln L = {h.target:.3f} ± {(h.window[1] - h.window[0]) / 2:g} (L = {target:g}):",
+          file=sys.stderr)
+    print(f"  {h.samples:,} samples in the window over {h.steps:,} steps ({h.seconds:.1f} s); autocorrelation time "
+          f"{h.tau:.1f} samples ({h.tau * h.every:,.0f} steps); {h.count} decorrelated networks kept", file=sys.stderr)
+    print(f"  {what}: {h.mean:.4f} ± {h.error:.4f} (harvest)   {h.landscape_mean:.4f} (the landscape's Eq. 1 over the "
+          f"same cells)   difference {h.mean - h.landscape_mean:+.4f}", file=sys.stderr)
+    print(f"  round trips across the reach {h.round_trips}; flatness of its visits {h.flatness:.2f}", file=sys.stderr)
+    if not math.isfinite(h.error) or h.round_trips < 2:
+        print("  few samples or round trips: the error is not reliable; give more --steps", file=sys.stderr)
+    print(out)
+    return h

@@ -1,0 +1,262 @@
+"""Harvest: networks of a chosen train loss from a finished landscape, sampled by a WLMC walker under
+the landscape's frozen marginal bias (:mod:`entropyeng.harvest.bias`), with the statistics that say
+how far to trust them and the landscape's own readout over the same train losses."""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .._io import save_npz_atomic
+from .bias import UNVISITED, frozen_bias
+from .stats import autocorrelation_time, flatness, round_trips, thin
+
+__all__ = ["Harvest", "harvest_wlmc", "load_params"]
+
+
+@dataclass
+class Harvest:
+    """The networks a harvest kept and what it measured.
+
+    ``params`` (N, P): the kept networks (flat, in the model's parameter order: :func:`load_params`);
+    ``ln_train_loss``, ``test_metric`` (N,): theirs (test accuracy, or ln test loss). ``mean`` and
+    ``error``: the window's mean test metric over every sample in the window and its standard error
+    (sqrt(tau / n) times the standard deviation); ``tau``: the integrated autocorrelation time of the
+    test metric in the window, in samples (one sample every ``every`` walker-steps); the kept networks
+    are every ceil(tau)-th sample. ``landscape_mean``: Eq. 1 of the landscape over the same x cells,
+    weighted as the samples visited them (the readout the harvest must agree with). ``round_trips``
+    between the ends of the reach and ``flatness`` (min / mean of the visits over the reach's x
+    columns) say how well the walker moved."""
+
+    params: np.ndarray
+    ln_train_loss: np.ndarray
+    test_metric: np.ndarray
+    target: float
+    window: tuple
+    mean: float
+    error: float
+    tau: float
+    samples: int
+    landscape_mean: float
+    round_trips: int
+    flatness: float
+    steps: int
+    every: int
+    seconds: float
+    metric: str
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def count(self) -> int:
+        return int(self.params.shape[0])
+
+    def summary(self) -> dict:
+        """The numbers of the harvest (no arrays), JSON-ready."""
+        return dict(ln_train_loss=self.target, window=list(self.window), metric=self.metric, kept=self.count,
+                    samples_in_window=self.samples, tau_samples=self.tau, tau_steps=self.tau * self.every,
+                    mean=self.mean, error=self.error, landscape_mean=self.landscape_mean,
+                    difference=self.mean - self.landscape_mean, round_trips=self.round_trips, flatness=self.flatness,
+                    steps=self.steps, sample_every=self.every, seconds=self.seconds, **self.meta)
+
+    def save(self, path) -> None:
+        """One .npz (atomic): the networks and their numbers; :meth:`load` reads it back."""
+        save_npz_atomic(path, dict(params=self.params, ln_train_loss=self.ln_train_loss, test_metric=self.test_metric),
+                        dict(self.summary(), kind="harvest"))
+
+    @classmethod
+    def load(cls, path) -> "Harvest":
+        import json
+
+        with np.load(path, allow_pickle=False) as f:
+            s = json.loads(bytes(f["__meta__"]).decode())
+            arrays = {k: f[k] for k in ("params", "ln_train_loss", "test_metric")}
+        core = ("kind", "format_version", "ln_train_loss", "window", "metric", "kept", "samples_in_window", "tau_samples", "tau_steps", "mean",
+                "error", "landscape_mean", "difference", "round_trips", "flatness", "steps", "sample_every", "seconds")
+        return cls(arrays["params"], arrays["ln_train_loss"], arrays["test_metric"], target=s["ln_train_loss"],
+                   window=tuple(s["window"]), mean=s["mean"], error=s["error"], tau=s["tau_samples"],
+                   samples=s["samples_in_window"], landscape_mean=s["landscape_mean"], round_trips=s["round_trips"],
+                   flatness=s["flatness"], steps=s["steps"], every=s["sample_every"], seconds=s["seconds"],
+                   metric=s["metric"], meta={k: v for k, v in s.items() if k not in core})
+
+    def network(self, k, model):
+        """``model`` (a network of the harvested architecture) with the k-th kept network's
+        parameters, in place; returned."""
+        if not -self.count <= k < self.count:
+            raise IndexError(f"k: the harvest kept {self.count} networks, got {k}")
+        return load_params(model, self.params[k])
+
+
+def load_params(model, flat):
+    """Copy a flat parameter vector (the samplers' order: ``model.parameters()``, each flattened)
+    into ``model``, keeping its dtype and device; returns the model."""
+    params = [p for p in model.parameters()]
+    flat = np.asarray(flat)
+    n = sum(p.numel() for p in params)
+    if flat.shape != (n,):
+        raise ValueError(f"flat: expected {n} parameters for this model, got shape {flat.shape}")
+    with torch.no_grad():
+        i = 0
+        for p in params:
+            p.copy_(torch.as_tensor(flat[i:i + p.numel()]).view_as(p))
+            i += p.numel()
+    return model
+
+
+def _readout(landscape, cells):
+    """Eq. 1 of the landscape in each x cell, averaged with the samples' weights over the cells."""
+    from ..analysis import equilibrium
+
+    _, eq, valid = equilibrium(landscape)
+    cells = np.asarray(cells)
+    if cells.size == 0:
+        return math.nan
+    counts = np.bincount(cells, minlength=eq.size)
+    use = (counts > 0) & valid
+    return float((counts[use] * eq[use]).sum() / counts[use].sum()) if use.any() else math.nan
+
+
+def _enter(w, landscape, lo, hi, steps, every):
+    """Walk the walker into the reach [lo, hi] under the marginal bias with a slope outside; the
+    walker-steps it took. At most ``steps``, else ValueError."""
+    w._chain.lnG = frozen_bias(landscape, lo, hi)
+    done = 0
+    while not lo <= math.log(w.train_loss) <= hi:
+        if done >= steps:
+            raise ValueError(f"the walker did not reach ln L in [{lo:.3f}, {hi:.3f}] in {steps:,} steps: give it more "
+                             "steps (or a wider reach)")
+        w.run(every, 0.0)
+        done += every
+    return done
+
+
+def _tune(w, bias, landscape, lo, hi, steps, every):
+    """Wang-Landau on the bias's x columns within [lo, hi] (see :func:`harvest_wlmc`): ln f = 1 at
+    first, halved whenever every column of the reach has been visited since the last halving, and
+    after four halvings N / t once that is smaller (the 1/t schedule of Belardinelli and Pereyra,
+    Phys. Rev. E 75, 046701 (2007); N columns, t samples so far); returns the corrected bias and
+    what it did."""
+    g = landscape.grid
+    x = g.centers[0]
+    reach = (x >= lo) & (x <= hi) & (bias[:, 0] < 0.5 * UNVISITED)
+    cols = int(reach.sum())
+    if cols == 0:
+        return bias, {}
+    bias = bias.copy()
+    ln_f, halvings, one_over_t = 1.0, 0, False
+    seen = np.zeros(g.nx, dtype=bool)
+    for t in range(1, max(1, steps // every) + 1):
+        w.run(every, 0.0)
+        i = min(int((math.log(w.train_loss) - g.x_min) / g.dx), g.nx - 1)
+        if not reach[i]:
+            continue
+        seen[i] = True
+        if not one_over_t and seen[reach].all():
+            ln_f, halvings = ln_f / 2, halvings + 1
+            seen[:] = False
+        if halvings >= 4 and ln_f >= cols / t:  # the 1/t tail, once the flat phase has done its work
+            one_over_t = True
+        if one_over_t:
+            ln_f = cols / t
+        bias[i, :] += ln_f
+        w._chain.lnG = bias
+    return bias, dict(tune_ln_f=ln_f, tune_halvings=halvings)
+
+
+def harvest_wlmc(make_walker, landscape, ln_train_loss, *, window=0.1, reach=0.3, steps=2_000_000, every=200,
+                 count=None, progress=None, start=None, tune=None) -> Harvest:
+    """Harvest networks with ln(train loss) in ``ln_train_loss`` ± ``window`` / 2.
+
+    ``make_walker(**kw)``: a fresh single-walker :class:`entropyeng.WLMC` on the landscape's model,
+    data and grid (its seed: the harvest's random stream), ``kw`` passed to WLMC (the production
+    walker gets ``step`` and ``adapt_every=0``: a fixed move width). The walker moves ``steps`` walker-steps under
+    the landscape's frozen marginal bias, held within ± ``reach`` of the target by walls (it first
+    walks in under the marginal with a slope outside), with no learning; every ``every`` steps its network is a sample, kept when in the window. ``start``:
+    parameters to start from (e.g. the run's last state; default the walker's own). ``count``: keep
+    at most this many of the decorrelated networks. ``progress(done, in_window)``: called along.
+
+    ``tune`` walker-steps (default ``steps`` / 2) first correct the bias within the reach, still a
+    function of ln L alone: Wang-Landau on the x columns (the walker's column every ``every`` steps
+    gets ln f more, ln f from 1 down to the 1/t schedule over the reach's columns). A landscape of a short run
+    has errors of several nats across the reach, enough to pin the walker at one end; the
+    correction leaves every column's conditional distribution of the test metric as it was (the bias
+    is the same in all of a column's cells), and production runs on the corrected bias, frozen."""
+    below, above = (reach, reach) if isinstance(reach, (int, float)) else tuple(reach)
+    for name, value in (("window", window), ("reach", below), ("reach", above)):
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+            raise ValueError(f"{name}: expected a number > 0 (or two: below and above), got {value!r}")
+    for name, value in (("steps", steps), ("every", every)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name}: expected a whole number >= 1, got {value!r}")
+    if steps < every:
+        raise ValueError(f"steps: expected at least one sample's worth (every = {every}), got {steps}")
+    g = landscape.grid
+    x0 = float(ln_train_loss)
+    lo, hi = x0 - window / 2, x0 + window / 2
+    if not (g.x_min <= lo and hi <= g.x_max):
+        raise ValueError(f"ln_train_loss: the window [{lo:.3f}, {hi:.3f}] leaves the landscape's grid "
+                         f"[{g.x_min:g}, {g.x_max:g}]")
+    column = np.clip(((np.array([lo, hi]) - g.x_min) / (g.x_max - g.x_min) * g.nx).astype(int), 0, g.nx - 1)
+    if not (landscape.histogram[column[0]:column[1] + 1] > 0).any():
+        raise ValueError(f"ln_train_loss: the landscape never visited ln L in [{lo:.3f}, {hi:.3f}]")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        w = make_walker()
+    if getattr(w, "walkers", 1) != 1:
+        raise ValueError("make_walker: a harvest runs one walker")
+    if start is not None:
+        w._chain.set_params(np.ascontiguousarray(start, dtype=np.float64))
+    t0 = time.perf_counter()
+    entry = _enter(w, landscape, x0 - below, x0 + above, steps, every)
+    bias = frozen_bias(landscape, x0 - below, x0 + above, walls=True)
+    tune = steps // 2 if tune is None else int(tune)
+    bias, tuned = _tune(w, bias, landscape, x0 - below, x0 + above, tune, every) if tune else (bias, {})
+    # production: a walker with the move width the tuning ended on, frozen (an adapting width is a
+    # proposal that depends on where the walker has been: not a Markov chain of this bias)
+    step = float(w.counters["step"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        w2 = make_walker(step=step, adapt_every=0)
+    w2._chain.set_params(np.ascontiguousarray(w.params, dtype=np.float64))
+    w = w2
+    tuned.update(entry_steps=entry, step=step)
+    w._chain.lnG = bias
+    metric_is_loss = w.metric == "loss"
+    n = steps // every
+    xs = np.empty(n)
+    ys = np.empty(n)
+    kept_params, kept_at = [], []
+    for k in range(n):
+        w.run(every, 0.0)
+        x = math.log(w.train_loss)
+        y = w.test_metric
+        xs[k], ys[k] = x, (math.log(y) if metric_is_loss else y)
+        if lo <= x <= hi:
+            kept_params.append(np.array(w.params, dtype=np.float64))
+            kept_at.append(k)
+        if progress is not None and (k + 1) % max(1, n // 100) == 0:
+            progress((k + 1) * every, len(kept_at))
+    seconds = time.perf_counter() - t0
+    inside = np.asarray(kept_at, dtype=int)
+    if inside.size == 0:
+        raise ValueError(f"the walker never reached ln L in [{lo:.3f}, {hi:.3f}] in {steps:,} steps: give it more "
+                         "steps (or a wider window)")
+    y_in = ys[inside]
+    tau = autocorrelation_time(y_in)
+    pick = thin(inside.size, tau, count)
+    err = float(y_in.std(ddof=1) * math.sqrt(tau / inside.size)) if inside.size > 1 else math.nan
+    cells = g.index(xs[inside], ys[inside])[0]
+    visits = np.asarray(w._chain.H).sum(axis=1)
+    reach_cols = (g.centers[0] >= x0 - below) & (g.centers[0] <= x0 + above) & (landscape.histogram.sum(axis=1) > 0)
+    in_reach = (xs >= x0 - below) & (xs <= x0 + above)
+    first = int(np.argmax(in_reach)) if in_reach.any() else n  # the drift into the reach is not a trip
+    return Harvest(params=np.stack(kept_params)[pick], ln_train_loss=xs[inside][pick], test_metric=ys[inside][pick],
+                   target=x0, window=(lo, hi), mean=float(y_in.mean()), error=err, tau=tau, samples=int(inside.size),
+                   landscape_mean=_readout(landscape, cells),
+                   round_trips=round_trips(xs[first:], x0 - 0.9 * below, x0 + 0.9 * above),
+                   flatness=flatness(visits[reach_cols]), steps=int(n * every), every=int(every), seconds=seconds,
+                   metric=w.metric, meta=dict(tuned, tune_steps=int(tune)))

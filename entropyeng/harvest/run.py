@@ -1,0 +1,110 @@
+"""Harvest from a finished ``entropyeng run`` directory: its config, data and landscape; the walker
+starts from the run's last state when the run was a single WLMC walker. Any run whose network the
+WLMC walker can move (an MLP: Linear layers and ReLU / Tanh / SiLU / Identity; mse, ce or bce) can
+be harvested, WLMD landscapes included: both samplers map the same ensemble (the uniform measure in
+the paper's box), so the WLMD landscape's marginal is a bias for the WLMC walker."""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+
+from .core import Harvest, harvest_wlmc
+
+__all__ = ["harvest_run", "load_model", "HarvestError"]
+
+
+class HarvestError(ValueError):
+    """A run that cannot be harvested, or settings that cannot work (one line, naming what)."""
+
+
+def _run(run_dir):
+    from ..cli.common import _build
+    from ..cli.config import ConfigError, load_config
+    from ..landscape import Landscape
+
+    cfg = os.path.join(run_dir, "config.toml")
+    land = os.path.join(run_dir, "landscape.npz")
+    if not os.path.exists(cfg):
+        raise HarvestError(f"'{run_dir}' holds no run (no config.toml)")
+    if not os.path.exists(land):
+        raise HarvestError(f"'{run_dir}' holds no landscape.npz: finish the run first (entropyeng resume {run_dir})")
+    try:
+        config = load_config(cfg)
+        problem = _build(config)
+    except ConfigError as e:
+        raise HarvestError(f"{cfg}: {e}") from None
+    try:
+        landscape = Landscape.load(land)
+    except (OSError, ValueError, KeyError) as e:
+        raise HarvestError(f"{land}: cannot be read as a landscape ({e})") from None
+    return config, problem, landscape
+
+
+def _start(run_dir, n_params):
+    """The run's last parameters when its checkpoint holds one walker's (or several: the first)."""
+    path = os.path.join(run_dir, "checkpoint.npz")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            if "params" not in f.files:
+                return None
+            p = np.asarray(f["params"], dtype=np.float64).reshape(-1)
+    except (OSError, ValueError):
+        return None
+    return p[:n_params] if p.size % n_params == 0 else None
+
+
+def harvest_run(run_dir, *, train_loss, window=0.1, reach=0.3, steps=2_000_000, every=200, count=None, seed=0,
+                progress=None) -> Harvest:
+    """Harvest networks of train loss ``train_loss`` (ln L within ``window`` / 2 of its log) from the
+    run in ``run_dir``; see :func:`entropyeng.harvest.harvest_wlmc`. The result's ``meta`` names the
+    run and carries its config, so :func:`load_model` rebuilds a kept network in one call."""
+    import warnings
+
+    from ..wlmc.chain import WLMC
+
+    if not (isinstance(train_loss, (int, float)) and math.isfinite(train_loss) and train_loss > 0):
+        raise HarvestError(f"train_loss: expected a number > 0, got {train_loss!r}")
+    config, problem, landscape = _run(run_dir)
+    seed_model = config.get("wlmc", config.get("wlmd", {})).get("seed", 0)
+    model = problem.make_model(seed_model)
+    n_params = sum(p.numel() for p in model.parameters())
+
+    def walker(**kw):
+        return WLMC(model, problem.train, problem.test, loss=problem.loss, metric=problem.metric,
+                    grid=landscape.grid, seed=1_000_003 + int(seed), **kw)
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            walker()
+    except (TypeError, ValueError) as e:
+        raise HarvestError(f"the {config['task']} task's network cannot be moved by the harvest's WLMC walker "
+                           f"({str(e).splitlines()[0]}); harvests need an MLP") from None
+    try:
+        h = harvest_wlmc(walker, landscape, math.log(train_loss), window=window, reach=reach, steps=steps,
+                         every=every, count=count, progress=progress,
+                         start=_start(run_dir, n_params) if landscape.meta.get("sampler") == "WLMC" else None)
+    except ValueError as e:
+        raise HarvestError(str(e)) from None
+    with open(os.path.join(run_dir, "config.toml")) as fh:
+        h.meta.update(run=os.path.abspath(run_dir), task=config["task"], seed=int(seed), sampler=landscape.meta.get(
+            "sampler", "WLMC"), config=fh.read())
+    return h
+
+
+def load_model(path, k=0):
+    """The k-th network of a harvest file written by ``entropyeng harvest``: the task's model (built
+    from the run's config) with its parameters."""
+    from ..cli.config import config_of, toml_module
+    from ..tasks.catalog import build
+
+    h = Harvest.load(path)
+    if "config" not in h.meta:
+        raise HarvestError(f"{path}: no run config in the file (a library harvest: use Harvest.network(k, model))")
+    config = config_of(toml_module().loads(h.meta["config"]))
+    problem = build(config)
+    model = problem.make_model(config.get("wlmc", config.get("wlmd", {})).get("seed", 0))
+    return h.network(k, model)

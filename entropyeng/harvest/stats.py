@@ -1,0 +1,57 @@
+"""The statistics of a harvest's series: the integrated autocorrelation time (Sokal's automatic
+window), thinning by it, round trips between the ends of the reach, the histogram's flatness."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["autocorrelation_time", "thin", "round_trips", "flatness"]
+
+
+def autocorrelation_time(series, c=5.0) -> float:
+    """tau = 1 + 2 sum_{t=1..M} rho(t), with M the first window at least ``c`` tau (A. Sokal,
+    "Monte Carlo methods in statistical mechanics", 1997): in samples of ``series``; 1 for a
+    series of fewer than 4 samples or no variance."""
+    y = np.asarray(series, dtype=np.float64)
+    n = y.size
+    if n < 4 or not np.ptp(y) > 0:
+        return 1.0
+    y = y - y.mean()
+    f = np.fft.rfft(y, 2 * n)
+    acf = np.fft.irfft(f * np.conj(f))[:n]
+    rho = acf / acf[0]
+    tau = 1.0
+    for m in range(1, n):
+        tau = 1.0 + 2.0 * rho[1:m + 1].sum()
+        if m >= c * tau:
+            break
+    return float(max(tau, 1.0))
+
+
+def thin(n, tau, count=None):
+    """Indices of ``n`` samples thinned by ceil(tau) (decorrelated), then at most ``count`` of
+    those, spread evenly."""
+    idx = np.arange(0, n, max(1, int(math.ceil(tau))))
+    if count is not None and idx.size > count:
+        idx = idx[np.linspace(0, idx.size - 1, count).round().astype(int)]
+    return idx
+
+
+def round_trips(x, lo, hi) -> int:
+    """Round trips between the ends: passages from x <= lo to x >= hi or back, two to a trip."""
+    passages, last = 0, 0
+    for v in np.asarray(x, dtype=np.float64):
+        end = -1 if v <= lo else 1 if v >= hi else 0
+        if end and end != last:
+            passages += last != 0
+            last = end
+    return passages // 2
+
+
+def flatness(counts) -> float:
+    """min / mean of the visits over the visited entries (1 is perfectly flat)."""
+    c = np.asarray(counts, dtype=np.float64)
+    c = c[c > 0]
+    return float(c.min() / c.mean()) if c.size else 0.0

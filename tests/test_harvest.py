@@ -1,0 +1,190 @@
+"""Harvest: on the exact case the harvested test losses follow the analytic distribution of a shell,
+the window's mean agrees with the landscape's readout, the kept networks are what they say; the
+statistics helpers; the command on a finished run, and its refusals."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from entropyeng import WLMC, Grid
+from entropyeng.cli import main
+from entropyeng.harvest import Harvest, frozen_bias, harvest_wlmc, load_model, marginal
+from entropyeng.harvest.stats import autocorrelation_time, round_trips, thin
+
+CPP = pytest.mark.cpp
+NA, NB = 3, 2
+XA, YB = math.log(4 / NA), math.log(4 / NB)  # the box [-2, 2]: the spheres lie inside below these
+GRID = Grid(XA - 4.5, XA + 0.5, 50, YB - 4.5, YB + 0.5, 50)
+
+
+def _model():
+    m = nn.Sequential(nn.Linear(NA + NB, 1, bias=False))
+    with torch.no_grad():
+        m[0].weight.fill_(0.5)
+    return m
+
+
+EYE = np.eye(NA + NB)
+TRAIN, TEST = (EYE[:NA], np.zeros(NA)), (EYE[NA:], np.zeros(NB))
+
+
+def _walker(seed, **kw):
+    return WLMC(_model(), TRAIN, TEST, loss="mse", metric="loss", grid=GRID, seed=seed, **kw)
+
+
+def _square_cdf(s):
+    """P(|w|^2 <= s) for w uniform in the square [-2, 2]^2 (a disc, then the disc cut by the sides)."""
+    s = np.asarray(s, dtype=np.float64)
+    cut = np.sqrt(np.maximum(s, 4.0))
+    area = np.where(s <= 4.0, np.pi * s,
+                    np.pi * s - 4.0 * (s * np.arccos(np.minimum(1.0, 2.0 / cut)) - 2.0 * np.sqrt(np.maximum(s - 4.0, 0))))
+    return area / 16.0
+
+
+def exact_shell_cdf(t):
+    """The exact case's ln test loss in any train-loss shell: w_B is independent of w_A, so its law
+    is that of y = ln(|w_B|^2 / 2), w_B uniform in [-2, 2]^2, cut to the grid's y range."""
+    lo, hi = _square_cdf(2 * np.exp(GRID.y_min)), _square_cdf(2 * np.exp(GRID.y_max))
+    return (_square_cdf(2 * np.exp(t)) - lo) / (hi - lo)
+
+
+@pytest.fixture(scope="module")
+def exact_landscape():
+    w = _walker(1)
+    w.run_stages(200, 100_000)  # 2e7 steps, ~3 s: a rough landscape (the harvest must not depend on it)
+    return w.landscape, w.params
+
+
+@CPP
+def test_the_harvest_of_the_exact_case_follows_the_analytic_shell_distribution(exact_landscape):
+    from scipy import stats
+
+    L, start = exact_landscape
+    x0 = XA - 1.5
+    h = harvest_wlmc(lambda **kw: _walker(5, **kw), L, x0, window=0.1, steps=4_000_000, every=100, start=start)
+    assert h.samples > 1000 and h.count > 300
+    assert np.all(np.abs(h.ln_train_loss - x0) <= 0.05 + 1e-12)
+    ks = stats.kstest(h.test_metric, exact_shell_cdf)
+    assert ks.pvalue > 0.01, ks
+    t = np.linspace(GRID.y_min, GRID.y_max, 200_001)
+    exact_mean = float(np.sum(t[:-1] * np.diff(exact_shell_cdf(t))))
+    assert abs(h.mean - exact_mean) < 4 * h.error, (h.mean, h.error, exact_mean)
+    # the landscape's Eq. 1 over the same cells: within the harvest's error and the landscape's
+    # resolution (y cells of 0.1; a 2e7-step landscape)
+    assert abs(h.mean - h.landscape_mean) < 4 * h.error + 0.05
+    assert h.round_trips > 20 and h.flatness > 0.5
+
+
+@CPP
+def test_kept_networks_are_what_the_harvest_says(exact_landscape, tmp_path):
+    L, start = exact_landscape
+    h = harvest_wlmc(lambda **kw: _walker(6, **kw), L, XA - 1.0, window=0.2, steps=400_000, every=100, count=25, start=start)
+    assert h.count == 25
+    path = tmp_path / "h.npz"
+    h.save(path)
+    back = Harvest.load(path)
+    np.testing.assert_array_equal(back.params, h.params)
+    assert back.summary() == h.summary()
+    for k in (0, 7, 24):
+        m = back.network(k, _model().double())  # float64: the walker's own precision
+        w = m[0].weight.detach().double().numpy().ravel()
+        assert math.log(np.mean(w[:NA] ** 2)) == pytest.approx(back.ln_train_loss[k], abs=1e-9)
+        assert math.log(np.mean(w[NA:] ** 2)) == pytest.approx(back.test_metric[k], abs=1e-9)
+    with pytest.raises(IndexError, match="kept 25"):
+        back.network(25, _model())
+
+
+@CPP
+def test_a_window_the_landscape_never_visited_or_off_its_grid_is_refused(exact_landscape):
+    L, _ = exact_landscape
+    with pytest.raises(ValueError, match="leaves the landscape's grid"):
+        harvest_wlmc(lambda **kw: _walker(1, **kw), L, GRID.x_max, window=0.1, steps=1000)
+    empty = type(L)(L.entropy, np.where(np.arange(GRID.nx)[:, None] < 5, 0.0, L.histogram), GRID)
+    with pytest.raises(ValueError, match="never visited"):
+        harvest_wlmc(lambda **kw: _walker(1, **kw), empty, GRID.x_min + 0.15, window=0.1, steps=1000)
+    with pytest.raises(ValueError, match="window"):
+        harvest_wlmc(lambda **kw: _walker(1, **kw), L, XA - 1, window=0.0, steps=1000)
+
+
+def test_the_bias_is_the_marginal_inside_the_reach_and_walls_or_a_slope_outside():
+    from entropyeng import Landscape
+
+    g = Grid(0.0, 1.0, 10, 0.0, 1.0, 4)
+    S = np.tile(np.arange(10.0)[:, None], (1, 4)) + np.log(np.arange(1.0, 5.0))[None, :]
+    H = np.ones((10, 4))
+    H[9] = 0  # never visited
+    L = Landscape(S, H, g)
+    lng, valid = marginal(L)
+    np.testing.assert_allclose(lng[:9], np.arange(9.0) + math.log(10.0))
+    assert not valid[9]
+    b = frozen_bias(L, 0.3, 0.6)
+    x = g.centers[0]
+    inside = (x >= 0.3) & (x <= 0.6)
+    np.testing.assert_allclose(b[inside, 0] - b[inside, 0][0], np.arange(inside.sum()))
+    assert np.all(b[:, 0][None, :] == b.T)  # the same in every y cell of a column
+    assert b[9, 0] >= 1e4
+    assert b[1, 0] > lng[1] - np.nanmax(lng)  # the slope below the reach
+    walls = frozen_bias(L, 0.3, 0.6, walls=True)
+    assert np.all(walls[~inside, 0] >= 1e4)
+
+
+def test_autocorrelation_time_of_an_ar1_series_and_thinning():
+    rng = np.random.default_rng(0)
+    phi, n = 0.8, 200_000
+    e = rng.normal(size=n)
+    y = np.empty(n)
+    y[0] = e[0]
+    for i in range(1, n):
+        y[i] = phi * y[i - 1] + e[i]
+    assert autocorrelation_time(y) == pytest.approx((1 + phi) / (1 - phi), rel=0.1)
+    assert autocorrelation_time(rng.normal(size=10_000)) == pytest.approx(1.0, abs=0.15)
+    assert list(thin(10, 2.5)) == [0, 3, 6, 9]
+    assert len(thin(1000, 1.0, count=7)) == 7
+
+
+def test_round_trips_count_lo_to_hi_and_back():
+    assert round_trips([0, 1, 0, 1, 0], 0.1, 0.9) == 2
+    assert round_trips([0.5, 1, 0.5, 0], 0.1, 0.9) == 0  # half a trip
+    assert round_trips([0.5, 1, 0.5, 0, 0.95], 0.1, 0.9) == 1
+    assert round_trips([0, 0.5, 0.2, 0.6], 0.1, 0.9) == 0
+
+
+@CPP
+def test_the_command_harvests_a_finished_run_and_the_file_loads_into_the_model(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", "spiral", "--steps", "4e6", "--out", str(out), "--set", "sgd.runs=2", "--set", "sgd.epochs=5",
+                 "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["harvest", str(out), "--train-loss", "0.5", "--steps", "4e5", "--window", "0.2", "--quiet"]) == 0
+    text = capsys.readouterr()
+    path = out / "harvest-L0.5.npz"
+    assert str(path) in text.out and "test accuracy" in text.err
+    record = json.loads((out / "harvest-L0.5.json").read_text())
+    assert record["kept"] >= 1 and record["task"] == "spiral" and "config" not in record
+    model = load_model(path, 0)
+    h = Harvest.load(path)
+    flat = torch.cat([p.detach().reshape(-1) for p in model.parameters()]).double().numpy()
+    np.testing.assert_allclose(flat, h.params[0])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--train-loss", "0"], "--train-loss must be > 0"),
+    (["--train-loss", "0.5", "--window", "-1"], "--window must be > 0"),
+    (["--train-loss", "0.5", "--out", "x.txt"], "must end in .npz"),
+])
+def test_the_command_refuses_bad_settings_in_one_line(tmp_path, capsys, args, message):
+    assert main(["harvest", str(tmp_path), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_the_command_refuses_a_directory_without_a_finished_run(tmp_path, capsys):
+    assert main(["harvest", str(tmp_path), "--train-loss", "0.5"]) == 2
+    assert "holds no run" in capsys.readouterr().err
+    (tmp_path / "config.toml").write_text('task = "spiral"\n')
+    assert main(["harvest", str(tmp_path), "--train-loss", "0.5"]) == 2
+    assert "holds no landscape.npz" in capsys.readouterr().err
