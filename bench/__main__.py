@@ -31,6 +31,8 @@ def main(argv=None):
     parser.add_argument("--avx2", action="store_true", help="as on an AVX2 machine: the engine's kernels capped at "
                         "x86-64-v3 (ENTROPYENG_MAX_ISA=v3) and torch.compile's code 256 bits wide (ATen's own "
                         "eager kernels keep the CPU's best)")
+    parser.add_argument("--methods", help="maxent section: only these methods (comma-separated), the other rows kept "
+                                          "from docs/maxent-results.json")
     parser.add_argument("--section", choices=["kernels", "wlmc", "wlmd", "walkers", "tasks", "maxent", "gpu", "sweep", "all"], default="all")
     args = parser.parse_args(argv)
     if args.avx2:
@@ -54,8 +56,12 @@ def main(argv=None):
         from entropyeng.train.compare import head_to_head
 
         print("max-entropy trainer vs SGD/Adam, SWA, SAM at matched train loss (docs/maxent.md)")
+        kw = {}
+        if args.methods:  # some methods now, the others' rows kept from docs/maxent-results.json
+            with open(os.path.join("docs", "maxent-results.json")) as fh:
+                kw = dict(methods=tuple(args.methods.split(",")), keep=json.load(fh))
         result["maxent"] = head_to_head(seeds=2 if args.quick else 5, steps=2_000 if args.quick else 20_000,
-                                        out="docs")
+                                        out="docs", **kw)
     if args.section == "gpu":  # not in "all": it needs a CUDA device (says so without one)
         from .gpu_cases import gpu_section
 

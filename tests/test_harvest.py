@@ -153,11 +153,17 @@ def test_round_trips_count_lo_to_hi_and_back():
     assert round_trips([0, 0.5, 0.2, 0.6], 0.1, 0.9) == 0
 
 
-@CPP
-def test_the_command_harvests_a_finished_run_and_the_file_loads_into_the_model(tmp_path, capsys):
-    out = tmp_path / "run"
+@pytest.fixture(scope="module")
+def spiral_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("harvest") / "run"
     assert main(["run", "spiral", "--steps", "4e6", "--out", str(out), "--set", "sgd.runs=2", "--set", "sgd.epochs=5",
                  "--quiet"]) == 0
+    return out
+
+
+@CPP
+def test_the_command_harvests_a_finished_run_and_the_file_loads_into_the_model(spiral_run, capsys):
+    out = spiral_run
     capsys.readouterr()
     assert main(["harvest", str(out), "--train-loss", "0.5", "--steps", "4e5", "--window", "0.2", "--quiet"]) == 0
     text = capsys.readouterr()
@@ -188,3 +194,23 @@ def test_the_command_refuses_a_directory_without_a_finished_run(tmp_path, capsys
     (tmp_path / "config.toml").write_text('task = "spiral"\n')
     assert main(["harvest", str(tmp_path), "--train-loss", "0.5"]) == 2
     assert "holds no landscape.npz" in capsys.readouterr().err
+
+
+@CPP
+def test_train_method_harvest_gives_a_network_of_the_target_train_loss(spiral_run, tmp_path, capsys):
+    from entropyeng.train import TrainError, train
+
+    out = tmp_path / "t"
+    assert main(["train", "spiral", "--method", "harvest", "--target-loss", "0.5", "--landscape", str(spiral_run),
+                 "--steps", "4e5", "--out", str(out), "--quiet"]) == 0, capsys.readouterr().err
+    r = json.loads((out / "result.json").read_text())
+    assert r["method"] == "harvest" and r["reached"] and abs(r["ln_train_loss"] - math.log(0.5)) <= 0.05 + 1e-6
+    assert r["kept"] >= 1 and r["landscape_seconds"] > 0 and (out / "on-landscape.png").exists()
+    from entropyeng.tasks import spiral_classification, spiral_mlp
+
+    with pytest.raises(TrainError, match="needs a finished"):
+        train(spiral_mlp(), spiral_classification(20, seed=0), spiral_classification(20, seed=1000), loss="bce",
+              metric="accuracy", method="harvest", target_loss=0.5)
+    with pytest.raises(TrainError, match="other train data"):
+        train(spiral_mlp(), spiral_classification(20, seed=5), spiral_classification(20, seed=1000), loss="bce",
+              metric="accuracy", method="harvest", target_loss=0.5, landscape=str(spiral_run))

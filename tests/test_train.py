@@ -139,10 +139,10 @@ def test_the_head_to_head_runs_at_a_tiny_budget(tmp_path):
     method on a task, the table, the figure."""
     from entropyeng.train.compare import head_to_head
 
-    rows = head_to_head(["spiral"], seeds=2, steps=100, out=tmp_path, progress=None)
-    assert len(rows) == 2 * 6
+    rows = head_to_head(["spiral"], seeds=2, steps=100, out=tmp_path, progress=None, landscape_steps={"spiral": 4e6})
+    assert len(rows) == 2 * 7
     table = (tmp_path / "maxent-table.md").read_text()
-    for method in ("maxent", "maxent-4w", "anneal", "sgd", "swa"):
+    for method in ("maxent", "maxent-4w", "anneal", "harvest", "sgd", "swa"):
         assert f"| {method} |" in table
     assert (tmp_path / "maxent-spiral.png").read_bytes()[:4] == b"\x89PNG"
     assert json.loads((tmp_path / "maxent-results.json").read_text())[0]["task"] == "spiral"
