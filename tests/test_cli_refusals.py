@@ -35,6 +35,10 @@ def one_line_error(capsys, code, argv):
     (["run", "spiral_regression", "--set", "wlmd.t2=1", "--set", "wlmd.t1=5"], "wlmd.t2"),
     (["run", "spiral_regression", "--set", "wlmd.compile=sometimes"], "wlmd.compile"),
     (["run", "spiral", "--threads", "0"], "--threads"),
+    (["run", "spiral", "--set", "sgd.optimizer=bogus"], "sgd.optimizer"),
+    (["run", "spiral", "--set", "task=house"], "--set task="),
+    (["run", "spiral", "--seed", "99999999999999999999"], "--seed"),
+    (["run", "spiral", "--set", "data.train_seed=99999999999999999999"], "data.train_seed"),
 ])
 def test_bad_values_are_one_line_before_any_work(tmp_path, capsys, argv, where):
     out = tmp_path / "run"
@@ -276,3 +280,13 @@ def test_the_run_takes_its_data_and_seed_from_its_config_not_the_checkpoint(tmp_
     a = np.load(runs[0] / "landscape.npz", allow_pickle=False)
     b = np.load(runs[1] / "landscape.npz", allow_pickle=False)
     np.testing.assert_array_equal(a["entropy"], b["entropy"])
+
+
+def test_a_toml_nested_too_deeply_and_a_landscape_of_objects_are_one_line(tmp_path, capsys):
+    deep = tmp_path / "deep.toml"
+    deep.write_text('task = "spiral"\na = ' + "[" * 5000 + "]" * 5000 + "\n")
+    assert "nested too deeply" in one_line_error(capsys, 2, ["run", str(deep), "--out", str(tmp_path / "r")])
+    run = tmp_path / "objects"
+    run.mkdir()
+    np.savez(run / "landscape.npz", entropy=np.array([{"a": 1}], dtype=object))
+    assert "cannot be read as a landscape" in one_line_error(capsys, 2, ["plot", str(run)])

@@ -39,14 +39,15 @@ def _check(config: dict, schema: dict, prefix=""):
 # naming the key, not a traceback minutes into the run. (lo, hi, lo_open, hi_open); None: unbounded.
 _COUNT = (1, None, False, False)
 _NONNEG = (0, None, False, False)
+_SEED = (0, 2**63 - 1, False, False)  # a seed the samplers' 64-bit streams and numpy take
 _POSITIVE = (0, None, True, False)
 _RANGES = {
-    "data": {"n": _COUNT, "n_per_class": _COUNT, "n_train": _COUNT, "n_test": _COUNT, "seed": _NONNEG,
-             "train_seed": _NONNEG, "test_seed": _NONNEG},
+    "data": {"n": _COUNT, "n_per_class": _COUNT, "n_train": _COUNT, "n_test": _COUNT, "seed": _SEED,
+             "train_seed": _SEED, "test_seed": _SEED},
     "model": {"width": _COUNT, "depth": _COUNT},
-    "wlmc": {"stages": _COUNT, "steps_per_stage": _COUNT, "seed": _NONNEG, "checkpoint_every": _COUNT,
+    "wlmc": {"stages": _COUNT, "steps_per_stage": _COUNT, "seed": _SEED, "checkpoint_every": _COUNT,
              "walkers": _COUNT, "windows": _NONNEG, "overlap": (0, 1, True, True), "exchange_every": _COUNT},
-    "wlmd": {"steps": _COUNT, "seed": _NONNEG, "walkers": _COUNT, "sync_every": _COUNT, "checkpoint_every": _COUNT,
+    "wlmd": {"steps": _COUNT, "seed": _SEED, "walkers": _COUNT, "sync_every": _COUNT, "checkpoint_every": _COUNT,
              "report_every": _COUNT, "threads": _NONNEG, "sigma": _POSITIVE, "cutoff": _POSITIVE,
              "f_max": _POSITIVE, "t1": _POSITIVE, "t2": _POSITIVE, "dt": _POSITIVE, "gamma": (0, 1, False, False)},
     "grid": {"nx": (3, None, False, False), "ny": (3, None, False, False)},
@@ -70,6 +71,8 @@ def check_values(config: dict) -> None:
                 if hi is not None:
                     want += (" and " if want else "") + ("< " if hi_open else "<= ") + str(hi)
                 raise ConfigError(f"key '{table}.{key}' must be {want}, got {v!r}")
+    if config.get("sgd", {}).get("optimizer", "sgd") not in ("sgd", "adam"):
+        raise ConfigError(f"key 'sgd.optimizer' must be 'sgd' or 'adam', got {config['sgd']['optimizer']!r}")
     if config.get("sgd", {}).get("curve", "mean") not in ("mean", "best"):
         raise ConfigError(f"key 'sgd.curve' must be 'mean' or 'best', got {config['sgd']['curve']!r}")
     w = config.get("wlmd")
@@ -156,6 +159,8 @@ def load_config(source: str, sets=(), data=None) -> dict:
             raise ConfigError(f"config file '{source}' not found") from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
             raise ConfigError(f"malformed TOML in '{source}': {e}") from None
+        except RecursionError:
+            raise ConfigError(f"malformed TOML in '{source}': nested too deeply") from None
         config, explicit = _task_config(user)
     else:
         raise ConfigError(f"unknown task '{source}' (tasks: {', '.join(TASKS)}; or a .toml config)")
@@ -164,6 +169,9 @@ def load_config(source: str, sets=(), data=None) -> dict:
         if "=" not in item:
             raise ConfigError(f"--set expects key=value, got '{item}'")
         key, value = item.split("=", 1)
+        if key.strip() == "task":
+            raise ConfigError("--set task=...: the task is the run's first argument (a task name or a .toml), "
+                              "not a key to override")
         parts = key.split(".")
         over = node = {}
         for p in parts[:-1]:

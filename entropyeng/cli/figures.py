@@ -28,7 +28,11 @@ def cmd_plot(args):
     if os.path.exists(paths["sgd"]):
         with np.load(paths["sgd"], allow_pickle=False) as f:
             traj = [f[k] for k in f.files]
-    landscape_figure(Landscape.load(paths["landscape"]), paths["figure"], traj, title=config["task"],
+    try:
+        landscape = Landscape.load(paths["landscape"])
+    except (OSError, ValueError, KeyError) as e:
+        raise ConfigError(f"{paths['landscape']}: cannot be read as a landscape ({str(e).splitlines()[0][:160]})") from None
+    landscape_figure(landscape, paths["figure"], traj, title=config["task"],
                      curve="equilibrium" if "wlmc" in config or config["task"] == "spiral" else "max_entropy",
                      y_label="test accuracy" if metric == "accuracy" else "ln(test loss)",
                      sgd_readout=config.get("sgd", {}).get("curve", "mean"), higher_is_better=metric == "accuracy")

@@ -182,6 +182,8 @@ def cmd_run(args):
     config = load_config(args.source, args.set or [], data=args.data)
     section = "wlmc" if "wlmc" in config else "wlmd"
     if args.seed is not None:
+        if not 0 <= args.seed <= 2**63 - 1:
+            raise ConfigError(f"--seed must be in [0, 2^63 - 1], got {args.seed}")
         config[section]["seed"] = args.seed
     if args.steps is not None:
         _apply_steps(config, args.steps)

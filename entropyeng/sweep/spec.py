@@ -119,6 +119,8 @@ def load_spec(source: str, data=None) -> Spec:
             raw = tomllib.load(fh)
     except (tomllib.TOMLDecodeError, UnicodeDecodeError, IsADirectoryError) as e:
         raise ConfigError(f"malformed TOML in '{path}': {e}") from None
+    except RecursionError:
+        raise ConfigError(f"malformed TOML in '{path}': nested too deeply") from None
     raw = dict(raw)
     axes_table = raw.pop("axes", {})
     sweep_table = raw.pop("sweep", {})
