@@ -140,3 +140,18 @@ def test_sgd_settings_follow_the_papers_tables_per_width():
     # digits: the paper's MNIST setting with an MNIST file; the 8 x 8 stand-in trains with Adam instead
     # (tests/test_tasks.py: the paper's setting stays at chance there)
     assert load_config("digits", ["data.path=mnist.npz"])["sgd"]["lr"] == 3e-3
+
+
+def test_a_short_budget_scales_the_sgd_baseline_unless_sgd_runs_is_given():
+    from entropyeng.cli.common import MIN_SGD_RUNS, _apply_steps
+
+    c = load_config("house")
+    note = _apply_steps(c, "2e4")
+    assert c["sgd"]["runs"] == MIN_SGD_RUNS and f"{MIN_SGD_RUNS} SGD runs, not 100" in note and "sgd.runs" in note
+    c = load_config("spiral")
+    assert _apply_steps(c, "5e7") is not None and c["sgd"]["runs"] == 50  # half the task's 1e8
+    c = load_config("spiral")
+    assert _apply_steps(c, "2e8") is None and c["sgd"]["runs"] == 100  # a longer run keeps the baseline
+    given = set()
+    c = load_config("house", ["sgd.runs=40"], explicit=given)
+    assert _apply_steps(c, "2e4", keep_sgd_runs="sgd.runs" in given) is None and c["sgd"]["runs"] == 40

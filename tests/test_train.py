@@ -139,7 +139,8 @@ def test_the_head_to_head_runs_at_a_tiny_budget(tmp_path):
     method on a task, the table, the figure."""
     from entropyeng.train.compare import head_to_head
 
-    rows = head_to_head(["spiral"], seeds=2, steps=100, out=tmp_path, progress=None, landscape_steps={"spiral": 4e6})
+    rows = head_to_head(["spiral"], seeds=2, steps=100, out=tmp_path, progress=None, landscape_steps={"spiral": 4e6},
+                        landscape_root=tmp_path / "landscapes")
     assert len(rows) == 2 * 7
     table = (tmp_path / "maxent-table.md").read_text()
     for method in ("maxent", "maxent-4w", "anneal", "harvest", "sgd", "swa"):

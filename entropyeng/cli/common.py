@@ -38,7 +38,15 @@ def _build(config):
         raise ConfigError(str(e)) from None
 
 
-def _apply_steps(config, steps_arg):
+#: the fewest SGD runs a baseline scaled down with --steps keeps (its mean curve needs a few)
+MIN_SGD_RUNS = 10
+
+
+def _apply_steps(config, steps_arg, keep_sgd_runs=False):
+    """Set the budget to ``steps_arg`` walker-steps (WLMC: stages of at most the config's
+    steps_per_stage; WLMD: t1, t2, t3 keep their fractions). A budget below the task's default also
+    scales the SGD baseline's runs (at least MIN_SGD_RUNS), unless ``keep_sgd_runs`` (sgd.runs given):
+    a short run is not dominated by a full baseline. Returns a note saying so, or None."""
     try:
         steps = int(float(steps_arg))
     except (TypeError, ValueError, OverflowError):
@@ -48,6 +56,18 @@ def _apply_steps(config, steps_arg):
     if steps > MAX_STEPS:
         raise ConfigError(f"--steps must be <= {MAX_STEPS:.0e} walker-steps (at a microsecond a step, 115 days on one "
                           f"core), got {steps_arg}")
+    from ..tasks.catalog import TASKS
+
+    default = TASKS[config["task"]]
+    default_steps = (default["wlmc"]["stages"] * default["wlmc"]["steps_per_stage"] if "wlmc" in default
+                     else default["wlmd"]["steps"])
+    note = None
+    sgd = config.get("sgd")
+    if sgd and not keep_sgd_runs and steps < default_steps and sgd["runs"] > MIN_SGD_RUNS:
+        runs = max(MIN_SGD_RUNS, math.ceil(sgd["runs"] * steps / default_steps))
+        note = (f"{runs} SGD runs, not {sgd['runs']}: the baseline scaled with --steps ({steps:.2g} of the task's "
+                f"{default_steps:.2g}); --set sgd.runs=N sets it")
+        sgd["runs"] = runs
     if "wlmc" in config:
         per = min(config["wlmc"]["steps_per_stage"], steps)
         config["wlmc"]["steps_per_stage"] = per
@@ -60,6 +80,7 @@ def _apply_steps(config, steps_arg):
             w[key] = w[key] * ratio
         w["steps"] = steps
         w["checkpoint_every"] = min(w["checkpoint_every"], steps)
+    return note
 
 
 def _apply_threads(config, section, threads):

@@ -137,17 +137,21 @@ def _task_config(user: dict):
     return _merge(TASKS[task], user), {f"{t}.{k}" for t, v in user.items() if isinstance(v, dict) for k in v}
 
 
-def config_of(user: dict) -> dict:
+def config_of(user: dict, explicit=None) -> dict:
     """The checked config of a user's table, as ``entropyeng run`` makes it of a TOML file with these
-    contents (a sweep's runs)."""
-    config, explicit = _task_config(user)
-    return _finish_config(config, explicit)
+    contents (a sweep's runs); ``explicit``, a set, receives the ``table.key`` names the user gave."""
+    config, given = _task_config(user)
+    if explicit is not None:
+        explicit |= given
+    return _finish_config(config, given)
 
 
-def load_config(source: str, sets=(), data=None) -> dict:
+def load_config(source: str, sets=(), data=None, explicit=None) -> dict:
     """The config of a task name or a TOML file, with ``--set key=value`` overrides and ``--data``
-    (the task's ``data.path``), checked."""
-    explicit = set()  # "table.key" given by the TOML file or --set (the rest are the task's defaults)
+    (the task's ``data.path``), checked; ``explicit``, a set, receives the ``table.key`` names the
+    file and the overrides gave (the rest are the task's defaults)."""
+    given = explicit if explicit is not None else set()
+    explicit = given
     if source in TASKS:
         config = copy.deepcopy(TASKS[source])
     elif source.endswith(".toml") or os.path.exists(source):
@@ -161,7 +165,8 @@ def load_config(source: str, sets=(), data=None) -> dict:
             raise ConfigError(f"malformed TOML in '{source}': {e}") from None
         except RecursionError:
             raise ConfigError(f"malformed TOML in '{source}': nested too deeply") from None
-        config, explicit = _task_config(user)
+        config, from_file = _task_config(user)
+        explicit |= from_file
     else:
         raise ConfigError(f"unknown task '{source}' (tasks: {', '.join(TASKS)}; or a .toml config)")
     schema = TASKS[config["task"]]

@@ -150,6 +150,29 @@ def _advance(sampler, config, problem, paths, quiet):
         raise SystemExit(EXIT_FAILED) from None
 
 
+def _duration(seconds):
+    return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{seconds / 60:.0f} min" if seconds >= 90 else \
+        f"{seconds:.0f} s"
+
+
+def _baseline_seconds(config, problem):
+    """The SGD baseline's wall time, from one epoch of one run timed now (the runs share the cores)."""
+    from ..analysis.baselines import train_one
+
+    s = config["sgd"]
+    try:
+        for _ in range(2):  # the second epoch: the first pays for torch's first calls
+            t0 = time.perf_counter()
+            train_one(problem.make_model, problem.train, problem.test, loss=problem.loss, metric=problem.metric,
+                      epochs=1, lr=s["lr"], batch_size=s["batch_size"], optimizer=s["optimizer"], seed=0)
+            epoch = time.perf_counter() - t0
+    except Exception:  # noqa: BLE001 (an estimate; the baseline itself reports its own errors)
+        return None
+    procs = 1 if str(config.get("model", {}).get("device", "cpu")).startswith("cuda") else min(
+        os.cpu_count() or 1, s["runs"])
+    return epoch * s["runs"] * len(_batch_sizes(s)) * s["epochs"] / procs
+
+
 def header(config, out, problem=None, resuming=None) -> str:
     """The lines a run starts with (stderr, and the top of a batch job's log): versions and machine,
     the task and its run directory, the budget of both phases and the key that shrinks each, threads."""
@@ -169,8 +192,10 @@ def header(config, out, problem=None, resuming=None) -> str:
              f"run      {config['task']} -> {out}" + (f" (resuming at {resuming})" if resuming else ""),
              f"budget   {steps:.3g} walker-steps of {section.upper()} (--steps)"]
     if s:
+        estimate = _baseline_seconds(config, problem) if problem is not None else None
         lines.append(f"baseline {s.get('runs')} SGD runs x {len(_batch_sizes(s))} batch size(s) x {s.get('epochs')} "
-                     "epochs, after the landscape (sgd.runs, sgd.epochs)")
+                     "epochs, after the landscape" + (f", about {_duration(estimate)}" if estimate else "")
+                     + " (sgd.runs, sgd.epochs)")
     threads = w.get("threads") or "auto"
     lines.append(f"threads  torch {torch.get_num_threads()}, sampler {threads}")
     return "\n".join(lines)
@@ -179,14 +204,16 @@ def header(config, out, problem=None, resuming=None) -> str:
 def cmd_run(args):
     from .runloop import new_sampler
 
-    config = load_config(args.source, args.set or [], data=args.data)
+    explicit = set()
+    config = load_config(args.source, args.set or [], data=args.data, explicit=explicit)
     section = "wlmc" if "wlmc" in config else "wlmd"
     if args.seed is not None:
         if not 0 <= args.seed <= 2**63 - 1:
             raise ConfigError(f"--seed must be in [0, 2^63 - 1], got {args.seed}")
         config[section]["seed"] = args.seed
+    note = None
     if args.steps is not None:
-        _apply_steps(config, args.steps)
+        note = _apply_steps(config, args.steps, keep_sgd_runs="sgd.runs" in explicit)
     if args.walkers is not None:
         if args.walkers < 1:
             raise ConfigError(f"--walkers must be >= 1, got {args.walkers}")
@@ -216,7 +243,9 @@ def cmd_run(args):
             remove_stale_temporaries(out)
             write_atomic(paths["config"], dump_toml(config).encode())
             if not args.quiet:
-                print(header(config, out), file=sys.stderr, flush=True)
+                print(header(config, out, problem), file=sys.stderr, flush=True)
+            if note:
+                print(f"entropyeng: {note}", file=sys.stderr)
         try:
             sampler = new_sampler(config, problem)
         except ValueError as e:
@@ -322,7 +351,7 @@ def _resume(args, paths):
     if getattr(sampler, "rank", 0) == 0:
         remove_stale_temporaries(args.dir)
         _trim_metrics(paths["metrics"], sampler, problem)
-    print(header(config, args.dir, resuming=f"step {done:,}/{total_steps(config):,}") if not args.quiet
+    print(header(config, args.dir, problem, resuming=f"step {done:,}/{total_steps(config):,}") if not args.quiet
           else f"resuming {args.dir} at step {done:,}/{total_steps(config):,}", file=sys.stderr)
     wall, steps_run = _advance(sampler, config, problem, paths, args.quiet)
     if getattr(sampler, "rank", 0) != 0:

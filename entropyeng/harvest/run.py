@@ -13,7 +13,7 @@ import numpy as np
 
 from .core import Harvest, harvest_wlmc
 
-__all__ = ["harvest_run", "load_model", "HarvestError"]
+__all__ = ["harvest_run", "load_model", "harvestable", "HarvestError"]
 
 
 class HarvestError(ValueError):
@@ -43,6 +43,21 @@ def _run(run_dir):
     return config, problem, landscape
 
 
+def harvestable(problem):
+    """None when the harvest's WLMC walker can move the problem's network, else why not (a line)."""
+    import warnings
+
+    from ..wlmc.chain import WLMC
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            WLMC(problem.make_model(0), problem.train, problem.test, loss=problem.loss, metric=problem.metric)
+    except (TypeError, ValueError) as e:
+        return f"its network cannot be moved by the harvest's WLMC walker ({str(e).splitlines()[0][:120]}); harvests need an MLP"
+    return None
+
+
 def _start(run_dir, n_params):
     """The run's last parameters when its checkpoint holds one walker's (or several: the first)."""
     path = os.path.join(run_dir, "checkpoint.npz")
@@ -61,7 +76,6 @@ def harvest_run(run_dir, *, train_loss, window=0.1, reach=0.3, steps=2_000_000, 
     """Harvest networks of train loss ``train_loss`` (ln L within ``window`` / 2 of its log) from the
     run in ``run_dir``; see :func:`entropyeng.harvest.harvest_wlmc`. The result's ``meta`` names the
     run and carries its config, so :func:`load_model` rebuilds a kept network in one call."""
-    import warnings
 
     from ..wlmc.chain import WLMC
 
@@ -76,13 +90,9 @@ def harvest_run(run_dir, *, train_loss, window=0.1, reach=0.3, steps=2_000_000, 
         return WLMC(model, problem.train, problem.test, loss=problem.loss, metric=problem.metric,
                     grid=landscape.grid, seed=1_000_003 + int(seed), **kw)
 
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            walker()
-    except (TypeError, ValueError) as e:
-        raise HarvestError(f"the {config['task']} task's network cannot be moved by the harvest's WLMC walker "
-                           f"({str(e).splitlines()[0]}); harvests need an MLP") from None
+    why = harvestable(problem)
+    if why:
+        raise HarvestError(f"the {config['task']} task: {why}")
     try:
         h = harvest_wlmc(walker, landscape, math.log(train_loss), window=window, reach=reach, steps=steps,
                          every=every, count=count, progress=progress,

@@ -159,7 +159,8 @@ def load_spec(source: str, data=None) -> Spec:
                 table, name = key.split(".")
                 user.setdefault(table, {})[name] = value
         try:
-            config = config_of(user)
+            explicit = set()
+            config = config_of(user, explicit)
             if "data_set" in point:
                 _data_set(config, _whole(point["data_set"], "data_set"))
             if data is not None:
@@ -170,7 +171,7 @@ def load_spec(source: str, data=None) -> Spec:
                 raise ConfigError(f"the {task} task needs its data: pass --data PATH ({DATA_FILES[task]})")
             budget = point.get("steps", steps)
             if budget is not None:
-                _apply_steps(config, budget)
+                _apply_steps(config, budget, keep_sgd_runs="sgd.runs" in explicit)
         except ConfigError as e:
             where = ", ".join(f"{k} = {v!r}" for k, v in point.items())
             raise ConfigError(f"{path}: the run {where}: {e}") from None

@@ -45,13 +45,18 @@ SETTINGS = {
 }
 
 
-def landscape_for(task, config, out, progress=print, steps=None):
-    """The finished run directory of ``task``'s landscape for the harvest rows (run now when absent:
-    ``entropyeng run`` at LANDSCAPE_STEPS with the comparison's model and data)."""
+def landscape_for(task, config, root, progress=print, steps=None):
+    """The finished run directory ``root/task`` of ``task``'s landscape for the harvest rows (run now
+    when absent: ``entropyeng run`` at LANDSCAPE_STEPS with the comparison's model and data)."""
     from ..cli import main as cli_main
+    from ..harvest.run import harvestable
+    from ..tasks.catalog import build
 
+    why = harvestable(build(config))
+    if why:
+        raise TrainError(why)
     steps = steps or LANDSCAPE_STEPS[task]
-    run_dir = os.path.join(out, "landscapes", task)
+    run_dir = os.path.join(root, task)
     if not os.path.exists(os.path.join(run_dir, "summary.json")):
         if progress:
             progress(f"  {task:17s} the harvest's landscape: {steps:.0e} steps -> {run_dir}")
@@ -82,7 +87,7 @@ def _one(task, method, seed, steps, config, target, landscape=None):
 
 
 def head_to_head(tasks=tuple(SETTINGS), *, seeds=5, steps=20_000, methods=METHODS, out="docs", progress=print,
-                 keep=None, landscape_steps=None):
+                 keep=None, landscape_steps=None, landscape_root=os.path.join("runs", "maxent-landscapes")):
     """Run and write ``out/maxent-results.json``, ``out/maxent-table.md`` and ``out/maxent-TASK.png``;
     returns the rows. A method that cannot reach the target on a seed (its descent stalls above it)
     is recorded as not reached; the table's means are over the seeds the method reached, and its
@@ -95,21 +100,21 @@ def head_to_head(tasks=tuple(SETTINGS), *, seeds=5, steps=20_000, methods=METHOD
     for task in tasks:
         spec = SETTINGS[task]
         config = load_config(task, sets=spec["sets"])
-        landscape = None
+        landscape, no_landscape = None, "no landscape"
         if "harvest" in methods:
             try:
-                landscape = landscape_for(task, config, out, progress,
+                landscape = landscape_for(task, config, landscape_root, progress,
                                           (landscape_steps or LANDSCAPE_STEPS)[task])
             except TrainError as e:
-                landscape = None
+                landscape, no_landscape = None, str(e)
                 if progress:
-                    progress(f"  {task:17s} no landscape for the harvest: {e}")
+                    progress(f"  {task:17s} no harvest: {e}")
         for seed in range(seeds):
             for method in methods:
                 t0 = time.perf_counter()
                 try:
                     if method == "harvest" and landscape is None:
-                        raise TrainError("no landscape")
+                        raise TrainError(no_landscape)
                     row = _one(task, method, seed, steps, config, spec["target"], landscape)
                 except TrainError as e:
                     row = dict(task=task, method=method, seed=seed, reached=False, error=str(e),
