@@ -107,6 +107,7 @@ def test_compare_draws_fig1b_from_a_sweep_directory(small_sweep):
     assert done.returncode == 0, done.stderr
     points = json.loads((root / "out" / "compare.json").read_text())
     assert sorted((p["label"], p["n"]) for p in points) == [("4x4 relu", 2), ("4x5 relu", 2)]
+    assert (root / "out" / "panels.png").read_bytes()[:4] == b"\x89PNG"  # the across-sizes panels
 
 
 @CPP

@@ -137,7 +137,10 @@ def main(argv=None):
     except KeyboardInterrupt:  # outside the samplers' deferred Ctrl-C (the SGD phase, set-up)
         where = getattr(args, "dir", None) or getattr(args, "out", None)
         print("entropyeng: interrupted" + (f"; 'entropyeng resume {where}' continues (finished phases are kept)"
-                                          if args.command in ("run", "resume") and where else ""), file=sys.stderr)
+                                          if args.command in ("run", "resume") and where else
+                                          "; the same command continues the sweep (finished runs are kept, the others "
+                                          "resume from their checkpoints)" if args.command == "sweep" else ""),
+              file=sys.stderr)
         return EXIT_INTERRUPTED
     except OSError as e:  # a full disk, a read-only folder: one line; the last good files are intact
         what = f" '{e.filename}'" if getattr(e, "filename", None) else ""

@@ -123,3 +123,31 @@ def cmd_compare(args):
               f"{pm(p['advantage'], p['advantage_error'])}")
     write_atomic(os.path.splitext(out)[0] + ".json", json_bytes(points))
     print(out)
+    if len(args.dirs) == 1 and os.path.exists(os.path.join(args.dirs[0], "sweep.json")):
+        panels = _panels(dirs, os.path.join(args.dirs[0], "panels.png"))
+        if panels:
+            print(panels)
+
+
+def _panels(dirs, path, columns=4):
+    """The across-sizes figure of a sweep (the paper's Figs. 3, 7-9): each finished run's
+    landscape.png as a panel, in the sweep's order, titled by its directory's name."""
+    from ..analysis.plot import _plt
+
+    images = [(os.path.basename(os.path.normpath(d)), os.path.join(d, "landscape.png")) for d in dirs]
+    images = [(name, p) for name, p in images if os.path.exists(p)]
+    if len(images) < 2:
+        return None
+    plt = _plt()
+    cols = min(columns, len(images))
+    rows = -(-len(images) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.0 * cols, 3.2 * rows), dpi=120, squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, (name, p) in zip(axes.ravel(), images):
+        ax.imshow(plt.imread(p))
+        ax.set_title(name, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
