@@ -11,9 +11,11 @@
 #include <cstdint>
 #include <vector>
 
+#include "kinds.h"
+
 namespace ee {
 
-enum class Act : int { identity = 0, relu = 1, tanh = 2, silu = 3 };
+enum class Act : int { identity = ACT_IDENTITY, relu = ACT_RELU, tanh = ACT_TANH, silu = ACT_SILU };
 enum class Loss : int { bce = 0, ce = 1, mse = 2 };
 enum class Metric : int { accuracy = 0, loss = 1 };
 

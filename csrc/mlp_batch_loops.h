@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "mlp_batch.h"
+#include "kinds.h"
 #include "vmath.h"
 
 #if defined(__AVX__)
@@ -287,13 +288,13 @@ inline vec<float> tanh_lanes(vec<float> z) {
 template <class T>
 void activate(int act, const T* Z, T* A, int64_t n) {
     switch (act) {
-        case 1:
+        case ACT_RELU:
             for (int64_t k = 0; k < n; ++k) A[k] = Z[k] > T(0) ? Z[k] : T(0);
             break;
-        case 2:
+        case ACT_TANH:
             for (int64_t k = 0; k < n; k += lanes<T>()) store(A + k, tanh_lanes(load(Z + k)));
             break;
-        case 3:
+        case ACT_SILU:
             for (int64_t k = 0; k < n; ++k) A[k] = static_cast<T>(vmath::silu(static_cast<double>(Z[k])));
             break;
         default:
@@ -305,13 +306,13 @@ void activate(int act, const T* Z, T* A, int64_t n) {
 template <class T>
 void activate_backward(int act, const T* Z, const T* A, T* G, int64_t n) {
     switch (act) {
-        case 1:
+        case ACT_RELU:
             for (int64_t k = 0; k < n; ++k) G[k] = Z[k] > T(0) ? G[k] : T(0);
             break;
-        case 2:
+        case ACT_TANH:
             for (int64_t k = 0; k < n; ++k) G[k] *= T(1) - A[k] * A[k];
             break;
-        case 3:
+        case ACT_SILU:
             for (int64_t k = 0; k < n; ++k) {
                 const double s = 1.0 / (1.0 + vmath::exp(-static_cast<double>(Z[k])));
                 G[k] *= static_cast<T>(s * (1.0 + static_cast<double>(Z[k]) * (1.0 - s)));

@@ -6,21 +6,22 @@
 #include <cstdint>
 
 #include "vmath.h"
+#include "kinds.h"
 
 namespace ee {
 namespace {
 namespace rows {
 
-// out = act(z) over n values; act: 0 identity, 1 relu, 2 tanh, 3 silu.
+// out = act(z) over n values (act: an ActCode).
 inline void activate(int act, const double* __restrict z, double* __restrict out, int64_t n) {
     switch (act) {
-        case 1:
+        case ACT_RELU:
             for (int64_t i = 0; i < n; ++i) out[i] = z[i] > 0.0 ? z[i] : 0.0;
             break;
-        case 2:
+        case ACT_TANH:
             for (int64_t i = 0; i < n; ++i) out[i] = vmath::tanh(z[i]);
             break;
-        case 3:
+        case ACT_SILU:
             for (int64_t i = 0; i < n; ++i) out[i] = vmath::silu(z[i]);
             break;
         default:

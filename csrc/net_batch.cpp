@@ -38,7 +38,7 @@ std::string parse_net(const int64_t* codes, int64_t n, int64_t C, int64_t H, int
         int64_t v[5];
         std::string err;
         switch (L.kind) {
-            case 1:
+            case LAYER_CONV:
                 if (!(err = take(codes, n, at, 5, "conv", v)).empty()) return err;
                 L.cin = v[0], L.cout = v[1], L.k = v[2], L.pad = v[3], L.bias = v[4] != 0;
                 if (flat) return "spec: a conv layer after flatten";
@@ -56,24 +56,24 @@ std::string parse_net(const int64_t* codes, int64_t n, int64_t C, int64_t H, int
                 if (L.bias) L.b_off = off, off += L.cout;
                 spec.border = std::max(spec.border, std::max(L.pad, L.k - 1 - L.pad));
                 break;
-            case 2:
+            case LAYER_ACT:
                 if (!(err = take(codes, n, at, 1, "act", v)).empty()) return err;
                 if (v[0] < 0 || v[0] > 3) return "spec: activation codes are 0 (identity), 1 (ReLU), 2 (tanh), 3 (SiLU)";
                 L.act = static_cast<int>(v[0]);
                 break;
-            case 3:
+            case LAYER_MAXPOOL:
                 if (flat) return "spec: a maxpool layer after flatten";
                 if (h < 2 || w < 2) return "spec: a maxpool layer on an image smaller than 2 x 2";
                 h /= 2;
                 w /= 2;
                 break;
-            case 4:
+            case LAYER_FLATTEN:
                 if (flat) return "spec: flatten twice";
                 c = c * h * w;
                 h = w = 1;
                 flat = true;
                 break;
-            case 5:
+            case LAYER_LINEAR:
                 if (!(err = take(codes, n, at, 3, "linear", v)).empty()) return err;
                 L.cin = v[0], L.cout = v[1], L.bias = v[2] != 0;
                 if (!flat) return "spec: a linear layer before flatten";

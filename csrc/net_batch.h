@@ -15,14 +15,16 @@
 #include <string>
 #include <vector>
 
+#include "kinds.h"
+
 namespace ee {
 
-// Layer kinds and their codes in the flat description (see parse_net):
-//   conv:    1, c_in, c_out, k, pad, bias   (k x k kernel, stride 1, zero padding pad <= k - 1)
-//   act:     2, code                        (0 identity, 1 ReLU, 2 tanh, 3 SiLU)
-//   maxpool: 3                              (2 x 2, stride 2, floor)
-//   flatten: 4                              (C x H x W -> C H W features, torch's order)
-//   linear:  5, in, out, bias
+// Layer kinds (LayerCode, kinds.h) and their fields in the flat description (see parse_net):
+//   LAYER_CONV:    c_in, c_out, k, pad, bias   (k x k kernel, stride 1, zero padding pad <= k - 1)
+//   LAYER_ACT:     code                        (an ActCode)
+//   LAYER_MAXPOOL:                             (2 x 2, stride 2, floor)
+//   LAYER_FLATTEN:                             (C x H x W -> C H W features, torch's order)
+//   LAYER_LINEAR:  in, out, bias
 struct NetLayer {
     int kind = 0;
     int64_t cin = 0, cout = 0, k = 0, pad = 0;

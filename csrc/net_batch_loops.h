@@ -50,7 +50,7 @@ struct Scratch {
         geo.push_back(Geo{s.C, s.H, s.W, s.border});
         bool flat = false;
         for (const NetLayer& L : s.layers) {
-            flat = flat || L.kind == 4;
+            flat = flat || L.kind == LAYER_FLATTEN;
             geo.push_back(flat ? Geo{L.C_out, 1, 1, 0} : Geo{L.C_out, L.H_out, L.W_out, s.border});
         }
         int64_t off = 0;
@@ -193,10 +193,10 @@ void forward_block(const NetBatchSpec& s, const T* theta, Scratch<T>& w) {
         const T* in = w.A(l);
         T* out = w.A(l + 1);
         switch (L.kind) {
-            case 1: conv_forward(L, theta, gi, in, go, out); break;
-            case 2: batch::activate(L.act, in, out, go.size() * V); break;
-            case 3: pool_forward(gi, in, go, out); break;
-            case 4: flatten_forward(gi, in, out); break;
+            case LAYER_CONV: conv_forward(L, theta, gi, in, go, out); break;
+            case LAYER_ACT: batch::activate(L.act, in, out, go.size() * V); break;
+            case LAYER_MAXPOOL: pool_forward(gi, in, go, out); break;
+            case LAYER_FLATTEN: flatten_forward(gi, in, out); break;
             default: linear_forward(L, theta, in, out); break;
         }
     }
@@ -369,17 +369,17 @@ void backward_block(const NetBatchSpec& s, const T* theta, Scratch<T>& w, T* acc
         T* g_in = w.G(l);
         const bool want_input = l > 0;
         switch (L.kind) {
-            case 1: conv_backward(L, theta, gi, w.A(l), go, g, g_in, acc, want_input); break;
-            case 2:
+            case LAYER_CONV: conv_backward(L, theta, gi, w.A(l), go, g, g_in, acc, want_input); break;
+            case LAYER_ACT:
                 if (want_input) {
                     std::copy(g, g + go.size() * V, g_in);
                     batch::activate_backward(L.act, w.A(l), w.A(l + 1), g_in, go.size() * V);
                 }
                 break;
-            case 3:
+            case LAYER_MAXPOOL:
                 if (want_input) pool_backward(gi, w.A(l), go, w.A(l + 1), g, g_in);
                 break;
-            case 4:
+            case LAYER_FLATTEN:
                 if (want_input) flatten_backward(gi, g, g_in);
                 break;
             default: linear_backward(L, theta, w.A(l), g, g_in, acc, want_input); break;

@@ -20,6 +20,7 @@
 #include <cstdint>
 
 #include "common.h"
+#include "kinds.h"
 #include "wlmc_random.h"
 
 namespace ee {
@@ -81,9 +82,9 @@ struct SoloTeam {
 
 EE_HD double act_fn(int64_t a, double z) {
     switch (a) {
-        case 1: return z > 0.0 ? z : 0.0;
-        case 2: return tanh(z);
-        case 3: return z / (1.0 + exp(-z));
+        case ACT_RELU: return z > 0.0 ? z : 0.0;
+        case ACT_TANH: return tanh(z);
+        case ACT_SILU: return z / (1.0 + exp(-z));
         default: return z;
     }
 }
