@@ -11,7 +11,7 @@
 #include <cstring>
 #include <vector>
 
-#include "mlp_batch_loops.h"  // the SIMD helpers and the activations
+#include "simd.h"  // the SIMD helpers and the activations
 #include "net_batch.h"
 
 namespace ee {

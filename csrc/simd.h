@@ -1,0 +1,218 @@
+// SIMD registers for the batched loops of one instruction-set level (GCC/Clang vector extensions,
+// 64 bytes under AVX-512, else 32), their lane sums, the maths over them (1 / q, tanh) and the
+// activations over runs of values: shared by mlp_batch_loops.h and net_batch_loops.h. Internal
+// linkage: each ISA object that includes it keeps its own copy.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "kinds.h"
+#include "vmath.h"
+
+#if defined(__AVX__)
+#include <immintrin.h>
+#endif
+
+namespace ee {
+namespace {
+namespace batch {
+
+#if defined(__AVX512F__)
+constexpr int VEC_BYTES = 64;
+#else
+constexpr int VEC_BYTES = 32;
+#endif
+
+// One SIMD register of T (GCC/Clang vector extensions: the loops below say which dimension is the
+// vector one, which the auto-vectoriser got wrong for these small tiles), loaded and stored unaligned.
+template <class T>
+struct Simd {
+    typedef T type __attribute__((vector_size(VEC_BYTES)));
+};
+template <class T>
+using vec = typename Simd<T>::type;
+
+template <class T>
+constexpr int64_t lanes() {
+    return VEC_BYTES / static_cast<int64_t>(sizeof(T));
+}
+
+template <class T>
+inline vec<T> load(const T* p) {
+    vec<T> v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+}
+
+template <class T>
+inline void store(T* p, vec<T> v) {
+    std::memcpy(p, &v, sizeof v);
+}
+
+template <class T>
+inline vec<T> splat(T x) {  // outside the inner loops only (it adds 0 to x first, then broadcasts)
+    vec<T> v = {};
+    return v + x;
+}
+
+// Z[j][n] = b[j] + sum_i W(j, i) A[i][n] for j in [j0, j0 + B), rows n < Np; W(j, i) = W[j ws + i is];
+// feature i of A at A + i lda, feature j of Z at Z + j ldz. One tile: B outputs x R registers of rows
+// (B R accumulators; each step of i loads R registers of A and broadcasts B weights).
+// The sum of a register's lanes: halves added while a half is at least 16 bytes, then lane by lane.
+template <class T, int BYTES>
+inline T half_sum(const T* lanes_in) {
+    if constexpr (BYTES > 16) {
+        typedef T half __attribute__((vector_size(BYTES / 2)));
+        half lo, hi;
+        std::memcpy(&lo, lanes_in, sizeof lo);
+        std::memcpy(&hi, lanes_in + BYTES / 2 / sizeof(T), sizeof hi);
+        const half s = lo + hi;
+        return half_sum<T, BYTES / 2>(reinterpret_cast<const T*>(&s));
+    } else {
+        T s = T(0);
+        for (size_t k = 0; k < BYTES / sizeof(T); ++k) s += lanes_in[k];
+        return s;
+    }
+}
+
+template <class T>
+inline T lane_sum(vec<T> v) {
+    return half_sum<T, VEC_BYTES>(reinterpret_cast<const T*>(&v));
+}
+
+// out[p] = the sum of the lanes of accumulator p (acc: n SIMD registers of T).
+template <class T>
+void sum_lanes(const T* acc, int64_t n, T* out) {
+    for (int64_t p = 0; p < n; ++p) out[p] = lane_sum<T>(load(acc + p * lanes<T>()));
+}
+
+// A thread's working memory (grown, never shrunk; each thread of a parallel_for has its own).
+template <class T>
+thread_local std::vector<T> storage;
+
+// 1 / q for q in [1, 2]: AVX-512's 14-bit estimate and two Newton steps (to rounding) where there is
+// one, else a division.
+inline vec<double> reciprocal(vec<double> q) {
+#if defined(__AVX512F__)
+    vec<double> r = _mm512_rcp14_pd(q);
+    r = r * (2.0 - q * r);
+    return r * (2.0 - q * r);
+#else
+    return 1.0 / q;
+#endif
+}
+
+// tanh of one register of float64: vmath::tanh's series (odd Taylor series below 0.125, else
+// (1 - e)/(1 + e) with e = exp(-2|z|), exp by the 2^k shifter and Taylor to r^13), lane-wise.
+inline vec<double> tanh_lanes(vec<double> z) {
+    typedef int64_t ivec __attribute__((vector_size(VEC_BYTES)));
+    const vec<double> a = z < 0.0 ? -z : z;
+    const vec<double> a2 = a * a;
+    vec<double> s = splat(929569.0 / 638512875.0);
+    s = s * a2 - 21844.0 / 6081075.0;
+    s = s * a2 + 1382.0 / 155925.0;
+    s = s * a2 - 62.0 / 2835.0;
+    s = s * a2 + 17.0 / 315.0;
+    s = s * a2 - 2.0 / 15.0;
+    s = s * a2 + 1.0 / 3.0;
+    const vec<double> small = a - a * (a2 * s);
+    vec<double> x = -2.0 * a;
+    x = x < -708.0 ? splat(-708.0) : x;
+    constexpr double SHIFTER = 6755399441055744.0;  // 1.5 * 2^52
+    const vec<double> kd = x * 1.4426950408889634 + SHIFTER;
+    const vec<double> k = kd - SHIFTER;
+    const vec<double> r = (x - k * 6.93147180369123816490e-01) - k * 1.90821492927058770002e-10;
+    vec<double> p = splat(1.0 / 6227020800.0);
+    for (double c : {1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0, 1.0 / 362880.0, 1.0 / 40320.0,
+                     1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0})
+        p = p * r + c;
+    const ivec ki = reinterpret_cast<const ivec&>(kd) - static_cast<int64_t>(0x4338000000000000);  // bits of SHIFTER
+    const ivec scale_bits = (ki + 1023) << 52;
+    const vec<double> e = p * reinterpret_cast<const vec<double>&>(scale_bits);
+    const vec<double> large = (1.0 - e) * reciprocal(1.0 + e);
+    const vec<double> t = a < 0.125 ? small : large;
+    return z < 0.0 ? -t : t;
+}
+
+// 1 / q for q in [4.8e-3, 1]: the hardware's reciprocal estimate and one Newton step (relative error
+// ~2^-24 from AVX-512's 14-bit estimate, ~2^-22 from AVX's 12-bit one) where there is one, else a
+// division (the division alone took half the float32 forward pass).
+inline vec<float> reciprocal(vec<float> q) {
+#if defined(__AVX512F__)
+    const vec<float> r = _mm512_rcp14_ps(q);
+#elif defined(__AVX__)
+    const vec<float> r = _mm256_rcp_ps(q);
+#else
+    return 1.0f / q;
+#endif
+#if defined(__AVX__)
+    return r * (2.0f - q * r);
+#endif
+}
+
+// tanh of one register of float32: the rational approximation of Eigen's fast float tanh (odd
+// numerator of degree 13 over an even denominator of degree 6 on |z| <= 7.9053111, z itself below
+// 4e-4; a few ulp, tested against float64 tanh).
+inline vec<float> tanh_lanes(vec<float> z) {
+    const vec<float> x = z > 7.90531110763549805f ? splat(7.90531110763549805f)
+                         : (z < -7.90531110763549805f ? splat(-7.90531110763549805f) : z);
+    const vec<float> x2 = x * x;
+    vec<float> p = x2 * -2.76076847742355e-16f + 2.00018790482477e-13f;
+    p = x2 * p + -8.60467152213735e-11f;
+    p = x2 * p + 5.12229709037114e-08f;
+    p = x2 * p + 1.48572235717979e-05f;
+    p = x2 * p + 6.37261928875436e-04f;
+    p = x2 * p + 4.89352455891786e-03f;
+    p = x * p;
+    vec<float> q = x2 * 1.19825839466702e-06f + 1.18534705686654e-04f;
+    q = x2 * q + 2.26843463243900e-03f;
+    q = x2 * q + 4.89352518554385e-03f;
+    const vec<float> a = z < 0.0f ? -z : z;
+    return a < 0.0004f ? z : p * reciprocal(q);
+}
+
+// A = act(Z) over n values, n a whole number of registers (A may be Z).
+template <class T>
+void activate(int act, const T* Z, T* A, int64_t n) {
+    switch (act) {
+        case ACT_RELU:
+            for (int64_t k = 0; k < n; ++k) A[k] = Z[k] > T(0) ? Z[k] : T(0);
+            break;
+        case ACT_TANH:
+            for (int64_t k = 0; k < n; k += lanes<T>()) store(A + k, tanh_lanes(load(Z + k)));
+            break;
+        case ACT_SILU:
+            for (int64_t k = 0; k < n; ++k) A[k] = static_cast<T>(vmath::silu(static_cast<double>(Z[k])));
+            break;
+        default:
+            if (A != Z) std::copy(Z, Z + n, A);
+    }
+}
+
+// G *= act'(Z) (A = act(Z)) over n values.
+template <class T>
+void activate_backward(int act, const T* Z, const T* A, T* G, int64_t n) {
+    switch (act) {
+        case ACT_RELU:
+            for (int64_t k = 0; k < n; ++k) G[k] = Z[k] > T(0) ? G[k] : T(0);
+            break;
+        case ACT_TANH:
+            for (int64_t k = 0; k < n; ++k) G[k] *= T(1) - A[k] * A[k];
+            break;
+        case ACT_SILU:
+            for (int64_t k = 0; k < n; ++k) {
+                const double s = 1.0 / (1.0 + vmath::exp(-static_cast<double>(Z[k])));
+                G[k] *= static_cast<T>(s * (1.0 + static_cast<double>(Z[k]) * (1.0 - s)));
+            }
+            break;
+        default:
+            break;
+    }
+}
+
+}  // namespace batch
+}  // namespace
+}  // namespace ee
