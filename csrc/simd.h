@@ -111,14 +111,7 @@ inline vec<double> tanh_lanes(vec<double> z) {
     typedef int64_t ivec __attribute__((vector_size(VEC_BYTES)));
     const vec<double> a = z < 0.0 ? -z : z;
     const vec<double> a2 = a * a;
-    vec<double> s = splat(929569.0 / 638512875.0);
-    s = s * a2 - 21844.0 / 6081075.0;
-    s = s * a2 + 1382.0 / 155925.0;
-    s = s * a2 - 62.0 / 2835.0;
-    s = s * a2 + 17.0 / 315.0;
-    s = s * a2 - 2.0 / 15.0;
-    s = s * a2 + 1.0 / 3.0;
-    const vec<double> small = a - a * (a2 * s);
+    const vec<double> small = vmath::tanh_series(a, a2);
     vec<double> x = -2.0 * a;
     x = x < -708.0 ? splat(-708.0) : x;
     constexpr double SHIFTER = 6755399441055744.0;  // 1.5 * 2^52

@@ -54,17 +54,22 @@ inline double exp(double x) {
 
 // tanh(z): odd Taylor series to z^15 for |z| < 0.125 (error < 1e-17), (1 - e)/(1 + e) with
 // e = exp(-2|z|) above (a few ulp).
-inline double tanh(double z) {
-    const double a = z < 0.0 ? -z : z;
-    const double a2 = a * a;
-    double s = 929569.0 / 638512875.0;
-    s = s * a2 - 21844.0 / 6081075.0;
+// tanh's odd series a - a^3 s(a^2) of a = |z| < 0.125, for a double or a register of them (simd.h).
+template <class V>
+inline V tanh_series(V a, V a2) {
+    V s = a2 * (929569.0 / 638512875.0) - 21844.0 / 6081075.0;
     s = s * a2 + 1382.0 / 155925.0;
     s = s * a2 - 62.0 / 2835.0;
     s = s * a2 + 17.0 / 315.0;
     s = s * a2 - 2.0 / 15.0;
     s = s * a2 + 1.0 / 3.0;
-    const double small = a - a * (a2 * s);
+    return a - a * (a2 * s);
+}
+
+inline double tanh(double z) {
+    const double a = z < 0.0 ? -z : z;
+    const double a2 = a * a;
+    const double small = tanh_series(a, a2);
     const double e = exp(-2.0 * a);
     const double large = (1.0 - e) / (1.0 + e);
     const double t = a < 0.125 ? small : large;

@@ -167,6 +167,11 @@ def _launch(out, *args, world=2):
                    MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), OMP_NUM_THREADS="1")
         procs.append(subprocess.Popen([sys.executable, WORKER, str(out), *map(str, args)], env=env,
                                       stderr=subprocess.PIPE, text=True))
+    return _wait(procs)
+
+
+def _wait(procs):
+    """(return code, stderr) of each process, killed after 10 minutes."""
     results = []
     for p in procs:
         try:
@@ -280,13 +285,8 @@ def test_two_nodes_by_torchrun_share_one_landscape_with_the_exact_slopes(tmp_pat
                str(tmp_path), "--walkers", "4", "--steps", str(steps), "--sync-every", "100"]
         procs.append(subprocess.Popen(cmd, env=dict(os.environ, OMP_NUM_THREADS="1"), stdout=subprocess.DEVNULL,
                                       stderr=subprocess.PIPE, text=True))
-    for p in procs:
-        try:
-            err = p.communicate(timeout=600)[1]
-        except subprocess.TimeoutExpired:
-            p.kill()
-            err = p.communicate()[1]
-        assert p.returncode == 0, err
+    for code, err in _wait(procs):
+        assert code == 0, err
     a, b = np.load(tmp_path / "rank0.npz"), np.load(tmp_path / "rank1.npz")
     np.testing.assert_array_equal(a["S"], b["S"])
     assert a["H"].sum() == steps * 8
