@@ -168,9 +168,12 @@ def _table(rows, tasks, methods):
             paired = "" if method == "sgd" else f"{d:+.4f} ± {dse:.4f} ({len(diff)})"
             land = next((r["landscape_seconds"] for r in rs if r.get("landscape_seconds")), None)
             cost = f"{sec:.1f}" + (f" + {land:.0f} (landscape, once)" if land else "")
-            if not good and rs and rs[0].get("error"):
-                paired = f"not available: {rs[0]['error'][:90]}"
-            lines.append(f"| {label} | {method} | {len(good)}/{len(rs)} | {m:.4f} ± {se:.4f} | {paired} | {L:.4g} | "
+            metric_text, loss_text = f"{m:.4f} ± {se:.4f}", f"{L:.4g}"
+            if not good:
+                metric_text, loss_text = "—", "—"
+                if rs and rs[0].get("error"):
+                    paired = "not available: " + rs[0]["error"].split("; ")[0].split(": give")[0][:150]
+            lines.append(f"| {label} | {method} | {len(good)}/{len(rs)} | {metric_text} | {paired} | {loss_text} | "
                          f"{cost} |")
             label = ""
     return "\n".join(lines) + "\n"
