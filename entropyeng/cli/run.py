@@ -26,7 +26,7 @@ from .common import (
 from .config import ConfigError, dump_toml, load_config
 from .rundir import RunLock, check_out_dir, run_files
 
-__all__ = ["cmd_run", "cmd_resume", "header"]
+__all__ = ["cmd_run", "cmd_resume", "header", "run_landscape"]
 
 
 def _batch_sizes(sgd) -> list:
@@ -255,6 +255,17 @@ def cmd_run(args):
         if not lead:
             return None
         return _finish(config, problem, paths, wall, steps_run, progress=not args.quiet)
+
+
+def run_landscape(task, out, sets=(), steps=None, quiet=True, force=False):
+    """``entropyeng run TASK --out OUT --set KEY=VALUE... [--steps N] --threads 1 [--force]`` from
+    Python (the landscape a harvest needs): ConfigError for bad input (a directory holding another
+    run without ``force``), SystemExit for a failed run."""
+    import argparse
+
+    args = argparse.Namespace(source=task, set=list(sets), data=None, seed=None, steps=steps, walkers=None, threads=1,
+                              out=out, force=force, quiet=quiet)
+    return cmd_run(args)
 
 
 def _checkpoint_meta(path) -> dict:

@@ -84,7 +84,7 @@ def _landscape_for(args, config):
     default budget, run now when it is not finished there)."""
     if args.landscape:
         return args.landscape
-    from . import main as cli_main
+    from .run import run_landscape
 
     run_dir = os.path.join("runs", config["task"])
     if not os.path.exists(os.path.join(run_dir, "summary.json")):
@@ -92,10 +92,7 @@ def _landscape_for(args, config):
               f"--out {run_dir}; give --landscape DIR to use another)", file=sys.stderr)
         sets = [f"{t}.{k}={v}" for t in ("data", "model") for k, v in config.get(t, {}).items()
                 if not isinstance(v, str) or v]
-        code = cli_main(["run", config["task"], "--out", run_dir, *sum((["--set", x] for x in sets), [])]
-                        + (["--quiet"] if args.quiet else []))
-        if code != 0:
-            raise SystemExit(code)
+        run_landscape(config["task"], run_dir, sets, quiet=args.quiet)
     return run_dir
 
 

@@ -48,7 +48,8 @@ SETTINGS = {
 def landscape_for(task, config, root, progress=print, steps=None):
     """The finished run directory ``root/task`` of ``task``'s landscape for the harvest rows (run now
     when absent: ``entropyeng run`` at LANDSCAPE_STEPS with the comparison's model and data)."""
-    from ..cli import main as cli_main
+    from ..cli.config import ConfigError
+    from ..cli.run import run_landscape
     from ..harvest.run import harvestable
     from ..tasks.catalog import build
 
@@ -62,10 +63,10 @@ def landscape_for(task, config, root, progress=print, steps=None):
             progress(f"  {task:17s} the harvest's landscape: {steps:.0e} steps -> {run_dir}")
         sets = [f"{t}.{k}={v}" for t in ("data", "model") for k, v in config[t].items() if not isinstance(v, str) or v]
         sets += ["sgd.runs=2", "sgd.epochs=5"]  # the landscape's own SGD baseline is not used here
-        code = cli_main(["run", task, "--steps", f"{steps:.0f}", "--out", run_dir, "--threads", "1",
-                         "--quiet", "--force", *sum((["--set", x] for x in sets), [])])
-        if code != 0:
-            raise TrainError(f"the {task} landscape run failed (exit {code})")
+        try:
+            run_landscape(task, run_dir, sets, steps=f"{steps:.0f}", force=True)  # the comparison's own folder
+        except (ConfigError, SystemExit) as e:
+            raise TrainError(f"the {task} landscape run failed ({e})") from None
     return run_dir
 
 
