@@ -43,6 +43,9 @@ def cmd_harvest(args):
     out = args.out or os.path.join(args.dir, f"harvest-L{target:g}.npz")
     if not out.endswith(".npz"):
         raise ConfigError(f"--out: the harvest's file must end in .npz, got '{out}'")
+    if not args.quiet:
+        print(f"harvest of {args.dir} at ln L = {math.log(target):.3f}: the walker walks into the reach, the bias is "
+              f"tuned there ({steps // 2:,} steps), then {steps:,} steps of production", file=sys.stderr, flush=True)
     bar = Progress(steps, "steps", not args.quiet)
     try:
         h = harvest_run(args.dir, train_loss=target, window=window, reach=reach, steps=steps, every=every,
