@@ -68,5 +68,8 @@ def cmd_harvest(args):
     print(f"  round trips across the reach {h.round_trips}; flatness of its visits {h.flatness:.2f}", file=sys.stderr)
     if not math.isfinite(h.error) or h.round_trips < 2:
         print("  few samples or round trips: the error is not reliable; give more --steps", file=sys.stderr)
+    else:
+        print("  the error is one walk's: it misses drifts slower than the walk (see docs/harvest.md); for an error "
+              "bar to trust, harvest 1e7 steps or more with a few --seed values and use their spread", file=sys.stderr)
     print(out)
     return h
