@@ -42,7 +42,7 @@ def sweep_section(quick=False):
                 fh.write(r.config_text)
             t0 = time.perf_counter()
             subprocess.run([sys.executable, "-m", "entropyeng", "run", cfg, "--out", os.path.join(tmp, "serial", r.name),
-                            "--threads", "1", "--quiet"], check=True, env=env, capture_output=True)
+                            "--threads", "1", "--quiet"], check=True, env=env, capture_output=True, cwd=tmp)
             serial += time.perf_counter() - t0
         t0 = time.perf_counter()
         runs = run_sweep(spec, os.path.join(tmp, "sweep"), workers=workers, threads=1, progress=False)

@@ -4,6 +4,7 @@ survive a killed worker, do no work twice, and a bad spec is one line before any
 import io
 import json
 import os
+import pathlib
 import signal
 import subprocess
 import sys
@@ -34,7 +35,9 @@ SMALL_SETS = ["--steps", "4e5", "--set", "wlmc.steps_per_stage=100000", "--set",
               "--set", "sgd.runs=2", "--set", "sgd.epochs=3"]
 
 
-def _cli(*args, cwd=None, timeout=600):
+# every process runs outside the source tree: there its folder, which has no compiled module, would
+# shadow the installed package (the torch reference chain, hundreds of times slower)
+def _cli(*args, cwd, timeout=600):
     env = dict(os.environ, OMP_NUM_THREADS="1")
     return subprocess.run([sys.executable, "-m", "entropyeng", *map(str, args)], capture_output=True, text=True,
                           timeout=timeout, env=env, cwd=cwd)
@@ -42,11 +45,12 @@ def _cli(*args, cwd=None, timeout=600):
 
 def _serial(out, width, k, sets=SMALL_SETS, depth=None):
     extra = ["--set", f"model.depth={depth}"] if depth else []
+    out = pathlib.Path(out)
     return subprocess.Popen([sys.executable, "-m", "entropyeng", "run", "spiral", *sets, "--set", f"model.width={width}",
                              *extra, "--set", f"data.train_seed={k}", "--set", f"data.test_seed={1000 + k}",
                              "--threads", "1", "--out", str(out), "--quiet"],
                             env=dict(os.environ, OMP_NUM_THREADS="1"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, cwd=out.parent)
 
 
 def _same_run(a, b):
@@ -66,7 +70,7 @@ def small_sweep(tmp_path_factory):
     root = tmp_path_factory.mktemp("sweep")
     spec = root / "small.toml"
     spec.write_text(SMALL)
-    done = _cli("sweep", spec, "--out", root / "out", "--workers", 2, "--quiet")
+    done = _cli("sweep", spec, "--out", root / "out", "--workers", 2, "--quiet", cwd=root)
     serial = {}
     for width in (4, 5):
         procs = [(k, _serial(root / f"serial-w{width}-k{k}", width, k)) for k in (0, 1)]
@@ -93,7 +97,7 @@ def test_a_sweep_on_two_workers_equals_serial_runs_bit_for_bit(small_sweep):
 def test_running_a_finished_sweep_again_does_no_work(small_sweep):
     root, spec, done, _ = small_sweep
     before = {p: p.stat().st_mtime_ns for p in (root / "out").rglob("*") if p.name != "sweep.json"}
-    again = _cli("sweep", spec, "--out", root / "out", "--workers", 2)
+    again = _cli("sweep", spec, "--out", root / "out", "--workers", 2, cwd=root)
     assert again.returncode == 0, again.stderr
     assert "all 4 runs finished" in again.stderr and "nothing to do" in again.stderr
     assert {p: p.stat().st_mtime_ns for p in (root / "out").rglob("*") if p.name != "sweep.json"} == before
@@ -103,7 +107,7 @@ def test_running_a_finished_sweep_again_does_no_work(small_sweep):
 @CPP
 def test_compare_draws_fig1b_from_a_sweep_directory(small_sweep):
     root = small_sweep[0]
-    done = _cli("compare", root / "out")
+    done = _cli("compare", root / "out", cwd=root)
     assert done.returncode == 0, done.stderr
     points = json.loads((root / "out" / "compare.json").read_text())
     assert sorted((p["label"], p["n"]) for p in points) == [("4x4 relu", 2), ("4x5 relu", 2)]
@@ -124,7 +128,7 @@ def test_a_worker_killed_mid_run_the_sweep_completes_and_the_run_equals_the_seri
                     '[sgd]\nruns = 2\nepochs = 3\n[axes]\nmodel.width = [6, 7]\ndata_set = [0]\n')
     out = tmp_path / "out"
     sweep = subprocess.Popen([sys.executable, "-m", "entropyeng", "sweep", str(spec), "--out", str(out), "--workers",
-                              "2", "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                              "2", "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
     target = out / "width6-data_set0"
     killed = None
     deadline = time.time() + 300

@@ -284,7 +284,7 @@ def test_two_nodes_by_torchrun_share_one_landscape_with_the_exact_slopes(tmp_pat
                "--node-rank", str(node), "--master-addr", "127.0.0.1", "--master-port", str(port), WORKER,
                str(tmp_path), "--walkers", "4", "--steps", str(steps), "--sync-every", "100"]
         procs.append(subprocess.Popen(cmd, env=dict(os.environ, OMP_NUM_THREADS="1"), stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.PIPE, text=True))
+                                      stderr=subprocess.PIPE, text=True, cwd=tmp_path))
     for code, err in _wait(procs):
         assert code == 0, err
     a, b = np.load(tmp_path / "rank0.npz"), np.load(tmp_path / "rank1.npz")
