@@ -214,3 +214,19 @@ def test_train_method_harvest_gives_a_network_of_the_target_train_loss(spiral_ru
     with pytest.raises(TrainError, match="other train data"):
         train(spiral_mlp(), spiral_classification(20, seed=5), spiral_classification(20, seed=1000), loss="bce",
               metric="accuracy", method="harvest", target_loss=0.5, landscape=str(spiral_run))
+
+
+@CPP
+def test_the_stored_networks_are_thinned_when_they_would_take_too_much_memory(exact_landscape, monkeypatch):
+    """At most STORED_BYTES of the window's networks are held (the stride doubles): the kept ones are
+    still the networks their numbers say."""
+    import entropyeng.harvest.core as core
+
+    monkeypatch.setattr(core, "STORED_BYTES", 0)  # the floor: 1000 networks
+    L, start = exact_landscape
+    h = harvest_wlmc(lambda **kw: _walker(7, **kw), L, XA - 1.5, window=0.1, steps=4_000_000, every=100, start=start)
+    assert h.samples > 1000  # more than were stored: the stride doubled at least once
+    for k in range(h.count):
+        w = h.params[k]
+        assert math.log(np.mean(w[:NA] ** 2)) == pytest.approx(h.ln_train_loss[k], abs=1e-9)
+        assert math.log(np.mean(w[NA:] ** 2)) == pytest.approx(h.test_metric[k], abs=1e-9)

@@ -18,6 +18,9 @@ from .stats import autocorrelation_time, flatness, round_trips, thin
 
 __all__ = ["Harvest", "harvest_wlmc", "load_params"]
 
+#: the most memory the window's networks take during a harvest (their decorrelated ones are kept)
+STORED_BYTES = 256 * 2**20
+
 
 @dataclass
 class Harvest:
@@ -173,18 +176,20 @@ def harvest_wlmc(make_walker, landscape, ln_train_loss, *, window=0.1, reach=0.3
 
     ``make_walker(**kw)``: a fresh single-walker :class:`entropyeng.WLMC` on the landscape's model,
     data and grid (its seed: the harvest's random stream), ``kw`` passed to WLMC (the production
-    walker gets ``step`` and ``adapt_every=0``: a fixed move width). The walker moves ``steps`` walker-steps under
-    the landscape's frozen marginal bias, held within ± ``reach`` of the target by walls (it first
-    walks in under the marginal with a slope outside), with no learning; every ``every`` steps its network is a sample, kept when in the window. ``start``:
-    parameters to start from (e.g. the run's last state; default the walker's own). ``count``: keep
-    at most this many of the decorrelated networks. ``progress(done, in_window)``: called along.
+    walker gets ``step`` and ``adapt_every=0``: a fixed move width). The walker moves ``steps``
+    walker-steps under the landscape's frozen marginal bias, held within ``reach`` (one number, or
+    two: below and above) of the target by walls (it first walks in under the marginal with a slope
+    outside), with no learning; every ``every`` steps its network is a sample, kept when in the
+    window. ``start``: parameters to start from (e.g. the run's last state; default the walker's
+    own). ``count``: keep at most this many of the decorrelated networks. ``progress(done,
+    in_window)``: called along.
 
     ``tune`` walker-steps (default ``steps`` / 2) first correct the bias within the reach, still a
     function of ln L alone: Wang-Landau on the x columns (the walker's column every ``every`` steps
-    gets ln f more, ln f from 1 down to the 1/t schedule over the reach's columns). A landscape of a short run
-    has errors of several nats across the reach, enough to pin the walker at one end; the
-    correction leaves every column's conditional distribution of the test metric as it was (the bias
-    is the same in all of a column's cells), and production runs on the corrected bias, frozen."""
+    gets ln f more, ln f from 1 down to the 1/t schedule over the reach's columns). A short run's
+    landscape has errors of several nats across the reach, enough to pin the walker at one end; the
+    correction leaves every column's conditional distribution of the test metric as it was (the
+    bias is the same in all of a column's cells), and production runs on the corrected bias, frozen."""
     below, above = (reach, reach) if isinstance(reach, (int, float)) else tuple(reach)
     for name, value in (("window", window), ("reach", below), ("reach", above)):
         if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
@@ -229,14 +234,20 @@ def harvest_wlmc(make_walker, landscape, ln_train_loss, *, window=0.1, reach=0.3
     n = steps // every
     xs = np.empty(n)
     ys = np.empty(n)
-    kept_params, kept_at = [], []
+    # the window's networks, every stride-th of them: at most STORED_BYTES (the stride doubles, and
+    # every other stored network is dropped, when they would take more)
+    cap = max(1000, STORED_BYTES // (8 * max(1, w.params.size)))
+    stored, stride, kept_at = [], 1, []
     for k in range(n):
         w.run(every, 0.0)
         x = math.log(w.train_loss)
         y = w.test_metric
         xs[k], ys[k] = x, (math.log(y) if metric_is_loss else y)
         if lo <= x <= hi:
-            kept_params.append(np.array(w.params, dtype=np.float64))
+            if len(kept_at) % stride == 0:
+                stored.append(np.array(w.params, dtype=np.float64))
+                if len(stored) > cap:
+                    stored, stride = stored[::2], stride * 2
             kept_at.append(k)
         if progress is not None and (k + 1) % max(1, n // 100) == 0:
             progress((k + 1) * every, len(kept_at))
@@ -247,14 +258,16 @@ def harvest_wlmc(make_walker, landscape, ln_train_loss, *, window=0.1, reach=0.3
                          "steps (or a wider window)")
     y_in = ys[inside]
     tau = autocorrelation_time(y_in)
-    pick = thin(inside.size, tau, count)
+    pick = thin(inside.size, stride * math.ceil(tau / stride), count)  # decorrelated, among the stored ones
+    pick = pick[pick % stride == 0]
     err = float(y_in.std(ddof=1) * math.sqrt(tau / inside.size)) if inside.size > 1 else math.nan
     cells = g.index(xs[inside], ys[inside])[0]
     visits = np.asarray(w._chain.H).sum(axis=1)
     reach_cols = (g.centers[0] >= x0 - below) & (g.centers[0] <= x0 + above) & (landscape.histogram.sum(axis=1) > 0)
     in_reach = (xs >= x0 - below) & (xs <= x0 + above)
     first = int(np.argmax(in_reach)) if in_reach.any() else n  # the drift into the reach is not a trip
-    return Harvest(params=np.stack(kept_params)[pick], ln_train_loss=xs[inside][pick], test_metric=ys[inside][pick],
+    return Harvest(params=np.stack(stored)[pick // stride], ln_train_loss=xs[inside][pick],
+                   test_metric=ys[inside][pick],
                    target=x0, window=(lo, hi), mean=float(y_in.mean()), error=err, tau=tau, samples=int(inside.size),
                    landscape_mean=_readout(landscape, cells),
                    round_trips=round_trips(xs[first:], x0 - 0.9 * below, x0 + 0.9 * above),
