@@ -11,7 +11,7 @@ bench.
     entropyeng compare DIR... --out FIG.png    # Fig. 1b: equilibrium vs SGD across runs
     entropyeng sweep fig1b-reduced --out DIR   # many runs (a spec's axes) on Dask; entropyeng compare DIR
     entropyeng harvest runs/spiral --train-loss 0.2   # networks of that train loss from the run's landscape
-    entropyeng bench                           # the benchmark table (from the source tree)
+    entropyeng bench                           # the benchmark table
     entropyeng train spiral --method maxent --target-loss 0.15   # a max-entropy network at that train loss
     entropyeng md digits --kT 0.005            # plain Langevin dynamics: the paper's Fig. 4
     entropyeng run house --walkers 8           # 8 WLMD walkers sharing one landscape
@@ -57,12 +57,9 @@ def cmd_tasks(args):
 
 
 def cmd_bench(args):
-    try:
-        from bench.__main__ import main as bench_main
-    except ImportError:
-        raise ConfigError("the benchmarks live in the source tree: run 'entropyeng bench' (or 'python -m bench') "
-                          "from the repository root") from None
-    bench_main(["--quick"] if args.quick else [])
+    from ..bench.__main__ import main as bench_main
+
+    bench_main((["--quick"] if args.quick else []) + (["--section", args.section] if args.section else []))
 
 
 def main(argv=None):
@@ -118,8 +115,10 @@ def main(argv=None):
     add_harvest_parser(sub)
     p = sub.add_parser("tasks", help="list the tasks")
     p.set_defaults(fn=cmd_tasks)
-    p = sub.add_parser("bench", help="the benchmark table")
-    p.add_argument("--quick", action="store_true")
+    p = sub.add_parser("bench", help="the benchmark table (python -m bench in a source tree: --avx2 too)")
+    p.add_argument("--quick", action="store_true", help="shorter timing rounds")
+    p.add_argument("--section", choices=["kernels", "wlmc", "wlmd", "walkers", "tasks", "gpu", "sweep", "all"],
+                   help="one section (default all)")
     p.set_defaults(fn=cmd_bench)
     args = parser.parse_args(argv)
     handler = _log_to_stderr(quiet=getattr(args, "quiet", False))

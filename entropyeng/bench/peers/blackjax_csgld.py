@@ -71,7 +71,7 @@ ENGINE = r"""
 import json, sys, torch
 torch.set_num_threads(1)
 sys.path.insert(0, sys.argv[2])
-from bench import wlmd_cases as D
+from .. import wlmd_cases as D
 dtype = getattr(torch, sys.argv[1])
 w = D.spiral_sampler("cpp", True, dtype)
 w.run(2)
