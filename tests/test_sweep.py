@@ -256,3 +256,24 @@ def test_the_terminal_table_shows_each_running_run_with_its_rate_and_eta(tmp_pat
     assert "100,000 / 400,000" in row and "10,000/s" in row and "30 s" in row
     board.show()  # redrawn in place: the cursor goes back over the table
     assert "\x1b[" in stream.getvalue()
+
+
+@CPP
+def test_a_sweep_on_a_running_cluster_by_its_scheduler_address(tmp_path, monkeypatch):
+    """--scheduler: the sweep is only the client of a cluster it did not start (here a LocalCluster
+    of this test), and the cluster outlives it."""
+    from distributed import LocalCluster
+
+    from entropyeng.sweep import load_spec, run_sweep
+
+    monkeypatch.chdir(tmp_path)  # the workers' processes start here, outside the source tree
+    spec = tmp_path / "s.toml"
+    spec.write_text(SMALL.replace("model.width = [4, 5]", "model.width = [4]").replace("data_set = [0, 1]",
+                                                                                      "data_set = [0]"))
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        runs = run_sweep(load_spec(str(spec)), str(tmp_path / "out"), scheduler=cluster.scheduler_address,
+                         progress=False)
+        assert [r.state for r in runs] == ["done"]
+        assert len(cluster.scheduler_info["workers"]) == 1  # still there
+    record = json.loads((tmp_path / "out" / "sweep.json").read_text())
+    assert record["cluster"] and record["runs"][0]["summary"]["steps"] == 400_000
