@@ -59,13 +59,16 @@ def harvestable(problem):
 
 
 def _start(run_dir, n_params):
-    """The run's last parameters when its checkpoint holds one walker's (or several: the first)."""
+    """The run's last parameters (WLMC's ``params``, WLMD's ``theta``; of several walkers the first):
+    a point the landscape knows, where the harvest's walker starts (the model's initialisation may lie
+    where the landscape's S is far from ln g, at a train loss its walkers left early)."""
     path = os.path.join(run_dir, "checkpoint.npz")
     try:
         with np.load(path, allow_pickle=False) as f:
-            if "params" not in f.files:
+            key = next((k for k in ("params", "theta") if k in f.files), None)
+            if key is None:
                 return None
-            p = np.asarray(f["params"], dtype=np.float64).reshape(-1)
+            p = np.asarray(f[key], dtype=np.float64).reshape(-1)
     except (OSError, ValueError):
         return None
     return p[:n_params] if p.size % n_params == 0 else None
@@ -95,8 +98,7 @@ def harvest_run(run_dir, *, train_loss, window=0.1, reach=0.3, steps=2_000_000, 
         raise HarvestError(f"the {config['task']} task: {why}")
     try:
         h = harvest_wlmc(walker, landscape, math.log(train_loss), window=window, reach=reach, steps=steps,
-                         every=every, count=count, progress=progress,
-                         start=_start(run_dir, n_params) if landscape.meta.get("sampler") == "WLMC" else None)
+                         every=every, count=count, progress=progress, start=_start(run_dir, n_params))
     except ValueError as e:
         raise HarvestError(str(e)) from None
     with open(os.path.join(run_dir, "config.toml")) as fh:
