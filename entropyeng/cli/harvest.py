@@ -49,7 +49,8 @@ def cmd_harvest(args):
     bar = Progress(steps, "steps", not args.quiet)
     try:
         h = harvest_run(args.dir, train_loss=target, window=window, reach=reach, steps=steps, every=every,
-                        count=args.count, seed=args.seed, progress=lambda done, n: bar.update(done, f"{n:,} in the window"))
+                        count=args.count, seed=args.seed,
+                        progress=lambda done, n: bar.update(done, f"{n:,} in the window"))
     except HarvestError as e:
         bar.close()
         raise ConfigError(str(e)) from None

@@ -78,8 +78,9 @@ class Harvest:
         with np.load(path, allow_pickle=False) as f:
             s = json.loads(bytes(f["__meta__"]).decode())
             arrays = {k: f[k] for k in ("params", "ln_train_loss", "test_metric")}
-        core = ("kind", "format_version", "ln_train_loss", "window", "metric", "kept", "samples_in_window", "tau_samples", "tau_steps", "mean",
-                "error", "landscape_mean", "difference", "round_trips", "flatness", "steps", "sample_every", "seconds")
+        core = ("kind", "format_version", "ln_train_loss", "window", "metric", "kept", "samples_in_window",
+                "tau_samples", "tau_steps", "mean", "error", "landscape_mean", "difference", "round_trips", "flatness",
+                "steps", "sample_every", "seconds")
         return cls(arrays["params"], arrays["ln_train_loss"], arrays["test_metric"], target=s["ln_train_loss"],
                    window=tuple(s["window"]), mean=s["mean"], error=s["error"], tau=s["tau_samples"],
                    samples=s["samples_in_window"], landscape_mean=s["landscape_mean"], round_trips=s["round_trips"],

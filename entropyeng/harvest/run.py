@@ -55,7 +55,8 @@ def harvestable(problem):
             warnings.simplefilter("ignore")
             WLMC(problem.make_model(0), problem.train, problem.test, loss=problem.loss, metric=problem.metric)
     except (TypeError, ValueError) as e:
-        return f"its network cannot be moved by the harvest's WLMC walker ({str(e).splitlines()[0][:120]}); harvests need an MLP"
+        why = str(e).splitlines()[0][:120]
+        return f"its network cannot be moved by the harvest's WLMC walker ({why}); harvests need an MLP"
     return None
 
 

@@ -40,7 +40,8 @@ class RunState:
         if not line:
             return 0
         if "wlmc" in c:
-            return min(self.total, int(line.get("stage", 0)) * c["wlmc"]["steps_per_stage"] * max(1, c["wlmc"]["walkers"]))
+            per_stage = c["wlmc"]["steps_per_stage"] * max(1, c["wlmc"]["walkers"])
+            return min(self.total, int(line.get("stage", 0)) * per_stage)
         return min(self.total, int(line.get("step", 0)) * max(1, c["wlmd"]["walkers"]))
 
     def phase(self) -> str:
@@ -85,7 +86,9 @@ def _last_json(path):
 def _eta(seconds):
     if seconds is None or not math.isfinite(seconds):
         return "-"
-    return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"
+    if seconds >= 5400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
 
 class Board:
@@ -135,7 +138,8 @@ class Board:
             return
         now = time.time()
         if self.tty:
-            lines = [self._headline(), f"{'run':40s} {'state':16s} {'walker-steps done':>31s} {'rate':>12s} {'ETA':>9s}"]
+            head = f"{'run':40s} {'state':16s} {'walker-steps done':>31s} {'rate':>12s} {'ETA':>9s}"
+            lines = [self._headline(), head]
             lines += self._rows()
             if self.drawn:
                 self.stream.write(f"\x1b[{self.drawn}F\x1b[J")
@@ -147,7 +151,8 @@ class Board:
             running = [r for r in self.runs if r.state == "running"]
             detail = "; ".join(f"{r.name} " + ("SGD baseline" if r.phase() == "baseline" else
                                                 f"{100 * r.done_steps() / max(1, r.total):.0f}%") for r in running[:6])
-            self.stream.write(f"{time.strftime('%H:%M:%S')} {self._headline()}" + (f" ({detail})" if detail else "") + "\n")
+            line = f"{time.strftime('%H:%M:%S')} {self._headline()}" + (f" ({detail})" if detail else "")
+            self.stream.write(line + "\n")
             self.stream.flush()
 
     def say(self, message):

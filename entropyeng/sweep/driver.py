@@ -114,7 +114,8 @@ def _drive(client, board, runs, todo, threads, retries, dashboard):
     from dask.distributed import wait
 
     board.cluster = client.scheduler.address if client.scheduler else None
-    board.say(f"sweep {board.spec.task}: {len(todo)} of {len(runs)} runs to do on {len(client.scheduler_info()['workers'])} "
+    workers = len(client.scheduler_info()["workers"])
+    board.say(f"sweep {board.spec.task}: {len(todo)} of {len(runs)} runs to do on {workers} "
               f"workers ({board.cluster})" + (f"; dashboard {dashboard}" if dashboard else ""))
     futures = {}
     for r in todo:

@@ -58,6 +58,7 @@ def harvested(model, data, train, test, *, loss, metric, target, landscape, seed
                    tau_steps=h.tau * h.every, round_trips=h.round_trips, landscape_seconds=landscape_seconds,
                    landscape=os.path.abspath(landscape))
     return TrainResult(method="harvest", model=model, target_loss=target, train_loss=train_loss,
-                       test_metric=test_metric, reached=abs(math.log(train_loss) - math.log(target)) <= window / 2 + 1e-6,
+                       test_metric=test_metric,
+                       reached=abs(math.log(train_loss) - math.log(target)) <= window / 2 + 1e-6,
                        seconds=h.seconds, steps=h.steps, trajectory=np.c_[h.ln_train_loss, h.test_metric],
                        details=details)
