@@ -61,6 +61,8 @@ def train(model, train, test, *, loss, metric, method="maxent", target_loss, see
     for name, value in (("lr", lr), ("dt", dt), ("width", width), ("kT0", kT0), ("kT1", kT1)):
         if not (isinstance(value, (int, float)) and value > 0 and value < float("inf")):
             raise TrainError(f"{name}: expected a finite number > 0, got {value!r}")
+    # as floats: a Python int above 2^63 reaches torch's optimisers as an int64 and overflows there
+    lr, dt, width, kT0, kT1 = float(lr), float(dt), float(width), float(kT0), float(kT1)
     data = prepare(model, train, test)
     if method == "harvest":
         from .harvested import harvested
