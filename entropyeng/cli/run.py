@@ -161,11 +161,13 @@ def _baseline_seconds(config, problem):
 
     s = config["sgd"]
     try:
-        for _ in range(2):  # the second epoch: the first pays for torch's first calls
+        for _ in range(2):  # a second epoch when the first was short: it paid for torch's first calls
             t0 = time.perf_counter()
             train_one(problem.make_model, problem.train, problem.test, loss=problem.loss, metric=problem.metric,
                       epochs=1, lr=s["lr"], batch_size=s["batch_size"], optimizer=s["optimizer"], seed=0)
             epoch = time.perf_counter() - t0
+            if epoch > 2.0:  # a large task: one epoch is estimate enough, and a second would delay the run
+                break
     except Exception:  # noqa: BLE001 (an estimate; the baseline itself reports its own errors)
         return None
     procs = 1 if str(config.get("model", {}).get("device", "cpu")).startswith("cuda") else min(
