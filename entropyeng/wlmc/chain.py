@@ -49,6 +49,7 @@ from ..kernels.mlp_spec import (
 )
 from ..landscape import Landscape
 from . import checkpoint
+from .default_grid import default_grid
 
 __all__ = ["WLMC", "StageInfo", "paper_schedule"]
 
@@ -81,22 +82,6 @@ def _usable_cores() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
-
-
-def _forward_np(spec, params, X):
-    """ln train loss of random parameter draws (for the default grid); X is (n, d_0)."""
-    acts = {0: lambda z: z, 1: lambda z: np.maximum(z, 0), 2: np.tanh, 3: lambda z: z / (1 + np.exp(-z))}
-    a, off = X, 0
-    for l, act in enumerate(spec.acts):
-        i, o = spec.sizes[l], spec.sizes[l + 1]
-        W = params[..., off:off + i * o].reshape(params.shape[:-1] + (o, i))
-        off += i * o
-        z = np.einsum("...oi,...ni->...no", W, a)
-        if spec.bias[l]:
-            z = z + params[..., None, off:off + o]
-            off += o
-        a = acts[act](z)
-    return a
 
 
 class WLMC:
@@ -196,7 +181,8 @@ class WLMC:
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < 2**64:
             raise ValueError(f"seed: expected an integer in [0, 2^64), got {seed!r}")
         self.seed = int(seed)
-        self.grid = self._default_grid() if grid is None else grid
+        self.grid = (default_grid(self.spec, self.bounds, self._train, self._test, self.loss, self.metric)
+                     if grid is None else grid)
         if not isinstance(self.grid, Grid):
             raise TypeError(f"grid: expected an entropyeng.Grid, got {type(self.grid).__name__}")
         _checks.fits_in_memory(2 * 8 * self.grid.nx * self.grid.ny,
@@ -281,35 +267,6 @@ class WLMC:
                            else params)
             chain.restart_walkers(starts, state)
         return chain
-
-    def _default_grid(self) -> Grid:
-        rng = np.random.default_rng(12345)
-        draws = rng.uniform(-1, 1, size=(256, self.spec.n_params)) * self.bounds
-        Xa, ta = self._train
-        Xb, tb = self._test
-
-        def ln_loss(X, t):
-            out = torch.from_numpy(_forward_np(self.spec, draws, X.T))
-            tt = torch.from_numpy(t)
-            if self.loss == "bce":
-                v = torch.nn.functional.binary_cross_entropy_with_logits(
-                    out[..., 0], tt.expand(out.shape[0], -1), reduction="none").mean(-1)
-            elif self.loss == "ce":
-                v = torch.nn.functional.cross_entropy(out.transpose(1, 2), tt.long().expand(out.shape[0], -1),
-                                                      reduction="none").mean(-1)
-            else:
-                v = ((out - tt.T) ** 2).mean(dim=(-1, -2))
-            return np.log(np.maximum(v.numpy(), 1e-300))
-
-        xs = ln_loss(Xa, ta)
-        x_min, x_max = math.floor(xs.min() - 8.0), math.ceil(xs.max() + 1.0)
-        nx = int(round((x_max - x_min) / 0.05))
-        if self.metric == "accuracy":
-            n = Xb.shape[1]
-            return Grid(x_min, x_max, nx, -0.5 / n, 1 + 0.5 / n, max(n + 1, 3))
-        ys = ln_loss(Xb, tb)
-        y_min, y_max = math.floor(ys.min() - 8.0), math.ceil(ys.max() + 1.0)
-        return Grid(x_min, x_max, nx, y_min, y_max, int(round((y_max - y_min) / 0.05)))
 
     # -- running ------------------------------------------------------------------------------
     def run(self, n_steps: int, ln_f: float) -> None:

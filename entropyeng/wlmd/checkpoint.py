@@ -16,6 +16,7 @@ import torch
 
 from .._io import hash_arrays, load_npz, save_npz_atomic
 from ..grid import Grid
+from . import reads
 
 __all__ = ["state_dict", "load_state_dict", "save", "read", "restore", "load_sampler", "FORMS_OF_FILES"]
 
@@ -99,7 +100,7 @@ def load_state_dict(w, state: dict) -> None:
     if w._share is not None:
         w._share.reset()
     w._active_seen = w.active
-    w._evaluate_current()
+    reads.evaluate(w)
 
 
 def _gather(w, a) -> np.ndarray:

@@ -84,7 +84,7 @@ def host_read(w, checkpoint_path, last):
     was = w._active_seen
     now = w.active
     news = [(k, problem(w.grid, *(float(a) for a in s.bad_xy[k]), int(s.bad[k]))) for k in np.nonzero(was & ~now)[0]]
-    w._evaluate_current()
+    evaluate(w)
     if last:
         for k in np.nonzero(now)[0]:
             what = problem(w.grid, w._xs[k], w._ys[k], w.t)
@@ -96,7 +96,7 @@ def host_read(w, checkpoint_path, last):
                     s.bad[k] = w.t
                 news.append((k, what))
         if news:
-            w._evaluate_current()
+            evaluate(w)
     w._active_seen = w.active
     message = w._thermometer.read(w.t, s.v, w._active_seen)
     if message:
@@ -121,7 +121,7 @@ def host_read(w, checkpoint_path, last):
             s.t.fill_(failed)
             s.active.fill_(True)  # the last good state is a state to continue from
         w._active_seen = w.active
-        w._evaluate_current()
+        evaluate(w)
         w.save(path)
         raise WLMDError(f"WLMD stopped: {news[0][1]}; the last good state was written to {path}", failed, path)
     w.save(path)

@@ -215,9 +215,9 @@ class WLMD:
         self._active_seen = np.ones(self.K, dtype=bool)  # the walkers active at the last host read
         self._fns = self._fns_torch = None  # the model's functions (models.ModelFns), built when first needed
         self._runner = None
-        self._evaluate_current()
+        reads.evaluate(self)
         for k in range(self.K):
-            problem = self._problem(self._xs[k], self._ys[k], 0)
+            problem = reads.problem(self.grid, self._xs[k], self._ys[k], 0)
             if problem:
                 raise ValueError(f"grid: the initial state does not fit: {problem}")
         n_rows = int(self.X_tr.shape[0]) + int(self.X_te.shape[0])
@@ -271,13 +271,6 @@ class WLMD:
     def _build_models(self, kernel):
         return models.build(self.model, self._loss, self.X_tr, self.y_tr, self.X_te, self.y_te, self.cv_y, self.alpha,
                             self.logit_y, self.K, kernel, self.loss_name)
-
-    def _evaluate_current(self):
-        """Read every walker's (x, y) on the host (:func:`entropyeng.wlmd.reads.evaluate`)."""
-        reads.evaluate(self)
-
-    def _problem(self, x, y, step):
-        return reads.problem(self.grid, x, y, step)
 
     def wall_energy(self, x, y):
         """The fixed wall bias at (x, y) (arrays allowed)."""
