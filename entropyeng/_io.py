@@ -85,6 +85,17 @@ def json_bytes(obj) -> bytes:
     return (json.dumps(clean(obj), indent=2, allow_nan=False) + "\n").encode()
 
 
+def tail_lines(path, nbytes=8192) -> list:
+    """The lines of the last ``nbytes`` of a text file (the first may be cut); [] if it cannot be read."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - nbytes))
+            return fh.read().decode(errors="replace").splitlines()
+    except OSError:
+        return []
+
+
 def savez_atomic(path, **arrays) -> None:
     """np.savez to ``path`` atomically."""
     buf = io.BytesIO()

@@ -150,11 +150,6 @@ def _advance(sampler, config, problem, paths, quiet):
         raise SystemExit(EXIT_FAILED) from None
 
 
-def _duration(seconds):
-    return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{seconds / 60:.0f} min" if seconds >= 90 else \
-        f"{seconds:.0f} s"
-
-
 def _baseline_seconds(config, problem):
     """The SGD baseline's wall time, from one epoch of one run timed now (the runs share the cores)."""
     from ..analysis.baselines import train_one
@@ -184,6 +179,7 @@ def header(config, out, problem=None, resuming=None) -> str:
 
     from .. import __version__
     from ..kernels import backends
+    from .runloop import duration
 
     core = backends.core()
     section = "wlmc" if "wlmc" in config else "wlmd"
@@ -196,7 +192,7 @@ def header(config, out, problem=None, resuming=None) -> str:
     if s:
         estimate = _baseline_seconds(config, problem) if problem is not None else None
         lines.append(f"baseline {s.get('runs')} SGD runs x {len(_batch_sizes(s))} batch size(s) x {s.get('epochs')} "
-                     "epochs, after the landscape" + (f", about {_duration(estimate)}" if estimate else "")
+                     "epochs, after the landscape" + (f", about {duration(estimate)}" if estimate else "")
                      + " (sgd.runs, sgd.epochs)")
     threads = w.get("threads") or "auto"
     lines.append(f"threads  torch {torch.get_num_threads()}, sampler {threads}")

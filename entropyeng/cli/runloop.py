@@ -13,7 +13,16 @@ import time
 import warnings
 from dataclasses import asdict
 
-__all__ = ["Progress", "Interrupted", "new_sampler", "load_sampler", "run_wlmc", "run_wlmd", "total_steps"]
+__all__ = ["Progress", "Interrupted", "new_sampler", "load_sampler", "run_wlmc", "run_wlmd", "total_steps", "duration"]
+
+
+def duration(seconds) -> str:
+    """A time a person reads at once: seconds, minutes or hours ("-" for none)."""
+    if seconds is None or not math.isfinite(seconds):
+        return "-"
+    if seconds >= 5400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
 
 class Interrupted(Exception):

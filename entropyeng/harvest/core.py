@@ -153,6 +153,9 @@ def _tune(w, bias, landscape, lo, hi, steps, every):
     bias = bias.copy()
     ln_f, halvings, one_over_t = 1.0, 0, False
     seen = np.zeros(g.nx, dtype=bool)
+    # the chain takes its bias whole (a copy of nx * ny values): on a large grid (the paper's 2000 x 2000)
+    # the corrections reach it every few samples, so that copying does not outweigh the walking
+    push_every, unpushed = max(1, bias.size // 100_000), 0
     for t in range(1, max(1, steps // every) + 1):
         w.run(every, 0.0)
         i = min(int((math.log(w.train_loss) - g.x_min) / g.dx), g.nx - 1)
@@ -167,7 +170,10 @@ def _tune(w, bias, landscape, lo, hi, steps, every):
         if one_over_t:
             ln_f = cols / t
         bias[i, :] += ln_f
-        w._chain.lnG = bias
+        unpushed += 1
+        if unpushed >= push_every:
+            w._chain.lnG = bias
+            unpushed = 0
     return bias, dict(tune_ln_f=ln_f, tune_halvings=halvings)
 
 

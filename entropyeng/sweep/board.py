@@ -5,13 +5,12 @@ plain line every 30 s in a log, and ``sweep.json``."""
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
 import time
 
-from .._io import json_bytes, write_atomic
-from ..cli.runloop import total_steps
+from .._io import json_bytes, tail_lines, write_atomic
+from ..cli.runloop import duration, total_steps
 
 __all__ = ["RunState", "Board"]
 
@@ -68,27 +67,13 @@ class RunState:
 
 
 def _last_json(path):
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            fh.seek(max(0, fh.tell() - 8192))
-            lines = fh.read().decode(errors="replace").splitlines()
-    except OSError:
-        return None
-    for line in reversed(lines):
+    """The last whole JSON line of a log (a kill may have cut the last one), or None."""
+    for line in reversed(tail_lines(path)):
         try:
             return json.loads(line)
         except ValueError:
-            continue  # a line cut by a kill
+            continue
     return None
-
-
-def _eta(seconds):
-    if seconds is None or not math.isfinite(seconds):
-        return "-"
-    if seconds >= 5400:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
 
 class Board:
@@ -124,7 +109,7 @@ class Board:
             eta = (r.total - done) / rate if rate else None
             what = r.phase() + (f" (try {r.attempts})" if r.attempts > 1 else "")
             rows.append(f"{r.name[:40]:40s} {what:16s} {done:>14,} / {r.total:<14,} "
-                        f"{(f'{rate:,.0f}/s' if rate else '-'):>12s} {_eta(eta) if r.state == 'running' else '':>9s}")
+                        f"{(f'{rate:,.0f}/s' if rate else '-'):>12s} {duration(eta) if r.state == 'running' else '':>9s}")
         return rows
 
     def _headline(self):

@@ -80,9 +80,10 @@ def _client(scheduler, workers, threads, any_gpu):
     import dask
 
     # one run per worker thread at a time: a worker holds no queue of runs that another could start
-    dask.config.set({"distributed.scheduler.worker-saturation": 1.0})
-    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=dashboard,
-                           resources=resources, silence_logs=logging.ERROR)
+    # (for this cluster's scheduler only: the caller's Dask configuration is left as it was)
+    with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=dashboard,
+                               resources=resources, silence_logs=logging.ERROR)
     client = Client(cluster)
     return client, cluster, client.dashboard_link if dashboard else None
 

@@ -20,6 +20,8 @@ import subprocess
 import sys
 import time
 
+from .._io import tail_lines
+
 __all__ = ["RunKilled", "run_job", "summary_of"]
 
 LOG_NAME = "run.log"
@@ -42,17 +44,6 @@ def summary_of(directory) -> dict | None:
     if s.get("shared_gap"):
         out["shared_gap"] = s["shared_gap"].get("gap")
     return out
-
-
-def _last_line(path):
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            fh.seek(max(0, fh.tell() - 4096))
-            lines = fh.read().decode(errors="replace").strip().splitlines()
-        return lines[-1] if lines else ""
-    except OSError:
-        return ""
 
 
 def run_job(directory: str, threads: int = 1) -> dict:
@@ -79,4 +70,5 @@ def run_job(directory: str, threads: int = 1) -> dict:
     if rc == 0 and summary is not None:
         return dict(state="done", wall=wall, host=socket.gethostname(), summary=summary)
     return dict(state="failed", wall=wall, host=socket.gethostname(), exit_code=rc,
-                error=_last_line(log_path) or f"exit code {rc}")
+                error=next((line for line in reversed(tail_lines(log_path, 4096)) if line.strip()), "")
+                or f"exit code {rc}")
