@@ -142,9 +142,9 @@ def _drive(client, board, runs, todo, threads, retries, dashboard):
                 continue
             if f.key in active and r.state != "running" and _log_since(r.dir, submitted):
                 r.state, r.started = "running", r.started or time.strftime("%Y-%m-%d %H:%M:%S")
-                r.attempts += 1
             if r.state == "running":
                 r.observe(now)
+                r.attempts = _starts(r.dir)  # a retried run's log has a start line more
         for f in done:
             r = futures[f.key][1]
             _settle(f, r, board)
@@ -181,7 +181,7 @@ def _starts(directory):
 
 def _settle(future, r, board):
     r.finished = time.strftime("%Y-%m-%d %H:%M:%S")
-    r.attempts = max(r.attempts, _starts(r.dir))
+    r.attempts = _starts(r.dir)
     try:
         result = future.result()
     except Exception as e:  # noqa: BLE001 (a killed worker too often, a run killed too often: the run failed)
