@@ -10,46 +10,84 @@ The folders: ``kernels/`` (the checked kernel API, the torch operators, the back
 (the Monte Carlo chain, its walkers, replica exchange), ``wlmd/`` (molecular dynamics), ``analysis/``
 (readouts, SGD baselines, figures), ``tasks/``, ``train/``, ``cli/`` (the ``entropyeng`` command, a
 module per command), ``reference/``.
+
+The names load on first use (PEP 562): ``import entropyeng`` itself imports neither torch nor
+numpy (nor logging: the package's logger gets its ``NullHandler`` where it first logs, in
+:mod:`entropyeng.wlmd.runners`), so the command can answer Ctrl-C in its first second with one line, and a script that needs
+only :class:`Grid` does not pay for the samplers.
 """
 
-import logging as _logging
+import importlib as _importlib
+import importlib.util as _util
 import sys as _sys
-
-from . import analysis, kernels, reference
-from .analysis import baselines, plot
-from .grid import Grid
-from .kernels import backends, ops
-from .landscape import Landscape
-from .wlmc import REWL, WLMC, rewl
-from .wlmd import WLMD, WalkerDropped, WLMDError, integrators, presets
-
-# the module paths of versions <= 0.1 (before the folders) stay importable
-for _name, _module in dict(ops=ops, backends=backends, plot=plot, baselines=baselines, rewl=rewl,
-                           integrators=integrators, presets=presets).items():
-    _sys.modules.setdefault(f"{__name__}.{_name}", _module)
-del _name, _module
-
-_logging.getLogger(__name__).addHandler(_logging.NullHandler())  # quiet unless the application configures logging
-
-WalkersWLMD = WLMD  # the many-walker sampler of versions <= 0.1 is WLMD(..., walkers=K)
 
 __version__ = "0.1.0"
 
+#: public name -> (module that defines it, attribute)
+_NAMES = {"Grid": ("grid", "Grid"), "Landscape": ("landscape", "Landscape"), "WLMC": ("wlmc", "WLMC"),
+          "REWL": ("wlmc", "REWL"), "WLMD": ("wlmd", "WLMD"), "WLMDError": ("wlmd", "WLMDError"),
+          "WalkerDropped": ("wlmd", "WalkerDropped"),
+          "WalkersWLMD": ("wlmd", "WLMD")}  # the many-walker sampler of versions <= 0.1 is WLMD(..., walkers=K)
+
+#: the module paths of versions <= 0.1 (before the folders), still importable
+_MOVED = {"ops": "kernels.ops", "backends": "kernels.backends", "plot": "analysis.plot",
+          "baselines": "analysis.baselines", "rewl": "wlmc.rewl", "integrators": "wlmd.integrators",
+          "presets": "wlmd.presets"}
+
+_SUBPACKAGES = ("analysis", "bench", "cli", "grid", "harvest", "kernels", "landscape", "reference", "sweep", "tasks",
+                "train", "wlmc", "wlmd")
+
+
+def __getattr__(name):
+    if name in _NAMES:
+        module, attr = _NAMES[name]
+        value = getattr(_importlib.import_module(f"{__name__}.{module}"), attr)
+    elif name in _MOVED:
+        value = _importlib.import_module(f"{__name__}.{_MOVED[name]}")
+    elif name in _SUBPACKAGES:
+        value = _importlib.import_module(f"{__name__}.{name}")
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_NAMES) | set(_MOVED) | set(_SUBPACKAGES))
+
+
+class _MovedModules:  # a meta path finder and its loader (importlib.abc costs 10 ms)
+    """``import entropyeng.ops`` (a 0.1 path) gives the module where it lives now."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        parent, _, short = fullname.rpartition(".")
+        if parent == __name__ and short in _MOVED:
+            return _util.spec_from_loader(fullname, self)
+        return None
+
+    def create_module(self, spec):
+        return _importlib.import_module(f"{__name__}.{_MOVED[spec.name.rpartition('.')[2]]}")
+
+    def exec_module(self, module):
+        pass
+
+
+if not any(isinstance(f, _MovedModules) for f in _sys.meta_path):
+    _sys.meta_path.append(_MovedModules())
 
 def _say_if_the_engine_is_missing():
     """One line on stderr when the package is imported from a source tree that has no compiled
     module (``python -m`` or a script in the repository root puts the tree before the installed
     package): everything would run on the torch reference, hundreds of times slower, silently."""
     import os
-    import sys
 
-    if backends.core() is not None:
+    if _util.find_spec(f"{__name__}._core") is not None:
         return
     here = os.path.dirname(os.path.abspath(__file__))
     if os.path.exists(os.path.join(here, os.pardir, "pyproject.toml")):
-        sys.stderr.write(f"entropyeng: the compiled engine (entropyeng._core) is missing: imported from the source "
-                         f"tree {here}; every kernel runs on the slow torch reference. Install with "
-                         f"'pip install -e .' or run Python with -P outside the tree.\n")
+        _sys.stderr.write(f"entropyeng: the compiled engine (entropyeng._core) is missing: imported from the source "
+                          f"tree {here}; every kernel runs on the slow torch reference. Install with "
+                          f"'pip install -e .' or run Python with -P outside the tree.\n")
 
 
 _say_if_the_engine_is_missing()

@@ -201,7 +201,7 @@ def test_slow_rates_read_as_seconds_per_item(capsys):
 def test_a_run_starts_with_a_header(tmp_path, capsys):
     from entropyeng.cli import main
 
-    assert main(["run", "spiral", "--steps", "1e5", "--out", str(tmp_path / "r"), "--set", "sgd.runs=2",
+    assert main(["run", "spiral", "--steps", "1e7", "--out", str(tmp_path / "r"), "--set", "sgd.runs=2",
                  "--set", "sgd.epochs=3"]) == 0
     err = capsys.readouterr().err
     for what in ("entropyeng 0.1.0, torch", "kernels", "cores", "run      spiral ->", "budget   1e+05 walker-steps",
@@ -290,3 +290,44 @@ def test_a_toml_nested_too_deeply_and_a_landscape_of_objects_are_one_line(tmp_pa
     run.mkdir()
     np.savez(run / "landscape.npz", entropy=np.array([{"a": 1}], dtype=object))
     assert "cannot be read as a landscape" in one_line_error(capsys, 2, ["plot", str(run)])
+
+
+def test_importing_the_package_and_its_command_loads_no_torch(tmp_path):
+    """``import entropyeng`` (PEP 562: names load on first use) and ``entropyeng.cli`` import neither
+    torch nor numpy; the 0.1 module paths and the public names still resolve."""
+    code = ("import sys, entropyeng, entropyeng.cli; heavy = [m for m in ('torch', 'numpy') if m in sys.modules]; "
+            "import entropyeng.ops, entropyeng.presets; from entropyeng import WLMD, Grid, kernels, backends; "
+            "print(heavy, entropyeng.ops.__name__, entropyeng.presets.__name__, WLMD.__module__, backends.__name__)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["[]", "entropyeng.kernels.ops", "entropyeng.wlmd.presets",
+                                  "entropyeng.wlmd.sampler", "entropyeng.kernels.backends"]
+
+
+def test_ctrl_c_while_the_commands_load_is_one_line_and_130(tmp_path):
+    """An interrupt while torch loads (the command's first second) ends in one line and exit 130,
+    not a KeyboardInterrupt traceback: made deterministic by an import of torch that raises it."""
+    code = ("import sys\n"
+            "class Interrupt:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name == 'torch':\n"
+            "            raise KeyboardInterrupt\n"
+            "sys.meta_path.insert(0, Interrupt())\n"
+            "from entropyeng.cli import main\n"
+            "sys.exit(main(['tasks']))\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 130 and out.stderr.strip().splitlines() == ["entropyeng: interrupted"], out.stderr
+
+
+@pytest.mark.parametrize("after", [0.3, 1.0])
+def test_a_real_ctrl_c_in_the_first_second_exits_130(tmp_path, after):
+    import signal
+    import time
+
+    cmd = [sys.executable, "-m", "entropyeng", "run", "spiral", "--steps", "1e7", "--out", str(tmp_path / "r"),
+           "--quiet"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(after)
+    proc.send_signal(signal.SIGINT)
+    err = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 130 and "Traceback" not in err, err

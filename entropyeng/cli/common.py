@@ -17,9 +17,7 @@ MAX_STEPS = 10**13
 __all__ = ["EXIT_USAGE", "EXIT_FAILED", "EXIT_INTERRUPTED", "_paths", "_build", "_apply_steps", "_apply_threads",
            "run_digest"]
 
-EXIT_USAGE = 2
-EXIT_FAILED = 1
-EXIT_INTERRUPTED = 130
+from . import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE  # noqa: E402 (defined where main needs them: light)
 
 
 def _paths(out):

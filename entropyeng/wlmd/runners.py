@@ -31,6 +31,7 @@ from .step import repeat_step
 
 __all__ = ["Runner", "FORMS", "torch_threads", "default_threads"]
 
+logging.getLogger("entropyeng").addHandler(logging.NullHandler())  # quiet unless the application configures logging
 log = logging.getLogger("entropyeng.wlmd")
 
 FORMS = ("eager", "compiled")
