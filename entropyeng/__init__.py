@@ -23,6 +23,15 @@ import sys as _sys
 
 __version__ = "0.1.0"
 
+TYPE_CHECKING = False  # (typing's own costs an import; type checkers and the API docs read the names below)
+if TYPE_CHECKING:
+    from . import analysis, kernels, reference
+    from .grid import Grid
+    from .landscape import Landscape
+    from .wlmc import REWL, WLMC
+    from .wlmd import WLMD, WalkerDropped, WLMDError
+del TYPE_CHECKING
+
 #: public name -> (module that defines it, attribute)
 _NAMES = {"Grid": ("grid", "Grid"), "Landscape": ("landscape", "Landscape"), "WLMC": ("wlmc", "WLMC"),
           "REWL": ("wlmc", "REWL"), "WLMD": ("wlmd", "WLMD"), "WLMDError": ("wlmd", "WLMDError"),

@@ -163,3 +163,29 @@ def test_the_digits_stand_in_gets_a_baseline_that_trains():
     assert c["sgd"]["lr"] == 0.003 and c["sgd"]["optimizer"] == "adam"
     c = load_config("digits", sets=["data.path=/somewhere/mnist.npz"])
     assert (c["sgd"]["optimizer"], c["sgd"]["lr"], c["sgd"]["batch_size"]) == ("sgd", 3e-3, 4)
+
+
+def test_into_box_gives_the_samplers_start_without_a_warning_and_the_default_keeps_torchs_draw():
+    """A factory's ``box="paper"`` clamps exactly what the sampler would (the same start, no warning);
+    its default keeps PyTorch's initialisation, where the SGD baselines start."""
+    import warnings
+
+    import torch
+
+    from entropyeng import WLMD
+    from entropyeng.tasks import into_box, regression_mlp, spiral_regression
+
+    train, test = spiral_regression(50, seed=0), spiral_regression(50, seed=1)
+    drawn = regression_mlp(30)
+    assert float(drawn[0].weight.abs().max()) > 0.5  # PyTorch's U(+-1/sqrt(2)) draw, unchanged
+    with pytest.warns(UserWarning, match=r"45 initial parameters lie outside the paper's box.*0\.weight: 30 beyond "
+                                         r"\+-0\.365.*into_box"):
+        clamped_by_sampler = WLMD(regression_mlp(30), train, test, loss="mse", steps=100)
+    boxed = regression_mlp(30, box="paper")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        quiet = WLMD(boxed, train, test, loss="mse", steps=100)
+    assert torch.equal(quiet.theta, clamped_by_sampler.theta)
+    assert float(into_box(regression_mlp(30, seed=3), 0.1)[0].weight.abs().max()) == 0.1
+    with pytest.raises(ValueError, match="bound"):
+        into_box(regression_mlp(30), "wide")

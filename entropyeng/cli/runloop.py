@@ -10,7 +10,6 @@ import os
 import signal
 import sys
 import time
-import warnings
 from dataclasses import asdict
 
 __all__ = ["Progress", "Interrupted", "new_sampler", "load_sampler", "run_wlmc", "run_wlmd", "total_steps", "duration"]
@@ -101,16 +100,17 @@ def total_steps(config) -> int:
 
 
 def new_sampler(config, problem):
-    """A fresh sampler of a configuration."""
+    """A fresh sampler of a configuration, its model started inside the paper's box (clamped there, as
+    the sampler would do with a warning; the SGD baseline starts from the factory's model as drawn)."""
+    from ..tasks.box import into_box
+
     if problem.sampler == "wlmc":
         from ..wlmc.chain import WLMC
 
         w = config["wlmc"]
         seed = w["seed"]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            single = WLMC(problem.make_model(seed), problem.train, problem.test, loss=problem.loss,
-                          metric=problem.metric, seed=seed)
+        single = WLMC(into_box(problem.make_model(seed)), problem.train, problem.test, loss=problem.loss,
+                      metric=problem.metric, seed=seed)
         if w["walkers"] <= 1:
             if int(os.environ.get("WORLD_SIZE", "1")) > 1:
                 raise ValueError("wlmc.walkers: under torchrun the spiral task runs replica exchange; give "
@@ -121,7 +121,7 @@ def new_sampler(config, problem):
         windows = w["windows"] or w["walkers"]
         if windows > w["walkers"]:
             raise ValueError(f"wlmc.windows: {windows} windows need at least as many walkers, got {w['walkers']}")
-        return REWL(problem.make_model(seed), problem.train, problem.test, loss=problem.loss, metric=problem.metric,
+        return REWL(into_box(problem.make_model(seed)), problem.train, problem.test, loss=problem.loss, metric=problem.metric,
                     grid=single.grid, windows=windows, overlap=w["overlap"], walkers_per_window=w["walkers"] // windows,
                     exchange_every=w["exchange_every"], seed=seed,
                     distributed=int(os.environ.get("WORLD_SIZE", "1")) > 1)
@@ -129,9 +129,7 @@ def new_sampler(config, problem):
     from ..wlmd import WLMD
 
     kw = wlmd_kwargs(config, problem)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the paper's box clamps a few initial weights
-        return WLMD(problem.make_model(kw["seed"]), problem.train, problem.test, **kw)
+    return WLMD(into_box(problem.make_model(kw["seed"]), kw.get("bound", "paper")), problem.train, problem.test, **kw)
 
 
 def load_sampler(config, problem, path):

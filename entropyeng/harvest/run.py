@@ -46,14 +46,11 @@ def _run(run_dir):
 
 def harvestable(problem):
     """None when the harvest's WLMC walker can move the problem's network, else why not (a line)."""
-    import warnings
-
+    from ..tasks.box import into_box
     from ..wlmc.chain import WLMC
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            WLMC(problem.make_model(0), problem.train, problem.test, loss=problem.loss, metric=problem.metric)
+        WLMC(into_box(problem.make_model(0)), problem.train, problem.test, loss=problem.loss, metric=problem.metric)
     except (TypeError, ValueError) as e:
         why = str(e).splitlines()[0][:120]
         return f"its network cannot be moved by the harvest's WLMC walker ({why}); harvests need an MLP"
@@ -81,14 +78,14 @@ def harvest_run(run_dir, *, train_loss, window=0.1, reach=0.3, steps=2_000_000, 
     """Harvest networks of train loss ``train_loss`` (ln L within ``window`` / 2 of its log) from the
     run in ``run_dir``; see :func:`entropyeng.harvest.harvest_wlmc`. The result's ``meta`` names the
     run and carries its config, so :func:`load_model` rebuilds a kept network in one call."""
-
+    from ..tasks.box import into_box
     from ..wlmc.chain import WLMC
 
     if not (isinstance(train_loss, (int, float)) and math.isfinite(train_loss) and train_loss > 0):
         raise HarvestError(f"train_loss: expected a number > 0, got {train_loss!r}")
     config, problem, landscape = _run(run_dir)
     seed_model = config.get("wlmc", config.get("wlmd", {})).get("seed", 0)
-    model = problem.make_model(seed_model)
+    model = into_box(problem.make_model(seed_model))  # (the walker starts from the run's last state)
     n_params = sum(p.numel() for p in model.parameters())
 
     def walker(**kw):

@@ -81,6 +81,29 @@ def paper_bounds(spec: MlpSpec) -> np.ndarray:
     return np.concatenate(out)
 
 
+def describe_box(bound) -> str:
+    """The box a sampler's ``bound`` gives, in words (for the warning when a start is clamped)."""
+    if isinstance(bound, str):
+        return "the paper's box, +-2/sqrt(width) per tensor (2/sqrt(out) for a Linear weight or a bias)"
+    if isinstance(bound, (int, float)):
+        return f"the box +-{bound:g}"
+    return "the box of each parameter tensor given by bound"
+
+
+def outside_box(names, sizes, outside, limits, bound) -> str:
+    """The warning for a start with ``outside`` (a flat boolean per parameter) beyond ``limits``:
+    how many, which box, and where (the first four tensors)."""
+    where, off = [], 0
+    for name, k in zip(names, sizes):
+        n_out = int(outside[off:off + k].sum())
+        if n_out:
+            where.append(f"{name}: {n_out} beyond +-{float(limits[off]):.3g}")
+        off += k
+    return (f"{int(outside.sum())} initial parameters lie outside {describe_box(bound)}; clamped into it "
+            f"({'; '.join(where[:4])}{'; ...' if len(where) > 4 else ''}); "
+            "entropyeng.tasks.into_box(model) starts a model there without this warning")
+
+
 def bounds_for(spec: MlpSpec, bound) -> np.ndarray:
     """Per-parameter bounds from "paper", a number, or one number per parameter tensor."""
     if isinstance(bound, str):

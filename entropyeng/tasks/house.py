@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 from torch import nn
 
+from .box import boxed as _boxed
+
 __all__ = ["ames_housing", "prepare_tabular", "house_mlp"]
 
 
@@ -69,10 +71,10 @@ def ames_housing(n=1460, seed=0, test_fraction=0.5):
     return prepare_tabular(frame, "Sale_Price", n=n, test_fraction=test_fraction, seed=seed)
 
 
-def house_mlp(n_features: int, width: int = 20, activation=nn.ReLU, seed: int = 0) -> nn.Sequential:
+def house_mlp(n_features: int, width: int = 20, activation=nn.ReLU, seed: int = 0, box=None) -> nn.Sequential:
     """The paper's house-price FNN: n_features -> width -> 1 (6,661 parameters for 331 features and
-    width 20)."""
+    width 20). ``box``: see :func:`~entropyeng.tasks.into_box`."""
     import torch
 
     torch.manual_seed(seed)
-    return nn.Sequential(nn.Linear(n_features, width), activation(), nn.Linear(width, 1)).double()
+    return _boxed(nn.Sequential(nn.Linear(n_features, width), activation(), nn.Linear(width, 1)).double(), box)

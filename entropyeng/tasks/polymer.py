@@ -9,6 +9,8 @@ import os
 import numpy as np
 from torch import nn
 
+from .box import boxed as _boxed
+
 __all__ = ["load_embeddings", "regressor_head"]
 
 
@@ -43,10 +45,10 @@ def load_embeddings(path, test_fraction=0.2, seed=0):
     return (X[tr], y[tr]), (X[te], y[te])
 
 
-def regressor_head(in_features=768, width=50, activation=nn.SiLU, seed=0) -> nn.Sequential:
+def regressor_head(in_features=768, width=50, activation=nn.SiLU, seed=0, box=None) -> nn.Sequential:
     """TransPolymer's regressor head narrowed as in the paper: in -> width (SiLU) -> 1 (38,501
-    parameters for 768 inputs and width 50)."""
+    parameters for 768 inputs and width 50). ``box``: see :func:`~entropyeng.tasks.into_box`."""
     import torch
 
     torch.manual_seed(seed)
-    return nn.Sequential(nn.Linear(in_features, width), activation(), nn.Linear(width, 1)).double()
+    return _boxed(nn.Sequential(nn.Linear(in_features, width), activation(), nn.Linear(width, 1)).double(), box)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from torch import nn
 
+from .box import boxed as _boxed
+
 
 def spiral_classification(n_per_class: int = 20, seed: int = 0, noise: float = 0.1):
     """Two interleaved spirals, Eq. 5 of the paper's Supplementary:
@@ -23,9 +25,9 @@ def spiral_classification(n_per_class: int = 20, seed: int = 0, noise: float = 0
     return X[order], y[order]
 
 
-def spiral_mlp(depth: int = 4, width: int = 8, activation=nn.ReLU, seed: int = 0) -> nn.Sequential:
+def spiral_mlp(depth: int = 4, width: int = 8, activation=nn.ReLU, seed: int = 0, box=None) -> nn.Sequential:
     """An FNN of `depth` hidden layers of `width` units for the spiral task (2 inputs, 1 logit);
-    4 x 8 has the paper's 249 parameters."""
+    4 x 8 has the paper's 249 parameters. ``box``: see :func:`~entropyeng.tasks.into_box`."""
     import torch
 
     torch.manual_seed(seed)
@@ -34,7 +36,7 @@ def spiral_mlp(depth: int = 4, width: int = 8, activation=nn.ReLU, seed: int = 0
         layers += [nn.Linear(d, width), activation()]
         d = width
     layers.append(nn.Linear(d, 1))
-    return nn.Sequential(*layers).double()
+    return _boxed(nn.Sequential(*layers).double(), box)
 
 
 def spiral_regression(n: int = 250, seed: int = 0):
@@ -47,10 +49,14 @@ def spiral_regression(n: int = 250, seed: int = 0):
     return X, np.sin(theta - 2.0 * r)[:, None]
 
 
-def regression_mlp(width: int = 30, activation=nn.Tanh, seed: int = 0) -> nn.Sequential:
-    """The spiral-regression FNN: 2 -> width -> width -> 1 (1051 parameters at width 30)."""
+def regression_mlp(width: int = 30, activation=nn.Tanh, seed: int = 0, box=None) -> nn.Sequential:
+    """The spiral-regression FNN: 2 -> width -> width -> 1 (1051 parameters at width 30).
+
+    ``box="paper"`` starts it inside the samplers' box (:func:`~entropyeng.tasks.into_box`: 45 of
+    the first layer's 90 parameters at width 30 are clamped); the default keeps PyTorch's
+    initialisation, where SGD starts."""
     import torch
 
     torch.manual_seed(seed)
-    return nn.Sequential(nn.Linear(2, width), activation(), nn.Linear(width, width), activation(),
-                         nn.Linear(width, 1)).double()
+    return _boxed(nn.Sequential(nn.Linear(2, width), activation(), nn.Linear(width, width), activation(),
+                                nn.Linear(width, 1)).double(), box)

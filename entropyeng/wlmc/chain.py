@@ -44,6 +44,7 @@ from ..kernels.mlp_spec import (
     LOSSES,
     METRICS,
     bounds_for,
+    outside_box,
     read_data,
     read_mlp,
 )
@@ -173,8 +174,8 @@ class WLMC:
         self.bounds = bounds_for(self.spec, bound)
         outside = np.abs(params) > self.bounds
         if outside.any():
-            warnings.warn(f"{int(outside.sum())} initial parameters lie outside their box; clamped into it",
-                          stacklevel=2)
+            warnings.warn(outside_box([n for n, _ in self.spec.tensors], [int(np.prod(sh)) for _, sh in self.spec.tensors],
+                                      outside, self.bounds, bound), stacklevel=2)
             params = np.clip(params, -self.bounds, self.bounds)
         self._train = read_data(train, "train", self.spec, loss)
         self._test = read_data(test, "test", self.spec, loss)

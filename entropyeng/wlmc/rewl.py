@@ -81,6 +81,8 @@ class REWL:
     walkers_per_window : int
     exchange_every : int
         Steps of every walker between exchange attempts.
+    seed : int
+        Seed of the run: walker i of window k gets a seed derived from it, exchanges draw from it.
     seed_steps : int
         Budget of the global WLMC pre-run that finds a starting configuration inside every window
         (it runs until each window has been visited).
@@ -90,6 +92,8 @@ class REWL:
         Spread the windows over the ranks of a ``torch.distributed`` job (joined from the ``torchrun``
         environment if needed); needs at least as many windows as ranks. ``join``, ``landscape`` and
         ``save`` are then collectives: every rank must call them.
+    timeout_s : float
+        How long a collective waits for a rank before raising (distributed only).
     """
 
     def __init__(self, model, train, test, *, loss, metric, grid, windows=4, overlap=0.75, walkers_per_window=1,

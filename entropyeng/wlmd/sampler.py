@@ -12,9 +12,8 @@ with host reads every ``sync_every`` steps, and reports; the rest of the package
 (:mod:`.models`), the step (:mod:`.step`), how it is called (:mod:`.runners`, :mod:`.graph`),
 checkpoints (:mod:`.checkpoint`) and ranks (:mod:`.ranks`).
 
-The schedule's clock counts walker-steps: K walkers over R ranks deposit K R hills per step, step
-t's hills are deposits (t - 1) K R + 1 ... t K R of Eq. 4 and all get f of the first of them, so
-t1, t2, t3 mean the same budget whatever K and R.
+The schedule's clock counts walker-steps (K walkers over R ranks deposit K R hills a step, see
+:meth:`WLMD.f`), so t1, t2, t3 mean the same budget whatever K and R.
 """
 
 from __future__ import annotations
@@ -66,7 +65,8 @@ class WLMD:
         Hill width and cutoff, in axis units; default the paper's 0.2 (10 bins) and 4 sigma.
     walls : dict, optional
         Any of x_min, x_max, y_min, y_max: fixed bias ``wall_c (x - x_max)^2`` beyond each (Eq. 3),
-        kept apart from the learned landscape.
+        kept apart from the learned landscape; ``wall_c`` >= 0 (default 3000, the authors' scripts).
+    wall_c : float
     schedule : dict, optional
         f_max, t1, t2, t3 of Eq. 4, the hill height at deposit t (t counts walker-steps from 1):
         f(t) = f_max t / t1 for t <= t1; f_max for t1 < t <= t2; f_max (t2 - t3) / (t - t3) after t2
@@ -86,8 +86,8 @@ class WLMD:
         (see :func:`paper_bounds`).
     seed : int
     backend : {"cpp", "torch", "cuda"}, optional
-        Accepted for compatibility and checked: the step's operators (:mod:`entropyeng.kernels.ops`) dispatch
-        on the tensors' device themselves (C++ kernels on the CPU where built, CUDA on a GPU).
+        Accepted for compatibility and checked: the step's operators (:mod:`entropyeng.kernels.ops`)
+        dispatch on the tensors' device (C++ kernels on the CPU where built, CUDA on a GPU).
     integrator : {"paper", "baoab"}
         "paper": the paper's kick, friction and noise, drift in one kernel call; at friction
         ``gamma`` per step it samples configurations at :attr:`config_temperature` = kT (2 - gamma)
@@ -118,6 +118,8 @@ class WLMD:
         call's steps, or ``planned_steps`` if a caller driving a long run in chunks sets it), eager
         before. A resumed run keeps the form its checkpoint records. ``step_form`` says which form
         runs, ``form_reason`` why, ``compile_info`` what compiling cost.
+    compile_min_steps : int
+        The shortest run ``compile="auto"`` compiles (default 2000).
     threads : int, optional
         torch's intra-op threads during ``run`` (restored after); default :func:`default_threads`
         (one thread for one walker of a small model, where more only synchronise; torch's own

@@ -12,6 +12,7 @@ import torch
 from .. import _checks as C
 from .. import kernels
 from ..grid import Grid
+from ..kernels.mlp_spec import outside_box
 from . import physics
 
 __all__ = ["defaults", "check_model", "check_schedule", "check_walls", "check_cvs", "check_data", "flatten"]
@@ -150,17 +151,8 @@ def flatten(model, params, bound, K, kT, noise_seed):
     outside = (row.abs() > limit)
     if bool(outside.any()):
         names = [n for n, p in model.named_parameters() if p.requires_grad]
-        where, off = [], 0
-        for name, p in zip(names, params):
-            k = p.numel()
-            n_out = int(outside[off:off + k].sum())
-            if n_out:
-                where.append(f"{name}: {n_out} beyond +-{float(limit[off]):.3g}")
-            off += k
-        box = ("the paper's box, +-2/sqrt(width) per tensor (2/sqrt(out) for a Linear weight or a bias)"
-               if isinstance(bound, str) else f"the box +-{b:g}")
-        warnings.warn(f"{int(outside.sum())} initial parameters lie outside {box}; clamped into it "
-                      f"({'; '.join(where[:4])}{'; ...' if len(where) > 4 else ''})", stacklevel=4)
+        warnings.warn(outside_box(names, [p.numel() for p in params], outside.cpu().numpy(), limit.cpu().numpy(),
+                                  bound), stacklevel=4)
         with torch.no_grad():
             torch.clamp_(row, -limit, limit)
     with torch.no_grad():
