@@ -201,7 +201,7 @@ def test_slow_rates_read_as_seconds_per_item(capsys):
 def test_a_run_starts_with_a_header(tmp_path, capsys):
     from entropyeng.cli import main
 
-    assert main(["run", "spiral", "--steps", "1e7", "--out", str(tmp_path / "r"), "--set", "sgd.runs=2",
+    assert main(["run", "spiral", "--steps", "1e5", "--out", str(tmp_path / "r"), "--set", "sgd.runs=2",
                  "--set", "sgd.epochs=3"]) == 0
     err = capsys.readouterr().err
     for what in ("entropyeng 0.1.0, torch", "kernels", "cores", "run      spiral ->", "budget   1e+05 walker-steps",
