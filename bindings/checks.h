@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "arg_rules.h"
 #include "common.h"
 
 namespace ee_bind {
@@ -104,34 +105,24 @@ inline void require_finite(const double* p, int64_t n, const char* name) {
                                   std::to_string(k) + " is " + std::to_string(p[k]));
 }
 
-// A valid grid: finite limits with x_min < x_max, y_min < y_max, at least 3 cells per axis.
-inline ee::GridSpec make_grid(double x_min, double x_max, int64_t nx, double y_min, double y_max,
-                              int64_t ny) {
-    require_finite_scalar(x_min, "x_min");
-    require_finite_scalar(x_max, "x_max");
-    require_finite_scalar(y_min, "y_min");
-    require_finite_scalar(y_max, "y_max");
-    if (!(x_max > x_min)) throw py::value_error("x_max: expected x_max > x_min");
-    if (!(y_max > y_min)) throw py::value_error("y_max: expected y_max > y_min");
-    if (nx < 3) throw py::value_error("nx: expected at least 3 cells, got " + std::to_string(nx));
-    if (ny < 3) throw py::value_error("ny: expected at least 3 cells, got " + std::to_string(ny));
-    ee::GridSpec g{x_min, x_max, nx, y_min, y_max, ny};
-    if (!(g.dx() > 0.0) || !(g.dy() > 0.0) || !std::isfinite(g.dx()) || !std::isfinite(g.dy()))
-        throw py::value_error("grid: the cell widths are not positive finite numbers");
-    return g;
+// A valid grid (ee_rules::grid_error), as the kernels' GridSpec.
+inline ee::GridSpec make_grid(double x_min, double x_max, int64_t nx, double y_min, double y_max, int64_t ny) {
+    const std::string e = ee_rules::grid_error(x_min, x_max, static_cast<double>(nx), y_min, y_max,
+                                               static_cast<double>(ny));
+    if (!e.empty()) throw py::value_error(e);
+    return ee::GridSpec{x_min, x_max, nx, y_min, y_max, ny};
 }
 
-// sigma > 0, cutoff >= sigma, and a window of at most 2^26 lattice points.
+// sigma > 0, cutoff >= sigma, and a window of at most 2^26 lattice points (ee_rules::hill_error).
 inline void check_hill(const ee::GridSpec& g, double sigma, double cutoff) {
-    if (!(sigma > 0.0) || !std::isfinite(sigma))
-        throw py::value_error("sigma: expected a finite number > 0, got " + std::to_string(sigma));
-    if (!(cutoff >= sigma) || !std::isfinite(cutoff))
-        throw py::value_error("cutoff: expected a finite number >= sigma, got " + std::to_string(cutoff));
-    const double cells = (2.0 * cutoff / g.dx() + 3.0) * (2.0 * cutoff / g.dy() + 3.0);
-    if (!(cells <= 67108864.0))
-        throw py::value_error("cutoff: a hill would span more than 2^26 lattice cells (cutoff " +
-                              std::to_string(cutoff) + " on cells of " + std::to_string(g.dx()) +
-                              " x " + std::to_string(g.dy()) + ")");
+    const std::string e = ee_rules::hill_error(g, sigma, cutoff);
+    if (!e.empty()) throw py::value_error(e);
+}
+
+// dt > 0, gamma in [0, 1], kT >= 0 (ee_rules::langevin_error).
+inline void check_langevin_scalars(double dt, double gamma, double kT) {
+    const std::string e = ee_rules::langevin_error(dt, gamma, kT);
+    if (!e.empty()) throw py::value_error(e);
 }
 
 }  // namespace ee_bind

@@ -174,9 +174,7 @@ void langevin(py::handle theta_obj, py::handle v_obj, py::handle grad_obj, py::h
         require_shape_dev(*a, theta.shape, name);
         same_device(*a, theta, name);
     }
-    if (!(dt > 0.0) || !std::isfinite(dt)) throw py::value_error("dt: expected a finite number > 0");
-    if (!(gamma >= 0.0 && gamma <= 1.0)) throw py::value_error("gamma: expected a number in [0, 1]");
-    if (!(kT >= 0.0) || !std::isfinite(kT)) throw py::value_error("kT: expected a finite number >= 0");
+    check_langevin_scalars(dt, gamma, kT);
     const void* bptr = nullptr;
     double b0 = 0.0;
     if (py::hasattr(bound_obj, "__cuda_array_interface__")) {

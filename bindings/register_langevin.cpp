@@ -10,12 +10,6 @@ using namespace ee_bind;
 
 namespace {
 
-void check_langevin_scalars(double dt, double gamma, double kT) {
-    if (!(dt > 0.0) || !std::isfinite(dt)) throw py::value_error("dt: expected a finite number > 0");
-    if (!(gamma >= 0.0 && gamma <= 1.0)) throw py::value_error("gamma: expected a number in [0, 1]");
-    if (!(kT >= 0.0) || !std::isfinite(kT)) throw py::value_error("kT: expected a finite number >= 0");
-}
-
 template <class T>
 void run_langevin(py::array& theta, py::array& v, const py::array& grad, const T* bound, T b0,
                   int64_t n, const ee::LangevinParams& p) {

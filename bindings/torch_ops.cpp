@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <string>
 
+#include "arg_rules.h"
 #include "landscape.h"
 #include "langevin.h"
 
@@ -30,19 +31,14 @@ void require_cpu_contiguous(const Tensor& t, const char* name) {
     TORCH_CHECK_VALUE(t.is_contiguous(), name, ": expected a contiguous tensor");
 }
 
+// The grid as the operators take it, [x_min, x_max, nx, y_min, y_max, ny], by the rule every binding
+// applies (arg_rules.h).
 ee::GridSpec grid_of(c10::ArrayRef<double> grid) {
     TORCH_CHECK_VALUE(grid.size() == 6, "grid: expected [x_min, x_max, nx, y_min, y_max, ny], got ", grid.size(),
                       " numbers");
-    for (size_t k = 0; k < 6; ++k) TORCH_CHECK_VALUE(std::isfinite(grid[k]), "grid: expected finite numbers");
-    TORCH_CHECK_VALUE(grid[2] >= 3 && grid[5] >= 3 && grid[2] <= 17179869184.0 && grid[5] <= 17179869184.0 &&
-                          grid[2] == std::floor(grid[2]) && grid[5] == std::floor(grid[5]),
-                      "grid: expected whole numbers of cells nx, ny in [3, 2^34]");
-    TORCH_CHECK_VALUE(grid[1] > grid[0] && grid[4] > grid[3], "grid: expected x_max > x_min and y_max > y_min");
-    const ee::GridSpec g{grid[0], grid[1], static_cast<int64_t>(grid[2]), grid[3], grid[4],
-                         static_cast<int64_t>(grid[5])};
-    TORCH_CHECK_VALUE(g.dx() > 0.0 && g.dy() > 0.0 && std::isfinite(g.dx()) && std::isfinite(g.dy()),
-                      "grid: the cell widths are not positive finite numbers");
-    return g;
+    const std::string e = ee_rules::grid_error(grid[0], grid[1], grid[2], grid[3], grid[4], grid[5]);
+    TORCH_CHECK_VALUE(e.empty(), "grid: ", e);  // (the operator's argument is the list)
+    return ee_rules::grid_spec(grid[0], grid[1], grid[2], grid[3], grid[4], grid[5]);
 }
 
 // A 1-D float64 contiguous view of t (a copy only when t is strided or of another dtype).
@@ -68,11 +64,8 @@ Tensor landscape_step(const Tensor& S, const Tensor& H, c10::ArrayRef<double> gr
         TORCH_CHECK_VALUE(t.dim() == 2 && t.size(0) == g.nx && t.size(1) == g.ny, name, ": expected shape (",
                           g.nx, ", ", g.ny, "), got ", t.sizes());
     TORCH_CHECK_VALUE(S.data_ptr() != H.data_ptr(), "H: expected another tensor than S");
-    TORCH_CHECK_VALUE(sigma > 0.0 && std::isfinite(sigma), "sigma: expected a finite number > 0, got ", sigma);
-    TORCH_CHECK_VALUE(cutoff >= sigma && std::isfinite(cutoff), "cutoff: expected a finite number >= sigma, got ",
-                      cutoff);
-    const double cells = (2.0 * cutoff / g.dx() + 3.0) * (2.0 * cutoff / g.dy() + 3.0);
-    TORCH_CHECK_VALUE(cells <= 67108864.0, "cutoff: a hill would span more than 2^26 lattice cells");
+    const std::string hill = ee_rules::hill_error(g, sigma, cutoff);
+    TORCH_CHECK_VALUE(hill.empty(), hill);
     const Tensor px = points(x, -1, "x");
     const int64_t n = px.size(0);
     const Tensor py = points(y, n, "y"), ph = points(height, n, "height"), pw = points(weight, n, "weight");
@@ -107,9 +100,8 @@ void langevin(const Tensor& theta, const Tensor& v, const Tensor& grad, const Te
         TORCH_CHECK_VALUE(t.numel() == n, name, ": expected ", n, " elements (those of theta), got ", t.numel());
     }
     TORCH_CHECK_VALUE(theta.data_ptr() != v.data_ptr(), "v: expected another tensor than theta");
-    TORCH_CHECK_VALUE(dt > 0.0 && std::isfinite(dt), "dt: expected a finite number > 0");
-    TORCH_CHECK_VALUE(gamma >= 0.0 && gamma <= 1.0, "gamma: expected a number in [0, 1]");
-    TORCH_CHECK_VALUE(kT >= 0.0 && std::isfinite(kT), "kT: expected a finite number >= 0");
+    const std::string scalars = ee_rules::langevin_error(dt, gamma, kT);
+    TORCH_CHECK_VALUE(scalars.empty(), scalars);
     TORCH_CHECK_VALUE(step.defined() && step.device().is_cpu() && step.numel() == 1 &&
                           at::isIntegralType(step.scalar_type(), /*includeBool=*/false),
                       "step: expected a one-element integer CPU tensor");

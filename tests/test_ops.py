@@ -407,3 +407,46 @@ def test_histogram_and_landscape_step_follow_their_reference(device):
     torch.testing.assert_close(d.cpu(), d_ref, rtol=1e-12, atol=1e-14)
     torch.testing.assert_close(S.cpu(), S_ref, rtol=1e-12, atol=1e-14)
     torch.testing.assert_close(H.cpu(), H_ref, rtol=0, atol=0)
+
+
+def test_every_backend_module_has_the_histogram_and_landscape_step_of_the_reference(backend):
+    """The backend table (the one place the implementations are chosen) on every backend: its
+    histogram and landscape_step against the reference, including points off the grid and not finite
+    (the operators' convention, which the backends share)."""
+    from entropyeng import reference
+    from entropyeng.kernels import backends
+
+    impl = backends.get(backend)
+    dev = "cuda" if backend == "cuda" else "cpu"
+    x = torch.tensor([-1.0, 0.5, float("nan"), 1.99, -4.0, 2.0, 0.5, -7.0], dtype=torch.float64)
+    y = torch.tensor([0.3, -2.9, 0.0, 3.4, -3.0, 3.0, -2.9, 9.0], dtype=torch.float64)
+    weight = torch.tensor([1.0, 2.0, 3.0, 0.5, 1.0, 1.0, 0.25, 1.0], dtype=torch.float64)
+    height = weight * 0.1
+    ok = torch.isfinite(x) & torch.isfinite(y)
+    H_ref = torch.zeros(G.shape, dtype=torch.float64)
+    reference.histogram(H_ref, G, x.tolist(), y.tolist(), weight.tolist())
+    H = torch.zeros(G.shape, dtype=torch.float64, device=dev)
+    impl.histogram(H, G, x.to(dev), y.to(dev), weight.to(dev))
+    torch.testing.assert_close(H.cpu(), H_ref, rtol=0, atol=0)
+    S_ref, H_ref = landscape(), torch.zeros(G.shape, dtype=torch.float64)
+    d_ref = reference.landscape_step(S_ref, H_ref, G, x, y, height, weight, 0.3, 0.9)
+    S, H = landscape().to(dev), torch.zeros(G.shape, dtype=torch.float64, device=dev)
+    d = impl.landscape_step(S, H, G, x.to(dev), y.to(dev), height.to(dev), weight.to(dev), 0.3, 0.9)
+    d = torch.as_tensor(d).cpu()
+    torch.testing.assert_close(torch.where(ok, d, 0.0), d_ref, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(S.cpu(), S_ref, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(H.cpu(), H_ref, rtol=0, atol=0)
+
+
+def test_an_operator_grid_follows_the_grids_rules_on_every_path():
+    """A grid list with a fractional cell count (40.5) or the wrong length is one ValueError naming
+    the grid, from the Python kernels and (where built) the C++ ones alike."""
+    S, H = landscape(), torch.zeros(G.shape, dtype=torch.float64)
+    x = torch.tensor([0.1], dtype=torch.float64)
+    bad = [GL[0], GL[1], 40.5, *GL[3:]]
+    for call in (lambda g: ops.gradient(S, g, x, x), lambda g: ops.deposit(S, g, x, x, x, 0.3, 0.9),
+                 lambda g: ops.histogram(H, g, x, x, x),
+                 lambda g: ops.landscape_step(S, H, g, x, x, x, x, 0.3, 0.9)):
+        for g in (bad, GL[:5]):
+            with pytest.raises(ValueError, match="grid"):
+                call(g)

@@ -16,7 +16,8 @@ import torch
 from test_ops import CPP, GL, G, regression_case, sampler
 
 from entropyeng import Grid, ops
-from entropyeng.kernels.ops import _histogram_cpu, _histogram_cuda
+from entropyeng.kernels.backends import cuda as cuda_backend
+from entropyeng.kernels.backends import torch_ref
 
 CUDA = pytest.mark.cuda  # skipped without a CUDA device (conftest.py)
 
@@ -121,18 +122,21 @@ def test_a_failed_capture_warns_once_and_runs_single_steps():
 
 
 def test_the_cuda_histogram_count_equals_the_cpu_operator():
-    """The CUDA operator's histogram body (index_add_: no host synchronisation), run on CPU tensors,
-    against the CPU operator: points inside, on the edges, off the grid, not finite, repeated."""
+    """The CUDA backend's histogram body (index_add_: no host synchronisation), run on CPU tensors,
+    against the CPU operator and the reference: points inside, on the edges, off the grid, not
+    finite, repeated."""
     x = torch.tensor([-1.0, 0.5, float("nan"), 1.99, -4.0, 2.0, 0.5, float("inf"), -7.0])
     y = torch.tensor([0.3, -2.9, 0.0, 3.4, -3.0, 3.0, -2.9, 0.0, 9.0])
     weight = torch.tensor([1.0, 2.0, 3.0, 0.5, 1.0, 1.0, 0.25, 1.0, 1.0], dtype=torch.float64)
-    a, b = torch.zeros(G.shape, dtype=torch.float64), torch.zeros(G.shape, dtype=torch.float64)
-    _histogram_cpu(a, GL, x.double(), y.double(), weight)
-    _histogram_cuda(b, GL, x.double(), y.double(), weight)
+    a, b, r = (torch.zeros(G.shape, dtype=torch.float64) for _ in range(3))
+    ops.histogram(a, GL, x.double(), y.double(), weight)
+    cuda_backend.histogram(b, G, x.double(), y.double(), weight)
+    torch_ref.histogram(r, G, x.double(), y.double(), weight)
     np.testing.assert_array_equal(b.numpy(), a.numpy())
+    np.testing.assert_array_equal(r.numpy(), a.numpy())
     assert b.sum() > 0
     c = torch.zeros((G.shape[1], G.shape[0]), dtype=torch.float64).t()  # a strided histogram
-    _histogram_cuda(c, GL, x.double(), y.double(), weight)
+    cuda_backend.histogram(c, G, x.double(), y.double(), weight)
     np.testing.assert_array_equal(c.numpy(), a.numpy())
 
 

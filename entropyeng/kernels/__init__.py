@@ -25,13 +25,13 @@ def _grid(grid) -> Grid:
     return grid
 
 
-def _fast_core(backend, S):
-    """The compiled module when this call can go straight to the cpp binding (a numpy S, one float
-    hill or point): the binding checks every argument itself, with the same messages."""
-    if type(S) is not np.ndarray:
+def _fast_cpp(backend, S):
+    """The cpp backend when this call can go straight to it (a numpy S, one float hill or point, the
+    extension built): its binding checks every argument itself, with the same messages."""
+    if type(S) is not np.ndarray or backends.core() is None:
         return None
     name = backend if backend is not None else os.environ.get("ENTROPYENG_BACKEND") or "cpp"
-    return backends.core() if name == "cpp" else None
+    return backends.get("cpp") if name == "cpp" else None
 
 
 def _walker_values(S, name, value, device_type):
@@ -74,10 +74,9 @@ def deposit(S, grid, x, y, height, sigma, cutoff, *, backend=None) -> None:
     grid = _grid(grid)
     if isinstance(x, float) and isinstance(y, float) and isinstance(height, float) \
             and isinstance(sigma, float) and isinstance(cutoff, float):
-        core = _fast_core(backend, S)
-        if core is not None:
-            core.deposit(S, grid.x_min, grid.x_max, grid.nx, grid.y_min, grid.y_max, grid.ny,
-                         np.array((x,)), np.array((y,)), np.array((height,)), sigma, cutoff)
+        cpp = _fast_cpp(backend, S)
+        if cpp is not None:
+            cpp.deposit(S, grid, np.array((x,)), np.array((y,)), np.array((height,)), sigma, cutoff)
             return
     _, _, dev = C.float_array(S, "S", shape=grid.shape, writeable=True)
     sigma, cutoff = C.hill(grid, sigma, cutoff)
@@ -119,10 +118,9 @@ def gradient(S, grid, x, y, *, backend=None):
     """
     grid = _grid(grid)
     if isinstance(x, float) and isinstance(y, float):
-        core = _fast_core(backend, S)
-        if core is not None:
-            gx, gy = core.gradient(S, grid.x_min, grid.x_max, grid.nx, grid.y_min, grid.y_max, grid.ny,
-                                   np.array((x,)), np.array((y,)))
+        cpp = _fast_cpp(backend, S)
+        if cpp is not None:
+            gx, gy = cpp.gradient(S, grid, np.array((x,)), np.array((y,)))
             return float(gx[0]), float(gy[0])
     _, _, dev = C.float_array(S, "S", shape=grid.shape)
     xs, x_scalar = _walker_values(S, "x", x, dev)

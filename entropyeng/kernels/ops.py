@@ -15,7 +15,10 @@ two to three such calls. The CPU kernels of the two a step calls, ``landscape_st
 ``langevin``, are C++ (``bindings/torch_ops.cpp``, loaded at import when the package was built with
 torch importable: :data:`COMPILED_OPERATORS`), so a compiled step calls them with no Python in
 between; without that library they are the Python functions below, which cost 15-20 µs a call in
-conversions to numpy and the pybind11 call (measured, one thread).
+conversions to numpy and the pybind11 call (measured, one thread). Those Python kernels, on every
+device, hand the work to the backend of the tensors (:func:`entropyeng.kernels.backends.for_operator`:
+cpp, cuda, or the reference): the same backend modules the checked API calls, so the choice among
+implementations is made in one place.
 
 ``mlp_batch`` / ``mlp_batch_backward`` and ``net_batch`` / ``net_batch_backward`` run the model of a
 WLMD step for K walkers at once: an MLP, or a small CNN, on one set of rows, and the vector-Jacobian
@@ -34,8 +37,9 @@ Contracts are the kernels' (docs/design.md; :mod:`entropyeng.kernels`), with two
 traced step needs: the grid is a list ``[x_min, x_max, nx, y_min, y_max, ny]`` of floats, and a
 point that is not finite contributes nothing (``deposit`` and ``histogram`` skip it, ``gradient``
 gives 0 there), so that a step can carry a failed walker to the next host check without branching
-on a tensor value. The arguments are trusted: the samplers validate their buffers once, at
-construction (these operators are the inside of a step, not a user-facing API).
+on a tensor value. The samplers validate their buffers once, at construction (these operators are
+the inside of a step, not a user-facing API); the C++ kernels still check every argument
+(``bindings/arg_rules.h``, the rules the pybind11 module applies too) and raise a ValueError naming it.
 """
 
 from __future__ import annotations
@@ -46,7 +50,6 @@ import os
 import re
 import warnings
 
-import numpy as np
 import torch
 
 from ..grid import Grid
@@ -95,155 +98,76 @@ def seed_arg(seed: int) -> int:
 
 @functools.lru_cache(maxsize=64)
 def _grid_of(g: tuple) -> Grid:
-    return Grid(g[0], g[1], int(g[2]), g[3], g[4], int(g[5]))
+    """The Grid of an operator's list, by Grid's rules (the C++ operators apply the same ones), the
+    counts given as floats taken only when whole."""
+    if len(g) != 6:
+        raise ValueError(f"grid: expected [x_min, x_max, nx, y_min, y_max, ny], got {len(g)} numbers")
+    n = [int(c) if float(c).is_integer() else c for c in (g[2], g[5])]
+    try:
+        return Grid(g[0], g[1], n[0], g[3], g[4], n[1])
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"grid: {e}") from None
 
 
 def _grid(g) -> Grid:
     return _grid_of(tuple(g))
 
 
-def _np(t: torch.Tensor) -> np.ndarray:
-    """A contiguous float64 numpy view (a copy only when t is strided or of another dtype)."""
-    return np.ascontiguousarray(t.detach().numpy(), dtype=np.float64)
+def _impl(t):
+    """The backend module of an operator's tensors (:func:`entropyeng.kernels.backends.for_operator`)."""
+    return backends.get(backends.for_operator(t))
 
 
-def _safe_points(x: np.ndarray, y: np.ndarray, g: Grid):
-    """(ok, x, y): non-finite points moved to the grid's corner (their contribution is masked)."""
-    ok = np.isfinite(x) & np.isfinite(y)
-    if ok.all():
-        return ok, x, y
-    return ok, np.where(ok, x, g.x_min), np.where(ok, y, g.y_min)
-
-
-# -- CPU: the compiled kernels on numpy views (or the torch reference without the extension) ---------
-def _gradient_cpu(S, grid, x, y):
-    g = _grid(grid)
-    ok, xs, ys = _safe_points(x.numpy(), y.numpy(), g)
-    core = backends.core()
-    if core is not None:
-        gx, gy = core.gradient(S.detach().numpy(), g.x_min, g.x_max, g.nx, g.y_min, g.y_max, g.ny, xs, ys)
-        out = np.stack([np.asarray(gx, dtype=np.float64).reshape(-1), np.asarray(gy, dtype=np.float64).reshape(-1)])
-    else:
-        from .. import reference
-
-        with torch.no_grad():
-            gx, gy = reference.gradient(S, g, torch.from_numpy(xs), torch.from_numpy(ys))
-        out = np.stack([gx.numpy().reshape(-1), gy.numpy().reshape(-1)])
-    return torch.from_numpy(np.where(ok, out, 0.0))
-
-
-def _deposit_cpu(S, grid, x, y, height, sigma, cutoff):
-    g = _grid(grid)
-    ok, xs, ys = _safe_points(x.numpy(), y.numpy(), g)
-    h = np.where(ok, height.numpy(), 0.0)
-    core = backends.core()
-    if core is not None:
-        core.deposit(S.detach().numpy(), g.x_min, g.x_max, g.nx, g.y_min, g.y_max, g.ny, xs, ys, h, sigma, cutoff)
-    else:
-        from .. import reference
-
-        with torch.no_grad():
-            reference.deposit(S, g, xs.tolist(), ys.tolist(), h.tolist(), sigma, cutoff)
-
-
-def _histogram_cpu(H, grid, x, y, weight):
-    g = _grid(grid)
-    ok, xs, ys = _safe_points(x.numpy(), y.numpy(), g)
-    i = np.clip(np.floor((xs - g.x_min) / g.dx), 0, g.nx - 1).astype(np.int64)
-    j = np.clip(np.floor((ys - g.y_min) / g.dy), 0, g.ny - 1).astype(np.int64)
-    np.add.at(H.detach().numpy(), (i, j), np.where(ok, weight.numpy(), 0.0))
-
-
-def _langevin_cpu(theta, v, grad, bound, dt, gamma, kT, seed, step, step_offset):
-    s = int(step) + int(step_offset)
-    core = backends.core()
-    if core is not None:
-        core.langevin(theta.detach().numpy(), v.detach().numpy(), grad.detach().numpy(), bound.detach().numpy(),
-                      dt, gamma, kT, seed % 2**64, s)
-    else:
-        from .. import reference
-
-        with torch.no_grad():
-            reference.langevin(theta, v, grad, bound, dt, gamma, kT, seed % 2**64, s)
-
-
-def _landscape_step_cpu(S, H, grid, x, y, height, weight, sigma, cutoff):
-    core = backends.core()
-    if core is not None:  # one compiled call
-        out = torch.empty((2, x.shape[0]), dtype=torch.float64)
-        core.landscape_step(S.detach().numpy(), H.detach().numpy(), grid[0], grid[1], int(grid[2]), grid[3], grid[4],
-                            int(grid[5]), _np(x), _np(y), _np(height), _np(weight), sigma, cutoff, out.numpy())
-        return out
-    out = _gradient_cpu(S, grid, x, y)
-    _deposit_cpu(S, grid, x, y, height, sigma, cutoff)
-    _histogram_cpu(H, grid, x, y, weight)
-    return out
-
-
-# -- CUDA: the compiled CUDA kernels on the current stream (the torch reference without them) -------
-def _cuda_ok() -> bool:
-    return "cuda" in backends.available()
-
-
-def _gradient_cuda(S, grid, x, y):
-    g = _grid(grid)
+def _finite_points(x, y, g: Grid):
+    """(ok, x, y): float64 points, the non-finite ones moved to the grid's corner (their contribution
+    is then masked: a traced step carries a failed walker to the next host check without branching)."""
+    x, y = x.to(torch.float64), y.to(torch.float64)
     ok = torch.isfinite(x) & torch.isfinite(y)
-    xs, ys = torch.where(ok, x, g.x_min), torch.where(ok, y, g.y_min)
-    if _cuda_ok():
-        gx, gy = backends.get("cuda").gradient(S, g, xs, ys)
-        out = torch.stack([gx, gy])
-    else:
-        from .. import reference
-
-        with torch.no_grad():
-            gx, gy = reference.gradient(S, g, xs, ys)
-        out = torch.stack([gx.reshape(-1), gy.reshape(-1)]).to(torch.float64)
-    return torch.where(ok, out, torch.zeros_like(out))
+    return ok, torch.where(ok, x, g.x_min), torch.where(ok, y, g.y_min)
 
 
-def _deposit_cuda(S, grid, x, y, height, sigma, cutoff):
+def _pair(gx, gy, like):
+    """(2, n) float64 tensor on like's device of a backend's two gradient components."""
+    return torch.stack([torch.as_tensor(gx, device=like.device).reshape(-1),
+                        torch.as_tensor(gy, device=like.device).reshape(-1)]).to(torch.float64)
+
+
+# -- the Python kernels of the operators, on every device: the backend of the tensors does the work --
+def _gradient(S, grid, x, y):
     g = _grid(grid)
-    ok = torch.isfinite(x) & torch.isfinite(y)
-    xs, ys = torch.where(ok, x, g.x_min), torch.where(ok, y, g.y_min)
-    h = torch.where(ok, height, torch.zeros_like(height))
-    if _cuda_ok():
-        backends.get("cuda").deposit(S, g, xs, ys, h, sigma, cutoff)
-    else:
-        from .. import reference
-
-        with torch.no_grad():
-            reference.deposit(S, g, xs.tolist(), ys.tolist(), h.tolist(), sigma, cutoff)
-
-
-def _histogram_cuda(H, grid, x, y, weight):
-    g = _grid(grid)
-    ok = torch.isfinite(x) & torch.isfinite(y)
-    xs, ys = torch.where(ok, x, g.x_min), torch.where(ok, y, g.y_min)
-    i = torch.clamp(torch.floor((xs - g.x_min) / g.dx), 0, g.nx - 1).to(torch.int64)
-    j = torch.clamp(torch.floor((ys - g.y_min) / g.dy), 0, g.ny - 1).to(torch.int64)
-    # index_add_ (atomic adds, no host synchronisation: the step stays capturable in a CUDA graph)
-    w = torch.where(ok, weight, torch.zeros_like(weight)).to(H.dtype)
-    if H.is_contiguous():
-        H.view(-1).index_add_(0, i * g.ny + j, w)
-    else:
-        H.index_put_((i, j), w, accumulate=True)
-
-
-def _landscape_step_cuda(S, H, grid, x, y, height, weight, sigma, cutoff):
-    out = _gradient_cuda(S, grid, x, y)
-    _deposit_cuda(S, grid, x, y, height, sigma, cutoff)
-    _histogram_cuda(H, grid, x, y, weight)
-    return out
-
-
-def _langevin_cuda(theta, v, grad, bound, dt, gamma, kT, seed, step, step_offset):
-    if _cuda_ok():  # the counter is read on the device: no host synchronisation
-        backends.get("cuda").langevin_at(theta, v, grad, bound, dt, gamma, kT, seed % 2**64, step, step_offset)
-        return
-    from .. import reference
-
+    ok, xs, ys = _finite_points(x, y, g)
     with torch.no_grad():
-        reference.langevin(theta, v, grad, bound, dt, gamma, kT, seed % 2**64, int(step) + int(step_offset))
+        out = _pair(*_impl(S).gradient(S, g, xs, ys), S)
+    return torch.where(ok, out, 0.0)
+
+
+def _deposit(S, grid, x, y, height, sigma, cutoff):
+    g = _grid(grid)
+    ok, xs, ys = _finite_points(x, y, g)
+    with torch.no_grad():
+        _impl(S).deposit(S, g, xs, ys, torch.where(ok, height.to(torch.float64), 0.0), sigma, cutoff)
+
+
+def _histogram(H, grid, x, y, weight):
+    g = _grid(grid)
+    ok, xs, ys = _finite_points(x, y, g)
+    with torch.no_grad():
+        _impl(H).histogram(H, g, xs, ys, torch.where(ok, weight.to(torch.float64), 0.0))
+
+
+def _landscape_step(S, H, grid, x, y, height, weight, sigma, cutoff):
+    g = _grid(grid)
+    ok, xs, ys = _finite_points(x, y, g)
+    with torch.no_grad():
+        out = _impl(S).landscape_step(S, H, g, xs, ys, torch.where(ok, height.to(torch.float64), 0.0),
+                                      torch.where(ok, weight.to(torch.float64), 0.0), sigma, cutoff)
+    return torch.where(ok, torch.as_tensor(out, device=S.device), 0.0)
+
+
+def _langevin(theta, v, grad, bound, dt, gamma, kT, seed, step, step_offset):
+    # the counter stays a tensor: the CUDA kernel reads it on the device (no host synchronisation)
+    with torch.no_grad():
+        _impl(theta).langevin_at(theta, v, grad, bound, dt, gamma, kT, seed % 2**64, step, step_offset)
 
 
 # -- the batched MLP: the torch reference on any device (the C++ library has the CPU kernels) --------
@@ -305,10 +229,9 @@ COMPILED_OPERATORS = _load_compiled_operators()
 
 #: The Python kernels of every operator, by name: (CPU, CUDA). The CPU one is registered unless the C++
 #: library registered its own.
-PYTHON_KERNELS = {"gradient": (_gradient_cpu, _gradient_cuda), "deposit": (_deposit_cpu, _deposit_cuda),
-                  "histogram": (_histogram_cpu, _histogram_cuda),
-                  "landscape_step": (_landscape_step_cpu, _landscape_step_cuda),
-                  "langevin": (_langevin_cpu, _langevin_cuda),
+PYTHON_KERNELS = {"gradient": (_gradient, _gradient), "deposit": (_deposit, _deposit),
+                  "histogram": (_histogram, _histogram), "landscape_step": (_landscape_step, _landscape_step),
+                  "langevin": (_langevin, _langevin),
                   "mlp_batch": (_mlp_batch_torch, _mlp_batch_torch),
                   "mlp_batch_backward": (_mlp_batch_backward_torch, _mlp_batch_backward_torch),
                   "net_batch": (_net_batch_torch, _net_batch_torch),

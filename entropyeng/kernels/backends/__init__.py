@@ -1,5 +1,9 @@
 """Kernel backends: ``"cpp"`` (compiled, CPU), ``"cuda"`` (compiled, CUDA tensors) and ``"torch"``
-(the pure-torch reference).
+(the pure-torch reference). This is the one place that chooses among them: the checked API
+(:mod:`entropyeng.kernels`) and the torch operators' Python kernels (:mod:`entropyeng.kernels.ops`)
+both call ``get(name)``, and only the three backend modules call the compiled module or the reference.
+Each backend module has the same functions: ``deposit``, ``gradient``, ``histogram``,
+``landscape_step``, ``smooth``, ``langevin``, ``langevin_at`` and ``normal``.
 
 ``backend=None`` picks the fastest one available for the arrays given: ``cuda`` for CUDA tensors,
 else ``cpp`` when the extension is built, else ``torch``. The environment variable
@@ -11,7 +15,7 @@ from __future__ import annotations
 import functools
 import os
 
-__all__ = ["available", "resolve", "get", "NAMES", "core"]
+__all__ = ["available", "resolve", "get", "for_operator", "NAMES", "core"]
 
 NAMES = ("cpp", "cuda", "torch")
 
@@ -77,6 +81,15 @@ def resolve(backend, *arrays) -> str:
     if name == "cuda" and not on_cuda and arrays:
         raise ValueError(f"{source}: backend 'cuda' takes CUDA tensors, got CPU arrays")
     return name
+
+
+def for_operator(t) -> str:
+    """The backend of the torch operators' Python kernels for tensor ``t``: ``cuda`` on a usable GPU,
+    ``cpp`` on the CPU when the extension is built, else the reference (``torch``). The operators
+    are the inside of a step, so ENTROPYENG_BACKEND does not reach them."""
+    if _is_cuda(t):
+        return "cuda" if _cuda_usable() else "torch"
+    return "cpp" if core() is not None else "torch"
 
 
 @functools.lru_cache(maxsize=None)

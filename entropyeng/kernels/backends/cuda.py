@@ -30,6 +30,32 @@ def gradient(S, grid, x, y):
     return out[0], out[1]
 
 
+def histogram(H, grid, x, y, weight):
+    """Counts in place by atomic adds (``index_add_``): no host synchronisation, so a step that calls
+    it can be captured in a CUDA graph. A non-finite point counts nothing."""
+    ok = torch.isfinite(x) & torch.isfinite(y)
+    xs, ys = torch.where(ok, x, grid.x_min), torch.where(ok, y, grid.y_min)
+    i = torch.clamp(torch.floor((xs - grid.x_min) / grid.dx), 0, grid.nx - 1).to(torch.int64)
+    j = torch.clamp(torch.floor((ys - grid.y_min) / grid.dy), 0, grid.ny - 1).to(torch.int64)
+    w = torch.where(ok, weight, torch.zeros_like(weight)).to(H.dtype)
+    if H.is_contiguous():
+        H.view(-1).index_add_(0, i * grid.ny + j, w)
+    else:
+        H.index_put_((i, j), w, accumulate=True)
+
+
+def landscape_step(S, H, grid, x, y, height, weight, sigma, cutoff):
+    """dS at the points before this step's hills, then the hills, then the counts (three kernels on
+    the current stream; a non-finite point contributes nothing, dS = 0 there)."""
+    ok = torch.isfinite(x) & torch.isfinite(y)
+    xs, ys = torch.where(ok, x, grid.x_min), torch.where(ok, y, grid.y_min)
+    gx, gy = gradient(S, grid, xs, ys)
+    out = torch.where(ok, torch.stack([gx, gy]), 0.0)
+    deposit(S, grid, xs, ys, torch.where(ok, height, torch.zeros_like(height)), sigma, cutoff)
+    histogram(H, grid, x, y, weight)
+    return out
+
+
 def smooth(S, sigma_bins):
     sx, sy = float(sigma_bins[0]), float(sigma_bins[1])
     out = torch.empty_like(S, memory_format=torch.contiguous_format)

@@ -25,6 +25,17 @@ def gradient(S, grid, x, y):
     return gx.cpu().numpy(), gy.cpu().numpy()
 
 
+def histogram(H, grid, x, y, weight):
+    with torch.no_grad():
+        reference.histogram(_tensor(H), grid, x.tolist(), y.tolist(), weight.tolist())
+
+
+def landscape_step(S, H, grid, x, y, height, weight, sigma, cutoff):
+    with torch.no_grad():
+        return reference.landscape_step(_tensor(S), _tensor(H), grid, _tensor(x), _tensor(y), _tensor(height).tolist(),
+                                        _tensor(weight).tolist(), sigma, cutoff)
+
+
 def smooth(S, sigma_bins):
     with torch.no_grad():
         out = reference.smooth(_tensor(S), sigma_bins)
@@ -35,6 +46,11 @@ def langevin(theta, v, grad, bound, dt, gamma, kT, seed, step):
     b = bound if isinstance(bound, float) else _tensor(bound)
     with torch.no_grad():
         reference.langevin(_tensor(theta), _tensor(v), _tensor(grad), b, dt, gamma, kT, seed, step)
+
+
+def langevin_at(theta, v, grad, bound, dt, gamma, kT, seed, step_tensor, step_offset=0):
+    """:func:`langevin` with the counter in a one-element integer tensor, plus ``step_offset``."""
+    langevin(theta, v, grad, bound, dt, gamma, kT, seed, int(step_tensor) + int(step_offset))
 
 
 def normal(seed, step, n, dtype):
