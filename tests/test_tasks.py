@@ -177,7 +177,7 @@ def test_into_box_gives_the_samplers_start_without_a_warning_and_the_default_kee
 
     train, test = spiral_regression(50, seed=0), spiral_regression(50, seed=1)
     drawn = regression_mlp(30)
-    assert float(drawn[0].weight.abs().max()) > 0.5  # PyTorch's U(+-1/sqrt(2)) draw, unchanged
+    assert float(drawn[0].weight.detach().abs().max()) > 0.5  # PyTorch's U(+-1/sqrt(2)) draw, unchanged
     with pytest.warns(UserWarning, match=r"45 initial parameters lie outside the paper's box.*0\.weight: 30 beyond "
                                          r"\+-0\.365.*into_box"):
         clamped_by_sampler = WLMD(regression_mlp(30), train, test, loss="mse", steps=100)
@@ -186,6 +186,6 @@ def test_into_box_gives_the_samplers_start_without_a_warning_and_the_default_kee
         warnings.simplefilter("error")
         quiet = WLMD(boxed, train, test, loss="mse", steps=100)
     assert torch.equal(quiet.theta, clamped_by_sampler.theta)
-    assert float(into_box(regression_mlp(30, seed=3), 0.1)[0].weight.abs().max()) == 0.1
+    assert float(into_box(regression_mlp(30, seed=3), 0.1)[0].weight.detach().abs().max()) == 0.1
     with pytest.raises(ValueError, match="bound"):
         into_box(regression_mlp(30), "wide")

@@ -28,6 +28,9 @@ from . import cases
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--markdown", metavar="DIR", help="also write each section's table to DIR/<section>.md, "
+                                                          "headed by the machine and the date (docs/perf/ in the "
+                                                          "source tree: the docs include them)")
     parser.add_argument("--quick", action="store_true", help="shorter timing rounds")
     parser.add_argument("--avx2", action="store_true", help="as on an AVX2 machine: the engine's kernels capped at "
                         "x86-64-v3 (ENTROPYENG_MAX_ISA=v3) and torch.compile's code 256 bits wide (ATen's own "
@@ -44,7 +47,7 @@ def main(argv=None):
     if "cpp" not in backends.available():
         raise SystemExit("the compiled extension is not built: pip install . first")
 
-    result = {}
+    result = _Results(args, argv)
     if args.section in ("kernels", "all"):
         result["kernels"] = kernels_section(args, kw)
     if args.section in ("wlmc", "all"):
@@ -76,7 +79,28 @@ def main(argv=None):
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(result, fh, indent=2)
-    return result
+    return dict(result)
+
+
+class _Results(dict):
+    """The sections' results; with ``--markdown`` each section's table is written as soon as the
+    section ends (a later section that fails loses nothing measured before it)."""
+
+    def __init__(self, args, argv):
+        super().__init__()
+        self.directory = args.markdown
+        words = list(argv if argv is not None else sys.argv[1:])
+        prog = "python -m bench" if args.avx2 else "entropyeng bench"  # (--avx2: the source tree's shim)
+        self.command = " ".join([prog] + words)
+
+    def __setitem__(self, section, value):
+        super().__setitem__(section, value)
+        if self.directory:
+            from .markdown import write
+
+            isa = "x86-64-v3 (AVX2, --avx2)" if os.environ.get("ENTROPYENG_MAX_ISA") == "v3" else backends.core().cpu_isa
+            for path in write({section: value}, self.directory, isa, self.command):
+                print(f"wrote {path}", flush=True)
 
 
 def kernels_section(args, kw):

@@ -39,7 +39,8 @@ def cmd_tasks(args):
 def cmd_bench(args):
     from ..bench.__main__ import main as bench_main
 
-    bench_main((["--quick"] if args.quick else []) + (["--section", args.section] if args.section else []))
+    bench_main((["--quick"] if args.quick else []) + (["--section", args.section] if args.section else [])
+               + (["--markdown", args.markdown] if args.markdown else []))
 
 
 def main(argv=None):
@@ -97,6 +98,7 @@ def main(argv=None):
     p.set_defaults(fn=cmd_tasks)
     p = sub.add_parser("bench", help="the benchmark table (python -m bench in a source tree: --avx2 too)")
     p.add_argument("--quick", action="store_true", help="shorter timing rounds")
+    p.add_argument("--markdown", metavar="DIR", help="also write each section's table to DIR/<section>.md")
     p.add_argument("--section", choices=["kernels", "wlmc", "wlmd", "walkers", "tasks", "gpu", "sweep", "all"],
                    help="one section (default all)")
     p.set_defaults(fn=cmd_bench)
