@@ -45,11 +45,11 @@ def _square_cdf(s):
     return area / 16.0
 
 
-def exact_shell_cdf(t):
+def exact_shell_cdf(t, y_min=GRID.y_min, y_max=GRID.y_max):
     """The exact case's ln test loss in any train-loss shell: w_B is independent of w_A, so its law
-    is that of y = ln(|w_B|^2 / 2), w_B uniform in [-2, 2]^2, cut to the grid's y range."""
-    lo, hi = _square_cdf(2 * np.exp(GRID.y_min)), _square_cdf(2 * np.exp(GRID.y_max))
-    return (_square_cdf(2 * np.exp(t)) - lo) / (hi - lo)
+    is that of y = ln(|w_B|^2 / 2), w_B uniform in [-2, 2]^2, cut to [y_min, y_max] (the grid's y range)."""
+    lo, hi = _square_cdf(2 * np.exp(y_min)), _square_cdf(2 * np.exp(y_max))
+    return (_square_cdf(2 * np.exp(np.clip(t, y_min, y_max))) - lo) / (hi - lo)
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +77,43 @@ def test_the_harvest_of_the_exact_case_follows_the_analytic_shell_distribution(e
     # resolution (y cells of 0.1; a 2e7-step landscape)
     assert abs(h.mean - h.landscape_mean) < 4 * h.error + 0.05
     assert h.round_trips > 20 and h.flatness > 0.5
+
+
+def _md_sampler(seed, **kw):
+    """A WLMD walker on the exact case (BAOAB: it samples at kT = 1, so S = ln g), held on the grid's
+    y range by walls inside it (y = ln(|w_B|^2 / 2) falls fast as |w_B| shrinks: a margin of a few
+    tenths and a small dt keep the walker on the grid)."""
+    from entropyeng import WLMD
+
+    eye = torch.eye(NA + NB, dtype=torch.float64)
+    zeros = torch.zeros(NA + NB, 1, dtype=torch.float64)
+    return WLMD(_model().double(), (eye[:NA], zeros[:NA]), (eye[NA:], zeros[NA:]), loss="mse", grid=GRID, sigma=0.2,
+                cutoff=0.8, bound=2.0, integrator="baoab", dt=0.02, gamma=0.5, seed=seed, compile="eager",
+                walls=dict(y_min=Y_WALLS[0], y_max=Y_WALLS[1]), wall_c=300.0, **kw)
+
+
+Y_WALLS = (GRID.y_min + 0.8, GRID.y_max - 0.3)
+
+
+@CPP
+def test_a_wlmd_walker_under_the_frozen_marginal_harvests_the_exact_shell_distribution(exact_landscape):
+    """The WLMD harvest (the walker of CNNs and WLMD landscapes) on the same landscape: the test
+    losses in the window follow the analytic law too (cut where its walls hold it on the grid)."""
+    from scipy import stats
+
+    from entropyeng.harvest import harvest_wlmd
+
+    L, start = exact_landscape
+    x0 = XA - 1.5
+    h = harvest_wlmd(lambda **kw: _md_sampler(7, **kw), L, x0, window=0.1, steps=40_000, every=5, start=start)
+    assert h.samples > 500 and h.count > 50 and h.meta["walker"] == "WLMD"
+    assert np.all(np.abs(h.ln_train_loss - x0) <= 0.05 + 1e-12)
+    cdf = lambda t: exact_shell_cdf(t, *Y_WALLS)  # noqa: E731
+    ks = stats.kstest(h.test_metric, cdf)
+    assert ks.pvalue > 0.01, (ks, h.count, h.tau)
+    t = np.linspace(*Y_WALLS, 200_001)
+    exact_mean = float(np.sum(t[:-1] * np.diff(cdf(t))))
+    assert abs(h.mean - exact_mean) < 4 * h.error + 0.02, (h.mean, h.error, exact_mean)
 
 
 @CPP
@@ -230,3 +267,42 @@ def test_the_stored_networks_are_thinned_when_they_would_take_too_much_memory(ex
         w = h.params[k]
         assert math.log(np.mean(w[:NA] ** 2)) == pytest.approx(h.ln_train_loss[k], abs=1e-9)
         assert math.log(np.mean(w[NA:] ** 2)) == pytest.approx(h.test_metric[k], abs=1e-9)
+
+
+def test_the_md_bias_is_the_marginal_at_kt_c_and_a_ramp_where_the_landscape_never_went():
+    """A WLMD walker needs a smooth bias: kT_c log sum exp(S / kT_c) in the reach (S = kT_c ln g),
+    the 2-nat ramp outside, and unvisited columns continuing that ramp, never a wall of 10^4 nats."""
+    from entropyeng import Landscape
+    from entropyeng.harvest.bias import CONFINE_PER_COLUMN
+    from entropyeng.harvest.md import md_bias
+
+    g = Grid(0.0, 1.0, 10, 0.0, 1.0, 4)
+    T = 1.05
+    S = T * (np.tile(np.arange(10.0)[:, None], (1, 4)) + np.log(np.arange(1.0, 5.0))[None, :])
+    H = np.ones((10, 4))
+    H[8:] = 0  # never visited
+    b = md_bias(Landscape(S, H, g), 0.3, 0.6, temperature=T)
+    inside = (g.centers[0] >= 0.3) & (g.centers[0] <= 0.6)
+    np.testing.assert_allclose(b[inside, 0] - b[inside, 0][0], T * np.arange(inside.sum()))
+    assert np.all(b[:, 0][None, :] == b.T)
+    assert b.max() < 100  # no wall
+    np.testing.assert_allclose(b[8:, 0] - b[7, 0], CONFINE_PER_COLUMN * np.array([1.0, 2.0]))
+
+
+@CPP
+def test_the_command_harvests_a_wlmd_run_with_a_wlmd_walker(tmp_path, capsys):
+    """A finished WLMD run (spiral regression, short) is harvested by a WLMD walker with its own
+    settings; the file's numbers say so and its networks load into the task's model."""
+    out = tmp_path / "run"
+    assert main(["run", "spiral_regression", "--steps", "3000", "--out", str(out), "--set", "data.n=50",
+                 "--set", "sgd.runs=2", "--set", "sgd.epochs=5", "--quiet"]) == 0
+    x = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])["x"]  # where the walker starts
+    capsys.readouterr()
+    assert main(["harvest", str(out), "--train-loss", f"{math.exp(x):.6g}", "--steps", "3000", "--every", "10",
+                 "--window", "0.2", "--quiet"]) == 0
+    path = capsys.readouterr().out.strip().splitlines()[-1]
+    h = Harvest.load(path)
+    assert h.meta["walker"] == "WLMD" and h.meta["sampler"] == "WLMD" and h.samples > 0
+    assert h.metric == "loss" and np.all(np.abs(h.ln_train_loss - h.target) <= 0.1 + 1e-9)
+    model = load_model(path, 0)
+    assert sum(p.numel() for p in model.parameters()) == h.params.shape[1]

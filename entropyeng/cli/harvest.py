@@ -16,12 +16,12 @@ __all__ = ["add_parser", "cmd_harvest"]
 
 def add_parser(sub):
     p = sub.add_parser("harvest", help="networks of a chosen train loss from a finished run's landscape")
-    p.add_argument("dir", help="a finished run directory (entropyeng run; WLMC or WLMD of an MLP)")
+    p.add_argument("dir", help="a finished run directory (entropyeng run; WLMC of an MLP, or WLMD of any network)")
     p.add_argument("--train-loss", required=True, help="the train loss L of the networks (the window is around ln L)")
     p.add_argument("--window", default="0.1", help="the window's width in ln(train loss) (default 0.1)")
     p.add_argument("--reach", default="0.3", help="the walker stays within this much of ln L (default 0.3)")
-    p.add_argument("--steps", default="2e6", help="walker-steps of the harvest (default 2e6)")
-    p.add_argument("--every", default="200", help="walker-steps between samples (default 200)")
+    p.add_argument("--steps", help="walker-steps of the harvest (default 2e6 for a WLMC run, 2e5 for a WLMD run)")
+    p.add_argument("--every", help="walker-steps between samples (default 200 for a WLMC run, 20 for a WLMD run)")
     p.add_argument("--count", type=int, help="keep at most this many decorrelated networks (default: all)")
     p.add_argument("--seed", type=int, default=0, help="the harvest's random stream")
     p.add_argument("--out", help="the harvest's file (default DIR/harvest-L{X}.npz; a .json of its numbers beside)")
@@ -36,16 +36,21 @@ def cmd_harvest(args):
     target = positive_arg(args.train_loss, "--train-loss")
     window = positive_arg(args.window, "--window")
     reach = positive_arg(args.reach, "--reach")
-    steps = positive_arg(args.steps, "--steps", int)
-    every = positive_arg(args.every, "--every", int)
+    steps = None if args.steps is None else positive_arg(args.steps, "--steps", int)
+    every = None if args.every is None else positive_arg(args.every, "--every", int)
     if args.count is not None and args.count < 1:
         raise ConfigError(f"--count must be >= 1, got {args.count}")
     out = args.out or os.path.join(args.dir, f"harvest-L{target:g}.npz")
     if not out.endswith(".npz"):
         raise ConfigError(f"--out: the harvest's file must end in .npz, got '{out}'")
+    from ..harvest.run import DEFAULT_STEPS, run_sampler
+
+    kind = run_sampler(args.dir)
+    steps = DEFAULT_STEPS[kind][0] if steps is None else steps
     if not args.quiet:
-        print(f"harvest of {args.dir} at ln L = {math.log(target):.3f}: the walker walks into the reach, the bias is "
-              f"tuned there ({steps // 2:,} steps), then {steps:,} steps of production", file=sys.stderr, flush=True)
+        how = (f"the walker walks into the reach, the bias is tuned there ({steps // 2:,} steps), then {steps:,} steps "
+               "of production" if kind == "wlmc" else f"a WLMD walker, {steps:,} steps under the frozen marginal")
+        print(f"harvest of {args.dir} at ln L = {math.log(target):.3f}: {how}", file=sys.stderr, flush=True)
     bar = Progress(steps, "steps", not args.quiet)
     try:
         h = harvest_run(args.dir, train_loss=target, window=window, reach=reach, steps=steps, every=every,

@@ -23,7 +23,7 @@ def add_parser(sub, tasks):
     p.add_argument("--target-loss", required=True, help="the train loss to stop at (e.g. 0.05)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", help="Langevin steps of each walker (maxent, harmonic, anneal; default 20000); the "
-                                   "harvest's walker-steps (harvest; default 2e6)")
+                                   "harvest's walker-steps (harvest; default 2e6 for a WLMC landscape, 2e5 for WLMD)")
     p.add_argument("--walkers", type=int, default=1, help="independent walkers whose predictions are averaged")
     p.add_argument("--data", help="a local data file or folder (digits: MNIST; cifar; polymer)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key, e.g. sgd.lr=0.01")
@@ -55,7 +55,12 @@ def cmd_train(args):
     if args.method == "harvest":
         landscape = _landscape_for(args, config)
     walking = args.method in ("maxent", "harmonic", "anneal", "harvest")
-    total = (steps or (2_000_000 if args.method == "harvest" else 20_000)) * (args.walkers if args.method != "harvest" else 1)
+    if args.method == "harvest":
+        from ..harvest.run import DEFAULT_STEPS, run_sampler
+
+        total = steps or DEFAULT_STEPS[run_sampler(landscape)][0]
+    else:
+        total = (steps or 20_000) * args.walkers
     bar = Progress(total if walking else int(s["epochs"]), "steps" if walking else "epochs", not args.quiet)
     try:
         result = train(problem.make_model(args.seed), problem.train, problem.test, loss=problem.loss,

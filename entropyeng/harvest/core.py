@@ -111,7 +111,21 @@ def load_params(model, flat):
     return model
 
 
-def _readout(landscape, cells):
+def check_settings(window, reach, steps, every):
+    """The reach below and above the target, after checking a harvest's settings (ValueError naming one)."""
+    below, above = (reach, reach) if isinstance(reach, (int, float)) else tuple(reach)
+    for name, value in (("window", window), ("reach", below), ("reach", above)):
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+            raise ValueError(f"{name}: expected a number > 0 (or two: below and above), got {value!r}")
+    for name, value in (("steps", steps), ("every", every)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name}: expected a whole number >= 1, got {value!r}")
+    if steps < every:
+        raise ValueError(f"steps: expected at least one sample's worth (every = {every}), got {steps}")
+    return below, above
+
+
+def readout(landscape, cells):
     """Eq. 1 of the landscape in each x cell, averaged with the samples' weights over the cells."""
     from ..analysis import equilibrium
 
@@ -197,15 +211,7 @@ def harvest_wlmc(make_walker, landscape, ln_train_loss, *, window=0.1, reach=0.3
     landscape has errors of several nats across the reach, enough to pin the walker at one end; the
     correction leaves every column's conditional distribution of the test metric as it was (the
     bias is the same in all of a column's cells), and production runs on the corrected bias, frozen."""
-    below, above = (reach, reach) if isinstance(reach, (int, float)) else tuple(reach)
-    for name, value in (("window", window), ("reach", below), ("reach", above)):
-        if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-            raise ValueError(f"{name}: expected a number > 0 (or two: below and above), got {value!r}")
-    for name, value in (("steps", steps), ("every", every)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name}: expected a whole number >= 1, got {value!r}")
-    if steps < every:
-        raise ValueError(f"steps: expected at least one sample's worth (every = {every}), got {steps}")
+    below, above = check_settings(window, reach, steps, every)
     g = landscape.grid
     x0 = float(ln_train_loss)
     lo, hi = x0 - window / 2, x0 + window / 2
@@ -276,7 +282,7 @@ def harvest_wlmc(make_walker, landscape, ln_train_loss, *, window=0.1, reach=0.3
     return Harvest(params=np.stack(stored)[pick // stride], ln_train_loss=xs[inside][pick],
                    test_metric=ys[inside][pick],
                    target=x0, window=(lo, hi), mean=float(y_in.mean()), error=err, tau=tau, samples=int(inside.size),
-                   landscape_mean=_readout(landscape, cells),
+                   landscape_mean=readout(landscape, cells),
                    round_trips=round_trips(xs[first:], x0 - 0.9 * below, x0 + 0.9 * above),
                    flatness=flatness(visits[reach_cols]), steps=int(n * every), every=int(every), seconds=seconds,
                    metric=w.metric, meta=dict(tuned, tune_steps=int(tune)))

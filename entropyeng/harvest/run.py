@@ -1,9 +1,9 @@
 """Harvest from a finished ``entropyeng run`` directory: its config, data and landscape; the walker
-starts from the run's last state. Any run whose network the WLMC walker can move (an MLP: Linear
-layers and ReLU / Tanh / SiLU / Identity; mse, ce or bce) is accepted. WLMD landscapes too: both
-samplers map the same ensemble (the uniform measure in the paper's box), but a WLMD landscape at the
-budgets measured is hundreds of nats from ln g across train losses, and the WLMC walker does not
-reach the target under it (docs/harvest.md)."""
+starts from the run's last state. A WLMC run is harvested by a WLMC walker (its network an MLP:
+Linear layers and ReLU / Tanh / SiLU / Identity; mse, ce or bce), a WLMD run by a WLMD walker with
+the run's own integrator, dt, friction and walls (any network, the CNN too): a WLMD landscape is
+kT_c ln g of its own dynamics, hundreds of nats from the ln g a WLMC walker needs at the budgets
+measured (docs/harvest.md)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,24 @@ import os
 import numpy as np
 
 from .core import Harvest, harvest_wlmc
+from .md import descend_to, harvest_wlmd
 
-__all__ = ["harvest_run", "load_model", "harvestable", "HarvestError"]
+__all__ = ["harvest_run", "load_model", "harvestable", "run_sampler", "HarvestError", "DEFAULT_STEPS"]
 
 
 class HarvestError(ValueError):
     """A run that cannot be harvested, or settings that cannot work (one line, naming what)."""
+
+
+def run_sampler(run_dir) -> str:
+    """"wlmd" or "wlmc": the sampler of the run in ``run_dir`` (by its config; "wlmc" when unreadable,
+    the harvest then says what is wrong)."""
+    from ..cli.config import ConfigError, load_config
+
+    try:
+        return "wlmd" if "wlmd" in load_config(os.path.join(run_dir, "config.toml")) else "wlmc"
+    except (ConfigError, OSError):
+        return "wlmc"
 
 
 def _run(run_dir):
@@ -44,8 +56,11 @@ def _run(run_dir):
     return config, problem, landscape
 
 
-def harvestable(problem):
-    """None when the harvest's WLMC walker can move the problem's network, else why not (a line)."""
+def harvestable(problem, sampler="wlmc"):
+    """None when the harvest's walker can move the problem's network, else why not (a line): a WLMD
+    walker moves any network; a WLMC walker an MLP."""
+    if sampler == "wlmd":
+        return None
     from ..tasks.box import into_box
     from ..wlmc.chain import WLMC
 
@@ -73,20 +88,33 @@ def _start(run_dir, n_params):
     return p[:n_params] if p.size % n_params == 0 else None
 
 
-def harvest_run(run_dir, *, train_loss, window=0.1, reach=0.3, steps=2_000_000, every=200, count=None, seed=0,
+#: the defaults of a harvest by walker: (steps, every); a WLMD step costs a hundred WLMC steps and more
+DEFAULT_STEPS = {"wlmc": (2_000_000, 200), "wlmd": (200_000, 20)}
+
+
+def harvest_run(run_dir, *, train_loss, window=0.1, reach=0.3, steps=None, every=None, count=None, seed=0,
                 progress=None) -> Harvest:
     """Harvest networks of train loss ``train_loss`` (ln L within ``window`` / 2 of its log) from the
-    run in ``run_dir``; see :func:`entropyeng.harvest.harvest_wlmc`. The result's ``meta`` names the
-    run and carries its config, so :func:`load_model` rebuilds a kept network in one call."""
+    run in ``run_dir``: a WLMC run by :func:`entropyeng.harvest.harvest_wlmc`, a WLMD run by
+    :func:`entropyeng.harvest.harvest_wlmd` (``steps``, ``every`` default to :data:`DEFAULT_STEPS`).
+    The result's ``meta`` names the run and carries its config, so :func:`load_model` rebuilds a
+    kept network in one call."""
     from ..tasks.box import into_box
     from ..wlmc.chain import WLMC
 
     if not (isinstance(train_loss, (int, float)) and math.isfinite(train_loss) and train_loss > 0):
         raise HarvestError(f"train_loss: expected a number > 0, got {train_loss!r}")
     config, problem, landscape = _run(run_dir)
-    seed_model = config.get("wlmc", config.get("wlmd", {})).get("seed", 0)
+    kind = "wlmd" if "wlmd" in config else "wlmc"
+    steps = DEFAULT_STEPS[kind][0] if steps is None else steps
+    every = DEFAULT_STEPS[kind][1] if every is None else every
+    seed_model = config[kind].get("seed", 0)
     model = into_box(problem.make_model(seed_model))  # (the walker starts from the run's last state)
     n_params = sum(p.numel() for p in model.parameters())
+    if kind == "wlmd":
+        return _harvest_md(run_dir, config, problem, landscape, model, train_loss=train_loss,
+                           window=window, reach=reach, steps=steps, every=every, count=count, seed=seed,
+                           progress=progress)
 
     def walker(**kw):
         return WLMC(model, problem.train, problem.test, loss=problem.loss, metric=problem.metric,
@@ -100,10 +128,34 @@ def harvest_run(run_dir, *, train_loss, window=0.1, reach=0.3, steps=2_000_000, 
                          every=every, count=count, progress=progress, start=_start(run_dir, n_params))
     except ValueError as e:
         raise HarvestError(str(e)) from None
+    return _with_run(h, run_dir, config, seed, landscape)
+
+
+def _with_run(h, run_dir, config, seed, landscape):
     with open(os.path.join(run_dir, "config.toml")) as fh:
         h.meta.update(run=os.path.abspath(run_dir), task=config["task"], seed=int(seed), sampler=landscape.meta.get(
             "sampler", "WLMC"), config=fh.read())
     return h
+
+
+def _harvest_md(run_dir, config, problem, landscape, model, *, train_loss, seed, **kw):
+    """A WLMD run's harvest: a WLMD walker with the run's settings, the frozen schedule, one walker,
+    started at the target by :func:`~entropyeng.harvest.md.descend_to`."""
+    from ..tasks.catalog import wlmd_kwargs
+    from ..wlmd import WLMD
+
+    args = wlmd_kwargs(config, problem)
+    args.update(walkers=1, seed=1_000_003 + int(seed), grid=landscape.grid, distributed=False)
+
+    def sampler(**over):
+        return WLMD(model, problem.train, problem.test, **dict(args, **over))
+
+    try:  # the walker starts at the target, by descent from the model's initialisation (harvest_wlmd's note)
+        start = descend_to(model, problem.train, problem.loss, math.log(train_loss), bound=args.get("bound", "paper"))
+        h = harvest_wlmd(sampler, landscape, math.log(train_loss), start=start, **kw)
+    except ValueError as e:
+        raise HarvestError(str(e)) from None
+    return _with_run(h, run_dir, config, seed, landscape)
 
 
 def load_model(path, k=0):

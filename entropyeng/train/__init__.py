@@ -40,7 +40,7 @@ def train(model, train, test, *, loss, metric, method="maxent", target_loss, see
     accuracy, or ln test loss). ``optimizer``, ``lr``, ``batch_size``, ``max_epochs``: the peers'
     settings and the descent of maxent and anneal (the paper's Supplementary settings per task: see
     :func:`train_task`). ``steps``, ``dt``, ``gamma``: each Langevin walker's steps (default 20,000; for ``harvest``
-    the harvest's walker-steps, default 2e6), time step and
+    the harvest's walker-steps, default 2e6 for a WLMC landscape, 2e5 for a WLMD one), time step and
     friction per step; ``width`` and ``wall_c``: the shell's half-width in ln(train loss) and its wall
     constant (``harmonic``); ``kT0``, ``kT1``: the annealing's temperatures (its friction is 0.1
     per step and its time step ``anneal_dt``, by default sqrt(0.1 lr): the drift of the descent).
@@ -53,9 +53,9 @@ def train(model, train, test, *, loss, metric, method="maxent", target_loss, see
         raise TrainError(f"method: expected one of {', '.join(METHODS)}, got {method!r}")
     if not isinstance(model, torch.nn.Module):
         raise TrainError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
-    if steps is None:
-        steps = 2_000_000 if method == "harvest" else 20_000
-    for name, value in (("steps", steps), ("walkers", walkers), ("batch_size", batch_size), ("max_epochs", max_epochs)):
+    if steps is None and method != "harvest":  # (a harvest's default depends on its run's sampler)
+        steps = 20_000
+    for name, value in (("steps", 1 if steps is None else steps), ("walkers", walkers), ("batch_size", batch_size), ("max_epochs", max_epochs)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise TrainError(f"{name}: expected an integer >= 1, got {value!r}")
     for name, value in (("lr", lr), ("dt", dt), ("width", width), ("kT0", kT0), ("kT1", kT1)):

@@ -27,7 +27,7 @@ def _same_data(run_dir, train, test):
                 raise TrainError(f"landscape: the run in {run_dir} was sampled on other {name} data than given")
 
 
-def harvested(model, data, train, test, *, loss, metric, target, landscape, seed=0, steps=2_000_000, window=0.1,
+def harvested(model, data, train, test, *, loss, metric, target, landscape, seed=0, steps=None, window=0.1,
               reach=0.3, progress=None) -> TrainResult:
     """One network of the harvest of ``landscape`` (a finished ``entropyeng run`` directory of this
     model and data) at ln ``target`` ± ``window`` / 2: the harvest's random stream is ``seed``, and
@@ -39,7 +39,7 @@ def harvested(model, data, train, test, *, loss, metric, target, landscape, seed
                          f"got {landscape!r}")
     _same_data(landscape, train, test)
     try:
-        h = harvest_run(landscape, train_loss=target, window=window, reach=reach, steps=int(steps), seed=seed,
+        h = harvest_run(landscape, train_loss=target, window=window, reach=reach, steps=steps, seed=seed,
                         progress=progress and (lambda done, n: progress(done, math.log(target))))
     except HarvestError as e:
         raise TrainError(str(e)) from None

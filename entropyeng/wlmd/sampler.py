@@ -70,9 +70,9 @@ class WLMD:
     schedule : dict, optional
         f_max, t1, t2, t3 of Eq. 4, the hill height at deposit t (t counts walker-steps from 1):
         f(t) = f_max t / t1 for t <= t1; f_max for t1 < t <= t2; f_max (t2 - t3) / (t - t3) after t2
-        (a 1/t decay). Default, from ``steps``: the shape of the paper's spiral-regression schedule
-        scaled to the budget, f_max = 5, t1 = 1 %, t2 = 50 % and t3 = 40 % of ``steps``
-        (``entropyeng.wlmd.presets.preset(name, steps=N)`` scales a paper task's schedule the same way).
+        (a 1/t decay; f_max = 0: no hills, a frozen landscape). Default, from ``steps``: the shape of
+        the paper's spiral-regression schedule scaled to the budget: f_max = 5, t1, t2, t3 = 1, 50, 40 %
+        of ``steps`` (``entropyeng.wlmd.presets.preset(name, steps=N)`` scales a paper task's the same way).
     steps : int, optional
         The run's budget in walker-steps, from which the default schedule is made (needed when
         ``schedule`` is not given).

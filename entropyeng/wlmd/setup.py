@@ -76,12 +76,13 @@ def check_model(model):
 
 
 def check_schedule(schedule):
-    """Eq. 4's f_max, t1, t2, t3 as floats (f_max > 0, t1 > 0, t2 >= t1, t3 < t2)."""
+    """Eq. 4's f_max, t1, t2, t3 as floats (f_max >= 0, 0 for a frozen landscape; t1 > 0, t2 >= t1,
+    t3 < t2)."""
     if not isinstance(schedule, dict) or set(schedule) != {"f_max", "t1", "t2", "t3"}:
         raise ValueError("schedule: expected dict(f_max=..., t1=..., t2=..., t3=...) (Eq. 4)")
     s = {k: C.finite(v, f"schedule['{k}']") for k, v in schedule.items()}
-    if not s["f_max"] > 0 or not s["t1"] > 0 or not s["t2"] >= s["t1"] or not s["t3"] < s["t2"]:
-        raise ValueError(f"schedule: expected f_max > 0, t1 > 0, t2 >= t1, t3 < t2, got {s}")
+    if not s["f_max"] >= 0 or not s["t1"] > 0 or not s["t2"] >= s["t1"] or not s["t3"] < s["t2"]:
+        raise ValueError(f"schedule: expected f_max >= 0, t1 > 0, t2 >= t1, t3 < t2, got {s}")
     return s
 
 

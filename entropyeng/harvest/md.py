@@ -1,0 +1,151 @@
+"""Harvest by molecular dynamics: networks of a chosen train loss from a finished landscape, sampled
+by a WLMD walker under the landscape's frozen marginal bias (no hills: ``f_max = 0``), for the
+networks a WLMC walker cannot move (a CNN) and the landscapes WLMD learned.
+
+A WLMD landscape is S = kT_c ln g (kT_c: the integrator's configurational temperature), so the
+marginal is kT_c log sum_y exp(S / kT_c); under it the walker is flat in ln L and, within a train
+loss, samples the networks with the box's uniform weight (the Langevin dynamics at kT_c), as the
+WLMC harvest does. The bias is smooth where WLMD needs it smooth: outside the reach it climbs by
+:data:`~entropyeng.harvest.bias.CONFINE_PER_COLUMN` per column (the walker drifts back in), and the
+columns the landscape never visited continue that ramp from the nearest visited one instead of a
+wall of 10^4 nats (whose force would throw the walker off the grid)."""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+
+from .bias import CONFINE_PER_COLUMN, UNVISITED, frozen_bias
+from .core import STORED_BYTES, Harvest, check_settings, readout
+from .stats import autocorrelation_time, flatness, round_trips, thin
+
+__all__ = ["harvest_wlmd", "FROZEN", "md_bias", "descend_to"]
+
+#: the schedule of a harvesting WLMD walker: no hills, the landscape stays as it is
+FROZEN = dict(f_max=0.0, t1=1.0, t2=1.0, t3=0.0)
+
+
+def md_bias(landscape, lo, hi, temperature=1.0):
+    """The (nx, ny) bias of a WLMD harvest in [lo, hi]: the marginal at ``temperature`` (kT_c) in
+    the reach, the confining ramp outside, unvisited columns continuing the ramp of the nearest
+    visited column."""
+    scaled = SimpleNamespace(entropy=landscape.entropy / temperature, histogram=landscape.histogram,
+                             grid=landscape.grid)
+    column = frozen_bias(scaled, lo, hi)[:, 0] * temperature
+    valid = column < 0.5 * UNVISITED * temperature
+    idx = np.arange(column.size)
+    near = np.interp(idx, idx[valid], idx[valid]).round().astype(int)  # the nearest visited column
+    column = np.where(valid, column, column[near] + CONFINE_PER_COLUMN * np.abs(idx - near))
+    g = landscape.grid
+    return np.ascontiguousarray(np.repeat(column[:, None], g.ny, axis=1), dtype=np.float64)
+
+
+def descend_to(model, train, loss, ln_train_loss, *, bound="paper", lr=1e-2, max_steps=20_000):
+    """Adam on the train loss from ``model``'s parameters, clamped into the samplers' box, until
+    ln(train loss) <= ``ln_train_loss``; returns the flat parameters (the WLMD harvest's start: its
+    walker moves in ln L by diffusion, millions of steps a unit, so it starts at the target rather
+    than walking there). ``loss``: "mse", "ce" or "bce". ValueError when ``max_steps`` do not get there."""
+    from ..tasks.box import into_box
+
+    losses = {"mse": torch.nn.functional.mse_loss, "ce": torch.nn.functional.cross_entropy,
+              "bce": torch.nn.functional.binary_cross_entropy_with_logits}
+    X, y = train
+    p0 = next(model.parameters())
+    X = torch.as_tensor(np.asarray(X) if not torch.is_tensor(X) else X).to(p0.device, p0.dtype)
+    y = torch.as_tensor(np.asarray(y) if not torch.is_tensor(y) else y).to(p0.device)
+    y = y.long() if loss == "ce" else y.to(p0.dtype)
+    into_box(model, bound)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    for _ in range(max_steps):
+        out = model(X)
+        value = losses[loss](out.reshape(y.shape) if loss != "ce" else out, y)
+        if math.log(float(value.detach())) <= ln_train_loss:
+            break
+        opt.zero_grad()
+        value.backward()
+        opt.step()
+        into_box(model, bound)
+    else:
+        raise ValueError(f"the descent to ln L = {ln_train_loss:.3f} did not get there in {max_steps:,} Adam steps")
+    return torch.cat([p.detach().reshape(-1) for p in model.parameters()]).cpu().numpy().astype(np.float64)
+
+
+def harvest_wlmd(make_sampler, landscape, ln_train_loss, *, window=0.1, reach=0.3, steps=200_000, every=20,
+                 count=None, progress=None, start=None) -> Harvest:
+    """Harvest networks with ln(train loss) in ``ln_train_loss`` ± ``window`` / 2 by molecular dynamics.
+
+    ``make_sampler(schedule=...)``: a one-walker :class:`entropyeng.WLMD` on the landscape's model,
+    data and grid (its integrator, dt, gamma and walls as the landscape's run had them); the harvest
+    gives it the frozen schedule :data:`FROZEN` and sets its landscape to :func:`md_bias`. It moves
+    ``steps`` steps; every ``every`` steps its network is a sample, kept when in the window.
+    ``start``: parameters to start from, best at the target (:func:`descend_to`: the walker moves
+    in ln L by diffusion, slowly; a start far from the reach may not arrive within the harvest). ``count``, ``progress``: as for
+    :func:`entropyeng.harvest.harvest_wlmc`. The test metric is the landscape's y (ln test loss, or
+    the logit of the smoothed accuracy for a classification landscape)."""
+    below, above = check_settings(window, reach, steps, every)
+    g = landscape.grid
+    x0 = float(ln_train_loss)
+    lo, hi = x0 - window / 2, x0 + window / 2
+    if not (g.x_min <= lo and hi <= g.x_max):
+        raise ValueError(f"ln_train_loss: the window [{lo:.3f}, {hi:.3f}] leaves the landscape's grid "
+                         f"[{g.x_min:g}, {g.x_max:g}]")
+    w = make_sampler(schedule=dict(FROZEN))
+    if w.K != 1:
+        raise ValueError("make_sampler: a harvest runs one walker")
+    if start is not None:
+        with torch.no_grad():
+            w.theta.copy_(torch.as_tensor(np.asarray(start), dtype=w.theta.dtype))
+    with torch.no_grad():
+        w.S.copy_(torch.from_numpy(md_bias(landscape, x0 - below, x0 + above, w.config_temperature)))
+    w.planned_steps = steps
+    t0 = time.perf_counter()
+    n = steps // every
+    xs, ys = np.empty(n), np.empty(n)
+    cap = max(1000, STORED_BYTES // (8 * max(1, w.n_params)))
+    stored, stride, kept_at = [], 1, []
+    from ..wlmd import WLMDError
+
+    with tempfile.TemporaryDirectory() as tmp:  # (where a failing walker's last good state would go)
+        last_good = os.path.join(tmp, "last-good.npz")
+        for k in range(n):
+            try:
+                w.run(every, checkpoint=last_good)
+            except WLMDError as e:
+                raise ValueError(f"the harvest's WLMD walker stopped after {k * every:,} steps: "
+                                 f"{str(e).split('; the last good state')[0]}") from None
+            xs[k], ys[k] = w._xv, w._yv
+            if lo <= xs[k] <= hi:
+                if len(kept_at) % stride == 0:
+                    stored.append(w.theta.detach().cpu().numpy().astype(np.float64))
+                    if len(stored) > cap:
+                        stored, stride = stored[::2], stride * 2
+                kept_at.append(k)
+            if progress is not None and (k + 1) % max(1, n // 100) == 0:
+                progress((k + 1) * every, len(kept_at))
+    seconds = time.perf_counter() - t0
+    inside = np.asarray(kept_at, dtype=int)
+    if inside.size == 0:
+        raise ValueError(f"the walker never reached ln L in [{lo:.3f}, {hi:.3f}] in {steps:,} steps: give it more "
+                         "steps (or a wider window)")
+    y_in = ys[inside]
+    tau = autocorrelation_time(y_in)
+    pick = thin(inside.size, stride * math.ceil(tau / stride), count)
+    pick = pick[pick % stride == 0]
+    err = float(y_in.std(ddof=1) * math.sqrt(tau / inside.size)) if inside.size > 1 else math.nan
+    visits = w.H.cpu().numpy().sum(axis=1)
+    reach_cols = (g.centers[0] >= x0 - below) & (g.centers[0] <= x0 + above) & (landscape.histogram.sum(axis=1) > 0)
+    in_reach = (xs >= x0 - below) & (xs <= x0 + above)
+    first = int(np.argmax(in_reach)) if in_reach.any() else n
+    return Harvest(params=np.stack(stored)[pick // stride], ln_train_loss=xs[inside][pick], test_metric=y_in[pick],
+                   target=x0, window=(lo, hi), mean=float(y_in.mean()), error=err, tau=tau, samples=int(inside.size),
+                   landscape_mean=readout(landscape, g.index(xs[inside], ys[inside])[0]),
+                   round_trips=round_trips(xs[first:], x0 - 0.9 * below, x0 + 0.9 * above),
+                   flatness=flatness(visits[reach_cols]), steps=int(n * every), every=int(every), seconds=seconds,
+                   metric="loss" if w.cv_y == "test_loss" else w.cv_y,
+                   meta=dict(walker="WLMD", config_temperature=w.config_temperature, entry_steps=first * every))
