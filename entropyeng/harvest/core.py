@@ -111,8 +111,61 @@ def load_params(model, flat):
     return model
 
 
-def check_settings(window, reach, steps, every):
-    """The reach below and above the target, after checking a harvest's settings (ValueError naming one)."""
+class Samples:
+    """A production run's samples: every sample's (x, y), and the networks of those in the window
+    [lo, hi], every ``stride``-th of them, within :data:`STORED_BYTES` (the stride doubles, and every
+    other stored network is dropped, when they would take more). :meth:`harvest` turns them into the
+    :class:`Harvest`."""
+
+    def __init__(self, n, lo, hi, n_params, t0=None):
+        self.xs, self.ys = np.empty(n), np.empty(n)
+        self.lo, self.hi = lo, hi
+        self.cap = max(1000, STORED_BYTES // (8 * max(1, n_params)))
+        self.stored, self.stride, self.kept_at = [], 1, []
+        self.t0 = time.perf_counter() if t0 is None else t0  # (the harvest's seconds count from t0)
+
+    def add(self, k, x, y, params):
+        """Sample k at (x, y); ``params()`` gives its network (called only when it is stored)."""
+        self.xs[k], self.ys[k] = x, y
+        if self.lo <= x <= self.hi:
+            if len(self.kept_at) % self.stride == 0:
+                self.stored.append(np.array(params(), dtype=np.float64))
+                if len(self.stored) > self.cap:
+                    self.stored, self.stride = self.stored[::2], self.stride * 2
+            self.kept_at.append(k)
+
+    def harvest(self, landscape, x0, below, above, visits, *, count, every, metric, meta) -> "Harvest":
+        """The Harvest: the window's mean and error (autocorrelation time of y in the window), the kept
+        networks (every ceil(tau)-th), the landscape's readout over the same cells, round trips across
+        the reach after the walker first entered it, and the flatness of ``visits`` (per x column)."""
+        seconds = time.perf_counter() - self.t0
+        xs, ys, n = self.xs, self.ys, self.xs.size
+        inside = np.asarray(self.kept_at, dtype=int)
+        if inside.size == 0:
+            raise ValueError(f"the walker never reached ln L in [{self.lo:.3f}, {self.hi:.3f}] in {n * every:,} steps: "
+                             "give it more steps (or a wider window)")
+        y_in = ys[inside]
+        tau = autocorrelation_time(y_in)
+        stride = self.stride
+        pick = thin(inside.size, stride * math.ceil(tau / stride), count)  # decorrelated, among the stored ones
+        pick = pick[pick % stride == 0]
+        err = float(y_in.std(ddof=1) * math.sqrt(tau / inside.size)) if inside.size > 1 else math.nan
+        g = landscape.grid
+        reach_cols = (g.centers[0] >= x0 - below) & (g.centers[0] <= x0 + above) & (landscape.histogram.sum(axis=1) > 0)
+        in_reach = (xs >= x0 - below) & (xs <= x0 + above)
+        first = int(np.argmax(in_reach)) if in_reach.any() else n  # the drift into the reach is not a trip
+        return Harvest(params=np.stack(self.stored)[pick // stride], ln_train_loss=xs[inside][pick],
+                       test_metric=y_in[pick], target=x0, window=(self.lo, self.hi), mean=float(y_in.mean()),
+                       error=err, tau=tau, samples=int(inside.size),
+                       landscape_mean=readout(landscape, g.index(xs[inside], y_in)[0]),
+                       round_trips=round_trips(xs[first:], x0 - 0.9 * below, x0 + 0.9 * above),
+                       flatness=flatness(visits[reach_cols]), steps=int(n * every), every=int(every), seconds=seconds,
+                       metric=metric, meta=meta)
+
+
+def check_settings(landscape, ln_train_loss, window, reach, steps, every):
+    """(x0, lo, hi, below, above): the target, its window and the reach below and above it, after
+    checking a harvest's settings against the landscape (ValueError naming the setting)."""
     below, above = (reach, reach) if isinstance(reach, (int, float)) else tuple(reach)
     for name, value in (("window", window), ("reach", below), ("reach", above)):
         if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
@@ -122,7 +175,16 @@ def check_settings(window, reach, steps, every):
             raise ValueError(f"{name}: expected a whole number >= 1, got {value!r}")
     if steps < every:
         raise ValueError(f"steps: expected at least one sample's worth (every = {every}), got {steps}")
-    return below, above
+    g = landscape.grid
+    x0 = float(ln_train_loss)
+    lo, hi = x0 - window / 2, x0 + window / 2
+    if not (g.x_min <= lo and hi <= g.x_max):
+        raise ValueError(f"ln_train_loss: the window [{lo:.3f}, {hi:.3f}] leaves the landscape's grid "
+                         f"[{g.x_min:g}, {g.x_max:g}]")
+    column = np.clip(((np.array([lo, hi]) - g.x_min) / (g.x_max - g.x_min) * g.nx).astype(int), 0, g.nx - 1)
+    if not (landscape.histogram[column[0]:column[1] + 1] > 0).any():
+        raise ValueError(f"ln_train_loss: the landscape never visited ln L in [{lo:.3f}, {hi:.3f}]")
+    return x0, lo, hi, below, above
 
 
 def readout(landscape, cells):
@@ -211,16 +273,7 @@ def harvest_wlmc(make_walker, landscape, ln_train_loss, *, window=0.1, reach=0.3
     landscape has errors of several nats across the reach, enough to pin the walker at one end; the
     correction leaves every column's conditional distribution of the test metric as it was (the
     bias is the same in all of a column's cells), and production runs on the corrected bias, frozen."""
-    below, above = check_settings(window, reach, steps, every)
-    g = landscape.grid
-    x0 = float(ln_train_loss)
-    lo, hi = x0 - window / 2, x0 + window / 2
-    if not (g.x_min <= lo and hi <= g.x_max):
-        raise ValueError(f"ln_train_loss: the window [{lo:.3f}, {hi:.3f}] leaves the landscape's grid "
-                         f"[{g.x_min:g}, {g.x_max:g}]")
-    column = np.clip(((np.array([lo, hi]) - g.x_min) / (g.x_max - g.x_min) * g.nx).astype(int), 0, g.nx - 1)
-    if not (landscape.histogram[column[0]:column[1] + 1] > 0).any():
-        raise ValueError(f"ln_train_loss: the landscape never visited ln L in [{lo:.3f}, {hi:.3f}]")
+    x0, lo, hi, below, above = check_settings(landscape, ln_train_loss, window, reach, steps, every)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         w = make_walker()
@@ -245,44 +298,12 @@ def harvest_wlmc(make_walker, landscape, ln_train_loss, *, window=0.1, reach=0.3
     w._chain.lnG = bias
     metric_is_loss = w.metric == "loss"
     n = steps // every
-    xs = np.empty(n)
-    ys = np.empty(n)
-    # the window's networks, every stride-th of them: at most STORED_BYTES (the stride doubles, and
-    # every other stored network is dropped, when they would take more)
-    cap = max(1000, STORED_BYTES // (8 * max(1, w.params.size)))
-    stored, stride, kept_at = [], 1, []
+    samples = Samples(n, lo, hi, w.params.size, t0=t0)
     for k in range(n):
         w.run(every, 0.0)
-        x = math.log(w.train_loss)
         y = w.test_metric
-        xs[k], ys[k] = x, (math.log(y) if metric_is_loss else y)
-        if lo <= x <= hi:
-            if len(kept_at) % stride == 0:
-                stored.append(np.array(w.params, dtype=np.float64))
-                if len(stored) > cap:
-                    stored, stride = stored[::2], stride * 2
-            kept_at.append(k)
+        samples.add(k, math.log(w.train_loss), math.log(y) if metric_is_loss else y, lambda: w.params)
         if progress is not None and (k + 1) % max(1, n // 100) == 0:
-            progress((k + 1) * every, len(kept_at))
-    seconds = time.perf_counter() - t0
-    inside = np.asarray(kept_at, dtype=int)
-    if inside.size == 0:
-        raise ValueError(f"the walker never reached ln L in [{lo:.3f}, {hi:.3f}] in {steps:,} steps: give it more "
-                         "steps (or a wider window)")
-    y_in = ys[inside]
-    tau = autocorrelation_time(y_in)
-    pick = thin(inside.size, stride * math.ceil(tau / stride), count)  # decorrelated, among the stored ones
-    pick = pick[pick % stride == 0]
-    err = float(y_in.std(ddof=1) * math.sqrt(tau / inside.size)) if inside.size > 1 else math.nan
-    cells = g.index(xs[inside], ys[inside])[0]
-    visits = np.asarray(w._chain.H).sum(axis=1)
-    reach_cols = (g.centers[0] >= x0 - below) & (g.centers[0] <= x0 + above) & (landscape.histogram.sum(axis=1) > 0)
-    in_reach = (xs >= x0 - below) & (xs <= x0 + above)
-    first = int(np.argmax(in_reach)) if in_reach.any() else n  # the drift into the reach is not a trip
-    return Harvest(params=np.stack(stored)[pick // stride], ln_train_loss=xs[inside][pick],
-                   test_metric=ys[inside][pick],
-                   target=x0, window=(lo, hi), mean=float(y_in.mean()), error=err, tau=tau, samples=int(inside.size),
-                   landscape_mean=readout(landscape, cells),
-                   round_trips=round_trips(xs[first:], x0 - 0.9 * below, x0 + 0.9 * above),
-                   flatness=flatness(visits[reach_cols]), steps=int(n * every), every=int(every), seconds=seconds,
-                   metric=w.metric, meta=dict(tuned, tune_steps=int(tune)))
+            progress((k + 1) * every, len(samples.kept_at))
+    return samples.harvest(landscape, x0, below, above, np.asarray(w._chain.H).sum(axis=1), count=count, every=every,
+                           metric=w.metric, meta=dict(tuned, tune_steps=int(tune)))

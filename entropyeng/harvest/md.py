@@ -15,15 +15,13 @@ from __future__ import annotations
 import math
 import os
 import tempfile
-import time
 from types import SimpleNamespace
 
 import numpy as np
 import torch
 
 from .bias import CONFINE_PER_COLUMN, UNVISITED, frozen_bias
-from .core import STORED_BYTES, Harvest, check_settings, readout
-from .stats import autocorrelation_time, flatness, round_trips, thin
+from .core import Harvest, Samples, check_settings
 
 __all__ = ["harvest_wlmd", "FROZEN", "md_bias", "descend_to"]
 
@@ -85,16 +83,10 @@ def harvest_wlmd(make_sampler, landscape, ln_train_loss, *, window=0.1, reach=0.
     gives it the frozen schedule :data:`FROZEN` and sets its landscape to :func:`md_bias`. It moves
     ``steps`` steps; every ``every`` steps its network is a sample, kept when in the window.
     ``start``: parameters to start from, best at the target (:func:`descend_to`: the walker moves
-    in ln L by diffusion, slowly; a start far from the reach may not arrive within the harvest). ``count``, ``progress``: as for
-    :func:`entropyeng.harvest.harvest_wlmc`. The test metric is the landscape's y (ln test loss, or
+    in ln L by diffusion, slowly; a start far from the reach may not arrive within the harvest).
+    ``count``, ``progress``: as for :func:`entropyeng.harvest.harvest_wlmc`. The test metric is the landscape's y (ln test loss, or
     the logit of the smoothed accuracy for a classification landscape)."""
-    below, above = check_settings(window, reach, steps, every)
-    g = landscape.grid
-    x0 = float(ln_train_loss)
-    lo, hi = x0 - window / 2, x0 + window / 2
-    if not (g.x_min <= lo and hi <= g.x_max):
-        raise ValueError(f"ln_train_loss: the window [{lo:.3f}, {hi:.3f}] leaves the landscape's grid "
-                         f"[{g.x_min:g}, {g.x_max:g}]")
+    x0, lo, hi, below, above = check_settings(landscape, ln_train_loss, window, reach, steps, every)
     w = make_sampler(schedule=dict(FROZEN))
     if w.K != 1:
         raise ValueError("make_sampler: a harvest runs one walker")
@@ -104,11 +96,8 @@ def harvest_wlmd(make_sampler, landscape, ln_train_loss, *, window=0.1, reach=0.
     with torch.no_grad():
         w.S.copy_(torch.from_numpy(md_bias(landscape, x0 - below, x0 + above, w.config_temperature)))
     w.planned_steps = steps
-    t0 = time.perf_counter()
     n = steps // every
-    xs, ys = np.empty(n), np.empty(n)
-    cap = max(1000, STORED_BYTES // (8 * max(1, w.n_params)))
-    stored, stride, kept_at = [], 1, []
+    samples = Samples(n, lo, hi, w.n_params)
     from ..wlmd import WLMDError
 
     with tempfile.TemporaryDirectory() as tmp:  # (where a failing walker's last good state would go)
@@ -119,33 +108,9 @@ def harvest_wlmd(make_sampler, landscape, ln_train_loss, *, window=0.1, reach=0.
             except WLMDError as e:
                 raise ValueError(f"the harvest's WLMD walker stopped after {k * every:,} steps: "
                                  f"{str(e).split('; the last good state')[0]}") from None
-            xs[k], ys[k] = w._xv, w._yv
-            if lo <= xs[k] <= hi:
-                if len(kept_at) % stride == 0:
-                    stored.append(w.theta.detach().cpu().numpy().astype(np.float64))
-                    if len(stored) > cap:
-                        stored, stride = stored[::2], stride * 2
-                kept_at.append(k)
+            samples.add(k, w._xv, w._yv, lambda: w.theta.detach().cpu().numpy())
             if progress is not None and (k + 1) % max(1, n // 100) == 0:
-                progress((k + 1) * every, len(kept_at))
-    seconds = time.perf_counter() - t0
-    inside = np.asarray(kept_at, dtype=int)
-    if inside.size == 0:
-        raise ValueError(f"the walker never reached ln L in [{lo:.3f}, {hi:.3f}] in {steps:,} steps: give it more "
-                         "steps (or a wider window)")
-    y_in = ys[inside]
-    tau = autocorrelation_time(y_in)
-    pick = thin(inside.size, stride * math.ceil(tau / stride), count)
-    pick = pick[pick % stride == 0]
-    err = float(y_in.std(ddof=1) * math.sqrt(tau / inside.size)) if inside.size > 1 else math.nan
-    visits = w.H.cpu().numpy().sum(axis=1)
-    reach_cols = (g.centers[0] >= x0 - below) & (g.centers[0] <= x0 + above) & (landscape.histogram.sum(axis=1) > 0)
-    in_reach = (xs >= x0 - below) & (xs <= x0 + above)
-    first = int(np.argmax(in_reach)) if in_reach.any() else n
-    return Harvest(params=np.stack(stored)[pick // stride], ln_train_loss=xs[inside][pick], test_metric=y_in[pick],
-                   target=x0, window=(lo, hi), mean=float(y_in.mean()), error=err, tau=tau, samples=int(inside.size),
-                   landscape_mean=readout(landscape, g.index(xs[inside], ys[inside])[0]),
-                   round_trips=round_trips(xs[first:], x0 - 0.9 * below, x0 + 0.9 * above),
-                   flatness=flatness(visits[reach_cols]), steps=int(n * every), every=int(every), seconds=seconds,
-                   metric="loss" if w.cv_y == "test_loss" else w.cv_y,
-                   meta=dict(walker="WLMD", config_temperature=w.config_temperature, entry_steps=first * every))
+                progress((k + 1) * every, len(samples.kept_at))
+    return samples.harvest(landscape, x0, below, above, w.H.cpu().numpy().sum(axis=1), count=count, every=every,
+                           metric="loss" if w.cv_y == "test_loss" else w.cv_y,
+                           meta=dict(walker="WLMD", config_temperature=w.config_temperature))
