@@ -1,9 +1,9 @@
-"""Harvest from a finished ``entropyeng run`` directory: its config, data and landscape; the walker
-starts from the run's last state. A WLMC run is harvested by a WLMC walker (its network an MLP:
-Linear layers and ReLU / Tanh / SiLU / Identity; mse, ce or bce), a WLMD run by a WLMD walker with
-the run's own integrator, dt, friction and walls (any network, the CNN too): a WLMD landscape is
-kT_c ln g of its own dynamics, hundreds of nats from the ln g a WLMC walker needs at the budgets
-measured (docs/harvest.md)."""
+"""Harvest from a finished ``entropyeng run`` directory: its config, data and landscape. A WLMC run
+is harvested by a WLMC walker started from the run's last state (its network an MLP: Linear layers
+and ReLU / Tanh / SiLU / Identity; mse, ce or bce); a WLMD run by a WLMD walker with the run's own
+integrator, dt, friction and walls, started at the target by descent (any network, the CNN too): a
+WLMD landscape is kT_c ln g of its own dynamics, hundreds of nats from the ln g a WLMC walker needs
+at the budgets measured (docs/harvest.md)."""
 
 from __future__ import annotations
 
@@ -109,7 +109,7 @@ def harvest_run(run_dir, *, train_loss, window=0.1, reach=0.3, steps=None, every
     steps = DEFAULT_STEPS[kind][0] if steps is None else steps
     every = DEFAULT_STEPS[kind][1] if every is None else every
     seed_model = config[kind].get("seed", 0)
-    model = into_box(problem.make_model(seed_model))  # (the walker starts from the run's last state)
+    model = into_box(problem.make_model(seed_model))  # (the walkers start elsewhere: see the module's note)
     n_params = sum(p.numel() for p in model.parameters())
     if kind == "wlmd":
         return _harvest_md(run_dir, config, problem, landscape, model, train_loss=train_loss,
