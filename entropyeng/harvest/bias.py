@@ -21,16 +21,17 @@ CONFINE_PER_COLUMN = 2.0
 UNVISITED = 1e4
 
 
-def marginal(landscape, min_visits=1.0):
-    """(ln g(x) per x column, valid columns): log-sum-exp of S over each column's visited cells."""
+def marginal(landscape, min_visits=1.0, temperature=1.0):
+    """(ln g(x) per x column, valid columns): log-sum-exp of S over each column's visited cells; of a
+    landscape learned at ``temperature`` (S = T ln g: a WLMD landscape's kT_c), T log sum exp(S / T)."""
     visited = landscape.histogram >= min_visits
-    S = np.where(visited, landscape.entropy, -np.inf)
+    S = np.where(visited, landscape.entropy / temperature, -np.inf)
     top = S.max(axis=1)
     valid = np.isfinite(top)
     safe = np.where(valid, top, 0.0)
     with np.errstate(divide="ignore"):
         lng = safe + np.log(np.exp(S - safe[:, None]).sum(axis=1))
-    return np.where(valid, lng, np.nan), valid
+    return np.where(valid, temperature * lng, np.nan), valid
 
 
 def _median5(v):
@@ -47,12 +48,15 @@ def _median5(v):
         return np.nanmedian(sliding_window_view(padded, 5), axis=1)
 
 
-def frozen_bias(landscape, lo, hi, min_visits=1.0, walls=False):
+def frozen_bias(landscape, lo, hi, min_visits=1.0, walls=False, temperature=1.0, unvisited="wall"):
     """The (nx, ny) bias array of a harvest whose walker should stay in ln L in [lo, hi] (the
-    reach): the marginal ln g inside (shifted so that its largest value is 0); outside, the marginal
-    plus CONFINE_PER_COLUMN per column beyond the reach (the walker drifts in), or with ``walls``
-    UNVISITED (the walker never leaves); UNVISITED in columns never visited."""
-    lng, valid = marginal(landscape, min_visits)
+    reach): the marginal ln g inside (at ``temperature``, see :func:`marginal`; shifted so that its
+    largest value is 0); outside, the marginal plus CONFINE_PER_COLUMN per column beyond the reach
+    (the walker drifts in), or with ``walls`` UNVISITED (the walker never leaves). Columns never
+    visited: UNVISITED (``unvisited="wall"``), or (``"ramp"``, for molecular dynamics, whose force a
+    wall would make enormous) the nearest visited column's value plus CONFINE_PER_COLUMN per column
+    away from it."""
+    lng, valid = marginal(landscape, min_visits, temperature)
     if not valid.any():
         raise ValueError("landscape: no visited cell")
     lng = np.where(valid, _median5(lng), np.nan)
@@ -63,4 +67,8 @@ def frozen_bias(landscape, lo, hi, min_visits=1.0, walls=False):
     beyond = np.maximum(0.0, np.maximum(lo - x, x - hi)) / dx
     outside = np.full_like(lng, UNVISITED) if walls else lng + CONFINE_PER_COLUMN * np.ceil(beyond - 1e-9)
     column = np.where(valid, np.where(beyond > 0, outside, lng), UNVISITED)
+    if unvisited == "ramp":
+        idx = np.arange(column.size)
+        near = np.interp(idx, idx[valid], idx[valid]).round().astype(int)  # the nearest visited column
+        column = np.where(valid, column, column[near] + CONFINE_PER_COLUMN * np.abs(idx - near))
     return np.ascontiguousarray(np.repeat(column[:, None], g.ny, axis=1), dtype=np.float64)

@@ -15,12 +15,11 @@ from __future__ import annotations
 import math
 import os
 import tempfile
-from types import SimpleNamespace
 
 import numpy as np
 import torch
 
-from .bias import CONFINE_PER_COLUMN, UNVISITED, frozen_bias
+from .bias import frozen_bias
 from .core import Harvest, Samples, check_settings
 
 __all__ = ["harvest_wlmd", "FROZEN", "md_bias", "descend_to"]
@@ -30,18 +29,10 @@ FROZEN = dict(f_max=0.0, t1=1.0, t2=1.0, t3=0.0)
 
 
 def md_bias(landscape, lo, hi, temperature=1.0):
-    """The (nx, ny) bias of a WLMD harvest in [lo, hi]: the marginal at ``temperature`` (kT_c) in
-    the reach, the confining ramp outside, unvisited columns continuing the ramp of the nearest
-    visited column."""
-    scaled = SimpleNamespace(entropy=landscape.entropy / temperature, histogram=landscape.histogram,
-                             grid=landscape.grid)
-    column = frozen_bias(scaled, lo, hi)[:, 0] * temperature
-    valid = column < 0.5 * UNVISITED * temperature
-    idx = np.arange(column.size)
-    near = np.interp(idx, idx[valid], idx[valid]).round().astype(int)  # the nearest visited column
-    column = np.where(valid, column, column[near] + CONFINE_PER_COLUMN * np.abs(idx - near))
-    g = landscape.grid
-    return np.ascontiguousarray(np.repeat(column[:, None], g.ny, axis=1), dtype=np.float64)
+    """The (nx, ny) bias of a WLMD harvest in [lo, hi]: :func:`~entropyeng.harvest.frozen_bias` at
+    ``temperature`` (kT_c), the confining ramp outside the reach, unvisited columns continuing the
+    ramp of the nearest visited column."""
+    return frozen_bias(landscape, lo, hi, temperature=temperature, unvisited="ramp")
 
 
 def descend_to(model, train, loss, ln_train_loss, *, bound="paper", lr=1e-2, max_steps=20_000):
@@ -50,19 +41,17 @@ def descend_to(model, train, loss, ln_train_loss, *, bound="paper", lr=1e-2, max
     walker moves in ln L by diffusion, millions of steps a unit, so it starts at the target rather
     than walking there). ``loss``: "mse", "ce" or "bce". ValueError when ``max_steps`` do not get there."""
     from ..tasks.box import into_box
+    from ..wlmd.physics import make_loss
 
-    losses = {"mse": torch.nn.functional.mse_loss, "ce": torch.nn.functional.cross_entropy,
-              "bce": torch.nn.functional.binary_cross_entropy_with_logits}
+    loss_fn = make_loss(loss)[1]
     X, y = train
     p0 = next(model.parameters())
-    X = torch.as_tensor(np.asarray(X) if not torch.is_tensor(X) else X).to(p0.device, p0.dtype)
-    y = torch.as_tensor(np.asarray(y) if not torch.is_tensor(y) else y).to(p0.device)
+    X, y = torch.as_tensor(X).to(p0.device, p0.dtype), torch.as_tensor(y).to(p0.device)
     y = y.long() if loss == "ce" else y.to(p0.dtype)
     into_box(model, bound)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     for _ in range(max_steps):
-        out = model(X)
-        value = losses[loss](out.reshape(y.shape) if loss != "ce" else out, y)
+        value = loss_fn(model(X), y)
         if math.log(float(value.detach())) <= ln_train_loss:
             break
         opt.zero_grad()
