@@ -117,6 +117,63 @@ def test_a_wlmd_walker_under_the_frozen_marginal_harvests_the_exact_shell_distri
 
 
 @CPP
+def test_the_wlmd_harvests_tuning_finds_the_bias_where_the_landscape_never_went(exact_landscape):
+    """The landscape blanked over the whole reach: the WLMD harvest refuses it untuned, and tuned
+    (Wang-Landau on the x columns, hills in x) it rebuilds a bias that moves the walker across the
+    reach and harvests the analytic law; no readout (the landscape has none there)."""
+    from scipy import stats
+
+    from entropyeng.harvest import harvest_wlmd
+
+    L, start = exact_landscape
+    x0 = XA - 1.5
+    blank = (GRID.centers[0] > x0 - 0.45) & (GRID.centers[0] < x0 + 0.45)
+    L = type(L)(L.entropy, np.where(blank[:, None], 0.0, L.histogram), GRID)
+    with pytest.raises(ValueError, match="never visited"):
+        harvest_wlmd(lambda **kw: _md_sampler(8, **kw), L, x0, window=0.1, steps=1000, every=5, tune=0)
+    h = harvest_wlmd(lambda **kw: _md_sampler(8, **kw), L, x0, window=0.1, steps=40_000, every=5, start=start)
+    assert h.meta["tune_halvings"] >= 4 and h.meta["tune_steps"] == 20_000
+    assert h.samples > 500 and h.round_trips > 20 and h.flatness > 0.3, h.summary()
+    cdf = lambda t: exact_shell_cdf(t, *Y_WALLS)  # noqa: E731
+    assert stats.kstest(h.test_metric, cdf).pvalue > 0.01
+    assert math.isnan(h.landscape_mean)
+
+
+def test_the_tuning_schedule_halves_on_every_visited_column_then_falls_as_one_over_t():
+    from entropyeng.harvest.tune import XSchedule
+
+    reach = np.zeros(10, dtype=bool)
+    reach[2:5] = True
+    s = XSchedule(reach)
+    assert s.visit(0) == 0.0 and s.visit(2) == 1.0 and s.visit(3) == 1.0
+    assert s.visit(4) == 0.5 and s.halvings == 1  # every column seen: halved
+    for _ in range(3):
+        for i in (2, 3, 4):
+            s.visit(i)
+    assert s.halvings == 4 and s.one_over_t
+    assert s.visit(3) == pytest.approx(3 / s.t)  # N / t from here on,
+    for _ in range(100):
+        s.visit(2)
+    assert s.ln_f == pytest.approx(3 / s.t)  # however fast the columns are seen (no halving to nothing)
+
+
+def test_the_hills_of_the_wlmd_tuning_are_smooth_keep_their_mass_in_the_reach_and_fill_it_evenly():
+    from entropyeng.harvest.tune import hill_in_x
+
+    g = Grid(0.0, 1.0, 50, 0.0, 1.0, 4)
+    reach = slice(10, 30)
+    mid = hill_in_x(g, g.centers[0][20], 2.0, reach)
+    assert mid.sum() == pytest.approx(2.0) and mid.argmax() == 10
+    np.testing.assert_allclose(mid[10 + np.arange(1, 9)], mid[10 - np.arange(1, 9)])  # symmetric about its centre
+    edge = hill_in_x(g, g.centers[0][10], 2.0, reach)
+    assert edge.sum() == pytest.approx(2.0) and edge.argmax() == 0  # reflected, not cut
+    # hills at every column of the reach add up to the same everywhere: Wang-Landau with them
+    # flattens the visits (hills cut at the ends would fill the middle faster)
+    total = sum(hill_in_x(g, x, 1.0, reach) for x in g.centers[0][reach])
+    np.testing.assert_allclose(total, 1.0, rtol=1e-4)  # (the 4-sigma cut: 1e-5)
+
+
+@CPP
 def test_kept_networks_are_what_the_harvest_says(exact_landscape, tmp_path):
     L, start = exact_landscape
     h = harvest_wlmc(lambda **kw: _walker(6, **kw), L, XA - 1.0, window=0.2, steps=400_000, every=100, count=25, start=start)
@@ -287,6 +344,9 @@ def test_the_md_bias_is_the_marginal_at_kt_c_and_a_ramp_where_the_landscape_neve
     assert np.all(b[:, 0][None, :] == b.T)
     assert b.max() < 100  # no wall
     np.testing.assert_allclose(b[8:, 0] - b[7, 0], CONFINE_PER_COLUMN * np.array([1.0, 2.0]))
+    H[4:8] = 0  # unvisited inside the reach: the nearest visited column's marginal (tuning corrects it)
+    b = md_bias(Landscape(S, H, g), 0.3, 0.6, temperature=T)
+    np.testing.assert_allclose(b[4:7, 0], b[3, 0] + CONFINE_PER_COLUMN * np.array([0.0, 0.0, 1.0]))
 
 
 @CPP

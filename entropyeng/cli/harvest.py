@@ -49,7 +49,8 @@ def cmd_harvest(args):
     steps = DEFAULT_STEPS[kind][0] if steps is None else steps
     if not args.quiet:
         how = (f"the walker walks into the reach, the bias is tuned there ({steps // 2:,} steps), then {steps:,} steps "
-               "of production" if kind == "wlmc" else f"a WLMD walker, {steps:,} steps under the frozen marginal")
+               "of production" if kind == "wlmc" else f"a WLMD walker started at the target, the bias tuned there "
+               f"({steps // 2:,} steps), then {steps:,} steps of production")
         print(f"harvest of {args.dir} at ln L = {math.log(target):.3f}: {how}", file=sys.stderr, flush=True)
     bar = Progress(steps, "steps", not args.quiet)
     try:
@@ -69,8 +70,10 @@ def cmd_harvest(args):
           file=sys.stderr)
     print(f"  {h.samples:,} samples in the window over {h.steps:,} steps ({h.seconds:.1f} s); autocorrelation time "
           f"{h.tau:.1f} samples ({h.tau * h.every:,.0f} steps); {h.count} decorrelated networks kept", file=sys.stderr)
-    print(f"  {what}: {h.mean:.4f} ± {h.error:.4f} (harvest)   {h.landscape_mean:.4f} (the landscape's Eq. 1 over the "
-          f"same cells)   difference {h.mean - h.landscape_mean:+.4f}", file=sys.stderr)
+    readout = (f"{h.landscape_mean:.4f} (the landscape's Eq. 1 over the same cells)   difference "
+               f"{h.mean - h.landscape_mean:+.4f}" if math.isfinite(h.landscape_mean)
+               else "no readout (the landscape never visited these cells)")
+    print(f"  {what}: {h.mean:.4f} ± {h.error:.4f} (harvest)   {readout}", file=sys.stderr)
     print(f"  round trips across the reach {h.round_trips}; flatness of its visits {h.flatness:.2f}", file=sys.stderr)
     if not math.isfinite(h.error) or h.round_trips < 2:
         print("  few samples or round trips: the error is not reliable; give more --steps", file=sys.stderr)

@@ -54,8 +54,8 @@ def frozen_bias(landscape, lo, hi, min_visits=1.0, walls=False, temperature=1.0,
     largest value is 0); outside, the marginal plus CONFINE_PER_COLUMN per column beyond the reach
     (the walker drifts in), or with ``walls`` UNVISITED (the walker never leaves). Columns never
     visited: UNVISITED (``unvisited="wall"``), or (``"ramp"``, for molecular dynamics, whose force a
-    wall would make enormous) the nearest visited column's value plus CONFINE_PER_COLUMN per column
-    away from it."""
+    wall would make enormous) the nearest visited column's marginal, flat inside the reach and plus
+    CONFINE_PER_COLUMN per column beyond it (a guess that a tuning corrects: the WLMD harvest's)."""
     lng, valid = marginal(landscape, min_visits, temperature)
     if not valid.any():
         raise ValueError("landscape: no visited cell")
@@ -70,5 +70,5 @@ def frozen_bias(landscape, lo, hi, min_visits=1.0, walls=False, temperature=1.0,
     if unvisited == "ramp":
         idx = np.arange(column.size)
         near = np.interp(idx, idx[valid], idx[valid]).round().astype(int)  # the nearest visited column
-        column = np.where(valid, column, column[near] + CONFINE_PER_COLUMN * np.abs(idx - near))
+        column = np.where(valid, column, lng[near] + CONFINE_PER_COLUMN * np.ceil(beyond - 1e-9))
     return np.ascontiguousarray(np.repeat(column[:, None], g.ny, axis=1), dtype=np.float64)

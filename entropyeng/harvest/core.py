@@ -15,6 +15,7 @@ import torch
 from .._io import save_npz_atomic
 from .bias import UNVISITED, frozen_bias
 from .stats import autocorrelation_time, flatness, round_trips, thin
+from .tune import XSchedule
 
 __all__ = ["Harvest", "harvest_wlmc", "load_params"]
 
@@ -151,7 +152,8 @@ class Samples:
         pick = pick[pick % stride == 0]
         err = float(y_in.std(ddof=1) * math.sqrt(tau / inside.size)) if inside.size > 1 else math.nan
         g = landscape.grid
-        reach_cols = (g.centers[0] >= x0 - below) & (g.centers[0] <= x0 + above) & (landscape.histogram.sum(axis=1) > 0)
+        reach_cols = ((g.centers[0] >= x0 - below) & (g.centers[0] <= x0 + above)
+                      & ((landscape.histogram.sum(axis=1) > 0) | (visits > 0)))
         in_reach = (xs >= x0 - below) & (xs <= x0 + above)
         first = int(np.argmax(in_reach)) if in_reach.any() else n  # the drift into the reach is not a trip
         return Harvest(params=np.stack(self.stored)[pick // stride], ln_train_loss=xs[inside][pick],
@@ -163,9 +165,10 @@ class Samples:
                        metric=metric, meta=meta)
 
 
-def check_settings(landscape, ln_train_loss, window, reach, steps, every):
+def check_settings(landscape, ln_train_loss, window, reach, steps, every, visited=True):
     """(x0, lo, hi, below, above): the target, its window and the reach below and above it, after
-    checking a harvest's settings against the landscape (ValueError naming the setting)."""
+    checking a harvest's settings against the landscape (ValueError naming the setting); with
+    ``visited``, a window the landscape never visited is refused."""
     below, above = (reach, reach) if isinstance(reach, (int, float)) else tuple(reach)
     for name, value in (("window", window), ("reach", below), ("reach", above)):
         if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
@@ -182,7 +185,7 @@ def check_settings(landscape, ln_train_loss, window, reach, steps, every):
         raise ValueError(f"ln_train_loss: the window [{lo:.3f}, {hi:.3f}] leaves the landscape's grid "
                          f"[{g.x_min:g}, {g.x_max:g}]")
     column = np.clip(((np.array([lo, hi]) - g.x_min) / (g.x_max - g.x_min) * g.nx).astype(int), 0, g.nx - 1)
-    if not (landscape.histogram[column[0]:column[1] + 1] > 0).any():
+    if visited and not (landscape.histogram[column[0]:column[1] + 1] > 0).any():
         raise ValueError(f"ln_train_loss: the landscape never visited ln L in [{lo:.3f}, {hi:.3f}]")
     return x0, lo, hi, below, above
 
@@ -215,42 +218,29 @@ def _enter(w, landscape, lo, hi, steps, every):
 
 
 def _tune(w, bias, landscape, lo, hi, steps, every):
-    """Wang-Landau on the bias's x columns within [lo, hi] (see :func:`harvest_wlmc`): ln f = 1 at
-    first, halved whenever every column of the reach has been visited since the last halving, and
-    after four halvings N / t once that is smaller (the 1/t schedule of Belardinelli and Pereyra,
-    Phys. Rev. E 75, 046701 (2007); N columns, t samples so far); returns the corrected bias and
-    what it did."""
+    """Wang-Landau on the bias's x columns within [lo, hi] (:class:`~entropyeng.harvest.tune.XSchedule`;
+    the walker's column gets ln f every ``every`` steps); returns the corrected bias and what it did."""
     g = landscape.grid
     x = g.centers[0]
-    reach = (x >= lo) & (x <= hi) & (bias[:, 0] < 0.5 * UNVISITED)
-    cols = int(reach.sum())
-    if cols == 0:
+    schedule = XSchedule((x >= lo) & (x <= hi) & (bias[:, 0] < 0.5 * UNVISITED))
+    if schedule.columns == 0:
         return bias, {}
     bias = bias.copy()
-    ln_f, halvings, one_over_t = 1.0, 0, False
-    seen = np.zeros(g.nx, dtype=bool)
     # the chain takes its bias whole (a copy of nx * ny values): on a large grid (the paper's 2000 x 2000)
     # the corrections reach it every few samples, so that copying does not outweigh the walking
     push_every, unpushed = max(1, bias.size // 100_000), 0
-    for t in range(1, max(1, steps // every) + 1):
+    for _ in range(max(1, steps // every)):
         w.run(every, 0.0)
         i = min(int((math.log(w.train_loss) - g.x_min) / g.dx), g.nx - 1)
-        if not reach[i]:
+        ln_f = schedule.visit(i)
+        if ln_f == 0.0:
             continue
-        seen[i] = True
-        if not one_over_t and seen[reach].all():
-            ln_f, halvings = ln_f / 2, halvings + 1
-            seen[:] = False
-        if halvings >= 4 and ln_f >= cols / t:  # the 1/t tail, once the flat phase has done its work
-            one_over_t = True
-        if one_over_t:
-            ln_f = cols / t
         bias[i, :] += ln_f
         unpushed += 1
         if unpushed >= push_every:
             w._chain.lnG = bias
             unpushed = 0
-    return bias, dict(tune_ln_f=ln_f, tune_halvings=halvings)
+    return bias, schedule.summary()
 
 
 def harvest_wlmc(make_walker, landscape, ln_train_loss, *, window=0.1, reach=0.3, steps=2_000_000, every=200,

@@ -7,22 +7,31 @@ marginal is kT_c log sum_y exp(S / kT_c); under it the walker is flat in ln L an
 loss, samples the networks with the box's uniform weight (the Langevin dynamics at kT_c), as the
 WLMC harvest does. The bias is smooth where WLMD needs it smooth: outside the reach it climbs by
 :data:`~entropyeng.harvest.bias.CONFINE_PER_COLUMN` per column (the walker drifts back in), and the
-columns the landscape never visited continue that ramp from the nearest visited one instead of a
-wall of 10^4 nats (whose force would throw the walker off the grid)."""
+columns the landscape never visited take the nearest visited one's marginal (with that ramp beyond
+the reach) instead of a wall of 10^4 nats (whose force would throw the walker off the grid). A
+tuning phase then corrects the bias within the reach (Wang-Landau on the x columns, with Gaussian
+hills in x: the bias stays smooth and a function of ln L alone), so a rough landscape, or one that
+never reached the target, still gives a walker that moves across the window."""
 
 from __future__ import annotations
 
 import math
 import os
 import tempfile
+import time
 
 import numpy as np
 import torch
 
 from .bias import frozen_bias
 from .core import Harvest, Samples, check_settings
+from .tune import XSchedule, hill_in_x
 
 __all__ = ["harvest_wlmd", "FROZEN", "md_bias", "descend_to"]
+
+#: columns beyond the reach that follow its tuning at once (where the ramp has climbed 2 nats a
+#: column: further than any walker goes)
+TUNE_MARGIN = 20
 
 #: the schedule of a harvesting WLMD walker: no hills, the landscape stays as it is
 FROZEN = dict(f_max=0.0, t1=1.0, t2=1.0, t3=0.0)
@@ -63,19 +72,66 @@ def descend_to(model, train, loss, ln_train_loss, *, bound="paper", lr=1e-2, max
     return torch.cat([p.detach().reshape(-1) for p in model.parameters()]).cpu().numpy().astype(np.float64)
 
 
+def _advance(w, steps, done, checkpoint):
+    """``steps`` steps of the walker; a walker that fails is a ValueError saying after how many."""
+    from ..wlmd import WLMDError
+
+    try:
+        w.run(steps, checkpoint=checkpoint)
+    except WLMDError as e:
+        raise ValueError(f"the harvest's WLMD walker stopped after {done:,} steps: "
+                         f"{str(e).split('; the last good state')[0]}") from None
+
+
+def _tune(w, grid, lo, hi, steps, every, checkpoint):
+    """Wang-Landau on the bias's x columns within [lo, hi] (:class:`~entropyeng.harvest.tune.XSchedule`),
+    every ``every`` steps a Gaussian hill in x of kT_c ln f in all at the walker's ln L, reflected
+    at the reach's ends (the bias stays a smooth function of x alone); the columns beyond the reach move with its edge's column,
+    so the confining ramp stays a ramp above the tuned bias. What it did."""
+    reach = (grid.centers[0] >= lo) & (grid.centers[0] <= hi)
+    schedule = XSchedule(reach)
+    first, last = np.flatnonzero(reach)[[0, -1]]
+    # the bias the walker can reach while tuning (the ramp: 2 nats a column) follows each hill at
+    # once; the rest of the grid catches up at the end (a copy of nx * ny values per hill would cost more
+    # than the steps between hills)
+    near = slice(max(0, first - TUNE_MARGIN), min(grid.nx, last + 1 + TUNE_MARGIN))
+    correction, applied = np.zeros(grid.nx), np.zeros(grid.nx)
+
+    def apply(cols):
+        with torch.no_grad():
+            w.S[cols] += torch.from_numpy(correction[cols] - applied[cols]).to(w.S)[:, None]
+        applied[cols] = correction[cols]
+
+    for k in range(max(1, steps // every)):
+        _advance(w, every, k * every, checkpoint)
+        x = float(w._xv)
+        ln_f = schedule.visit(min(max(int((x - grid.x_min) / grid.dx), 0), grid.nx - 1))
+        if ln_f:
+            correction[first:last + 1] += hill_in_x(grid, x, w.config_temperature * ln_f, slice(first, last + 1))
+            correction[:first], correction[last + 1:] = correction[first], correction[last]
+            apply(near)
+    apply(slice(None))
+    return schedule.summary()
+
+
 def harvest_wlmd(make_sampler, landscape, ln_train_loss, *, window=0.1, reach=0.3, steps=200_000, every=20,
-                 count=None, progress=None, start=None) -> Harvest:
+                 count=None, progress=None, start=None, tune=None) -> Harvest:
     """Harvest networks with ln(train loss) in ``ln_train_loss`` ± ``window`` / 2 by molecular dynamics.
 
     ``make_sampler(schedule=...)``: a one-walker :class:`entropyeng.WLMD` on the landscape's model,
     data and grid (its integrator, dt, gamma and walls as the landscape's run had them); the harvest
-    gives it the frozen schedule :data:`FROZEN` and sets its landscape to :func:`md_bias`. It moves
-    ``steps`` steps; every ``every`` steps its network is a sample, kept when in the window.
+    gives it the frozen schedule :data:`FROZEN` and sets its landscape to :func:`md_bias`. ``tune``
+    steps (default ``steps`` / 2; 0: none) first correct that bias within the reach, Wang-Landau on
+    the x columns with Gaussian hills in x (:func:`_tune`), so the window need not be one the
+    landscape visited (without tuning it must be); then ``steps`` steps of production on the bias,
+    frozen: every ``every`` steps the network is a sample, kept when in the window.
     ``start``: parameters to start from, best at the target (:func:`descend_to`: the walker moves
     in ln L by diffusion, slowly; a start far from the reach may not arrive within the harvest).
     ``count``, ``progress``: as for :func:`entropyeng.harvest.harvest_wlmc`. The test metric is the landscape's y (ln test loss, or
     the logit of the smoothed accuracy for a classification landscape)."""
-    x0, lo, hi, below, above = check_settings(landscape, ln_train_loss, window, reach, steps, every)
+    tune = steps // 2 if tune is None else int(tune)
+    x0, lo, hi, below, above = check_settings(landscape, ln_train_loss, window, reach, steps, every, visited=not tune)
+    t0 = time.perf_counter()
     w = make_sampler(schedule=dict(FROZEN))
     if w.K != 1:
         raise ValueError("make_sampler: a harvest runs one walker")
@@ -84,22 +140,19 @@ def harvest_wlmd(make_sampler, landscape, ln_train_loss, *, window=0.1, reach=0.
             w.theta.copy_(torch.as_tensor(np.asarray(start), dtype=w.theta.dtype))
     with torch.no_grad():
         w.S.copy_(torch.from_numpy(md_bias(landscape, x0 - below, x0 + above, w.config_temperature)))
-    w.planned_steps = steps
+    w.planned_steps = steps + tune
     n = steps // every
-    samples = Samples(n, lo, hi, w.n_params)
-    from ..wlmd import WLMDError
-
+    samples = Samples(n, lo, hi, w.n_params, t0=t0)
     with tempfile.TemporaryDirectory() as tmp:  # (where a failing walker's last good state would go)
         last_good = os.path.join(tmp, "last-good.npz")
+        tuned = _tune(w, landscape.grid, x0 - below, x0 + above, tune, every, last_good) if tune else {}
+        with torch.no_grad():
+            w.H.zero_()  # production's visits
         for k in range(n):
-            try:
-                w.run(every, checkpoint=last_good)
-            except WLMDError as e:
-                raise ValueError(f"the harvest's WLMD walker stopped after {k * every:,} steps: "
-                                 f"{str(e).split('; the last good state')[0]}") from None
+            _advance(w, every, tune + k * every, last_good)
             samples.add(k, w._xv, w._yv, lambda: w.theta.detach().cpu().numpy())
             if progress is not None and (k + 1) % max(1, n // 100) == 0:
                 progress((k + 1) * every, len(samples.kept_at))
     return samples.harvest(landscape, x0, below, above, w.H.cpu().numpy().sum(axis=1), count=count, every=every,
                            metric="loss" if w.cv_y == "test_loss" else w.cv_y,
-                           meta=dict(walker="WLMD", config_temperature=w.config_temperature))
+                           meta=dict(tuned, tune_steps=tune, walker="WLMD", config_temperature=w.config_temperature))
