@@ -79,7 +79,7 @@ def test_the_harvest_of_the_exact_case_follows_the_analytic_shell_distribution(e
     assert h.round_trips > 20 and h.flatness > 0.5
 
 
-def _md_sampler(seed, **kw):
+def _md_sampler(seed, walls=(), **kw):
     """A WLMD walker on the exact case (BAOAB: it samples at kT = 1, so S = ln g), held on the grid's
     y range by walls inside it (y = ln(|w_B|^2 / 2) falls fast as |w_B| shrinks: a margin of a few
     tenths and a small dt keep the walker on the grid)."""
@@ -89,7 +89,7 @@ def _md_sampler(seed, **kw):
     zeros = torch.zeros(NA + NB, 1, dtype=torch.float64)
     return WLMD(_model().double(), (eye[:NA], zeros[:NA]), (eye[NA:], zeros[NA:]), loss="mse", grid=GRID, sigma=0.2,
                 cutoff=0.8, bound=2.0, integrator="baoab", dt=0.02, gamma=0.5, seed=seed, compile="eager",
-                walls=dict(y_min=Y_WALLS[0], y_max=Y_WALLS[1]), wall_c=300.0, **kw)
+                walls=dict(walls, y_min=Y_WALLS[0], y_max=Y_WALLS[1]), wall_c=300.0, **kw)
 
 
 Y_WALLS = (GRID.y_min + 0.8, GRID.y_max - 0.3)
@@ -103,10 +103,11 @@ def test_a_wlmd_walker_under_the_frozen_marginal_harvests_the_exact_shell_distri
 
     from entropyeng.harvest import harvest_wlmd
 
-    L, start = exact_landscape
+    L, _ = exact_landscape
     x0 = XA - 1.5
-    h = harvest_wlmd(lambda **kw: _md_sampler(7, **kw), L, x0, window=0.1, steps=40_000, every=5, start=start)
-    assert h.samples > 500 and h.count > 50 and h.meta["walker"] == "WLMD"
+    # the model's own start (ln L = -1.39) lies in the reach, as the walker's start must (walls at its ends)
+    h = harvest_wlmd(lambda **kw: _md_sampler(7, **kw), L, x0, window=0.1, steps=40_000, every=5)
+    assert h.samples > 1000 and h.count > 25 and h.meta["walker"] == "WLMD"
     assert np.all(np.abs(h.ln_train_loss - x0) <= 0.05 + 1e-12)
     cdf = lambda t: exact_shell_cdf(t, *Y_WALLS)  # noqa: E731
     ks = stats.kstest(h.test_metric, cdf)
@@ -125,13 +126,13 @@ def test_the_wlmd_harvests_tuning_finds_the_bias_where_the_landscape_never_went(
 
     from entropyeng.harvest import harvest_wlmd
 
-    L, start = exact_landscape
+    L, _ = exact_landscape
     x0 = XA - 1.5
     blank = (GRID.centers[0] > x0 - 0.45) & (GRID.centers[0] < x0 + 0.45)
     L = type(L)(L.entropy, np.where(blank[:, None], 0.0, L.histogram), GRID)
     with pytest.raises(ValueError, match="never visited"):
         harvest_wlmd(lambda **kw: _md_sampler(8, **kw), L, x0, window=0.1, steps=1000, every=5, tune=0)
-    h = harvest_wlmd(lambda **kw: _md_sampler(8, **kw), L, x0, window=0.1, steps=40_000, every=5, start=start)
+    h = harvest_wlmd(lambda **kw: _md_sampler(8, **kw), L, x0, window=0.1, steps=40_000, every=5)  # (ln L -1.39)
     assert h.meta["tune_halvings"] >= 4 and h.meta["tune_steps"] == 20_000
     assert h.samples > 500 and h.round_trips > 20 and h.flatness > 0.3, h.summary()
     cdf = lambda t: exact_shell_cdf(t, *Y_WALLS)  # noqa: E731
@@ -347,6 +348,12 @@ def test_the_md_bias_is_the_marginal_at_kt_c_and_a_ramp_where_the_landscape_neve
     H[4:8] = 0  # unvisited inside the reach: the nearest visited column's marginal (tuning corrects it)
     b = md_bias(Landscape(S, H, g), 0.3, 0.6, temperature=T)
     np.testing.assert_allclose(b[4:7, 0], b[3, 0] + CONFINE_PER_COLUMN * np.array([0.0, 0.0, 1.0]))
+    H[:] = 1
+    H[3:5] = 0  # a gap between visited columns: bridged linearly, no step and no wall
+    b = md_bias(Landscape(S, H, g), 0.3, 0.6, temperature=T)
+    assert np.all(np.isfinite(b)) and b.max() < 100
+    np.testing.assert_allclose(np.diff(b[3:6, 0]), np.diff(b[3:6, 0]).mean())  # the gap's columns: on a line
+    assert b[5, 0] > b[4, 0] > b[3, 0]
 
 
 @CPP

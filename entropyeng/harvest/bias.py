@@ -54,8 +54,9 @@ def frozen_bias(landscape, lo, hi, min_visits=1.0, walls=False, temperature=1.0,
     largest value is 0); outside, the marginal plus CONFINE_PER_COLUMN per column beyond the reach
     (the walker drifts in), or with ``walls`` UNVISITED (the walker never leaves). Columns never
     visited: UNVISITED (``unvisited="wall"``), or (``"ramp"``, for molecular dynamics, whose force a
-    wall would make enormous) the nearest visited column's marginal, flat inside the reach and plus
-    CONFINE_PER_COLUMN per column beyond it (a guess that a tuning corrects: the WLMD harvest's)."""
+    wall would make enormous) the marginal interpolated linearly between visited columns (the
+    nearest visited column's beyond them), plus CONFINE_PER_COLUMN per column beyond the reach (a
+    guess that a tuning corrects: the WLMD harvest's)."""
     lng, valid = marginal(landscape, min_visits, temperature)
     if not valid.any():
         raise ValueError("landscape: no visited cell")
@@ -68,7 +69,7 @@ def frozen_bias(landscape, lo, hi, min_visits=1.0, walls=False, temperature=1.0,
     outside = np.full_like(lng, UNVISITED) if walls else lng + CONFINE_PER_COLUMN * np.ceil(beyond - 1e-9)
     column = np.where(valid, np.where(beyond > 0, outside, lng), UNVISITED)
     if unvisited == "ramp":
-        idx = np.arange(column.size)
-        near = np.interp(idx, idx[valid], idx[valid]).round().astype(int)  # the nearest visited column
-        column = np.where(valid, column, lng[near] + CONFINE_PER_COLUMN * np.ceil(beyond - 1e-9))
+        idx = np.flatnonzero(valid)
+        guess = np.interp(np.arange(column.size), idx, lng[idx])  # linear across gaps, flat beyond the ends
+        column = np.where(valid, column, guess + CONFINE_PER_COLUMN * np.ceil(beyond - 1e-9))
     return np.ascontiguousarray(np.repeat(column[:, None], g.ny, axis=1), dtype=np.float64)

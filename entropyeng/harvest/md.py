@@ -33,14 +33,20 @@ __all__ = ["harvest_wlmd", "FROZEN", "md_bias", "descend_to"]
 #: column: further than any walker goes)
 TUNE_MARGIN = 20
 
+#: the tuning's first ln f (a hill of kT_c ln f in all, every ``every`` steps): the WLMC harvest's.
+#: 10 was tried: it fills a reach the landscape never visited faster, but on a visited one (the
+#: regression's) its first hills threw the walker to the reach's end, and 10^4 tuning steps did not
+#: bring it back (1: the harvest's mean -1.005 against the landscape's -1.001)
+TUNE_LN_F = 1.0
+
 #: the schedule of a harvesting WLMD walker: no hills, the landscape stays as it is
 FROZEN = dict(f_max=0.0, t1=1.0, t2=1.0, t3=0.0)
 
 
 def md_bias(landscape, lo, hi, temperature=1.0):
     """The (nx, ny) bias of a WLMD harvest in [lo, hi]: :func:`~entropyeng.harvest.frozen_bias` at
-    ``temperature`` (kT_c), the confining ramp outside the reach, unvisited columns continuing the
-    ramp of the nearest visited column."""
+    ``temperature`` (kT_c), the confining ramp outside the reach, unvisited columns interpolated
+    (plus the ramp beyond the reach)."""
     return frozen_bias(landscape, lo, hi, temperature=temperature, unvisited="ramp")
 
 
@@ -86,10 +92,10 @@ def _advance(w, steps, done, checkpoint):
 def _tune(w, grid, lo, hi, steps, every, checkpoint):
     """Wang-Landau on the bias's x columns within [lo, hi] (:class:`~entropyeng.harvest.tune.XSchedule`),
     every ``every`` steps a Gaussian hill in x of kT_c ln f in all at the walker's ln L, reflected
-    at the reach's ends (the bias stays a smooth function of x alone); the columns beyond the reach move with its edge's column,
-    so the confining ramp stays a ramp above the tuned bias. What it did."""
+    at the reach's ends (the bias stays a smooth function of x alone); the columns beyond the reach
+    move with its edge's column, so the confining ramp stays a ramp above the tuned bias. What it did."""
     reach = (grid.centers[0] >= lo) & (grid.centers[0] <= hi)
-    schedule = XSchedule(reach)
+    schedule = XSchedule(reach, TUNE_LN_F)
     first, last = np.flatnonzero(reach)[[0, -1]]
     # the bias the walker can reach while tuning (the ramp: 2 nats a column) follows each hill at
     # once; the rest of the grid catches up at the end (a copy of nx * ny values per hill would cost more
@@ -118,21 +124,25 @@ def harvest_wlmd(make_sampler, landscape, ln_train_loss, *, window=0.1, reach=0.
                  count=None, progress=None, start=None, tune=None) -> Harvest:
     """Harvest networks with ln(train loss) in ``ln_train_loss`` ± ``window`` / 2 by molecular dynamics.
 
-    ``make_sampler(schedule=...)``: a one-walker :class:`entropyeng.WLMD` on the landscape's model,
-    data and grid (its integrator, dt, gamma and walls as the landscape's run had them); the harvest
-    gives it the frozen schedule :data:`FROZEN` and sets its landscape to :func:`md_bias`. ``tune``
+    ``make_sampler(schedule=..., walls=...)``: a one-walker :class:`entropyeng.WLMD` on the
+    landscape's model, data and grid (its integrator, dt, gamma and walls as the landscape's run had
+    them, ``walls``' x_min and x_max, the reach's ends, in place of the run's x walls); the harvest
+    gives it the frozen schedule :data:`FROZEN` and sets its landscape to :func:`md_bias`. The walls
+    hold the walker near the reach where the landscape does not (beyond what it visited the bias is
+    flat, and the entropy's pull up the train loss would win over the ramp). ``tune``
     steps (default ``steps`` / 2; 0: none) first correct that bias within the reach, Wang-Landau on
     the x columns with Gaussian hills in x (:func:`_tune`), so the window need not be one the
     landscape visited (without tuning it must be); then ``steps`` steps of production on the bias,
     frozen: every ``every`` steps the network is a sample, kept when in the window.
-    ``start``: parameters to start from, best at the target (:func:`descend_to`: the walker moves
-    in ln L by diffusion, slowly; a start far from the reach may not arrive within the harvest).
+    ``start``: parameters to start from, within the reach, best at the target (:func:`descend_to`:
+    the walker moves in ln L by diffusion, slowly, and the walls at the reach's ends would throw a
+    walker that starts far beyond them off the grid).
     ``count``, ``progress``: as for :func:`entropyeng.harvest.harvest_wlmc`. The test metric is the landscape's y (ln test loss, or
     the logit of the smoothed accuracy for a classification landscape)."""
     tune = steps // 2 if tune is None else int(tune)
     x0, lo, hi, below, above = check_settings(landscape, ln_train_loss, window, reach, steps, every, visited=not tune)
     t0 = time.perf_counter()
-    w = make_sampler(schedule=dict(FROZEN))
+    w = make_sampler(schedule=dict(FROZEN), walls=dict(x_min=x0 - below, x_max=x0 + above))
     if w.K != 1:
         raise ValueError("make_sampler: a harvest runs one walker")
     if start is not None:

@@ -147,8 +147,9 @@ def _harvest_md(run_dir, config, problem, landscape, model, *, train_loss, seed,
     args = wlmd_kwargs(config, problem)
     args.update(walkers=1, seed=1_000_003 + int(seed), grid=landscape.grid, distributed=False)
 
-    def sampler(**over):
-        return WLMD(model, problem.train, problem.test, **dict(args, **over))
+    def sampler(walls, **over):  # the harvest's x walls in place of the run's; its y walls kept
+        y_walls = {k: v for k, v in (args.get("walls") or {}).items() if k.startswith("y")}
+        return WLMD(model, problem.train, problem.test, **dict(args, walls=dict(y_walls, **walls), **over))
 
     try:  # the walker starts at the target, by descent from the model's initialisation (harvest_wlmd's note)
         start = descend_to(model, problem.train, problem.loss, math.log(train_loss), bound=args.get("bound", "paper"))
