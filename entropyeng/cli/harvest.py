@@ -49,8 +49,8 @@ def cmd_harvest(args):
     steps = DEFAULT_STEPS[kind][0] if steps is None else steps
     if not args.quiet:
         how = (f"the walker walks into the reach, the bias is tuned there ({steps // 2:,} steps), then {steps:,} steps "
-               "of production" if kind == "wlmc" else f"a WLMD walker started at the target, the bias tuned there "
-               f"({steps // 2:,} steps), then {steps:,} steps of production")
+               "of production" if kind == "wlmc" else f"a WLMD walker started at the target (its bias tuned first, "
+               f"{steps // 2:,} steps, where the landscape left the reach unvisited), then {steps:,} steps of production")
         print(f"harvest of {args.dir} at ln L = {math.log(target):.3f}: {how}", file=sys.stderr, flush=True)
     bar = Progress(steps, "steps", not args.quiet)
     try:
