@@ -7,11 +7,11 @@ marginal is kT_c log sum_y exp(S / kT_c); under it the walker is flat in ln L an
 loss, samples the networks with the box's uniform weight (the Langevin dynamics at kT_c), as the
 WLMC harvest does. The bias is smooth where WLMD needs it smooth: outside the reach it climbs by
 :data:`~entropyeng.harvest.bias.CONFINE_PER_COLUMN` per column (the walker drifts back in), and the
-columns the landscape never visited take the nearest visited one's marginal (with that ramp beyond
-the reach) instead of a wall of 10^4 nats (whose force would throw the walker off the grid). A
-tuning phase then corrects the bias within the reach (Wang-Landau on the x columns, with Gaussian
-hills in x: the bias stays smooth and a function of ln L alone), so a rough landscape, or one that
-never reached the target, still gives a walker that moves across the window."""
+columns the landscape never visited take its marginal interpolated (with that ramp beyond the
+reach) instead of a wall of 10^4 nats (whose force would throw the walker off the grid), and walls
+at the reach's ends hold the walker. Where the landscape left a column of the reach unvisited (it
+never reached the target), a tuning phase first builds the bias there (Wang-Landau on the x
+columns, with Gaussian hills in x: the bias stays smooth and a function of ln L alone)."""
 
 from __future__ import annotations
 
