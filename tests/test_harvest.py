@@ -357,13 +357,16 @@ def test_the_md_bias_is_the_marginal_at_kt_c_and_a_ramp_where_the_landscape_neve
 
 
 @CPP
-def test_the_command_harvests_a_wlmd_run_with_a_wlmd_walker(tmp_path, capsys):
-    """A finished WLMD run (spiral regression, short) is harvested by a WLMD walker with its own
-    settings; the file's numbers say so and its networks load into the task's model."""
+@pytest.mark.parametrize("walkers", [1, 2])
+def test_the_command_harvests_a_wlmd_run_with_a_wlmd_walker(tmp_path, capsys, walkers):
+    """A finished WLMD run (spiral regression, short) is harvested by WLMD walkers with its own
+    settings, as many as the run had; the file's numbers say so and its networks load into the
+    task's model."""
     out = tmp_path / "run"
     assert main(["run", "spiral_regression", "--steps", "3000", "--out", str(out), "--set", "data.n=50",
-                 "--set", "sgd.runs=2", "--set", "sgd.epochs=5", "--quiet"]) == 0
+                 "--set", "sgd.runs=2", "--set", "sgd.epochs=5", "--set", f"wlmd.walkers={walkers}", "--quiet"]) == 0
     x = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])["x"]  # where the walker starts
+    x = float(np.ravel(x)[0])
     capsys.readouterr()
     assert main(["harvest", str(out), "--train-loss", f"{math.exp(x):.6g}", "--steps", "3000", "--every", "10",
                  "--window", "0.2", "--quiet"]) == 0
@@ -371,5 +374,27 @@ def test_the_command_harvests_a_wlmd_run_with_a_wlmd_walker(tmp_path, capsys):
     h = Harvest.load(path)
     assert h.meta["walker"] == "WLMD" and h.meta["sampler"] == "WLMD" and h.samples > 0
     assert h.metric == "loss" and np.all(np.abs(h.ln_train_loss - h.target) <= 0.1 + 1e-9)
+    assert h.steps == walkers * 3000 and h.meta.get("walkers", 1) == walkers
     model = load_model(path, 0)
     assert sum(p.numel() for p in model.parameters()) == h.params.shape[1]
+
+
+def _harvest(mean, error, samples, params, **kw):
+    n = params.shape[0]
+    base = dict(ln_train_loss=np.zeros(n), test_metric=np.full(n, mean), target=-1.0, window=(-1.05, -0.95),
+                mean=mean, error=error, tau=2.0, samples=samples, landscape_mean=mean, round_trips=3, flatness=0.5,
+                steps=1000, every=10, seconds=1.0, metric="loss")
+    return Harvest(params, **dict(base, **kw))
+
+
+def test_pooled_walkers_weigh_their_samples_and_combine_their_errors_as_independent_chains():
+    a = _harvest(1.0, 0.1, 100, np.zeros((4, 3)))
+    b = _harvest(2.0, 0.2, 300, np.ones((6, 3)), round_trips=1, flatness=0.2)
+    p = Harvest.pool([a, b])
+    assert p.mean == pytest.approx(0.25 * 1.0 + 0.75 * 2.0)
+    assert p.error == pytest.approx(math.sqrt(0.25 ** 2 * 0.01 + 0.75 ** 2 * 0.04))
+    assert p.samples == 400 and p.count == 10 and p.steps == 2000 and p.round_trips == 4 and p.flatness == 0.2
+    assert p.meta["walkers"] == 2
+    assert Harvest.pool([a, b], count=5).count == 5
+    with pytest.raises(ValueError, match="share their window"):
+        Harvest.pool([a, _harvest(1.0, 0.1, 10, np.zeros((1, 3)), window=(-2.0, -1.0))])

@@ -88,6 +88,32 @@ class Harvest:
                    flatness=s["flatness"], steps=s["steps"], every=s["sample_every"], seconds=s["seconds"],
                    metric=s["metric"], meta={k: v for k, v in s.items() if k not in core})
 
+    @classmethod
+    def pool(cls, harvests, count=None) -> "Harvest":
+        """One harvest of several independent walkers' harvests of the same window (a WLMD run's K
+        walkers): their networks together (at most ``count``, spread evenly); the window's mean over
+        every sample, its error from the walkers' errors (independent chains: sqrt(sum n_k^2 e_k^2)
+        / sum n_k); tau, the samples' mean autocorrelation time; round trips, steps and seconds
+        summed; flatness the lowest."""
+        hs = list(harvests)
+        if len(hs) == 1:
+            return hs[0]
+        if len({(h.target, tuple(h.window), h.every, h.metric) for h in hs}) != 1:
+            raise ValueError("harvests: pooled harvests must share their window, sampling and metric")
+        n = np.array([h.samples for h in hs], dtype=np.float64)
+        share = n / n.sum()
+        err = [h.error for h in hs]
+        landscape = [h.landscape_mean for h in hs]
+        pick = thin(sum(h.count for h in hs), 1, count)
+        return cls(np.concatenate([h.params for h in hs])[pick], np.concatenate([h.ln_train_loss for h in hs])[pick],
+                   np.concatenate([h.test_metric for h in hs])[pick], target=hs[0].target, window=hs[0].window,
+                   mean=float(share @ [h.mean for h in hs]),
+                   error=float(math.sqrt(float(share ** 2 @ np.square(err)))),
+                   tau=float(share @ [h.tau for h in hs]), samples=int(n.sum()),
+                   landscape_mean=float(share @ landscape), round_trips=sum(h.round_trips for h in hs),
+                   flatness=min(h.flatness for h in hs), steps=sum(h.steps for h in hs), every=hs[0].every,
+                   seconds=sum(h.seconds for h in hs), metric=hs[0].metric, meta=dict(hs[0].meta, walkers=len(hs)))
+
     def network(self, k, model):
         """``model`` (a network of the harvested architecture) with the k-th kept network's
         parameters, in place; returned."""

@@ -139,7 +139,8 @@ def _with_run(h, run_dir, config, seed, landscape):
 
 
 def _harvest_md(run_dir, config, problem, landscape, model, *, train_loss, seed, **kw):
-    """A WLMD run's harvest: a WLMD walker with the run's settings, the frozen schedule, one walker,
+    """A WLMD run's harvest: as many WLMD walkers as the run had, one after the other (each its own
+    harvest, pooled by :meth:`Harvest.pool`), with the run's settings and the frozen schedule,
     started at the target by :func:`~entropyeng.harvest.md.descend_to`."""
     from ..tasks.catalog import wlmd_kwargs
     from ..wlmd import WLMD
@@ -151,9 +152,14 @@ def _harvest_md(run_dir, config, problem, landscape, model, *, train_loss, seed,
         y_walls = {k: v for k, v in (args.get("walls") or {}).items() if k.startswith("y")}
         return WLMD(model, problem.train, problem.test, **dict(args, walls=dict(y_walls, **walls), **over))
 
-    try:  # the walker starts at the target, by descent from the model's initialisation (harvest_wlmd's note)
+    walkers = int(config["wlmd"].get("walkers", 1))
+    harvests = []
+    try:  # each walker starts at the target, by descent from the model's initialisation (harvest_wlmd's note)
         start = descend_to(model, problem.train, problem.loss, math.log(train_loss), bound=args.get("bound", "paper"))
-        h = harvest_wlmd(sampler, landscape, math.log(train_loss), start=start, **kw)
+        for k in range(walkers):  # a run of K walkers: K walkers harvest, each its own random stream
+            args["seed"] = 1_000_003 + int(seed) + 7_919 * k
+            harvests.append(harvest_wlmd(sampler, landscape, math.log(train_loss), start=start, **kw))
+        h = Harvest.pool(harvests, count=kw.get("count"))
     except ValueError as e:
         raise HarvestError(str(e)) from None
     return _with_run(h, run_dir, config, seed, landscape)
