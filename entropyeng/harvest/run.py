@@ -7,6 +7,7 @@ at the budgets measured (docs/harvest.md)."""
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 
@@ -56,10 +57,10 @@ def _run(run_dir):
     return config, problem, landscape
 
 
-def harvestable(problem, sampler="wlmc"):
-    """None when the harvest's walker can move the problem's network, else why not (a line): a WLMD
-    walker moves any network; a WLMC walker an MLP."""
-    if sampler == "wlmd":
+def harvestable(problem):
+    """None when the harvest's walker (the problem's sampler's) can move the problem's network, else
+    why not (a line): a WLMD walker moves any network; a WLMC walker an MLP."""
+    if problem.sampler == "wlmd":
         return None
     from ..tasks.box import into_box
     from ..wlmc.chain import WLMC
@@ -105,7 +106,7 @@ def harvest_run(run_dir, *, train_loss, window=0.1, reach=0.3, steps=None, every
     if not (isinstance(train_loss, (int, float)) and math.isfinite(train_loss) and train_loss > 0):
         raise HarvestError(f"train_loss: expected a number > 0, got {train_loss!r}")
     config, problem, landscape = _run(run_dir)
-    kind = "wlmd" if "wlmd" in config else "wlmc"
+    kind = problem.sampler
     steps = DEFAULT_STEPS[kind][0] if steps is None else steps
     every = DEFAULT_STEPS[kind][1] if every is None else every
     seed_model = config[kind].get("seed", 0)
@@ -146,19 +147,20 @@ def _harvest_md(run_dir, config, problem, landscape, model, *, train_loss, seed,
     from ..wlmd import WLMD
 
     args = wlmd_kwargs(config, problem)
-    args.update(walkers=1, seed=1_000_003 + int(seed), grid=landscape.grid, distributed=False)
+    args.update(walkers=1, grid=landscape.grid, distributed=False)
+    y_walls = {k: v for k, v in (args.get("walls") or {}).items() if k.startswith("y")}
 
-    def sampler(walls, **over):  # the harvest's x walls in place of the run's; its y walls kept
-        y_walls = {k: v for k, v in (args.get("walls") or {}).items() if k.startswith("y")}
-        return WLMD(model, problem.train, problem.test, **dict(args, walls=dict(y_walls, **walls), **over))
+    def sampler(walls, walker_seed, **over):  # the harvest's x walls in place of the run's; its y walls kept
+        return WLMD(model, problem.train, problem.test, **dict(args, seed=walker_seed, walls=dict(y_walls, **walls),
+                                                               **over))
 
     walkers = int(config["wlmd"].get("walkers", 1))
     harvests = []
     try:  # each walker starts at the target, by descent from the model's initialisation (harvest_wlmd's note)
         start = descend_to(model, problem.train, problem.loss, math.log(train_loss), bound=args.get("bound", "paper"))
         for k in range(walkers):  # a run of K walkers: K walkers harvest, each its own random stream
-            args["seed"] = 1_000_003 + int(seed) + 7_919 * k
-            harvests.append(harvest_wlmd(sampler, landscape, math.log(train_loss), start=start, **kw))
+            walker = functools.partial(sampler, walker_seed=1_000_003 + int(seed) + 7_919 * k)
+            harvests.append(harvest_wlmd(walker, landscape, math.log(train_loss), start=start, **kw))
         h = Harvest.pool(harvests, count=kw.get("count"))
     except ValueError as e:
         raise HarvestError(str(e)) from None

@@ -53,7 +53,7 @@ def landscape_for(task, config, root, progress=print, steps=None):
     from ..harvest.run import harvestable
     from ..tasks.catalog import build
 
-    why = harvestable(build(config), "wlmd" if "wlmd" in config else "wlmc")
+    why = harvestable(build(config))
     if why:
         raise TrainError(why)
     steps = steps or LANDSCAPE_STEPS[task]
