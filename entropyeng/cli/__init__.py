@@ -20,13 +20,16 @@ bench.
 A run directory holds config.toml, checkpoint.npz (atomic), landscape.npz, metrics.jsonl, sgd.npz,
 summary.json and landscape.png. Ctrl-C writes a checkpoint and exits; ``resume`` picks up there.
 
-The package loads nothing heavy at import: :func:`main` imports the commands (and with them torch)
-inside its own Ctrl-C handler, so an interrupt in the first second is one line and exit 130.
+The package loads nothing heavy at import: :func:`main` imports the commands (and with them torch and
+the compiled engine) while Ctrl-C only sets a flag, so an interrupt in the first second is one line
+and exit 130. (Raised there, a KeyboardInterrupt lands inside the C++ of an extension's import and
+aborts the interpreter, or is swallowed by an import lock's callback and the run goes on.)
 """
 
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
 
 __all__ = ["main", "load_config", "ConfigError", "TASKS"]
@@ -39,11 +42,34 @@ EXIT_INTERRUPTED = 130
 def main(argv=None):
     """Run the ``entropyeng`` command with ``argv`` (default ``sys.argv[1:]``); returns its exit status."""
     try:
-        from .dispatch import main as dispatch
+        with _sigint_deferred() as interrupted:
+            from .dispatch import main as dispatch
+            try:
+                from .. import _core  # noqa: F401  (the compiled engine, if built: loaded here too)
+            except ImportError:
+                pass
+        if interrupted:
+            raise KeyboardInterrupt
         return dispatch(argv)
     except KeyboardInterrupt:  # while torch loads, or before a command's own handler is in place
         print("entropyeng: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+class _sigint_deferred:
+    """Within it Ctrl-C appends to the list it yields instead of raising (left alone off the main thread)."""
+
+    def __enter__(self):
+        self.flag = []
+        try:
+            self.previous = signal.signal(signal.SIGINT, lambda *_: self.flag.append(True))
+        except ValueError:  # not the main thread
+            self.previous = None
+        return self.flag
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
 
 
 def __getattr__(name):  # the names of entropyeng.cli before its commands moved into dispatch.py
