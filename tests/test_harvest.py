@@ -140,41 +140,6 @@ def test_the_wlmd_harvests_tuning_finds_the_bias_where_the_landscape_never_went(
     assert math.isnan(h.landscape_mean)
 
 
-@CPP
-def test_the_wlmd_tuning_takes_the_slope_a_wall_says_is_missing_and_still_harvests_the_exact_law(exact_landscape):
-    """The blanked landscape with 100 nats per unit of ln L taken off its entropy: the bias lacks a
-    slope, the walker is pulled into the reach's upper wall (as the digits CNN's entropy pulls
-    it), where hills change nothing. The walls' mean force goes into a tilt of the bias
-    (WallTilt): it finds the missing slope, and the window's law is the analytic one still (a tilt
-    is a function of x alone)."""
-    from scipy import stats
-
-    from entropyeng.harvest import harvest_wlmd
-
-    L, _ = exact_landscape
-    x0 = XA - 1.5
-    blank = (GRID.centers[0] > x0 - 0.45) & (GRID.centers[0] < x0 + 0.45)
-    tilted = L.entropy - 100.0 * GRID.centers[0][:, None]
-    L = type(L)(tilted, np.where(blank[:, None], 0.0, L.histogram), GRID)
-    h = harvest_wlmd(lambda **kw: _md_sampler(8, **kw), L, x0, window=0.1, steps=40_000, every=5)
-    assert h.meta["tune_slope_updates"] > 0 and 50 < h.meta["tune_slope"] < 200, h.meta
-    assert h.samples > 300 and h.round_trips > 5, h.summary()
-    cdf = lambda t: exact_shell_cdf(t, *Y_WALLS)  # noqa: E731
-    assert stats.kstest(h.test_metric, cdf).pvalue > 0.01
-
-
-def test_the_wall_tilt_adds_the_walls_mean_force_beyond_either_wall_and_nothing_inside():
-    from entropyeng.harvest.tune import WallTilt
-
-    t = WallTilt(-1.0, 1.0, wall_c=100.0, block=4, gain=0.5)
-    assert not any(t.visit(x) for x in (0.0, 0.5, -0.9, 0.99)) and t.slope == 0  # inside: nothing
-    assert [t.visit(x) for x in (1.2, 1.2, 0.0, 1.0)] == [False, False, False, True]
-    assert t.slope == pytest.approx(0.5 * 2 * 100.0 * 0.4 / 4)  # gain * 2c * mean d (d = 0.2, 0.2, 0, 0)
-    for x in (-1.5,) * 4:  # pressed below: the slope falls
-        t.visit(x)
-    assert t.slope == pytest.approx(10.0 - 0.5 * 2 * 100.0 * 0.5) and t.updates == 2
-
-
 def test_the_tuning_schedule_halves_on_every_visited_column_then_falls_as_one_over_t():
     from entropyeng.harvest.tune import XSchedule
 

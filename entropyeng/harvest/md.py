@@ -25,7 +25,7 @@ import torch
 
 from .bias import frozen_bias
 from .core import Harvest, Samples, check_settings
-from .tune import WallTilt, XSchedule, hill_in_x
+from .tune import XSchedule, hill_in_x
 
 __all__ = ["harvest_wlmd", "FROZEN", "md_bias", "descend_to"]
 
@@ -93,37 +93,31 @@ def _tune(w, grid, lo, hi, steps, every, checkpoint):
     """Wang-Landau on the bias's x columns within [lo, hi] (:class:`~entropyeng.harvest.tune.XSchedule`),
     every ``every`` steps a Gaussian hill in x of kT_c ln f in all at the walker's ln L, reflected
     at the reach's ends (the bias stays a smooth function of x alone); the columns beyond the reach
-    move with its edge's column, so the confining ramp stays a ramp above the tuned bias. A walker
-    pressed into a wall adds the wall's mean force to a linear tilt of the bias over the whole grid
-    (:class:`~entropyeng.harvest.tune.WallTilt`: the entropy's slope the hills cannot build; its
-    gain falls with ln f). What it did."""
+    move with its edge's column, so the confining ramp stays a ramp above the tuned bias. What it did."""
     reach = (grid.centers[0] >= lo) & (grid.centers[0] <= hi)
-    schedule, tilt = XSchedule(reach, TUNE_LN_F), WallTilt(lo, hi, w.wall_c)
+    schedule = XSchedule(reach, TUNE_LN_F)
     first, last = np.flatnonzero(reach)[[0, -1]]
     # the bias the walker can reach while tuning (the ramp: 2 nats a column) follows each hill at
     # once; the rest of the grid catches up at the end (a copy of nx * ny values per hill would cost more
     # than the steps between hills)
     near = slice(max(0, first - TUNE_MARGIN), min(grid.nx, last + 1 + TUNE_MARGIN))
-    hills, applied = np.zeros(grid.nx), np.zeros(grid.nx)
-    line = grid.centers[0] - 0.5 * (lo + hi)
+    correction, applied = np.zeros(grid.nx), np.zeros(grid.nx)
 
     def apply(cols):
-        correction = hills[cols] + tilt.slope * line[cols]
         with torch.no_grad():
-            w.S[cols] += torch.from_numpy(correction - applied[cols]).to(w.S)[:, None]
-        applied[cols] = correction
+            w.S[cols] += torch.from_numpy(correction[cols] - applied[cols]).to(w.S)[:, None]
+        applied[cols] = correction[cols]
 
     for k in range(max(1, steps // every)):
         _advance(w, every, k * every, checkpoint)
         x = float(w._xv)
         ln_f = schedule.visit(min(max(int((x - grid.x_min) / grid.dx), 0), grid.nx - 1))
         if ln_f:
-            hills[first:last + 1] += hill_in_x(grid, x, w.config_temperature * ln_f, slice(first, last + 1))
-            hills[:first], hills[last + 1:] = hills[first], hills[last]
-        if tilt.visit(x, schedule.ln_f / TUNE_LN_F) or ln_f:
+            correction[first:last + 1] += hill_in_x(grid, x, w.config_temperature * ln_f, slice(first, last + 1))
+            correction[:first], correction[last + 1:] = correction[first], correction[last]
             apply(near)
     apply(slice(None))
-    return dict(schedule.summary(), **tilt.summary())
+    return schedule.summary()
 
 
 def harvest_wlmd(make_sampler, landscape, ln_train_loss, *, window=0.1, reach=0.3, steps=200_000, every=20,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["XSchedule", "WallTilt", "hill_in_x"]
+__all__ = ["XSchedule", "hill_in_x"]
 
 
 class XSchedule:
@@ -59,38 +59,3 @@ def hill_in_x(grid, x, mass, columns, sigma_columns=2.0):
     inside = (k >= first) & (k < stop)
     np.add.at(out, k[inside] - first, values[inside])
     return mass * out / out.sum()
-
-
-class WallTilt:
-    """The slope of a WLMD harvest's bias that a walker pressed into a wall of the reach says is
-    missing. Where the landscape never went, a network's entropy can pull the walker up the train
-    loss (~10^3 nats per unit of ln L for the digits CNN) far harder than Wang-Landau's hills build
-    a slope, and it sits in the wall, where its hills change nothing. Its mean wall force over a
-    block of samples, 2 c d (d: how far beyond the wall), is the pull the bias lacks there; it is
-    added to a linear tilt of the bias in x (adaptive biasing force, from the walls alone), a
-    walker pressed into the lower wall takes it back. Its gain falls with Wang-Landau's ln f (the
-    ``scale`` of :meth:`visit`), so the tilt settles as the hills do. A tilt is a function of x
-    alone, so the conditional distribution within a column stays the microcanonical one.
-    ``lo``, ``hi``: the walls (the reach's ends); ``wall_c``: their c; ``block``: samples per update;
-    ``gain``: the share of the mean force added (a half: the walker answers its bias late)."""
-
-    def __init__(self, lo, hi, wall_c, block=50, gain=0.5):
-        self.lo, self.hi, self.wall_c, self.block, self.gain = float(lo), float(hi), float(wall_c), int(block), gain
-        self.slope, self.updates, self._sum, self._n = 0.0, 0, 0.0, 0
-
-    def visit(self, x, scale=1.0) -> bool:
-        """One sample at ln L ``x``; True when the slope changed (a block ended beyond a wall): by
-        ``gain * scale`` times the block's mean wall force."""
-        self._sum += max(x - self.hi, 0.0) + min(x - self.lo, 0.0)  # d: + beyond the upper wall, - below the lower
-        self._n += 1
-        if self._n < self.block:
-            return False
-        force, self._sum, self._n = 2 * self.wall_c * self._sum / self._n, 0.0, 0
-        if force == 0:
-            return False
-        self.slope += self.gain * scale * force
-        self.updates += 1
-        return True
-
-    def summary(self) -> dict:
-        return dict(tune_slope=self.slope, tune_slope_updates=self.updates)
