@@ -29,8 +29,9 @@ aborts the interpreter, or is swallowed by an import lock's callback and the run
 from __future__ import annotations
 
 import importlib
-import signal
 import sys
+
+from .runloop import _DeferredSigint
 
 __all__ = ["main", "load_config", "ConfigError", "TASKS"]
 
@@ -42,34 +43,18 @@ EXIT_INTERRUPTED = 130
 def main(argv=None):
     """Run the ``entropyeng`` command with ``argv`` (default ``sys.argv[1:]``); returns its exit status."""
     try:
-        with _sigint_deferred() as interrupted:
+        with _DeferredSigint() as sigint:  # (runloop loads no more than the standard library)
             from .dispatch import main as dispatch
             try:
                 from .. import _core  # noqa: F401  (the compiled engine, if built: loaded here too)
             except ImportError:
                 pass
-        if interrupted:
+        if sigint.stop:
             raise KeyboardInterrupt
         return dispatch(argv)
     except KeyboardInterrupt:  # while torch loads, or before a command's own handler is in place
         print("entropyeng: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-
-
-class _sigint_deferred:
-    """Within it Ctrl-C appends to the list it yields instead of raising (left alone off the main thread)."""
-
-    def __enter__(self):
-        self.flag = []
-        try:
-            self.previous = signal.signal(signal.SIGINT, lambda *_: self.flag.append(True))
-        except ValueError:  # not the main thread
-            self.previous = None
-        return self.flag
-
-    def __exit__(self, *exc):
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
 
 
 def __getattr__(name):  # the names of entropyeng.cli before its commands moved into dispatch.py
