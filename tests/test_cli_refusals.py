@@ -334,3 +334,24 @@ def test_a_real_ctrl_c_in_the_first_second_exits_130(tmp_path, after):
     proc.send_signal(signal.SIGINT)
     err = proc.communicate(timeout=120)[1]
     assert proc.returncode == 130 and "Traceback" not in err and "interrupted" in err, err
+
+
+def test_ctrl_c_inside_an_import_comes_again_after_it_and_raises_between_imports(tmp_path, monkeypatch):
+    """An interrupt raised inside an import can land in an extension's C++ or an import lock's
+    callback: the command's handler sends it again 50 ms later instead, and raises it elsewhere."""
+    import importlib
+    import signal
+    import time
+
+    from entropyeng.cli import sigint
+
+    (tmp_path / "entropyeng_probe_module.py").write_text("import sys\nFRAME = sys._getframe()\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    frame = importlib.import_module("entropyeng_probe_module").FRAME
+    sent = []
+    monkeypatch.setattr(sigint.os, "kill", lambda pid, sig: sent.append(sig))
+    sigint.between_imports(signal.SIGINT, frame)  # inside the import: no exception, a retry
+    time.sleep(10 * sigint.RETRY_SECONDS)
+    assert sent == [signal.SIGINT]
+    with pytest.raises(KeyboardInterrupt):
+        sigint.between_imports(signal.SIGINT, sys._getframe())

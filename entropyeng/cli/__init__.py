@@ -21,9 +21,9 @@ A run directory holds config.toml, checkpoint.npz (atomic), landscape.npz, metri
 summary.json and landscape.png. Ctrl-C writes a checkpoint and exits; ``resume`` picks up there.
 
 The package loads nothing heavy at import: :func:`main` imports the commands (and with them torch and
-the compiled engine) while Ctrl-C only sets a flag, so an interrupt in the first second is one line
-and exit 130. (Raised there, a KeyboardInterrupt lands inside the C++ of an extension's import and
-aborts the interpreter, or is swallowed by an import lock's callback and the run goes on.)
+the compiled engine) while Ctrl-C only sets a flag, and the commands run with a Ctrl-C that waits
+for the import under way to end (:mod:`entropyeng.cli.sigint`), so an interrupt at any moment is
+one line and exit 130.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-from .runloop import _DeferredSigint
+from .sigint import SigintHandler, between_imports
 
 __all__ = ["main", "load_config", "ConfigError", "TASKS"]
 
@@ -43,7 +43,7 @@ EXIT_INTERRUPTED = 130
 def main(argv=None):
     """Run the ``entropyeng`` command with ``argv`` (default ``sys.argv[1:]``); returns its exit status."""
     try:
-        with _DeferredSigint() as sigint:  # (runloop loads no more than the standard library)
+        with SigintHandler() as sigint:
             from .dispatch import main as dispatch
             try:
                 from .. import _core  # noqa: F401  (the compiled engine, if built: loaded here too)
@@ -51,7 +51,8 @@ def main(argv=None):
                 pass
         if sigint.stop:
             raise KeyboardInterrupt
-        return dispatch(argv)
+        with SigintHandler(between_imports):  # the commands import more (scipy, sklearn) as they go
+            return dispatch(argv)
     except KeyboardInterrupt:  # while torch loads, or before a command's own handler is in place
         print("entropyeng: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

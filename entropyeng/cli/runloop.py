@@ -7,10 +7,11 @@ from __future__ import annotations
 import json
 import math
 import os
-import signal
 import sys
 import time
 from dataclasses import asdict
+
+from .sigint import SigintHandler
 
 __all__ = ["Progress", "Interrupted", "new_sampler", "load_sampler", "run_wlmc", "run_wlmd", "total_steps", "duration"]
 
@@ -75,22 +76,6 @@ class Progress:
     def close(self):
         if self.enabled and self.tty:
             sys.stderr.write("\n")
-
-
-class _DeferredSigint:
-    """Ctrl-C sets a flag that the loop reads between chunks."""
-
-    def __enter__(self):
-        self.stop = []
-        try:
-            self.previous = signal.signal(signal.SIGINT, lambda *_: self.stop.append(True))
-        except ValueError:  # not the main thread: leave Ctrl-C alone
-            self.previous = None
-        return self
-
-    def __exit__(self, *exc):
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
 
 
 def total_steps(config) -> int:
@@ -176,7 +161,7 @@ def run_wlmc(sampler, config, paths, progress=True):
     lead = is_lead(sampler)
     if not lead:
         bar.enabled = False
-    with _DeferredSigint() as sig, open(paths["metrics"] if lead else os.devnull, "a") as log:
+    with SigintHandler() as sig, open(paths["metrics"] if lead else os.devnull, "a") as log:
         while sampler.stage < w["stages"]:
             if _any_rank(sampler, bool(sig.stop)):
                 bar.close()
@@ -211,7 +196,7 @@ def run_wlmd(sampler, config, paths, progress=True):
     lead = is_lead(sampler)
     if not lead:
         bar.enabled = False
-    with _DeferredSigint() as sig, open(paths["metrics"] if lead else os.devnull, "a") as log:
+    with SigintHandler() as sig, open(paths["metrics"] if lead else os.devnull, "a") as log:
         while sampler.t < total:
             if _any_rank(sampler, bool(sig.stop)):
                 bar.close()
