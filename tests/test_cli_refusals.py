@@ -319,11 +319,12 @@ def test_ctrl_c_while_the_commands_load_is_one_line_and_130(tmp_path):
     assert out.returncode == 130 and out.stderr.strip().splitlines() == ["entropyeng: interrupted"], out.stderr
 
 
-@pytest.mark.parametrize("after", [0.1, 0.3, 0.6, 1.0])
+@pytest.mark.parametrize("after", [0.3, 0.6, 1.0])
 def test_a_real_ctrl_c_in_the_first_second_exits_130(tmp_path, after):
     # torch and the engine load in this second: a KeyboardInterrupt raised there once aborted the
     # interpreter (SIGABRT from C++), was swallowed by an import lock's callback (the run went on,
-    # exit 0), or ended it by SIGINT (-2); Ctrl-C is deferred while they load
+    # exit 0), or ended it by SIGINT (-2); Ctrl-C is deferred while they load. (Not earlier than
+    # 0.3 s: on a loaded machine 0.1 s can still be Python's own start-up, which answers -2 for any program.)
     import signal
     import time
 
