@@ -26,6 +26,7 @@ import numpy as np
 def main(argv=None):
     from entropyeng import WLMC
     from entropyeng.harvest.bias import UNVISITED, frozen_bias
+    from entropyeng.harvest.core import reach_columns
     from entropyeng.harvest.run import _run, _start
     from entropyeng.tasks.box import into_box
 
@@ -42,7 +43,7 @@ def main(argv=None):
     config, problem, L = _run(args.run)
     g, x0 = L.grid, args.ln_train_loss
     lo, hi = x0 - args.reach, x0 + args.reach
-    reach = (g.centers[0] >= lo) & (g.centers[0] <= hi)
+    reach = reach_columns(g, lo, hi)
     S = np.where(L.histogram > 0, L.entropy, -np.inf)
     keep = reach[:, None] & np.isfinite(S) & (S >= S.max(axis=1, keepdims=True) - args.cut)
     bias = np.ascontiguousarray(np.where(keep, S - S[keep].max(), UNVISITED))

@@ -178,8 +178,7 @@ class Samples:
         pick = pick[pick % stride == 0]
         err = float(y_in.std(ddof=1) * math.sqrt(tau / inside.size)) if inside.size > 1 else math.nan
         g = landscape.grid
-        reach_cols = ((g.centers[0] >= x0 - below) & (g.centers[0] <= x0 + above)
-                      & ((landscape.histogram.sum(axis=1) > 0) | (visits > 0)))
+        reach_cols = reach_columns(g, x0 - below, x0 + above) & ((landscape.histogram.sum(axis=1) > 0) | (visits > 0))
         in_reach = (xs >= x0 - below) & (xs <= x0 + above)
         first = int(np.argmax(in_reach)) if in_reach.any() else n  # the drift into the reach is not a trip
         return Harvest(params=np.stack(self.stored)[pick // stride], ln_train_loss=xs[inside][pick],
@@ -210,10 +209,22 @@ def check_settings(landscape, ln_train_loss, window, reach, steps, every, visite
     if not (g.x_min <= lo and hi <= g.x_max):
         raise ValueError(f"ln_train_loss: the window [{lo:.3f}, {hi:.3f}] leaves the landscape's grid "
                          f"[{g.x_min:g}, {g.x_max:g}]")
-    column = np.clip(((np.array([lo, hi]) - g.x_min) / (g.x_max - g.x_min) * g.nx).astype(int), 0, g.nx - 1)
-    if visited and not (landscape.histogram[column[0]:column[1] + 1] > 0).any():
-        raise ValueError(f"ln_train_loss: the landscape never visited ln L in [{lo:.3f}, {hi:.3f}]")
+    if visited:
+        refuse_unvisited(landscape, lo, hi)
     return x0, lo, hi, below, above
+
+
+def refuse_unvisited(landscape, lo, hi):
+    """ValueError when the landscape never visited the window [lo, hi] of ln L."""
+    g = landscape.grid
+    column = np.clip(((np.array([lo, hi]) - g.x_min) / (g.x_max - g.x_min) * g.nx).astype(int), 0, g.nx - 1)
+    if not (landscape.histogram[column[0]:column[1] + 1] > 0).any():
+        raise ValueError(f"ln_train_loss: the landscape never visited ln L in [{lo:.3f}, {hi:.3f}]")
+
+
+def reach_columns(grid, lo, hi):
+    """The boolean mask of the grid's x columns whose centres lie in [lo, hi]."""
+    return (grid.centers[0] >= lo) & (grid.centers[0] <= hi)
 
 
 def readout(landscape, cells):

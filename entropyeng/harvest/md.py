@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from .bias import frozen_bias
-from .core import Harvest, Samples, check_settings
+from .core import Harvest, Samples, check_settings, reach_columns, refuse_unvisited
 from .tune import XSchedule, hill_in_x
 
 __all__ = ["harvest_wlmd", "FROZEN", "md_bias", "descend_to"]
@@ -94,7 +94,7 @@ def _tune(w, grid, lo, hi, steps, every, checkpoint):
     every ``every`` steps a Gaussian hill in x of kT_c ln f in all at the walker's ln L, reflected
     at the reach's ends (the bias stays a smooth function of x alone); the columns beyond the reach
     move with its edge's column, so the confining ramp stays a ramp above the tuned bias. What it did."""
-    reach = (grid.centers[0] >= lo) & (grid.centers[0] <= hi)
+    reach = reach_columns(grid, lo, hi)
     schedule = XSchedule(reach, TUNE_LN_F)
     first, last = np.flatnonzero(reach)[[0, -1]]
     # the bias the walker can reach while tuning (the ramp: 2 nats a column) follows each hill at
@@ -145,12 +145,11 @@ def harvest_wlmd(make_sampler, landscape, ln_train_loss, *, window=0.1, reach=0.
     the logit of the smoothed accuracy for a classification landscape)."""
     x0, lo, hi, below, above = check_settings(landscape, ln_train_loss, window, reach, steps, every, visited=False)
     if tune is None:
-        x = landscape.grid.centers[0]
-        columns = (x >= x0 - below) & (x <= x0 + above)
+        columns = reach_columns(landscape.grid, x0 - below, x0 + above)
         tune = steps // 2 if (landscape.histogram[columns].sum(axis=1) == 0).any() else 0
     tune = int(tune)
     if not tune:  # an untuned bias needs the landscape in the window
-        check_settings(landscape, ln_train_loss, window, reach, steps, every)
+        refuse_unvisited(landscape, lo, hi)
     t0 = time.perf_counter()
     w = make_sampler(schedule=dict(FROZEN), walls=dict(x_min=x0 - below, x_max=x0 + above))
     if w.K != 1:
