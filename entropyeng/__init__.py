@@ -21,6 +21,10 @@ import importlib as _importlib
 import importlib.util as _util
 import sys as _sys
 
+from . import _floors
+
+_floors.check_python(_sys.version_info)
+
 __version__ = "0.1.0"
 
 TYPE_CHECKING = False  # (typing's own costs an import; type checkers and the API docs read the names below)

@@ -52,8 +52,11 @@ import warnings
 
 import torch
 
+from .. import _floors
 from ..grid import Grid
 from . import backends
+
+_floors.check_torch(torch.__version__)
 
 __all__ = ["gradient", "deposit", "histogram", "landscape_step", "langevin", "mlp_batch", "mlp_batch_backward",
            "net_batch", "net_batch_backward", "grid_list", "seed_arg"]

@@ -4,11 +4,12 @@ the "CIFAR-10 python version": the folder ``cifar-10-batches-py`` with data_batc
 from __future__ import annotations
 
 import os
-import pickle
 
 import numpy as np
 import torch
 from torch import nn
+
+from .cifar_batch import read_batch
 
 __all__ = ["resnet10_ln", "load_cifar_pair", "CIFAR_CLASSES"]
 
@@ -72,46 +73,6 @@ def resnet10_ln(channels=(6, 6, 12, 12, 12), num_classes=2, image_size=32, seed=
     return ResNet10LN(tuple(channels), num_classes=num_classes, image_size=image_size, activation=activation).double()
 
 
-#: What a CIFAR-10 python batch may ask the unpickler to build: numpy arrays and dtypes (and the
-#: codec call with which Python 3 pickles bytes at protocol 2). Anything else is refused.
-_CIFAR_GLOBALS = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-                  ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
-                  ("numpy._core.multiarray", "scalar"), ("numpy.core.numeric", "_frombuffer"),
-                  ("numpy._core.numeric", "_frombuffer"), ("_codecs", "encode")}
-
-
-class _BatchUnpickler(pickle.Unpickler):
-    """An unpickler that builds only what a CIFAR-10 python batch holds (dicts, lists, str/bytes,
-    numbers, numpy arrays): a pickle is a program, and a data folder is not trusted to run code."""
-
-    def find_class(self, module, name):
-        if (module, name) in _CIFAR_GLOBALS:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"it asks to load {module}.{name}, which a CIFAR-10 batch does not hold")
-
-
-def _unpickle(path):
-    try:
-        with open(path, "rb") as fh:
-            d = _BatchUnpickler(fh, encoding="bytes").load()
-    except pickle.UnpicklingError as e:
-        raise ValueError(f"data: '{path}' is not a CIFAR-10 python batch ({e}); refused") from None
-    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, MemoryError) as e:
-        raise ValueError(f"data: '{path}' is not a CIFAR-10 python batch ({type(e).__name__}: "
-                         f"{str(e)[:120]})") from None
-    if not isinstance(d, dict):
-        raise ValueError(f"data: '{path}' is not a CIFAR-10 python batch (a {type(d).__name__}, not a dict)")
-    data = d.get(b"data", d.get("data"))
-    labels = d.get(b"labels", d.get("labels"))
-    if data is None or labels is None:
-        raise ValueError(f"data: '{path}' is not a CIFAR-10 python batch (no data / labels)")
-    try:
-        return np.asarray(data, dtype=np.uint8).reshape(-1, 3, 32, 32), np.asarray(labels, dtype=np.int64)
-    except (ValueError, TypeError) as e:
-        raise ValueError(f"data: '{path}' is not a CIFAR-10 python batch (data of the wrong shape or type: "
-                         f"{str(e)[:120]})") from None
-
-
 def load_cifar_pair(path, classes=("deer", "frog"), n_train=2500, n_test=2500, seed=0):
     """Two CIFAR-10 classes from a local ``cifar-10-batches-py`` folder: all images of the two classes
     (train and test batches pooled), ``n_train + n_test`` drawn at random, labels 0 / 1 in the order
@@ -127,7 +88,7 @@ def load_cifar_pair(path, classes=("deer", "frog"), n_train=2500, n_test=2500, s
         if name not in CIFAR_CLASSES:
             raise ValueError(f"classes: {name!r} is not a CIFAR-10 class ({', '.join(CIFAR_CLASSES)})")
         ids.append(CIFAR_CLASSES.index(name))
-    parts = [_unpickle(f) for f in present]
+    parts = [read_batch(f) for f in present]
     images = np.concatenate([p[0] for p in parts])
     labels = np.concatenate([p[1] for p in parts])
     keep = np.isin(labels, ids)

@@ -193,7 +193,10 @@ def compiled_function(fn, device):
     own state and the model is not changed during a run, so tensor guards are enough (the module
     and global guards cost ~50 us a call); on the CPU a C++ wrapper around the kernels saves ~45 us
     of Python per call."""
-    options = {"guard_filter_fn": torch.compiler.keep_tensor_guards_unsafe}
+    options = {}
+    keep_tensor_guards = getattr(torch.compiler, "keep_tensor_guards_unsafe", None)  # recent torch only
+    if keep_tensor_guards is not None:
+        options["guard_filter_fn"] = keep_tensor_guards
     if device.type == "cpu":
         options["cpp_wrapper"] = True
     return torch.compile(fn, fullgraph=True, dynamic=False, options=options)

@@ -26,6 +26,7 @@ and on a GPU the same function can be captured in a CUDA graph. The host reads `
 from __future__ import annotations
 
 import itertools
+import sys
 import types
 
 import torch
@@ -105,5 +106,8 @@ def _own_code(fn):
     ~50 us a call), so two samplers' steps, which share this function's code but not its constants
     (schedule, grid, walls, model), must not share a code object."""
     n = next(_steps_made)
-    code = fn.__code__.replace(co_name=f"wlmd_step_{n}", co_qualname=f"wlmd_step_{n}")
+    names = {"co_name": f"wlmd_step_{n}"}
+    if sys.version_info >= (3, 11):  # co_qualname exists from Python 3.11
+        names["co_qualname"] = names["co_name"]
+    code = fn.__code__.replace(**names)
     return types.FunctionType(code, fn.__globals__, code.co_name, fn.__defaults__, fn.__closure__)
