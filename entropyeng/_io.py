@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import math
@@ -49,12 +50,52 @@ def save_npz_atomic(path, arrays: dict, meta: dict, cropped=()) -> None:
     savez_atomic(path, **payload)
 
 
+class SymlinkRefused(ValueError):
+    """A file the package was asked to write is a symbolic link: it writes through none."""
+
+
+def refuse_symlink(path) -> None:
+    """:class:`SymlinkRefused` naming ``path`` if it is a symbolic link (a broken one included). The
+    package writes no file through a link: a run directory's ``landscape.png`` or lock that points
+    elsewhere would have a run (often as root, in a container) truncate or replace that file."""
+    if os.path.islink(path):
+        raise SymlinkRefused(f"'{os.fspath(path)}' is a symbolic link (to '{os.readlink(path)}'); entropyeng writes "
+                             "through no link: remove it, or write elsewhere")
+
+
+def open_nofollow(path, flags: int, mode: int = 0o666) -> int:
+    """``os.open(path, flags | O_NOFOLLOW | O_CLOEXEC)``; :class:`SymlinkRefused` if ``path`` is a link."""
+    try:
+        return os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            refuse_symlink(path)
+        raise
+
+
+def open_append(path):
+    """A text file opened for appending (created 0666 less the umask), never through a symlink."""
+    return os.fdopen(open_nofollow(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT), "a")
+
+
+def save_figure(fig, path, **kwargs) -> str:
+    """``fig.savefig`` into ``path`` atomically and through no symlink (the format from the name)."""
+    buf = io.BytesIO()
+    fmt = os.path.splitext(os.fspath(path))[1].lstrip(".").lower() or "png"
+    fig.savefig(buf, format=fmt, **kwargs)
+    write_atomic(path, buf.getvalue())
+    return path
+
+
 def write_atomic(path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (temp file in the same folder, fsync, rename): a crash or
-    a full disk leaves the old file or none, never a truncated one."""
+    a full disk leaves the old file or none, never a truncated one. The temporary file is created
+    ``O_EXCL`` (mkstemp: never an existing name, never through a link) and ``path`` itself is refused
+    if it is a symbolic link (:func:`refuse_symlink`)."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
+    refuse_symlink(path)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(path)[1], dir=folder)
     try:
         os.fchmod(fd, _FILE_MODE)

@@ -398,3 +398,33 @@ def test_pooled_walkers_weigh_their_samples_and_combine_their_errors_as_independ
     assert Harvest.pool([a, b], count=5).count == 5
     with pytest.raises(ValueError, match="share their window"):
         Harvest.pool([a, _harvest(1.0, 0.1, 10, np.zeros((1, 3)), window=(-2.0, -1.0))])
+
+
+@CPP
+@pytest.mark.parametrize("name", ["landscape.npz", "checkpoint.npz", "sgd.npz", "summary.npz"])
+def test_the_harvest_never_writes_over_a_runs_own_files(spiral_run, capsys, name):
+    """--out naming a run file (or one whose .json companion is a run file: summary.npz -> summary.json)
+    is refused in one line, exit 2, and the run's files are unchanged."""
+    before = {p.name: p.read_bytes() for p in spiral_run.iterdir() if p.is_file()}
+    assert main(["harvest", str(spiral_run), "--train-loss", "0.5", "--steps", "2e4", "--out", str(spiral_run / name),
+                 "--force", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "the run owns" in err and len(err.splitlines()) == 1
+    assert {p.name: p.read_bytes() for p in spiral_run.iterdir() if p.is_file()} == before
+
+
+@CPP
+def test_the_harvest_replaces_an_existing_file_only_with_force_and_waits_for_a_running_run(spiral_run, tmp_path, capsys):
+    from entropyeng.cli.rundir import RunLock
+
+    mine = tmp_path / "mine.npz"
+    mine.write_bytes(b"precious")
+    args = ["harvest", str(spiral_run), "--train-loss", "0.5", "--steps", "4e5", "--window", "0.2", "--out", str(mine), "--quiet"]
+    assert main(args) == 2
+    assert "exists; --force replaces it" in capsys.readouterr().err and mine.read_bytes() == b"precious"
+    with RunLock(spiral_run):  # a run or resume holds the directory
+        assert main(args + ["--force"]) == 1
+    assert "in use by" in capsys.readouterr().err and mine.read_bytes() == b"precious"
+    assert main(args + ["--force"]) == 0
+    assert mine.read_bytes() != b"precious" and (tmp_path / "mine.json").exists()
+    assert not (spiral_run / ".entropyeng.lock").exists()

@@ -313,3 +313,67 @@ def test_wlmd_load_refuses_another_model_or_other_data(tmp_path):
             WLMD.load(tmp_path / "c.npz", _regression()[0], other, other)
         again = WLMD.load(tmp_path / "c.npz", _regression()[0], data, data)
     assert again.t == 3 and torch.equal(again.theta, w.theta)
+
+
+# -- no writes through symbolic links ---------------------------------------------------------------
+
+def _link_to_victim(tmp_path, at):
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    at.parent.mkdir(parents=True, exist_ok=True)
+    at.symlink_to(victim)
+    return victim
+
+
+def test_the_writers_refuse_a_symlink_at_their_name(tmp_path):
+    from entropyeng._io import SymlinkRefused, open_append, save_figure, savez_atomic, write_atomic
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure()
+    writers = {"atomic.json": lambda p: write_atomic(p, b"x"), "a.npz": lambda p: savez_atomic(p, a=np.zeros(2)),
+               "metrics.jsonl": lambda p: open_append(p).close(), "figure.png": lambda p: save_figure(fig, p)}
+    for name, write in writers.items():
+        victim = _link_to_victim(tmp_path / name.replace(".", "_"), tmp_path / "run" / name)
+        with pytest.raises(SymlinkRefused, match="symbolic link"):
+            write(tmp_path / "run" / name)
+        assert victim.read_text() == "keep me" and (tmp_path / "run" / name).is_symlink()
+    dangling = tmp_path / "run" / "dangling.png"
+    dangling.symlink_to(tmp_path / "nowhere" / "x.png")
+    with pytest.raises(SymlinkRefused):
+        save_figure(fig, dangling)
+    assert not (tmp_path / "nowhere").exists()
+    plt.close(fig)
+    assert not [p for p in (tmp_path / "run").iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_a_symlinked_lock_is_refused_and_its_target_untouched(tmp_path, capsys):
+    out = tmp_path / "run"
+    victim = _link_to_victim(tmp_path, out / LOCK_NAME)
+    assert main(["run", "spiral", "--out", str(out), *TINY]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "symbolic link" in err and LOCK_NAME in err
+    assert victim.read_text() == "keep me"
+
+
+@CPP
+def test_run_resume_and_plot_write_through_no_symlink(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", "spiral", "--out", str(out), *TINY]) == 0
+    (out / "landscape.png").unlink()
+    victim = _link_to_victim(tmp_path / "a", out / "landscape.png")
+    capsys.readouterr()
+    assert main(["plot", str(out)]) == 2
+    assert "symbolic link" in capsys.readouterr().err and victim.read_text() == "keep me"
+    (out / "landscape.png").unlink()
+    victim = _link_to_victim(tmp_path / "b", out / LOCK_NAME)
+    assert main(["resume", str(out), "--quiet"]) == 2
+    assert "symbolic link" in capsys.readouterr().err and victim.read_text() == "keep me"
+    (out / LOCK_NAME).unlink()
+    (out / "metrics.jsonl").unlink()
+    victim = _link_to_victim(tmp_path / "c", out / "metrics.jsonl")
+    assert main(["run", "spiral", "--out", str(out), "--force", *TINY]) == 0  # --force removes the link, not its file
+    assert victim.read_text() == "keep me" and not (out / "metrics.jsonl").is_symlink()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import analysis
+from .._io import save_figure
 from ..landscape import Landscape
 
 __all__ = ["landscape_figure", "advantage_figure"]
@@ -72,7 +73,7 @@ def landscape_figure(landscape: Landscape, path, trajectories=None, title=None, 
     ax.set_title(title or f"{landscape.meta.get('sampler', '')} entropy landscape")
     ax.legend(loc="lower left", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path)
+    save_figure(fig, path)
     plt.close(fig)
     return path
 
@@ -113,6 +114,6 @@ def advantage_figure(points, path, title="equilibrium vs SGD", metric="accuracy"
     if any(p.get("label") for p in pts):
         ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path)
+    save_figure(fig, path)
     plt.close(fig)
     return path

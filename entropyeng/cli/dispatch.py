@@ -7,6 +7,7 @@ import argparse
 import logging
 import sys
 
+from .._io import SymlinkRefused
 from ..tasks.catalog import DATA_FILES, TASKS
 from .common import (  # noqa: F401
     EXIT_FAILED,
@@ -107,7 +108,7 @@ def main(argv=None):
     try:
         args.fn(args)
         _leave_process_group()
-    except ConfigError as e:
+    except (ConfigError, SymlinkRefused) as e:
         print(f"entropyeng: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except RunLocked as e:

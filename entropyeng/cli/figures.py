@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 
-from .._io import json_bytes, write_atomic
+from .._io import json_bytes, save_figure, write_atomic
 from .common import _paths
 from .config import ConfigError, load_config
 
@@ -148,6 +148,6 @@ def _panels(dirs, path, columns=4):
         ax.imshow(plt.imread(p))
         ax.set_title(name, fontsize=8)
     fig.tight_layout()
-    fig.savefig(path)
+    save_figure(fig, path)
     plt.close(fig)
     return path

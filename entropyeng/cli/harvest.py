@@ -25,14 +25,37 @@ def add_parser(sub):
     p.add_argument("--count", type=int, help="keep at most this many decorrelated networks (default: all)")
     p.add_argument("--seed", type=int, default=0, help="the harvest's random stream")
     p.add_argument("--out", help="the harvest's file (default DIR/harvest-L{X}.npz; a .json of its numbers beside)")
+    p.add_argument("--force", action="store_true", help="replace an existing harvest file (never a run's own files)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(fn=cmd_harvest)
 
 
-def cmd_harvest(args):
-    from ..harvest import HarvestError, harvest_run
-    from .runloop import Progress
+def check_harvest_out(run_dir: str, out: str, force: bool) -> None:
+    """The harvest's --out is a citizen of the run directory: it never names a file a run owns (in
+    the run directory or in any other run's), and never replaces an existing file without --force
+    (its .json companion included)."""
+    from .common import _paths
+    from .rundir import run_files
 
+    if not out.endswith(".npz"):
+        raise ConfigError(f"--out: the harvest's file must end in .npz, got '{out}'")
+    folder = os.path.dirname(os.path.abspath(out))
+    companion = os.path.splitext(out)[0] + ".json"
+    is_run = os.path.exists(os.path.join(folder, "config.toml")) or os.path.exists(os.path.join(folder, "checkpoint.npz"))
+    same = os.path.isdir(folder) and os.path.isdir(run_dir) and os.path.samefile(folder, run_dir)
+    if is_run or same:
+        owned = run_files(_paths(folder))
+        for name in (os.path.basename(out), os.path.basename(companion)):
+            if name in owned:
+                raise ConfigError(f"--out: '{os.path.join(folder, name)}' is a file the run owns; the harvest writes "
+                                  "beside it, never over it (choose another name)")
+    if not force:
+        for path in (out, companion):
+            if os.path.lexists(path):
+                raise ConfigError(f"--out: '{path}' exists; --force replaces it, or choose another --out")
+
+
+def cmd_harvest(args):
     target = positive_arg(args.train_loss, "--train-loss")
     window = positive_arg(args.window, "--window")
     reach = positive_arg(args.reach, "--reach")
@@ -41,9 +64,19 @@ def cmd_harvest(args):
     if args.count is not None and args.count < 1:
         raise ConfigError(f"--count must be >= 1, got {args.count}")
     out = args.out or os.path.join(args.dir, f"harvest-L{target:g}.npz")
-    if not out.endswith(".npz"):
-        raise ConfigError(f"--out: the harvest's file must end in .npz, got '{out}'")
+    check_harvest_out(args.dir, out, args.force)
+    from .rundir import RunLock
+
+    if not os.path.isdir(args.dir):
+        raise ConfigError(f"'{args.dir}' is not a run directory")
+    with RunLock(args.dir):  # refused while a run or resume holds it: the landscape it reads is still changing
+        return _harvest(args, target, window, reach, steps, every, out)
+
+
+def _harvest(args, target, window, reach, steps, every, out):
+    from ..harvest import HarvestError, harvest_run
     from ..harvest.run import DEFAULT_STEPS, run_sampler
+    from .runloop import Progress
 
     kind = run_sampler(args.dir)
     steps = DEFAULT_STEPS[kind][0] if steps is None else steps

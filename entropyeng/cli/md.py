@@ -11,7 +11,7 @@ import sys
 
 import numpy as np
 
-from .._io import json_bytes, save_npz_atomic, write_atomic
+from .._io import json_bytes, save_figure, save_npz_atomic, write_atomic
 from .config import ConfigError, load_config, positive_arg
 
 
@@ -104,5 +104,5 @@ def _figure(rec, window, metric, path, title):
     b.set_ylabel("test accuracy" if metric == "accuracy" else "ln(test loss)")
     b.set_title(f"steps with {window[0]:.4g} < train loss < {window[1]:.4g}", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path)
+    save_figure(fig, path)
     plt.close(fig)

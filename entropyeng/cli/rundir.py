@@ -17,6 +17,8 @@ import socket
 import sys
 import time
 
+from .._io import open_nofollow
+
 __all__ = ["LOCK_NAME", "RunLocked", "RunLock", "run_files", "check_out_dir"]
 
 LOCK_NAME = ".entropyeng.lock"
@@ -48,7 +50,7 @@ class RunLock:
     def __enter__(self):
         import fcntl
 
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        fd = open_nofollow(self.path, os.O_RDWR | os.O_CREAT)  # a symlinked lock: SymlinkRefused
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:
@@ -100,9 +102,14 @@ class RunLock:
 
     def _owner_text(self):
         try:
-            with open(self.path, "rb") as fh:
-                owner = json.loads(fh.read() or b"{}")
+            fd = open_nofollow(self.path, os.O_RDONLY)
+            try:
+                owner = json.loads(os.pread(fd, 65536, 0) or b"{}")
+            finally:
+                os.close(fd)
         except (OSError, ValueError):
+            owner = {}
+        if not isinstance(owner, dict):
             owner = {}
         return "a running run, " + self._describe(owner) if owner else "a running run"
 

@@ -11,6 +11,7 @@ import sys
 import time
 from dataclasses import asdict
 
+from .._io import open_append
 from .sigint import SigintHandler
 
 __all__ = ["Progress", "Interrupted", "new_sampler", "load_sampler", "run_wlmc", "run_wlmd", "total_steps", "duration"]
@@ -161,7 +162,7 @@ def run_wlmc(sampler, config, paths, progress=True):
     lead = is_lead(sampler)
     if not lead:
         bar.enabled = False
-    with SigintHandler() as sig, open(paths["metrics"] if lead else os.devnull, "a") as log:
+    with SigintHandler() as sig, (open_append(paths["metrics"]) if lead else open(os.devnull, "a")) as log:
         while sampler.stage < w["stages"]:
             if _any_rank(sampler, bool(sig.stop)):
                 bar.close()
@@ -196,7 +197,7 @@ def run_wlmd(sampler, config, paths, progress=True):
     lead = is_lead(sampler)
     if not lead:
         bar.enabled = False
-    with SigintHandler() as sig, open(paths["metrics"] if lead else os.devnull, "a") as log:
+    with SigintHandler() as sig, (open_append(paths["metrics"]) if lead else open(os.devnull, "a")) as log:
         while sampler.t < total:
             if _any_rank(sampler, bool(sig.stop)):
                 bar.close()

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 
-from .._io import tail_lines
+from .._io import open_append, tail_lines
 
 __all__ = ["RunKilled", "run_job", "summary_of"]
 
@@ -56,7 +56,7 @@ def run_job(directory: str, threads: int = 1) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     cmd = [sys.executable, "-m", "entropyeng.sweep._child", str(os.getpid()), directory, "--threads", str(threads)]
     t0 = time.time()
-    with open(log_path, "a") as log:
+    with open_append(log_path) as log:
         log.write(f"\n== {time.strftime('%Y-%m-%d %H:%M:%S')} sweep worker on {socket.gethostname()} "
                   f"(pid {os.getpid()}): entropyeng resume {directory} --threads {threads}\n")
         log.flush()

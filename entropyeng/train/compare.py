@@ -17,6 +17,7 @@ import warnings
 
 import numpy as np
 
+from .._io import save_figure, write_atomic
 from ._common import TrainError
 
 __all__ = ["SETTINGS", "head_to_head"]
@@ -129,11 +130,9 @@ def head_to_head(tasks=tuple(SETTINGS), *, seeds=5, steps=20_000, methods=METHOD
     if keep:
         rows = [r for r in keep if r["method"] not in methods and r["task"] in tasks] + rows
         methods = tuple(m for m in METHODS if any(r["method"] == m for r in rows))
-    with open(os.path.join(out, "maxent-results.json"), "w") as fh:
-        json.dump(rows, fh, indent=1, default=float)
+    write_atomic(os.path.join(out, "maxent-results.json"), (json.dumps(rows, indent=1, default=float) + "\n").encode())
     table = _table(rows, tasks, methods)
-    with open(os.path.join(out, "maxent-table.md"), "w") as fh:
-        fh.write(table)
+    write_atomic(os.path.join(out, "maxent-table.md"), table.encode())
     for task in tasks:
         _figure([r for r in rows if r["task"] == task], task, methods, os.path.join(out, f"maxent-{task}.png"))
     return rows
@@ -199,5 +198,5 @@ def _figure(rows, task, methods, path):
     ax.set_ylabel("test accuracy" if metric == "accuracy" else "ln(test loss)")
     ax.set_title(f"{task}: at train loss {SETTINGS[task]['target']:g} (seeds, mean ± s.e.)")
     fig.tight_layout()
-    fig.savefig(path)
+    save_figure(fig, path)
     plt.close(fig)
