@@ -51,13 +51,13 @@ void fold_span(T* theta, T* v, const T* bound, T b0, int64_t n) {
 #endif
 
 bool loop(float* th, float* v, const float* g, const float* b, float b0, int64_t n, float dt, float c1,
-          float amp, uint64_t seed, uint64_t step) {
-    return EE_DISPATCH(langevin_f32, th, v, g, b, b0, n, dt, c1, amp, seed, step);
+          float amp, uint64_t seed, uint64_t step, uint64_t e0) {
+    return EE_DISPATCH(langevin_f32, th, v, g, b, b0, n, dt, c1, amp, seed, step, e0);
 }
 
 bool loop(double* th, double* v, const double* g, const double* b, double b0, int64_t n, double dt,
-          double c1, double amp, uint64_t seed, uint64_t step) {
-    return EE_DISPATCH(langevin_f64, th, v, g, b, b0, n, dt, c1, amp, seed, step);
+          double c1, double amp, uint64_t seed, uint64_t step, uint64_t e0) {
+    return EE_DISPATCH(langevin_f64, th, v, g, b, b0, n, dt, c1, amp, seed, step, e0);
 }
 
 }  // namespace
@@ -69,13 +69,19 @@ const char* cpu_isa_name() {
 }
 
 template <class T>
-void langevin_cpu(T* theta, T* v, const T* grad, const T* bound, T bound_scalar, int64_t n,
-                  const LangevinParams& p) {
+void langevin_cpu_at(T* theta, T* v, const T* grad, const T* bound, T bound_scalar, int64_t n, uint64_t first,
+                     const LangevinParams& p) {
     const T dt = static_cast<T>(p.dt);
     const T c1 = static_cast<T>(1.0 - p.gamma);
     const T amp = static_cast<T>(sqrt(p.gamma * (2.0 - p.gamma) * p.kT));
-    if (loop(theta, v, grad, bound, bound_scalar, n, dt, c1, amp, p.seed, p.step))
+    if (loop(theta, v, grad, bound, bound_scalar, n, dt, c1, amp, p.seed, p.step, first))
         fold_span(theta, v, bound, bound_scalar, n);
+}
+
+template <class T>
+void langevin_cpu(T* theta, T* v, const T* grad, const T* bound, T bound_scalar, int64_t n,
+                  const LangevinParams& p) {
+    langevin_cpu_at(theta, v, grad, bound, bound_scalar, n, 0, p);
 }
 
 template <>
@@ -88,6 +94,10 @@ void normal_cpu<double>(uint64_t seed, uint64_t step, int64_t n, double* out) {
     EE_DISPATCH(normal_f64, seed, step, n, out);
 }
 
+template void langevin_cpu_at<float>(float*, float*, const float*, const float*, float, int64_t, uint64_t,
+                                     const LangevinParams&);
+template void langevin_cpu_at<double>(double*, double*, const double*, const double*, double, int64_t, uint64_t,
+                                      const LangevinParams&);
 template void langevin_cpu<float>(float*, float*, const float*, const float*, float, int64_t,
                                   const LangevinParams&);
 template void langevin_cpu<double>(double*, double*, const double*, const double*, double, int64_t,

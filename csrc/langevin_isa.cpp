@@ -20,13 +20,13 @@ namespace ee {
 namespace EE_ISA {
 
 EE_FLATTEN bool langevin_f32(float* theta, float* v, const float* grad, const float* bound, float b0, int64_t n,
-                  float dt, float c1, float amp, uint64_t seed, uint64_t step) {
-    return loops::langevin_loop<float>(theta, v, grad, bound, b0, n, dt, c1, amp, seed, step);
+                  float dt, float c1, float amp, uint64_t seed, uint64_t step, uint64_t e0) {
+    return loops::langevin_loop<float>(theta, v, grad, bound, b0, n, dt, c1, amp, seed, step, e0);
 }
 
 EE_FLATTEN bool langevin_f64(double* theta, double* v, const double* grad, const double* bound, double b0,
-                  int64_t n, double dt, double c1, double amp, uint64_t seed, uint64_t step) {
-    return loops::langevin_loop<double>(theta, v, grad, bound, b0, n, dt, c1, amp, seed, step);
+                  int64_t n, double dt, double c1, double amp, uint64_t seed, uint64_t step, uint64_t e0) {
+    return loops::langevin_loop<double>(theta, v, grad, bound, b0, n, dt, c1, amp, seed, step, e0);
 }
 
 EE_FLATTEN void normal_f32(uint64_t seed, uint64_t step, int64_t n, float* out) {

@@ -45,18 +45,21 @@ inline int update_span(T* __restrict theta, T* __restrict v, const T* __restrict
     return outside;
 }
 
+// Elements [0, n) of an array whose element 0 has the global index e0 (the noise of element i is that
+// of index e0 + i, so any split of one array into spans draws the same normals as the whole).
 template <class T>
 inline bool langevin_loop(T* theta, T* v, const T* grad, const T* bound, T b0, int64_t n, T dt, T c1,
-                          T amp, uint64_t seed, uint64_t step) {
-    alignas(64) T xi[CHUNK];
+                          T amp, uint64_t seed, uint64_t step, uint64_t e0) {
+    alignas(64) T xi[CHUNK + 4];
+    const int64_t lane = static_cast<int64_t>(e0 % 4);  // CHUNK is a multiple of 4: the same in every chunk
     int outside = 0;
     for (int64_t start = 0; start < n; start += CHUNK) {
         const int64_t m = (n - start < CHUNK) ? n - start : CHUNK;
-        normals_blocks<T>(seed, step, static_cast<uint64_t>(start / 4), (m + 3) / 4, xi);
+        normals_blocks<T>(seed, step, (e0 + static_cast<uint64_t>(start)) / 4, (lane + m + 3) / 4, xi);
         outside |= bound ? update_span<T, true>(theta + start, v + start, grad + start, bound + start,
-                                                b0, xi, m, dt, c1, amp)
+                                                b0, xi + lane, m, dt, c1, amp)
                          : update_span<T, false>(theta + start, v + start, grad + start, nullptr, b0,
-                                                 xi, m, dt, c1, amp);
+                                                 xi + lane, m, dt, c1, amp);
     }
     return outside != 0;
 }

@@ -174,8 +174,23 @@ def regression_case(dtype=torch.float64, n=40, width=8):
     return model, (X, torch.sin(X[:, :1])), (Xt, torch.sin(Xt[:, :1]))
 
 
-def sampler(dtype=torch.float64, **over):
+class Opaque(nn.Module):
+    """A model the batched kernels (and so the native step) do not take: the torch step's forms."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x):
+        return self.inner(x)
+
+
+def sampler(dtype=torch.float64, native=True, **over):
+    """The regression MLP's sampler; ``native=False``: the same network wrapped so that the native form
+    does not take it (``compile="auto"`` then follows the torch step's rule)."""
     model, train, test = regression_case(dtype)
+    if not native:
+        model = Opaque(model)
     kw = dict(loss="mse", grid=Grid(-8.0, 4.0, 240, -8.0, 4.0, 240), sigma=0.15, cutoff=0.6,
               schedule=dict(f_max=0.05, t1=100, t2=1e4, t3=0.0), dt=0.01, gamma=0.1, seed=3,
               walls=dict(x_max=-1.0, y_min=-6.0), wall_c=30.0)
@@ -252,8 +267,8 @@ def test_a_resumed_compiled_run_continues_bit_for_bit(tmp_path):
 @CPP
 def test_auto_compiles_from_compile_min_steps_and_says_why():
     """compile="auto" by its rule: runs shorter than compile_min_steps are eager (undecided), the first
-    run at least that long compiles, for good; the reason is recorded."""
-    w = sampler(compile="auto", compile_min_steps=100)
+    run at least that long compiles, for good; the reason is recorded (a model without the native form)."""
+    w = sampler(compile="auto", compile_min_steps=100, native=False)
     w.run(50)
     assert w.compile_info is None and w.step_form is None and "eager until a longer run" in w.form_reason
     w.run(100)
@@ -261,7 +276,7 @@ def test_auto_compiles_from_compile_min_steps_and_says_why():
     assert "100 steps >= compile_min_steps" in w.form_reason and w.t == 150
     w.run(10)
     assert w.step_form == "compiled"
-    planned = sampler(compile="auto", compile_min_steps=100)
+    planned = sampler(compile="auto", compile_min_steps=100, native=False)
     planned.planned_steps = 1000  # a long run driven in chunks decides on its whole length
     planned.run(10)
     assert planned.step_form == "compiled"
@@ -269,6 +284,10 @@ def test_auto_compiles_from_compile_min_steps_and_says_why():
         short = sampler(compile=compile)
         short.run(3)
         assert short.step_form == form and f"compile={compile!r}" in short.form_reason
+    native = sampler(compile="auto", compile_min_steps=100)  # a model the native form takes: native at once
+    assert native.step_form == "native"
+    native.run(3)
+    assert native.step_form == "native" and "fits the native step" in native.form_reason and native.compile_info is None
 
 
 @CPP
@@ -331,17 +350,18 @@ def test_make_step_for_several_walkers_runs_them_as_a_batch():
 
 
 @CPP
-def test_a_resumed_auto_run_keeps_its_form_and_continues_bit_for_bit(tmp_path):
-    whole = sampler(compile="auto", compile_min_steps=10)
+@pytest.mark.parametrize("form", ["native", "compiled"])
+def test_a_resumed_auto_run_keeps_its_form_and_continues_bit_for_bit(tmp_path, form):
+    native = form == "native"
+    whole = sampler(compile="auto", compile_min_steps=10, native=native)
     whole.run(400)
-    form = whole.step_form
-    assert form == "compiled"
-    half = sampler(compile="auto", compile_min_steps=10)
+    assert whole.step_form == form
+    half = sampler(compile="auto", compile_min_steps=10, native=native)
     half.run(200)
     assert half.step_form == form
     half.save(tmp_path / "c.npz")
     model, train, test = regression_case()
-    resumed = WLMD.load(tmp_path / "c.npz", model, train, test)
+    resumed = WLMD.load(tmp_path / "c.npz", model if native else Opaque(model), train, test)
     resumed.run(200)
     assert resumed.step_form == form
     np.testing.assert_array_equal(resumed.theta.numpy(), whole.theta.numpy())

@@ -93,7 +93,7 @@ def test_a_new_step_function_or_length_is_captured_anew():
     """compile="auto" decides on the form after the first short runs: the capture of the eager
     step is replaced by one of the compiled step; a new graph_steps is captured anew too."""
     cap = StandIn()
-    w = graphed(cap, compile="auto", compile_min_steps=100, sync_every=20)
+    w = graphed(cap, compile="auto", compile_min_steps=100, sync_every=20, native=False)
     w.graph_steps = 10
     w.run(40)
     assert w.step_form is None and w._runner.form == "eager" and len(cap.captures) == 1  # undecided: eager

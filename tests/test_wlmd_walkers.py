@@ -29,7 +29,7 @@ def slopes_of(S, H, grid):
 EXACT_GRID = Grid(-5.0, 1.0, 120, -5.0, 1.5, 130)
 
 
-def exact_walkers(K, steps, seed=1):
+def exact_walkers(K, steps, seed=1, compile="auto"):
     model = nn.Sequential(nn.Linear(5, 1, bias=False)).double()
     with torch.no_grad():
         model[0].weight.fill_(0.3)
@@ -38,7 +38,7 @@ def exact_walkers(K, steps, seed=1):
     return WLMD(model, train, test, loss="mse", grid=EXACT_GRID, sigma=0.15, cutoff=0.6,
                 walls=dict(x_min=-4.0, y_min=-4.0, x_max=XA, y_max=YB), wall_c=30.0,
                 schedule=dict(f_max=0.08, t1=min(1e4, steps * K / 2), t2=steps * K / 2, t3=0.0), dt=0.01, gamma=0.1,
-                bound=1.0, seed=seed, walkers=K)
+                bound=1.0, seed=seed, walkers=K, compile=compile)
 
 
 def run_exact(K, steps, seed=1):
@@ -127,7 +127,7 @@ def test_a_walker_that_goes_bad_is_dropped_and_the_others_go_on(monkeypatch):
     """A walker whose loss turns NaN is dropped with a warning: the step that finds it (the one after
     the update that made it) deposits nothing for it, nor does any later step; the landscape stays
     finite and the other walkers keep sampling."""
-    w = exact_walkers(4, 400)
+    w = exact_walkers(4, 400, compile="eager")  # (the poison goes through the torch step's operator)
     w.run(20)
     before = w.theta[2].clone()
     _poison(monkeypatch, w, [2])
@@ -143,7 +143,7 @@ def test_a_walker_that_goes_bad_is_dropped_and_the_others_go_on(monkeypatch):
 
 @CPP
 def test_all_walkers_bad_raises_with_a_checkpoint(tmp_path, monkeypatch):
-    w = exact_walkers(2, 100)
+    w = exact_walkers(2, 100, compile="eager")
     w.run(3)
     _poison(monkeypatch, w, [0, 1])
     with warnings.catch_warnings():

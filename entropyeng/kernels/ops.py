@@ -76,6 +76,19 @@ torch.library.define(f"{_LIB}::net_batch", "(Tensor theta, Tensor X, int[] spec)
 torch.library.define(f"{_LIB}::net_batch_backward", "(Tensor theta, Tensor X, Tensor grad_out, int[] spec) -> Tensor")
 torch.library.define(f"{_LIB}::mlp_batch_backward", "(Tensor theta, Tensor X, Tensor cache, Tensor grad_out, "
                                                     "int[] sizes, int[] acts, int[] bias) -> Tensor")
+# the native WLMD step (bindings/torch_ops_wlmd.cpp): n steps of K walkers on the sampler's state, in
+# place; C++ only (no Python kernel: without the operator library the step runs in torch)
+torch.library.define(f"{_LIB}::wlmd_native", "(Tensor(a!) theta, Tensor(b!) v, Tensor(c!) good_theta, "
+                     "Tensor(d!) good_v, Tensor(e!) S, Tensor(f!) H, Tensor(g!) t, Tensor(h!) bad, Tensor(i!) bad_xy, "
+                     "Tensor(j!) active, Tensor(k!) trips, Tensor(l!) last_end, Tensor X, Tensor targets, "
+                     "Tensor labels, Tensor bound, int[] model, int[] ints, float[] reals, int n_steps) -> ()")
+# the CVs of K walkers' outputs and their pullback, the same C++ functions as the native step's
+# (csrc/wlmd_physics.h), for the torch step on the batched kernels with a built-in loss
+torch.library.define(f"{_LIB}::wlmd_cvs", "(Tensor out, Tensor targets, Tensor labels, int[] ints, float alpha) "
+                                          "-> Tensor")
+torch.library.define(f"{_LIB}::wlmd_cv_pullback", "(Tensor out, Tensor targets, Tensor labels, Tensor values, "
+                                                  "Tensor seeds, int[] ints, float alpha) -> Tensor")
+
 
 gradient = torch.ops.entropyeng.gradient.default
 deposit = torch.ops.entropyeng.deposit.default
@@ -274,6 +287,16 @@ def _(theta, X, spec):
     from ..reference.net_batch import out_features
 
     return theta.new_empty((theta.shape[0], X.shape[0], out_features(spec, tuple(X.shape[1:]))))
+
+
+@torch.library.register_fake(f"{_LIB}::wlmd_cvs")
+def _(out, targets, labels, ints, alpha):
+    return out.new_empty((out.shape[0], 5), dtype=torch.float64)
+
+
+@torch.library.register_fake(f"{_LIB}::wlmd_cv_pullback")
+def _(out, targets, labels, values, seeds, ints, alpha):
+    return torch.empty_like(out)
 
 
 @torch.library.register_fake(f"{_LIB}::net_batch_backward")

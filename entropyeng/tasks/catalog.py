@@ -327,9 +327,9 @@ def wlmd_kwargs(config: dict, problem: Problem) -> dict:
               schedule=dict(f_max=w["f_max"], t1=w["t1"], t2=w["t2"], t3=w["t3"]), dt=w["dt"], gamma=w["gamma"],
               seed=int(w["seed"]), integrator=w["integrator"])
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    compile_modes = {"auto": "auto", "true": True, "eager": "eager", "false": False}
+    compile_modes = {"auto": "auto", "native": "native", "true": True, "eager": "eager", "false": False}
     if str(w["compile"]).lower() not in compile_modes:
-        raise TaskError(f"key 'wlmd.compile' must be one of auto, true, eager, false; got {w['compile']!r}")
+        raise TaskError(f"key 'wlmd.compile' must be one of auto, native, true, eager, false; got {w['compile']!r}")
     if int(w["threads"]) < 0:
         raise TaskError(f"key 'wlmd.threads' must be >= 0 (0: chosen by the model's size), got {w['threads']}")
     kw.update(walkers=int(w["walkers"]), distributed=distributed, sync_every=int(w["sync_every"]),

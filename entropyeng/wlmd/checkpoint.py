@@ -22,7 +22,7 @@ __all__ = ["state_dict", "load_state_dict", "save", "read", "restore", "load_sam
 
 _KINDS = ("wlmd-checkpoint", "wlmd-walkers-checkpoint")  # the second: files of WalkersWLMD (<= 0.1)
 #: the step form recorded in a file -> the form a resumed run takes ("per-step": versions <= 0.1)
-FORMS_OF_FILES = {"compiled": "compiled", "eager": "eager", "per-step": "eager"}
+FORMS_OF_FILES = {"native": "native", "compiled": "compiled", "eager": "eager", "per-step": "eager"}
 _ENDS = {-1: None, 0: "low", 1: "high"}
 
 

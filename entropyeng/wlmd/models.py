@@ -23,7 +23,7 @@ import torch
 from torch.func import functional_call, vjp, vmap
 
 from ..kernels import ops
-from .physics import ROW_LOSSES, make_heads, make_joint_test_loss_cvs
+from .physics import make_heads
 
 __all__ = ["ModelFns", "build", "make_cvs", "mlp_layout", "net_layout", "differentiate", "rowwise",
            "MLP_BATCH_MAX_WIDTH", "NET_BATCH_MAX_CHANNELS"]
@@ -219,7 +219,28 @@ class ModelFns:
     autograd: bool = True
 
 
-def _batched_fns(kind, layout, heads, X_tr, X_te, K, joint_cvs=None):
+#: the codes of the built-in losses in the C++ CVs (csrc/wlmd_physics.h)
+LOSS_CODES = {"mse": 0, "ce": 1, "bce": 2}
+
+
+def cv_args(loss_name, cv_y, logit_y, y_tr, y_te, dtype):
+    """``(targets, labels, ints)`` of the C++ CVs (``entropyeng::wlmd_cvs``, and the native step):
+    the targets as (N, d) values of the model's dtype (MSE, BCE; empty for CE), the labels as (N,)
+    int64 (CE, and the test rows' classes of the smoothed accuracy; else empty), and
+    [n_train, n_test, loss, cv_y, logit_y]."""
+    n_tr, n_te = int(y_tr.shape[0]), int(y_te.shape[0])
+    if loss_name == "ce":
+        targets = torch.empty(0, dtype=dtype)
+        labels = torch.cat([y_tr.reshape(-1), y_te.reshape(-1)]).to(torch.int64).contiguous()
+    else:
+        targets = torch.cat([y_tr.reshape(n_tr, -1), y_te.reshape(n_te, -1)]).to(dtype).contiguous()
+        labels = (torch.cat([y_tr.reshape(n_tr, -1)[:, 0], y_te.reshape(-1)]).to(torch.int64).contiguous()
+                  if cv_y == "smoothed_accuracy" else torch.empty(0, dtype=torch.int64))
+    ints = [n_tr, n_te, LOSS_CODES[loss_name], int(cv_y == "smoothed_accuracy"), int(bool(logit_y))]
+    return targets, labels, ints
+
+
+def _batched_fns(kind, layout, heads, X_tr, X_te, K, cv=None):
     fwd, bwd, extra = _batched_ops(kind, layout)
     X_all = torch.cat([X_tr, X_te]).contiguous()
     n_tr = X_tr.shape[0]
@@ -231,13 +252,15 @@ def _batched_fns(kind, layout, heads, X_tr, X_te, K, joint_cvs=None):
 
     def forward_vjp(theta):
         out, cache = fwd(theta, X_all, *extra)
-        if joint_cvs is not None:  # a built-in loss of the test loss: the closed-form product
-            xy, pull_out = joint_cvs(out)
+        if cv is not None:  # a built-in loss: the C++ CVs and their closed-form product (the native step's)
+            targets, labels, ints, alpha = cv
+            values = torch.ops.entropyeng.wlmd_cvs(out, targets, labels, ints, alpha)
 
             def pullback(seeds):
-                return (bwd(theta, X_all, cache, pull_out(seeds).contiguous(), *extra),)
+                g_out = torch.ops.entropyeng.wlmd_cv_pullback(out, targets, labels, values, seeds, ints, alpha)
+                return (bwd(theta, X_all, cache, g_out, *extra),)
 
-            return xy, pullback
+            return values[:, :2], pullback
         xy, pull_out = differentiate(cv_of_out, out)
 
         def pullback(seeds):
@@ -251,7 +274,7 @@ def _batched_fns(kind, layout, heads, X_tr, X_te, K, joint_cvs=None):
         cols = [torch.stack(heads(o[:n_tr], o[n_tr:], True)) for o in out]
         return tuple(torch.stack(cols).unbind(1))
 
-    return ModelFns(forward_vjp, evaluate, f"{kind}_batch", autograd=joint_cvs is None)
+    return ModelFns(forward_vjp, evaluate, f"{kind}_batch", autograd=cv is None)
 
 
 def _functional_fns(cvs, cvs_error, K):
@@ -281,18 +304,19 @@ def build(model, loss_fn, X_tr, y_tr, X_te, y_te, cv_y, alpha, logit_y, K, model
           loss_name=None) -> ModelFns:
     """The :class:`ModelFns` of this model for K walkers: the batched C++ operators where they apply
     (``model_kernel`` "auto": :func:`mlp_layout`, :func:`net_layout`), else ``functional_call``
-    (always, for ``model_kernel`` "torch"). With the batched operators, a built-in ``loss_name``
-    ("mse", "ce", "bce") and ``cv_y="test_loss"``, the CVs' product is in closed form
-    (:func:`entropyeng.wlmd.physics.make_joint_test_loss_cvs`); else autograd's."""
+    (always, for ``model_kernel`` "torch"). With the batched operators and a built-in ``loss_name``
+    ("mse", "ce", "bce"), the CVs and their product are the C++ functions the native step runs
+    (``entropyeng::wlmd_cvs`` / ``wlmd_cv_pullback``, ``csrc/wlmd_physics.h``); else autograd's."""
     if model_kernel not in ("auto", "torch"):
         raise ValueError(f"model_kernel: expected 'auto' or 'torch', got {model_kernel!r}")
     if model_kernel == "auto":
         heads = make_heads(loss_fn, y_tr, y_te, cv_y, alpha, logit_y)
+        seq = torch.nn.Sequential(model) if isinstance(model, torch.nn.Linear) else model  # a bare Linear: one layer
         for kind, find in (("mlp", mlp_layout), ("net", net_layout)):
-            layout = find(model, X_tr, X_te)
+            layout = find(seq, X_tr, X_te)
             if layout is not None:
-                joint = (make_joint_test_loss_cvs(loss_name, y_tr, y_te, X_tr.dtype)
-                         if loss_name in ROW_LOSSES and cv_y == "test_loss" else None)
-                return _batched_fns(kind, layout, heads, X_tr, X_te, K, joint)
+                cv = ((*cv_args(loss_name, cv_y, logit_y, y_tr, y_te, X_tr.dtype), float(alpha))
+                      if loss_name in LOSS_CODES else None)
+                return _batched_fns(kind, layout, heads, X_tr, X_te, K, cv)
     args = (model, loss_fn, X_tr, y_tr, X_te, y_te, cv_y, alpha, logit_y)
     return _functional_fns(make_cvs(*args), make_cvs(*args, error=True), K)

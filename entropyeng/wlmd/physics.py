@@ -138,7 +138,9 @@ def make_heads(loss_fn, y_tr, y_te, cv_y, alpha, logit_y):
 def schedule_f(t, f_max, t1, t2, t3):
     """Eq. 4 at deposit ``t`` (a float64 tensor): f rises linearly to f_max until t1, holds until t2,
     then decays as f_max (t2 - t3) / (t - t3)."""
-    return torch.where(t <= t2, torch.clamp(t * (f_max / t1), max=f_max), ((t2 - t3) * f_max) / (t - t3))
+    # (the decay as 1 / (t - t3) times (t2 - t3) f_max: what torch computes for a number over a tensor,
+    # written out so that the native step's C++ (csrc/wlmd_physics.h) rounds the same way)
+    return torch.where(t <= t2, torch.clamp(t * (f_max / t1), max=f_max), (t - t3).reciprocal() * ((t2 - t3) * f_max))
 
 
 def f_schedule(t: float, f_max: float, t1: float, t2: float, t3: float) -> float:

@@ -4,10 +4,13 @@ form.
 
 The form follows a rule a user can read (:meth:`Runner.choose`):
 
+- ``"native"``: the whole step in C++ (:mod:`entropyeng.wlmd.native`), n steps in one call, nothing
+  to compile; ``compile="auto"`` (the default) takes it wherever the model fits (an MLP or a small
+  CNN of the batched kernels on the CPU, a built-in loss), ``compile="native"`` insists on it;
 - ``compile=False`` or ``"eager"``: the step function as Python calls it (no compilation);
 - ``compile=True``: compiled with ``torch.compile(fullgraph=True)``;
-- ``compile="auto"`` (the default): compiled once a run of at least ``compile_min_steps`` planned
-  steps starts (the call's steps, or ``planned_steps`` of a run driven in chunks), eager before;
+- ``compile="auto"`` for any other model: compiled once a run of at least ``compile_min_steps``
+  planned steps starts (the call's steps, or ``planned_steps`` of a run driven in chunks), eager before;
 - a resumed run keeps the form its checkpoint records (the forms agree only to rounding);
 - compiled on the CPU, runs of at least ``BLOCK_MIN_STEPS`` steps also compile ``BLOCK`` steps as
   one call when a step costs less than ``BLOCK_BELOW_S``;
@@ -34,7 +37,7 @@ __all__ = ["Runner", "FORMS", "torch_threads", "default_threads"]
 logging.getLogger("entropyeng").addHandler(logging.NullHandler())  # quiet unless the application configures logging
 log = logging.getLogger("entropyeng.wlmd")
 
-FORMS = ("eager", "compiled")
+FORMS = ("eager", "compiled", "native")
 
 
 class Runner:
@@ -46,8 +49,10 @@ class Runner:
     BLOCK_BELOW_S = 1e-3
     BLOCK_MIN_STEPS = 10**6
 
-    def __init__(self, step, state, device, autograd=True):
+    def __init__(self, step, state, device, autograd=True, native=None, native_reason=None):
         self.step, self.state, self.device = step, state, device
+        # the native form: native(n) runs n steps in C++; native_reason says why there is none
+        self.native, self.native_reason = native, native_reason
         # an eager step that needs no autograd runs in inference mode (no version counters, no view
         # tracking: 329 against 373 us for the spiral's float64 step, measured)
         self.inference = not autograd
@@ -65,8 +70,14 @@ class Runner:
         runs are shorter than ``compile_min_steps``)."""
         if self.decided:
             return
+        if forced == "native" and self.native is None:
+            forced = None  # (the run continues on the rule below: the native form is not there now)
         if forced in FORMS:
             form, reason = forced, "the form the checkpoint's run had"
+        elif compile == "native":
+            form, reason = "native", "compile='native'"
+        elif compile == "auto" and self.native is not None:
+            form, reason = "native", "compile='auto' and the model fits the native step (the whole step in C++)"
         elif compile is True:
             form, reason = "compiled", "compile=True"
         elif compile in (False, "eager"):
@@ -82,7 +93,7 @@ class Runner:
         if form == "compiled":
             self._compile(reason)
         else:
-            self.form = "eager"
+            self.form = form
         log.info("WLMD step: %s (%s)", self.form, self.reason)
 
     def _compile(self, reason):
@@ -163,6 +174,9 @@ class Runner:
         """Run k steps from step t0: on a CUDA device, replays of the captured graph, then single
         steps; on the CPU with a block, single steps up to a multiple of BLOCK, then blocks, then the
         remainder (so a resumed run calls blocks on the same steps as an uninterrupted one)."""
+        if self.form == "native":
+            self.native(k)
+            return
         state, step = self.state, self.call
         graphed = self._graph(k, sync_every, graph_steps, capture)
         if graphed is not None:

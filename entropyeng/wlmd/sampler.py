@@ -27,7 +27,7 @@ from .. import _checks as C
 from ..grid import Grid
 from ..kernels import backends
 from ..landscape import Landscape
-from . import checkpoint, models, physics, reads, setup
+from . import checkpoint, models, native, physics, reads, setup
 from .integrators import INTEGRATORS
 from .ranks import RANK_STRIDE, LandscapeShare, init_distributed
 from .runners import Runner, default_threads, torch_threads
@@ -110,13 +110,17 @@ class WLMD:
         loss, a walker off the grid) always run on the device inside the step; the host reads the
         step counter and the failure flags every k steps (and, distributed, all-reduces the
         landscape).
-    compile : {"auto", True, "eager", False}
-        How the step (:mod:`entropyeng.wlmd.step`, one body in every form) is called
-        (:mod:`entropyeng.wlmd.runners`): ``True`` compiled with ``torch.compile(fullgraph=True)``
-        (if tracing fails, eagerly with one warning); ``"eager"`` or ``False`` not compiled;
-        ``"auto"`` (default) compiled once a run of at least ``compile_min_steps`` steps starts (the
-        call's steps, or ``planned_steps`` if a caller driving a long run in chunks sets it), eager
-        before. A resumed run keeps the form its checkpoint records. ``step_form`` says which form
+    compile : {"auto", "native", True, "eager", False}
+        How the step is run (:mod:`entropyeng.wlmd.runners`). ``"auto"`` (default): the native form
+        (:mod:`entropyeng.wlmd.native`: the whole step in C++, many steps a call, nothing to
+        compile) wherever the model fits it (an MLP or small CNN the batched C++ kernels take, on
+        the CPU, with a built-in loss); for any other model the torch step
+        (:mod:`entropyeng.wlmd.step`), compiled once a run of at least ``compile_min_steps`` steps
+        starts (the call's steps, or ``planned_steps`` if a caller driving a long run in chunks sets
+        it), eager before. ``"native"``: the native form or a ValueError naming what does not fit.
+        ``True``: the torch step compiled with ``torch.compile(fullgraph=True)`` (if tracing fails,
+        eagerly with one warning); ``"eager"`` or ``False``: the torch step, not compiled. The forms
+        agree to rounding. A resumed run keeps the form its checkpoint records. ``step_form`` says which form
         runs, ``form_reason`` why, ``compile_info`` what compiling cost.
     compile_min_steps : int
         The shortest run ``compile="auto"`` compiles (default 2000).
@@ -190,9 +194,9 @@ class WLMD:
             raise ValueError("cv_y: 'smoothed_accuracy' needs class labels (an integer test target), got "
                              f"{self.y_te.dtype} targets; use cv_y='test_loss' for regression")
         self.backend = backends.resolve(backend, torch.empty(0, device=self.device))
-        if not (isinstance(compile, bool) or (isinstance(compile, str) and compile in ("auto", "eager"))):
+        if not (isinstance(compile, bool) or (isinstance(compile, str) and compile in ("auto", "eager", "native"))):
             # (1 == True: an int would pass an `in` test and then fail `compile is True` later)
-            raise ValueError(f"compile: expected 'auto', True, 'eager' or False, got {compile!r}")
+            raise ValueError(f"compile: expected 'auto', 'native', True, 'eager' or False, got {compile!r}")
         self.compile = compile
         self.compile_min_steps = C.counter(compile_min_steps, "compile_min_steps")
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
@@ -217,6 +221,9 @@ class WLMD:
         self._active_seen = np.ones(self.K, dtype=bool)  # the walkers active at the last host read
         self._fns = self._fns_torch = None  # the model's functions (models.ModelFns), built when first needed
         self._runner = None
+        self._native_codes, self._native_reason = native.fit(self) if compile in ("auto", "native") else (None, None)
+        if compile == "native" and self._native_codes is None:
+            raise ValueError(f"compile: 'native' does not fit this model: {self._native_reason}")
         reads.evaluate(self)
         for k in range(self.K):
             problem = reads.problem(self.grid, self._xs[k], self._ys[k], 0)
@@ -326,15 +333,22 @@ class WLMD:
                          gamma=self.gamma, kT=self.kT, seed=self._noise_seed, integrator=self.integrator,
                          bound=bound.reshape(1, -1).expand(K, -1),
                          ends=(self.walls.get("x_min", self.grid.x_min), self.walls.get("x_max", self.grid.x_max)))
-        self._runner = Runner(step, self.state, self.device, fns.autograd)
+        run_native = (native.make_native(self, self._native_codes)
+                      if self._native_codes is not None and self.model_kernel == "auto" else None)
+        self._runner = Runner(step, self.state, self.device, fns.autograd, run_native, self._native_reason)
 
     @property
     def step_form(self):
-        """The form the steps run in: "compiled" or "eager" (:mod:`entropyeng.wlmd.runners`), None
-        while ``compile="auto"`` waits for a long enough run."""
+        """The form the steps run in: "native", "compiled" or "eager" (:mod:`entropyeng.wlmd.runners`),
+        None while ``compile="auto"`` waits for a long enough run (a model without the native form)."""
         r = self._runner
         if r is None or not r.decided:
-            return "eager" if self.compile in (False, "eager") else None
+            if self.compile in (False, "eager"):
+                return "eager"
+            if self.compile == "native" or (self.compile == "auto" and self._native_codes is not None
+                                            and self._forced_form in (None, "native")):
+                return "native"
+            return None
         return r.form
 
     @property

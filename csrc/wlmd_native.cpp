@@ -1,0 +1,191 @@
+// The native WLMD step (wlmd_native.h): the torch step's body (entropyeng/wlmd/step.py) over raw
+// pointers, composing the batched model kernels, the landscape kernel and the Langevin kernel.
+#include "wlmd_native.h"
+
+#include <math.h>
+
+#include <algorithm>
+
+#include "landscape.h"
+#include "langevin.h"
+
+namespace ee {
+
+namespace {
+
+template <class T>
+void forward(const WlmdNativeModel& m, const T* theta, const T* X, int64_t N, int64_t k, T* out, T* cache) {
+    if (m.kind == 0)
+        mlp_batch_forward<T>(m.mlp, theta, X, N, k, k + 1, out, cache);
+    else
+        net_batch_forward<T>(m.net, theta, X, N, k, k + 1, out);
+}
+
+template <class T>
+void backward(const WlmdNativeModel& m, const T* theta, const T* X, int64_t N, int64_t k, const T* cache,
+              const T* grad_out, T* grad) {
+    if (m.kind == 0)
+        mlp_batch_backward<T>(m.mlp, theta, X, N, cache, grad_out, k, k + 1, grad);
+    else
+        net_batch_backward<T>(m.net, theta, X, N, grad_out, k, k + 1, grad);
+}
+
+int64_t cache_per_walker(const WlmdNativeModel& m, int64_t N) {
+    if (m.kind != 0) return 0;
+    return ((N + MLP_CACHE_CHUNK - 1) / MLP_CACHE_CHUNK) * m.mlp.cache_features() * MLP_CACHE_CHUNK;
+}
+
+// z rounded to T and back. Through a volatile: GCC 12 at -O3 dropped the plain double -> float ->
+// double round trip here (the seeds kept their float64 bits, one ulp off the torch step's).
+template <class T>
+double rounded(double z) {
+    volatile T r = static_cast<T>(z);
+    return static_cast<double>(r);
+}
+
+CvValues unpack(const double* v) {
+    CvValues r;
+    r.x = v[0];
+    r.y = v[1];
+    r.L_tr = v[2];
+    r.L_te = v[3];
+    r.A_s = v[4];
+    return r;
+}
+
+}  // namespace
+
+template <class T>
+void wlmd_cvs_cpu(const CvSpec& c, const T* out, const T* targets, const int64_t* labels, int64_t k0, int64_t k1,
+                  double* values) {
+    const int64_t stride = (c.n_tr + c.n_te) * c.d;
+    for (int64_t k = k0; k < k1; ++k) {
+        const CvValues r = cv_values<T>(c, out + k * stride, targets, labels);
+        const double row[5] = {r.x, r.y, r.L_tr, r.L_te, r.A_s};
+        std::copy(row, row + 5, values + 5 * k);
+    }
+}
+
+template <class T>
+void wlmd_cv_pullback_cpu(const CvSpec& c, const T* out, const T* targets, const int64_t* labels,
+                          const double* values, const double* seeds, int64_t k0, int64_t k1, T* grad_out) {
+    const int64_t stride = (c.n_tr + c.n_te) * c.d;
+    for (int64_t k = k0; k < k1; ++k)
+        cv_pullback<T>(c, out + k * stride, targets, labels, unpack(values + 5 * k), seeds[2 * k], seeds[2 * k + 1],
+                       grad_out + k * stride);
+}
+
+template <class T>
+void wlmd_native_run(const WlmdNativeModel& model, const WlmdNativeConfig& c, const WlmdNativeData<T>& data,
+                     const WlmdNativeState<T>& s, int64_t K, int64_t n_steps, const WlmdParallelFor& pfor) {
+    const int64_t P = model.n_params(), d = model.out_features();
+    const int64_t N = c.cv.n_tr + c.cv.n_te;
+    const int64_t per_cache = cache_per_walker(model, N);
+    std::vector<T> out(static_cast<size_t>(K * N * d)), grad_out(out.size()), grad(static_cast<size_t>(K * P));
+    std::vector<T> cache(static_cast<size_t>(K * per_cache)), zeros;
+    if (c.integrator == INTEGRATOR_BAOAB) zeros.assign(static_cast<size_t>(P), T(0));
+    std::vector<double> cv(static_cast<size_t>(5 * K));
+    std::vector<double> x(K), y(K), height(K), weight(K), dS(2 * K), seeds(2 * K);
+    std::vector<char> run(K), keep(K);
+    const double grid_lo[2] = {c.grid.x_min, c.grid.y_min}, grid_hi[2] = {c.grid.x_max, c.grid.y_max};
+
+    for (int64_t step = 0; step < n_steps; ++step) {
+        const int64_t t = *s.t;
+        // 1. the forward pass and (x, y) of every active walker
+        for (int64_t k = 0; k < K; ++k) run[k] = s.active[k];
+        pfor(0, K, [&](int64_t k0, int64_t k1) {
+            for (int64_t k = k0; k < k1; ++k) {
+                if (!run[k]) continue;
+                forward(model, s.theta, data.X, N, k, out.data(), cache.data());
+                wlmd_cvs_cpu<T>(c.cv, out.data(), data.targets, data.labels, k, k + 1, cv.data());
+                x[k] = cv[5 * k];
+                y[k] = cv[5 * k + 1];
+            }
+        });
+        // 2. the check, the round trips
+        for (int64_t k = 0; k < K; ++k) {
+            if (!run[k]) {
+                x[k] = y[k] = NAN;  // (a dropped walker deposits nothing: its hill's weight is 0)
+                keep[k] = 0;
+                continue;
+            }
+            const bool live = on_grid(x[k], y[k], grid_lo, grid_hi);
+            keep[k] = live;
+            if (!live) {
+                s.bad[k] = t;
+                s.bad_xy[2 * k] = x[k];
+                s.bad_xy[2 * k + 1] = y[k];
+                s.active[k] = false;
+            }
+            s.trips[k] += round_trip(x[k], live, c.ends_lo, c.ends_hi, s.last_end[k]);
+        }
+        // 3. dS before this step's hills, the hills of height f(t), the histogram
+        const double f = schedule_f(static_cast<double>(t) * static_cast<double>(c.deposits_per_step) + 1.0, c.f_max,
+                                    c.t1, c.t2, c.t3);
+        for (int64_t k = 0; k < K; ++k) {
+            weight[k] = keep[k] ? 1.0 : 0.0;
+            height[k] = f * weight[k];
+        }
+        landscape_step_cpu<double>(s.S, s.H, c.grid, x.data(), y.data(), height.data(), weight.data(), K, c.sigma,
+                                   c.cutoff, dS.data(), dS.data() + K);
+        // 4. the seeds of the pullback
+        const double kick = (c.integrator == INTEGRATOR_BAOAB && t != 0) ? 2.0 : 1.0;
+        for (int64_t k = 0; k < K; ++k) {
+            if (!keep[k]) {
+                seeds[2 * k] = seeds[2 * k + 1] = 0.0;
+                continue;
+            }
+            const double sx = dS[k] + wall_force(x[k], c.wall_lo[0], c.wall_hi[0], c.wall_c);
+            const double sy = dS[K + k] + wall_force(y[k], c.wall_lo[1], c.wall_hi[1], c.wall_c);
+            // (the torch step casts the seeds to the model's dtype before its pullback)
+            seeds[2 * k] = rounded<T>(sx * kick);
+            seeds[2 * k + 1] = rounded<T>(sy * kick);
+        }
+        // 5. the pullback, the last good state, the integrator; the dropped walkers frozen
+        LangevinParams lp{c.dt, c.gamma, c.kT, c.seed, static_cast<uint64_t>(t)};
+        LangevinParams half_kick{0.5 * c.dt, 0.0, c.kT, c.seed, static_cast<uint64_t>(t)};
+        LangevinParams half_rest{0.5 * c.dt, c.gamma, c.kT, c.seed, static_cast<uint64_t>(t)};
+        pfor(0, K, [&](int64_t k0, int64_t k1) {
+            for (int64_t k = k0; k < k1; ++k) {
+                T* th = s.theta + k * P;
+                T* v = s.v + k * P;
+                T* gth = s.good_theta + k * P;
+                T* gv = s.good_v + k * P;
+                if (!keep[k]) {
+                    std::copy(gth, gth + P, th);
+                    std::fill(v, v + P, T(0));
+                    continue;
+                }
+                wlmd_cv_pullback_cpu<T>(c.cv, out.data(), data.targets, data.labels, cv.data(), seeds.data(), k, k + 1,
+                                        grad_out.data());
+                backward(model, s.theta, data.X, N, k, cache.data(), grad_out.data(), grad.data());
+                std::copy(th, th + P, gth);
+                std::copy(v, v + P, gv);
+                const T* g = grad.data() + k * P;
+                const uint64_t first = static_cast<uint64_t>(k * P);
+                if (c.integrator == INTEGRATOR_BAOAB) {
+                    langevin_cpu_at<T>(th, v, g, data.bound, T(0), P, first, half_kick);
+                    langevin_cpu_at<T>(th, v, zeros.data(), data.bound, T(0), P, first, half_rest);
+                } else {
+                    langevin_cpu_at<T>(th, v, g, data.bound, T(0), P, first, lp);
+                }
+            }
+        });
+        *s.t = t + 1;
+    }
+}
+
+template void wlmd_cvs_cpu<float>(const CvSpec&, const float*, const float*, const int64_t*, int64_t, int64_t,
+                                  double*);
+template void wlmd_cvs_cpu<double>(const CvSpec&, const double*, const double*, const int64_t*, int64_t, int64_t,
+                                   double*);
+template void wlmd_cv_pullback_cpu<float>(const CvSpec&, const float*, const float*, const int64_t*, const double*,
+                                          const double*, int64_t, int64_t, float*);
+template void wlmd_cv_pullback_cpu<double>(const CvSpec&, const double*, const double*, const int64_t*,
+                                           const double*, const double*, int64_t, int64_t, double*);
+template void wlmd_native_run<float>(const WlmdNativeModel&, const WlmdNativeConfig&, const WlmdNativeData<float>&,
+                                     const WlmdNativeState<float>&, int64_t, int64_t, const WlmdParallelFor&);
+template void wlmd_native_run<double>(const WlmdNativeModel&, const WlmdNativeConfig&, const WlmdNativeData<double>&,
+                                      const WlmdNativeState<double>&, int64_t, int64_t, const WlmdParallelFor&);
+
+}  // namespace ee

@@ -1,0 +1,194 @@
+// The small physics functions of a WLMD step, written once in C++ for the native step
+// (wlmd_native.h): the collective variables of a walker's outputs and their pullback, the grid check,
+// the fixed walls, Eq. 4's schedule, the round trips. Each mirrors a function of
+// entropyeng/wlmd/physics.py (named beside it) and is tested against it through the _core module.
+// The reductions run in double whatever the model's dtype.
+#pragma once
+
+#include <math.h>
+
+#include <algorithm>
+#include <cstdint>
+
+namespace ee {
+
+enum WlmdLoss : int { LOSS_MSE = 0, LOSS_CE = 1, LOSS_BCE = 2 };
+enum WlmdCvY : int { CV_TEST_LOSS = 0, CV_SMOOTHED_ACCURACY = 1 };
+
+constexpr double WLMD_EPS = 1e-4;  // physics.EPS: y = logit(eps + (1 - 2 eps) A_s)
+
+// How a walker's outputs (N rows of d values: the train rows [0, n_tr), then the test rows) become
+// (x, y). targets: N x d values (MSE, BCE); labels: N class indices (CE; and the test rows' labels of
+// the smoothed accuracy).
+struct CvSpec {
+    int loss = LOSS_MSE;
+    int cv_y = CV_TEST_LOSS;
+    bool logit_y = true;
+    double alpha = 5.0;
+    int64_t n_tr = 0, n_te = 0, d = 1;
+};
+
+// What the pullback needs of the forward: the two means and the smoothed accuracy.
+struct CvValues {
+    double x = 0, y = 0;
+    double L_tr = 0, L_te = 0, A_s = 0;
+};
+
+// One row's loss summed over its elements (physics.ROW_LOSSES' rows) and, with g != 0, the row's
+// gradient times g into grad (d values).
+template <class T>
+inline double row_loss(int loss, const T* o, const T* target, int64_t label, int64_t d) {
+    if (loss == LOSS_CE) {
+        double m = o[0];
+        for (int64_t j = 1; j < d; ++j) m = std::max(m, static_cast<double>(o[j]));
+        double s = 0;
+        for (int64_t j = 0; j < d; ++j) s += exp(static_cast<double>(o[j]) - m);
+        return m + log(s) - static_cast<double>(o[label]);
+    }
+    double r = 0;
+    for (int64_t j = 0; j < d; ++j) {
+        const double oj = o[j], tj = target[j];
+        if (loss == LOSS_MSE) {
+            r += (oj - tj) * (oj - tj);
+        } else {  // softplus(o) - t o, stably
+            r += std::max(oj, 0.0) + log1p(exp(-fabs(oj))) - tj * oj;
+        }
+    }
+    return r;
+}
+
+template <class T>
+inline void row_loss_grad(int loss, const T* o, const T* target, int64_t label, int64_t d, double g, T* grad) {
+    if (loss == LOSS_CE) {
+        double m = o[0];
+        for (int64_t j = 1; j < d; ++j) m = std::max(m, static_cast<double>(o[j]));
+        double s = 0;
+        for (int64_t j = 0; j < d; ++j) s += exp(static_cast<double>(o[j]) - m);
+        for (int64_t j = 0; j < d; ++j)
+            grad[j] = static_cast<T>((exp(static_cast<double>(o[j]) - m) / s - (j == label ? 1.0 : 0.0)) * g);
+        return;
+    }
+    for (int64_t j = 0; j < d; ++j) {
+        const double oj = o[j], tj = target[j];
+        grad[j] = static_cast<T>(loss == LOSS_MSE ? (oj - tj) * (2.0 * g) : (1.0 / (1.0 + exp(-oj)) - tj) * g);
+    }
+}
+
+// The margin of a test row for the smoothed accuracy (physics.make_heads): one logit, z or -z by the
+// label's sign; several, the correct class's output minus the largest other one.
+template <class T>
+inline double margin(const T* o, int64_t label, int64_t d) {
+    if (d == 1) return label > 0 ? static_cast<double>(o[0]) : -static_cast<double>(o[0]);
+    double wrong = -INFINITY;
+    for (int64_t j = 0; j < d; ++j)
+        if (j != label) wrong = std::max(wrong, static_cast<double>(o[j]));
+    return static_cast<double>(o[label]) - wrong;
+}
+
+inline double sigmoid(double z) { return 1.0 / (1.0 + exp(-z)); }
+
+// (x, y) of one walker's outputs out (N x d): physics.make_joint_test_loss_cvs / make_heads.
+template <class T>
+inline CvValues cv_values(const CvSpec& c, const T* out, const T* targets, const int64_t* labels) {
+    CvValues v;
+    const int64_t d = c.d, N = c.n_tr + c.n_te;
+    const int64_t per_row = c.loss == LOSS_CE ? 1 : d;  // the elements a row's loss is a mean over
+    double s = 0;
+    for (int64_t n = 0; n < c.n_tr; ++n)
+        s += row_loss(c.loss, out + n * d, targets ? targets + n * d : nullptr, labels ? labels[n] : 0, d);
+    v.L_tr = s / static_cast<double>(c.n_tr * per_row);
+    v.x = log(v.L_tr);
+    if (c.cv_y == CV_TEST_LOSS) {
+        s = 0;
+        for (int64_t n = c.n_tr; n < N; ++n)
+            s += row_loss(c.loss, out + n * d, targets ? targets + n * d : nullptr, labels ? labels[n] : 0, d);
+        v.L_te = s / static_cast<double>(c.n_te * per_row);
+        v.y = log(v.L_te);
+        return v;
+    }
+    s = 0;
+    for (int64_t n = c.n_tr; n < N; ++n) s += sigmoid(c.alpha * margin(out + n * d, labels[n], d));
+    v.A_s = s / static_cast<double>(c.n_te);
+    if (c.logit_y) {
+        const double p = WLMD_EPS + (1 - 2 * WLMD_EPS) * v.A_s;
+        v.y = log(p) - log1p(-p);
+    } else {
+        v.y = v.A_s;
+    }
+    return v;
+}
+
+// grad_out (N x d) = sx dx/dout + sy dy/dout of one walker (the CVs' vector-Jacobian product).
+template <class T>
+inline void cv_pullback(const CvSpec& c, const T* out, const T* targets, const int64_t* labels, const CvValues& v,
+                        double sx, double sy, T* grad_out) {
+    const int64_t d = c.d, N = c.n_tr + c.n_te;
+    const int64_t per_row = c.loss == LOSS_CE ? 1 : d;
+    const double gx = sx / v.L_tr / static_cast<double>(c.n_tr * per_row);
+    for (int64_t n = 0; n < c.n_tr; ++n)
+        row_loss_grad(c.loss, out + n * d, targets ? targets + n * d : nullptr, labels ? labels[n] : 0, d, gx,
+                      grad_out + n * d);
+    if (c.cv_y == CV_TEST_LOSS) {
+        const double gy = sy / v.L_te / static_cast<double>(c.n_te * per_row);
+        for (int64_t n = c.n_tr; n < N; ++n)
+            row_loss_grad(c.loss, out + n * d, targets ? targets + n * d : nullptr, labels ? labels[n] : 0, d, gy,
+                          grad_out + n * d);
+        return;
+    }
+    double dy_dA = 1.0;
+    if (c.logit_y) {
+        const double p = WLMD_EPS + (1 - 2 * WLMD_EPS) * v.A_s;
+        dy_dA = (1 - 2 * WLMD_EPS) * (1.0 / p + 1.0 / (1.0 - p));
+    }
+    const double scale = sy * dy_dA / static_cast<double>(c.n_te) * c.alpha;
+    for (int64_t n = c.n_tr; n < N; ++n) {
+        const T* o = out + n * d;
+        T* g = grad_out + n * d;
+        const int64_t label = labels[n];
+        const double sg = sigmoid(c.alpha * margin(o, label, d));
+        const double gd = scale * sg * (1.0 - sg);  // d/d margin
+        if (d == 1) {
+            g[0] = static_cast<T>(label > 0 ? gd : -gd);
+            continue;
+        }
+        double wrong = -INFINITY;
+        int64_t ties = 0;
+        for (int64_t j = 0; j < d; ++j)
+            if (j != label) wrong = std::max(wrong, static_cast<double>(o[j]));
+        for (int64_t j = 0; j < d; ++j)
+            if (j != label && static_cast<double>(o[j]) == wrong) ++ties;
+        for (int64_t j = 0; j < d; ++j) {
+            // torch's amax shares its gradient evenly among tied maxima
+            const bool at_max = j != label && static_cast<double>(o[j]) == wrong;
+            g[j] = static_cast<T>(j == label ? gd : (at_max ? -gd / static_cast<double>(ties) : 0.0));
+        }
+    }
+}
+
+// physics.schedule_f: Eq. 4 at deposit t.
+inline double schedule_f(double t, double f_max, double t1, double t2, double t3) {
+    // (1 / (t - t3) times (t2 - t3) f_max, as physics.schedule_f rounds it)
+    return t <= t2 ? std::min(t * (f_max / t1), f_max) : (1.0 / (t - t3)) * ((t2 - t3) * f_max);
+}
+
+// physics.on_grid: inside the grid, edges included; a non-finite coordinate is off it.
+inline bool on_grid(double x, double y, const double lo[2], const double hi[2]) {
+    return x >= lo[0] && x <= hi[0] && y >= lo[1] && y <= hi[1];
+}
+
+// physics.wall_force: 2 c d of each coordinate beyond its walls (lo / hi: -inf / +inf where unset).
+inline double wall_force(double z, double lo, double hi, double c) {
+    return (2 * c) * (std::max(z - hi, 0.0) + std::min(z - lo, 0.0));
+}
+
+// physics.count_round_trips for one walker: last_end -1 none, 0 low, 1 high; returns the trips added.
+inline int64_t round_trip(double x, bool live, double lo, double hi, int64_t& last_end) {
+    const double span = hi - lo;
+    const bool low = live && x < lo + 0.1 * span;
+    const bool high = live && x > hi - 0.1 * span;
+    const int64_t trip = (low && last_end == 1) ? 1 : 0;
+    last_end = low ? 0 : (high ? 1 : last_end);
+    return trip;
+}
+
+}  // namespace ee
