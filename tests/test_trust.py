@@ -377,3 +377,19 @@ def test_run_resume_and_plot_write_through_no_symlink(tmp_path, capsys):
     victim = _link_to_victim(tmp_path / "c", out / "metrics.jsonl")
     assert main(["run", "spiral", "--out", str(out), "--force", *TINY]) == 0  # --force removes the link, not its file
     assert victim.read_text() == "keep me" and not (out / "metrics.jsonl").is_symlink()
+
+
+@CPP
+def test_the_raw_langevin_binding_refuses_aliased_arrays():
+    from entropyeng import _core
+
+    a = np.zeros(16)
+    g = np.zeros(16)
+    with pytest.raises(ValueError, match="v: expected an array that does not share memory with theta"):
+        _core.langevin(a, a, g, 1.0, 0.01, 0.1, 1.0, 0, 0)
+    with pytest.raises(ValueError, match="v: expected an array that does not share memory"):
+        _core.langevin(a[:8], a[4:12], g[:8], 1.0, 0.01, 0.1, 1.0, 0, 0)
+    with pytest.raises(ValueError, match="grad: expected an array that does not share memory"):
+        v = np.zeros(16)
+        _core.langevin(a, v, v, 1.0, 0.01, 0.1, 1.0, 0, 0)
+    assert not a.any()

@@ -2,6 +2,7 @@
 agreement, failure handling, bad input, and the exact entropy of docs/design.md."""
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -185,7 +186,7 @@ def test_nan_loss_stops_with_a_checkpoint_of_the_last_good_state(tmp_path, monke
     assert again.t == 56
 
 
-@pytest.mark.parametrize("compile", ["eager", True])
+@pytest.mark.parametrize("compile", ["eager", True, "native"])
 def test_overflowing_loss_stops_with_the_last_good_state(tmp_path, compile):
     """Inputs of 1e154: the loss (w 1e154)^2 overflows to inf once |w| > ~1.3; the walker reaches it
     (box 2) and the run stops with WLMDError, the last good (finite, on the grid) state saved."""
@@ -204,6 +205,22 @@ def test_overflowing_loss_stops_with_the_last_good_state(tmp_path, compile):
     assert abs(float(w.theta[0])) < 1.35
     again = WLMD.load(tmp_path / "last.npz", nn.Sequential(nn.Linear(1, 1, bias=False)).double(), data, data)
     np.testing.assert_array_equal(again.theta.numpy(), w.theta.numpy())
+
+
+def test_the_library_writes_no_file_unasked(tmp_path, monkeypatch):
+    """A run that stops without a checkpoint path writes nothing into the working directory: the
+    sampler holds the last good state, and the error says how to keep it."""
+    monkeypatch.chdir(tmp_path)
+    model = nn.Sequential(nn.Linear(1, 1, bias=False)).double()
+    with torch.no_grad():
+        model[0].weight.fill_(0.5)
+    data = (torch.full((1, 1), 1e154, dtype=torch.float64), torch.zeros(1, 1, dtype=torch.float64))
+    w = WLMD(model, data, data, loss="mse", grid=Grid(600.0, 720.0, 240, 600.0, 720.0, 240), sigma=0.5, cutoff=2.0,
+             schedule=dict(f_max=0.5, t1=10, t2=1e6, t3=0.0), dt=0.2, gamma=0.05, seed=1)
+    with pytest.raises(WLMDError, match=r"the sampler holds the last good state \(sampler.save\(path\)") as err:
+        w.run(20_000)
+    assert err.value.checkpoint is None and os.listdir(tmp_path) == []
+    assert math.isfinite(w._xv)
 
 
 def test_walker_leaving_the_grid_stops_cleanly(tmp_path):

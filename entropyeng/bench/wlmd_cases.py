@@ -15,7 +15,8 @@ from entropyeng.tasks import mnist_cnn, regression_mlp, spiral_regression
 PAPER_RUN = 2 * 10**7
 
 
-def spiral_sampler(backend="cpp", compile=False, dtype=torch.float64, model_kernel="auto", planned=PAPER_RUN):
+def spiral_sampler(backend="cpp", compile=False, dtype=torch.float64, model_kernel="auto", planned=PAPER_RUN, walkers=1,
+                   threads=1):
     warnings.filterwarnings("ignore", message=".*clamped into it")
     X, y = spiral_regression(250, seed=0)
     Xt, yt = spiral_regression(250, seed=1)
@@ -23,7 +24,7 @@ def spiral_sampler(backend="cpp", compile=False, dtype=torch.float64, model_kern
         X, y, Xt, yt = (torch.as_tensor(a, dtype=dtype) for a in (X, y, Xt, yt))
     w = WLMD(regression_mlp(30).to(dtype), (X, y), (Xt, yt), loss="mse", grid=Grid(-20, 20, 2000, -20, 20, 2000),
                 sigma=0.2, cutoff=0.8, walls=dict(x_max=-0.5), schedule=dict(f_max=5.0, t1=2e5, t2=1e7, t3=8e6),
-                dt=5e-5, gamma=3e-5, backend=backend, compile=compile, threads=1)
+                dt=5e-5, gamma=3e-5, backend=backend, compile=compile, threads=threads, walkers=walkers)
     w.model_kernel = model_kernel
     w.planned_steps = planned  # the step as a run of this length takes it (blocks of 4 on the CPU from 1e6)
     return w
@@ -171,3 +172,89 @@ def reference_eager_us(n, rounds=3):
     done = subprocess.run([sys.executable, "-P", "-c", f"import sys; sys.path.insert(0, {root!r}); " + code], env=env,
                           capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# -- the native form ---------------------------------------------------------------------------------
+
+def walker_step_us(K, threads, n, dtype=torch.float32, rounds=3):
+    """Best of ``rounds`` rounds of n native steps of K spiral walkers on ``threads`` intra-op threads,
+    in us per walker-step."""
+    w = spiral_sampler("cpp", "native", dtype, planned=0, walkers=K, threads=threads)
+    return step_us(w, n, rounds) / K
+
+
+def short_run_us(n=1000, dtype=torch.float32):
+    """A new sampler's whole run of n steps (nothing warmed up: what a short run costs), in us per step."""
+    w = spiral_sampler("cpp", "auto", dtype, planned=0)
+    t0 = time.perf_counter()
+    w.run(n)
+    return (time.perf_counter() - t0) / n * 1e6, w.step_form
+
+
+def fresh_process_seconds(steps=300):
+    """Seconds from a new interpreter's first line to the end of a new spiral sampler's first
+    ``steps`` steps (imports, the sampler's set-up and the steps: what a user waits for)."""
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    code = ("import time; t0 = time.perf_counter(); import sys; sys.path.insert(0, %r)\n"
+            "import torch; torch.set_num_threads(1)\n"
+            "from entropyeng.bench import wlmd_cases as D\n"
+            "w = D.spiral_sampler('cpp', 'auto', torch.float32, planned=0); w.run(%d)\n"
+            "print(time.perf_counter() - t0, w.step_form)" % (root, steps))
+    out = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True, check=True,
+                         env=dict(os.environ, OMP_NUM_THREADS="1"))
+    seconds, form = out.stdout.split()[-2:]
+    return float(seconds), form
+
+
+def mlp_kernel_gflops(dtype=torch.float32, rounds=5, n=2000):
+    """GFLOP/s of the batched MLP kernel's forward + backward on the spiral network (W = 30, 500
+    rows, one walker): 2 flops per multiply-add, the backward's two products (inputs' and weights'
+    gradients) counted as twice the forward's; activations not counted."""
+    from entropyeng.kernels import ops
+
+    sizes, acts, bias = [2, 30, 30, 1], [2, 2, 0], [1, 1, 1]
+    P = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    theta = torch.randn(1, P, dtype=dtype) * 0.2
+    X = torch.randn(500, 2, dtype=dtype)
+    out, cache = ops.mlp_batch(theta, X, sizes, acts, bias)
+    g = torch.randn_like(out)
+    best = float("inf")
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            out, cache = ops.mlp_batch(theta, X, sizes, acts, bias)
+            ops.mlp_batch_backward(theta, X, cache, g, sizes, acts, bias)
+        best = min(best, (time.perf_counter() - t0) / n)
+    macs = 500 * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    return 3 * 2 * macs / best / 1e9, best * 1e6
+
+
+def fma_peak_gflops(isa: str, dtype=torch.float32):
+    """One core's fused multiply-add peak, GFLOP/s: 2 FMA pipes x SIMD lanes x 2 flops x the clock
+    /proc/cpuinfo reports (an estimate: turbo, AMD's 256-bit AVX-512 datapaths and other cores' load
+    are not known here); None where the clock is not reported."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            mhz = max(float(line.split(":")[1]) for line in fh if line.startswith("cpu MHz"))
+    except (OSError, ValueError):
+        return None
+    bits = 512 if "v4" in isa else 256 if "v3" in isa else 128
+    lanes = bits // (32 if dtype == torch.float32 else 64)
+    return 2 * lanes * 2 * mhz / 1e3
+
+
+def jax_loop_us(dtype="float32"):
+    """JAX's jitted gradient step of the same model inside one ``lax.fori_loop`` (BlackJAX's contour
+    SGLD over the 500 train + test rows, :mod:`entropyeng.bench.peers.blackjax_csgld`), us per step;
+    None when JAX or BlackJAX is not installed (the ``bench`` extra installs them)."""
+    import importlib.util
+
+    if importlib.util.find_spec("jax") is None or importlib.util.find_spec("blackjax") is None:
+        return None
+    from .peers import blackjax_csgld as peer
+
+    return peer.measure(peer.JAX, dtype, 500)["us_per_step_in_loop"]

@@ -114,7 +114,12 @@ def host_read(w, checkpoint_path, last):
         alive = int(n)
     if alive > 0:
         return
-    path = checkpoint_path or os.path.join(os.getcwd(), "wlmd-last-good.npz")
+    # the library writes no file unasked: without a checkpoint path the last good state stays in the
+    # sampler (w.save(path) keeps it)
+    path = os.fspath(checkpoint_path) if checkpoint_path is not None else None
+    where = (f"the last good state was written to {path}" if path is not None else
+             "the sampler holds the last good state (sampler.save(path) keeps it; run(..., checkpoint=path) "
+             "writes it when this happens)")
     if w.K == 1 and w.world == 1:
         failed = int(s.bad[0])
         with torch.no_grad():
@@ -122,8 +127,9 @@ def host_read(w, checkpoint_path, last):
             s.active.fill_(True)  # the last good state is a state to continue from
         w._active_seen = w.active
         evaluate(w)
+        if path is not None:
+            w.save(path)
+        raise WLMDError(f"WLMD stopped: {news[0][1]}; {where}", failed, path)
+    if path is not None:
         w.save(path)
-        raise WLMDError(f"WLMD stopped: {news[0][1]}; the last good state was written to {path}", failed, path)
-    w.save(path)
-    raise WLMDError(f"WLMD stopped: every walker was dropped by step {w.t}; the last good state was "
-                    f"written to {path}", w.t, path)
+    raise WLMDError(f"WLMD stopped: every walker was dropped by step {w.t}; {where}", w.t, path)

@@ -372,7 +372,8 @@ class WLMD:
         """Run ``n_steps`` steps of every walker (``n_steps * deposits_per_step`` walker-steps, which
         advance Eq. 4's clock by as much). ``callback(WLMDInfo)`` every ``every`` steps. If the loss
         of the only walker (or of every walker) turns non-finite or leaves the grid, the last good
-        state is saved to ``checkpoint`` (default ./wlmd-last-good.npz) and :class:`WLMDError` says
+        state is saved to ``checkpoint`` (if given: the library writes no file unasked; the sampler
+        holds that state either way) and :class:`WLMDError` says
         at which step. Distributed runs end with a sync of the landscape."""
         if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 0:
             raise ValueError(f"n_steps: expected an integer >= 0, got {n_steps!r}")
