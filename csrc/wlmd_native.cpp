@@ -5,6 +5,7 @@
 #include <math.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "landscape.h"
 #include "langevin.h"
@@ -41,6 +42,14 @@ template <class T>
 double rounded(double z) {
     volatile T r = static_cast<T>(z);
     return static_cast<double>(r);
+}
+
+// The histogram's cell of a finite (x, y), clamped to the grid (landscape_step_cpu's rule).
+int64_t histogram_cell(const GridSpec& g, double x, double y) {
+    const double fi = std::floor((x - g.x_min) / g.dx()), fj = std::floor((y - g.y_min) / g.dy());
+    const int64_t i = static_cast<int64_t>(std::min(std::max(fi, 0.0), static_cast<double>(g.nx - 1)));
+    const int64_t j = static_cast<int64_t>(std::min(std::max(fj, 0.0), static_cast<double>(g.ny - 1)));
+    return i * g.ny + j;
 }
 
 CvValues unpack(const double* v) {
@@ -84,78 +93,59 @@ void wlmd_native_run(const WlmdNativeModel& model, const WlmdNativeConfig& c, co
     std::vector<T> out(static_cast<size_t>(K * N * d)), grad_out(out.size()), grad(static_cast<size_t>(K * P));
     std::vector<T> cache(static_cast<size_t>(K * per_cache)), zeros;
     if (c.integrator == INTEGRATOR_BAOAB) zeros.assign(static_cast<size_t>(P), T(0));
-    std::vector<double> cv(static_cast<size_t>(5 * K));
-    std::vector<double> x(K), y(K), height(K), weight(K), dS(2 * K), seeds(2 * K);
-    std::vector<char> run(K), keep(K);
+    std::vector<double> cv(static_cast<size_t>(5 * K)), x(K), y(K), seeds(2 * K), weight(K);
     const double grid_lo[2] = {c.grid.x_min, c.grid.y_min}, grid_hi[2] = {c.grid.x_max, c.grid.y_max};
 
     for (int64_t step = 0; step < n_steps; ++step) {
         const int64_t t = *s.t;
-        // 1. the forward pass and (x, y) of every active walker
-        for (int64_t k = 0; k < K; ++k) run[k] = s.active[k];
-        pfor(0, K, [&](int64_t k0, int64_t k1) {
-            for (int64_t k = k0; k < k1; ++k) {
-                if (!run[k]) continue;
-                forward(model, s.theta, data.X, N, k, out.data(), cache.data());
-                wlmd_cvs_cpu<T>(c.cv, out.data(), data.targets, data.labels, k, k + 1, cv.data());
-                x[k] = cv[5 * k];
-                y[k] = cv[5 * k + 1];
-            }
-        });
-        // 2. the check, the round trips
-        for (int64_t k = 0; k < K; ++k) {
-            if (!run[k]) {
-                x[k] = y[k] = NAN;  // (a dropped walker deposits nothing: its hill's weight is 0)
-                keep[k] = 0;
-                continue;
-            }
-            const bool live = on_grid(x[k], y[k], grid_lo, grid_hi);
-            keep[k] = live;
-            if (!live) {
-                s.bad[k] = t;
-                s.bad_xy[2 * k] = x[k];
-                s.bad_xy[2 * k + 1] = y[k];
-                s.active[k] = false;
-            }
-            s.trips[k] += round_trip(x[k], live, c.ends_lo, c.ends_hi, s.last_end[k]);
-        }
-        // 3. dS before this step's hills, the hills of height f(t), the histogram
         const double f = schedule_f(static_cast<double>(t) * static_cast<double>(c.deposits_per_step) + 1.0, c.f_max,
                                     c.t1, c.t2, c.t3);
-        for (int64_t k = 0; k < K; ++k) {
-            weight[k] = keep[k] ? 1.0 : 0.0;
-            height[k] = f * weight[k];
-        }
-        landscape_step_cpu<double>(s.S, s.H, c.grid, x.data(), y.data(), height.data(), weight.data(), K, c.sigma,
-                                   c.cutoff, dS.data(), dS.data() + K);
-        // 4. the seeds of the pullback
         const double kick = (c.integrator == INTEGRATOR_BAOAB && t != 0) ? 2.0 : 1.0;
-        for (int64_t k = 0; k < K; ++k) {
-            if (!keep[k]) {
-                seeds[2 * k] = seeds[2 * k + 1] = 0.0;
-                continue;
-            }
-            const double sx = dS[k] + wall_force(x[k], c.wall_lo[0], c.wall_hi[0], c.wall_c);
-            const double sy = dS[K + k] + wall_force(y[k], c.wall_lo[1], c.wall_hi[1], c.wall_c);
-            // (the torch step casts the seeds to the model's dtype before its pullback)
-            seeds[2 * k] = rounded<T>(sx * kick);
-            seeds[2 * k + 1] = rounded<T>(sy * kick);
-        }
-        // 5. the pullback, the last good state, the integrator; the dropped walkers frozen
-        LangevinParams lp{c.dt, c.gamma, c.kT, c.seed, static_cast<uint64_t>(t)};
-        LangevinParams half_kick{0.5 * c.dt, 0.0, c.kT, c.seed, static_cast<uint64_t>(t)};
-        LangevinParams half_rest{0.5 * c.dt, c.gamma, c.kT, c.seed, static_cast<uint64_t>(t)};
+        const LangevinParams lp{c.dt, c.gamma, c.kT, c.seed, static_cast<uint64_t>(t)};
+        const LangevinParams half_kick{0.5 * c.dt, 0.0, c.kT, c.seed, static_cast<uint64_t>(t)};
+        const LangevinParams half_rest{0.5 * c.dt, c.gamma, c.kT, c.seed, static_cast<uint64_t>(t)};
+        // Each walker from its forward pass to its Langevin update on its own thread (its activations
+        // still in the cache for the backward pass); dS is read from S as it was before this step's
+        // hills, which all walkers deposit afterwards, in walker order (landscape_step_cpu's order).
         pfor(0, K, [&](int64_t k0, int64_t k1) {
             for (int64_t k = k0; k < k1; ++k) {
                 T* th = s.theta + k * P;
                 T* v = s.v + k * P;
                 T* gth = s.good_theta + k * P;
                 T* gv = s.good_v + k * P;
-                if (!keep[k]) {
+                weight[k] = 0.0;
+                if (!s.active[k]) {  // dropped earlier: frozen at its last good state, deposits nothing
+                    x[k] = y[k] = NAN;
+                    continue;
+                }
+                // 1. the forward pass and (x, y)
+                forward(model, s.theta, data.X, N, k, out.data(), cache.data());
+                wlmd_cvs_cpu<T>(c.cv, out.data(), data.targets, data.labels, k, k + 1, cv.data());
+                x[k] = cv[5 * k];
+                y[k] = cv[5 * k + 1];
+                // 2. the check, the round trips
+                const bool live = on_grid(x[k], y[k], grid_lo, grid_hi);
+                if (!live) {
+                    s.bad[k] = t;
+                    s.bad_xy[2 * k] = x[k];
+                    s.bad_xy[2 * k + 1] = y[k];
+                    s.active[k] = false;
+                }
+                s.trips[k] += round_trip(x[k], live, c.ends_lo, c.ends_hi, s.last_end[k]);
+                if (!live) {  // back to the last good state
                     std::copy(gth, gth + P, th);
                     std::fill(v, v + P, T(0));
                     continue;
                 }
+                weight[k] = 1.0;
+                // 3. dS at (x, y) before this step's hills
+                double dSx = 0.0, dSy = 0.0;
+                gradient_cpu<double>(s.S, c.grid, &x[k], &y[k], 1, &dSx, &dSy);
+                // 4. the seeds: dS plus the walls' force, times the integrator's kick scale, in the
+                // model's dtype (as the torch step casts them before its pullback)
+                seeds[2 * k] = rounded<T>((dSx + wall_force(x[k], c.wall_lo[0], c.wall_hi[0], c.wall_c)) * kick);
+                seeds[2 * k + 1] = rounded<T>((dSy + wall_force(y[k], c.wall_lo[1], c.wall_hi[1], c.wall_c)) * kick);
+                // 5. the pullback, the last good state, the integrator
                 wlmd_cv_pullback_cpu<T>(c.cv, out.data(), data.targets, data.labels, cv.data(), seeds.data(), k, k + 1,
                                         grad_out.data());
                 backward(model, s.theta, data.X, N, k, cache.data(), grad_out.data(), grad.data());
@@ -171,6 +161,13 @@ void wlmd_native_run(const WlmdNativeModel& model, const WlmdNativeConfig& c, co
                 }
             }
         });
+        // 3'. the hills of height f(t) and the histogram counts, in walker order
+        for (int64_t k = 0; k < K; ++k) {
+            if (!(std::isfinite(x[k]) && std::isfinite(y[k]))) continue;
+            const double height = f * weight[k];
+            if (height != 0.0) deposit_cpu<double>(s.S, c.grid, &x[k], &y[k], &height, 1, c.sigma, c.cutoff);
+            s.H[histogram_cell(c.grid, x[k], y[k])] += weight[k];
+        }
         *s.t = t + 1;
     }
 }

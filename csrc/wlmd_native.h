@@ -11,7 +11,9 @@
 //   4. dS plus the walls' force, times the integrator's kick scale, as the seeds of the pullback;
 //   5. the last good state, the integrator's Langevin update(s) with the Philox noise of element
 //      k P + i at step t, the dropped walkers frozen; t += 1.
-// Walkers run on the caller's threads (a parallel-for over walker ranges): each walker's arithmetic is
+// Each walker goes from its forward pass to its Langevin update on one of the caller's threads (a
+// parallel-for over walker ranges), reading S as it was before the step; the step's hills and counts
+// are added afterwards in walker order, as landscape_step_cpu adds them. Each walker's arithmetic is
 // the same on any thread, so the result does not depend on the thread count.
 #pragma once
 
