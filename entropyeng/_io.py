@@ -43,7 +43,8 @@ def save_npz_atomic(path, arrays: dict, meta: dict, cropped=()) -> None:
     for name in cropped:
         a = np.asarray(payload[name])
         payload[name], origin = crop(a)
-        boxes[name] = dict(shape=list(a.shape), origin=list(origin))
+        boxes[name] = dict(shape=list(a.shape), origin=list(origin),
+                           digest=_crop_digest(payload[name], list(a.shape), list(origin)))
     if boxes:
         meta = dict(meta, cropped=boxes)
     payload["__meta__"] = np.frombuffer(json.dumps(dict(meta, format_version=FORMAT_VERSION)).encode(), dtype=np.uint8)
@@ -168,33 +169,102 @@ def remove_stale_temporaries(folder) -> int:
     return n
 
 
+#: the most memory a file's arrays may take once read (besides what the machine has available)
+MAX_NPZ_BYTES = 16 * 2**30
+
+
 def load_npz(path, kind: str):
-    """(arrays, meta) of a file written by save_npz_atomic; refuses other kinds and newer formats."""
-    with np.load(os.fspath(path), allow_pickle=False) as f:
-        if "__meta__" not in f.files:
-            raise ValueError(f"{path}: not an entropyeng file (no metadata)")
-        meta = json.loads(bytes(f["__meta__"]).decode())
-        arrays = {k: f[k] for k in f.files if k != "__meta__"}
+    """(arrays, meta) of a file written by save_npz_atomic; refuses other kinds and newer formats, a
+    path that is not a regular file, a file that is not an npz, and arrays (stored, or restored from a
+    crop record) larger than the machine's available memory or MAX_NPZ_BYTES, before reading them
+    (a small file that inflates to gigabytes is refused from its headers)."""
+    import stat
+    import zipfile
+
+    from ._checks import fits_in_memory
+
+    path = os.fspath(path)
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        raise ValueError(f"{path}: cannot be read ({e.strerror})") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise ValueError(f"{path}: not a regular file")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            if not hasattr(f, "files") or "__meta__" not in f.files:
+                raise ValueError(f"{path}: not an entropyeng file (no metadata)")
+            inflated = sum(info.file_size for info in f.zip.infolist())
+            if inflated > MAX_NPZ_BYTES:
+                raise ValueError(f"{path}: its arrays take {inflated / 2**30:.3g} GiB once read, more than "
+                                 f"{MAX_NPZ_BYTES / 2**30:.0f} GiB; refused")
+            fits_in_memory(inflated, f"{path}: its arrays")
+            meta = json.loads(bytes(f["__meta__"]).decode())
+            arrays = {k: f[k] for k in f.files if k != "__meta__"}
+    except (zipfile.BadZipFile, EOFError, OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: not a readable entropyeng file ({type(e).__name__}: {str(e)[:120]})") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path}: not an entropyeng file (its metadata is not a table)")
     if meta.get("kind") != kind:
         raise ValueError(f"{path}: expected a {kind} file, got {meta.get('kind')!r}")
-    if int(meta.get("format_version", 0)) > FORMAT_VERSION:
+    try:
+        version = int(meta.get("format_version", 0))
+    except (TypeError, ValueError):
+        raise ValueError(f"{path}: malformed format_version {meta.get('format_version')!r}") from None
+    if version > FORMAT_VERSION:
         raise ValueError(f"{path}: format version {meta['format_version']} is newer than this entropyeng "
                          f"understands ({FORMAT_VERSION}); upgrade entropyeng")
-    for name, box in (meta.pop("cropped", None) or {}).items():  # (the record describes the file, not the state)
-        arrays[name] = _uncrop(path, name, arrays.get(name), box)
+    boxes = meta.pop("cropped", None) or {}
+    if not isinstance(boxes, dict):
+        raise ValueError(f"{path}: malformed crop records {str(boxes)[:80]}")
+    for name, box in boxes.items():  # (the record describes the file, not the state)
+        arrays[name] = _uncrop(path, name, arrays.get(name), box, meta.get("grid"))
     return arrays, meta
 
 
-def _uncrop(path, name, block, box):
-    """The whole array of a block stored by :func:`save_npz_atomic` (checked: a 2-D block that fits)."""
+def _crop_digest(block, shape, origin) -> str:
+    """sha256 of a cropped block with its place (shape and origin): an edited origin that still fits
+    would otherwise move the block silently."""
+    import hashlib
+
+    h = hashlib.sha256(json.dumps([list(map(int, shape)), list(map(int, origin))]).encode())
+    hash_arrays(h, [block])
+    return h.hexdigest()
+
+
+def _grid_shape(grid):
+    """(nx, ny) of a file's grid record ({"nx":..., "ny":...} or [x_min, x_max, nx, y_min, y_max, ny]), or None."""
+    try:
+        if isinstance(grid, dict):
+            return int(grid["nx"]), int(grid["ny"])
+        if isinstance(grid, (list, tuple)) and len(grid) == 6:
+            return int(grid[2]), int(grid[5])
+    except (KeyError, TypeError, ValueError, OverflowError):
+        pass
+    return None
+
+
+def _uncrop(path, name, block, box, grid=None):
+    """The whole array of a block stored by :func:`save_npz_atomic` (checked before allocating: a 2-D
+    block that fits its record, a record of the file's grid where the file has one, and memory for it)."""
+    from ._checks import fits_in_memory
+
     try:
         shape, origin = tuple(int(n) for n in box["shape"]), tuple(int(n) for n in box["origin"])
-    except (TypeError, KeyError, ValueError):
-        raise ValueError(f"{path}: field '{name}' has a malformed crop record {box!r}") from None
+    except (TypeError, KeyError, ValueError, OverflowError):
+        raise ValueError(f"{path}: field '{name}' has a malformed crop record {str(box)[:80]}") from None
     if block is None or block.ndim != 2 or len(shape) != 2 or len(origin) != 2 or min(shape + origin) < 0 \
             or origin[0] + block.shape[0] > shape[0] or origin[1] + block.shape[1] > shape[1] \
             or shape[0] * shape[1] > 2**31:
-        raise ValueError(f"{path}: field '{name}' does not fit its crop record {box!r}")
+        raise ValueError(f"{path}: field '{name}' does not fit its crop record {str(box)[:80]}")
+    expected = _grid_shape(grid)
+    if expected is not None and shape != expected:
+        raise ValueError(f"{path}: field '{name}''s crop record says {shape[0]} x {shape[1]} cells, its grid "
+                         f"{expected[0]} x {expected[1]}")
+    if "digest" in box and box["digest"] != _crop_digest(block, shape, origin):
+        raise ValueError(f"{path}: field '{name}' does not match its crop record's digest (the block or its "
+                         "place was edited)")
+    fits_in_memory(shape[0] * shape[1] * block.dtype.itemsize, f"{path}: field '{name}'")
     whole = np.zeros(shape, dtype=block.dtype)
     whole[origin[0]:origin[0] + block.shape[0], origin[1]:origin[1] + block.shape[1]] = block
     return whole

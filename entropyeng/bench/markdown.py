@@ -70,6 +70,13 @@ def _wlmd(r) -> list[str]:
     lines = _table(["WLMD step, spiral regression W = 30 (1,051 parameters, 250 + 250 points, 2000×2000 grid)",
                     "µs", "vs paper-style float64"],
                    [(label, _us(us), f"{base / us:.2f}×") for label, us in rows.items()])
+    if "short_run_us" in r:
+        lines += ["", f"A new sampler's 1,000-step run: {r['short_run_us']:.1f} µs a step; a fresh process's first 300 "
+                      f"steps (imports and set-up included): {r['fresh_process_s']:.2f} s. Native float32, µs per "
+                      "walker-step: " + ", ".join(f"{k} {v:.1f}" for k, v in r["walkers"].items()) + ". The MLP "
+                      f"kernel (forward + backward, W = 30, 500 rows, float32): {r['mlp_gflops']:.1f} GFLOP/s"
+                      + (f", {100 * r['mlp_gflops'] / r['fma_peak_gflops']:.0f} % of an estimated "
+                         f"{r['fma_peak_gflops']:.0f} GFLOP/s FMA peak" if r.get("fma_peak_gflops") else "") + "."]
     lines += ["", "Targets: " + "; ".join(f"{t}: {'met' if ok else 'NOT met'}" for t, ok in r["targets"].items()) + ".",
               "", "MNIST-size CNN (362 parameters, 250 + 250 images 28×28): "
               + ", ".join(f"{label} {_us(us)} µs" for label, us in r["cnn"].items()) + "."]

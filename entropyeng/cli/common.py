@@ -7,12 +7,13 @@ import json
 import math
 import os
 
+from .. import limits as L
 from .._io import hash_arrays
 from ..tasks.catalog import TaskError
 from .config import ConfigError
 
 #: the most walker-steps one run takes (documented in docs/reliability.md)
-MAX_STEPS = 10**13
+MAX_STEPS = L.MAX_STEPS
 
 __all__ = ["EXIT_USAGE", "EXIT_FAILED", "EXIT_INTERRUPTED", "_paths", "_build", "_apply_steps", "_apply_threads",
            "run_digest"]

@@ -8,6 +8,7 @@ import json
 import math
 import os
 
+from .. import limits as L
 from ..tasks.catalog import TASKS
 
 __all__ = ["ConfigError", "load_config", "config_of", "dump_toml"]
@@ -41,17 +42,21 @@ _COUNT = (1, None, False, False)
 _NONNEG = (0, None, False, False)
 _SEED = (0, 2**63 - 1, False, False)  # a seed the samplers' 64-bit streams and numpy take
 _POSITIVE = (0, None, True, False)
+_ROWS = (1, L.MAX_ROWS, False, False)
 _RANGES = {
-    "data": {"n": _COUNT, "n_per_class": _COUNT, "n_train": _COUNT, "n_test": _COUNT, "seed": _SEED,
+    "data": {"n": _ROWS, "n_per_class": _ROWS, "n_train": _ROWS, "n_test": _ROWS, "seed": _SEED,
              "train_seed": _SEED, "test_seed": _SEED},
-    "model": {"width": _COUNT, "depth": _COUNT},
-    "wlmc": {"stages": _COUNT, "steps_per_stage": _COUNT, "seed": _SEED, "checkpoint_every": _COUNT,
-             "walkers": _COUNT, "windows": _NONNEG, "overlap": (0, 1, True, True), "exchange_every": _COUNT},
-    "wlmd": {"steps": _COUNT, "seed": _SEED, "walkers": _COUNT, "sync_every": _COUNT, "checkpoint_every": _COUNT,
+    "model": {"width": (1, L.MAX_WIDTH, False, False), "depth": (1, L.MAX_DEPTH, False, False)},
+    "wlmc": {"stages": _COUNT, "steps_per_stage": (1, L.MAX_STEPS, False, False), "seed": _SEED,
+             "checkpoint_every": _COUNT, "walkers": (1, L.MAX_WALKERS, False, False), "windows": _NONNEG,
+             "overlap": (0, 1, True, True), "exchange_every": _COUNT},
+    "wlmd": {"steps": (1, L.MAX_STEPS, False, False), "seed": _SEED, "walkers": (1, L.MAX_WALKERS, False, False),
+             "sync_every": _COUNT, "checkpoint_every": _COUNT,
              "report_every": _COUNT, "threads": _NONNEG, "sigma": _POSITIVE, "cutoff": _POSITIVE,
              "f_max": _POSITIVE, "t1": _POSITIVE, "t2": _POSITIVE, "dt": _POSITIVE, "gamma": (0, 1, False, False)},
     "grid": {"nx": (3, None, False, False), "ny": (3, None, False, False)},
-    "sgd": {"runs": _COUNT, "epochs": _COUNT, "lr": _POSITIVE, "batch_size": _COUNT},
+    "sgd": {"runs": (1, L.MAX_RUNS, False, False), "epochs": (1, L.MAX_EPOCHS, False, False), "lr": _POSITIVE,
+            "batch_size": _COUNT},
 }
 
 
@@ -76,8 +81,19 @@ def check_values(config: dict) -> None:
     if config.get("sgd", {}).get("curve", "mean") not in ("mean", "best"):
         raise ConfigError(f"key 'sgd.curve' must be 'mean' or 'best', got {config['sgd']['curve']!r}")
     w = config.get("wlmd")
-    if w and str(w.get("compile", "auto")).lower() not in ("auto", "true", "eager", "false"):
-        raise ConfigError(f"key 'wlmd.compile' must be one of auto, true, eager, false; got {w['compile']!r}")
+    if w and str(w.get("compile", "auto")).lower() not in ("auto", "native", "true", "eager", "false"):
+        raise ConfigError(f"key 'wlmd.compile' must be one of auto, native, true, eager, false; got {w['compile']!r}")
+    wlmc = config.get("wlmc")
+    if wlmc and wlmc["stages"] * wlmc["steps_per_stage"] > L.MAX_STEPS:
+        raise ConfigError(f"keys 'wlmc.stages' x 'wlmc.steps_per_stage' must be <= {L.MAX_STEPS:.0e} walker-steps, got "
+                          f"{wlmc['stages'] * wlmc['steps_per_stage']:.3g}")
+    m, d = config.get("model", {}), config.get("data", {})
+    width = m.get("width") if isinstance(m.get("width"), int) else 64
+    rows = sum(v for k, v in d.items() if k in ("n", "n_per_class", "n_train", "n_test") and isinstance(v, int)) or 1
+    work = L.model_work(width, m.get("depth", 2) if isinstance(m.get("depth"), int) else 2, rows)
+    if work > L.MAX_MODEL_WORK:
+        raise ConfigError(f"keys 'model.width', 'model.depth' and the data's rows ask {work:.2g} multiply-adds a forward "
+                          f"pass (more than {L.MAX_MODEL_WORK:.0e}, an hour of a core each): make them smaller")
     if w and not w["t2"] >= w["t1"]:
         raise ConfigError(f"key 'wlmd.t2' must be >= wlmd.t1 ({w['t1']}), got {w['t2']}")
     if w and not w["t3"] < w["t2"]:
@@ -244,12 +260,29 @@ def dump_toml(config: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def positive_arg(text, name, kind=float):
-    """A command-line number that must be finite and > 0 (``kind`` int or float), or ConfigError."""
+def positive_arg(text, name, kind=float, most=None):
+    """A command-line number that must be finite and > 0 (``kind`` int or float) and at most ``most``
+    (a limit of :mod:`entropyeng.limits`), or ConfigError."""
     try:
         value = kind(float(text))
     except (TypeError, ValueError, OverflowError):
         raise ConfigError(f"{name} must be a number, got {text!r}") from None
     if not (math.isfinite(value) and value > 0):
         raise ConfigError(f"{name} must be > 0, got {text}")
+    if most is not None and value > most:
+        raise ConfigError(f"{name} must be <= {most:.6g}, got {text}")
+    return value
+
+
+def count_arg(value, name, most):
+    """An integer option in [1, most], or ConfigError naming it."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
+        raise ConfigError(f"{name} must be an integer in [1, {most:,}], got {value!r}")
+    return value
+
+
+def seed_arg(value, name="--seed"):
+    """A seed the samplers' 64-bit streams and numpy take: an integer in [0, 2^63 - 1]."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
+        raise ConfigError(f"{name} must be an integer in [0, 2^63 - 1], got {value!r}")
     return value

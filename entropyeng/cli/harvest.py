@@ -9,7 +9,8 @@ import os
 import sys
 
 from .._io import json_bytes, write_atomic
-from .config import ConfigError, positive_arg
+from .. import limits as L
+from .config import ConfigError, count_arg, positive_arg, seed_arg
 
 __all__ = ["add_parser", "cmd_harvest"]
 
@@ -59,10 +60,11 @@ def cmd_harvest(args):
     target = positive_arg(args.train_loss, "--train-loss")
     window = positive_arg(args.window, "--window")
     reach = positive_arg(args.reach, "--reach")
-    steps = None if args.steps is None else positive_arg(args.steps, "--steps", int)
-    every = None if args.every is None else positive_arg(args.every, "--every", int)
-    if args.count is not None and args.count < 1:
-        raise ConfigError(f"--count must be >= 1, got {args.count}")
+    steps = None if args.steps is None else positive_arg(args.steps, "--steps", int, most=L.MAX_STEPS)
+    every = None if args.every is None else positive_arg(args.every, "--every", int, most=L.MAX_STEPS)
+    if args.count is not None:
+        count_arg(args.count, "--count", 10**9)
+    seed_arg(args.seed)
     out = args.out or os.path.join(args.dir, f"harvest-L{target:g}.npz")
     check_harvest_out(args.dir, out, args.force)
     from .rundir import RunLock

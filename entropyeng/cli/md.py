@@ -12,7 +12,8 @@ import sys
 import numpy as np
 
 from .._io import json_bytes, save_figure, save_npz_atomic, write_atomic
-from .config import ConfigError, load_config, positive_arg
+from .. import limits as L
+from .config import ConfigError, count_arg, load_config, positive_arg
 
 
 def add_parser(sub, tasks):
@@ -38,9 +39,8 @@ def cmd_md(args):
     from .common import _build
     from .runloop import Progress
 
-    kT, steps = positive_arg(args.kT, "--kT"), positive_arg(args.steps, "--steps", int)
-    if args.runs < 1:
-        raise ConfigError(f"--runs must be >= 1, got {args.runs}")
+    kT, steps = positive_arg(args.kT, "--kT", most=1e6), positive_arg(args.steps, "--steps", int, most=L.MAX_STEPS)
+    count_arg(args.runs, "--runs", L.MAX_RUNS)
     window = None
     if args.window:
         try:
@@ -51,7 +51,7 @@ def cmd_md(args):
             raise ConfigError(f"--window must be LO,HI with 0 < LO < HI, got {args.window!r}")
     config = load_config(args.task, sets=args.set or [], data=args.data)
     problem = _build(config)
-    dt = positive_arg(args.dt, "--dt") if args.dt else math.sqrt(0.1 * float(config["sgd"]["lr"]))
+    dt = positive_arg(args.dt, "--dt", most=1.0) if args.dt else math.sqrt(0.1 * float(config["sgd"]["lr"]))
     out = args.out or os.path.join("runs", f"md-{config['task']}")
     os.makedirs(out, exist_ok=True)
     bar = Progress(steps * args.runs, "steps", not args.quiet)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sys
 
+from .. import limits as L
 from .common import EXIT_FAILED
 from .config import ConfigError
 
@@ -58,8 +59,8 @@ def cmd_sweep(args):
         return None
     if not args.spec:
         raise ConfigError("give a spec (.toml, or a shipped spec's name: entropyeng sweep --list)")
-    if args.workers is not None and args.workers < 1:
-        raise ConfigError(f"--workers must be >= 1, got {args.workers}")
+    if args.workers is not None and not 1 <= args.workers <= L.MAX_LOCAL_WORKERS:
+        raise ConfigError(f"--workers must be in [1, {L.MAX_LOCAL_WORKERS}], got {args.workers}")
     if args.threads is not None and not 1 <= args.threads <= 4 * (os.cpu_count() or 1):
         raise ConfigError(f"--threads must be in [1, {4 * (os.cpu_count() or 1)}], got {args.threads}")
     if args.retries < 0:
@@ -78,7 +79,15 @@ def cmd_sweep(args):
         return None
     from ..sweep.driver import run_sweep
 
-    runs = run_sweep(spec, out, workers=args.workers, scheduler=args.scheduler, threads=args.threads,
+    workers = args.workers
+    if workers is not None and args.scheduler is None:
+        # a local cluster: more processes than runs or cores only wait (or fill the machine's process limit)
+        bound = max(1, min(len(spec.runs), os.cpu_count() or 1))
+        if workers > bound:
+            print(f"entropyeng: --workers {workers}: {bound} (the runs and this machine's cores); --scheduler "
+                  "spreads a sweep over more", file=sys.stderr)
+            workers = bound
+    runs = run_sweep(spec, out, workers=workers, scheduler=args.scheduler, threads=args.threads,
                      retries=args.retries, progress=not args.quiet)
     if any(r.state == "failed" for r in runs):
         raise SystemExit(EXIT_FAILED)

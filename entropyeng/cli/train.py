@@ -8,7 +8,8 @@ import os
 import sys
 
 from .._io import json_bytes, write_atomic
-from .config import ConfigError, load_config, positive_arg
+from .. import limits as L
+from .config import ConfigError, count_arg, load_config, positive_arg, seed_arg
 
 
 def add_parser(sub, tasks):
@@ -43,9 +44,9 @@ def cmd_train(args):
     from .runloop import Progress
 
     target = positive_arg(args.target_loss, "--target-loss")
-    steps = positive_arg(args.steps, "--steps", int) if args.steps is not None else None
-    if args.walkers < 1:
-        raise ConfigError(f"--walkers must be >= 1, got {args.walkers}")
+    steps = positive_arg(args.steps, "--steps", int, most=L.MAX_STEPS) if args.steps is not None else None
+    count_arg(args.walkers, "--walkers", L.MAX_WALKERS)
+    seed_arg(args.seed)
     config = load_config(args.task, sets=args.set or [], data=args.data)
     problem = _build(config)
     out = args.out or os.path.join("runs", f"train-{config['task']}-{args.method}-seed{args.seed}")

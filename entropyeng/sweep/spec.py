@@ -25,6 +25,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
+from .. import limits as L
 from ..cli.common import _apply_steps
 from ..cli.config import ConfigError, config_of, dump_toml, toml_module
 from ..tasks.catalog import DATA_FILES, TASKS
@@ -106,6 +107,31 @@ def _data_set(config, k):
         raise ConfigError(f"axis 'data_set': the {config['task']} task has no data seed")
 
 
+def read_text_file(path) -> bytes:
+    """A spec's bytes: a regular file of at most ``limits.MAX_TEXT_BYTES`` (not /dev/zero, not a FIFO that
+    would block), or ConfigError."""
+    import stat
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as e:
+        raise ConfigError(f"spec '{path}' could not be read: {e.strerror}") from None
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise ConfigError(f"spec '{path}' is a directory, not a .toml file")
+        if not stat.S_ISREG(st.st_mode):
+            raise ConfigError(f"spec '{path}' is not a regular file (a device or a pipe); refused")
+        if st.st_size > L.MAX_TEXT_BYTES:
+            raise ConfigError(f"spec '{path}' is {st.st_size:,} bytes, more than a spec's {L.MAX_TEXT_BYTES:,}")
+        with os.fdopen(fd, "rb") as fh:
+            fd = None
+            return fh.read(L.MAX_TEXT_BYTES + 1)[:L.MAX_TEXT_BYTES + 1]
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
 def load_spec(source: str, data=None) -> Spec:
     """The spec of a file (or of a shipped spec's name), every run's config built and checked: an
     unknown key, an empty axis or an axis over a key that is not a config key is one ConfigError."""
@@ -115,8 +141,7 @@ def load_spec(source: str, data=None) -> Spec:
                           f"{', '.join(shipped_specs())})")
     tomllib = toml_module()
     try:
-        with open(path, "rb") as fh:
-            raw = tomllib.load(fh)
+        raw = tomllib.loads(read_text_file(path).decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError, IsADirectoryError) as e:
         raise ConfigError(f"malformed TOML in '{path}': {e}") from None
     except RecursionError:
@@ -149,6 +174,9 @@ def load_spec(source: str, data=None) -> Spec:
                               f"names such as model.width, or steps, or data_set)")
     if steps is not None and "steps" in axes:
         raise ConfigError(f"{path}: 'steps' is both a key and an axis")
+    n_runs = math.prod(len(v) for v in axes.values())
+    if n_runs > L.MAX_RUNS:
+        raise ConfigError(f"{path}: the axes make {n_runs:,} runs, more than {L.MAX_RUNS:,}; split the sweep")
     names = _names(axes)
     runs = []
     for values in itertools.product(*axes.values()):
