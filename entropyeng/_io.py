@@ -191,7 +191,13 @@ def load_npz(path, kind: str):
     if not stat.S_ISREG(st.st_mode):
         raise ValueError(f"{path}: not a regular file")
     try:
-        with np.load(path, allow_pickle=False) as f:
+        opened = np.load(path, allow_pickle=False)
+    except (ValueError, zipfile.BadZipFile, EOFError, OSError) as e:  # (a file that is no npz: "pickled data")
+        raise ValueError(f"{path}: not a readable entropyeng file ({type(e).__name__}: {str(e)[:80]})") from None
+    if not hasattr(opened, "files"):  # a bare .npy array
+        raise ValueError(f"{path}: not an entropyeng file (an array, not an npz archive)")
+    try:
+        with opened as f:
             if not hasattr(f, "files") or "__meta__" not in f.files:
                 raise ValueError(f"{path}: not an entropyeng file (no metadata)")
             inflated = sum(info.file_size for info in f.zip.infolist())

@@ -12,7 +12,7 @@ import sys
 import numpy as np
 
 from .._io import json_bytes, save_figure, save_npz_atomic, write_atomic
-from .. import limits as L
+from .. import limits
 from .config import ConfigError, count_arg, load_config, positive_arg
 
 
@@ -39,8 +39,8 @@ def cmd_md(args):
     from .common import _build
     from .runloop import Progress
 
-    kT, steps = positive_arg(args.kT, "--kT", most=1e6), positive_arg(args.steps, "--steps", int, most=L.MAX_STEPS)
-    count_arg(args.runs, "--runs", L.MAX_RUNS)
+    kT, steps = positive_arg(args.kT, "--kT", most=1e6), positive_arg(args.steps, "--steps", int, most=limits.MAX_STEPS)
+    count_arg(args.runs, "--runs", limits.MAX_RUNS)
     window = None
     if args.window:
         try:

@@ -1,0 +1,155 @@
+"""One set of limits (entropyeng/limits.py), applied by every command and the sweep spec, and files
+checked before they are believed: each bad input is one line naming it, exit code 2, before any
+allocation or work."""
+
+import json
+import os
+import time
+import zipfile
+
+import numpy as np
+import pytest
+
+from entropyeng import Grid, Landscape
+from entropyeng import _io
+from entropyeng.cli import main
+
+BAD_COMMANDS = [
+    (["harvest", "{tmp}", "--train-loss", "0.5", "--steps", "1e14"], "--steps must be <= 1e+13"),
+    (["harvest", "{tmp}", "--train-loss", "0.5", "--seed", "-1"], "--seed must be an integer in [0, 2^63 - 1]"),
+    (["train", "spiral", "--method", "maxent", "--target-loss", "0.3", "--steps", "1e14"], "--steps must be <= 1e+13"),
+    (["train", "spiral", "--method", "maxent", "--target-loss", "0.3", "--walkers", "100000"],
+     "--walkers must be an integer in [1, 65,536]"),
+    (["train", "spiral", "--method", "maxent", "--target-loss", "0.3", "--seed", "-1"],
+     "--seed must be an integer in [0, 2^63 - 1]"),
+    (["md", "spiral", "--runs", "1000000"], "--runs must be an integer in [1, 100,000]"),
+    (["md", "spiral", "--dt", "1e300"], "--dt must be <= 1"),
+    (["run", "spiral", "--set", "model.depth=10000"], "key 'model.depth' must be >= 1 and <= 1000"),
+    (["run", "spiral", "--set", "model.width=1e9"], "key 'model.width' must be >= 1 and <= 65536"),
+    (["run", "spiral", "--set", "data.n_per_class=1e9"], "key 'data.n_per_class' must be >= 1 and <= 10000000"),
+    (["run", "spiral", "--set", "model.width=60000", "--set", "model.depth=900"], "multiply-adds a forward pass"),
+    (["run", "spiral", "--set", "sgd.runs=1e9"], "key 'sgd.runs' must be >= 1 and <= 100000"),
+    (["run", "spiral_regression", "--set", "wlmd.compile=sometimes"], "must be one of auto, native, true"),
+    (["sweep", "/dev/zero"], "is not a regular file"),
+    (["sweep", "fig3", "--workers", "100000"], "--workers must be in [1, 1024]"),
+]
+
+
+@pytest.mark.parametrize("argv, message", BAD_COMMANDS, ids=[" ".join(a[:3]) for a, _ in BAD_COMMANDS])
+def test_a_bad_command_line_is_one_line_and_exit_2(tmp_path, capsys, argv, message):
+    t0 = time.perf_counter()
+    code = main([a.replace("{tmp}", str(tmp_path)) for a in argv] + (["--out", str(tmp_path / "o")]
+                                                                     if argv[0] in ("run", "md") else []))
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert len(err.splitlines()) == 1 and message in err, err
+    assert time.perf_counter() - t0 < 20
+
+
+def test_a_sweep_spec_that_is_a_fifo_or_too_large_or_too_many_runs_is_refused_at_once(tmp_path, capsys):
+    fifo = tmp_path / "spec.toml"
+    os.mkfifo(fifo)
+    t0 = time.perf_counter()
+    assert main(["sweep", str(fifo), "--dry-run"]) == 2
+    assert "not a regular file" in capsys.readouterr().err and time.perf_counter() - t0 < 5
+    big = tmp_path / "big.toml"
+    big.write_text("# " + "x" * (2 << 20) + "\n")
+    assert main(["sweep", str(big), "--dry-run"]) == 2
+    assert "more than a spec's" in capsys.readouterr().err
+    many = tmp_path / "many.toml"
+    many.write_text('task = "spiral"\n[axes]\n"data.train_seed" = ' + str(list(range(1000))) + "\n"
+                    '"data.test_seed" = ' + str(list(range(1000, 2000))) + "\n")
+    t0 = time.perf_counter()
+    assert main(["sweep", str(many), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "1,000,000 runs, more than 100,000" in err and time.perf_counter() - t0 < 10
+
+
+def test_local_sweep_workers_are_bounded_by_the_runs_and_the_cores(tmp_path, capsys, monkeypatch):
+    from entropyeng.sweep import driver
+
+    seen = {}
+
+    def fake(spec, out, workers=None, **kw):
+        seen["workers"] = workers
+        return []
+
+    monkeypatch.setattr(driver, "run_sweep", fake)
+    spec = tmp_path / "s.toml"
+    spec.write_text('task = "spiral"\nsteps = 1e5\n[axes]\n"data.train_seed" = [0, 1, 2]\n')
+    assert main(["sweep", str(spec), "--out", str(tmp_path / "o"), "--workers", "500"]) == 0
+    assert seen["workers"] == min(3, os.cpu_count() or 1)
+    assert "--workers 500:" in capsys.readouterr().err
+
+
+# -- files checked before they are believed --------------------------------------------------------
+
+def _landscape(tmp_path):
+    g = Grid(-4, 0, 40, -4, 0, 40)
+    S = np.zeros(g.shape)
+    S[10:14, 20:25] = np.arange(20).reshape(4, 5) + 1.0
+    path = tmp_path / "l.npz"
+    Landscape(S, (S > 0).astype(float), g, {"sampler": "test"}).save(path)
+    return path
+
+
+def _rewrite_meta(path, edit):
+    with np.load(path) as f:
+        arrays = {k: f[k] for k in f.files}
+    meta = json.loads(bytes(arrays["__meta__"]).decode())
+    edit(meta)
+    arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(path, **arrays)
+
+
+def test_a_crop_origin_moved_by_one_cell_is_refused(tmp_path):
+    path = _landscape(tmp_path)
+    assert Landscape.load(path).entropy[10, 20] == 1.0
+
+    def shift(meta):
+        meta["cropped"]["entropy"]["origin"][0] += 1
+
+    _rewrite_meta(path, shift)
+    with pytest.raises(ValueError, match="does not match its crop record's digest"):
+        Landscape.load(path)
+
+
+def test_a_crop_record_off_the_grid_is_refused_before_allocating(tmp_path):
+    path = _landscape(tmp_path)
+
+    def grow(meta):
+        for box in meta["cropped"].values():
+            box["shape"] = [20000, 20000]
+            box.pop("digest")
+
+    _rewrite_meta(path, grow)
+    with pytest.raises(ValueError, match="crop record says 20000 x 20000 cells, its grid 40 x 40"):
+        Landscape.load(path)
+
+
+def test_a_small_npz_that_inflates_past_the_limit_is_refused_from_its_headers(tmp_path, monkeypatch):
+    path = tmp_path / "bomb.npz"
+    np.savez_compressed(path, __meta__=np.frombuffer(b'{"kind": "landscape"}', dtype=np.uint8),
+                        entropy=np.zeros(4 * 2**20 // 8))
+    assert path.stat().st_size < 64 * 1024
+    monkeypatch.setattr(_io, "MAX_NPZ_BYTES", 2**20)
+    with pytest.raises(ValueError, match="more than 0 GiB; refused|GiB once read"):
+        _io.load_npz(path, "landscape")
+
+
+@pytest.mark.parametrize("content", [b"", b"PK\x03\x04 truncated", b"not a zip at all", b"\x93NUMPY"])
+def test_a_truncated_or_foreign_file_is_one_value_error(tmp_path, content):
+    path = tmp_path / "landscape.npz"
+    good = _landscape(tmp_path)
+    data = good.read_bytes()
+    path.write_bytes(content or data[: len(data) // 2])
+    with pytest.raises(ValueError, match="landscape.npz"):
+        Landscape.load(path)
+
+
+def test_a_directory_or_device_is_not_read_as_a_file(tmp_path):
+    with pytest.raises(ValueError, match="not a regular file"):
+        _io.load_npz(tmp_path, "landscape")
+    with pytest.raises(ValueError, match="not a regular file"):
+        _io.load_npz("/dev/zero", "landscape")
+    assert zipfile.is_zipfile(_landscape(tmp_path))
