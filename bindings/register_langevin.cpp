@@ -37,16 +37,14 @@ void langevin(py::handle theta_obj, py::handle v_obj, py::handle grad_obj, py::h
     require_writeable(v, "v");
     check_langevin_scalars(dt, gamma, kT);
     const int64_t n = static_cast<int64_t>(theta.size());
-    // theta and v are written in place: they must not share memory (the public API refuses it too)
+    // theta and v are both written in place: they must not share memory (the public API refuses it
+    // too); grad is only read, element by element before each element is written, so it may be either
     {
         const auto* t0 = static_cast<const char*>(theta.data());
         const auto* v0 = static_cast<const char*>(v.data());
         const int64_t bytes = n * static_cast<int64_t>(theta.itemsize());
         if (n > 0 && t0 < v0 + bytes && v0 < t0 + bytes)
             throw py::value_error("v: expected an array that does not share memory with theta");
-        const auto* g0 = static_cast<const char*>(grad.data());
-        if (n > 0 && ((g0 < t0 + bytes && t0 < g0 + bytes) || (g0 < v0 + bytes && v0 < g0 + bytes)))
-            throw py::value_error("grad: expected an array that does not share memory with theta or v");
     }
     const ee::LangevinParams p{dt, gamma, kT, seed, step};
     if (py::isinstance<py::array>(bound_obj)) {

@@ -63,8 +63,24 @@ class Landscape:
 
     @classmethod
     def load(cls, path) -> "Landscape":
+        """The landscape of a file written by :meth:`save`, checked before it is believed: finite
+        float entropy and non-negative finite counts of the grid's shape (an edited or damaged file is
+        a ValueError naming it, not a figure drawn from NaN)."""
         arrays, meta = load_npz(path, "landscape")
-        return cls(arrays["entropy"], arrays["histogram"], Grid.from_dict(meta["grid"]), meta.get("meta"))
+        try:
+            grid = Grid.from_dict(meta["grid"])
+            S, H = arrays["entropy"], arrays["histogram"]
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"{path}: not a landscape file ({type(e).__name__}: {str(e)[:80]})") from None
+        for name, a in (("entropy", S), ("histogram", H)):
+            if a.dtype.kind != "f" or a.shape != grid.shape:
+                raise ValueError(f"{path}: field '{name}' must be floating point of shape {grid.shape}, got "
+                                 f"{a.dtype} {a.shape}")
+            if not np.isfinite(a).all():
+                raise ValueError(f"{path}: field '{name}' holds NaN or infinite values")
+        if (H < 0).any():
+            raise ValueError(f"{path}: field 'histogram' holds negative counts")
+        return cls(S, H, grid, meta.get("meta"))
 
     def __repr__(self):
         return (f"Landscape({self.grid!r}, visited={int(self.visited.sum())} cells, "

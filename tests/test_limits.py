@@ -153,3 +153,66 @@ def test_a_directory_or_device_is_not_read_as_a_file(tmp_path):
     with pytest.raises(ValueError, match="not a regular file"):
         _io.load_npz("/dev/zero", "landscape")
     assert zipfile.is_zipfile(_landscape(tmp_path))
+
+
+def _wlmd_checkpoint(tmp_path):
+    import torch
+    from torch import nn
+
+    from entropyeng import WLMD
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 1, bias=False)).double()
+    eye = torch.eye(4, dtype=torch.float64)
+    data = (eye, torch.zeros(4, 1, dtype=torch.float64))
+    w = WLMD(model, data, data, loss="mse", grid=Grid(-12, 2, 70, -12, 2, 70), steps=1000, bound=0.5)
+    w.run(20)
+    path = tmp_path / "c.npz"
+    w.save(path)
+    return path, model, data
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda a: a.update(theta=a["theta"].astype(np.float32)), "field 'theta' must be float64"),
+    (lambda a: a.update(theta=a["theta"].astype(np.int64)), "field 'theta' must be float64"),
+    (lambda a: a.update(H=a["H"] * 0 + 1e300 * (a["H"] > 0)), "field 'H' counts"),
+    (lambda a: a["theta"].__setitem__(0, np.inf), "field 'theta' holds non-finite values"),
+])
+def test_an_edited_checkpoint_that_would_change_the_result_is_refused(tmp_path, edit, message):
+    from entropyeng import WLMD
+
+    path, model, data = _wlmd_checkpoint(tmp_path)
+    with np.load(path) as f:
+        arrays = {k: f[k] for k in f.files}
+    meta = json.loads(bytes(arrays["__meta__"]).decode())
+    meta.pop("cropped", None)  # store S and H whole, so the edit is what is read
+    from entropyeng._io import load_npz
+    whole, _ = load_npz(path, meta["kind"])
+    arrays.update(whole)
+    edit(arrays)
+    arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match=message):
+        WLMD.load(path, model, data, data)
+
+
+def test_a_checkpoint_step_beyond_any_run_is_refused(tmp_path):
+    from entropyeng import WLMD
+
+    path, model, data = _wlmd_checkpoint(tmp_path)
+    _rewrite_meta(path, lambda meta: meta.update(t=10**16))
+    with pytest.raises(ValueError, match="field 't' must be a step count in"):
+        WLMD.load(path, model, data, data)
+
+
+@pytest.mark.parametrize("field, value, message", [("entropy", np.nan, "NaN or infinite"),
+                                                   ("histogram", -1.0, "negative counts")])
+def test_a_landscape_with_nan_entropy_or_negative_counts_is_refused(tmp_path, field, value, message):
+    g = Grid(-4, 0, 20, -4, 0, 20)
+    S, H = np.zeros(g.shape), np.zeros(g.shape)
+    S[3, 4], H[3, 4] = 1.0, 1.0
+    (S if field == "entropy" else H)[5, 5] = value
+    path = tmp_path / "l.npz"
+    _io.save_npz_atomic(path, {"entropy": S, "histogram": H}, {"kind": "landscape", "grid": g.to_dict(), "meta": {}})
+    with pytest.raises(ValueError, match=message):
+        Landscape.load(path)

@@ -89,27 +89,38 @@ class RunLock:
 
     @staticmethod
     def _read(fd):
+        """The owner record of a lock file ({pid, host, started}), or None: a file of other contents (a
+        list, a string, nested JSON, a pid that is not a small integer) is no owner's record."""
         try:
             raw = os.pread(fd, 65536, 0)
-            return json.loads(raw) if raw.strip() else None
-        except (OSError, ValueError):
+            owner = json.loads(raw) if raw.strip() else None
+        except (OSError, ValueError, RecursionError):
             return None
+        return RunLock._sane(owner)
+
+    @staticmethod
+    def _sane(owner):
+        if not isinstance(owner, dict):
+            return None
+        pid, host, started = owner.get("pid"), owner.get("host"), owner.get("started")
+        if pid is not None and (isinstance(pid, bool) or not isinstance(pid, int) or not 0 < pid < 2**31):
+            return None
+        return {"pid": pid, "host": host if isinstance(host, str) else None,
+                "started": started if isinstance(started, str) else None}
 
     @staticmethod
     def _describe(owner):
-        return (f"pid {owner.get('pid', '?')} on {owner.get('host', '?')}"
+        return (f"pid {owner.get('pid') or '?'} on {owner.get('host') or '?'}"
                 + (f" (since {owner['started']})" if owner.get("started") else ""))
 
     def _owner_text(self):
         try:
             fd = open_nofollow(self.path, os.O_RDONLY)
             try:
-                owner = json.loads(os.pread(fd, 65536, 0) or b"{}")
+                owner = self._read(fd) or {}
             finally:
                 os.close(fd)
         except (OSError, ValueError):
-            owner = {}
-        if not isinstance(owner, dict):
             owner = {}
         return "a running run, " + self._describe(owner) if owner else "a running run"
 

@@ -63,13 +63,20 @@ def load_state_dict(w, state: dict) -> None:
             a = a[0]
         if a.shape != shape or a.dtype.kind != "f":
             raise ValueError(f"state: field '{key}' must be floating point of shape {shape}, got {a.dtype} {a.shape}")
+        want = str(w.dtype).replace("torch.", "") if key in ("theta", "v") else "float64"
+        if a.dtype != np.dtype(want):
+            raise ValueError(f"state: field '{key}' must be {want} (the run's dtype), got {a.dtype}")
         if not np.isfinite(a).all():
             raise ValueError(f"state: field '{key}' holds non-finite values")
     if (np.asarray(state["H"]) < 0).any():
         raise ValueError("state: field 'H' holds negative counts")
     t = state["t"]
-    if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or t < 0:
-        raise ValueError(f"state: field 't' must be a step count >= 0, got {t!r}")
+    if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or t < 0 or t > 10**15:
+        raise ValueError(f"state: field 't' must be a step count in [0, 1e15], got {t!r}")
+    most = (int(t) + 1) * K * max(int(cfg.get("world_size", w.world) or 1), w.world)
+    if float(np.asarray(state["H"]).sum()) > most:
+        raise ValueError(f"state: field 'H' counts {float(np.asarray(state['H']).sum()):.3g} visits, more than the "
+                         f"{most:,} walker-steps of {int(t):,} steps")
     limit = _host(w.bound) if isinstance(w.bound, torch.Tensor) else w.bound
     if (np.abs(np.asarray(state["theta"], dtype=np.float64)) > limit * (1 + 1e-6)).any():
         raise ValueError("state: field 'theta' has parameters outside their box")
@@ -211,6 +218,13 @@ def load_sampler(cls, path, model, train, test, *, loss, backend, compile, threa
     if n_model != int(cfg.get("n_params", -1)):
         raise ValueError(f"{path}: the checkpoint has {cfg.get('n_params')} parameters, this model {n_model}: "
                          "load it onto the model of its run")
+    dtype = str(next(model.parameters()).dtype).replace("torch.", "")
+    for key in ("theta", "v"):  # (checked before the model is touched: a cast would hide an edit)
+        if key in arrays and np.asarray(arrays[key]).dtype != np.dtype(dtype):
+            raise ValueError(f"{path}: state: field '{key}' must be {dtype} (the run's dtype), got "
+                             f"{np.asarray(arrays[key]).dtype}")
+        if key in arrays and not np.isfinite(np.asarray(arrays[key])).all():
+            raise ValueError(f"{path}: state: field '{key}' holds non-finite values")
     if walkers == 1 and world == 1 and np.ndim(arrays["theta"]) == 1:
         with torch.no_grad():
             torch.nn.utils.vector_to_parameters(

@@ -50,7 +50,8 @@ class WLMD:
     train, test : (X, y)
         Tensors or arrays; X is fed to ``model``; y: targets for the loss.
     loss : {"mse", "ce", "bce"} or callable
-        ``callable(output, target) -> scalar``.
+        Required (keyword). ``callable(output, target) -> scalar`` for any other loss (the torch
+        step then runs; the native form needs a built-in loss).
     cv_y : {"test_loss", "smoothed_accuracy"}
         y = ln(test loss), or the smoothed test accuracy of Eq. 2, mean of
         sigmoid(alpha (correct logit - highest wrong logit)) (classification only).
@@ -76,16 +77,19 @@ class WLMD:
     steps : int, optional
         The run's budget in walker-steps, from which the default schedule is made (needed when
         ``schedule`` is not given).
-    dt, gamma, kT : float
-        Time step, friction per step in [0, 1], temperature (the paper: kT = 1). The defaults (1e-3,
-        0.01) suit small MLPs; tune dt to your model (the paper's Table 6 goes down to 3e-6) and watch
-        the kinetic temperature the run reports: it should stay near kT.
+    dt : float, default 1e-3
+        Time step. The default suits small MLPs; tune it to your model (the paper's Table 6 goes
+        down to 3e-6) and watch the kinetic temperature the run reports: it should stay near kT.
+    gamma : float, default 0.01
+        Friction per step, in [0, 1].
+    kT : float, default 1.0
+        Temperature (the paper: kT = 1).
     bound : "paper" or float
         Box of each parameter tensor: "paper" is 2 / sqrt(numel / in) (2/sqrt(out) for a Linear
         weight) and 2/sqrt(out) for a bias; +-2 for the gains and biases of normalisation layers
         (see :func:`paper_bounds`).
     seed : int
-    backend : {"cpp", "torch", "cuda"}, optional
+    backend : {"cpp", "torch", "cuda"} or None, default None
         Accepted for compatibility and checked: the step's operators (:mod:`entropyeng.kernels.ops`)
         dispatch on the tensors' device (C++ kernels on the CPU where built, CUDA on a GPU).
     integrator : {"paper", "baoab"}
