@@ -140,8 +140,9 @@ def _any_rank(sampler, flag: bool) -> bool:
     import torch
     import torch.distributed as dist
 
-    t = torch.tensor([1.0 if flag else 0.0])
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    from ..wlmd.ranks import all_reduce
+
+    t = all_reduce(torch.tensor([1.0 if flag else 0.0]), op=dist.ReduceOp.MAX)
     return bool(t.item() > 0)
 
 

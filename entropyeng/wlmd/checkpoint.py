@@ -115,11 +115,10 @@ def _gather(w, a) -> np.ndarray:
     a = torch.as_tensor(a).detach()
     if not w.distributed:
         return a.cpu().numpy()[None].copy()
-    import torch.distributed as dist
+    from .ranks import all_gather
 
-    parts = [torch.empty_like(a) for _ in range(w.world)]
     try:
-        dist.all_gather(parts, a.contiguous())
+        parts = all_gather(a)
     except RuntimeError as e:  # gloo: "Connection closed by peer", or the timeout
         raise RuntimeError(f"distributed: the checkpoint's all-gather at step {w.t} failed on rank {w.rank} "
                            f"(another rank died or timed out): {e}") from None

@@ -107,11 +107,9 @@ def host_read(w, checkpoint_path, last):
                           "and deposits no more hills", WalkerDropped, stacklevel=4)
     alive = int(w.active.sum())
     if w.distributed:
-        import torch.distributed as dist
+        from .ranks import all_reduce
 
-        n = torch.tensor([alive], dtype=torch.int64)
-        dist.all_reduce(n)
-        alive = int(n)
+        alive = int(all_reduce(torch.tensor([alive], dtype=torch.int64)))
     if alive > 0:
         return
     # the library writes no file unasked: without a checkpoint path the last good state stays in the

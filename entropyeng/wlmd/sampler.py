@@ -215,7 +215,7 @@ class WLMD:
             raise ValueError(f"bound: expected 'paper' or a number, got {bound!r}")
         # join the job only once the arguments are known to be good: a rank that fails alone before
         # its first collective would leave the others waiting for it until the timeout
-        self.rank, self.world = init_distributed(timeout_s=timeout_s) if distributed else (0, 1)
+        self.rank, self.world = init_distributed(self.device, timeout_s=timeout_s) if distributed else (0, 1)
         self._noise_seed = (self.seed + self.rank * RANK_STRIDE) % 2**64
         theta, v, self.bound = setup.flatten(model, params, bound, self.K, self.kT, self._noise_seed)
         self.n_params = theta.shape[1]
