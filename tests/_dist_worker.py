@@ -13,7 +13,7 @@ from torch import nn
 from entropyeng import WLMD, Grid
 
 
-def exact_case(walkers, steps, seed, sync_every, timeout_s):
+def exact_case(walkers, steps, seed, sync_every, timeout_s, schedule=None):
     nA, nB = 3, 2
     model = nn.Sequential(nn.Linear(5, 1, bias=False)).double()
     with torch.no_grad():
@@ -27,7 +27,8 @@ def exact_case(walkers, steps, seed, sync_every, timeout_s):
     total = walkers * world
     return WLMD(model, train, test, loss="mse", grid=grid, sigma=0.15, cutoff=0.6,
                 walls=dict(x_min=-4.0, y_min=-4.0, x_max=xa, y_max=yb), wall_c=30.0,
-                schedule=dict(f_max=0.08, t1=min(1e4, steps * total / 2), t2=steps * total / 2, t3=0.0), dt=0.01, gamma=0.1, bound=1.0,
+                schedule=schedule or dict(f_max=0.08, t1=min(1e4, steps * total / 2), t2=steps * total / 2, t3=0.0),
+                dt=0.01, gamma=0.1, bound=1.0,
                 seed=seed, walkers=walkers, distributed=True, sync_every=sync_every, timeout_s=timeout_s)
 
 
@@ -70,9 +71,12 @@ def main():
     p.add_argument("--checkpoint-every", type=int, default=0)
     p.add_argument("--resume", default="")
     p.add_argument("--timeout", type=float, default=30.0)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--schedule", default="", help="f_max,t1,t2,t3 (default: from --steps)")
     a = p.parse_args()
     torch.set_num_threads(1)
-    w = exact_case(a.walkers, a.steps, 7, a.sync_every, a.timeout)
+    schedule = dict(zip(("f_max", "t1", "t2", "t3"), map(float, a.schedule.split(",")))) if a.schedule else None
+    w = exact_case(a.walkers, a.steps, a.seed, a.sync_every, a.timeout, schedule)
     rank = w.rank
     if a.resume:
         w.load_checkpoint(a.resume)

@@ -216,3 +216,26 @@ def test_a_landscape_with_nan_entropy_or_negative_counts_is_refused(tmp_path, fi
     _io.save_npz_atomic(path, {"entropy": S, "histogram": H}, {"kind": "landscape", "grid": g.to_dict(), "meta": {}})
     with pytest.raises(ValueError, match=message):
         Landscape.load(path)
+
+
+def test_train_refuses_another_tasks_landscape(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.toml").write_text('task = "spiral_regression"\n')
+    code = main(["train", "spiral", "--method", "maxent", "--target-loss", "0.3", "--landscape", str(run),
+                 "--out", str(tmp_path / "o"), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "is a spiral_regression run, not a spiral one" in err and len(err.splitlines()) == 1
+
+
+def test_two_sweeps_into_one_directory_are_refused(tmp_path, capsys):
+    from entropyeng.cli.rundir import RunLock
+
+    spec = tmp_path / "s.toml"
+    spec.write_text('task = "spiral"\nsteps = 1e5\n[axes]\n"data.train_seed" = [0, 1]\n')
+    out = tmp_path / "sweep"
+    out.mkdir()
+    with RunLock(out):  # a sweep driver holds it
+        assert main(["sweep", str(spec), "--out", str(out), "--quiet"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "is in use by" in err and len(err.splitlines()) == 1

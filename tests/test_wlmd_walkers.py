@@ -29,7 +29,7 @@ def slopes_of(S, H, grid):
 EXACT_GRID = Grid(-5.0, 1.0, 120, -5.0, 1.5, 130)
 
 
-def exact_walkers(K, steps, seed=1, compile="auto"):
+def exact_walkers(K, steps, seed=1, compile="auto", schedule=None):
     model = nn.Sequential(nn.Linear(5, 1, bias=False)).double()
     with torch.no_grad():
         model[0].weight.fill_(0.3)
@@ -37,8 +37,8 @@ def exact_walkers(K, steps, seed=1, compile="auto"):
     train, test = (eye[:3], torch.zeros(3, 1, dtype=torch.float64)), (eye[3:], torch.zeros(2, 1, dtype=torch.float64))
     return WLMD(model, train, test, loss="mse", grid=EXACT_GRID, sigma=0.15, cutoff=0.6,
                 walls=dict(x_min=-4.0, y_min=-4.0, x_max=XA, y_max=YB), wall_c=30.0,
-                schedule=dict(f_max=0.08, t1=min(1e4, steps * K / 2), t2=steps * K / 2, t3=0.0), dt=0.01, gamma=0.1,
-                bound=1.0, seed=seed, walkers=K, compile=compile)
+                schedule=schedule or dict(f_max=0.08, t1=min(1e4, steps * K / 2), t2=steps * K / 2, t3=0.0), dt=0.01,
+                gamma=0.1, bound=1.0, seed=seed, walkers=K, compile=compile)
 
 
 def run_exact(K, steps, seed=1):
@@ -293,3 +293,36 @@ def test_two_nodes_by_torchrun_share_one_landscape_with_the_exact_slopes(tmp_pat
     sx, sy = slopes_of(a["S"], a["H"], EXACT_GRID)
     assert sx == pytest.approx(1.5, rel=0.10)
     assert sy == pytest.approx(1.0, rel=0.10)
+
+
+@CPP
+@pytest.mark.slow
+def test_two_ranks_and_four_walkers_recover_the_exact_slopes_within_3_percent():
+    """The schedule of the issue that found two ranks 5-8 % low (500,000 steps each, t2 = 125,000,
+    t3 = 62,500 deposits, sync every 100): two ranks of one walker and one process of 4 walkers, three
+    seeds each, their landscapes averaged, recover the slopes within 3 % once divided by the paper
+    integrator's configuration temperature (kT (2 - gamma) / (2 (1 - gamma)), +5.6 % at gamma 0.1).
+    Measured 2026-12-06: two ranks -1.7 % / +0.8 %, four walkers -1.7 % / -0.7 %; one walker on the
+    same schedule -4.9 % / -2.3 % (it deposits half the hills of the two ranks)."""
+    import tempfile
+
+    schedule = dict(f_max=0.08, t1=1e4, t2=125_000, t3=62_500)
+    config_t = 1.9 / 1.8
+    ranks, inproc = [], []
+    for seed in (1, 2, 3):
+        with tempfile.TemporaryDirectory() as d:
+            res = _launch(d, "--walkers", 1, "--steps", 500_000, "--sync-every", 100, "--seed", seed,
+                          "--schedule", ",".join(str(schedule[k]) for k in ("f_max", "t1", "t2", "t3")))
+            for code, err in res:
+                assert code == 0, err
+            a = np.load(os.path.join(d, "rank0.npz"))
+            ranks.append((a["S"], a["H"]))
+        w = exact_walkers(4, 500_000, seed=seed, schedule=schedule)
+        w.run(500_000)
+        inproc.append((w.landscape.entropy, w.landscape.histogram))
+    for runs in (ranks, inproc):
+        S = np.mean([r[0] for r in runs], axis=0)
+        H = np.min([r[1] for r in runs], axis=0)
+        sx, sy = slopes_of(S, H, EXACT_GRID)
+        assert sx / config_t == pytest.approx(1.5, rel=0.03)
+        assert sy / config_t == pytest.approx(1.0, rel=0.03)

@@ -87,8 +87,12 @@ def cmd_sweep(args):
             print(f"entropyeng: --workers {workers}: {bound} (the runs and this machine's cores); --scheduler "
                   "spreads a sweep over more", file=sys.stderr)
             workers = bound
-    runs = run_sweep(spec, out, workers=workers, scheduler=args.scheduler, threads=args.threads,
-                     retries=args.retries, progress=not args.quiet)
+    from .rundir import RunLock
+
+    os.makedirs(out, exist_ok=True)
+    with RunLock(out):  # one driver per sweep directory (a second is refused, naming the first)
+        runs = run_sweep(spec, out, workers=workers, scheduler=args.scheduler, threads=args.threads,
+                         retries=args.retries, progress=not args.quiet)
     if any(r.state == "failed" for r in runs):
         raise SystemExit(EXIT_FAILED)
     return runs

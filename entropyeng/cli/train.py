@@ -53,6 +53,8 @@ def cmd_train(args):
     os.makedirs(out, exist_ok=True)
     s = config["sgd"]
     landscape = args.landscape
+    if landscape:
+        _check_landscape_task(landscape, config["task"])
     if args.method == "harvest":
         landscape = _landscape_for(args, config)
     walking = args.method in ("maxent", "harmonic", "anneal", "harvest")
@@ -83,6 +85,18 @@ def cmd_train(args):
     note = "" if result.reached else "  (target not reached: the nearest point of the trajectory)"
     print(f"{args.method}: train loss {result.train_loss:.4g} (target {target:g}), {metric} {result.test_metric:.4f}, "
           f"{result.seconds:.1f} s -> {out}{note}")
+
+
+def _check_landscape_task(run_dir, task):
+    """--landscape must be a run of this task: another task's landscape has other axes (a metric of
+    other units, another network's losses), and a star drawn on it would mean nothing."""
+    path = os.path.join(run_dir, "config.toml")
+    if not os.path.isfile(path):
+        raise ConfigError(f"--landscape: '{run_dir}' holds no run (no config.toml)")
+    theirs = load_config(path)["task"]
+    if theirs != task:
+        raise ConfigError(f"--landscape: '{run_dir}' is a {theirs} run, not a {task} one: its landscape's axes are "
+                          "another task's")
 
 
 def _landscape_for(args, config):
