@@ -100,7 +100,7 @@ def _say_if_the_engine_is_missing():
     if os.path.exists(os.path.join(here, os.pardir, "pyproject.toml")):
         _sys.stderr.write(f"entropyeng: the compiled engine (entropyeng._core) is missing: imported from the source "
                           f"tree {here}; every kernel runs on the slow torch reference. Install with "
-                          f"'pip install -e .' or run Python with -P outside the tree.\n")
+                          f"'pip install --no-build-isolation -e .' or run Python with -P outside the tree.\n")
 
 
 _say_if_the_engine_is_missing()
