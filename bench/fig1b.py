@@ -30,15 +30,9 @@ FIG1B, CONVERGENCE = "fig1b-reduced", "spiral-convergence"
 
 def finished(root, name):
     """The summaries (with their axes) of a sweep's finished runs, in the spec's order."""
-    path = pathlib.Path(root) / name / "sweep.json"
-    if not path.exists():
-        return []
-    out = []
-    for r in json.loads(path.read_text())["runs"]:
-        summary = pathlib.Path(root) / name / r["name"] / "summary.json"
-        if r["state"] in ("done", "kept") and summary.exists():
-            out.append((r["axes"], json.loads(summary.read_text())))
-    return out
+    from .fig_width import finished as runs_of
+
+    return [(axes, summary) for axes, summary, _ in runs_of(root, name)]
 
 
 def figures(root):

@@ -1,0 +1,156 @@
+"""docs/fig3.* (and fig7, fig8 when their reduced sweeps exist): the paper's width figures at a reduced
+budget, with error bars over data sets.
+
+    python -m bench.fig_width fig3            # the sweep fig3-reduced (resumable), then the figure
+    python -m bench.fig_width fig3 --figures  # the figure from finished runs only
+
+Per network (one model width, or channel count) and data set, the run's summary gives the readouts
+at the train loss where the baseline's mean is best: the equilibrium of Eq. 1, the max-entropy cell,
+the baseline's mean there, and the advantage of each (positive: the landscape generalises better).
+The figure's left panel is the advantage against the width, means and standard errors over the data
+sets; the other panels are each network's landscape (data set 0). ``docs/figN.json`` has the format
+of ``docs/fig1b.json`` ("points", "steps", "paper_steps", "data_sets", "runs").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import pathlib
+
+import numpy as np
+
+DOCS = pathlib.Path(__file__).resolve().parents[1] / "docs"
+#: figure -> (the reduced spec, the axis that varies the network, the paper's steps per landscape)
+FIGURES = {"fig3": ("fig3-reduced", "model.width", 2e7), "fig7": ("fig7-reduced", "model.width", 2e7),
+           "fig8": ("fig8-reduced", "model.channels", 2e7)}
+
+
+def finished(root, name):
+    """(axes, summary, run directory) of a sweep's finished runs, in the spec's order."""
+    path = pathlib.Path(root) / name / "sweep.json"
+    if not path.exists():
+        return []
+    out = []
+    for r in json.loads(path.read_text())["runs"]:
+        d = pathlib.Path(root) / name / r["name"]
+        if r["state"] in ("done", "kept") and (d / "summary.json").exists():
+            out.append((r["axes"], json.loads((d / "summary.json").read_text()), d))
+    return out
+
+
+def _mean_err(values):
+    v = np.asarray([x for x in values if x is not None and math.isfinite(x)], dtype=float)
+    if v.size == 0:
+        return float("nan"), float("nan")
+    return float(v.mean()), float(v.std(ddof=1) / math.sqrt(v.size)) if v.size > 1 else float("nan")
+
+
+def points_of(runs, axis):
+    """One point per network: the readouts' means and standard errors over the data sets."""
+    groups = {}
+    for axes, s, d in runs:
+        groups.setdefault(axes[axis], []).append(s)
+    points = []
+    for value, ss in sorted(groups.items()):
+        eq = [s["readouts"]["equilibrium_vs_sgd_mean"] for s in ss]
+        me = [s["readouts"]["max_entropy_vs_sgd_mean"] for s in ss]
+        p = dict(network=value, label=ss[0]["label"], metric=ss[0]["metric"], n=len(ss), n_params=ss[0]["n_params"])
+        for key, vals in (("x", [r["x"] for r in eq]), ("sgd", [r["sgd"] for r in eq]),
+                          ("equilibrium", [r["equilibrium"] for r in eq]), ("advantage", [r["advantage"] for r in eq]),
+                          ("max_entropy", [r["equilibrium"] for r in me]),
+                          ("max_entropy_advantage", [r["advantage"] for r in me])):
+            p[key], p[key + "_error"] = _mean_err(vals)
+        points.append(p)
+    return points
+
+
+def draw(points, runs, axis, path, title):
+    from entropyeng.analysis.plot import _plt
+    from entropyeng.landscape import Landscape
+
+    plt = _plt()
+    first = {}
+    for axes, s, d in runs:
+        first.setdefault(axes[axis], d)
+    n = 1 + len(first)
+    fig, axs = plt.subplots(1, n, figsize=(4.2 * n, 3.8), dpi=110)
+    ax = axs[0]
+    w = [p["network"] for p in points]
+    for key, style, label in (("advantage", "o-", "equilibrium (Eq. 1)"), ("max_entropy_advantage", "s--", "max entropy")):
+        ax.errorbar(w, [p[key] for p in points], yerr=[0 if math.isnan(p[key + "_error"]) else p[key + "_error"]
+                                                        for p in points], fmt=style, capsize=3, label=label)
+    ax.axhline(0, color="0.6", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_xticks(w, [str(v) for v in w])
+    ax.set_xlabel(axis.split(".")[-1])
+    ax.set_ylabel("advantage over the baseline's mean" + (" (ln test loss, lower)" if points[0]["metric"] == "loss"
+                                                          else " (test accuracy)"))
+    ax.set_title(title, fontsize=8)
+    ax.legend(fontsize=7)
+    for ax, (value, d) in zip(axs[1:], sorted(first.items())):
+        L = Landscape.load(d / "landscape.npz")
+        S = np.where(L.histogram > 0, L.entropy, np.nan)
+        rows, cols = np.nonzero(L.histogram > 0)
+        g = L.grid
+        ex, ey = g.edges
+        if rows.size:
+            i0, i1, j0, j1 = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
+            im = ax.pcolormesh(ex[i0:i1 + 1], ey[j0:j1 + 1], (S - np.nanmax(S))[i0:i1, j0:j1].T, shading="flat")
+            fig.colorbar(im, ax=ax, fraction=0.046)
+        ax.set_xlabel("ln(train loss)")
+        ax.set_ylabel("ln(test loss)" if points[0]["metric"] == "loss" else "y")
+        ax.set_title(f"{axis.split('.')[-1]} {value}: S - max S (data set 0)", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def figure(name, root):
+    from entropyeng.sweep import load_spec
+
+    spec_name, axis, paper_steps = FIGURES[name]
+    spec = load_spec(spec_name)
+    runs = finished(root, spec_name)
+    if not runs:
+        print(f"{name}: no finished runs under {root}/{spec_name}")
+        return None
+    steps = spec.runs[0].config["wlmd"]["steps"]
+    points = points_of(runs, axis)
+    data_sets = spec.axes.get("data_set", [])
+    title = f"{spec.task}: {steps:.0e} WLMD steps x {len(data_sets)} data sets (the paper: one landscape, >= {paper_steps:.0e})"
+    draw(points, runs, axis, DOCS / f"{name}.png", title.replace("+", ""))
+    record = dict(spec=spec_name, steps=steps, paper_steps=paper_steps, data_sets=data_sets,
+                  readout="equilibrium (Eq. 1) and the max-entropy cell against the baseline's mean at the train loss "
+                          "where the baseline's mean is best; advantage positive when the landscape generalises better",
+                  points=points,
+                  runs=[dict(network=axes[axis], data_set=axes.get("data_set"), label=s["label"], n_params=s["n_params"],
+                             readouts=s["readouts"], wall_seconds=s["wall_seconds"]) for axes, s, _ in runs])
+    (DOCS / f"{name}.json").write_text(json.dumps(record, indent=1) + "\n")
+    for p in points:
+        print(f"  {axis}={p['network']:<5} n={p['n']}  baseline {p['sgd']:.3f} ± {p['sgd_error']:.3f}   equilibrium "
+              f"{p['equilibrium']:.3f} ± {p['equilibrium_error']:.3f} (advantage {p['advantage']:+.3f} ± "
+              f"{p['advantage_error']:.3f})   max entropy {p['max_entropy']:.3f} ± {p['max_entropy_error']:.3f} "
+              f"(advantage {p['max_entropy_advantage']:+.3f} ± {p['max_entropy_advantage_error']:.3f})")
+    return record
+
+
+def main(argv=None):
+    from entropyeng.sweep import load_spec, run_sweep
+
+    parser = argparse.ArgumentParser(prog="python -m bench.fig_width", description=__doc__.split("\n")[0])
+    parser.add_argument("figure", choices=sorted(FIGURES))
+    parser.add_argument("--root", default="runs")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--figures", action="store_true", help="only draw the figure from finished runs")
+    args = parser.parse_args(argv)
+    spec_name = FIGURES[args.figure][0]
+    if not args.figures:
+        run_sweep(load_spec(spec_name), os.path.join(args.root, spec_name), workers=args.workers, threads=1)
+    figure(args.figure, args.root)
+
+
+if __name__ == "__main__":
+    main()
