@@ -85,9 +85,9 @@ def draw(points, runs, axis, path, title):
     ax.axhline(0, color="0.6", lw=0.8)
     ax.set_xscale("log")
     ax.set_xticks(w, [str(v) for v in w])
+    ax.minorticks_off()
     ax.set_xlabel(axis.split(".")[-1])
-    ax.set_ylabel("advantage over the baseline's mean" + (" (ln test loss, lower)" if points[0]["metric"] == "loss"
-                                                          else " (test accuracy)"))
+    ax.set_ylabel("advantage (+: the landscape generalises better)", fontsize=8)
     ax.set_title(title, fontsize=8)
     ax.legend(fontsize=7)
     for ax, (value, d) in zip(axs[1:], sorted(first.items())):
