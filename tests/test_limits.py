@@ -239,3 +239,31 @@ def test_two_sweeps_into_one_directory_are_refused(tmp_path, capsys):
         assert main(["sweep", str(spec), "--out", str(out), "--quiet"]) == 1
     err = capsys.readouterr().err.strip()
     assert "is in use by" in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("address, message", [("head", "expected tcp://HOST:PORT"), ("tcp://head", "expected tcp"),
+                                              ("tls://head:8786", "tls:// protocol is not supported"),
+                                              ("ucx://head:8786", "ucx:// protocol"),
+                                              ("inproc://x", "inproc:// protocol"),
+                                              ("tcp://head:99999", "the port must be in 1..65535")])
+def test_a_scheduler_address_of_another_form_is_one_line(tmp_path, capsys, address, message):
+    assert main(["sweep", "fig1b-reduced", "--out", str(tmp_path / "o"), "--scheduler", address]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_a_silent_scheduler_is_given_up_on_within_its_timeout(tmp_path, capsys, monkeypatch):
+    import socket
+
+    from entropyeng.sweep import driver
+
+    monkeypatch.setattr(driver, "SCHEDULER_TIMEOUT_S", 4.0)
+    with socket.socket() as s:  # a listener that accepts and never answers
+        s.bind(("127.0.0.1", 0))
+        s.listen(4)
+        port = s.getsockname()[1]
+        t0 = time.perf_counter()
+        code = main(["sweep", "fig1b-reduced", "--out", str(tmp_path / "o"), "--scheduler", f"tcp://127.0.0.1:{port}"])
+        seconds = time.perf_counter() - t0
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "cannot reach" in err and seconds < 20, (code, err, seconds)

@@ -41,6 +41,22 @@ def add_parser(sub):
     p.set_defaults(fn=cmd_sweep)
 
 
+def check_scheduler_address(address: str) -> None:
+    """``tcp://HOST:PORT`` (or ``HOST:PORT``, which Dask reads as tcp), refused in one line otherwise:
+    other protocols (tls, ucx, inproc) need settings this command does not take, and an address
+    without a port is a typo."""
+    import re
+
+    m = re.fullmatch(r"(?:(tcp)://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})", address.strip())
+    if m is None:
+        proto = address.split("://")[0] if "://" in address else None
+        why = (f"the {proto}:// protocol is not supported here (tcp://HOST:PORT)" if proto and proto != "tcp"
+               else "expected tcp://HOST:PORT")
+        raise ConfigError(f"--scheduler: '{address}': {why}")
+    if not 0 < int(m.group(3)) < 65536:
+        raise ConfigError(f"--scheduler: '{address}': the port must be in 1..65535")
+
+
 def cmd_sweep(args):
     from ..sweep.spec import load_spec, shipped_path, shipped_specs
 
@@ -65,6 +81,8 @@ def cmd_sweep(args):
         raise ConfigError(f"--threads must be in [1, {4 * (os.cpu_count() or 1)}], got {args.threads}")
     if args.retries < 0:
         raise ConfigError(f"--retries must be >= 0, got {args.retries}")
+    if args.scheduler is not None:
+        check_scheduler_address(args.scheduler)
     spec = load_spec(args.spec, data=args.data)
     name = os.path.splitext(os.path.basename(spec.path))[0]
     out = args.out or os.path.join("runs", name)

@@ -47,6 +47,34 @@ def plan_dirs(spec: Spec, out: str) -> list:
     return states
 
 
+#: seconds to wait for a scheduler's answer (Dask's own connect timeout does not cover a listener that
+#: accepts the connection and then stays silent)
+SCHEDULER_TIMEOUT_S = 30.0
+
+
+def _connect(Client, scheduler):
+    """A Dask client of ``scheduler``, or ConfigError within SCHEDULER_TIMEOUT_S (the attempt runs on a
+    daemon thread, so a scheduler that never answers does not hold the process)."""
+    import threading
+
+    result = {}
+
+    def attempt():
+        try:
+            result["client"] = Client(scheduler, timeout=f"{max(1, int(SCHEDULER_TIMEOUT_S) - 5)}s")
+        except Exception as e:  # noqa: BLE001 (any failure to connect is the one line below)
+            result["error"] = e
+
+    thread = threading.Thread(target=attempt, daemon=True, name="entropyeng-scheduler-connect")
+    thread.start()
+    thread.join(SCHEDULER_TIMEOUT_S)
+    if "client" in result:
+        return result["client"]
+    why = f"{type(result['error']).__name__}: {str(result['error'])[:160]}" if "error" in result else \
+        f"no answer within {SCHEDULER_TIMEOUT_S:g} s"
+    raise ConfigError(f"--scheduler: cannot reach '{scheduler}' ({why})")
+
+
 def _client(scheduler, workers, threads, any_gpu):
     try:
         from dask.distributed import Client, LocalCluster
@@ -54,10 +82,7 @@ def _client(scheduler, workers, threads, any_gpu):
         raise ConfigError("entropyeng sweep runs on Dask: pip install 'entropyeng[sweep]' "
                           "(dask.distributed)") from None
     if scheduler:
-        try:
-            client = Client(scheduler, timeout="20s")
-        except (OSError, TimeoutError) as e:
-            raise ConfigError(f"--scheduler: cannot reach '{scheduler}' ({e})") from None
+        client = _connect(Client, scheduler)
         if any_gpu and not any(w.get("resources", {}).get("GPU") for w in client.scheduler_info()["workers"].values()):
             client.close()
             raise ConfigError("the spec's runs need a GPU (model.device = cuda) and no worker of the cluster offers "
