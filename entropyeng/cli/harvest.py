@@ -4,6 +4,7 @@ and its error beside the landscape's own readout there."""
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import sys
@@ -71,8 +72,18 @@ def cmd_harvest(args):
 
     if not os.path.isdir(args.dir):
         raise ConfigError(f"'{args.dir}' is not a run directory")
-    with RunLock(args.dir):  # refused while a run or resume holds it: the landscape it reads is still changing
+    lock = RunLock(args.dir)
+    try:
+        lock.__enter__()  # refused while a run or resume holds it: the landscape it reads is still changing
+    except (PermissionError, OSError) as e:
+        if getattr(e, "errno", None) not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise
+        lock = None  # a read-only run directory: no run can be writing it (--out elsewhere)
+    try:
         return _harvest(args, target, window, reach, steps, every, out)
+    finally:
+        if lock is not None:
+            lock.__exit__(None, None, None)
 
 
 def _harvest(args, target, window, reach, steps, every, out):
