@@ -29,9 +29,10 @@ one line and exit 130.
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
 
-from .sigint import SigintHandler, between_imports
+from .sigint import SigintHandler, between_imports, stop_swallowing, swallow_further
 
 __all__ = ["main", "load_config", "ConfigError", "TASKS"]
 
@@ -42,6 +43,18 @@ EXIT_INTERRUPTED = 130
 
 def main(argv=None):
     """Run the ``entropyeng`` command with ``argv`` (default ``sys.argv[1:]``); returns its exit status."""
+    entry = signal.getsignal(signal.SIGINT)
+    try:
+        return _main(argv)
+    finally:
+        # a caller that goes on (argv given: a script, a test) gets its Ctrl-C handler back; the command
+        # itself (argv None: the process ends after this) keeps swallowing a late second Ctrl-C through
+        # the interpreter's shutdown, which can take a second (atexit, threads)
+        if argv is not None:
+            stop_swallowing(entry)
+
+
+def _main(argv):
     try:
         with SigintHandler() as sigint:
             from .dispatch import main as dispatch
@@ -54,6 +67,7 @@ def main(argv=None):
         with SigintHandler(between_imports):  # the commands import more (scipy, sklearn) as they go
             return dispatch(argv)
     except KeyboardInterrupt:  # while torch loads, or before a command's own handler is in place
+        swallow_further()
         print("entropyeng: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
 

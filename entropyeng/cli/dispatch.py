@@ -23,6 +23,7 @@ from .config import ConfigError, load_config
 from .figures import cmd_compare, cmd_plot
 from .run import cmd_resume, cmd_run
 from .rundir import RunLocked
+from .sigint import swallow_further
 
 __all__ = ["main", "load_config", "ConfigError", "TASKS"]
 
@@ -117,6 +118,7 @@ def main(argv=None):
     except SystemExit as e:
         return e.code
     except KeyboardInterrupt:  # outside the samplers' deferred Ctrl-C (the SGD phase, set-up)
+        swallow_further()
         where = getattr(args, "dir", None) or getattr(args, "out", None)
         print("entropyeng: interrupted" + (f"; 'entropyeng resume {where}' continues (finished phases are kept)"
                                           if args.command in ("run", "resume") and where else

@@ -12,7 +12,7 @@ import time
 from dataclasses import asdict
 
 from .._io import open_append
-from .sigint import SigintHandler
+from .sigint import SigintHandler, swallow_further
 
 __all__ = ["Progress", "Interrupted", "new_sampler", "load_sampler", "run_wlmc", "run_wlmd", "total_steps", "duration"]
 
@@ -147,6 +147,7 @@ def _any_rank(sampler, flag: bool) -> bool:
 
 
 def _interrupted(sampler, paths, where):
+    swallow_further()  # a second Ctrl-C while the checkpoint is written is not a second interrupt
     sampler.save(paths["checkpoint"])
     if not is_lead(sampler):
         raise Interrupted

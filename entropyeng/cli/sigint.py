@@ -37,8 +37,39 @@ class SigintHandler:
         return self
 
     def __exit__(self, *exc):
-        if self.previous is not None:
+        if self.previous is not None and not _swallowing:
             signal.signal(signal.SIGINT, self.previous)
+
+
+#: set once an interrupt has been taken: further Ctrl-Cs are swallowed until main() returns
+_swallowing = False
+
+
+def swallow_further() -> None:
+    """An interrupt has been taken (the command is writing its checkpoint and saying so): a second
+    Ctrl-C, pressed while it does, is ignored rather than ending the process by the signal (rc -2,
+    seen on CI 50 ms after a first one). The handlers that leave their blocks keep this one;
+    :func:`entropyeng.cli.main` puts back the handler it found when it returns."""
+    global _swallowing
+    try:
+        # SIG_IGN, not a Python function: the interpreter's finalization puts SIGINT back to the OS
+        # default where a Python handler was installed, and a Ctrl-C then (atexit, freeing torch) ends the
+        # process by the signal; an ignored signal stays ignored
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread
+        return
+    _swallowing = True
+
+
+def stop_swallowing(handler) -> None:
+    """main()'s return: the handler it found is back (a process that goes on, a test runner)."""
+    global _swallowing
+    if _swallowing:
+        _swallowing = False
+        try:
+            signal.signal(signal.SIGINT, handler)
+        except ValueError:
+            pass
 
 
 def _importing(frame) -> bool:
