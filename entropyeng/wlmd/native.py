@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ..kernels import ops
-from . import models
+from . import models, setup
 
 __all__ = ["fit", "make_native"]
 
@@ -87,8 +87,8 @@ def make_native(w, codes):
     """``native(n)``: n steps of the native form on ``w.state`` (a :class:`entropyeng.WLMD`)."""
     X = torch.cat([w.X_tr, w.X_te]).contiguous()
     targets, labels, cv_ints = models.cv_args(w.loss_name, w.cv_y, w.logit_y, w.y_tr, w.y_te, X.dtype)
-    bound = w.bound if isinstance(w.bound, torch.Tensor) else torch.full_like(w.state.theta[0], float(w.bound))
-    bound = bound.reshape(-1).to(X.dtype).contiguous()
+    bound = setup.bound_vector(w).reshape(-1).to(X.dtype).contiguous()
+    lo, hi = setup.round_trip_ends(w.walls, w.grid)
     g, walls, sched = w.grid, w.walls, w.schedule
     inf = math.inf
     ints = [*cv_ints, _INTEGRATORS[w.integrator], int(w.deposits_per_step), ops.seed_arg(int(w._noise_seed))]
@@ -97,7 +97,7 @@ def make_native(w, codes):
              float(walls.get("x_max", inf)), float(walls.get("y_max", inf)), float(w.wall_c),
              float(sched["f_max"]), float(sched["t1"]), float(sched["t2"]), float(sched["t3"]),
              float(w.dt), float(w.gamma), float(w.kT),
-             float(walls.get("x_min", g.x_min)), float(walls.get("x_max", g.x_max))]
+             float(lo), float(hi)]
     state = w.state
     op = torch.ops.entropyeng.wlmd_native
 

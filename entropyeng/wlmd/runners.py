@@ -32,7 +32,7 @@ import torch
 from .graph import capture_steps
 from .step import repeat_step
 
-__all__ = ["Runner", "FORMS", "torch_threads", "default_threads"]
+__all__ = ["Runner", "FORMS", "build_runner", "torch_threads", "default_threads"]
 
 logging.getLogger("entropyeng").addHandler(logging.NullHandler())  # quiet unless the application configures logging
 log = logging.getLogger("entropyeng.wlmd")
@@ -200,6 +200,22 @@ class Runner:
             self.block(*state)
         for _ in range(k - lead - blocks * u):
             step(*state)
+
+
+def build_runner(w, fns) -> Runner:
+    """The runner of a sampler ``w`` (:class:`entropyeng.WLMD`) on its model functions ``fns``: the
+    torch step's body, and the native form where the model fits it."""
+    from . import native, setup
+    from .step import make_step
+
+    step = make_step(fns.forward_vjp, deposits_per_step=w.deposits_per_step, grid=w.grid, sigma=w.sigma,
+                     cutoff=w.cutoff, walls=w.walls, wall_c=w.wall_c, schedule=w.schedule, dt=w.dt, gamma=w.gamma,
+                     kT=w.kT, seed=w._noise_seed, integrator=w.integrator,
+                     bound=setup.bound_vector(w).reshape(1, -1).expand(w.K, -1),
+                     ends=setup.round_trip_ends(w.walls, w.grid))
+    run_native = (native.make_native(w, w._native_codes)
+                  if w._native_codes is not None and w.model_kernel == "auto" else None)
+    return Runner(step, w.state, w.device, fns.autograd, run_native, w._native_reason)
 
 
 def compiled_function(fn, device):

@@ -30,9 +30,8 @@ from ..landscape import Landscape
 from . import checkpoint, models, native, physics, reads, setup
 from .integrators import INTEGRATORS
 from .ranks import RANK_STRIDE, LandscapeShare, init_distributed
-from .runners import Runner, default_threads, torch_threads
+from .runners import Runner, build_runner, default_threads, torch_threads
 from .state import WLMDInfo, new_state
-from .step import make_step
 
 __all__ = ["WLMD", "MAX_WALKERS"]
 
@@ -198,19 +197,8 @@ class WLMD:
             raise ValueError("cv_y: 'smoothed_accuracy' needs class labels (an integer test target), got "
                              f"{self.y_te.dtype} targets; use cv_y='test_loss' for regression")
         self.backend = backends.resolve(backend, torch.empty(0, device=self.device))
-        if not (isinstance(compile, bool) or (isinstance(compile, str) and compile in ("auto", "eager", "native"))):
-            # (1 == True: an int would pass an `in` test and then fail `compile is True` later)
-            raise ValueError(f"compile: expected 'auto', 'native', True, 'eager' or False, got {compile!r}")
-        self.compile = compile
+        self.compile, self.sync_every = setup.check_running(compile, threads, sync_every, self.device)
         self.compile_min_steps = C.counter(compile_min_steps, "compile_min_steps")
-        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
-                                    or not 1 <= threads <= 4096):
-            raise ValueError(f"threads: expected an integer in [1, 4096], got {threads!r}")
-        if sync_every is None:
-            sync_every = 1000 if self.device.type == "cuda" else 100
-        if isinstance(sync_every, bool) or not isinstance(sync_every, int) or sync_every < 1:
-            raise ValueError(f"sync_every: expected an integer >= 1, got {sync_every!r}")
-        self.sync_every = sync_every
         if isinstance(bound, str) and bound != "paper":
             raise ValueError(f"bound: expected 'paper' or a number, got {bound!r}")
         # join the job only once the arguments are known to be good: a rank that fails alone before
@@ -329,17 +317,7 @@ class WLMD:
 
     # -- the step and its form ------------------------------------------------------------------
     def _build(self):
-        fns = self._models()
-        K = self.K
-        bound = self.bound if isinstance(self.bound, torch.Tensor) else torch.full_like(self.state.theta[0], self.bound)
-        step = make_step(fns.forward_vjp, deposits_per_step=self.deposits_per_step, grid=self.grid, sigma=self.sigma,
-                         cutoff=self.cutoff, walls=self.walls, wall_c=self.wall_c, schedule=self.schedule, dt=self.dt,
-                         gamma=self.gamma, kT=self.kT, seed=self._noise_seed, integrator=self.integrator,
-                         bound=bound.reshape(1, -1).expand(K, -1),
-                         ends=(self.walls.get("x_min", self.grid.x_min), self.walls.get("x_max", self.grid.x_max)))
-        run_native = (native.make_native(self, self._native_codes)
-                      if self._native_codes is not None and self.model_kernel == "auto" else None)
-        self._runner = Runner(step, self.state, self.device, fns.autograd, run_native, self._native_reason)
+        self._runner = build_runner(self, self._models())
 
     @property
     def step_form(self):

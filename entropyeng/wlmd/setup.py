@@ -105,6 +105,31 @@ def check_cvs(loss, cv_y, logit_y):
     return cv_y, (cv_y == "smoothed_accuracy") if logit_y is None else bool(logit_y)
 
 
+def bound_vector(w) -> torch.Tensor:
+    """(P,) the box of each parameter of sampler ``w`` (its ``bound``: a tensor, or one number)."""
+    return w.bound if isinstance(w.bound, torch.Tensor) else torch.full_like(w.state.theta[0], float(w.bound))
+
+
+def round_trip_ends(walls, grid):
+    """(lo, hi) of x between which round trips are counted: the walled range, else the grid's."""
+    return walls.get("x_min", grid.x_min), walls.get("x_max", grid.x_max)
+
+
+def check_running(compile, threads, sync_every, device):
+    """``(compile, sync_every)`` checked (sync_every's default: 1000 on CUDA, 100 on the CPU), and
+    ``threads`` None or an integer in [1, 4096]."""
+    if not (isinstance(compile, bool) or (isinstance(compile, str) and compile in ("auto", "eager", "native"))):
+        # (1 == True: an int would pass an `in` test and then fail `compile is True` later)
+        raise ValueError(f"compile: expected 'auto', 'native', True, 'eager' or False, got {compile!r}")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= 4096):
+        raise ValueError(f"threads: expected an integer in [1, 4096], got {threads!r}")
+    if sync_every is None:
+        sync_every = 1000 if device.type == "cuda" else 100
+    if isinstance(sync_every, bool) or not isinstance(sync_every, int) or sync_every < 1:
+        raise ValueError(f"sync_every: expected an integer >= 1, got {sync_every!r}")
+    return compile, sync_every
+
+
 def check_data(data, name, dtype, device, loss_name):
     """(X, y) as tensors on the model's device: X in the model's dtype (finite), y as the loss takes it."""
     if not isinstance(data, (tuple, list)) or len(data) != 2:
