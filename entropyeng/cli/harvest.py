@@ -4,6 +4,7 @@ and its error beside the landscape's own readout there."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import math
 import os
@@ -72,18 +73,14 @@ def cmd_harvest(args):
 
     if not os.path.isdir(args.dir):
         raise ConfigError(f"'{args.dir}' is not a run directory")
-    lock = RunLock(args.dir)
-    try:
-        lock.__enter__()  # refused while a run or resume holds it: the landscape it reads is still changing
-    except (PermissionError, OSError) as e:
-        if getattr(e, "errno", None) not in (errno.EACCES, errno.EPERM, errno.EROFS):
-            raise
-        lock = None  # a read-only run directory: no run can be writing it (--out elsewhere)
-    try:
+    with contextlib.ExitStack() as stack:
+        try:  # refused while a run or resume holds it: the landscape it reads is still changing
+            stack.enter_context(RunLock(args.dir))
+        except OSError as e:
+            if e.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+                raise
+            # a read-only run directory: no run can be writing it (--out elsewhere)
         return _harvest(args, target, window, reach, steps, every, out)
-    finally:
-        if lock is not None:
-            lock.__exit__(None, None, None)
 
 
 def _harvest(args, target, window, reach, steps, every, out):

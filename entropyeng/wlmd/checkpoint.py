@@ -48,6 +48,15 @@ def state_dict(w) -> dict:
                 trips=_host(s.trips), ends=ends)
 
 
+def _check_values(key, a, dtype) -> None:
+    """A state field's values: of the run's ``dtype`` (a torch dtype) and finite."""
+    want = str(dtype).replace("torch.", "")
+    if a.dtype != np.dtype(want):
+        raise ValueError(f"state: field '{key}' must be {want} (the run's dtype), got {a.dtype}")
+    if not np.isfinite(a).all():
+        raise ValueError(f"state: field '{key}' holds non-finite values")
+
+
 def load_state_dict(w, state: dict) -> None:
     """Restore :func:`state_dict` into the sampler (checked whole before anything changes)."""
     K, P = w.K, w.n_params
@@ -63,11 +72,7 @@ def load_state_dict(w, state: dict) -> None:
             a = a[0]
         if a.shape != shape or a.dtype.kind != "f":
             raise ValueError(f"state: field '{key}' must be floating point of shape {shape}, got {a.dtype} {a.shape}")
-        want = str(w.dtype).replace("torch.", "") if key in ("theta", "v") else "float64"
-        if a.dtype != np.dtype(want):
-            raise ValueError(f"state: field '{key}' must be {want} (the run's dtype), got {a.dtype}")
-        if not np.isfinite(a).all():
-            raise ValueError(f"state: field '{key}' holds non-finite values")
+        _check_values(key, a, w.dtype if key in ("theta", "v") else torch.float64)
     if (np.asarray(state["H"]) < 0).any():
         raise ValueError("state: field 'H' holds negative counts")
     t = state["t"]
@@ -217,13 +222,12 @@ def load_sampler(cls, path, model, train, test, *, loss, backend, compile, threa
     if n_model != int(cfg.get("n_params", -1)):
         raise ValueError(f"{path}: the checkpoint has {cfg.get('n_params')} parameters, this model {n_model}: "
                          "load it onto the model of its run")
-    dtype = str(next(model.parameters()).dtype).replace("torch.", "")
     for key in ("theta", "v"):  # (checked before the model is touched: a cast would hide an edit)
-        if key in arrays and np.asarray(arrays[key]).dtype != np.dtype(dtype):
-            raise ValueError(f"{path}: state: field '{key}' must be {dtype} (the run's dtype), got "
-                             f"{np.asarray(arrays[key]).dtype}")
-        if key in arrays and not np.isfinite(np.asarray(arrays[key])).all():
-            raise ValueError(f"{path}: state: field '{key}' holds non-finite values")
+        if key in arrays:
+            try:
+                _check_values(key, np.asarray(arrays[key]), next(model.parameters()).dtype)
+            except ValueError as e:
+                raise ValueError(f"{path}: {e}") from None
     if walkers == 1 and world == 1 and np.ndim(arrays["theta"]) == 1:
         with torch.no_grad():
             torch.nn.utils.vector_to_parameters(
