@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from . import analysis, kernels, reference
     from .grid import Grid
     from .landscape import Landscape
+    from .sampler import Sampler
     from .wlmc import REWL, WLMC
     from .wlmd import WLMD, WalkerDropped, WLMDError
 del TYPE_CHECKING
@@ -39,7 +40,7 @@ del TYPE_CHECKING
 #: public name -> (module that defines it, attribute)
 _NAMES = {"Grid": ("grid", "Grid"), "Landscape": ("landscape", "Landscape"), "WLMC": ("wlmc", "WLMC"),
           "REWL": ("wlmc", "REWL"), "WLMD": ("wlmd", "WLMD"), "WLMDError": ("wlmd", "WLMDError"),
-          "WalkerDropped": ("wlmd", "WalkerDropped"),
+          "WalkerDropped": ("wlmd", "WalkerDropped"), "Sampler": ("sampler", "Sampler"),
           "WalkersWLMD": ("wlmd", "WLMD")}  # the many-walker sampler of versions <= 0.1 is WLMD(..., walkers=K)
 
 #: the module paths of versions <= 0.1 (before the folders), still importable
@@ -47,8 +48,8 @@ _MOVED = {"ops": "kernels.ops", "backends": "kernels.backends", "plot": "analysi
           "baselines": "analysis.baselines", "rewl": "wlmc.rewl", "integrators": "wlmd.integrators",
           "presets": "wlmd.presets"}
 
-_SUBPACKAGES = ("analysis", "bench", "cli", "grid", "harvest", "kernels", "landscape", "reference", "sweep", "tasks",
-                "train", "wlmc", "wlmd")
+_SUBPACKAGES = ("analysis", "bench", "cli", "grid", "harvest", "kernels", "landscape", "reference", "runs", "sweep",
+                "tasks", "train", "wlmc", "wlmd")
 
 
 def __getattr__(name):
@@ -105,5 +106,5 @@ def _say_if_the_engine_is_missing():
 
 _say_if_the_engine_is_missing()
 
-__all__ = ["Grid", "Landscape", "WLMC", "REWL", "WLMD", "WLMDError", "WalkersWLMD", "WalkerDropped", "kernels",
+__all__ = ["Grid", "Landscape", "Sampler", "WLMC", "REWL", "WLMD", "WLMDError", "WalkersWLMD", "WalkerDropped", "kernels",
            "analysis", "reference", "__version__"]

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["die_with_parent"]
+__all__ = ["die_with_parent", "die_with_parent_named", "PARENT_ENV"]
+
+#: the environment variable through which a process that starts ``entropyeng`` (a sweep's worker)
+#: names itself as the parent the command must not outlive
+PARENT_ENV = "ENTROPYENG_DIE_WITH"
 
 
 def die_with_parent(parent: int) -> None:
@@ -33,3 +37,11 @@ def die_with_parent(parent: int) -> None:
         os._exit(1)
 
     threading.Thread(target=watch, daemon=True).start()
+
+
+def die_with_parent_named() -> None:
+    """:func:`die_with_parent` of the pid that :data:`PARENT_ENV` names, if it names one (taken out
+    of the environment, so that this process's own children do not inherit it)."""
+    value = os.environ.pop(PARENT_ENV, "")
+    if value.strip().isdigit():
+        die_with_parent(int(value))

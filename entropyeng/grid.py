@@ -119,6 +119,14 @@ class Grid:
             return int(i), int(j)
         return i, j
 
+    def column(self, x) -> int:
+        """The x cell of ``x``, clamped onto the grid (a walker just beyond an edge is in the edge's
+        column): the cell rule of :meth:`index` for x alone."""
+        x = float(x)
+        if not math.isfinite(x):
+            raise ValueError("x: expected a finite value")
+        return min(max(math.floor((x - self.x_min) / self.dx), 0), self.nx - 1)
+
     def zeros(self, dtype=np.float64) -> np.ndarray:
         """A zero array of the grid's shape."""
         return np.zeros(self.shape, dtype=dtype)

@@ -11,7 +11,8 @@ import time
 import pytest
 
 from entropyeng import WLMC, Landscape
-from entropyeng.cli import ConfigError, load_config, main
+from entropyeng.cli import main
+from entropyeng.runs.config import ConfigError, load_config
 
 CPP = pytest.mark.cpp  # skipped without the compiled extension (conftest.py)
 TINY = ["--set", "sgd.runs=3", "--set", "sgd.epochs=30", "--quiet"]
@@ -143,7 +144,7 @@ def test_sgd_settings_follow_the_papers_tables_per_width():
 
 
 def test_a_short_budget_scales_the_sgd_baseline_unless_sgd_runs_is_given():
-    from entropyeng.cli.common import MIN_SGD_RUNS, _apply_steps
+    from entropyeng.runs.build import MIN_SGD_RUNS, apply_steps as _apply_steps
 
     c = load_config("house")
     note = _apply_steps(c, "2e4")

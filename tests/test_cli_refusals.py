@@ -144,7 +144,7 @@ def test_resume_removes_stale_temporaries_and_repeats_no_metrics(finished_run):
 
 @CPP
 def test_a_full_disk_is_one_line_and_keeps_the_last_good_files(tmp_path, capsys, monkeypatch, finished_run):
-    import entropyeng.cli.run as cli
+    import entropyeng.runs.task as cli
 
     good = (finished_run / "summary.json").read_bytes()
     (finished_run / "sgd.npz").unlink()  # the SGD phase will run again and its write fail
@@ -174,7 +174,7 @@ def test_ctrl_c_in_the_sgd_phase_exits_130(tmp_path, capsys, monkeypatch):
 
 
 def test_progress_without_a_terminal_prints_plain_lines(capsys):
-    from entropyeng.cli.runloop import Progress
+    from entropyeng.runs.loop import Progress
 
     bar = Progress(100, "steps", True, interval=0.0)
     bar.update(0)
@@ -189,7 +189,7 @@ def test_progress_without_a_terminal_prints_plain_lines(capsys):
 
 
 def test_slow_rates_read_as_seconds_per_item(capsys):
-    from entropyeng.cli.runloop import Progress
+    from entropyeng.runs.loop import Progress
 
     bar = Progress(10, "SGD runs", True, interval=0.0)
     bar.update(0)
@@ -344,7 +344,7 @@ def test_ctrl_c_inside_an_import_comes_again_after_it_and_raises_between_imports
     import signal
     import time
 
-    from entropyeng.cli import sigint
+    from entropyeng.runs import sigint
 
     (tmp_path / "entropyeng_probe_module.py").write_text("import sys\nFRAME = sys._getframe()\n")
     monkeypatch.syspath_prepend(str(tmp_path))

@@ -415,7 +415,7 @@ def test_the_harvest_never_writes_over_a_runs_own_files(spiral_run, capsys, name
 
 @CPP
 def test_the_harvest_replaces_an_existing_file_only_with_force_and_waits_for_a_running_run(spiral_run, tmp_path, capsys):
-    from entropyeng.cli.rundir import RunLock
+    from entropyeng.runs.rundir import RunLock
 
     mine = tmp_path / "mine.npz"
     mine.write_bytes(b"precious")

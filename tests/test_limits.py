@@ -229,7 +229,7 @@ def test_train_refuses_another_tasks_landscape(tmp_path, capsys):
 
 
 def test_two_sweeps_into_one_directory_are_refused(tmp_path, capsys):
-    from entropyeng.cli.rundir import RunLock
+    from entropyeng.runs.rundir import RunLock
 
     spec = tmp_path / "s.toml"
     spec.write_text('task = "spiral"\nsteps = 1e5\n[axes]\n"data.train_seed" = [0, 1]\n')

@@ -106,7 +106,7 @@ class StandInNccl:
 def test_every_collective_of_a_distributed_run_goes_to_the_backends_device(monkeypatch, tmp_path):
     """Landscape shares, the alive count, the stop flag and the checkpoint's gathers of a distributed
     run, all under a stand-in NCCL group: a CPU tensor in any collective fails."""
-    from entropyeng.cli.runloop import _any_rank
+    from entropyeng.runs.loop import _any_rank
 
     nccl = StandInNccl()
     nccl.install(monkeypatch)

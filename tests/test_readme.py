@@ -56,7 +56,8 @@ def test_fig_1a_command_gives_the_papers_stages():
     """The README's Fig. 1a command: 10,000 stages of 3.2e6 WLMC steps (the paper's protocol)."""
     import shlex
 
-    from entropyeng.cli import _apply_steps, load_config
+    from entropyeng.runs.build import apply_steps as _apply_steps
+    from entropyeng.runs.config import load_config
 
     line = next(l for l in (DOCS / "paper.md").read_text().splitlines() if l.startswith("| 1a |"))
     cmd = shlex.split(re.search(r"`(entropyeng run [^`]+)`", line).group(1))

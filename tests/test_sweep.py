@@ -142,7 +142,7 @@ def test_a_worker_killed_mid_run_the_sweep_completes_and_the_run_equals_the_seri
             continue
         for p in psutil.process_iter(["cmdline"]):
             cmd = p.info["cmdline"] or []
-            if "entropyeng.sweep._child" in cmd and str(target) in cmd:
+            if "resume" in cmd and str(target) in cmd:
                 killed = p.ppid()
                 os.kill(killed, signal.SIGKILL)  # the Dask worker; its run's process follows it
                 break

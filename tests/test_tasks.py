@@ -155,7 +155,7 @@ def test_the_digits_cnn_is_never_drawn_with_a_dead_layer():
 def test_the_digits_stand_in_gets_a_baseline_that_trains():
     """On the 8 x 8 stand-in the paper's MNIST SGD setting stays at chance; the task's baseline is Adam
     there (unless set), and the paper's setting with an MNIST file."""
-    from entropyeng.cli.config import load_config
+    from entropyeng.runs.config import load_config
 
     c = load_config("digits")
     assert (c["sgd"]["optimizer"], c["sgd"]["lr"], c["sgd"]["batch_size"]) == ("adam", 1e-3, 16)

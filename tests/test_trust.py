@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from entropyeng.cli import main
-from entropyeng.cli.rundir import LOCK_NAME, RunLock, RunLocked
+from entropyeng.runs.rundir import LOCK_NAME, RunLock, RunLocked
 from entropyeng.tasks.cifar import load_cifar_pair
 
 CPP = pytest.mark.cpp  # skipped without the compiled extension (conftest.py)
@@ -98,7 +98,7 @@ def test_force_replaces_only_the_files_a_run_writes(tmp_path, capsys):
 
 HOLD = """
 import sys, time
-from entropyeng.cli.rundir import RunLock
+from entropyeng.runs.rundir import RunLock
 with RunLock(sys.argv[1]):
     print("locked", flush=True)
     time.sleep(60)

@@ -88,7 +88,7 @@ def test_the_native_form_follows_the_torch_step_on_classifiers(loss, classes, lo
 
 def test_the_spiral_regression_in_float64_follows_the_torch_step():
     """The paper's regression network (2 -> 30 -> 30 -> 1 tanh, 250 + 250 rows) for 2,000 steps."""
-    from entropyeng.cli.config import load_config
+    from entropyeng.runs.config import load_config
     from entropyeng.tasks.catalog import build, wlmd_kwargs
 
     cfg = load_config("spiral_regression")

@@ -97,8 +97,8 @@ def cifar_step_ms(device, steps=20, graph_steps=10):
     steps replay two graphs)."""
     import tempfile
 
-    from entropyeng.cli.config import load_config
-    from entropyeng.cli.runloop import new_sampler
+    from entropyeng.runs.build import new_sampler
+    from entropyeng.runs.config import load_config
     from entropyeng.tasks.catalog import build
 
     from .task_cases import _stand_in

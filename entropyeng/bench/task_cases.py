@@ -11,8 +11,8 @@ import warnings
 
 import numpy as np
 
-from entropyeng.cli.config import load_config
-from entropyeng.cli.runloop import new_sampler, total_steps
+from entropyeng.runs.build import new_sampler, total_steps
+from entropyeng.runs.config import load_config
 from entropyeng.tasks.catalog import build
 
 # (task, --set overrides, label); the paper's network sizes (Supplementary Figs. 3, 7-9)

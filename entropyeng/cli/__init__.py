@@ -22,7 +22,7 @@ summary.json and landscape.png. Ctrl-C writes a checkpoint and exits; ``resume``
 
 The package loads nothing heavy at import: :func:`main` imports the commands (and with them torch and
 the compiled engine) while Ctrl-C only sets a flag, and the commands run with a Ctrl-C that waits
-for the import under way to end (:mod:`entropyeng.cli.sigint`), so an interrupt at any moment is
+for the import under way to end (:mod:`entropyeng.runs.sigint`), so an interrupt at any moment is
 one line and exit 130.
 """
 
@@ -32,7 +32,7 @@ import importlib
 import signal
 import sys
 
-from .sigint import SigintHandler, between_imports, stop_swallowing, swallow_further
+from ..runs.sigint import SigintHandler, between_imports, stop_swallowing, swallow_further
 
 __all__ = ["main", "load_config", "ConfigError", "TASKS"]
 
@@ -55,6 +55,10 @@ def main(argv=None):
 
 
 def _main(argv):
+    if argv is None:  # the process is the command: a sweep's worker that started it may ask it to die with it
+        from .._procs import die_with_parent_named
+
+        die_with_parent_named()
     try:
         with SigintHandler() as sigint:
             from .dispatch import main as dispatch

@@ -9,21 +9,14 @@ import sys
 
 from .._io import SymlinkRefused
 from ..tasks.catalog import DATA_FILES, TASKS
-from .common import (  # noqa: F401
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_USAGE,
-    _apply_steps,
-    _apply_threads,
-    _build,
-    _paths,
-    run_digest,
-)
-from .config import ConfigError, load_config
+from ..runs.config import ConfigError, load_config
+from ..runs.loop import Interrupted
+from ..runs.rundir import RunLocked
+from ..runs.sigint import swallow_further
+from ..runs.task import RunFailed
+from . import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE
 from .figures import cmd_compare, cmd_plot
 from .run import cmd_resume, cmd_run
-from .rundir import RunLocked
-from .sigint import swallow_further
 
 __all__ = ["main", "load_config", "ConfigError", "TASKS"]
 
@@ -115,6 +108,13 @@ def main(argv=None):
     except RunLocked as e:
         print(f"entropyeng: error: {e}", file=sys.stderr)
         return EXIT_FAILED
+    except RunFailed as e:
+        print(f"entropyeng: {e}", file=sys.stderr)
+        if e.hint:
+            print(e.hint, file=sys.stderr)
+        return EXIT_FAILED
+    except Interrupted:  # the run loop has written its checkpoint and said so
+        return EXIT_INTERRUPTED
     except SystemExit as e:
         return e.code
     except KeyboardInterrupt:  # outside the samplers' deferred Ctrl-C (the SGD phase, set-up)

@@ -9,8 +9,8 @@ import sys
 import numpy as np
 
 from .._io import json_bytes, save_figure, write_atomic
-from .common import _paths
-from .config import ConfigError, load_config
+from ..runs.config import ConfigError, load_config
+from ..runs.rundir import run_paths
 
 __all__ = ["cmd_plot", "cmd_compare"]
 
@@ -19,7 +19,7 @@ def cmd_plot(args):
     from ..landscape import Landscape
     from ..tasks.catalog import metric_of
 
-    paths = _paths(args.dir)
+    paths = run_paths(args.dir)
     if not os.path.exists(paths["landscape"]):
         raise ConfigError(f"'{args.dir}' holds no landscape.npz (finish or resume the run first)")
     config = load_config(paths["config"]) if os.path.exists(paths["config"]) else {"task": "spiral"}

@@ -12,7 +12,8 @@ import sys
 
 from .._io import json_bytes, write_atomic
 from .. import limits as L
-from .config import ConfigError, count_arg, positive_arg, seed_arg
+from ..runs.config import ConfigError
+from .args import count_arg, positive_arg, seed_arg
 
 __all__ = ["add_parser", "cmd_harvest"]
 
@@ -37,8 +38,7 @@ def check_harvest_out(run_dir: str, out: str, force: bool) -> None:
     """The harvest's --out is a citizen of the run directory: it never names a file a run owns (in
     the run directory or in any other run's), and never replaces an existing file without --force
     (its .json companion included)."""
-    from .common import _paths
-    from .rundir import run_files
+    from ..runs.rundir import run_files, run_paths
 
     if not out.endswith(".npz"):
         raise ConfigError(f"--out: the harvest's file must end in .npz, got '{out}'")
@@ -47,7 +47,7 @@ def check_harvest_out(run_dir: str, out: str, force: bool) -> None:
     is_run = os.path.exists(os.path.join(folder, "config.toml")) or os.path.exists(os.path.join(folder, "checkpoint.npz"))
     same = os.path.isdir(folder) and os.path.isdir(run_dir) and os.path.samefile(folder, run_dir)
     if is_run or same:
-        owned = run_files(_paths(folder))
+        owned = run_files(run_paths(folder))
         for name in (os.path.basename(out), os.path.basename(companion)):
             if name in owned:
                 raise ConfigError(f"--out: '{os.path.join(folder, name)}' is a file the run owns; the harvest writes "
@@ -69,7 +69,7 @@ def cmd_harvest(args):
     seed_arg(args.seed)
     out = args.out or os.path.join(args.dir, f"harvest-L{target:g}.npz")
     check_harvest_out(args.dir, out, args.force)
-    from .rundir import RunLock
+    from ..runs.rundir import RunLock
 
     if not os.path.isdir(args.dir):
         raise ConfigError(f"'{args.dir}' is not a run directory")
@@ -86,7 +86,7 @@ def cmd_harvest(args):
 def _harvest(args, target, window, reach, steps, every, out):
     from ..harvest import HarvestError, harvest_run
     from ..harvest.run import DEFAULT_STEPS, run_sampler
-    from .runloop import Progress
+    from ..runs.loop import Progress
 
     kind = run_sampler(args.dir)
     steps = DEFAULT_STEPS[kind][0] if steps is None else steps

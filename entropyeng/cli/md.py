@@ -13,7 +13,8 @@ import numpy as np
 
 from .._io import json_bytes, save_figure, save_npz_atomic, write_atomic
 from .. import limits
-from .config import ConfigError, count_arg, load_config, positive_arg
+from ..runs.config import ConfigError, load_config
+from .args import count_arg, positive_arg
 
 
 def add_parser(sub, tasks):
@@ -36,8 +37,8 @@ def add_parser(sub, tasks):
 def cmd_md(args):
     from ..train._common import prepare
     from ..train.langevin import langevin_md
-    from .common import _build
-    from .runloop import Progress
+    from ..runs.build import build_problem
+    from ..runs.loop import Progress
 
     kT, steps = positive_arg(args.kT, "--kT", most=1e6), positive_arg(args.steps, "--steps", int, most=limits.MAX_STEPS)
     count_arg(args.runs, "--runs", limits.MAX_RUNS)
@@ -50,7 +51,7 @@ def cmd_md(args):
         if len(window) != 2 or not 0 < window[0] < window[1]:
             raise ConfigError(f"--window must be LO,HI with 0 < LO < HI, got {args.window!r}")
     config = load_config(args.task, sets=args.set or [], data=args.data)
-    problem = _build(config)
+    problem = build_problem(config)
     dt = positive_arg(args.dt, "--dt", most=1.0) if args.dt else math.sqrt(0.1 * float(config["sgd"]["lr"]))
     out = args.out or os.path.join("runs", f"md-{config['task']}")
     os.makedirs(out, exist_ok=True)

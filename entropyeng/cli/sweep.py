@@ -7,8 +7,8 @@ import os
 import sys
 
 from .. import limits as L
-from .common import EXIT_FAILED
-from .config import ConfigError
+from ..runs.config import ConfigError
+from . import EXIT_FAILED
 
 __all__ = ["add_parser", "cmd_sweep"]
 
@@ -105,7 +105,7 @@ def cmd_sweep(args):
             print(f"entropyeng: --workers {workers}: {bound} (the runs and this machine's cores); --scheduler "
                   "spreads a sweep over more", file=sys.stderr)
             workers = bound
-    from .rundir import RunLock
+    from ..runs.rundir import RunLock
 
     os.makedirs(out, exist_ok=True)
     with RunLock(out):  # one driver per sweep directory (a second is refused, naming the first)

@@ -9,7 +9,8 @@ import sys
 
 from .._io import json_bytes, write_atomic
 from .. import limits as L
-from .config import ConfigError, count_arg, load_config, positive_arg, seed_arg
+from ..runs.config import ConfigError, load_config
+from .args import count_arg, positive_arg, seed_arg
 
 
 def add_parser(sub, tasks):
@@ -42,15 +43,15 @@ def cmd_train(args):
     import torch
 
     from ..train import TrainError, train
-    from .common import _build
-    from .runloop import Progress
+    from ..runs.build import build_problem
+    from ..runs.loop import Progress
 
     target = positive_arg(args.target_loss, "--target-loss")
     steps = positive_arg(args.steps, "--steps", int, most=L.MAX_STEPS) if args.steps is not None else None
     count_arg(args.walkers, "--walkers", L.MAX_WALKERS)
     seed_arg(args.seed)
     config = load_config(args.task, sets=args.set or [], data=args.data)
-    problem = _build(config)
+    problem = build_problem(config)
     _set_threads(args.threads, problem, args.seed)
     out = args.out or os.path.join("runs", f"train-{config['task']}-{args.method}-seed{args.seed}")
     os.makedirs(out, exist_ok=True)
@@ -125,7 +126,7 @@ def _landscape_for(args, config):
     default budget, run now when it is not finished there)."""
     if args.landscape:
         return args.landscape
-    from .run import run_landscape
+    from ..runs.task import run_landscape
 
     run_dir = os.path.join("runs", config["task"])
     if not os.path.exists(os.path.join(run_dir, "summary.json")):

@@ -243,13 +243,13 @@ def readout(landscape, cells):
 def _enter(w, landscape, lo, hi, steps, every):
     """Walk the walker into the reach [lo, hi] under the marginal bias with a slope outside; the
     walker-steps it took. At most ``steps``, else ValueError."""
-    w._chain.lnG = frozen_bias(landscape, lo, hi)
+    w.set_bias(frozen_bias(landscape, lo, hi), frozen=True)
     done = 0
-    while not lo <= math.log(w.train_loss) <= hi:
+    while not lo <= w.cvs()[0, 0] <= hi:
         if done >= steps:
             raise ValueError(f"the walker did not reach ln L in [{lo:.3f}, {hi:.3f}] in {steps:,} steps: give it more "
                              "steps (or a wider reach)")
-        w.run(every, 0.0)
+        w.advance(every)
         done += every
     return done
 
@@ -267,15 +267,15 @@ def _tune(w, bias, landscape, lo, hi, steps, every):
     # the corrections reach it every few samples, so that copying does not outweigh the walking
     push_every, unpushed = max(1, bias.size // 100_000), 0
     for _ in range(max(1, steps // every)):
-        w.run(every, 0.0)
-        i = min(int((math.log(w.train_loss) - g.x_min) / g.dx), g.nx - 1)
+        w.advance(every)
+        i = g.column(w.cvs()[0, 0])
         ln_f = schedule.visit(i)
         if ln_f == 0.0:
             continue
         bias[i, :] += ln_f
         unpushed += 1
         if unpushed >= push_every:
-            w._chain.lnG = bias
+            w.set_bias(bias, frozen=True)
             unpushed = 0
     return bias, schedule.summary()
 
@@ -307,7 +307,7 @@ def harvest_wlmc(make_walker, landscape, ln_train_loss, *, window=0.1, reach=0.3
     if getattr(w, "walkers", 1) != 1:
         raise ValueError("make_walker: a harvest runs one walker")
     if start is not None:
-        w._chain.set_params(np.ascontiguousarray(start, dtype=np.float64))
+        w.positions = start
     t0 = time.perf_counter()
     entry = _enter(w, landscape, x0 - below, x0 + above, steps, every)
     bias = frozen_bias(landscape, x0 - below, x0 + above, walls=True)
@@ -319,18 +319,17 @@ def harvest_wlmc(make_walker, landscape, ln_train_loss, *, window=0.1, reach=0.3
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         w2 = make_walker(step=step, adapt_every=0)
-    w2._chain.set_params(np.ascontiguousarray(w.params, dtype=np.float64))
+    w2.positions = w.positions[0]
     w = w2
     tuned.update(entry_steps=entry, step=step)
-    w._chain.lnG = bias
-    metric_is_loss = w.metric == "loss"
+    w.set_bias(bias, frozen=True)
     n = steps // every
     samples = Samples(n, lo, hi, w.params.size, t0=t0)
     for k in range(n):
-        w.run(every, 0.0)
-        y = w.test_metric
-        samples.add(k, math.log(w.train_loss), math.log(y) if metric_is_loss else y, lambda: w.params)
+        w.advance(every)
+        x, y = w.cvs()[0]
+        samples.add(k, x, y, lambda: w.positions[0])
         if progress is not None and (k + 1) % max(1, n // 100) == 0:
             progress((k + 1) * every, len(samples.kept_at))
-    return samples.harvest(landscape, x0, below, above, np.asarray(w._chain.H).sum(axis=1), count=count, every=every,
+    return samples.harvest(landscape, x0, below, above, w.landscape.histogram.sum(axis=1), count=count, every=every,
                            metric=w.metric, meta=dict(tuned, tune_steps=int(tune)))

@@ -82,14 +82,15 @@ def _advance(w, steps, done, checkpoint):
     """``steps`` steps of the walker; a walker that fails is a ValueError saying after how many."""
     from ..wlmd import WLMDError
 
+    w.failure_path = checkpoint
     try:
-        w.run(steps, checkpoint=checkpoint)
+        w.advance(steps)
     except WLMDError as e:
         raise ValueError(f"the harvest's WLMD walker stopped after {done:,} steps: "
                          f"{str(e).split('; the last good state')[0]}") from None
 
 
-def _tune(w, grid, lo, hi, steps, every, checkpoint):
+def _tune(w, bias, grid, lo, hi, steps, every, checkpoint):
     """Wang-Landau on the bias's x columns within [lo, hi] (:class:`~entropyeng.harvest.tune.XSchedule`),
     every ``every`` steps a Gaussian hill in x of kT_c ln f in all at the walker's ln L, reflected
     at the reach's ends (the bias stays a smooth function of x alone); the columns beyond the reach
@@ -104,14 +105,14 @@ def _tune(w, grid, lo, hi, steps, every, checkpoint):
     correction, applied = np.zeros(grid.nx), np.zeros(grid.nx)
 
     def apply(cols):
-        with torch.no_grad():
-            w.S[cols] += torch.from_numpy(correction[cols] - applied[cols]).to(w.S)[:, None]
+        bias[cols] += (correction[cols] - applied[cols])[:, None]
+        w.set_bias(bias, frozen=True, columns=cols)
         applied[cols] = correction[cols]
 
     for k in range(max(1, steps // every)):
         _advance(w, every, k * every, checkpoint)
-        x = float(w._xv)
-        ln_f = schedule.visit(min(max(int((x - grid.x_min) / grid.dx), 0), grid.nx - 1))
+        x = float(w.cvs()[0, 0])
+        ln_f = schedule.visit(grid.column(x))
         if ln_f:
             correction[first:last + 1] += hill_in_x(grid, x, w.config_temperature * ln_f, slice(first, last + 1))
             correction[:first], correction[last + 1:] = correction[first], correction[last]
@@ -152,26 +153,26 @@ def harvest_wlmd(make_sampler, landscape, ln_train_loss, *, window=0.1, reach=0.
         refuse_unvisited(landscape, lo, hi)
     t0 = time.perf_counter()
     w = make_sampler(schedule=dict(FROZEN), walls=dict(x_min=x0 - below, x_max=x0 + above))
-    if w.K != 1:
+    if len(w.cvs()) != 1:
         raise ValueError("make_sampler: a harvest runs one walker")
     if start is not None:
-        with torch.no_grad():
-            w.theta.copy_(torch.as_tensor(np.asarray(start), dtype=w.theta.dtype))
-    with torch.no_grad():
-        w.S.copy_(torch.from_numpy(md_bias(landscape, x0 - below, x0 + above, w.config_temperature)))
-    w.planned_steps = steps + tune
+        w.positions = np.asarray(start)
+    bias = md_bias(landscape, x0 - below, x0 + above, w.config_temperature)
+    w.set_bias(bias, frozen=True)
+    w.plan(steps + tune)
     n = steps // every
     samples = Samples(n, lo, hi, w.n_params, t0=t0)
     with tempfile.TemporaryDirectory() as tmp:  # (where a failing walker's last good state would go)
         last_good = os.path.join(tmp, "last-good.npz")
-        tuned = _tune(w, landscape.grid, x0 - below, x0 + above, tune, every, last_good) if tune else {}
-        with torch.no_grad():
-            w.H.zero_()  # production's visits
+        tuned = _tune(w, bias, landscape.grid, x0 - below, x0 + above, tune, every, last_good) if tune else {}
+        before = w.landscape.histogram  # production's visits: the histogram's growth from here
         for k in range(n):
             _advance(w, every, tune + k * every, last_good)
-            samples.add(k, w._xv, w._yv, lambda: w.theta.detach().cpu().numpy())
+            x, y = w.cvs()[0]
+            samples.add(k, x, y, lambda: w.positions[0])
             if progress is not None and (k + 1) % max(1, n // 100) == 0:
                 progress((k + 1) * every, len(samples.kept_at))
-    return samples.harvest(landscape, x0, below, above, w.H.cpu().numpy().sum(axis=1), count=count, every=every,
+    return samples.harvest(landscape, x0, below, above, (w.landscape.histogram - before).sum(axis=1), count=count,
+                           every=every,
                            metric="loss" if w.cv_y == "test_loss" else w.cv_y,
                            meta=dict(tuned, tune_steps=tune, walker="WLMD", config_temperature=w.config_temperature))

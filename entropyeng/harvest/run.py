@@ -26,7 +26,7 @@ class HarvestError(ValueError):
 def run_sampler(run_dir) -> str:
     """"wlmd" or "wlmc": the sampler of the run in ``run_dir`` (by its config; "wlmc" when unreadable,
     the harvest then says what is wrong)."""
-    from ..cli.config import ConfigError, load_config
+    from ..runs.config import ConfigError, load_config
 
     try:
         return "wlmd" if "wlmd" in load_config(os.path.join(run_dir, "config.toml")) else "wlmc"
@@ -35,8 +35,8 @@ def run_sampler(run_dir) -> str:
 
 
 def _run(run_dir):
-    from ..cli.common import _build
-    from ..cli.config import ConfigError, load_config
+    from ..runs.build import build_problem
+    from ..runs.config import ConfigError, load_config
     from ..landscape import Landscape
 
     cfg = os.path.join(run_dir, "config.toml")
@@ -47,7 +47,7 @@ def _run(run_dir):
         raise HarvestError(f"'{run_dir}' holds no landscape.npz: finish the run first (entropyeng resume {run_dir})")
     try:
         config = load_config(cfg)
-        problem = _build(config)
+        problem = build_problem(config)
     except ConfigError as e:
         raise HarvestError(f"{cfg}: {e}") from None
     try:
@@ -170,7 +170,7 @@ def _harvest_md(run_dir, config, problem, landscape, model, *, train_loss, seed,
 def load_model(path, k=0):
     """The k-th network of a harvest file written by ``entropyeng harvest``: the task's model (built
     from the run's config) with its parameters."""
-    from ..cli.config import config_of, toml_module
+    from ..runs.config import config_of, toml_module
     from ..tasks.catalog import build
 
     h = Harvest.load(path)

@@ -10,7 +10,8 @@ import sys
 import time
 
 from .._io import json_bytes, tail_lines, write_atomic
-from ..cli.runloop import duration, total_steps
+from ..runs.build import total_steps
+from ..runs.loop import duration
 
 __all__ = ["RunState", "Board"]
 

@@ -14,7 +14,7 @@ import os
 import time
 
 from .._io import write_atomic
-from ..cli.config import ConfigError
+from ..runs.config import ConfigError
 from .board import Board, RunState
 from .job import run_job, summary_of
 from .spec import Spec

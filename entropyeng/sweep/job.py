@@ -1,5 +1,5 @@
-"""One run of a sweep on a Dask worker: ``entropyeng resume DIR`` in a child process that dies with
-the worker (so a lost worker leaves no orphan holding the run's lock), its output appended to
+"""One run of a sweep on a Dask worker: ``python -m entropyeng resume DIR`` in a child process that
+dies with the worker (so a lost worker leaves no orphan holding the run's lock), its output appended to
 ``DIR/run.log``.
 
 The sweep writes ``DIR/config.toml`` before it submits the run, so the same command starts a run
@@ -21,6 +21,7 @@ import sys
 import time
 
 from .._io import open_append, tail_lines
+from .._procs import PARENT_ENV
 
 __all__ = ["RunKilled", "run_job", "summary_of"]
 
@@ -53,8 +54,9 @@ def run_job(directory: str, threads: int = 1) -> dict:
     if summary is not None:
         return dict(state="kept", summary=summary)
     log_path = os.path.join(directory, LOG_NAME)
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    cmd = [sys.executable, "-m", "entropyeng.sweep._child", str(os.getpid()), directory, "--threads", str(threads)]
+    # the command dies with this worker (PARENT_ENV: see entropyeng.cli.main)
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), **{PARENT_ENV: str(os.getpid())})
+    cmd = [sys.executable, "-m", "entropyeng", "resume", directory, "--threads", str(threads)]
     t0 = time.time()
     with open_append(log_path) as log:
         log.write(f"\n== {time.strftime('%Y-%m-%d %H:%M:%S')} sweep worker on {socket.gethostname()} "

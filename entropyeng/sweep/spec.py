@@ -26,8 +26,8 @@ import re
 from dataclasses import dataclass, field
 
 from .. import limits as L
-from ..cli.common import _apply_steps
-from ..cli.config import ConfigError, config_of, dump_toml, toml_module
+from ..runs.build import apply_steps
+from ..runs.config import ConfigError, config_of, dump_toml, toml_module
 from ..tasks.catalog import DATA_FILES, TASKS
 
 __all__ = ["RunPlan", "Spec", "load_spec", "shipped_specs", "shipped_path"]
@@ -199,7 +199,7 @@ def load_spec(source: str, data=None) -> Spec:
                 raise ConfigError(f"the {task} task needs its data: pass --data PATH ({DATA_FILES[task]})")
             budget = point.get("steps", steps)
             if budget is not None:
-                _apply_steps(config, budget, keep_sgd_runs="sgd.runs" in explicit)
+                apply_steps(config, budget, keep_sgd_runs="sgd.runs" in explicit)
         except ConfigError as e:
             where = ", ".join(f"{k} = {v!r}" for k, v in point.items())
             raise ConfigError(f"{path}: the run {where}: {e}") from None

@@ -87,7 +87,7 @@ def train(model, train, test, *, loss, metric, method="maxent", target_loss, see
 def train_task(task, method, target_loss, *, seed=0, config=None, **kw):
     """:func:`train` on a task of ``entropyeng tasks`` (its data, the model of seed ``seed``, the
     paper's SGD settings for the peers and the descent): returns (result, problem)."""
-    from ..cli.config import load_config
+    from ..runs.config import load_config
     from ..tasks.catalog import build
 
     config = config or load_config(task)

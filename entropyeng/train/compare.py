@@ -49,8 +49,8 @@ SETTINGS = {
 def landscape_for(task, config, root, progress=print, steps=None):
     """The finished run directory ``root/task`` of ``task``'s landscape for the harvest rows (run now
     when absent: ``entropyeng run`` at LANDSCAPE_STEPS with the comparison's model and data)."""
-    from ..cli.config import ConfigError
-    from ..cli.run import run_landscape
+    from ..runs.config import ConfigError
+    from ..runs.task import RunFailed, run_landscape
     from ..harvest.run import harvestable
     from ..tasks.catalog import build
 
@@ -66,7 +66,7 @@ def landscape_for(task, config, root, progress=print, steps=None):
         sets += ["sgd.runs=2", "sgd.epochs=5"]  # the landscape's own SGD baseline is not used here
         try:
             run_landscape(task, run_dir, sets, steps=f"{steps:.0f}", force=True)  # the comparison's own folder
-        except (ConfigError, SystemExit) as e:
+        except (ConfigError, RunFailed) as e:
             raise TrainError(f"the {task} landscape run failed ({e})") from None
     return run_dir
 
@@ -95,7 +95,7 @@ def head_to_head(tasks=tuple(SETTINGS), *, seeds=5, steps=20_000, methods=METHOD
     is recorded as not reached; the table's means are over the seeds the method reached, and its
     difference to SGD over the seeds both reached. ``keep``: rows of an earlier run (its
     maxent-results.json) for the methods not run now, so one method can be added to the table."""
-    from ..cli.config import load_config
+    from ..runs.config import load_config
 
     os.makedirs(out, exist_ok=True)
     rows = []

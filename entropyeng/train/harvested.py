@@ -16,10 +16,10 @@ __all__ = ["harvested"]
 
 
 def _same_data(run_dir, train, test):
-    from ..cli.common import _build
-    from ..cli.config import load_config
+    from ..runs.build import build_problem
+    from ..runs.config import load_config
 
-    problem = _build(load_config(os.path.join(run_dir, "config.toml")))
+    problem = build_problem(load_config(os.path.join(run_dir, "config.toml")))
     for name, mine, theirs in (("train", train, problem.train), ("test", test, problem.test)):
         for a, b in zip(mine, theirs):
             a, b = np.asarray(a), np.asarray(b)

@@ -308,6 +308,7 @@ class WLMC:
         else:
             raise ValueError(f"schedule: expected 'paper', '1/t' or a callable, got {schedule!r}")
         self.schedule_name = schedule if isinstance(schedule, str) else ("paper" if schedule is None else "custom")
+        self._schedule = schedule
         for _ in range(int(n_stages)):
             n = self.stage
             ln_f = float(schedule_fn(n))
@@ -326,6 +327,76 @@ class WLMC:
                 print(f"stage {n:6d}  ln f {ln_f:.4g}  acceptance {acc:.3f}  step {info.step:.3g}  "
                       f"visited {info.visited}  flatness {info.flatness:.3f}  {info.seconds:.2f} s",
                       file=sys.stderr, flush=True)
+
+    # -- the sampler protocol (entropyeng.Sampler) ------------------------------------------------
+    #: the stage length of :meth:`advance` (walker-steps in all; the run layer sets the config's
+    #: ``wlmc.steps_per_stage``; the paper's spiral runs 500 stages of 2e5)
+    steps_per_stage = 200_000
+    #: True after ``set_bias(..., frozen=True)``: :meth:`advance` runs at ln f = 0 and counts no stage
+    frozen = False
+
+    @property
+    def walker_steps(self) -> int:
+        """Walker-steps done in all (the chain's counter)."""
+        return int(self._chain.counters["t"])
+
+    def advance(self, steps: int, callback=None) -> int:
+        """At least ``steps`` walker-steps: whole stages of :attr:`steps_per_stage` on the schedule of
+        the last :meth:`run_stages` (the paper's by default), ``callback(StageInfo)`` after each; with
+        a frozen bias exactly ``steps`` steps at ln f = 0. Returns the walker-steps done."""
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
+            raise ValueError(f"steps: expected an integer >= 0, got {steps!r}")
+        if self.frozen:
+            self.run(int(steps), 0.0)
+            return int(steps)
+        per = int(self.steps_per_stage)
+        stages = -(-int(steps) // per)
+        schedule = getattr(self, "_schedule", None) or self.schedule_name
+        self.run_stages(stages, per, schedule=schedule if schedule != "custom" else None, callback=callback)
+        return stages * per
+
+    def info(self) -> dict:
+        """Stage, walker-steps, the move width and its acceptance, visited cells and flatness."""
+        c = self._chain.counters
+        visited, flatness = self._visited_flatness()
+        return dict(stage=self.stage, steps=int(c["t"]), step=float(c["step"]), accepted=int(c["accepted"]),
+                    visited=visited, flatness=flatness)
+
+    def cvs(self) -> np.ndarray:
+        """(1, 2): the (first) walker's ln train loss and test metric (ln test loss for metric "loss")."""
+        y = self._chain.test_metric
+        return np.array([[math.log(self._chain.train_loss), math.log(y) if self.metric == "loss" else y]])
+
+    @property
+    def positions(self) -> np.ndarray:
+        """The walkers' parameters, (W, P) float64 (a copy)."""
+        if hasattr(self._chain, "export_walkers"):
+            return np.array(self._chain.export_walkers()[0], dtype=np.float64)
+        return np.array(self._chain.params, dtype=np.float64)[None, :]
+
+    @positions.setter
+    def positions(self, value) -> None:
+        if hasattr(self._chain, "export_walkers"):
+            raise ValueError("positions: several walkers start where walker_starts puts them; set the position of "
+                             "a one-walker WLMC")
+        value = np.asarray(value, dtype=np.float64).reshape(-1)
+        if value.size != self.spec.n_params or not np.isfinite(value).all():
+            raise ValueError(f"positions: expected {self.spec.n_params} finite parameters, got {value.size}")
+        self._chain.set_params(np.ascontiguousarray(value))
+
+    def set_bias(self, bias, *, frozen=True, columns=None) -> None:
+        """ln g replaced by ``bias`` (nx, ny) (only its x ``columns`` if given); ``frozen``: ln f = 0
+        from now on (a Markov chain of the fixed bias, as a harvest samples)."""
+        bias = np.asarray(bias, dtype=np.float64)
+        if bias.shape != tuple(self.grid.shape) or not np.isfinite(bias[slice(None) if columns is None else columns]).all():
+            raise ValueError(f"bias: expected finite values of the grid's shape {tuple(self.grid.shape)}, got "
+                             f"{bias.shape}")
+        if columns is not None:
+            full = np.array(self._chain.lnG, dtype=np.float64)
+            full[columns] = bias[columns]
+            bias = full
+        self._chain.lnG = np.ascontiguousarray(bias)
+        self.frozen = bool(frozen)
 
     def _visited_flatness(self):
         """Visited cells and flatness (min / mean of H over them), without fetching ln g from the
@@ -403,7 +474,15 @@ class WLMC:
         checkpoint.restore(self, path)
 
     @classmethod
-    def load(cls, path, *, backend=None, threads=None) -> "WLMC":
+    def load(cls, path, problem=None, *, backend=None, threads=None) -> "WLMC":
         """A sampler restored from :meth:`save`, ready to continue (``threads``: default the
-        checkpoint's)."""
-        return checkpoint.load(cls, path, backend=backend, threads=threads)
+        checkpoint's). The file holds the network's layout and the data, so ``problem`` (the
+        protocol's argument) is not needed; given, its data must be the file's."""
+        w = checkpoint.load(cls, path, backend=backend, threads=threads)
+        if problem is not None:
+            for name, (X, _) in (("train", problem.train), ("test", problem.test)):
+                ours = (w._train if name == "train" else w._test)[0]  # stored feature-major
+                if int(np.prod(tuple(X.shape))) != ours.size:
+                    raise ValueError(f"problem: its {name} inputs ({int(np.prod(tuple(X.shape)))} values) are not the file's "
+                                     f"({ours.size})")
+        return w

@@ -1,4 +1,5 @@
-"""A run directory's protection: one run at a time (an exclusive lock for the life of a run or a
+"""A run directory: its files (:func:`run_paths`), the digest that ties a checkpoint to its run
+(:func:`run_digest`), and its protection: one run at a time (an exclusive lock for the life of a run or a
 resume), and no file of a user's lost to a run started in the wrong place.
 
 The lock is a file ``.entropyeng.lock`` in the directory holding the owner's pid, host and start
@@ -17,9 +18,13 @@ import socket
 import sys
 import time
 
-from .._io import open_nofollow
+from .._io import hash_arrays, open_nofollow
 
-__all__ = ["LOCK_NAME", "RunLocked", "RunLock", "run_files", "check_out_dir"]
+__all__ = ["LOCK_NAME", "FILES", "RunLocked", "RunLock", "run_paths", "run_files", "check_out_dir", "run_digest"]
+
+#: what a run writes into its directory: key -> file name
+FILES = dict(config="config.toml", checkpoint="checkpoint.npz", landscape="landscape.npz", metrics="metrics.jsonl",
+             sgd="sgd.npz", summary="summary.json", figure="landscape.png")
 
 LOCK_NAME = ".entropyeng.lock"
 
@@ -125,6 +130,11 @@ class RunLock:
         return "a running run, " + self._describe(owner) if owner else "a running run"
 
 
+def run_paths(out) -> dict:
+    """The paths of a run's files in the directory ``out`` (keys of :data:`FILES`)."""
+    return {k: os.path.join(out, v) for k, v in FILES.items()}
+
+
 def run_files(paths: dict) -> set:
     """The names of the files a run writes into its directory (and may replace)."""
     return {os.path.basename(p) for p in paths.values()} | {"last-good.npz", LOCK_NAME}
@@ -156,3 +166,22 @@ def check_out_dir(out: str, paths: dict, force: bool) -> list:
                          "--force to write the run there (replacing only the files a run writes, keeping the others)")
     raise ValueError(f"'{out}' holds files of an earlier run ({shown}) but no checkpoint to resume; choose another "
                      "--out, or --force to replace them")
+
+
+# keys that set a run's budget or its speed, not its trajectory: a resume may change them
+_NOT_IN_DIGEST = {"wlmc": {"stages", "checkpoint_every"},
+                  "wlmd": {"steps", "checkpoint_every", "report_every", "threads", "compile", "sync_every"},
+                  "data": {"path"}, "model": {"device"}}
+
+
+def run_digest(config, problem) -> str:
+    """A digest of what decides a run's trajectory: its configuration (less the budget, the SGD
+    baseline and the data's file path) and its data arrays. A checkpoint carries it; resume refuses
+    a checkpoint whose digest differs (another model, seed, grid or data)."""
+    import hashlib
+
+    cfg = {k: ({kk: vv for kk, vv in v.items() if kk not in _NOT_IN_DIGEST.get(k, ())} if isinstance(v, dict) else v)
+           for k, v in config.items() if k != "sgd"}
+    h = hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode())
+    hash_arrays(h, [*problem.train, *problem.test])
+    return h.hexdigest()[:32]
