@@ -1,4 +1,4 @@
-"""``python -m bench``: the benchmark table, which ships inside the package (entropyeng.bench) so that
+"""``python -m bench``: the benchmark table, which ships inside the package (entropyeng.benchmarks) so that
 ``entropyeng bench`` works from an installed wheel; the studies that write the docs stay here."""
 
 import sys
@@ -8,7 +8,7 @@ if "--avx2" in sys.argv:  # before the engine loads: its kernels read the cap on
 
     os.environ["ENTROPYENG_MAX_ISA"] = "v3"
 
-from entropyeng.bench.__main__ import main  # noqa: E402
+from entropyeng.benchmarks.__main__ import main  # noqa: E402
 
 if __name__ == "__main__":
     main()

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from entropyeng import backends
-from entropyeng.bench import cases
+from entropyeng.kernels import backends
+from entropyeng.benchmarks import cases
 
 torch.set_num_threads(1)
 BACKENDS = [b for b in ("cpp", "torch") if b in backends.available()]
@@ -41,7 +41,7 @@ def test_stream_floor(benchmark):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_wlmc_spiral_step(benchmark, backend):
-    from entropyeng.bench import wlmc_cases
+    from entropyeng.benchmarks import wlmc_cases
 
     benchmark.group = "wlmc spiral 4x8"
     sampler = wlmc_cases.spiral_sampler(backend=backend)

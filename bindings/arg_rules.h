@@ -10,7 +10,7 @@
 
 #include "common.h"
 
-namespace ee_rules {
+namespace ee::rules {
 
 // the most cells of a grid the kernels take (nx * ny <= 2^34, as entropyeng.Grid)
 constexpr double kMaxCells = 17179869184.0;
@@ -62,4 +62,4 @@ inline std::string langevin_error(double dt, double gamma, double kT) {
     return {};
 }
 
-}  // namespace ee_rules
+}  // namespace ee::rules

@@ -14,7 +14,7 @@
 #include "arg_rules.h"
 #include "common.h"
 
-namespace ee_bind {
+namespace ee::bind {
 
 namespace py = pybind11;
 
@@ -105,24 +105,24 @@ inline void require_finite(const double* p, int64_t n, const char* name) {
                                   std::to_string(k) + " is " + std::to_string(p[k]));
 }
 
-// A valid grid (ee_rules::grid_error), as the kernels' GridSpec.
+// A valid grid (ee::rules::grid_error), as the kernels' GridSpec.
 inline ee::GridSpec make_grid(double x_min, double x_max, int64_t nx, double y_min, double y_max, int64_t ny) {
-    const std::string e = ee_rules::grid_error(x_min, x_max, static_cast<double>(nx), y_min, y_max,
+    const std::string e = ee::rules::grid_error(x_min, x_max, static_cast<double>(nx), y_min, y_max,
                                                static_cast<double>(ny));
     if (!e.empty()) throw py::value_error(e);
     return ee::GridSpec{x_min, x_max, nx, y_min, y_max, ny};
 }
 
-// sigma > 0, cutoff >= sigma, and a window of at most 2^26 lattice points (ee_rules::hill_error).
+// sigma > 0, cutoff >= sigma, and a window of at most 2^26 lattice points (ee::rules::hill_error).
 inline void check_hill(const ee::GridSpec& g, double sigma, double cutoff) {
-    const std::string e = ee_rules::hill_error(g, sigma, cutoff);
+    const std::string e = ee::rules::hill_error(g, sigma, cutoff);
     if (!e.empty()) throw py::value_error(e);
 }
 
-// dt > 0, gamma in [0, 1], kT >= 0 (ee_rules::langevin_error).
+// dt > 0, gamma in [0, 1], kT >= 0 (ee::rules::langevin_error).
 inline void check_langevin_scalars(double dt, double gamma, double kT) {
-    const std::string e = ee_rules::langevin_error(dt, gamma, kT);
+    const std::string e = ee::rules::langevin_error(dt, gamma, kT);
     if (!e.empty()) throw py::value_error(e);
 }
 
-}  // namespace ee_bind
+}  // namespace ee::bind

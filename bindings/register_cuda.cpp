@@ -19,7 +19,7 @@
 #endif
 
 namespace py = pybind11;
-using namespace ee_bind;
+using namespace ee::bind;
 
 #if defined(EE_WITH_CUDA)
 namespace {

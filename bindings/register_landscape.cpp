@@ -8,7 +8,7 @@
 #include "landscape.h"
 
 namespace py = pybind11;
-using namespace ee_bind;
+using namespace ee::bind;
 
 namespace {
 

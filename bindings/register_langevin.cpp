@@ -3,10 +3,11 @@
 #include <pybind11/pybind11.h>
 
 #include "checks.h"
+#include "cpu_isa.h"
 #include "langevin.h"
 
 namespace py = pybind11;
-using namespace ee_bind;
+using namespace ee::bind;
 
 namespace {
 

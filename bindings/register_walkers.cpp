@@ -11,7 +11,7 @@
 #include "wlmc_walkers_cpu.h"
 
 namespace py = pybind11;
-using namespace ee_bind;
+using namespace ee::bind;
 using ee::walkers::CpuWalkers;
 
 namespace {

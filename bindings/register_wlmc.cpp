@@ -16,7 +16,7 @@
 #include "wlmc_args.h"
 
 namespace py = pybind11;
-using namespace ee_bind;
+using namespace ee::bind;
 
 namespace {
 

@@ -6,7 +6,7 @@
 
 #include <cstdint>
 
-namespace ee_torch {
+namespace ee::torch_ops {
 
 // A defined, contiguous CPU tensor of float32 or float64 with `dim` dimensions.
 inline void require_float(const at::Tensor& t, const char* name, int64_t dim) {
@@ -24,4 +24,4 @@ inline void require_dtype_of_theta(const at::Tensor& t, const char* name, const 
                       theta.scalar_type(), ", got ", t.scalar_type());
 }
 
-}  // namespace ee_torch
+}  // namespace ee::torch_ops

@@ -36,9 +36,9 @@ void require_cpu_contiguous(const Tensor& t, const char* name) {
 ee::GridSpec grid_of(c10::ArrayRef<double> grid) {
     TORCH_CHECK_VALUE(grid.size() == 6, "grid: expected [x_min, x_max, nx, y_min, y_max, ny], got ", grid.size(),
                       " numbers");
-    const std::string e = ee_rules::grid_error(grid[0], grid[1], grid[2], grid[3], grid[4], grid[5]);
+    const std::string e = ee::rules::grid_error(grid[0], grid[1], grid[2], grid[3], grid[4], grid[5]);
     TORCH_CHECK_VALUE(e.empty(), "grid: ", e);  // (the operator's argument is the list)
-    return ee_rules::grid_spec(grid[0], grid[1], grid[2], grid[3], grid[4], grid[5]);
+    return ee::rules::grid_spec(grid[0], grid[1], grid[2], grid[3], grid[4], grid[5]);
 }
 
 // A 1-D float64 contiguous view of t (a copy only when t is strided or of another dtype).
@@ -64,7 +64,7 @@ Tensor landscape_step(const Tensor& S, const Tensor& H, c10::ArrayRef<double> gr
         TORCH_CHECK_VALUE(t.dim() == 2 && t.size(0) == g.nx && t.size(1) == g.ny, name, ": expected shape (",
                           g.nx, ", ", g.ny, "), got ", t.sizes());
     TORCH_CHECK_VALUE(S.data_ptr() != H.data_ptr(), "H: expected another tensor than S");
-    const std::string hill = ee_rules::hill_error(g, sigma, cutoff);
+    const std::string hill = ee::rules::hill_error(g, sigma, cutoff);
     TORCH_CHECK_VALUE(hill.empty(), hill);
     const Tensor px = points(x, -1, "x");
     const int64_t n = px.size(0);
@@ -100,7 +100,7 @@ void langevin(const Tensor& theta, const Tensor& v, const Tensor& grad, const Te
         TORCH_CHECK_VALUE(t.numel() == n, name, ": expected ", n, " elements (those of theta), got ", t.numel());
     }
     TORCH_CHECK_VALUE(theta.data_ptr() != v.data_ptr(), "v: expected another tensor than theta");
-    const std::string scalars = ee_rules::langevin_error(dt, gamma, kT);
+    const std::string scalars = ee::rules::langevin_error(dt, gamma, kT);
     TORCH_CHECK_VALUE(scalars.empty(), scalars);
     TORCH_CHECK_VALUE(step.defined() && step.device().is_cpu() && step.numel() == 1 &&
                           at::isIntegralType(step.scalar_type(), /*includeBool=*/false),

@@ -45,8 +45,8 @@ ee::MlpBatchSpec spec_of(c10::IntArrayRef sizes, c10::IntArrayRef acts, c10::Int
     return s;
 }
 
-using ee_torch::require_dtype_of_theta;
-using ee_torch::require_float;
+using ee::torch_ops::require_dtype_of_theta;
+using ee::torch_ops::require_float;
 
 // Checks theta (K x P) and X (N x d_0) against the spec; returns P.
 int64_t check_inputs(const ee::MlpBatchSpec& s, const Tensor& theta, const Tensor& X) {
@@ -75,7 +75,7 @@ std::tuple<Tensor, Tensor> mlp_batch(const Tensor& theta, const Tensor& X, c10::
     check_inputs(s, theta, X);
     const int64_t K = theta.size(0), N = X.size(0);
     Tensor out = at::empty({K, N, s.sizes.back()}, theta.options());
-    static ee_torch::RecycledStorage cache_slot;  // megabytes a step for many walkers
+    static ee::torch_ops::RecycledStorage cache_slot;  // megabytes a step for many walkers
     Tensor cache = cache_slot.empty(cache_shape(s, K, N), theta.options());
     if (K == 0 || N == 0) return {out, cache};
     at::parallel_for(0, K, 1, [&](int64_t k0, int64_t k1) {
@@ -103,7 +103,7 @@ Tensor mlp_batch_backward(const Tensor& theta, const Tensor& X, const Tensor& ca
     require_dtype_of_theta(grad_out, "grad_out", theta);
     TORCH_CHECK_VALUE(grad_out.size(0) == K && grad_out.size(1) == N && grad_out.size(2) == s.sizes.back(),
                       "grad_out: expected shape (", K, ", ", N, ", ", s.sizes.back(), "), got ", grad_out.sizes());
-    static ee_torch::RecycledStorage grad_slot;
+    static ee::torch_ops::RecycledStorage grad_slot;
     Tensor grad = grad_slot.empty({K, s.n_params()}, theta.options());
     if (K == 0) return grad;
     if (N == 0) return grad.zero_();

@@ -18,8 +18,8 @@ namespace {
 
 using at::Tensor;
 
-using ee_torch::require_dtype_of_theta;
-using ee_torch::require_float;
+using ee::torch_ops::require_dtype_of_theta;
+using ee::torch_ops::require_float;
 
 ee::NetBatchSpec checked_spec(const Tensor& theta, const Tensor& X, c10::IntArrayRef spec) {
     require_float(theta, "theta", 2);

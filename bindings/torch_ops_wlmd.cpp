@@ -104,7 +104,7 @@ void wlmd_native(const Tensor& theta, const Tensor& v, const Tensor& good_theta,
                  const Tensor& active, const Tensor& trips, const Tensor& last_end, const Tensor& X,
                  const Tensor& targets, const Tensor& labels, const Tensor& bound, c10::IntArrayRef model_codes,
                  c10::IntArrayRef ints, c10::ArrayRef<double> reals, int64_t n_steps) {
-    ee_torch::require_float(theta, "theta", 2);
+    ee::torch_ops::require_float(theta, "theta", 2);
     const at::ScalarType T = theta.scalar_type();
     const int64_t K = theta.size(0), P = theta.size(1);
     TORCH_CHECK_VALUE(K >= 1 && K <= (int64_t{1} << 20), "theta: expected 1 to 2^20 walkers, got ", K);
@@ -136,12 +136,12 @@ void wlmd_native(const Tensor& theta, const Tensor& v, const Tensor& good_theta,
     TORCH_CHECK_VALUE(c.deposits_per_step >= 1, "ints: deposits_per_step >= 1");
     for (double r : reals) TORCH_CHECK_VALUE(!std::isnan(r), "reals: expected numbers, got NaN");
     c.cv.alpha = reals[0];
-    const std::string ge = ee_rules::grid_error(reals[1], reals[2], reals[3], reals[4], reals[5], reals[6]);
+    const std::string ge = ee::rules::grid_error(reals[1], reals[2], reals[3], reals[4], reals[5], reals[6]);
     TORCH_CHECK_VALUE(ge.empty(), "grid: ", ge);
-    c.grid = ee_rules::grid_spec(reals[1], reals[2], reals[3], reals[4], reals[5], reals[6]);
+    c.grid = ee::rules::grid_spec(reals[1], reals[2], reals[3], reals[4], reals[5], reals[6]);
     c.sigma = reals[7];
     c.cutoff = reals[8];
-    const std::string he = ee_rules::hill_error(c.grid, c.sigma, c.cutoff);
+    const std::string he = ee::rules::hill_error(c.grid, c.sigma, c.cutoff);
     TORCH_CHECK_VALUE(he.empty(), he);
     c.wall_lo[0] = reals[9];
     c.wall_lo[1] = reals[10];
@@ -163,7 +163,7 @@ void wlmd_native(const Tensor& theta, const Tensor& v, const Tensor& good_theta,
                           std::isfinite(c.t3) && c.t3 < c.t2,
                       "schedule: expected finite f_max, t1 > 0, t2 and t3 < t2");
     TORCH_CHECK_VALUE(std::isfinite(c.ends_lo) && std::isfinite(c.ends_hi), "ends: expected finite numbers");
-    const std::string le = ee_rules::langevin_error(c.dt, c.gamma, c.kT);
+    const std::string le = ee::rules::langevin_error(c.dt, c.gamma, c.kT);
     TORCH_CHECK_VALUE(le.empty(), le);
 
     require(v, "v", T, {K, P});
@@ -212,7 +212,7 @@ void wlmd_native(const Tensor& theta, const Tensor& v, const Tensor& good_theta,
 // targets / labels the loss needs checked.
 ee::CvSpec cv_spec_of(const Tensor& out, const Tensor& targets, const Tensor& labels, c10::IntArrayRef ints,
                       double alpha) {
-    ee_torch::require_float(out, "out", 3);
+    ee::torch_ops::require_float(out, "out", 3);
     ee::CvSpec c;
     TORCH_CHECK_VALUE(ints.size() == 5, "ints: expected [n_train, n_test, loss, cv_y, logit_y], got ", ints.size(),
                       " numbers");

@@ -15,7 +15,7 @@
 #include <cstdint>
 #include <mutex>
 
-namespace ee_torch {
+namespace ee::torch_ops {
 
 // empty(sizes, options): a contiguous tensor on the storage this slot keeps between calls, or on a
 // new one (kept instead) when the kept one is still in use or too small; requests above max_bytes
@@ -38,4 +38,4 @@ struct RecycledStorage {
     }
 };
 
-}  // namespace ee_torch
+}  // namespace ee::torch_ops

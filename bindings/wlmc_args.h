@@ -15,7 +15,7 @@
 #include "wlmc_walker.h"
 #include "wlmc_walkers_image.h"
 
-namespace ee_bind {
+namespace ee::bind {
 
 namespace py = pybind11;
 
@@ -223,4 +223,4 @@ inline py::dict stats_dict(const std::vector<double>& s) {
     return d;
 }
 
-}  // namespace ee_bind
+}  // namespace ee::bind

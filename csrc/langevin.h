@@ -27,9 +27,5 @@ void langevin_cpu_at(T* theta, T* v, const T* grad, const T* bound, T bound_scal
 template <class T>
 void normal_cpu(uint64_t seed, uint64_t step, int64_t n, T* out);
 
-// The instruction-set level the loops run at on this CPU ("baseline", "x86-64-v3", "x86-64-v4").
-const char* cpu_isa_name();
-// 0 (baseline), 3 (x86-64-v3) or 4 (x86-64-v4).
-int cpu_isa_level();
 
 }  // namespace ee

@@ -2,7 +2,7 @@
 // build adds the matching -march flag to this file.
 #include "langevin_isa.h"
 
-#include "langevin_loops.h"
+#include "langevin_loops.inc"
 
 #ifndef EE_ISA
 #define EE_ISA base
@@ -18,6 +18,7 @@
 
 namespace ee {
 namespace EE_ISA {
+namespace {
 
 EE_FLATTEN bool langevin_f32(float* theta, float* v, const float* grad, const float* bound, float b0, int64_t n,
                   float dt, float c1, float amp, uint64_t seed, uint64_t step, uint64_t e0) {
@@ -36,6 +37,10 @@ EE_FLATTEN void normal_f32(uint64_t seed, uint64_t step, int64_t n, float* out) 
 EE_FLATTEN void normal_f64(uint64_t seed, uint64_t step, int64_t n, double* out) {
     loops::normal_loop<double>(seed, step, n, out);
 }
+
+}  // namespace
+
+LangevinKernels langevin_kernels() { return LangevinKernels{&langevin_f32, &langevin_f64, &normal_f32, &normal_f64}; }
 
 }  // namespace EE_ISA
 }  // namespace ee

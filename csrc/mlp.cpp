@@ -1,7 +1,7 @@
 // Incremental MLP forward pass (see mlp.h).
 #include "mlp.h"
 
-#include "isa_table.h"
+#include "cpu_isa.h"
 #include "mlp_isa.h"
 
 #include <math.h>

@@ -2,7 +2,7 @@
 // instruction-set level.
 #include "mlp_batch.h"
 
-#include "isa_table.h"
+#include "cpu_isa.h"
 
 namespace ee {
 

@@ -15,6 +15,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "cpu_isa.h"
+
 namespace ee {
 
 // The activation cache of K walkers on N rows: K x C x H x MLP_CACHE_CHUNK values, C = ceil(N / 128)
@@ -64,15 +66,6 @@ struct MlpBatchKernels {
                        int64_t, int64_t, double*);
 };
 
-#define EE_DECLARE_MLP_BATCH_ISA(NS) \
-    namespace NS {                   \
-    MlpBatchKernels mlp_batch_kernels(); \
-    }
-
-EE_DECLARE_MLP_BATCH_ISA(base)
-#if defined(EE_HAVE_ISA_LEVELS)
-EE_DECLARE_MLP_BATCH_ISA(v3)
-EE_DECLARE_MLP_BATCH_ISA(v4)
-#endif
+EE_DECLARE_ISA_TABLE(MlpBatchKernels, mlp_batch_kernels)
 
 }  // namespace ee

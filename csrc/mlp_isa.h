@@ -3,6 +3,8 @@
 
 #include <cstdint>
 
+#include "cpu_isa.h"
+
 namespace ee {
 
 struct MlpRowKernels {
@@ -17,16 +19,7 @@ struct MlpRowKernels {
                        double* work);
 };
 
-#define EE_DECLARE_MLP_ISA(NS) \
-    namespace NS {             \
-    MlpRowKernels mlp_row_kernels(); \
-    }
-
-EE_DECLARE_MLP_ISA(base)
-#if defined(EE_HAVE_ISA_LEVELS)
-EE_DECLARE_MLP_ISA(v3)
-EE_DECLARE_MLP_ISA(v4)
-#endif
+EE_DECLARE_ISA_TABLE(MlpRowKernels, mlp_row_kernels)
 
 // The kernels for the best ISA level of this CPU.
 const MlpRowKernels& mlp_rows();

@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "isa_table.h"
+#include "cpu_isa.h"
 
 namespace ee {
 

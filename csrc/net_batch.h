@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "cpu_isa.h"
 #include "kinds.h"
 
 namespace ee {
@@ -64,15 +65,6 @@ struct NetBatchKernels {
                        double*);
 };
 
-#define EE_DECLARE_NET_BATCH_ISA(NS) \
-    namespace NS {                   \
-    NetBatchKernels net_batch_kernels(); \
-    }
-
-EE_DECLARE_NET_BATCH_ISA(base)
-#if defined(EE_HAVE_ISA_LEVELS)
-EE_DECLARE_NET_BATCH_ISA(v3)
-EE_DECLARE_NET_BATCH_ISA(v4)
-#endif
+EE_DECLARE_ISA_TABLE(NetBatchKernels, net_batch_kernels)
 
 }  // namespace ee

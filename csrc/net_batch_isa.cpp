@@ -1,6 +1,6 @@
-// One instruction-set level of the batched network loops (net_batch_loops.h); EE_ISA names the
+// One instruction-set level of the batched network loops (net_batch_loops.inc); EE_ISA names the
 // namespace (base, v3, v4) and the build adds the matching -march flag (and contraction) to this file.
-#include "net_batch_loops.h"
+#include "net_batch_loops.inc"
 
 #ifndef EE_ISA
 #define EE_ISA base

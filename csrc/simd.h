@@ -1,6 +1,6 @@
 // SIMD registers for the batched loops of one instruction-set level (GCC/Clang vector extensions,
 // 64 bytes under AVX-512, else 32), their lane sums, the maths over them (1 / q, tanh) and the
-// activations over runs of values: shared by mlp_batch_loops.h and net_batch_loops.h. Internal
+// activations over runs of values: shared by mlp_batch_loops.inc and net_batch_loops.inc. Internal
 // linkage: each ISA object that includes it keeps its own copy.
 #pragma once
 

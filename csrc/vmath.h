@@ -8,7 +8,7 @@
 #include "philox.h"
 
 namespace ee {
-namespace {  // internal linkage: each ISA object keeps its own copy (see langevin_loops.h)
+namespace {  // internal linkage: each ISA object keeps its own copy (see langevin_loops.inc)
 namespace vmath {
 
 inline double bits_to_double(uint64_t b) {

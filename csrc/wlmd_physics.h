@@ -181,14 +181,21 @@ inline double wall_force(double z, double lo, double hi, double c) {
     return (2 * c) * (std::max(z - hi, 0.0) + std::min(z - lo, 0.0));
 }
 
-// physics.count_round_trips for one walker: last_end -1 none, 0 low, 1 high; returns the trips added.
+// physics.count_round_trips for one walker: last_end -1 none, else the end touched last (0 low,
+// 1 high) + 2 x (passages so far, mod 2); a round trip is every second passage between the ends
+// (statistics.round_trips). Returns the trips added.
 inline int64_t round_trip(double x, bool live, double lo, double hi, int64_t& last_end) {
     const double span = hi - lo;
-    const bool low = live && x < lo + 0.1 * span;
-    const bool high = live && x > hi - 0.1 * span;
-    const int64_t trip = (low && last_end == 1) ? 1 : 0;
-    last_end = low ? 0 : (high ? 1 : last_end);
-    return trip;
+    const int64_t end = (live && x < lo + 0.1 * span) ? 0 : ((live && x > hi - 0.1 * span) ? 1 : -1);
+    if (end < 0) return 0;
+    if (last_end < 0) {
+        last_end = end;
+        return 0;
+    }
+    if (end == last_end % 2) return 0;
+    const int64_t odd = 1 - last_end / 2;  // the parity of the passages after this one
+    last_end = end + 2 * odd;
+    return odd ? 0 : 1;
 }
 
 }  // namespace ee

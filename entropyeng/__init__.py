@@ -8,8 +8,9 @@ and the pure-torch reference of every kernel (:mod:`entropyeng.reference`).
 
 The folders: ``kernels/`` (the checked kernel API, the torch operators, the backends), ``wlmc/``
 (the Monte Carlo chain, its walkers, replica exchange), ``wlmd/`` (molecular dynamics), ``analysis/``
-(readouts, SGD baselines, figures), ``tasks/``, ``train/``, ``cli/`` (the ``entropyeng`` command, a
-module per command), ``reference/``.
+(readouts, SGD baselines, figures), ``tasks/``, ``train/``, ``harvest/``, ``sweep/``, ``runs/`` (a
+run's config, directory, sampler and loop), ``cli/`` (the ``entropyeng`` command, a module per
+command), ``benchmarks/`` (the benchmark table), ``reference/``.
 
 The names load on first use (PEP 562): ``import entropyeng`` itself imports neither torch nor
 numpy (nor logging: the package's logger gets its ``NullHandler`` where it first logs, in
@@ -40,15 +41,9 @@ del TYPE_CHECKING
 #: public name -> (module that defines it, attribute)
 _NAMES = {"Grid": ("grid", "Grid"), "Landscape": ("landscape", "Landscape"), "WLMC": ("wlmc", "WLMC"),
           "REWL": ("wlmc", "REWL"), "WLMD": ("wlmd", "WLMD"), "WLMDError": ("wlmd", "WLMDError"),
-          "WalkerDropped": ("wlmd", "WalkerDropped"), "Sampler": ("sampler", "Sampler"),
-          "WalkersWLMD": ("wlmd", "WLMD")}  # the many-walker sampler of versions <= 0.1 is WLMD(..., walkers=K)
+          "WalkerDropped": ("wlmd", "WalkerDropped"), "Sampler": ("sampler", "Sampler")}
 
-#: the module paths of versions <= 0.1 (before the folders), still importable
-_MOVED = {"ops": "kernels.ops", "backends": "kernels.backends", "plot": "analysis.plot",
-          "baselines": "analysis.baselines", "rewl": "wlmc.rewl", "integrators": "wlmd.integrators",
-          "presets": "wlmd.presets"}
-
-_SUBPACKAGES = ("analysis", "bench", "cli", "grid", "harvest", "kernels", "landscape", "reference", "runs", "sweep",
+_SUBPACKAGES = ("analysis", "benchmarks", "cli", "grid", "harvest", "kernels", "landscape", "reference", "runs", "sweep",
                 "tasks", "train", "wlmc", "wlmd")
 
 
@@ -56,8 +51,6 @@ def __getattr__(name):
     if name in _NAMES:
         module, attr = _NAMES[name]
         value = getattr(_importlib.import_module(f"{__name__}.{module}"), attr)
-    elif name in _MOVED:
-        value = _importlib.import_module(f"{__name__}.{_MOVED[name]}")
     elif name in _SUBPACKAGES:
         value = _importlib.import_module(f"{__name__}.{name}")
     else:
@@ -67,27 +60,8 @@ def __getattr__(name):
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_NAMES) | set(_MOVED) | set(_SUBPACKAGES))
+    return sorted(set(globals()) | set(_NAMES) | set(_SUBPACKAGES))
 
-
-class _MovedModules:  # a meta path finder and its loader (importlib.abc costs 10 ms)
-    """``import entropyeng.ops`` (a 0.1 path) gives the module where it lives now."""
-
-    def find_spec(self, fullname, path=None, target=None):
-        parent, _, short = fullname.rpartition(".")
-        if parent == __name__ and short in _MOVED:
-            return _util.spec_from_loader(fullname, self)
-        return None
-
-    def create_module(self, spec):
-        return _importlib.import_module(f"{__name__}.{_MOVED[spec.name.rpartition('.')[2]]}")
-
-    def exec_module(self, module):
-        pass
-
-
-if not any(isinstance(f, _MovedModules) for f in _sys.meta_path):
-    _sys.meta_path.append(_MovedModules())
 
 def _say_if_the_engine_is_missing():
     """One line on stderr when the package is imported from a source tree that has no compiled
@@ -106,5 +80,5 @@ def _say_if_the_engine_is_missing():
 
 _say_if_the_engine_is_missing()
 
-__all__ = ["Grid", "Landscape", "Sampler", "WLMC", "REWL", "WLMD", "WLMDError", "WalkersWLMD", "WalkerDropped", "kernels",
+__all__ = ["Grid", "Landscape", "Sampler", "WLMC", "REWL", "WLMD", "WLMDError", "WalkerDropped", "kernels",
            "analysis", "reference", "__version__"]

@@ -49,8 +49,9 @@ class Landscape:
 
     def flatness(self) -> float:
         """min / mean of the histogram over the visited cells (1 is perfectly flat)."""
-        h = self.histogram[self.visited]
-        return float(h.min() / h.mean()) if h.size else 0.0
+        from .statistics import flatness
+
+        return flatness(self.histogram)
 
     def save(self, path) -> None:
         """Write an .npz file (atomically: temp file, fsync, rename). Only the block of cells that

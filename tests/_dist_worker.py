@@ -8,41 +8,28 @@ import sys
 
 import numpy as np
 import torch
-from torch import nn
 
-from entropyeng import WLMD, Grid
+from entropyeng import Grid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the tests' conftest: the exact case
+from conftest import exact_case, exact_wlmd  # noqa: E402
 
 
-def exact_case(walkers, steps, seed, sync_every, timeout_s, schedule=None):
-    nA, nB = 3, 2
-    model = nn.Sequential(nn.Linear(5, 1, bias=False)).double()
-    with torch.no_grad():
-        model[0].weight.fill_(0.3)
-    eye = torch.eye(5, dtype=torch.float64)
-    train = (eye[:nA], torch.zeros(nA, 1, dtype=torch.float64))
-    test = (eye[nA:], torch.zeros(nB, 1, dtype=torch.float64))
-    xa, yb = math.log(1 / nA), math.log(1 / nB)
-    grid = Grid(-5.0, 1.0, 120, -5.0, 1.5, 130)
-    world = int(os.environ["WORLD_SIZE"])
-    total = walkers * world
-    return WLMD(model, train, test, loss="mse", grid=grid, sigma=0.15, cutoff=0.6,
-                walls=dict(x_min=-4.0, y_min=-4.0, x_max=xa, y_max=yb), wall_c=30.0,
-                schedule=schedule or dict(f_max=0.08, t1=min(1e4, steps * total / 2), t2=steps * total / 2, t3=0.0),
-                dt=0.01, gamma=0.1, bound=1.0,
-                seed=seed, walkers=walkers, distributed=True, sync_every=sync_every, timeout_s=timeout_s)
+def exact_sampler(walkers, steps, seed, sync_every, timeout_s, schedule=None):
+    total = walkers * int(os.environ["WORLD_SIZE"])
+    kw = dict(schedule=schedule) if schedule else {}
+    return exact_wlmd(steps * total, seed=seed, walkers=walkers, distributed=True, sync_every=sync_every,
+                      timeout_s=timeout_s, **kw)
 
 
 def rewl_main(out, stages, steps):
     """The exact case under REWL spread over the ranks; rank 0 writes the joined landscape."""
     from entropyeng.wlmc.rewl import REWL
 
-    model = nn.Sequential(nn.Linear(5, 1, bias=False))
-    with torch.no_grad():
-        model[0].weight.fill_(0.5)
-    eye = np.eye(5)
+    model, train, test = exact_case(3, 2)
     xa, yb = math.log(4 / 3), math.log(4 / 2)
     grid = Grid(xa - 4.5, xa + 0.5, 50, yb - 4.5, yb + 0.5, 50)
-    r = REWL(model, (eye[:3], np.zeros(3)), (eye[3:], np.zeros(2)), loss="mse", metric="loss", grid=grid, windows=3,
+    r = REWL(model, train, test, loss="mse", metric="loss", grid=grid, windows=3,
              overlap=0.75, walkers_per_window=2, seed=1, exchange_every=5000, threads=1, distributed=True,
              timeout_s=60)
     r.run_stages(stages, steps)
@@ -76,7 +63,7 @@ def main():
     a = p.parse_args()
     torch.set_num_threads(1)
     schedule = dict(zip(("f_max", "t1", "t2", "t3"), map(float, a.schedule.split(",")))) if a.schedule else None
-    w = exact_case(a.walkers, a.steps, a.seed, a.sync_every, a.timeout, schedule)
+    w = exact_sampler(a.walkers, a.steps, a.seed, a.sync_every, a.timeout, schedule)
     rank = w.rank
     if a.resume:
         w.load_checkpoint(a.resume)

@@ -106,7 +106,7 @@ def test_compare_figure_holds_the_error_bars(tmp_path):
     import matplotlib.pyplot as plt
 
     # redraw to read the limits the function chose
-    from entropyeng import plot
+    from entropyeng.analysis import plot
 
     seen = {}
     orig = plt.subplots

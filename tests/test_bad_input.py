@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 from conftest import to_numpy
 
-from entropyeng import Grid, backends, kernels
+from entropyeng import Grid, kernels
+
+from entropyeng.kernels import backends
 
 G = Grid(0.0, 1.0, 10, 0.0, 1.0, 10)
 
@@ -138,9 +140,32 @@ def test_unknown_backend(monkeypatch, backend_name, env, exc):
 
 def test_environment_variable_selects_default(monkeypatch):
     monkeypatch.setenv("ENTROPYENG_BACKEND", "torch")
-    assert backends.resolve(None, np.zeros(3)) == "torch"
+    assert backends.select(None, np.zeros(3)) == "torch"
     monkeypatch.delenv("ENTROPYENG_BACKEND")
-    assert backends.resolve(None, np.zeros(3)) == backends.available()[-2 if "cpp" in backends.available() else -1]
+    assert backends.select(None, np.zeros(3)) == backends.available()[-2 if "cpp" in backends.available() else -1]
+
+
+def test_one_rule_chooses_the_backend_of_the_kernels_and_the_samplers(monkeypatch):
+    """backends.select serves the checked API, WLMC and REWL; WLMD has no backend argument (its
+    operators follow the model's device) and reports what runs its step."""
+    import torch
+
+    from entropyeng import WLMC, WLMD
+
+    monkeypatch.delenv("ENTROPYENG_BACKEND", raising=False)
+    cuda = "cuda" in backends.available()
+    assert backends.select(None, walkers=4) == ("cuda" if cuda else backends.available()[0])
+    with pytest.raises(ValueError, match="several walkers"):
+        backends.select("torch", walkers=4)
+    monkeypatch.setenv("ENTROPYENG_BACKEND", "torch")
+    model = torch.nn.Sequential(torch.nn.Linear(2, 1))
+    X, y = np.eye(2), np.zeros(2)
+    assert WLMC(model, (X, y), (X, y), loss="mse", metric="loss").backend == "torch"
+    with pytest.raises(TypeError):
+        WLMD(model, (torch.eye(2), torch.zeros(2, 1)), (torch.eye(2), torch.zeros(2, 1)), loss="mse", steps=10,
+             backend="cpp")
+    w = WLMD(model, (torch.eye(2), torch.zeros(2, 1)), (torch.eye(2), torch.zeros(2, 1)), loss="mse", steps=10)
+    assert w.backend == backends.for_operator(torch.zeros(1))
 
 
 def test_cuda_backend_refuses_cpu_arrays():

@@ -6,14 +6,14 @@ import sys
 
 import pytest
 
-from entropyeng import backends
+from entropyeng.kernels import backends
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 
 @pytest.mark.skipif("cpp" not in backends.available(), reason="the compiled extension is not built")
 def test_the_gpu_section_runs_its_cases_on_the_cpu():
-    from entropyeng.bench.gpu_cases import gpu_section
+    from entropyeng.benchmarks.gpu_cases import gpu_section
 
     rows = gpu_section("cpu", quick=True)
     assert rows["spiral regression W = 30, 1 walker(s), no graph captured"]["us_per_step"] > 0  # no graphs on a CPU

@@ -3,7 +3,7 @@ and the date, with the numbers the run measured (synthetic results here: no timi
 
 import datetime
 
-from entropyeng.bench.markdown import write
+from entropyeng.benchmarks.markdown import write
 
 RESULT = {
     "kernels": dict(rows=[dict(kernel="deposit, 1 hill", cpp_us=9.1, torch_us=236.0, speedup=25.9, note="")],

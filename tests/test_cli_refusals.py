@@ -293,15 +293,22 @@ def test_a_toml_nested_too_deeply_and_a_landscape_of_objects_are_one_line(tmp_pa
 
 
 def test_importing_the_package_and_its_command_loads_no_torch(tmp_path):
-    """``import entropyeng`` (PEP 562: names load on first use) and ``entropyeng.cli`` import neither
-    torch nor numpy; the 0.1 module paths and the public names still resolve."""
-    code = ("import sys, entropyeng, entropyeng.cli; heavy = [m for m in ('torch', 'numpy') if m in sys.modules]; "
-            "import entropyeng.ops, entropyeng.presets; from entropyeng import WLMD, Grid, kernels, backends; "
-            "print(heavy, entropyeng.ops.__name__, entropyeng.presets.__name__, WLMD.__module__, backends.__name__)")
+    """``import entropyeng`` (PEP 562: names load on first use), ``entropyeng.cli`` and the run layer
+    import neither torch nor numpy; the public names resolve; the 0.1 module paths are gone (one
+    API), and a module reloads as itself."""
+    code = ("import sys, importlib, entropyeng, entropyeng.cli, entropyeng.runs; "
+            "heavy = [m for m in ('torch', 'numpy') if m in sys.modules]; "
+            "from entropyeng import WLMD, Grid, Sampler, kernels; from entropyeng.kernels import backends, ops; "
+            "gone = []\n"
+            "for old in ('ops', 'backends', 'plot', 'baselines', 'rewl', 'integrators', 'presets', 'bench'):\n"
+            "    try:\n        importlib.import_module('entropyeng.' + old)\n"
+            "    except ModuleNotFoundError:\n        gone.append(old)\n"
+            "from entropyeng.wlmd import presets; presets.PRESETS = None; importlib.reload(presets)\n"
+            "print(heavy, len(gone), WLMD.__module__, Sampler.__module__, backends.__name__, presets.PRESETS is not None)")
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["[]", "entropyeng.kernels.ops", "entropyeng.wlmd.presets",
-                                  "entropyeng.wlmd.sampler", "entropyeng.kernels.backends"]
+    assert out.stdout.split() == ["[]", "8", "entropyeng.wlmd.sampler", "entropyeng.sampler", "entropyeng.kernels.backends",
+                                  "True"]
 
 
 def test_ctrl_c_while_the_commands_load_is_one_line_and_130(tmp_path):

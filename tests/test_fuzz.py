@@ -8,7 +8,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from entropyeng import Grid, backends, kernels
+from entropyeng import Grid, kernels
+
+from entropyeng.kernels import backends
 
 core = backends.core()
 pytestmark = pytest.mark.skipif(core is None, reason="the compiled extension is not built")

@@ -13,7 +13,8 @@ from torch import nn
 from entropyeng import WLMC, Grid
 from entropyeng.cli import main
 from entropyeng.harvest import Harvest, frozen_bias, harvest_wlmc, load_model, marginal
-from entropyeng.harvest.stats import autocorrelation_time, round_trips, thin
+from entropyeng.statistics import autocorrelation_time, round_trips, thin
+from conftest import exact_case
 
 CPP = pytest.mark.cpp
 NA, NB = 3, 2
@@ -22,14 +23,10 @@ GRID = Grid(XA - 4.5, XA + 0.5, 50, YB - 4.5, YB + 0.5, 50)
 
 
 def _model():
-    m = nn.Sequential(nn.Linear(NA + NB, 1, bias=False))
-    with torch.no_grad():
-        m[0].weight.fill_(0.5)
-    return m
+    return exact_case(NA, NB)[0]
 
 
-EYE = np.eye(NA + NB)
-TRAIN, TEST = (EYE[:NA], np.zeros(NA)), (EYE[NA:], np.zeros(NB))
+TRAIN, TEST = exact_case(NA, NB)[1:]
 
 
 def _walker(seed, **kw):
@@ -85,9 +82,8 @@ def _md_sampler(seed, walls=(), **kw):
     tenths and a small dt keep the walker on the grid)."""
     from entropyeng import WLMD
 
-    eye = torch.eye(NA + NB, dtype=torch.float64)
-    zeros = torch.zeros(NA + NB, 1, dtype=torch.float64)
-    return WLMD(_model().double(), (eye[:NA], zeros[:NA]), (eye[NA:], zeros[NA:]), loss="mse", grid=GRID, sigma=0.2,
+    model, train, test = exact_case(NA, NB, dtype=torch.float64)
+    return WLMD(model, train, test, loss="mse", grid=GRID, sigma=0.2,
                 cutoff=0.8, bound=2.0, integrator="baoab", dt=0.02, gamma=0.5, seed=seed, compile="eager",
                 walls=dict(walls, y_min=Y_WALLS[0], y_max=Y_WALLS[1]), wall_c=300.0, **kw)
 

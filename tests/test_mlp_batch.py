@@ -10,7 +10,9 @@ import pytest
 import torch
 from torch import nn
 
-from entropyeng import WLMD, Grid, ops, reference
+from entropyeng import WLMD, Grid, reference
+
+from entropyeng.kernels import ops
 from entropyeng.reference.mlp_batch import cache_shape
 from entropyeng.tasks import regression_mlp, spiral_regression
 from entropyeng.wlmd.models import mlp_layout
@@ -259,7 +261,8 @@ def test_model_kernel_is_checked():
 
 CHECK_LEVEL = r"""
 import json, torch
-from entropyeng import _core, ops, reference
+from entropyeng import _core, reference
+from entropyeng.kernels import ops
 from entropyeng.tasks import mnist_cnn
 from entropyeng.wlmd.models import net_layout
 errs = {"isa": _core.cpu_isa}

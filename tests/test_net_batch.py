@@ -11,7 +11,9 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from entropyeng import WLMD, Grid, ops, reference
+from entropyeng import WLMD, Grid, reference
+
+from entropyeng.kernels import ops
 from entropyeng.tasks import mnist_cnn
 from entropyeng.wlmd.models import net_layout
 

@@ -9,10 +9,13 @@ import pytest
 import torch
 from torch import nn
 
-from entropyeng import WLMD, Grid, backends, kernels, ops
+from entropyeng import WLMD, Grid, kernels
+
+from entropyeng.kernels import backends, ops
 from entropyeng.wlmd import models
 from entropyeng.wlmd.state import State
 from entropyeng.wlmd.step import make_step
+from conftest import EXACT_XA, EXACT_YB, exact_wlmd
 
 CPP = pytest.mark.cpp  # skipped without the compiled extension (conftest.py)
 
@@ -117,7 +120,7 @@ def test_the_cpp_operators_load_where_they_are_built():
         assert ops.COMPILED_OPERATORS == built
     if not built:
         pytest.skip("the C++ operators are not built here (a build without torch importable)")
-    probe = ("import torch; from entropyeng import ops; t = torch.linspace(-1, 1, 5, dtype=torch.float64); "
+    probe = ("import torch; from entropyeng.kernels import ops; t = torch.linspace(-1, 1, 5, dtype=torch.float64); "
              "v = torch.zeros_like(t); ops.langevin(t, v, t, torch.ones_like(t), 0.1, 0.5, 1.0, 3, torch.tensor(4), 0); "
              "print(ops.COMPILED_OPERATORS, repr(t.tolist()))")
     runs = {}
@@ -298,16 +301,9 @@ def test_float32_model_gives_the_exact_slopes():
     the two runs of test_wlmd.py's exact check."""
     out = {}
     for dtype in (torch.float32,):
-        model = nn.Sequential(nn.Linear(5, 1, bias=False)).to(dtype)
-        with torch.no_grad():
-            model[0].weight.fill_(0.3)
-        eye = torch.eye(5, dtype=dtype)
-        train, test = (eye[:3], torch.zeros(3, 1, dtype=dtype)), (eye[3:], torch.zeros(2, 1, dtype=dtype))
-        xa, yb = math.log(1 / 3), math.log(1 / 2)
-        grid = Grid(-5.0, 1.0, 120, -5.0, 1.5, 130)
-        w = WLMD(model, train, test, loss="mse", grid=grid, sigma=0.15, cutoff=0.6,
-                 walls=dict(x_min=-4.0, y_min=-4.0, x_max=xa, y_max=yb), wall_c=30.0,
-                 schedule=dict(f_max=0.08, t1=1e4, t2=1.5e5, t3=0.0), dt=0.01, gamma=0.1, bound=1.0, seed=1)
+        xa, yb = EXACT_XA, EXACT_YB
+        w = exact_wlmd(300_000, dtype=dtype)
+        grid = w.grid
         w.run(300_000)
         assert w.theta.dtype == dtype and w.landscape.entropy.dtype == np.float64
         L = w.landscape

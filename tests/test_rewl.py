@@ -10,6 +10,7 @@ from torch import nn
 
 from entropyeng import Grid
 from entropyeng.wlmc.rewl import REWL, window_ranges
+from conftest import exact_case
 
 CPP = pytest.mark.cpp  # skipped without the compiled extension (conftest.py)
 NA, NB = 3, 2
@@ -18,14 +19,10 @@ GRID = Grid(XA - 4.5, XA + 0.5, 50, YB - 4.5, YB + 0.5, 50)
 
 
 def exact_rewl(**kw):
-    model = nn.Sequential(nn.Linear(5, 1, bias=False))
-    with torch.no_grad():
-        model[0].weight.fill_(0.5)
-    eye = np.eye(5)
+    model, train, test = exact_case(NA, NB)
     args = dict(windows=3, overlap=0.75, walkers_per_window=2, seed=1, exchange_every=20_000)
     args.update(kw)
-    return REWL(model, (eye[:NA], np.zeros(NA)), (eye[NA:], np.zeros(NB)), loss="mse", metric="loss", grid=GRID,
-                **args)
+    return REWL(model, train, test, loss="mse", metric="loss", grid=GRID, **args)
 
 
 def test_window_ranges_cover_the_axis_with_the_overlap():

@@ -10,52 +10,40 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 import entropyeng
-from entropyeng import REWL, WLMC, WLMD, Grid, Sampler
+from entropyeng import REWL, WLMC, Grid, Sampler
+
+from conftest import exact_case, exact_wlmd
 
 pytestmark = pytest.mark.cpp
 
-EYE = np.eye(5)
 XA, YB = math.log(4 / 3), math.log(4 / 2)
 
 
-def _model(w0=0.5, dtype=torch.float64):
-    m = nn.Sequential(nn.Linear(5, 1, bias=False)).to(dtype)
-    with torch.no_grad():
-        m[0].weight.fill_(w0)
-    return m
-
-
 def _problem(dtype=torch.float64):
-    """The exact case as a problem object (what ``load`` takes): 3 train rows, 2 test rows, MSE."""
-    eye = torch.eye(5, dtype=dtype)
-    return SimpleNamespace(make_model=lambda seed: _model(0.3, dtype), train=(eye[:3], torch.zeros(3, 1, dtype=dtype)),
-                           test=(eye[3:], torch.zeros(2, 1, dtype=dtype)), loss="mse", metric="loss")
+    """The exact case as a problem object (what ``load`` takes)."""
+    _, train, test = exact_case(3, 2, dtype=dtype)
+    return SimpleNamespace(make_model=lambda seed: exact_case(3, 2, w0=0.3, dtype=dtype)[0], train=train, test=test,
+                           loss="mse", metric="loss")
 
 
 def wlmc():
-    w = WLMC(_model(), (EYE[:3], np.zeros(3)), (EYE[3:], np.zeros(2)), loss="mse", metric="loss",
-             grid=Grid(XA - 4.5, XA + 0.5, 50, YB - 4.5, YB + 0.5, 50), seed=1)
+    w = WLMC(*exact_case(3, 2), loss="mse", metric="loss", grid=Grid(XA - 4.5, XA + 0.5, 50, YB - 4.5, YB + 0.5, 50),
+             seed=1)
     w.steps_per_stage = 2000
     return w
 
 
 def rewl():
-    r = REWL(_model(), (EYE[:3], np.zeros(3)), (EYE[3:], np.zeros(2)), loss="mse", metric="loss",
-             grid=Grid(XA - 4.5, XA + 0.5, 50, YB - 4.5, YB + 0.5, 50), windows=2, walkers_per_window=1, seed=1,
-             exchange_every=500, threads=1)
+    r = REWL(*exact_case(3, 2), loss="mse", metric="loss", grid=Grid(XA - 4.5, XA + 0.5, 50, YB - 4.5, YB + 0.5, 50),
+             windows=2, walkers_per_window=1, seed=1, exchange_every=500, threads=1)
     r.steps_per_stage = 1000
     return r
 
 
 def wlmd(walkers=1):
-    p = _problem()
-    return WLMD(p.make_model(0), p.train, p.test, loss="mse", grid=Grid(-5.0, 1.0, 120, -5.0, 1.5, 130), sigma=0.15,
-                cutoff=0.6, walls=dict(x_min=-4.0, y_min=-4.0, x_max=math.log(1 / 3), y_max=math.log(1 / 2)),
-                wall_c=30.0, schedule=dict(f_max=0.08, t1=1e3, t2=5e3, t3=0.0), dt=0.01, gamma=0.1, bound=1.0,
-                seed=1, walkers=walkers)
+    return exact_wlmd(10_000, walkers=walkers)
 
 
 MAKERS = {"WLMC": wlmc, "REWL": rewl, "WLMD": wlmd}
@@ -140,8 +128,8 @@ def test_rewl_loads_through_the_protocol_with_its_constructor_options(tmp_path):
     r = rewl()
     r.advance(4000)
     r.save(tmp_path / "r.npz")
-    p = SimpleNamespace(make_model=lambda seed: _model(), train=(EYE[:3], np.zeros(3)), test=(EYE[3:], np.zeros(2)),
-                        loss="mse", metric="loss")
+    model, train, test = exact_case(3, 2)
+    p = SimpleNamespace(make_model=lambda seed: exact_case(3, 2)[0], train=train, test=test, loss="mse", metric="loss")
     q = REWL.load(tmp_path / "r.npz", p, grid=r.grid, windows=2, walkers_per_window=1, seed=1, exchange_every=500,
                   threads=1)
     assert q.stage == r.stage

@@ -9,7 +9,10 @@ import pytest
 import torch
 from torch import nn
 
-from entropyeng import WLMC, Grid, Landscape, backends
+from entropyeng import WLMC, Grid, Landscape
+
+from entropyeng.kernels import backends
+from conftest import exact_case
 
 CPP = pytest.mark.cpp  # skipped without the compiled extension (conftest.py)
 
@@ -27,15 +30,6 @@ def mlp(widths, act=nn.Tanh, seed=0, bias=True):
     for a, b in zip(widths[:-1], widths[1:]):
         layers += [nn.Linear(a, b, bias=bias), act()]
     return nn.Sequential(*layers[:-1])
-
-
-def exact_case(nA, nB, w0=0.5):
-    n = nA + nB
-    model = nn.Sequential(nn.Linear(n, 1, bias=False))
-    with torch.no_grad():
-        model[0].weight.fill_(w0)
-    eye = np.eye(n)
-    return model, (eye[:nA], np.zeros(nA)), (eye[nA:], np.zeros(nB))
 
 
 def exact_fit(L, grid, xa, yb):

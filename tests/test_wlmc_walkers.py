@@ -10,7 +10,9 @@ import torch
 from test_wlmc import exact_case, exact_fit, mlp, spiral_like
 from torch import nn
 
-from entropyeng import WLMC, Grid, backends
+from entropyeng import WLMC, Grid
+
+from entropyeng.kernels import backends
 from entropyeng.wlmc.walkers import COL, STATE
 
 pytestmark = pytest.mark.skipif("cpp" not in backends.available(), reason="the compiled extension is not built")

@@ -9,10 +9,14 @@ import pytest
 import torch
 from torch import nn
 
-from entropyeng import WLMD, Grid, WLMDError, backends
+from entropyeng import WLMD, Grid, WLMDError
+
+from entropyeng.kernels import backends
 from entropyeng.wlmd import f_schedule
 from entropyeng.wlmd.integrators import INTEGRATORS, grad_scale
 from entropyeng.wlmd.presets import PRESETS, preset
+from conftest import EXACT_XA, EXACT_YB
+from conftest import exact_wlmd as exact_wlmd_of
 
 CPP = pytest.mark.cpp  # skipped without the compiled extension (conftest.py)
 
@@ -135,23 +139,10 @@ def test_resume_is_bit_exact(tmp_path, integrator):
     np.testing.assert_array_equal(resumed.landscape.histogram, whole.landscape.histogram)
 
 
-@CPP
-def test_cpp_and_torch_trajectories_agree():
-    ma, tr, te = regression_case()
-    mb, _, _ = regression_case()
-    a = sampler(ma, tr, te, backend="cpp")
-    b = sampler(mb, tr, te, backend="torch")
-    a.run(2000)
-    b.run(2000)
-    np.testing.assert_allclose(a.theta.numpy(), b.theta.numpy(), rtol=0, atol=1e-8)
-    np.testing.assert_allclose(a.v.numpy(), b.v.numpy(), rtol=0, atol=1e-8)
-    np.testing.assert_allclose(a.landscape.entropy, b.landscape.entropy, rtol=0, atol=1e-8)
-
-
 def poison_update(monkeypatch, at_call):
     """From the ``at_call``-th Langevin update on (counting from 1), the update leaves NaN in the
     first parameter (the step calls the operator through the module)."""
-    from entropyeng import ops
+    from entropyeng.kernels import ops
 
     original, calls = ops.langevin, []
 
@@ -333,18 +324,7 @@ def test_parameters_are_views_of_the_flat_buffer():
 
 def exact_wlmd_sampler(f_max=0.08, steps=300_000, seed=1, **over):
     """The exact case's sampler (see :func:`exact_wlmd`)."""
-    model = nn.Sequential(nn.Linear(5, 1, bias=False)).double()
-    with torch.no_grad():
-        model[0].weight.fill_(0.3)
-    eye = torch.eye(5, dtype=torch.float64)
-    train = (eye[:3], torch.zeros(3, 1, dtype=torch.float64))
-    test = (eye[3:], torch.zeros(2, 1, dtype=torch.float64))
-    xa, yb = math.log(1 / 3), math.log(1 / 2)
-    kw = dict(loss="mse", grid=Grid(-5.0, 1.0, 120, -5.0, 1.5, 130), sigma=0.15, cutoff=0.6,
-              walls=dict(x_min=-4.0, y_min=-4.0, x_max=xa, y_max=yb), wall_c=30.0,
-              schedule=dict(f_max=f_max, t1=1e4, t2=steps / 2, t3=0.0), dt=0.01, gamma=0.1, bound=1.0, seed=seed)
-    kw.update(over)
-    return WLMD(model, train, test, **kw)
+    return exact_wlmd_of(steps, f_max, seed, **over)
 
 
 def exact_wlmd(steps, f_max, seed=1):
@@ -361,18 +341,9 @@ def exact_wlmd(steps, f_max, seed=1):
     paper's integrator at gamma = 0.1 per step the walker samples configurations at 1.056 kT
     (WLMD.config_temperature), which this f_max happens to offset (BAOAB sits ~5 % low here;
     docs/wlmd-settings.md)."""
-    nA, nB = 3, 2
-    model = nn.Sequential(nn.Linear(5, 1, bias=False)).double()
-    with torch.no_grad():
-        model[0].weight.fill_(0.3)
-    eye = torch.eye(5, dtype=torch.float64)
-    train = (eye[:nA], torch.zeros(nA, 1, dtype=torch.float64))
-    test = (eye[nA:], torch.zeros(nB, 1, dtype=torch.float64))
-    xa, yb = math.log(1 / nA), math.log(1 / nB)
-    grid = Grid(-5.0, 1.0, 120, -5.0, 1.5, 130)
-    w = WLMD(model, train, test, loss="mse", grid=grid, sigma=0.15, cutoff=0.6,
-             walls=dict(x_min=-4.0, y_min=-4.0, x_max=xa, y_max=yb), wall_c=30.0,
-             schedule=dict(f_max=f_max, t1=1e4, t2=steps / 2, t3=0.0), dt=0.01, gamma=0.1, bound=1.0, seed=seed)
+    xa, yb = EXACT_XA, EXACT_YB
+    w = exact_wlmd_of(steps, f_max, seed)
+    grid = w.grid
     temps = []
     w.run(steps, callback=lambda info: temps.append(info.kinetic_temperature), every=1000)
     L = w.landscape
@@ -422,17 +393,14 @@ def test_exact_entropy_slopes_within_5_percent():
         assert temperature == pytest.approx(1.0, abs=0.15)
 
 
-@pytest.mark.parametrize("backend", ["torch", "cpp"])
-def test_device_resident_step_equals_the_checked_step(backend):
+def test_device_resident_step_equals_the_checked_step():
     """sync_every > 1 is the CUDA path (no host synchronisation per step); run on the CPU it must
     give the trajectory of the per-step-checked path."""
-    if backend not in backends.available():
-        pytest.skip("not built")
     ma, tr, te = regression_case()
     mb, _, _ = regression_case()
     walls = dict(x_max=-1.0, y_min=-6.0)
-    a = sampler(ma, tr, te, backend=backend, walls=walls, wall_c=30.0)
-    b = sampler(mb, tr, te, backend=backend, walls=walls, wall_c=30.0, sync_every=37)
+    a = sampler(ma, tr, te, walls=walls, wall_c=30.0)
+    b = sampler(mb, tr, te, walls=walls, wall_c=30.0, sync_every=37)
     a.run(300)
     b.run(300)
     np.testing.assert_array_equal(a.theta.numpy(), b.theta.numpy())

@@ -15,7 +15,9 @@ import pytest
 import torch
 from test_ops import CPP, GL, G, regression_case, sampler
 
-from entropyeng import Grid, ops
+from entropyeng import Grid
+
+from entropyeng.kernels import ops
 from entropyeng.kernels.backends import cuda as cuda_backend
 from entropyeng.kernels.backends import torch_ref
 

@@ -62,12 +62,18 @@ def test_the_grid_check_takes_edges_and_refuses_non_finite():
     assert physics.on_grid(xy, physics.grid_box(g)).tolist() == [True, True, False, False, False, False]
 
 
-def test_round_trips_count_returns_from_high_to_low_of_live_walkers():
+@pytest.mark.parametrize("path", [(0.5, 0.95, 0.5, 0.05, 0.99, 0.01), (0.05, 0.95, 0.02, 0.5, 0.97, 0.03, 0.96),
+                                  (0.95, 0.05), (0.5, 0.5), (0.95, 0.05, 0.95)])
+def test_the_step_counts_round_trips_by_the_one_rule_of_live_walkers(path):
+    """A trip is two passages between the ends (statistics.round_trips); a walker that is not live
+    touches nothing."""
+    from entropyeng.statistics import round_trips
+
     trips, last = torch.zeros(2, dtype=torch.int64), torch.full((2,), -1, dtype=torch.int64)
     live = torch.tensor([True, False])
-    for x in (0.5, 0.95, 0.5, 0.05, 0.99, 0.01):  # ends at < 0.1 and > 0.9 of [0, 1]
+    for x in path:  # ends at < 0.1 and > 0.9 of [0, 1]
         physics.count_round_trips(torch.tensor([x, x], dtype=torch.float64), live, trips, last, 0.0, 1.0)
-    assert trips.tolist() == [2, 0] and last.tolist() == [0, -1]
+    assert trips.tolist() == [round_trips(path, 0.1, 0.9), 0] and last[1] == -1
 
 
 def test_eq4_schedule():

@@ -140,7 +140,7 @@ def advantage(landscapes, trajectories, higher_is_better=True, curve="equilibriu
     # would select for them
     reached = runs_per_bin(trajectories, grid.edges[0]) >= max(1, 0.5 * len(trajectories))
     x_best, sgd_best = best_sgd(centres, np.where(reached, mean, np.nan), counts, higher_is_better)
-    i = min(max(int(math.floor((x_best - grid.x_min) / grid.dx)), 0), grid.nx - 1)
+    i = grid.column(x_best)
     fn = equilibrium if curve == "equilibrium" else max_entropy
     values = np.array([fn(L)[1][i] for L in landscapes])
     values = values[np.isfinite(values)]

@@ -32,7 +32,7 @@ def cmd_tasks(args):
 
 
 def cmd_bench(args):
-    from ..bench.__main__ import main as bench_main
+    from ..benchmarks.__main__ import main as bench_main
 
     bench_main((["--quick"] if args.quick else []) + (["--section", args.section] if args.section else [])
                + (["--markdown", args.markdown] if args.markdown else []))

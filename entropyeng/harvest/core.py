@@ -14,7 +14,7 @@ import torch
 
 from .._io import save_npz_atomic
 from .bias import UNVISITED, frozen_bias
-from .stats import autocorrelation_time, flatness, round_trips, thin
+from ..statistics import autocorrelation_time, flatness, round_trips, thin
 from .tune import XSchedule
 
 __all__ = ["Harvest", "harvest_wlmc", "load_params"]
@@ -217,8 +217,7 @@ def check_settings(landscape, ln_train_loss, window, reach, steps, every, visite
 def refuse_unvisited(landscape, lo, hi):
     """ValueError when the landscape never visited the window [lo, hi] of ln L."""
     g = landscape.grid
-    column = np.clip(((np.array([lo, hi]) - g.x_min) / (g.x_max - g.x_min) * g.nx).astype(int), 0, g.nx - 1)
-    if not (landscape.histogram[column[0]:column[1] + 1] > 0).any():
+    if not (landscape.histogram[g.column(lo):g.column(hi) + 1] > 0).any():
         raise ValueError(f"ln_train_loss: the landscape never visited ln L in [{lo:.3f}, {hi:.3f}]")
 
 

@@ -8,7 +8,6 @@ raised before anything is written) and runs on the backend chosen by ``backend``
 
 from __future__ import annotations
 
-import os
 
 import numpy as np
 
@@ -30,8 +29,7 @@ def _fast_cpp(backend, S):
     extension built): its binding checks every argument itself, with the same messages."""
     if type(S) is not np.ndarray or backends.core() is None:
         return None
-    name = backend if backend is not None else os.environ.get("ENTROPYENG_BACKEND") or "cpp"
-    return backends.get("cpp") if name == "cpp" else None
+    return backends.get("cpp") if (backends.requested(backend) or "cpp") == "cpp" else None
 
 
 def _walker_values(S, name, value, device_type):
@@ -94,7 +92,7 @@ def deposit(S, grid, x, y, height, sigma, cutoff, *, backend=None) -> None:
     for name, arr in (("x", xs), ("y", ys), ("height", hs)):
         if isinstance(arr, np.ndarray):
             C.all_finite(arr, name)
-    name = backends.resolve(backend, S)
+    name = backends.select(backend, S)
     backends.get(name).deposit(S, grid, xs, ys, hs, sigma, cutoff)
 
 
@@ -131,7 +129,7 @@ def gradient(S, grid, x, y, *, backend=None):
     for name, arr in (("x", xs), ("y", ys)):
         if isinstance(arr, np.ndarray):
             C.all_finite(arr, name)
-    name = backends.resolve(backend, S)
+    name = backends.select(backend, S)
     gx, gy = backends.get(name).gradient(S, grid, xs, ys)
     if name == "cuda":
         if x_scalar and y_scalar:
@@ -171,7 +169,7 @@ def smooth(S, sigma_bins, *, backend=None):
         if s > max(n, WIDEST_FILTER):  # (the cost grows with the radius, 4 sigma, per cell)
             raise ValueError(f"sigma_bins: {s:g} bins on axis {axis} of {n} cells; a filter wider than its axis "
                              f"averages the whole axis (expected at most max({n}, {WIDEST_FILTER}))")
-    name = backends.resolve(backend, S)
+    name = backends.select(backend, S)
     return backends.get(name).smooth(S, pair)
 
 
@@ -241,7 +239,7 @@ def langevin(theta, v, grad, bound, dt, gamma, kT, seed, step, *, backend=None) 
             if not C.finite_elements(a):
                 raise ValueError(f"{n}: expected finite values (NaN or inf would leave the box)")
         C.step_in_range(theta, v, grad, bound, dt, kT, dt_name)
-    name = backends.resolve(backend, theta)
+    name = backends.select(backend, theta)
     backends.get(name).langevin(theta, v, grad, bound, dt, gamma, kT, seed, step)
 
 
@@ -264,7 +262,7 @@ def normal(seed, step, n, *, backend=None, dtype="float64", device=None):
         raise TypeError(f"dtype: expected float32 or float64, got {dtype}")
     if backend is None and device is not None and "cuda" in str(device):
         backend = "cuda"
-    name = backends.resolve(backend)
+    name = backends.select(backend)
     if name == "cuda":
         return backends.get(name).normal(seed, step, int(n), dtype, device)
     return backends.get(name).normal(seed, step, int(n), dtype)

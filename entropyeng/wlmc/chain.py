@@ -38,6 +38,7 @@ import torch
 
 from .. import _checks
 from ..grid import Grid
+from ..statistics import one_over_t_ln_f, paper_ln_f
 from ..kernels import backends
 from ..kernels.mlp_spec import (
     ACT_NAMES,
@@ -59,9 +60,7 @@ __all__ = ["WLMC", "StageInfo", "paper_schedule"]
 MAX_LN_F = 1000.0
 
 
-def paper_schedule(stage: int) -> float:
-    """ln f = 5 / (n + 10) at stage n (the paper's Methods)."""
-    return 5.0 / (stage + 10)
+paper_schedule = paper_ln_f  # ln f = 5 / (n + 10) at stage n (the paper's Methods)
 
 
 @dataclass
@@ -213,23 +212,7 @@ class WLMC:
 
     # -- construction -----------------------------------------------------------------------
     def _resolve_backend(self, backend):
-        name = backend if backend is not None else os.environ.get("ENTROPYENG_BACKEND") or None
-        if name is None:
-            if self.walkers > 1 and "cuda" in backends.available():
-                name = "cuda"
-            else:
-                name = "cpp" if backends.core() is not None else "torch"
-        if name not in ("cpp", "torch", "cuda"):
-            raise ValueError(f"backend: expected 'cpp', 'torch' or 'cuda', got {name!r}")
-        if name == "cuda" and "cuda" not in backends.available():
-            raise ValueError("backend: 'cuda' is not available (the extension was built without CUDA or no GPU is "
-                             "visible); several walkers need it")
-        if name == "cpp" and backends.core() is None:
-            raise ValueError("backend: 'cpp' is not available (the compiled extension is not built)")
-        if self.walkers > 1 and name == "torch":
-            raise ValueError("walkers: several walkers sharing one ln g need backend 'cpp' (CPU threads) or 'cuda'; "
-                             "the torch reference runs one")
-        return name
+        return backends.select(backend, walkers=self.walkers)  # the one rule (entropyeng.kernels.backends)
 
     def _make_chain(self, params):
         g = self.grid
@@ -242,11 +225,7 @@ class WLMC:
             args["adapt_every"] = self.adapt_every
         if self.backend == "cuda" or self.walkers > 1:
             return self._make_walkers(args, params)
-        if self.backend == "cpp":
-            return backends.core().WlmcChain(**args)
-        from ..reference.wlmc import TorchWlmcChain
-
-        return TorchWlmcChain(**args)
+        return backends.get(self.backend).wlmc_chain(**args)
 
     def _make_walkers(self, args, params):
         """The walkers' chain, every walker started on the grid (see ``walker_starts``)."""
@@ -328,6 +307,11 @@ class WLMC:
                       f"visited {info.visited}  flatness {info.flatness:.3f}  {info.seconds:.2f} s",
                       file=sys.stderr, flush=True)
 
+    def set_full_recompute(self, on: bool) -> None:
+        """Every move recomputes the whole forward pass instead of its cached activations (the
+        benchmark's measure of what the cache saves; the chain's results are the same)."""
+        self._chain.set_full_recompute(bool(on))
+
     # -- the sampler protocol (entropyeng.Sampler) ------------------------------------------------
     #: the stage length of :meth:`advance` (walker-steps in all; the run layer sets the config's
     #: ``wlmc.steps_per_stage``; the paper's spiral runs 500 stages of 2e5)
@@ -408,9 +392,8 @@ class WLMC:
         return int(land.visited.sum()), land.flatness()
 
     def _one_over_t(self, n):
-        t = int(self._chain.counters["t"])
         visited, _ = self._visited_flatness()
-        return paper_schedule(n) if t == 0 or visited == 0 else min(paper_schedule(n), visited / t)
+        return one_over_t_ln_f(n, int(self._chain.counters["t"]), visited)
 
     # -- results ------------------------------------------------------------------------------
     @property

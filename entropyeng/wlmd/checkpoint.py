@@ -23,7 +23,9 @@ __all__ = ["state_dict", "load_state_dict", "save", "read", "restore", "load_sam
 _KINDS = ("wlmd-checkpoint", "wlmd-walkers-checkpoint")  # the second: files of WalkersWLMD (<= 0.1)
 #: the step form recorded in a file -> the form a resumed run takes ("per-step": versions <= 0.1)
 FORMS_OF_FILES = {"native": "native", "compiled": "compiled", "eager": "eager", "per-step": "eager"}
-_ENDS = {-1: None, 0: "low", 1: "high"}
+# the end a walker touched last, and whether its passages between the ends are odd so far (files
+# written before 2026-12-06 hold -1, 0 and 1: even, as their counter had no parity)
+_ENDS = {-1: None, 0: "low", 1: "high", 2: "low, odd", 3: "high, odd"}
 
 
 def _host(a):
@@ -89,13 +91,13 @@ def load_state_dict(w, state: dict) -> None:
     for key, default, kind in (("active", True, "b"), ("trips", 0, "i"), ("ends", -1, "i")):
         a = np.asarray(state.get(key, np.full(K, default)))
         a = a.astype(bool if kind == "b" else np.int64) if a.dtype.kind in "biuf" else a
-        if a.shape != (K,) or (kind == "i" and key == "ends" and not np.isin(a, (-1, 0, 1)).all()) \
+        if a.shape != (K,) or (kind == "i" and key == "ends" and not np.isin(a, tuple(_ENDS)).all()) \
                 or (key == "trips" and (a < 0).any()):
             raise ValueError(f"state: field '{key}' must hold one valid entry per walker ({K}), got {a!r}")
         walkers[key] = a
     if K == 1 and "trips" not in state:  # a file of one walker: round_trips and last_end
         walkers["trips"] = np.array([int(state.get("round_trips", 0))], dtype=np.int64)
-        walkers["ends"] = np.array([{None: -1, "low": 0, "high": 1}[state.get("last_end")]], dtype=np.int64)
+        walkers["ends"] = np.array([{v: k for k, v in _ENDS.items()}[state.get("last_end")]], dtype=np.int64)
     s = w.state
     with torch.no_grad():
         for target, value in ((s.theta, state["theta"]), (s.v, state["v"])):
@@ -208,7 +210,7 @@ def restore(w, arrays, meta, path) -> None:
         w._forced_form = FORMS_OF_FILES.get(meta.get("form"))
 
 
-def load_sampler(cls, path, model, train, test, *, loss, backend, compile, threads, sync_every, timeout_s):
+def load_sampler(cls, path, model, train, test, *, loss, compile, threads, sync_every, timeout_s):
     """:meth:`entropyeng.WLMD.load`: a sampler of class ``cls`` built from the file's configuration on
     ``model`` (its parameters overwritten) and the data, then restored."""
     arrays, meta = read(path)
@@ -237,7 +239,7 @@ def load_sampler(cls, path, model, train, test, *, loss, backend, compile, threa
                logit_y=cfg["logit_y"] if cfg["cv_y"] == "smoothed_accuracy" else None,
                grid=Grid.from_dict(cfg["grid"]), sigma=cfg["sigma"], cutoff=cfg["cutoff"], walls=cfg["walls"],
                wall_c=cfg["wall_c"], schedule=cfg["schedule"], dt=cfg["dt"], gamma=cfg["gamma"], kT=cfg["kT"],
-               bound="paper" if meta["bound"] == "array" else meta["bound"], seed=cfg["seed"], backend=backend,
+               bound="paper" if meta["bound"] == "array" else meta["bound"], seed=cfg["seed"],
                integrator=cfg["integrator"], compile=compile, threads=threads, sync_every=sync_every,
                walkers=walkers, distributed=world > 1, timeout_s=timeout_s)
     restore(w, arrays, meta, path)

@@ -187,13 +187,18 @@ def on_grid(xy, box):
 
 def count_round_trips(x, live, trips, last_end, lo, hi):
     """Round trips in x between the lowest and the highest tenth of [lo, hi] (a diagnostic), in
-    place: ``last_end`` (K,) is the end each walker touched last (-1 none, 0 low, 1 high), ``trips``
-    (K,) counts the returns from high to low; walkers not ``live`` touch nothing."""
+    place, by :func:`entropyeng.statistics.round_trips`' rule (a trip is two passages between the
+    ends): ``last_end`` (K,) is -1 before a walker touched an end, else the end it touched last (0
+    low, 1 high) + 2 x (its passages so far, mod 2); ``trips`` (K,) counts every second passage;
+    walkers not ``live`` touch nothing."""
     span = hi - lo
-    low = live & (x < lo + 0.1 * span)
-    high = live & (x > hi - 0.1 * span)
-    trips.add_(low & (last_end == 1))
-    last_end.copy_(torch.where(low, 0, torch.where(high, 1, last_end)))
+    end = torch.where(live & (x < lo + 0.1 * span), 0, torch.where(live & (x > hi - 0.1 * span), 1, -1))
+    touched = end >= 0
+    fresh = touched & (last_end < 0)
+    passage = touched & (last_end >= 0) & (end != torch.remainder(last_end, 2))
+    odd = 1 - torch.div(last_end, 2, rounding_mode="floor")
+    trips.add_(passage & (odd == 0))
+    last_end.copy_(torch.where(fresh, end, torch.where(passage, end + 2 * odd, last_end)))
 
 
 # -- the integrators ------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from .. import _checks as C
 from ..grid import Grid
 from ..kernels import backends
 from ..landscape import Landscape
+from ..statistics import flatness
 from . import checkpoint, models, native, physics, reads, setup
 from .integrators import INTEGRATORS
 from .ranks import RANK_STRIDE, LandscapeShare, init_distributed
@@ -88,9 +89,6 @@ class WLMD:
         weight) and 2/sqrt(out) for a bias; +-2 for the gains and biases of normalisation layers
         (see :func:`paper_bounds`).
     seed : int
-    backend : {"cpp", "torch", "cuda"} or None, default None
-        Accepted for compatibility and checked: the step's operators (:mod:`entropyeng.kernels.ops`)
-        dispatch on the tensors' device (C++ kernels on the CPU where built, CUDA on a GPU).
     integrator : {"paper", "baoab"}
         "paper": the paper's kick, friction and noise, drift in one kernel call; at friction
         ``gamma`` per step it samples configurations at :attr:`config_temperature` = kT (2 - gamma)
@@ -153,7 +151,7 @@ class WLMD:
 
     def __init__(self, model, train, test, *, loss, cv_y="test_loss", alpha=5.0, logit_y=None, grid=None,
                  sigma=None, cutoff=None, walls=None, wall_c=3000.0, schedule=None, steps=None, dt=1e-3, gamma=0.01,
-                 kT=1.0, bound="paper", seed=0, backend=None, integrator="paper", sync_every=None, walkers=1,
+                 kT=1.0, bound="paper", seed=0, integrator="paper", sync_every=None, walkers=1,
                  distributed=False, timeout_s=120.0, compile="auto", threads=None, compile_min_steps=2000):
         if isinstance(walkers, bool) or not isinstance(walkers, (int, np.integer)) or not 1 <= walkers <= MAX_WALKERS:
             raise ValueError(f"walkers: expected an integer in [1, {MAX_WALKERS}], got {walkers!r}")
@@ -196,7 +194,8 @@ class WLMD:
         if self.cv_y == "smoothed_accuracy" and self.y_te.dtype.is_floating_point:
             raise ValueError("cv_y: 'smoothed_accuracy' needs class labels (an integer test target), got "
                              f"{self.y_te.dtype} targets; use cv_y='test_loss' for regression")
-        self.backend = backends.resolve(backend, torch.empty(0, device=self.device))
+        # the step's operators dispatch on the tensors' device: what the model's device decides
+        self.backend = backends.for_operator(torch.empty(0, device=self.device))
         self.compile, self.sync_every = setup.check_running(compile, threads, sync_every, self.device)
         self.compile_min_steps = C.counter(compile_min_steps, "compile_min_steps")
         if isinstance(bound, str) and bound != "paper":
@@ -312,7 +311,8 @@ class WLMD:
     @property
     def round_trips(self) -> int:
         """Round trips in x between the lowest and the highest tenth of the walled range, summed over
-        this process's walkers (a diagnostic of the sampling)."""
+        this process's walkers (a diagnostic of the sampling): two passages between the ends make
+        one trip, the rule of :func:`entropyeng.statistics.round_trips`."""
         return int(self.state.trips.sum())
 
     # -- the step and its form ------------------------------------------------------------------
@@ -457,7 +457,7 @@ class WLMD:
         """Diagnostics of the state as of the last host read (what ``run``'s callback receives)."""
         H = self.H.cpu().numpy()
         visited = H > 0
-        flat = float(H[visited].min() / H[visited].mean()) if visited.any() else 0.0
+        flat = flatness(H)
         act = self.active if self.active.any() else np.ones(self.K, dtype=bool)
         err = float(np.abs(self._errs[act]).max())
         kinetic = float((self.state.v[torch.from_numpy(act).to(self.device)] ** 2).mean())
@@ -498,7 +498,7 @@ class WLMD:
         checkpoint.restore(self, arrays, meta, path)
 
     @classmethod
-    def load(cls, path, problem=None, train=None, test=None, *, loss=None, backend=None, compile="auto", threads=None,
+    def load(cls, path, problem=None, train=None, test=None, *, loss=None, compile="auto", threads=None,
              sync_every=None, timeout_s=120.0):
         """A sampler restored from :meth:`save`. The file holds the state and the settings, not the
         model or the data: ``problem`` supplies them (``make_model(seed)``, ``train``, ``test``, and
@@ -518,5 +518,5 @@ class WLMD:
                             f"{type(problem).__name__}")
         if train is None or test is None:
             raise TypeError("load: the model needs its train and test data")
-        return checkpoint.load_sampler(cls, path, model, train, test, loss=loss, backend=backend, compile=compile,
+        return checkpoint.load_sampler(cls, path, model, train, test, loss=loss, compile=compile,
                                        threads=threads, sync_every=sync_every, timeout_s=timeout_s)

@@ -1,7 +1,8 @@
 """Kernel backends: ``"cpp"`` (compiled, CPU), ``"cuda"`` (compiled, CUDA tensors) and ``"torch"``
-(the pure-torch reference). This is the one place that chooses among them: the checked API
-(:mod:`entropyeng.kernels`) and the torch operators' Python kernels (:mod:`entropyeng.kernels.ops`)
-both call ``get(name)``, and only the three backend modules call the compiled module or the reference.
+(the pure-torch reference). This is the one place that chooses among them: :func:`select` (the
+checked API, WLMC and REWL), :func:`for_operator` (the torch operators' Python kernels, and so the
+WLMD step) and :func:`requested` (the only reader of ``ENTROPYENG_BACKEND``); and only the three
+backend modules call the compiled module or the reference (``wlmc_chain`` builds a WLMC chain).
 Each backend module has the same functions: ``deposit``, ``gradient``, ``histogram``,
 ``landscape_step``, ``smooth``, ``langevin``, ``langevin_at`` and ``normal``.
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 import functools
 import os
 
-__all__ = ["available", "resolve", "get", "for_operator", "NAMES", "core"]
+__all__ = ["available", "requested", "select", "get", "for_operator", "NAMES", "core"]
 
 NAMES = ("cpp", "cuda", "torch")
 
@@ -57,17 +58,27 @@ def _is_cuda(a) -> bool:
     return getattr(getattr(a, "device", None), "type", None) == "cuda"
 
 
-def resolve(backend, *arrays) -> str:
-    """The backend name to use for `arrays`: the explicit `backend`, else ENTROPYENG_BACKEND, else
-    the fastest available for the arrays' device. Raises ValueError when it is unknown, not
-    available, or cannot take the arrays."""
+def requested(backend=None):
+    """The backend asked for: the argument, else the environment variable ``ENTROPYENG_BACKEND``
+    (read here and nowhere else), else None (the fastest)."""
+    return backend if backend is not None else os.environ.get("ENTROPYENG_BACKEND") or None
+
+
+def select(backend=None, *arrays, walkers=1) -> str:
+    """The backend to use: the explicit ``backend``, else ENTROPYENG_BACKEND, else the fastest
+    available for the arrays' device. ``walkers`` > 1 is WLMC's chain of several walkers on host
+    arrays: "cuda" runs them on a GPU (the default when one is usable), "cpp" on CPU threads, and the
+    torch reference runs one walker only. Raises ValueError when the name is unknown, not available,
+    or cannot take the arrays."""
     on_cuda = any(_is_cuda(a) for a in arrays)
-    name = backend if backend is not None else os.environ.get("ENTROPYENG_BACKEND") or None
+    name = requested(backend)
     source = "backend" if backend is not None else "ENTROPYENG_BACKEND"
     if name is None:
         if on_cuda:
             if not _cuda_usable():
                 return "torch"
+            return "cuda"
+        if walkers > 1 and _cuda_usable():
             return "cuda"
         return "cpp" if core() is not None else "torch"
     if name not in NAMES:
@@ -78,8 +89,11 @@ def resolve(backend, *arrays) -> str:
         raise ValueError(f"{source}: backend {name!r} is not available ({why}); available: {available()}")
     if name == "cpp" and on_cuda:
         raise ValueError(f"{source}: backend 'cpp' takes CPU arrays, got a CUDA tensor (use 'cuda')")
-    if name == "cuda" and not on_cuda and arrays:
+    if name == "cuda" and not on_cuda and arrays and walkers <= 1:
         raise ValueError(f"{source}: backend 'cuda' takes CUDA tensors, got CPU arrays")
+    if walkers > 1 and name == "torch":
+        raise ValueError("walkers: several walkers sharing one ln g need backend 'cpp' (CPU threads) or 'cuda'; "
+                         "the torch reference runs one")
     return name
 
 

@@ -72,3 +72,9 @@ def langevin_at(theta, v, grad, bound, dt, gamma, kT, seed, step_tensor, step_of
 
 def normal(seed, step, n, dtype):
     return core().normal(seed, step, n, dtype)
+
+
+def wlmc_chain(**args):
+    """A compiled WLMC chain of one walker (``_core.WlmcChain``; the arguments as
+    :class:`entropyeng.reference.wlmc.TorchWlmcChain`)."""
+    return core().WlmcChain(**args)

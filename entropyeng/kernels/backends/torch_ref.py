@@ -55,3 +55,10 @@ def langevin_at(theta, v, grad, bound, dt, gamma, kT, seed, step_tensor, step_of
 
 def normal(seed, step, n, dtype):
     return reference.normal(seed, step, n, dtype=getattr(torch, dtype))
+
+
+def wlmc_chain(**args):
+    """The reference WLMC chain of one walker (a full torch forward per move)."""
+    from ...reference.wlmc import TorchWlmcChain
+
+    return TorchWlmcChain(**args)

@@ -15,7 +15,7 @@ from entropyeng.tasks import mnist_cnn, regression_mlp, spiral_regression
 PAPER_RUN = 2 * 10**7
 
 
-def spiral_sampler(backend="cpp", compile=False, dtype=torch.float64, model_kernel="auto", planned=PAPER_RUN, walkers=1,
+def spiral_sampler(compile=False, dtype=torch.float64, model_kernel="auto", planned=PAPER_RUN, walkers=1,
                    threads=1):
     warnings.filterwarnings("ignore", message=".*clamped into it")
     X, y = spiral_regression(250, seed=0)
@@ -24,13 +24,13 @@ def spiral_sampler(backend="cpp", compile=False, dtype=torch.float64, model_kern
         X, y, Xt, yt = (torch.as_tensor(a, dtype=dtype) for a in (X, y, Xt, yt))
     w = WLMD(regression_mlp(30).to(dtype), (X, y), (Xt, yt), loss="mse", grid=Grid(-20, 20, 2000, -20, 20, 2000),
                 sigma=0.2, cutoff=0.8, walls=dict(x_max=-0.5), schedule=dict(f_max=5.0, t1=2e5, t2=1e7, t3=8e6),
-                dt=5e-5, gamma=3e-5, backend=backend, compile=compile, threads=threads, walkers=walkers)
+                dt=5e-5, gamma=3e-5, compile=compile, threads=threads, walkers=walkers)
     w.model_kernel = model_kernel
     w.planned_steps = planned  # the step as a run of this length takes it (blocks of 4 on the CPU from 1e6)
     return w
 
 
-def cnn_sampler(backend="cpp", compile=False, dtype=torch.float64, model_kernel="auto", planned=PAPER_RUN):
+def cnn_sampler(compile=False, dtype=torch.float64, model_kernel="auto", planned=PAPER_RUN):
     warnings.filterwarnings("ignore", message=".*clamped into it")
     g = torch.Generator().manual_seed(0)
     X = torch.rand(250, 1, 28, 28, generator=g, dtype=torch.float64)
@@ -39,7 +39,7 @@ def cnn_sampler(backend="cpp", compile=False, dtype=torch.float64, model_kernel=
     yt = torch.randint(0, 10, (250,), generator=g)
     w = WLMD(mnist_cnn(28).to(dtype), (X.to(dtype), y), (Xt.to(dtype), yt), loss="ce", cv_y="smoothed_accuracy",
              grid=Grid(-20, 20, 2000, -20, 20, 2000), sigma=0.2, cutoff=0.8, walls=dict(x_max=2.0),
-             schedule=dict(f_max=3.0, t1=2e5, t2=1e7, t3=8e6), dt=3e-6, gamma=1e-5, backend=backend,
+             schedule=dict(f_max=3.0, t1=2e5, t2=1e7, t3=8e6), dt=3e-6, gamma=1e-5,
              compile=compile, threads=1)
     w.model_kernel = model_kernel
     w.planned_steps = planned  # the step as a run of this length takes it (blocks of 4 on the CPU from 1e6)
@@ -165,7 +165,7 @@ def reference_eager_us(n, rounds=3):
 
     code = ("import json, torch; torch.set_num_threads(1); import entropyeng.kernels.backends as B; B.core = lambda: None\n"
             "from bench import wlmd_cases as D\n"
-            "w = D.spiral_sampler('torch', 'eager', torch.float64, planned=0)\n"
+            "w = D.spiral_sampler('eager', torch.float64, planned=0)\n"
             f"print(json.dumps(D.step_us(w, {n}, rounds={rounds})))")
     env = dict(os.environ, ENTROPYENG_PYTHON_OPS="1")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -179,13 +179,13 @@ def reference_eager_us(n, rounds=3):
 def walker_step_us(K, threads, n, dtype=torch.float32, rounds=3):
     """Best of ``rounds`` rounds of n native steps of K spiral walkers on ``threads`` intra-op threads,
     in us per walker-step."""
-    w = spiral_sampler("cpp", "native", dtype, planned=0, walkers=K, threads=threads)
+    w = spiral_sampler("native", dtype, planned=0, walkers=K, threads=threads)
     return step_us(w, n, rounds) / K
 
 
 def short_run_us(n=1000, dtype=torch.float32):
     """A new sampler's whole run of n steps (nothing warmed up: what a short run costs), in us per step."""
-    w = spiral_sampler("cpp", "auto", dtype, planned=0)
+    w = spiral_sampler("auto", dtype, planned=0)
     t0 = time.perf_counter()
     w.run(n)
     return (time.perf_counter() - t0) / n * 1e6, w.step_form
@@ -201,8 +201,8 @@ def fresh_process_seconds(steps=300):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     code = ("import time; t0 = time.perf_counter(); import sys; sys.path.insert(0, %r)\n"
             "import torch; torch.set_num_threads(1)\n"
-            "from entropyeng.bench import wlmd_cases as D\n"
-            "w = D.spiral_sampler('cpp', 'auto', torch.float32, planned=0); w.run(%d)\n"
+            "from entropyeng.benchmarks import wlmd_cases as D\n"
+            "w = D.spiral_sampler('auto', torch.float32, planned=0); w.run(%d)\n"
             "print(time.perf_counter() - t0, w.step_form)" % (root, steps))
     out = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True, check=True,
                          env=dict(os.environ, OMP_NUM_THREADS="1"))
@@ -249,7 +249,7 @@ def fma_peak_gflops(isa: str, dtype=torch.float32):
 
 def jax_loop_us(dtype="float32"):
     """JAX's jitted gradient step of the same model inside one ``lax.fori_loop`` (BlackJAX's contour
-    SGLD over the 500 train + test rows, :mod:`entropyeng.bench.peers.blackjax_csgld`), us per step;
+    SGLD over the 500 train + test rows, :mod:`entropyeng.benchmarks.peers.blackjax_csgld`), us per step;
     None when JAX or BlackJAX is not installed (the ``bench`` extra installs them)."""
     import importlib.util
 

@@ -108,7 +108,7 @@ def processes_rate(world, walkers, min_time, tmp):
         port = s.getsockname()[1]
     out = os.path.join(tmp, f"rate{world}")
     # (cwd outside any source tree: the installed package, with its compiled engine, is the one imported)
-    procs = [subprocess.Popen([sys.executable, "-m", "entropyeng.bench.walker_cases", "worker", str(walkers),
+    procs = [subprocess.Popen([sys.executable, "-m", "entropyeng.benchmarks.walker_cases", "worker", str(walkers),
                                str(min_time), out], cwd=tmp,
                               env=dict(os.environ, RANK=str(r), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1",
                                        MASTER_PORT=str(port), OMP_NUM_THREADS="1"))

@@ -13,7 +13,9 @@ import warnings
 
 import torch
 
-from entropyeng import WLMD, Grid, ops
+from entropyeng import WLMD, Grid
+
+from entropyeng.kernels import ops
 from entropyeng.tasks import regression_mlp, spiral_regression
 from entropyeng.wlmd.presets import preset
 

@@ -20,7 +20,7 @@ import platform
 import numpy as np
 import torch
 
-from entropyeng import backends
+from entropyeng.kernels import backends
 
 from . import cases
 
@@ -152,7 +152,7 @@ def wlmc_section(args):
         name = act.__name__
         cpp = W.us_per_step(W.spiral_sampler(activation=act), int(300_000 * q))
         full_sampler = W.spiral_sampler(activation=act)
-        full_sampler._chain.set_full_recompute(True)
+        full_sampler.set_full_recompute(True)
         full = W.us_per_step(full_sampler, int(100_000 * q))
         ref = W.us_per_step(W.spiral_sampler(activation=act, backend="torch"), int(3000 * q), warm=100)
         try:
@@ -180,7 +180,7 @@ def wlmc_section(args):
         print(f"  {depth}x{width:<8d}" + "".join(f"{c:10.2f}" for c in cells))
     out["table"] = table
     out["paper_protocol_core_hours"] = hours
-    from entropyeng import backends
+    from entropyeng.kernels import backends
 
     if "cuda" in backends.available():
         print()
@@ -204,7 +204,9 @@ def wlmd_section(args):
     baseline measured in the same run; the issue's targets are checked."""
     import platform
 
-    from entropyeng import _core, ops
+    from entropyeng import _core
+
+    from entropyeng.kernels import ops
 
     from . import wlmd_cases as D
 
@@ -223,18 +225,18 @@ def wlmd_section(args):
     rows["engine on its torch reference kernels, eager, float64"] = D.reference_eager_us(max(20, n // 4))
     for dtype in (torch.float64, torch.float32):
         label = str(dtype).replace("torch.", "")
-        w = D.spiral_sampler("cpp", "eager", dtype, planned=0)
+        w = D.spiral_sampler("eager", dtype, planned=0)
         rows[f"eager step, {label}"] = D.step_us(w, n, rounds=3)
-        w = D.spiral_sampler("cpp", True, dtype, planned=10_000)
+        w = D.spiral_sampler(True, dtype, planned=10_000)
         w.run(2)  # compiles
         rows[f"compiled step, {label}"] = D.step_us(w, n, rounds=3)
         out[f"compile_seconds_{label}"] = w.compile_info["compile_seconds"]
-    w = D.spiral_sampler("cpp", True, torch.float32)  # a paper-length run: compiled blocks of 4
+    w = D.spiral_sampler(True, torch.float32)  # a paper-length run: compiled blocks of 4
     w.run(2)
     rows["compiled step in blocks of 4 (runs >= 1e6 steps), float32"] = D.step_us(w, n, rounds=3)
     for dtype in (torch.float64, torch.float32):
         label = str(dtype).replace("torch.", "")
-        rows[f"native step, {label}"] = D.step_us(D.spiral_sampler("cpp", "native", dtype, planned=0), n * 4, rounds=3)
+        rows[f"native step, {label}"] = D.step_us(D.spiral_sampler("native", dtype, planned=0), n * 4, rounds=3)
     jax_us = D.jax_loop_us("float32")
     if jax_us is None:
         print("  (JAX / BlackJAX not installed: pip install '.[bench]' adds the JAX lax.fori_loop row)")
@@ -279,11 +281,11 @@ def wlmd_section(args):
     m = max(10, int(40 * q))
     for dtype in (torch.float64, torch.float32):
         label = str(dtype).replace("torch.", "")
-        cnn[f"eager step, {label}"] = D.step_us(D.cnn_sampler("cpp", "eager", dtype, planned=0), m, rounds=2)
-        w = D.cnn_sampler("cpp", True, dtype, planned=10_000)
+        cnn[f"eager step, {label}"] = D.step_us(D.cnn_sampler("eager", dtype, planned=0), m, rounds=2)
+        w = D.cnn_sampler(True, dtype, planned=10_000)
         w.run(2)
         cnn[f"compiled step, {label}"] = D.step_us(w, m, rounds=2)
-        cnn[f"native step, {label}"] = D.step_us(D.cnn_sampler("cpp", "native", dtype, planned=0), m, rounds=2)
+        cnn[f"native step, {label}"] = D.step_us(D.cnn_sampler("native", dtype, planned=0), m, rounds=2)
     print("  MNIST-size CNN (362 parameters, 250 + 250 images 28 x 28, batched CNN operators):")
     for label, us in cnn.items():
         print(f"    {label:56s} {us:9.1f} us")
@@ -315,7 +317,7 @@ def walkers_section(args):
     """Walker-steps per second: K walkers in one process, and 1 vs 2 processes (gloo)."""
     import tempfile
 
-    from entropyeng import ops
+    from entropyeng.kernels import ops
 
     from . import walker_cases as W
 

@@ -5,7 +5,7 @@ added (500 rows: the forward and backward arithmetic of a WLMD step, which evalu
 and moves on a 2-D landscape), against this engine's compiled WLMD step on the same model and data.
 
     pip install "jax[cpu]" blackjax      # not a dependency of the package
-    python -m bench.peers.blackjax_csgld
+    python -m entropyeng.benchmarks.peers.blackjax_csgld
 
 Each measurement runs in its own process pinned to one core (``taskset``), with one intra-op thread
 (torch) or XLA's single-threaded Eigen (JAX); both are called from a Python loop, one step per call,
@@ -73,7 +73,7 @@ torch.set_num_threads(1)
 sys.path.insert(0, sys.argv[2])
 from .. import wlmd_cases as D
 dtype = getattr(torch, sys.argv[1])
-w = D.spiral_sampler("cpp", True, dtype)
+w = D.spiral_sampler(True, dtype)
 w.run(2)
 print(json.dumps(dict(peer="entropyeng WLMD, 250 + 250 rows", dtype=sys.argv[1],
                       us_per_step=D.step_us(w, 1000, rounds=3))))
