@@ -6,12 +6,16 @@ import math
 
 import numpy as np
 
-__all__ = ["Grid"]
+__all__ = ["Grid", "PAPER_GRID"]
 
 
 #: the largest grid (cells): 2^34 cells of float64 are 128 GiB per array; beyond it nx * ny and the
 #: kernels' cell offsets would near the int64 range
 MAX_CELLS = 2**34
+
+
+#: the authors' WLMD grid: -20 to 20 on both axes, bins of 0.02 (the paper's Methods)
+PAPER_GRID = dict(x_min=-20.0, x_max=20.0, nx=2000, y_min=-20.0, y_max=20.0, ny=2000)
 
 
 class Grid:

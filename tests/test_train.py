@@ -39,6 +39,15 @@ def test_the_annealing_reaches_the_target():
     assert r.details["kind"] == "anneal"
 
 
+def test_the_harmonic_walker_stays_near_the_target_under_the_walls_of_eq3():
+    """The harmonic method's walls are Eq. 3's (wlmd.physics.wall_force): c (|ln L - ln L*| - width)^2
+    beyond the shell; at c = 3000 its walker keeps within a few hundredths of the shell."""
+    r = spiral("harmonic", width=0.05, steps=2000)
+    x = r.trajectory[:, 0]
+    assert np.all(np.abs(x[len(x) // 2:] - math.log(0.3)) <= 0.05 + 0.1)
+    assert len(np.unique(x)) > 10
+
+
 @pytest.mark.parametrize("method", ["sgd", "swa"] + (["sam"] if _have("pytorch_optimizer") else []))
 def test_the_peers_stop_at_the_target(method):
     r = spiral(method, target=0.3)

@@ -11,9 +11,9 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .._procs import die_with_parent
+from ..wlmd.physics import loss_value
 
 __all__ = ["sgd_trajectories", "train_one"]
 
@@ -26,12 +26,7 @@ def _metric(out, y, loss, metric):
     return (out.argmax(dim=1) == y.long()).double().mean().item()
 
 
-def _loss(out, y, loss):
-    if loss == "bce":
-        return F.binary_cross_entropy_with_logits(out.reshape(-1), y.reshape(-1).to(out.dtype))
-    if loss == "ce":
-        return F.cross_entropy(out, y.long())
-    return F.mse_loss(out.reshape(y.shape), y.to(out.dtype))
+_loss = loss_value  # the one loss table (entropyeng.wlmd.physics.make_loss)
 
 
 def train_one(make_model, train, test, *, loss, metric, epochs, lr, batch_size, optimizer="sgd", seed=0,

@@ -8,9 +8,10 @@ import numpy as np
 import torch
 
 from entropyeng import Grid, kernels
+from entropyeng import grid as grid_module
 
 # The paper's WLMD setting: one grid from -20 to 20 with bin 0.02 on both axes.
-PAPER_GRID = Grid(-20.0, 20.0, 2000, -20.0, 20.0, 2000)
+PAPER_GRID = Grid(**grid_module.PAPER_GRID)
 HILL = dict(sigma=0.2, cutoff=0.8)
 N_PARAMS = 10**6
 

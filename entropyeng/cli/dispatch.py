@@ -161,6 +161,8 @@ def _leave_process_group():
     """Under torchrun: wait for every rank, then tear the process group down before the interpreter
     exits (a gloo group left to the interpreter's shutdown aborted a rank now and then: 'terminate
     called without an active exception')."""
+    if "torch.distributed" not in sys.modules:  # a command that never loaded it has no group to leave
+        return
     try:
         import torch.distributed as dist
     except ImportError:

@@ -15,6 +15,7 @@ columns, with Gaussian hills in x: the bias stays smooth and a function of ln L 
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import tempfile
@@ -56,13 +57,12 @@ def descend_to(model, train, loss, ln_train_loss, *, bound="paper", lr=1e-2, max
     walker moves in ln L by diffusion, millions of steps a unit, so it starts at the target rather
     than walking there). ``loss``: "mse", "ce" or "bce". ValueError when ``max_steps`` do not get there."""
     from ..tasks.box import into_box
-    from ..wlmd.physics import make_loss
+    from ..wlmd.physics import loss_value
 
-    loss_fn = make_loss(loss)[1]
     X, y = train
     p0 = next(model.parameters())
     X, y = torch.as_tensor(X).to(p0.device, p0.dtype), torch.as_tensor(y).to(p0.device)
-    y = y.long() if loss == "ce" else y.to(p0.dtype)
+    loss_fn = functools.partial(loss_value, loss=loss)
     into_box(model, bound)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     for _ in range(max_steps):

@@ -1,13 +1,28 @@
 """The paper's tasks: data sets and model factories (see :mod:`entropyeng.tasks.catalog` for the
-configurations the ``entropyeng`` command runs)."""
+configurations the ``entropyeng`` command runs). The names load on first use, so that the command
+reads the catalog without importing torch."""
 
-from .box import into_box
-from .cifar import load_cifar_pair, resnet10_ln
-from .digits import load_mnist, mnist_cnn, sklearn_digits
-from .house import ames_housing, house_mlp, prepare_tabular
-from .polymer import load_embeddings, regressor_head
-from .spiral import regression_mlp, spiral_classification, spiral_mlp, spiral_regression
+import importlib as _importlib
+
+#: public name -> the module that defines it
+_NAMES = {"into_box": "box", "load_cifar_pair": "cifar", "resnet10_ln": "cifar", "load_mnist": "digits",
+          "mnist_cnn": "digits", "sklearn_digits": "digits", "ames_housing": "house", "house_mlp": "house",
+          "prepare_tabular": "house", "load_embeddings": "polymer", "regressor_head": "polymer",
+          "regression_mlp": "spiral", "spiral_classification": "spiral", "spiral_mlp": "spiral",
+          "spiral_regression": "spiral"}
 
 __all__ = ["spiral_classification", "spiral_mlp", "spiral_regression", "regression_mlp", "mnist_cnn",
            "sklearn_digits", "load_mnist", "ames_housing", "prepare_tabular", "house_mlp", "resnet10_ln",
            "load_cifar_pair", "load_embeddings", "regressor_head", "into_box"]
+
+
+def __getattr__(name):
+    if name not in _NAMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(_importlib.import_module(f"{__name__}.{_NAMES[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_NAMES))

@@ -14,9 +14,11 @@ import math
 import os
 from dataclasses import dataclass
 
+from ..grid import PAPER_GRID as _PAPER_GRID
+
 __all__ = ["TASKS", "Problem", "build", "TaskError"]
 
-_PAPER_GRID = dict(x_min=-20.0, x_max=20.0, nx=2000, y_min=-20.0, y_max=20.0, ny=2000)
+
 _INF = math.inf
 
 

@@ -16,15 +16,21 @@ target: :mod:`entropyeng.harvest`), and the peers ``sgd`` (or Adam: ``optimizer`
 
 from __future__ import annotations
 
+import importlib as _importlib
 import math
 
-import torch
-
-from ._common import Ensemble, TrainError, TrainResult, check_target, prepare
-from .langevin import maxent
-from .peers import descend
-
 __all__ = ["train", "METHODS", "TrainResult", "TrainError", "Ensemble"]
+
+#: the names of :mod:`._common`, loaded on first use (the command's parser reads METHODS without torch)
+_COMMON = ("Ensemble", "TrainError", "TrainResult")
+
+
+def __getattr__(name):
+    if name not in _COMMON:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(_importlib.import_module(f"{__name__}._common"), name)
+    globals()[name] = value
+    return value
 
 METHODS = ("maxent", "harmonic", "anneal", "harvest", "sgd", "swa", "sam")
 
@@ -48,6 +54,12 @@ def train(model, train, test, *, loss, metric, method="maxent", target_loss, see
     takes ``steps`` walker-steps and the window ``2 width``). ``progress(step, ln_train_loss)``:
     called along the way. Raises :class:`TrainError` for a bad target or settings, and when the
     descent of maxent or anneal cannot reach the target."""
+    import torch
+
+    from ._common import TrainError, check_target, prepare
+    from .langevin import maxent
+    from .peers import descend
+
     target = check_target(target_loss)
     if method not in METHODS:
         raise TrainError(f"method: expected one of {', '.join(METHODS)}, got {method!r}")

@@ -24,7 +24,7 @@ import torch
 from .. import kernels
 from ..analysis.baselines import _loss, _metric
 from ..wlmd.physics import INIT_STEP as _INIT_STEP
-from ..wlmd.physics import paper_bounds
+from ..wlmd.physics import paper_bounds, wall_box, wall_force
 from ._common import Ensemble, TrainError, TrainResult, evaluate
 
 __all__ = ["langevin_walk", "langevin_md"]
@@ -67,6 +67,7 @@ def langevin_walk(model, data, *, loss, metric, kind, target, steps, dt, gamma, 
     v = (kernels.normal(seed, _INIT_STEP, flat.n, backend="torch", dtype=str(flat.theta.dtype)[6:])
          .to(flat.theta.device))
     x_star = math.log(target)
+    shell = wall_box(dict(x_min=x_star - width, x_max=x_star + width))
     if kind in ("anneal", "md"):
         v *= math.sqrt(kT0)
     records, reached, accepted = [], kind != "anneal", 0
@@ -122,11 +123,10 @@ def langevin_walk(model, data, *, loss, metric, kind, target, steps, dt, gamma, 
                 return np.array(records), step, reached, 1.0, dt
             L.backward()  # the potential is the train loss itself
             grad, temp = flat.grad, kT0 * (kT1 / kT0) ** (step / max(steps - 1, 1))
-        else:  # harmonic: wall_c * max(|x - x*| - width, 0)^2 at kT = 1
-            excess = abs(x - x_star) - width
+        else:  # harmonic: the walls of Eq. 3, wall_c * max(|x - x*| - width, 0)^2, at kT = 1
             grad, temp = zero, 1.0
-            if excess > 0:
-                seed_x = 2 * wall_c * excess * math.copysign(1.0, x - x_star)
+            if abs(x - x_star) > width:
+                seed_x = float(wall_force(torch.tensor([[x, 0.0]], dtype=torch.float64), shell, wall_c)[0, 0])
                 torch.log(L).backward(torch.tensor(seed_x, dtype=L.dtype, device=L.device))
                 grad = flat.grad
         kernels.langevin(flat.theta, v, grad, flat.bound, dt, gamma, temp, seed, step)

@@ -7,11 +7,26 @@ is called, eager, compiled, in blocks, from CUDA graphs (:mod:`.runners`, :mod:`
 checkpoints (:mod:`.checkpoint`); ranks of a distributed run (:mod:`.ranks`).
 """
 
-from .physics import _NORMS, NORM_BOUND, f_schedule, paper_bounds  # noqa: F401
-from .reads import KineticTemperatureWarning
-from .runners import default_threads, torch_threads
-from .sampler import MAX_WALKERS, WLMD
-from .state import WalkerDropped, WLMDError, WLMDInfo
+import importlib as _importlib
+
+#: public name -> the module that defines it (loaded on first use: the task catalog reads
+#: :mod:`.presets` without importing torch)
+_NAMES = {"WLMD": "sampler", "MAX_WALKERS": "sampler", "WLMDError": "state", "WLMDInfo": "state",
+          "WalkerDropped": "state", "f_schedule": "physics", "paper_bounds": "physics", "NORM_BOUND": "physics",
+          "_NORMS": "physics", "default_threads": "runners", "torch_threads": "runners",
+          "KineticTemperatureWarning": "reads"}
 
 __all__ = ["WLMD", "WLMDError", "WLMDInfo", "WalkerDropped", "f_schedule", "paper_bounds", "NORM_BOUND",
            "default_threads", "torch_threads", "MAX_WALKERS", "KineticTemperatureWarning"]
+
+
+def __getattr__(name):
+    if name not in _NAMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(_importlib.import_module(f"{__name__}.{_NAMES[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_NAMES))

@@ -13,7 +13,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-__all__ = ["EPS", "INIT_STEP", "NORM_BOUND", "make_loss", "make_heads", "f_schedule", "schedule_f", "wall_force",
+__all__ = ["loss_value", "EPS", "INIT_STEP", "NORM_BOUND", "make_loss", "make_heads", "f_schedule", "schedule_f", "wall_force",
            "wall_energy", "wall_box", "grid_box", "on_grid", "count_round_trips", "kick_scale", "integrate", "config_temperature",
            "paper_bounds"]
 
@@ -33,6 +33,16 @@ def make_loss(loss):
     if loss == "bce":
         return loss, lambda out, y: F.binary_cross_entropy_with_logits(out.reshape(y.shape), y.to(out.dtype))
     raise ValueError(f"loss: expected 'mse', 'ce', 'bce' or a callable, got {loss!r}")
+
+
+def loss_value(out, y, loss):
+    """The built-in ``loss`` of :func:`make_loss` on any targets: class indices made integers for
+    "ce", values made the output's dtype for "mse" and "bce" (the SGD baselines, the trainer and the
+    harvest's descent call it; the WLMD step checks its targets once instead)."""
+    name, fn = make_loss(loss)
+    if name == "ce":
+        return fn(out, y.long())
+    return fn(out, y.to(out.dtype) if name in ("mse", "bce") else y)
 
 
 def _rows(out, y):

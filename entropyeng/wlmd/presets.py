@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import math
 
+from ..grid import PAPER_GRID as _PAPER_GRID
 from ..grid import Grid
-from .setup import PAPER_GRID as _PAPER_GRID
 
 __all__ = ["PRESETS", "BUDGETS", "preset", "scaled_schedule", "accuracy_to_logit"]
 

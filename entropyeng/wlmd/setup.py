@@ -11,14 +11,13 @@ import torch
 
 from .. import _checks as C
 from .. import kernels
-from ..grid import Grid
+from ..grid import PAPER_GRID, Grid
 from ..kernels.mlp_spec import outside_box
 from . import physics
 
 __all__ = ["defaults", "check_model", "check_schedule", "check_walls", "check_cvs", "check_data", "flatten"]
 
-#: The paper's grid (-20 to 20 on both axes, bins of 0.02) and hills (10 bins wide, cut at 4 sigma)
-PAPER_GRID = dict(x_min=-20.0, x_max=20.0, nx=2000, y_min=-20.0, y_max=20.0, ny=2000)
+#: The paper's hills (10 bins of its grid, entropyeng.grid.PAPER_GRID, wide; cut at 4 sigma)
 PAPER_SIGMA = 0.2
 #: The shape of the paper's spiral-regression schedule (Table 6: f_max 5, t1 2e5, t2 1e7, t3 8e6 of a
 #: 2e7-step run), as fractions of the budget
