@@ -26,7 +26,7 @@ from . import _floors
 
 _floors.check_python(_sys.version_info)
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 TYPE_CHECKING = False  # (typing's own costs an import; type checkers and the API docs read the names below)
 if TYPE_CHECKING:

@@ -13,6 +13,7 @@ import os
 import numpy as np
 
 FLOAT_DTYPES = ("float32", "float64")
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _NP_NAMES = {"f": "float32", "d": "float64"}
 MAX_HILL_CELLS = 2 ** 26
 
@@ -214,3 +215,14 @@ def fits_in_memory(nbytes: int, what: str) -> None:
     if have and nbytes > have:
         raise ValueError(f"{what}: needs about {nbytes / 2**30:.3g} GiB, and this machine has {have / 2**30:.3g} GiB "
                          "available; use a coarser grid or a smaller window")
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` that makes a warning issued by the caller point at the first frame outside
+    the package: the user's line, however deep in the package the warning arises."""
+    import sys
+
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR):
+        frame, level = frame.f_back, level + 1
+    return level

@@ -295,3 +295,30 @@ def test_the_wlmc_counters_setter_checks_every_field_before_writing():
         assert chain.counters == good
     chain.counters = dict(good, t=np.int64(7))
     assert chain.counters["t"] == 7
+
+
+def test_a_samplers_warning_points_at_the_users_line():
+    """The box-clamp warning (raised deep in the package) names the line that built the sampler."""
+    import inspect
+    import warnings
+
+    import torch
+
+    from entropyeng import WLMC, WLMD
+
+    def model():
+        m = torch.nn.Sequential(torch.nn.Linear(2, 1))
+        with torch.no_grad():
+            m[0].weight.fill_(50.0)  # far outside the paper's box
+        return m
+
+    X, y = torch.eye(2, dtype=torch.float64), torch.zeros(2, 1, dtype=torch.float64)
+    for build in (lambda: WLMD(model().double(), (X, y), (X, y), loss="mse", steps=10),
+                  lambda: WLMC(model(), (np.eye(2), np.zeros(2)), (np.eye(2), np.zeros(2)), loss="mse",
+                               metric="loss")):
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            build()
+        boxes = [w for w in seen if "box" in str(w.message)]
+        assert boxes and all(w.filename == __file__ for w in boxes), [(w.filename, w.lineno) for w in seen]
+        assert boxes[0].lineno in range(inspect.currentframe().f_lineno - 12, inspect.currentframe().f_lineno)

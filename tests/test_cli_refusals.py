@@ -204,7 +204,9 @@ def test_a_run_starts_with_a_header(tmp_path, capsys):
     assert main(["run", "spiral", "--steps", "1e5", "--out", str(tmp_path / "r"), "--set", "sgd.runs=2",
                  "--set", "sgd.epochs=3"]) == 0
     err = capsys.readouterr().err
-    for what in ("entropyeng 0.1.0, torch", "kernels", "cores", "run      spiral ->", "budget   1e+05 walker-steps",
+    from entropyeng import __version__
+
+    for what in (f"entropyeng {__version__}, torch", "kernels", "cores", "run      spiral ->", "budget   1e+05 walker-steps",
                  "baseline 2 SGD runs", "(sgd.runs, sgd.epochs)", "threads  torch"):
         assert what in err, what
 
@@ -324,12 +326,13 @@ def test_the_commands_that_read_no_model_start_without_torch(tmp_path, argv):
 
 
 def test_ctrl_c_while_the_commands_load_is_one_line_and_130(tmp_path):
-    """An interrupt while torch loads (the command's first second) ends in one line and exit 130,
-    not a KeyboardInterrupt traceback: made deterministic by an import of torch that raises it."""
+    """An interrupt while the commands load (the command's first moments) ends in one line and exit
+    130, not a KeyboardInterrupt traceback: made deterministic by an import of the commands that
+    raises it (``tasks`` itself no longer loads torch)."""
     code = ("import sys\n"
             "class Interrupt:\n"
             "    def find_spec(self, name, path=None, target=None):\n"
-            "        if name == 'torch':\n"
+            "        if name == 'entropyeng.cli.dispatch':\n"
             "            raise KeyboardInterrupt\n"
             "sys.meta_path.insert(0, Interrupt())\n"
             "from entropyeng.cli import main\n"

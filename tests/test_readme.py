@@ -154,3 +154,14 @@ def test_every_docs_page_is_in_the_site():
             assert f'--8<-- "{page.relative_to(README.parent)}"' in performance, page
             continue
         assert str(page.relative_to(DOCS)) in nav, page
+
+
+def test_the_version_is_one_number_in_every_place_that_states_it():
+    """pyproject.toml, entropyeng.__version__, CITATION.cff and the changelog's newest entry agree."""
+    import entropyeng
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+    pyproject = re.search(r'^version = "([^"]+)"', (root / "pyproject.toml").read_text(), re.M).group(1)
+    citation = re.search(r"^version: (\S+)", (root / "CITATION.cff").read_text(), re.M).group(1)
+    changelog = re.search(r"^## (\S+) ", (root / "CHANGELOG.md").read_text(), re.M).group(1)
+    assert pyproject == entropyeng.__version__ == citation == changelog

@@ -133,22 +133,34 @@ def _advance(sampler, config, problem, paths, quiet):
 
 
 def _baseline_seconds(config, problem):
-    """The SGD baseline's wall time, from one epoch of one run timed now (the runs share the cores)."""
+    """The SGD baseline's wall time, measured the way the baseline runs: one epoch of one run on one
+    torch thread (as each worker of the pool), after a warm-up epoch that pays for torch's first
+    calls, times epochs x runs x batch sizes over the processes that run them. (Timed on the
+    process's own threads, a small model's epoch beside another CPU job read 100x too long.)"""
     from ..analysis.baselines import train_one
+    from ..wlmd.runners import torch_threads
 
     s = config["sgd"]
+
+    def epoch_seconds(train, test):
+        t0 = time.perf_counter()
+        train_one(problem.make_model, train, test, loss=problem.loss, metric=problem.metric, epochs=1, lr=s["lr"],
+                  batch_size=s["batch_size"], optimizer=s["optimizer"], seed=0)
+        return time.perf_counter() - t0
+
+    on_gpu = str(config.get("model", {}).get("device", "cpu")).startswith("cuda")
+    b = int(s["batch_size"])
     try:
-        for _ in range(2):  # a second epoch when the first was short: it paid for torch's first calls
-            t0 = time.perf_counter()
-            train_one(problem.make_model, problem.train, problem.test, loss=problem.loss, metric=problem.metric,
-                      epochs=1, lr=s["lr"], batch_size=s["batch_size"], optimizer=s["optimizer"], seed=0)
-            epoch = time.perf_counter() - t0
-            if epoch > 2.0:  # a large task: one epoch is estimate enough, and a second would delay the run
-                break
+        with torch_threads(None if on_gpu else 1):
+            # the warm-up: one batch, which pays for torch's first calls (2-3 s of imports and set-up,
+            # once: timed into an epoch of the spiral it read 200x too long)
+            epoch_seconds(tuple(a[:b] for a in problem.train), tuple(a[:b] for a in problem.test))
+            epoch = epoch_seconds(problem.train, problem.test)
+            if epoch < 0.5:  # a short epoch: the median of three (the runs share the cores with whatever runs)
+                epoch = sorted([epoch, *(epoch_seconds(problem.train, problem.test) for _ in range(2))])[1]
     except Exception:  # noqa: BLE001 (an estimate; the baseline itself reports its own errors)
         return None
-    procs = 1 if str(config.get("model", {}).get("device", "cpu")).startswith("cuda") else min(
-        os.cpu_count() or 1, s["runs"])
+    procs = 1 if on_gpu else min(os.cpu_count() or 1, s["runs"])
     return epoch * s["runs"] * len(_batch_sizes(s)) * s["epochs"] / procs
 
 

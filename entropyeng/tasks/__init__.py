@@ -4,6 +4,16 @@ reads the catalog without importing torch."""
 
 import importlib as _importlib
 
+TYPE_CHECKING = False  # (the API docs and type checkers read the names here; at run time they load on use)
+if TYPE_CHECKING:
+    from .box import into_box
+    from .cifar import load_cifar_pair, resnet10_ln
+    from .digits import load_mnist, mnist_cnn, sklearn_digits
+    from .house import ames_housing, house_mlp, prepare_tabular
+    from .polymer import load_embeddings, regressor_head
+    from .spiral import regression_mlp, spiral_classification, spiral_mlp, spiral_regression
+del TYPE_CHECKING
+
 #: public name -> the module that defines it
 _NAMES = {"into_box": "box", "load_cifar_pair": "cifar", "resnet10_ln": "cifar", "load_mnist": "digits",
           "mnist_cnn": "digits", "sklearn_digits": "digits", "ames_housing": "house", "house_mlp": "house",

@@ -19,6 +19,11 @@ from __future__ import annotations
 import importlib as _importlib
 import math
 
+TYPE_CHECKING = False  # (the API docs and type checkers read the names here; at run time they load on use)
+if TYPE_CHECKING:
+    from ._common import Ensemble, TrainError, TrainResult
+del TYPE_CHECKING
+
 __all__ = ["train", "METHODS", "TrainResult", "TrainError", "Ensemble"]
 
 #: the names of :mod:`._common`, loaded on first use (the command's parser reads METHODS without torch)

@@ -174,7 +174,7 @@ class WLMC:
         outside = np.abs(params) > self.bounds
         if outside.any():
             warnings.warn(outside_box([n for n, _ in self.spec.tensors], [int(np.prod(sh)) for _, sh in self.spec.tensors],
-                                      outside, self.bounds, bound), stacklevel=2)
+                                      outside, self.bounds, bound), stacklevel=_checks.user_stacklevel())
             params = np.clip(params, -self.bounds, self.bounds)
         self._train = read_data(train, "train", self.spec, loss)
         self._test = read_data(test, "test", self.spec, loss)

@@ -9,6 +9,15 @@ checkpoints (:mod:`.checkpoint`); ranks of a distributed run (:mod:`.ranks`).
 
 import importlib as _importlib
 
+TYPE_CHECKING = False  # (the API docs and type checkers read the names here; at run time they load on use)
+if TYPE_CHECKING:
+    from .physics import NORM_BOUND, f_schedule, paper_bounds
+    from .reads import KineticTemperatureWarning
+    from .runners import default_threads, torch_threads
+    from .sampler import MAX_WALKERS, WLMD
+    from .state import WalkerDropped, WLMDError, WLMDInfo
+del TYPE_CHECKING
+
 #: public name -> the module that defines it (loaded on first use: the task catalog reads
 #: :mod:`.presets` without importing torch)
 _NAMES = {"WLMD": "sampler", "MAX_WALKERS": "sampler", "WLMDError": "state", "WLMDInfo": "state",

@@ -22,6 +22,8 @@ import warnings
 
 import torch
 
+from .. import _checks as C
+
 __all__ = ["capture_steps"]
 
 
@@ -53,6 +55,6 @@ def capture_steps(step, bufs, n: int, scratch, capture=None):
         graph = (capture or _cuda_capture)(step, bufs, n, scratch)
     except Exception as e:  # noqa: BLE001 (any capture failure: an operator that synchronises, memory)
         warnings.warn(f"cuda graphs: the WLMD step could not be captured ({type(e).__name__}: "
-                      f"{str(e).splitlines()[0][:200] if str(e) else ''}); running it one call per step", stacklevel=4)
+                      f"{str(e).splitlines()[0][:200] if str(e) else ''}); running it one call per step", stacklevel=C.user_stacklevel())
         return None
     return graph

@@ -11,6 +11,7 @@ import warnings
 import numpy as np
 import torch
 
+from .. import _checks as C
 from . import physics
 from .state import WalkerDropped, WLMDError
 
@@ -100,11 +101,11 @@ def host_read(w, checkpoint_path, last):
     w._active_seen = w.active
     message = w._thermometer.read(w.t, s.v, w._active_seen)
     if message:
-        warnings.warn(message, KineticTemperatureWarning, stacklevel=4)
+        warnings.warn(message, KineticTemperatureWarning, stacklevel=C.user_stacklevel())
     if w.K > 1 or w.world > 1:
         for k, what in news:
             warnings.warn(f"walker {k} (rank {w.rank}) dropped: {what}; it is back at its last checked state "
-                          "and deposits no more hills", WalkerDropped, stacklevel=4)
+                          "and deposits no more hills", WalkerDropped, stacklevel=C.user_stacklevel())
     alive = int(w.active.sum())
     if w.distributed:
         from .ranks import all_reduce

@@ -29,6 +29,7 @@ import warnings
 
 import torch
 
+from .. import _checks as C
 from .graph import capture_steps
 from .step import repeat_step
 
@@ -104,7 +105,7 @@ class Runner:
             compiled_s = self.time(compiled, 3)  # (compiles it now, on copies of the state)
         except Exception as e:  # noqa: BLE001 (any tracing or compilation failure)
             warnings.warn(f"compile: torch.compile could not trace the WLMD step ({type(e).__name__}: "
-                          f"{str(e).splitlines()[0][:200] if str(e) else ''}); running the eager step", stacklevel=5)
+                          f"{str(e).splitlines()[0][:200] if str(e) else ''}); running the eager step", stacklevel=C.user_stacklevel())
             self.form, self.reason = "eager", f"compiling failed ({type(e).__name__})"
             self.info = dict(form="eager", reason=self.reason, error=f"{type(e).__name__}: {e}"[:500])
             return
@@ -131,7 +132,7 @@ class Runner:
             self.time(block, 1)  # compiles it now
         except Exception as e:  # noqa: BLE001 (a failure here keeps the single compiled step)
             warnings.warn(f"compile: the {self.BLOCK}-step block did not compile ({type(e).__name__}); running "
-                          "single compiled steps", stacklevel=5)
+                          "single compiled steps", stacklevel=C.user_stacklevel())
             return
         self.block = block
         self.info["block_seconds"] = time.perf_counter() - t0

@@ -70,7 +70,7 @@ def check_model(model):
         model.eval()
         warnings.warn(f"model: it has {', '.join(sorted(set(random)))} layers; WLMD evaluates it in eval mode "
                       "(dropout off, batch normalisation with its running statistics), so that the loss is a "
-                      "function of the weights (model.eval() was called)", stacklevel=4)
+                      "function of the weights (model.eval() was called)", stacklevel=C.user_stacklevel())
     return params, dtype, params[0].device
 
 
@@ -177,7 +177,7 @@ def flatten(model, params, bound, K, kT, noise_seed):
     if bool(outside.any()):
         names = [n for n, p in model.named_parameters() if p.requires_grad]
         warnings.warn(outside_box(names, [p.numel() for p in params], outside.cpu().numpy(), limit.cpu().numpy(),
-                                  bound), stacklevel=4)
+                                  bound), stacklevel=C.user_stacklevel())
         with torch.no_grad():
             torch.clamp_(row, -limit, limit)
     with torch.no_grad():
