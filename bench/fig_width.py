@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import pathlib
 
-import numpy as np
 
 DOCS = pathlib.Path(__file__).resolve().parents[1] / "docs"
 #: figure -> (the reduced spec, the axis that varies the network, the paper's steps per landscape)
@@ -41,71 +39,22 @@ def finished(root, name):
     return out
 
 
-def _mean_err(values):
-    v = np.asarray([x for x in values if x is not None and math.isfinite(x)], dtype=float)
-    if v.size == 0:
-        return float("nan"), float("nan")
-    return float(v.mean()), float(v.std(ddof=1) / math.sqrt(v.size)) if v.size > 1 else float("nan")
-
-
 def points_of(runs, axis):
-    """One point per network: the readouts' means and standard errors over the data sets."""
-    groups = {}
-    for axes, s, d in runs:
-        groups.setdefault(axes[axis], []).append(s)
-    points = []
-    for value, ss in sorted(groups.items()):
-        eq = [s["readouts"]["equilibrium_vs_sgd_mean"] for s in ss]
-        me = [s["readouts"]["max_entropy_vs_sgd_mean"] for s in ss]
-        p = dict(network=value, label=ss[0]["label"], metric=ss[0]["metric"], n=len(ss), n_params=ss[0]["n_params"])
-        for key, vals in (("x", [r["x"] for r in eq]), ("sgd", [r["sgd"] for r in eq]),
-                          ("equilibrium", [r["equilibrium"] for r in eq]), ("advantage", [r["advantage"] for r in eq]),
-                          ("max_entropy", [r["equilibrium"] for r in me]),
-                          ("max_entropy_advantage", [r["advantage"] for r in me])):
-            p[key], p[key + "_error"] = _mean_err(vals)
-        points.append(p)
-    return points
+    """One point per network: :func:`entropyeng.analysis.width_points` of the runs."""
+    from entropyeng.analysis import width_points
+
+    return width_points([(axes[axis], s) for axes, s, _ in runs])
 
 
 def draw(points, runs, axis, path, title):
-    from entropyeng.analysis.plot import _plt
+    """:func:`entropyeng.analysis.plot.width_figure`, a landscape panel per network (its first data set)."""
+    from entropyeng.analysis.plot import width_figure
     from entropyeng.landscape import Landscape
 
-    plt = _plt()
     first = {}
-    for axes, s, d in runs:
+    for axes, _, d in runs:
         first.setdefault(axes[axis], d)
-    n = 1 + len(first)
-    fig, axs = plt.subplots(1, n, figsize=(4.2 * n, 3.8), dpi=110)
-    ax = axs[0]
-    w = [p["network"] for p in points]
-    for key, style, label in (("advantage", "o-", "equilibrium (Eq. 1)"), ("max_entropy_advantage", "s--", "max entropy")):
-        ax.errorbar(w, [p[key] for p in points], yerr=[0 if math.isnan(p[key + "_error"]) else p[key + "_error"]
-                                                        for p in points], fmt=style, capsize=3, label=label)
-    ax.axhline(0, color="0.6", lw=0.8)
-    ax.set_xscale("log")
-    ax.set_xticks(w, [str(v) for v in w])
-    ax.minorticks_off()
-    ax.set_xlabel(axis.split(".")[-1])
-    ax.set_ylabel("advantage (+: the landscape generalises better)", fontsize=8)
-    ax.set_title(title, fontsize=8)
-    ax.legend(fontsize=7)
-    for ax, (value, d) in zip(axs[1:], sorted(first.items())):
-        L = Landscape.load(d / "landscape.npz")
-        S = np.where(L.histogram > 0, L.entropy, np.nan)
-        rows, cols = np.nonzero(L.histogram > 0)
-        g = L.grid
-        ex, ey = g.edges
-        if rows.size:
-            i0, i1, j0, j1 = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
-            im = ax.pcolormesh(ex[i0:i1 + 1], ey[j0:j1 + 1], (S - np.nanmax(S))[i0:i1, j0:j1].T, shading="flat")
-            fig.colorbar(im, ax=ax, fraction=0.046)
-        ax.set_xlabel("ln(train loss)")
-        ax.set_ylabel("ln(test loss)" if points[0]["metric"] == "loss" else "y")
-        ax.set_title(f"{axis.split('.')[-1]} {value}: S - max S (data set 0)", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    width_figure(points, {v: Landscape.load(d / "landscape.npz") for v, d in first.items()}, axis, path, title)
 
 
 def figure(name, root):

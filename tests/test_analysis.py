@@ -123,3 +123,13 @@ def test_compare_figure_holds_the_error_bars(tmp_path):
         plt.subplots = orig
     lo, hi = seen["ax"].get_ylim()
     assert lo <= 0.3 and hi >= 0.9
+
+
+@pytest.mark.parametrize("meta, label", [({"cv_y": "test_loss"}, "ln(test loss)"),
+                                         ({"cv_y": "smoothed_accuracy"}, "smoothed test accuracy"),
+                                         ({"metric": "accuracy"}, "test accuracy"), ({"metric": "loss"}, "ln(test loss)"),
+                                         ({"y": "ln test loss"}, "ln test loss"), ({}, "y")])
+def test_a_figure_labels_its_y_axis_from_the_landscapes_metadata(meta, label):
+    from entropyeng.analysis.plot import y_axis_label
+
+    assert y_axis_label(meta) == label

@@ -322,3 +322,57 @@ def test_a_samplers_warning_points_at_the_users_line():
         boxes = [w for w in seen if "box" in str(w.message)]
         assert boxes and all(w.filename == __file__ for w in boxes), [(w.filename, w.lineno) for w in seen]
         assert boxes[0].lineno in range(inspect.currentframe().f_lineno - 12, inspect.currentframe().f_lineno)
+
+
+def _boundary_cases():
+    import torch
+
+    from entropyeng import WLMC, WLMD
+
+    def m():
+        return torch.nn.Sequential(torch.nn.Linear(2, 1))
+
+    X, y = np.eye(2), np.zeros(2)
+    T, t = torch.eye(2), torch.zeros(2, 1)
+    return {
+        "wlmc steps_per_stage 2^63": (lambda: WLMC(m(), (X, y), (X, y), loss="mse", metric="loss").run_stages(1, 2**63),
+                                      "steps_per_stage"),
+        "wlmc run 2^63": (lambda: WLMC(m(), (X, y), (X, y), loss="mse", metric="loss").run(2**63, 0.1), "n_steps"),
+        "wlmc walkers 2^20+1": (lambda: WLMC(m(), (X, y), (X, y), loss="mse", metric="loss", walkers=2**20 + 1),
+                                "walkers"),
+        "wlmc y of another length": (lambda: WLMC(m(), (X, np.zeros(3)), (X, y), loss="mse", metric="loss"), "y"),
+        "wlmc 3-D X": (lambda: WLMC(m(), (X[None], y), (X, y), loss="mse", metric="loss"), "X"),
+        "wlmd meta model": (lambda: WLMD(m().to("meta"), (T, t), (T, t), loss="mse", steps=10), "meta"),
+        "wlmd meta data": (lambda: WLMD(m(), (T.to("meta"), t), (T, t), loss="mse", steps=10), "meta"),
+        "wlmd run 2^63": (lambda: WLMD(m(), (T, t), (T, t), loss="mse", steps=10).run(2**63), "n_steps"),
+        "wlmd walkers 2^20+1": (lambda: WLMD(m(), (T, t), (T, t), loss="mse", steps=10, walkers=2**20 + 1), "walkers"),
+        "wlmd X of another width": (lambda: WLMD(m(), (torch.eye(3), torch.zeros(3, 1)), (T, t), loss="mse", steps=10),
+                                    "cannot evaluate"),
+        "wlmd scalar X": (lambda: WLMD(m(), (torch.tensor(1.0), t), (T, t), loss="mse", steps=10), "scalar"),
+    }
+
+
+@pytest.mark.cpp
+@pytest.mark.parametrize("case", list(_boundary_cases()))
+def test_the_library_boundary_says_what_is_wrong_in_its_own_words(case):
+    """The audit's raw torch / numpy / pybind11 messages at the samplers' boundary: each is now a
+    ValueError or TypeError naming the argument (int and bool inputs are taken as numbers)."""
+    import warnings
+
+    build, name = _boundary_cases()[case]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises((ValueError, TypeError), match=name):
+            build()
+
+
+def test_integer_and_boolean_inputs_are_numbers_to_wlmd():
+    import torch
+
+    from entropyeng import WLMD
+
+    model = torch.nn.Sequential(torch.nn.Linear(2, 1))
+    t = torch.zeros(2, 1)
+    for X in (torch.eye(2).long(), torch.eye(2).bool()):
+        w = WLMD(model, (X, t), (X, t), loss="mse", steps=10)
+        assert w.X_tr.dtype == torch.float32

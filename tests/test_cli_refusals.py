@@ -188,6 +188,15 @@ def test_progress_without_a_terminal_prints_plain_lines(capsys):
     assert all("nan" not in l and "\r" not in l for l in lines)
 
 
+def test_a_piped_log_gets_its_first_progress_line_at_once_then_every_interval(capsys):
+    from entropyeng.runs.loop import Progress
+
+    bar = Progress(100, "steps", True, interval=3600.0)
+    bar.update(10)  # the first chunk: a line at once (a piped log was silent for its first 30 s)
+    bar.update(20)  # within the interval: nothing
+    assert capsys.readouterr().err.count("progress:") == 1
+
+
 def test_slow_rates_read_as_seconds_per_item(capsys):
     from entropyeng.runs.loop import Progress
 
@@ -398,3 +407,60 @@ def test_two_ctrl_cs_in_a_row_still_end_with_one_line_and_130(tmp_path, after, g
     err = proc.communicate(timeout=120)[1]
     assert proc.returncode == 130 and "Traceback" not in err, err
     assert len(err.strip().splitlines()) == 1 and "interrupted" in err, err
+
+
+@CPP
+@pytest.mark.parametrize("sgd, said", [(None, "no sgd.npz"), (b"not a zip file", "sgd.npz cannot be read"),
+                                       ("objects", "sgd.npz cannot be read"), ("bad shape", "1 of the 2 SGD runs")])
+def test_plot_says_what_it_could_not_draw_and_draws_the_rest(finished_run, capsys, sgd, said):
+    path = finished_run / "sgd.npz"
+    path.unlink()
+    if isinstance(sgd, bytes):
+        path.write_bytes(sgd)
+    elif sgd == "objects":
+        np.savez(path, run_0=np.array([{"a": 1}], dtype=object))
+    elif sgd == "bad shape":
+        np.savez(path, run_0=np.zeros((5, 2)), run_1=np.zeros(7))
+    (finished_run / "landscape.png").unlink()
+    capsys.readouterr()
+    assert main(["plot", str(finished_run)]) == 0
+    err = capsys.readouterr().err
+    assert said in err and "Traceback" not in err
+    assert (finished_run / "landscape.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@CPP
+def test_resume_with_an_unreadable_sgd_npz_runs_the_baseline_again(finished_run, capsys):
+    (finished_run / "sgd.npz").write_bytes(b"garbage")
+    capsys.readouterr()
+    assert main(["resume", str(finished_run), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "cannot be read" in err and "runs again" in err and "Traceback" not in err
+    with np.load(finished_run / "sgd.npz") as f:
+        assert len(f.files) >= 1
+
+
+@CPP
+@pytest.mark.parametrize("edit, field", [
+    (lambda a, m: a.update(params=a["params"].astype(np.float32)), "params"),
+    (lambda a, m: a.update(params=a["params"].astype(np.int64)), "params"),
+    (lambda a, m: a["cache"].__setitem__(0, np.inf), "cache"),
+    (lambda a, m: a["H"].__setitem__((0, 0), 1e300), "H"),
+    (lambda a, m: m["counters"].__setitem__("step", 1e300), "counters.step"),
+])
+def test_resume_refuses_an_edited_wlmc_checkpoint_naming_the_field(finished_run, capsys, edit, field):
+    """Edits that would change the result (the audit's cases): params of another dtype, a non-finite
+    activation cache, absurd counts or move width; one line naming the field, nothing changed."""
+    import json
+
+    path = finished_run / "checkpoint.npz"
+    with np.load(path, allow_pickle=False) as f:
+        arrays = {k: f[k].copy() for k in f.files}
+    meta = json.loads(bytes(arrays["__meta__"]).decode())
+    edit(arrays, meta)
+    arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(path, **arrays)
+    before = _untouched(finished_run)
+    err = one_line_error(capsys, 2, ["resume", str(finished_run), "--quiet"])
+    assert field in err, err
+    assert _untouched(finished_run) == before

@@ -177,7 +177,7 @@ def cnn_sampler(kernel, K=1):
     g = torch.Generator().manual_seed(0)
     X, Xt = torch.rand(30, 1, 8, 8, generator=g, dtype=torch.float64), torch.rand(30, 1, 8, 8, generator=g, dtype=torch.float64)
     y, yt = torch.randint(0, 10, (30,), generator=g), torch.randint(0, 10, (30,), generator=g)
-    w = WLMD(mnist_cnn(8), (X, y), (Xt, yt), loss="ce", cv_y="smoothed_accuracy", grid=Grid(-8, 4, 300, -12, 12, 300),
+    w = WLMD(mnist_cnn(8), (X, y), (Xt, yt), loss="ce", metric="accuracy", grid=Grid(-8, 4, 300, -12, 12, 300),
              sigma=0.2, cutoff=0.8, walls=dict(x_max=3.0), schedule=dict(f_max=1.0, t1=100.0, t2=1e6, t3=0.0),
              dt=1e-3, gamma=0.1, walkers=K, compile="eager", seed=5)
     w.model_kernel = kernel

@@ -465,3 +465,22 @@ def test_an_operator_grid_follows_the_grids_rules_on_every_path():
         for g in (bad, GL[:5]):
             with pytest.raises(ValueError, match="grid"):
                 call(g)
+
+
+@pytest.mark.cpp
+def test_an_install_without_the_operators_says_so_once_with_the_fix(tmp_path):
+    """A compiled engine without its C++ torch operators (an isolated build) warns once, naming the
+    command that rebuilds them; ENTROPYENG_PYTHON_OPS=1 (chosen) is silent."""
+    import subprocess
+    import sys
+
+    code = ("import importlib.util, warnings\n"
+            "real = importlib.util.find_spec\n"
+            "importlib.util.find_spec = lambda n, *a: None if n.startswith('entropyeng._torch_ops_') else real(n, *a)\n"
+            "with warnings.catch_warnings(record=True) as w:\n"
+            "    warnings.simplefilter('always')\n"
+            "    import entropyeng.kernels.ops as o\n"
+            "print(o.COMPILED_OPERATORS, sum('--no-build-isolation' in str(x.message) for x in w))\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "1"]

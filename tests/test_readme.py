@@ -18,7 +18,7 @@ def blocks():
 
 
 def test_readme_figure_exists():
-    for path in re.findall(r"\]\((docs/[^)]+)\)", README.read_text()):
+    for path in re.findall(r"\]\((docs/[^)#]+)(?:#[^)]*)?\)", README.read_text()):
         assert (README.parent / path).exists(), path
 
 
@@ -165,3 +165,15 @@ def test_the_version_is_one_number_in_every_place_that_states_it():
     citation = re.search(r"^version: (\S+)", (root / "CITATION.cff").read_text(), re.M).group(1)
     changelog = re.search(r"^## (\S+) ", (root / "CHANGELOG.md").read_text(), re.M).group(1)
     assert pyproject == entropyeng.__version__ == citation == changelog
+
+
+def test_every_install_of_the_source_keeps_the_build_without_isolation():
+    """An isolated build has no torch to build the C++ torch operators against: every line that
+    installs the source tree (``pip install .``, ``".[extra]"``, ``-e .``) in the README, the docs and
+    the package's own messages says --no-build-isolation."""
+    root = pathlib.Path(__file__).resolve().parents[1]
+    files = [root / "README.md", *sorted((root / "docs").glob("*.md")), *sorted((root / "entropyeng").rglob("*.py"))]
+    source = re.compile(r"""pip install\b[^`\n]*?(\s\.(?=\s|$|`)|\s-e\s+\.|["']\.\[)""")
+    bad = [f"{f.relative_to(root)}: {line.strip()}" for f in files for line in f.read_text().splitlines()
+           if source.search(line) and "--no-build-isolation" not in line and "plain `pip install .`" not in line]
+    assert not bad, bad

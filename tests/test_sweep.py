@@ -112,6 +112,15 @@ def test_compare_draws_fig1b_from_a_sweep_directory(small_sweep):
     points = json.loads((root / "out" / "compare.json").read_text())
     assert sorted((p["label"], p["n"]) for p in points) == [("4x4 relu", 2), ("4x5 relu", 2)]
     assert (root / "out" / "panels.png").read_bytes()[:4] == b"\x89PNG"  # the across-sizes panels
+    # the paper's width figure: the advantage against model.width, one point per width over 2 data sets
+    width = json.loads((root / "out" / "width.json").read_text())
+    assert width["axis"] == "model.width" and [(p["network"], p["n"]) for p in width["points"]] == [(4, 2), (5, 2)]
+    for p in width["points"]:
+        mine = [json.loads((root / "out" / f"width{p['network']}-data_set{k}" / "summary.json").read_text())
+                for k in (0, 1)]
+        values = [s["readouts"]["equilibrium_vs_sgd_mean"]["advantage"] for s in mine]
+        assert p["advantage"] == pytest.approx(sum(values) / 2)
+    assert (root / "out" / "width.png").read_bytes()[:4] == b"\x89PNG"
 
 
 @CPP

@@ -131,7 +131,7 @@ def test_paper_boxes_hold_every_normalisation_parameter_of_every_task_model():
     gains = [m.weight.detach().clone() for m in resnet.modules() if isinstance(m, torch.nn.LayerNorm)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the conv weights torch draws beyond 2/sqrt(out) are clamped
-        WLMD(resnet, (x, y), (x, y), loss="ce", cv_y="smoothed_accuracy", grid=Grid(-20, 20, 400, -20, 20, 400),
+        WLMD(resnet, (x, y), (x, y), loss="ce", metric="accuracy", grid=Grid(-20, 20, 400, -20, 20, 400),
              sigma=0.2, cutoff=0.8, schedule=dict(f_max=1.0, t1=10, t2=100, t3=0), dt=1e-3, gamma=0.1)
     after = [m.weight.detach() for m in resnet.modules() if isinstance(m, torch.nn.LayerNorm)]
     assert all(torch.equal(a, b) for a, b in zip(gains, after)) and all((g == 1).all() for g in after)

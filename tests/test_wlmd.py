@@ -230,7 +230,7 @@ def test_smoothed_accuracy_cv():
     y = (X[:, 0] > 0).long()
     model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 3)).double()
     for logit_y in (False, True):
-        w = WLMD(model, (X, y), (X, y), loss="ce", cv_y="smoothed_accuracy", alpha=5.0, logit_y=logit_y,
+        w = WLMD(model, (X, y), (X, y), loss="ce", metric="accuracy", alpha=5.0, logit_y=logit_y,
                  grid=Grid(-10, 10, 100, -10, 10, 100), sigma=0.1, cutoff=0.4,
                  schedule=dict(f_max=0.01, t1=10, t2=100, t3=0), dt=0.001, gamma=0.1)
         with torch.no_grad():
@@ -275,6 +275,8 @@ def test_presets_build_samplers(name):
 BAD = [
     (dict(loss="hinge"), ValueError, "loss"),
     (dict(cv_y="accuracy"), ValueError, "cv_y"),
+    (dict(metric="test_loss"), ValueError, "metric"),
+    (dict(metric="loss", cv_y="test_loss"), TypeError, "metric"),
     (dict(cv_y="smoothed_accuracy"), ValueError, "regression|classification"),
     (dict(logit_y=True), ValueError, "logit_y"),
     (dict(schedule=dict(f_max=1.0)), ValueError, "schedule"),
@@ -535,3 +537,16 @@ def test_the_kinetic_temperature_warning_fires_on_a_heating_model_and_not_on_the
         assert len(hot) == int(expect), hot
         if expect:
             assert "heat up" in hot[0] and "lower dt" in hot[0] and "gamma" in hot[0]
+
+
+def test_the_y_axis_is_named_metric_as_in_wlmc_and_the_old_name_warns():
+    torch.manual_seed(0)
+    X = torch.randn(20, 3, dtype=torch.float64)
+    y = (X[:, 0] > 0).long()
+    model = nn.Sequential(nn.Linear(3, 2)).double()
+    kw = dict(loss="ce", grid=Grid(-10, 10, 100, -10, 10, 100), steps=100)
+    new = WLMD(model, (X, y), (X, y), metric="accuracy", **kw)
+    with pytest.warns(FutureWarning, match="metric='accuracy'"):
+        old = WLMD(model, (X, y), (X, y), cv_y="smoothed_accuracy", **kw)
+    assert new.cv_y == old.cv_y == "smoothed_accuracy" and new.metric == old.metric == "accuracy"
+    assert WLMD(model, (X, y), (X, y), **kw).metric == "loss"

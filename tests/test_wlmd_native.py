@@ -50,7 +50,7 @@ def classifier(compile, loss, classes, K=1, dtype=torch.float64, logit_y=None, c
     y_tr, y_te = y[:40], y[40:]
     if loss == "bce":
         y_tr, y_te = y_tr.reshape(-1, 1), y_te.reshape(-1, 1)
-    return WLMD(model, (X[:40], y_tr), (X[40:], y_te), loss=loss, cv_y="smoothed_accuracy", logit_y=logit_y,
+    return WLMD(model, (X[:40], y_tr), (X[40:], y_te), loss=loss, metric="accuracy", logit_y=logit_y,
                 grid=Grid(-6, 3, 90, -10, 10, 100), sigma=0.15, cutoff=0.6, schedule=dict(f_max=0.05, t1=50, t2=500,
                 t3=0.0), seed=5, dt=0.005, gamma=0.1, compile=compile, walkers=K)
 

@@ -12,7 +12,8 @@ from ..wlmd.physics import (
     EPS as _EPS,  # the smoothed accuracy's logit transform, y = logit(eps + (1 - 2 eps) A_s)
 )
 
-__all__ = ["y_values", "equilibrium", "max_entropy", "runs_per_bin", "sgd_curve", "best_sgd", "advantage", "shared_gap", "combine_summaries"]
+__all__ = ["y_values", "equilibrium", "max_entropy", "runs_per_bin", "sgd_curve", "best_sgd", "advantage", "shared_gap", "combine_summaries",
+           "width_points"]
 
 
 
@@ -200,3 +201,38 @@ def combine_summaries(summaries):
         points.append(dict(label=label, metric=metric, n=len(runs), n_params=runs[0].get("n_params"), sgd=sgd, sgd_error=sgd_err,
                            equilibrium=eq, error=eq_err, advantage=adv, advantage_error=adv_err))
     return sorted(points, key=lambda p: (p["n_params"] or 0, p["label"]))
+
+
+def _mean_err(values):
+    """(mean, standard error) of the finite values; NaN where there are none (or one, for the error)."""
+    v = np.asarray([x for x in values if x is not None and math.isfinite(x)], dtype=float)
+    if v.size == 0:
+        return float("nan"), float("nan")
+    return float(v.mean()), float(v.std(ddof=1) / math.sqrt(v.size)) if v.size > 1 else float("nan")
+
+
+def width_points(runs):
+    """The paper's width figures (Figs. 3, 7, 8) from finished runs: ``runs`` is a list of (network,
+    summary) with ``network`` the swept model value (a width, channels) and ``summary`` a run's
+    summary.json; one point per network, ordered by it, with the means and standard errors over its
+    runs (data sets) of the readouts at the train loss where the baseline's mean is best: the
+    baseline (``sgd``), the equilibrium of Eq. 1 and the max-entropy cell, and the advantage of each
+    (positive: the landscape generalises better). A run whose readout is unavailable (its walker
+    never reached that train loss) counts in ``n`` and not in the means (``missing``)."""
+    groups = {}
+    for network, s in runs:
+        groups.setdefault(network, []).append(s)
+    points = []
+    for network, ss in sorted(groups.items()):
+        eq = [s.get("readouts", {}).get("equilibrium_vs_sgd_mean", {}) for s in ss]
+        me = [s.get("readouts", {}).get("max_entropy_vs_sgd_mean", {}) for s in ss]
+        p = dict(network=network, label=ss[0].get("label"), metric=ss[0].get("metric"), n=len(ss),
+                 n_params=ss[0].get("n_params"), missing=sum(r.get("advantage") is None for r in eq))
+        for key, vals in (("x", [r.get("x") for r in eq]), ("sgd", [r.get("sgd") for r in eq]),
+                          ("equilibrium", [r.get("equilibrium") for r in eq]),
+                          ("advantage", [r.get("advantage") for r in eq]),
+                          ("max_entropy", [r.get("equilibrium") for r in me]),
+                          ("max_entropy_advantage", [r.get("advantage") for r in me])):
+            p[key], p[key + "_error"] = _mean_err(vals)
+        points.append(p)
+    return points

@@ -8,7 +8,7 @@ from .. import analysis
 from .._io import save_figure
 from ..landscape import Landscape
 
-__all__ = ["landscape_figure", "advantage_figure"]
+__all__ = ["landscape_figure", "advantage_figure", "width_figure", "y_axis_label"]
 
 
 def _plt():
@@ -18,6 +18,17 @@ def _plt():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def y_axis_label(meta) -> str:
+    """The y axis of a landscape, from its metadata: WLMC's ``y`` (or ``metric``), WLMD's ``cv_y``."""
+    if meta.get("y"):
+        return str(meta["y"])
+    if meta.get("metric") == "accuracy" or meta.get("cv_y") == "smoothed_accuracy":
+        return "smoothed test accuracy" if meta.get("cv_y") else "test accuracy"
+    if meta.get("metric") == "loss" or meta.get("cv_y") == "test_loss":
+        return "ln(test loss)"
+    return "y"
 
 
 def landscape_figure(landscape: Landscape, path, trajectories=None, title=None, curve="equilibrium", y_label=None,
@@ -30,7 +41,7 @@ def landscape_figure(landscape: Landscape, path, trajectories=None, title=None, 
     plt = _plt()
     g = landscape.grid
     S = landscape.masked_entropy()
-    y_label = y_label or landscape.meta.get("y", "test accuracy" if landscape.meta.get("metric") == "accuracy" else "y")
+    y_label = y_label or y_axis_label(landscape.meta)
     fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=120)
     ex, ey = g.edges
     y_vals = analysis.y_values(landscape)
@@ -117,3 +128,42 @@ def advantage_figure(points, path, title="equilibrium vs SGD", metric="accuracy"
     save_figure(fig, path)
     plt.close(fig)
     return path
+
+
+def width_figure(points, landscapes, axis, path, title=""):
+    """The paper's width figure: the advantage against the swept network axis (``points`` of
+    :func:`entropyeng.analysis.width_points`; means with standard errors, the equilibrium and the
+    max-entropy readouts), and beside it each network's landscape (``landscapes``: {network:
+    Landscape}, one data set's), S - max S over the visited cells."""
+    plt = _plt()
+    n = 1 + len(landscapes)
+    fig, axs = plt.subplots(1, n, figsize=(4.2 * n, 3.8), dpi=110, squeeze=False)
+    axs = axs[0]
+    ax = axs[0]
+    w = [p["network"] for p in points]
+    for key, style, label in (("advantage", "o-", "equilibrium (Eq. 1)"), ("max_entropy_advantage", "s--", "max entropy")):
+        ax.errorbar(w, [p[key] for p in points], yerr=[0 if not np.isfinite(p[key + "_error"]) else p[key + "_error"]
+                                                        for p in points], fmt=style, capsize=3, label=label)
+    ax.axhline(0, color="0.6", lw=0.8)
+    if all(isinstance(v, (int, float)) and v > 0 for v in w):
+        ax.set_xscale("log")
+        ax.set_xticks(w, [str(v) for v in w])
+        ax.minorticks_off()
+    ax.set_xlabel(axis.split(".")[-1])
+    ax.set_ylabel("advantage (+: the landscape generalises better)", fontsize=8)
+    ax.set_title(title, fontsize=8)
+    ax.legend(fontsize=7)
+    for ax, (value, L) in zip(axs[1:], sorted(landscapes.items())):
+        S = L.masked_entropy()
+        rows, cols = np.nonzero(L.visited)
+        ex, ey = L.grid.edges
+        if rows.size:
+            i0, i1, j0, j1 = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
+            im = ax.pcolormesh(ex[i0:i1 + 1], ey[j0:j1 + 1], S[i0:i1, j0:j1].T, shading="flat")
+            fig.colorbar(im, ax=ax, fraction=0.046)
+        ax.set_xlabel("ln(train loss)")
+        ax.set_ylabel(y_axis_label(L.meta))
+        ax.set_title(f"{axis.split('.')[-1]} {value}: S - max S", fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, path)
+    plt.close(fig)

@@ -45,7 +45,7 @@ def main(argv=None):
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     kw = dict(repeat=3, min_time=0.05) if args.quick else {}
     if "cpp" not in backends.available():
-        raise SystemExit("the compiled extension is not built: pip install . first")
+        raise SystemExit("the compiled extension is not built: pip install --no-build-isolation . first")
 
     result = _Results(args, argv)
     if args.section in ("kernels", "all"):
@@ -239,7 +239,7 @@ def wlmd_section(args):
         rows[f"native step, {label}"] = D.step_us(D.spiral_sampler("native", dtype, planned=0), n * 4, rounds=3)
     jax_us = D.jax_loop_us("float32")
     if jax_us is None:
-        print("  (JAX / BlackJAX not installed: pip install '.[bench]' adds the JAX lax.fori_loop row)")
+        print("  (JAX / BlackJAX not installed: pip install --no-build-isolation '.[bench]' adds the JAX lax.fori_loop row)")
     else:
         rows["JAX jitted gradient step in lax.fori_loop (BlackJAX CSGLD, 500 rows), float32"] = jax_us
     for label, us in rows.items():

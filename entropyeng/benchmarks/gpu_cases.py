@@ -37,7 +37,7 @@ def _timer(device):
 
 def spiral_walkers(K, device, dtype=torch.float32, width=30, graph_steps=None):
     kw = preset("spiral_regression")
-    kw.pop("cv_y")
+    kw.pop("metric")
     kw["schedule"] = dict(f_max=5.0, t1=100.0, t2=1e6, t3=0.0)
     train = tuple(torch.as_tensor(a).to(device, dtype) for a in spiral_regression(250, 0))
     test = tuple(torch.as_tensor(a).to(device, dtype) for a in spiral_regression(250, 1))

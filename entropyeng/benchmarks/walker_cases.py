@@ -23,7 +23,7 @@ from .wlmd_cases import PAPER_RUN
 def sampler(walkers, distributed=False, seed=0, compile="auto", dtype=torch.float32, model_kernel="auto"):
     """The spiral-regression task's WLMD sampler (float32 by default, as the task runs it)."""
     kw = preset("spiral_regression")
-    kw.pop("cv_y")
+    kw.pop("metric")
     kw["schedule"] = dict(f_max=5.0, t1=100.0, t2=1e6, t3=0.0)
     data = [tuple(torch.as_tensor(a, dtype=dtype) for a in spiral_regression(250, s)) for s in (0, 1)]
     with warnings.catch_warnings():

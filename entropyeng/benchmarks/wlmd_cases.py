@@ -37,7 +37,7 @@ def cnn_sampler(compile=False, dtype=torch.float64, model_kernel="auto", planned
     y = torch.randint(0, 10, (250,), generator=g)
     Xt = torch.rand(250, 1, 28, 28, generator=g, dtype=torch.float64)
     yt = torch.randint(0, 10, (250,), generator=g)
-    w = WLMD(mnist_cnn(28).to(dtype), (X.to(dtype), y), (Xt.to(dtype), yt), loss="ce", cv_y="smoothed_accuracy",
+    w = WLMD(mnist_cnn(28).to(dtype), (X.to(dtype), y), (Xt.to(dtype), yt), loss="ce", metric="accuracy",
              grid=Grid(-20, 20, 2000, -20, 20, 2000), sigma=0.2, cutoff=0.8, walls=dict(x_max=2.0),
              schedule=dict(f_max=3.0, t1=2e5, t2=1e7, t3=8e6), dt=3e-6, gamma=1e-5,
              compile=compile, threads=1)

@@ -98,7 +98,8 @@ def main(argv=None):
                    help="one section (default all)")
     p.set_defaults(fn=cmd_bench)
     args = parser.parse_args(argv)
-    handler = _log_to_stderr(quiet=getattr(args, "quiet", False))
+    # the benchmark's tables are not broken up by the samplers' INFO lines
+    handler = _log_to_stderr(quiet=getattr(args, "quiet", False) or args.command == "bench")
     try:
         args.fn(args)
         _leave_process_group()

@@ -15,6 +15,8 @@ from ..runs.rundir import run_paths
 __all__ = ["cmd_plot", "cmd_compare"]
 
 def cmd_plot(args):
+    """Redraw a run's figure; what it cannot draw (no SGD runs, an unreadable sgd.npz, an empty
+    landscape, no config) it says on stderr, and draws the rest."""
     from ..analysis.plot import landscape_figure
     from ..landscape import Landscape
     from ..tasks.catalog import metric_of
@@ -22,21 +24,45 @@ def cmd_plot(args):
     paths = run_paths(args.dir)
     if not os.path.exists(paths["landscape"]):
         raise ConfigError(f"'{args.dir}' holds no landscape.npz (finish or resume the run first)")
-    config = load_config(paths["config"]) if os.path.exists(paths["config"]) else {"task": "spiral"}
+    missing = []
+    if os.path.exists(paths["config"]):
+        config = load_config(paths["config"])
+    else:
+        config = {"task": "spiral"}
+        missing.append("no config.toml: drawn as the spiral task's landscape (test accuracy, Eq. 1)")
     metric = metric_of(config["task"])
-    traj = None
-    if os.path.exists(paths["sgd"]):
-        with np.load(paths["sgd"], allow_pickle=False) as f:
-            traj = [f[k] for k in f.files]
     try:
         landscape = Landscape.load(paths["landscape"])
     except (OSError, ValueError, KeyError) as e:
         raise ConfigError(f"{paths['landscape']}: cannot be read as a landscape ({str(e).splitlines()[0][:160]})") from None
+    traj = _sgd_runs(paths["sgd"], missing)
+    if not landscape.visited.any():
+        missing.append("the landscape has no visited cell: the figure is empty")
     landscape_figure(landscape, paths["figure"], traj, title=config["task"],
                      curve="equilibrium" if "wlmc" in config or config["task"] == "spiral" else "max_entropy",
                      y_label="test accuracy" if metric == "accuracy" else "ln(test loss)",
                      sgd_readout=config.get("sgd", {}).get("curve", "mean"), higher_is_better=metric == "accuracy")
+    for line in missing:
+        print(f"entropyeng: plot: {line}", file=sys.stderr)
     print(paths["figure"])
+
+
+def _sgd_runs(path, missing):
+    """The SGD runs of sgd.npz, each (n, 2) of finite ln train loss; what is not drawn is said in ``missing``."""
+    if not os.path.exists(path):
+        missing.append("no sgd.npz (the SGD baseline has not run): drawn without the SGD curve")
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            runs = [np.asarray(f[k], dtype=np.float64) for k in f.files]
+    except Exception as e:  # noqa: BLE001 (a truncated zip, a text file, object arrays: whatever np.load raises)
+        missing.append(f"sgd.npz cannot be read ({type(e).__name__}): drawn without the SGD curve")
+        return None
+    good = [r for r in runs if r.ndim == 2 and r.shape[1] == 2 and r.shape[0] > 0 and np.isfinite(r[:, 1]).all()]
+    if len(good) < len(runs):
+        missing.append(f"{len(runs) - len(good)} of the {len(runs)} SGD runs in sgd.npz are not (n, 2) arrays of "
+                       "finite values: left out")
+    return good or None
 
 
 def _sweep_runs(dirs):
@@ -127,6 +153,50 @@ def cmd_compare(args):
         panels = _panels(dirs, os.path.join(args.dirs[0], "panels.png"))
         if panels:
             print(panels)
+        width = _width_figure(args.dirs[0], args.title)
+        if width:
+            print(width)
+
+
+def _width_figure(sweep_dir, title=None):
+    """The paper's width figure of a sweep over one model axis (model.width, model.channels, ...):
+    the advantage against that axis, means and standard errors over the other axes' runs (the data
+    sets), and a landscape panel per network; ``width.png`` and ``width.json`` in the sweep's
+    directory. None when the sweep has no numeric model axis."""
+    from ..analysis import width_points
+    from ..analysis.plot import width_figure
+    from ..landscape import Landscape
+
+    with open(os.path.join(sweep_dir, "sweep.json")) as fh:
+        record = json.load(fh)
+    axes = [k for k, v in record.get("axes", {}).items() if k.startswith("model.") and len(v) > 1
+            and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)]
+    if len(axes) != 1:
+        return None
+    axis = axes[0]
+    runs, landscapes = [], {}
+    for r in record["runs"]:
+        run_dir = os.path.join(sweep_dir, r["name"])
+        if r.get("state") not in ("done", "kept") or not os.path.exists(os.path.join(run_dir, "summary.json")):
+            continue
+        with open(os.path.join(run_dir, "summary.json")) as fh:
+            runs.append((r["axes"][axis], json.load(fh)))
+        if r["axes"][axis] not in landscapes and os.path.exists(os.path.join(run_dir, "landscape.npz")):
+            landscapes[r["axes"][axis]] = Landscape.load(os.path.join(run_dir, "landscape.npz"))
+    if len({n for n, _ in runs}) < 2:
+        print(f"{sweep_dir}: the width figure needs finished runs of two {axis} values at least", file=sys.stderr)
+        return None
+    points = width_points(runs)
+    out = os.path.join(sweep_dir, "width.png")
+    steps = sorted({s.get("steps") for _, s in runs if s.get("steps")})
+    width_figure(points, landscapes, axis, out, title or f"{record.get('task')}: advantage against {axis} "
+                 f"({', '.join(f'{x:.0e}' for x in steps)} steps; means and standard errors over data sets)")
+    write_atomic(os.path.join(sweep_dir, "width.json"), json_bytes(dict(axis=axis, points=points)))
+    print(f"{axis.split('.')[-1]:>8s} {'n':>3s} {'advantage (Eq. 1)':>20s} {'advantage (max S)':>20s}")
+    for p in points:
+        print(f"{p['network']!s:>8s} {p['n']:3d} {p['advantage']:+10.3f} ± {p['advantage_error']:.3f}     "
+              f"{p['max_entropy_advantage']:+10.3f} ± {p['max_entropy_advantage_error']:.3f}")
+    return out
 
 
 def _panels(dirs, path, columns=4):

@@ -160,7 +160,7 @@ def read_data(data, name: str, spec: MlpSpec, loss: str):
             raise ValueError(f"{name}[1] (y): 'ce' takes class indices in [0, {K}), got values {np.unique(y)[:5]}")
         t = np.ascontiguousarray(y)
     else:
-        y = y.reshape(n, -1) if y.ndim == 1 else y
+        y = y.reshape(n, -1) if y.ndim == 1 and y.size % n == 0 else y
         if y.shape != (n, K):
             raise ValueError(f"{name}[1] (y): expected targets of shape ({n}, {K}), got {y.shape}")
         t = np.ascontiguousarray(y.T)

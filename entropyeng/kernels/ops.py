@@ -217,6 +217,23 @@ def operator_library() -> str:
     return f"entropyeng._torch_ops_{re.sub(r'[^0-9A-Za-z]', '_', torch.__version__)}"
 
 
+def _say_the_operators_are_missing():
+    """One warning when the compiled engine is installed but its C++ torch operators are not, for this
+    torch (a build in an isolated environment has no torch to build them against; another torch's
+    are not loaded): every WLMD step then calls the Python kernels."""
+    from . import backends
+
+    if backends.core() is None:  # no compiled engine at all: the package says so on import
+        return
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    others = sorted(n for n in os.listdir(here) if n.startswith("_torch_ops_"))
+    why = (f"built for another torch ({', '.join(others)}), this is torch {torch.__version__}" if others
+           else "not built (the package was built without torch importable, e.g. in an isolated build)")
+    warnings.warn(f"entropyeng: the C++ torch operators are {why}; WLMD steps run the slower Python kernels. "
+                  "Rebuild with: pip install --no-build-isolation --force-reinstall --no-deps entropyeng "
+                  "(from a checkout: pip install --no-build-isolation .)", RuntimeWarning, stacklevel=2)
+
+
 def _load_compiled_operators() -> bool:
     """Load the C++ CPU kernels of ``landscape_step`` and ``langevin`` (``entropyeng/_torch_ops_<torch
     version>*.so``, built when torch was importable at build time), unless the environment says
@@ -229,6 +246,7 @@ def _load_compiled_operators() -> bool:
     except (ImportError, ValueError):
         spec = None
     if spec is None or not spec.origin:
+        _say_the_operators_are_missing()
         return False
     try:
         torch.ops.load_library(spec.origin)

@@ -42,7 +42,7 @@ class Progress:
         self.interval = interval
         self.t0 = time.perf_counter()
         self.start = None
-        self.last_line = self.t0
+        self.last_line = -math.inf  # a piped log gets its first line at the first update, then every interval
 
     def _text(self, done, extra):
         dt = time.perf_counter() - self.t0

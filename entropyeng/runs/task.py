@@ -53,8 +53,15 @@ def _run_sgd(config, problem, paths, progress=True):
     from ..analysis.baselines import sgd_trajectories
 
     if os.path.exists(paths["sgd"]):
-        with np.load(paths["sgd"], allow_pickle=False) as f:
-            return [f[k] for k in sorted(f.files, key=lambda s: int(s.split("_")[1]))]
+        try:
+            with np.load(paths["sgd"], allow_pickle=False) as f:
+                runs = [np.asarray(f[k], dtype=np.float64) for k in sorted(f.files, key=lambda s: int(s.split("_")[1]))]
+            if runs and all(r.ndim == 2 and r.shape[1] == 2 for r in runs):
+                return runs
+            why = "its runs are not (n, 2) arrays"
+        except Exception as e:  # noqa: BLE001 (a truncated zip, a text file, object arrays, foreign names)
+            why = f"{type(e).__name__}"
+        print(f"entropyeng: {paths['sgd']} cannot be read ({why}): the SGD baseline runs again", file=sys.stderr)
     s = config["sgd"]
     seed = config["wlmc" if "wlmc" in config else "wlmd"]["seed"]
     sizes = _batch_sizes(s)

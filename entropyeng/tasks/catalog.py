@@ -311,7 +311,6 @@ def wlmd_kwargs(config: dict, problem: Problem) -> dict:
     from ..wlmd.presets import accuracy_to_logit
 
     w, g = config["wlmd"], config["grid"]
-    cv_y = "smoothed_accuracy" if problem.metric == "accuracy" else "test_loss"
     walls = {}
     if math.isfinite(w["wall_x_max"]):
         walls["x_max"] = float(w["wall_x_max"])
@@ -325,7 +324,7 @@ def wlmd_kwargs(config: dict, problem: Problem) -> dict:
     if w["walkers"] < 1 or w["sync_every"] < 1:
         raise TaskError(f"keys 'wlmd.walkers' and 'wlmd.sync_every' must be >= 1, got {w['walkers']} and "
                         f"{w['sync_every']}")
-    kw = dict(loss=problem.loss, cv_y=cv_y, grid=grid, sigma=w["sigma"], cutoff=w["cutoff"], walls=walls,
+    kw = dict(loss=problem.loss, metric=problem.metric, grid=grid, sigma=w["sigma"], cutoff=w["cutoff"], walls=walls,
               schedule=dict(f_max=w["f_max"], t1=w["t1"], t2=w["t2"], t3=w["t3"]), dt=w["dt"], gamma=w["gamma"],
               seed=int(w["seed"]), integrator=w["integrator"])
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1

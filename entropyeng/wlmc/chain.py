@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from .. import _checks
+from ..limits import MAX_STEPS
 from ..grid import Grid
 from ..statistics import one_over_t_ln_f, paper_ln_f
 from ..kernels import backends
@@ -253,8 +254,8 @@ class WLMC:
         """Run ``n_steps`` WL steps at modification factor ``ln_f`` (entirely in C++ on cpp). With
         several walkers, ``n_steps`` walker-steps in all: ``n_steps // W`` per walker, one more for the
         first ``n_steps % W``."""
-        if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 0:
-            raise ValueError(f"n_steps: expected an integer >= 0, got {n_steps!r}")
+        if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or not 0 <= n_steps <= MAX_STEPS:
+            raise ValueError(f"n_steps: expected an integer in [0, {MAX_STEPS:.0e}], got {n_steps!r}")
         if isinstance(ln_f, bool) or not isinstance(ln_f, (int, float, np.number)):
             raise TypeError(f"ln_f: expected a number, got {type(ln_f).__name__}")
         ln_f = float(ln_f)
@@ -276,8 +277,8 @@ class WLMC:
         ``callback(StageInfo)`` after each stage; ``progress=True`` prints a line per stage to
         stderr."""
         for name, value, low in (("n_stages", n_stages, 0), ("steps_per_stage", steps_per_stage, 1)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-                raise ValueError(f"{name}: expected a whole number >= {low}, got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= MAX_STEPS:
+                raise ValueError(f"{name}: expected a whole number in [{low}, {MAX_STEPS:.0e}], got {value!r}")
         if schedule is None or schedule == "paper":
             schedule_fn = paper_schedule
         elif schedule == "1/t":

@@ -12,6 +12,10 @@ from ..grid import Grid
 __all__ = ["load_state_dict", "save", "load", "restore"]
 
 
+#: the most visits or steps a checkpoint may count (10^15 walker-steps: years at a microsecond a step)
+_MAX_COUNT = 1e15
+
+
 def load_state_dict(w, state: dict) -> None:
     """Restore a state from :meth:`state_dict` (the sampler must be built on the same model
     architecture, data, grid and bounds)."""
@@ -38,10 +42,25 @@ def load_state_dict(w, state: dict) -> None:
             raise ValueError(f"state: field '{key}' holds non-finite values")
     if (np.asarray(state["H"]) < 0).any():
         raise ValueError("state: field 'H' holds negative counts")
+    if (np.asarray(state["H"]) > _MAX_COUNT).any():
+        raise ValueError(f"state: field 'H' holds counts beyond {_MAX_COUNT:.0e} (more visits than any run makes)")
+    for key in ("params", "cache"):  # float64 of the run's own values: a float32 or int64 copy changes the result
+        a = np.asarray(state[key])
+        if a.dtype != np.float64:
+            raise ValueError(f"state: field '{key}' must be float64, got {a.dtype}")
+        if not np.isfinite(a).all():
+            raise ValueError(f"state: field '{key}' holds non-finite values")
+    if (np.abs(np.asarray(state["params"])) > np.asarray(w.bounds) * (1 + 1e-9)).any():
+        raise ValueError("state: field 'params' lies outside the sampler's box")
     counters = dict(state["counters"])
     for key in ("t", "accepted"):
-        if key in counters and not (isinstance(counters[key], (int, np.integer)) and counters[key] >= 0):
-            raise ValueError(f"state: field 'counters.{key}' must be a count >= 0, got {counters[key]!r}")
+        if key in counters and not (isinstance(counters[key], (int, np.integer)) and 0 <= counters[key] <= _MAX_COUNT):
+            raise ValueError(f"state: field 'counters.{key}' must be a count in [0, {_MAX_COUNT:.0e}], got "
+                             f"{counters[key]!r}")
+    step = counters.get("step")
+    if step is not None and not (isinstance(step, (int, float, np.number)) and 0 < float(step) < 1e6
+                                 and np.isfinite(float(step))):
+        raise ValueError(f"state: field 'counters.step' (the move width) must be finite and > 0, got {step!r}")
     if hasattr(w._chain, "import_all"):
         params = np.asarray(state["params"])
         if "walker_state" not in state or params.ndim != 2 or params.shape[0] != w.walkers:

@@ -235,7 +235,8 @@ def load_sampler(cls, path, model, train, test, *, loss, compile, threads, sync_
             torch.nn.utils.vector_to_parameters(
                 torch.as_tensor(arrays["theta"]).to(next(model.parameters()).dtype),
                 [p for p in model.parameters() if p.requires_grad])
-    w = cls(model, train, test, loss=cfg["loss"], cv_y=cfg["cv_y"], alpha=cfg["alpha"],
+    metric = {"smoothed_accuracy": "accuracy", "test_loss": "loss"}.get(cfg["cv_y"], cfg["cv_y"])  # (else refused)
+    w = cls(model, train, test, loss=cfg["loss"], metric=metric, alpha=cfg["alpha"],
                logit_y=cfg["logit_y"] if cfg["cv_y"] == "smoothed_accuracy" else None,
                grid=Grid.from_dict(cfg["grid"]), sigma=cfg["sigma"], cutoff=cfg["cutoff"], walls=cfg["walls"],
                wall_c=cfg["wall_c"], schedule=cfg["schedule"], dt=cfg["dt"], gamma=cfg["gamma"], kT=cfg["kT"],

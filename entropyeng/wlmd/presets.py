@@ -15,15 +15,15 @@ from ..grid import Grid
 __all__ = ["PRESETS", "BUDGETS", "preset", "scaled_schedule", "accuracy_to_logit"]
 
 PRESETS = {
-    "house": dict(sigma=0.5, cutoff=2.0, walls=dict(x_max=-1.0, y_max=5.0), cv_y="test_loss",
+    "house": dict(sigma=0.5, cutoff=2.0, walls=dict(x_max=-1.0, y_max=5.0), metric="loss",
                   schedule=dict(f_max=20.0, t1=5e5, t2=5e5, t3=0.0), dt=1e-4, gamma=0.01),
-    "mnist": dict(sigma=0.2, cutoff=0.8, walls=dict(x_max=2.0, y_max=0.95), cv_y="smoothed_accuracy",
+    "mnist": dict(sigma=0.2, cutoff=0.8, walls=dict(x_max=2.0, y_max=0.95), metric="accuracy",
                   schedule=dict(f_max=3.0, t1=2e5, t2=1e7, t3=8e6), dt=3e-6, gamma=1e-5),
-    "polymer": dict(sigma=0.5, cutoff=2.0, walls=dict(x_max=0.0, y_max=5.0), cv_y="test_loss",
+    "polymer": dict(sigma=0.5, cutoff=2.0, walls=dict(x_max=0.0, y_max=5.0), metric="loss",
                     schedule=dict(f_max=20.0, t1=1e6, t2=1e6, t3=0.0), dt=3e-5, gamma=0.01),
-    "cifar": dict(sigma=0.3, cutoff=1.2, walls=dict(x_max=1.0, y_max=1.0), cv_y="smoothed_accuracy",
+    "cifar": dict(sigma=0.3, cutoff=1.2, walls=dict(x_max=1.0, y_max=1.0), metric="accuracy",
                   schedule=dict(f_max=20.0, t1=3e5, t2=2e6, t3=0.0), dt=2e-5, gamma=1e-4),
-    "spiral_regression": dict(sigma=0.2, cutoff=0.8, walls=dict(x_max=-0.5), cv_y="test_loss",
+    "spiral_regression": dict(sigma=0.2, cutoff=0.8, walls=dict(x_max=-0.5), metric="loss",
                               schedule=dict(f_max=5.0, t1=2e5, t2=1e7, t3=8e6), dt=5e-5, gamma=3e-5),
 }
 
@@ -59,7 +59,7 @@ def preset(name: str, steps=None) -> dict:
         if isinstance(steps, bool) or not isinstance(steps, (int, float)) or not 1 <= steps <= 1e15:
             raise ValueError(f"steps: expected a number of walker-steps in [1, 1e15], got {steps!r}")
         kw["schedule"] = scaled_schedule(kw["schedule"], BUDGETS[name], steps)
-    if kw["cv_y"] == "smoothed_accuracy" and "y_max" in kw["walls"]:
+    if kw["metric"] == "accuracy" and "y_max" in kw["walls"]:
         kw["walls"]["y_max"] = accuracy_to_logit(kw["walls"]["y_max"])
     kw["grid"] = Grid(**_PAPER_GRID)
     return kw

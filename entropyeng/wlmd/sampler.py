@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from .. import _checks as C
+from ..limits import MAX_STEPS
 from ..grid import Grid
 from ..kernels import backends
 from ..landscape import Landscape
@@ -52,9 +53,12 @@ class WLMD:
     loss : {"mse", "ce", "bce"} or callable
         Required (keyword). ``callable(output, target) -> scalar`` for any other loss (the torch
         step then runs; the native form needs a built-in loss).
-    cv_y : {"test_loss", "smoothed_accuracy"}
-        y = ln(test loss), or the smoothed test accuracy of Eq. 2, mean of
-        sigmoid(alpha (correct logit - highest wrong logit)) (classification only).
+    metric : {"loss", "accuracy"}, default "loss"
+        The y axis, named as WLMC names it: y = ln(test loss), or the smoothed test accuracy of Eq. 2,
+        mean of sigmoid(alpha (correct logit - highest wrong logit)) (classification only).
+    cv_y : {"test_loss", "smoothed_accuracy"}, optional
+        The older name of ``metric`` ("test_loss" is "loss", "smoothed_accuracy" is "accuracy"),
+        accepted with a FutureWarning; :attr:`cv_y` keeps saying which.
     alpha : float
         Sharpness of the smoothed accuracy (the paper: 5).
     logit_y : bool, optional
@@ -149,7 +153,7 @@ class WLMD:
     planned_steps = 0
     _forced_form = None  # the form a checkpoint's run had (compile="auto" continues on it)
 
-    def __init__(self, model, train, test, *, loss, cv_y="test_loss", alpha=5.0, logit_y=None, grid=None,
+    def __init__(self, model, train, test, *, loss, metric=None, cv_y=None, alpha=5.0, logit_y=None, grid=None,
                  sigma=None, cutoff=None, walls=None, wall_c=3000.0, schedule=None, steps=None, dt=1e-3, gamma=0.01,
                  kT=1.0, bound="paper", seed=0, integrator="paper", sync_every=None, walkers=1,
                  distributed=False, timeout_s=120.0, compile="auto", threads=None, compile_min_steps=2000):
@@ -188,12 +192,13 @@ class WLMD:
             raise ValueError(f"wall_c: expected a number >= 0 (a wall pushes back), got {self.wall_c}")
         self.alpha = C.positive(alpha, "alpha")
         self.loss_name, self._loss = physics.make_loss(loss)
-        self.cv_y, self.logit_y = setup.check_cvs(loss, cv_y, logit_y)
+        self.cv_y, self.logit_y = setup.check_cvs(loss, setup.cv_y_of(metric, cv_y), logit_y)
+        self.metric = "accuracy" if self.cv_y == "smoothed_accuracy" else "loss"
         self.X_tr, self.y_tr = setup.check_data(train, "train", self.dtype, self.device, self.loss_name)
         self.X_te, self.y_te = setup.check_data(test, "test", self.dtype, self.device, self.loss_name)
         if self.cv_y == "smoothed_accuracy" and self.y_te.dtype.is_floating_point:
             raise ValueError("cv_y: 'smoothed_accuracy' needs class labels (an integer test target), got "
-                             f"{self.y_te.dtype} targets; use cv_y='test_loss' for regression")
+                             f"{self.y_te.dtype} targets; use metric='loss' for regression")
         # the step's operators dispatch on the tensors' device: what the model's device decides
         self.backend = backends.for_operator(torch.empty(0, device=self.device))
         self.compile, self.sync_every = setup.check_running(compile, threads, sync_every, self.device)
@@ -215,7 +220,11 @@ class WLMD:
         self._native_codes, self._native_reason = native.fit(self) if compile in ("auto", "native") else (None, None)
         if compile == "native" and self._native_codes is None:
             raise ValueError(f"compile: 'native' does not fit this model: {self._native_reason}")
-        reads.evaluate(self)
+        try:
+            reads.evaluate(self)
+        except RuntimeError as e:  # the model cannot take the data (a shape, a dtype): torch's message, one line
+            raise ValueError(f"model: it cannot evaluate the data (train X {tuple(self.X_tr.shape)}, test X "
+                             f"{tuple(self.X_te.shape)}): {str(e).splitlines()[0][:200]}") from None
         for k in range(self.K):
             problem = reads.problem(self.grid, self._xs[k], self._ys[k], 0)
             if problem:
@@ -357,8 +366,8 @@ class WLMD:
         state is saved to ``checkpoint`` (if given: the library writes no file unasked; the sampler
         holds that state either way) and :class:`WLMDError` says
         at which step. Distributed runs end with a sync of the landscape."""
-        if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 0:
-            raise ValueError(f"n_steps: expected an integer >= 0, got {n_steps!r}")
+        if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or not 0 <= n_steps <= MAX_STEPS:
+            raise ValueError(f"n_steps: expected an integer in [0, {MAX_STEPS:.0e}], got {n_steps!r}")
         if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
             raise ValueError(f"every: expected an integer >= 1, got {every!r}")
         n_steps = int(n_steps)

@@ -62,6 +62,9 @@ def check_model(model):
     devices = {p.device for p in params}
     if len(devices) != 1:
         raise ValueError(f"model: expected parameters on one device, got {devices}")
+    if next(iter(devices)).type not in ("cpu", "cuda"):
+        raise ValueError(f"model: expected parameters on the CPU or a CUDA device, got {next(iter(devices))} "
+                         "(a meta tensor holds no values to sample)")
     random = [type(m).__name__ for m in model.modules()
               if isinstance(m, (torch.nn.modules.dropout._DropoutNd, torch.nn.modules.batchnorm._BatchNorm))]
     if random and model.training:
@@ -91,6 +94,27 @@ def check_walls(walls):
     if bad:
         raise ValueError(f"walls: unknown keys {sorted(bad)}; expected x_min, x_max, y_min, y_max")
     return {k: C.finite(v, f"walls['{k}']") for k, v in walls.items()}
+
+
+#: WLMD's y axis by the name WLMC gives it (``metric``) -> its collective variable (``cv_y``)
+CV_Y_OF_METRIC = {"loss": "test_loss", "accuracy": "smoothed_accuracy"}
+
+
+def cv_y_of(metric, cv_y):
+    """The y collective variable of ``metric`` ("loss", "accuracy"; default "loss"), or of the older
+    ``cv_y`` (accepted with a FutureWarning)."""
+    if cv_y is not None:
+        if metric is not None:
+            raise TypeError("metric, cv_y: give metric alone (cv_y is its older name)")
+        metric_name = {v: k for k, v in CV_Y_OF_METRIC.items()}.get(cv_y)
+        warnings.warn(f"cv_y is now metric (the name WLMC gives it): write metric={metric_name!r}" if metric_name
+                      else "cv_y is now metric (the name WLMC gives it)", FutureWarning, stacklevel=C.user_stacklevel())
+        return cv_y
+    if metric is None:
+        return "test_loss"
+    if metric not in CV_Y_OF_METRIC:
+        raise ValueError(f"metric: expected 'loss' or 'accuracy', got {metric!r}")
+    return CV_Y_OF_METRIC[metric]
 
 
 def check_cvs(loss, cv_y, logit_y):
@@ -134,14 +158,20 @@ def check_data(data, name, dtype, device, loss_name):
     if not isinstance(data, (tuple, list)) or len(data) != 2:
         raise TypeError(f"{name}: expected a pair (X, y)")
     X, y = (torch.as_tensor(a) for a in data)
+    for what, a in (("X", X), ("y", y)):
+        if a.device.type not in ("cpu", "cuda"):
+            raise ValueError(f"{name}: {what} is on the {a.device.type} device, which holds no values")
+        if a.dim() == 0:
+            raise ValueError(f"{name}: {what} must have one row per sample, got a scalar")
     if X.shape[0] != y.shape[0]:
         raise ValueError(f"{name}: X has {X.shape[0]} rows but y has {y.shape[0]}")
     if X.shape[0] == 0:
         raise ValueError(f"{name}: the data set is empty")
-    if X.is_floating_point():
-        X = X.to(dtype)
-        if not torch.isfinite(X).all():
-            raise ValueError(f"{name}: X contains NaN or infinite values")
+    if X.dtype.is_complex:
+        raise ValueError(f"{name}: X must be real, got {X.dtype}")
+    X = X.to(dtype)  # integer or boolean inputs as numbers of the model's dtype, as WLMC takes them
+    if not torch.isfinite(X).all():
+        raise ValueError(f"{name}: X contains NaN or infinite values")
     if loss_name == "ce":
         y = y.long()
     elif loss_name == "bce":

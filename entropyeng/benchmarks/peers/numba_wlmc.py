@@ -11,7 +11,7 @@ import numpy as np
 
 try:
     import numba
-except ImportError:  # the peer is optional: pip install ".[bench]"
+except ImportError:  # the peer is optional: pip install --no-build-isolation ".[bench]"
     numba = None
 
 
@@ -94,7 +94,7 @@ def run_chain(theta, bounds, sizes, acts, X, y, Xt, yt, grid, n_steps, ln_f, ste
     """Run the numba chain (biased Linear layers; acts codes as entropyeng: 0 identity, 1 relu, 2 tanh)."""
     global _RUN
     if numba is None:
-        raise ImportError("numba is not installed: pip install '.[bench]'")
+        raise ImportError("numba is not installed: pip install --no-build-isolation '.[bench]'")
     if _RUN is None:
         _RUN = _make()
     lnG = np.zeros(grid.shape)
