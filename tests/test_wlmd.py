@@ -259,7 +259,7 @@ def test_presets_build_samplers(name):
     kw = preset(name)
     assert kw["grid"].dx == pytest.approx(0.02)
     torch.manual_seed(0)
-    if kw["cv_y"] == "smoothed_accuracy":
+    if kw["metric"] == "accuracy":
         X = torch.randn(20, 4, dtype=torch.float64)
         y = (X[:, 0] > 0).long()
         model, loss = nn.Sequential(nn.Linear(4, 2)).double(), "ce"

@@ -315,7 +315,7 @@ def wlmd_kwargs(config: dict, problem: Problem) -> dict:
     if math.isfinite(w["wall_x_max"]):
         walls["x_max"] = float(w["wall_x_max"])
     if math.isfinite(w["wall_y_max"]):
-        walls["y_max"] = accuracy_to_logit(w["wall_y_max"]) if cv_y == "smoothed_accuracy" else float(w["wall_y_max"])
+        walls["y_max"] = accuracy_to_logit(w["wall_y_max"]) if problem.metric == "accuracy" else float(w["wall_y_max"])
     try:
         grid = Grid(float(g["x_min"]), float(g["x_max"]), int(g["nx"]), float(g["y_min"]), float(g["y_max"]),
                     int(g["ny"]))
