@@ -464,3 +464,16 @@ def test_resume_refuses_an_edited_wlmc_checkpoint_naming_the_field(finished_run,
     err = one_line_error(capsys, 2, ["resume", str(finished_run), "--quiet"])
     assert field in err, err
     assert _untouched(finished_run) == before
+
+
+@pytest.mark.parametrize("argv", [["md", "spiral", "--threads", "0", "--steps", "10", "--runs", "1"],
+                                  ["train", "spiral", "--threads", "0", "--target-loss", "0.3"]])
+def test_every_command_that_trains_takes_threads_checked(tmp_path, capsys, argv):
+    err = one_line_error(capsys, 2, argv + ["--out", str(tmp_path / "o")])
+    assert "--threads" in err
+
+
+@CPP
+def test_harvest_threads_are_checked(finished_run, capsys):
+    err = one_line_error(capsys, 2, ["harvest", str(finished_run), "--train-loss", "0.3", "--threads", "0"])
+    assert "--threads" in err

@@ -2,6 +2,8 @@
 public kernels. Only clean TypeError / ValueError or correct results may come back; a crash of the
 interpreter would end the test run."""
 
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -146,7 +148,7 @@ def _tiny_wlmd_kwargs():
 
 
 WLMD_KEYS = ["alpha", "sigma", "cutoff", "wall_c", "dt", "gamma", "kT", "bound", "seed", "walkers", "sync_every",
-             "threads", "compile", "integrator", "cv_y", "timeout_s", "compile_min_steps", "walls", "schedule"]
+             "threads", "compile", "integrator", "metric", "cv_y", "timeout_s", "compile_min_steps", "walls", "schedule"]
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
@@ -161,7 +163,9 @@ def test_wlmd_constructor_accepts_or_refuses_cleanly(key, value):
     X = torch.linspace(-1, 1, 24, dtype=torch.float64).reshape(8, 3)
     kw = dict(_tiny_wlmd_kwargs(), **{key: value})
     try:
-        w = WLMD(model, (X, X[:, :1]), (X, X[:, :1]), **kw)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # cv_y, metric's older name, says so
+            w = WLMD(model, (X, X[:, :1]), (X, X[:, :1]), **kw)
     except (TypeError, ValueError):
         return
     import tempfile

@@ -12,7 +12,7 @@ import sys
 
 from .._io import json_bytes, write_atomic
 from .. import limits as L
-from ..runs.config import ConfigError
+from ..runs.config import ConfigError, load_config
 from .args import count_arg, positive_arg, seed_arg
 
 __all__ = ["add_parser", "cmd_harvest"]
@@ -30,6 +30,7 @@ def add_parser(sub):
     p.add_argument("--seed", type=int, default=0, help="the harvest's random stream")
     p.add_argument("--out", help="the harvest's file (default DIR/harvest-L{X}.npz; a .json of its numbers beside)")
     p.add_argument("--force", action="store_true", help="replace an existing harvest file (never a run's own files)")
+    p.add_argument("--threads", type=int, help="torch's intra-op threads (default: 1 for small models, as run)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(fn=cmd_harvest)
 
@@ -83,12 +84,27 @@ def cmd_harvest(args):
         return _harvest(args, target, window, reach, steps, every, out)
 
 
+def _threads(run_dir, threads):
+    """The run's model under the threads rule of run, train and md (--threads, else one thread for
+    a small model); a run whose config cannot be read is the harvest's to report."""
+    from ..runs.build import build_problem, set_threads
+
+    if threads is not None:
+        count_arg(threads, "--threads", 4096)
+    try:
+        problem = build_problem(load_config(os.path.join(run_dir, "config.toml")))
+    except (ConfigError, OSError):
+        return
+    set_threads(problem, threads)
+
+
 def _harvest(args, target, window, reach, steps, every, out):
     from ..harvest import HarvestError, harvest_run
     from ..harvest.run import DEFAULT_STEPS, run_sampler
     from ..runs.loop import Progress
 
     kind = run_sampler(args.dir)
+    _threads(args.dir, args.threads)
     steps = DEFAULT_STEPS[kind][0] if steps is None else steps
     if not args.quiet:
         how = (f"the walker walks into the reach, the bias is tuned there ({steps // 2:,} steps), then {steps:,} steps "

@@ -27,6 +27,7 @@ def add_parser(sub, tasks):
     p.add_argument("--window", help="LO,HI: the train-loss window of the right panel (default: the last "
                                     "quarter's median train loss +-2.5 %%)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, help="torch's intra-op threads (default: 1 for small models, as run)")
     p.add_argument("--data", help="a local data file or folder (digits: MNIST; cifar; polymer)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key")
     p.add_argument("--out", help="output folder (default runs/md-TASK)")
@@ -37,7 +38,7 @@ def add_parser(sub, tasks):
 def cmd_md(args):
     from ..train._common import prepare
     from ..train.langevin import langevin_md
-    from ..runs.build import build_problem
+    from ..runs.build import build_problem, set_threads
     from ..runs.loop import Progress
 
     kT, steps = positive_arg(args.kT, "--kT", most=1e6), positive_arg(args.steps, "--steps", int, most=limits.MAX_STEPS)
@@ -52,6 +53,7 @@ def cmd_md(args):
             raise ConfigError(f"--window must be LO,HI with 0 < LO < HI, got {args.window!r}")
     config = load_config(args.task, sets=args.set or [], data=args.data)
     problem = build_problem(config)
+    set_threads(problem, args.threads, args.seed)
     dt = positive_arg(args.dt, "--dt", most=1.0) if args.dt else math.sqrt(0.1 * float(config["sgd"]["lr"]))
     out = args.out or os.path.join("runs", f"md-{config['task']}")
     os.makedirs(out, exist_ok=True)

@@ -9,6 +9,7 @@ import sys
 
 from .._io import json_bytes, write_atomic
 from .. import limits as L
+from ..runs.build import set_threads
 from ..runs.config import ConfigError, load_config
 from .args import count_arg, positive_arg, seed_arg
 
@@ -52,7 +53,7 @@ def cmd_train(args):
     seed_arg(args.seed)
     config = load_config(args.task, sets=args.set or [], data=args.data)
     problem = build_problem(config)
-    _set_threads(args.threads, problem, args.seed)
+    set_threads(problem, args.threads, args.seed)
     out = args.out or os.path.join("runs", f"train-{config['task']}-{args.method}-seed{args.seed}")
     os.makedirs(out, exist_ok=True)
     s = config["sgd"]
@@ -89,24 +90,6 @@ def cmd_train(args):
     note = "" if result.reached else "  (target not reached: the nearest point of the trajectory)"
     print(f"{args.method}: train loss {result.train_loss:.4g} (target {target:g}), {metric} {result.test_metric:.4f}, "
           f"{result.seconds:.1f} s -> {out}{note}")
-
-
-def _set_threads(threads, problem, seed):
-    """torch's intra-op threads for the trainer: --threads, else WLMD's rule (one thread up to 2e7
-    parameters x rows: a small model's products only synchronise more threads; measured on the
-    spiral maxent trainer, 31 steps/s on torch's default threads under load against 336 on one)."""
-    import torch
-
-    from ..wlmd.runners import default_threads
-
-    if threads is not None:
-        count_arg(threads, "--threads", 4096)
-    else:
-        n_params = sum(p.numel() for p in problem.make_model(seed).parameters())
-        rows = len(problem.train[0]) + len(problem.test[0])
-        threads = default_threads(n_params, rows, 1)
-    if threads is not None:
-        torch.set_num_threads(threads)
 
 
 def _check_landscape_task(run_dir, task):
