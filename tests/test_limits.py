@@ -267,3 +267,32 @@ def test_a_silent_scheduler_is_given_up_on_within_its_timeout(tmp_path, capsys, 
         seconds = time.perf_counter() - t0
     err = capsys.readouterr().err.strip()
     assert code == 2 and "cannot reach" in err and seconds < 20, (code, err, seconds)
+
+
+def test_a_scheduler_that_sends_garbage_is_one_line(tmp_path, capsys):
+    """A listener that answers with bytes that are not Dask's protocol (the audit: an attempt to
+    allocate 3 EiB) is one line and exit 2, not a traceback."""
+    import os
+    import socket
+    import threading
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+    port = srv.getsockname()[1]
+
+    def serve():
+        while True:
+            try:
+                conn, _ = srv.accept()
+                conn.sendall(b"\xff" * 64 + os.urandom(4096))
+            except OSError:
+                return
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        code = main(["sweep", "fig1b-reduced", "--out", str(tmp_path / "o"), "--scheduler", f"tcp://127.0.0.1:{port}"])
+    finally:
+        srv.close()
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "cannot reach" in err and len(err.splitlines()) == 1 and "Traceback" not in err, err
