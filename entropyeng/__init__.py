@@ -18,11 +18,10 @@ numpy (nor logging: the package's logger gets its ``NullHandler`` where it first
 only :class:`Grid` does not pay for the samplers.
 """
 
-import importlib as _importlib
 import importlib.util as _util
 import sys as _sys
 
-from . import _floors
+from . import _floors, _lazy
 
 _floors.check_python(_sys.version_info)
 
@@ -38,29 +37,14 @@ if TYPE_CHECKING:
     from .wlmd import WLMD, WalkerDropped, WLMDError
 del TYPE_CHECKING
 
-#: public name -> (module that defines it, attribute)
-_NAMES = {"Grid": ("grid", "Grid"), "Landscape": ("landscape", "Landscape"), "WLMC": ("wlmc", "WLMC"),
-          "REWL": ("wlmc", "REWL"), "WLMD": ("wlmd", "WLMD"), "WLMDError": ("wlmd", "WLMDError"),
-          "WalkerDropped": ("wlmd", "WalkerDropped"), "Sampler": ("sampler", "Sampler")}
+#: public name -> the module that defines it
+_NAMES = {"Grid": "grid", "Landscape": "landscape", "WLMC": "wlmc", "REWL": "wlmc", "WLMD": "wlmd",
+          "WLMDError": "wlmd", "WalkerDropped": "wlmd", "Sampler": "sampler"}
 
 _SUBPACKAGES = ("analysis", "benchmarks", "cli", "grid", "harvest", "kernels", "landscape", "reference", "runs", "sweep",
                 "tasks", "train", "wlmc", "wlmd")
 
-
-def __getattr__(name):
-    if name in _NAMES:
-        module, attr = _NAMES[name]
-        value = getattr(_importlib.import_module(f"{__name__}.{module}"), attr)
-    elif name in _SUBPACKAGES:
-        value = _importlib.import_module(f"{__name__}.{name}")
-    else:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_NAMES) | set(_SUBPACKAGES))
+__getattr__, __dir__ = _lazy.lazy_names(__name__, _NAMES, globals(), _SUBPACKAGES)
 
 
 def _say_if_the_engine_is_missing():

@@ -176,3 +176,13 @@ def test_no_private_member_of_a_sampler_is_used_outside_its_subpackage():
                     isinstance(node.value, ast.Name) and node.value.id == "self"):
                 found.append(f"{rel}:{node.lineno} .{node.attr}")
     assert not found, found
+
+
+@pytest.mark.parametrize("package", ["entropyeng", "entropyeng.runs", "entropyeng.tasks", "entropyeng.wlmd",
+                                     "entropyeng.train"])
+def test_every_public_name_of_a_lazy_package_resolves(package):
+    import importlib
+
+    module = importlib.import_module(package)
+    for name in module.__all__:
+        assert getattr(module, name) is not None, name

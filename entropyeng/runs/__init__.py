@@ -20,26 +20,17 @@ The names load on first use: importing the package costs neither torch nor numpy
 imports it before torch, to answer Ctrl-C at once).
 """
 
-import importlib as _importlib
+from .._lazy import lazy_names
 
 #: public name -> the submodule that defines it
 _NAMES = {"ConfigError": "config", "load_config": "config", "config_of": "config", "dump_toml": "config",
           "RunLock": "rundir", "RunLocked": "rundir", "run_paths": "rundir", "run_digest": "rundir",
           "check_out_dir": "rundir", "build_problem": "build", "apply_steps": "build", "apply_threads": "build",
           "new_sampler": "build", "load_sampler": "build", "total_steps": "build", "Progress": "loop",
-          "Interrupted": "loop", "advance": "loop", "configure": "task", "start": "task", "resume": "task",
+          "Interrupted": "loop", "run_sampler": "loop", "loop_plan": "build", "set_threads": "build", "configure": "task", "start": "task", "resume": "task",
           "run_landscape": "task", "RunFailed": "task"}
 
 __all__ = sorted(_NAMES)
 
 
-def __getattr__(name):
-    if name not in _NAMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(_importlib.import_module(f"{__name__}.{_NAMES[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_NAMES))
+__getattr__, __dir__ = lazy_names(__name__, _NAMES, globals())

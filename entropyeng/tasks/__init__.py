@@ -2,7 +2,7 @@
 configurations the ``entropyeng`` command runs). The names load on first use, so that the command
 reads the catalog without importing torch."""
 
-import importlib as _importlib
+from .._lazy import lazy_names
 
 TYPE_CHECKING = False  # (the API docs and type checkers read the names here; at run time they load on use)
 if TYPE_CHECKING:
@@ -26,13 +26,4 @@ __all__ = ["spiral_classification", "spiral_mlp", "spiral_regression", "regressi
            "load_cifar_pair", "load_embeddings", "regressor_head", "into_box"]
 
 
-def __getattr__(name):
-    if name not in _NAMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(_importlib.import_module(f"{__name__}.{_NAMES[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_NAMES))
+__getattr__, __dir__ = lazy_names(__name__, _NAMES, globals())

@@ -16,8 +16,9 @@ target: :mod:`entropyeng.harvest`), and the peers ``sgd`` (or Adam: ``optimizer`
 
 from __future__ import annotations
 
-import importlib as _importlib
 import math
+
+from .._lazy import lazy_names
 
 TYPE_CHECKING = False  # (the API docs and type checkers read the names here; at run time they load on use)
 if TYPE_CHECKING:
@@ -27,15 +28,8 @@ del TYPE_CHECKING
 __all__ = ["train", "METHODS", "TrainResult", "TrainError", "Ensemble"]
 
 #: the names of :mod:`._common`, loaded on first use (the command's parser reads METHODS without torch)
-_COMMON = ("Ensemble", "TrainError", "TrainResult")
-
-
-def __getattr__(name):
-    if name not in _COMMON:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(_importlib.import_module(f"{__name__}._common"), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_names(__name__, {n: "_common" for n in ("Ensemble", "TrainError", "TrainResult")},
+                                  globals())
 
 METHODS = ("maxent", "harmonic", "anneal", "harvest", "sgd", "swa", "sam")
 

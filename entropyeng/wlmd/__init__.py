@@ -7,7 +7,7 @@ is called, eager, compiled, in blocks, from CUDA graphs (:mod:`.runners`, :mod:`
 checkpoints (:mod:`.checkpoint`); ranks of a distributed run (:mod:`.ranks`).
 """
 
-import importlib as _importlib
+from .._lazy import lazy_names
 
 TYPE_CHECKING = False  # (the API docs and type checkers read the names here; at run time they load on use)
 if TYPE_CHECKING:
@@ -29,13 +29,4 @@ __all__ = ["WLMD", "WLMDError", "WLMDInfo", "WalkerDropped", "f_schedule", "pape
            "default_threads", "torch_threads", "MAX_WALKERS", "KineticTemperatureWarning"]
 
 
-def __getattr__(name):
-    if name not in _NAMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(_importlib.import_module(f"{__name__}.{_NAMES[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_NAMES))
+__getattr__, __dir__ = lazy_names(__name__, _NAMES, globals())
