@@ -53,6 +53,7 @@ from ..kernels.mlp_spec import (
 from ..landscape import Landscape
 from . import checkpoint
 from .default_grid import default_grid
+from .protocol import ChainProtocol
 
 __all__ = ["WLMC", "StageInfo", "paper_schedule"]
 
@@ -85,7 +86,7 @@ def _usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-class WLMC:
+class WLMC(ChainProtocol):
     """Wang-Landau Monte Carlo sampler of the entropy S(ln train loss, test metric) of an MLP.
 
     Parameters
@@ -312,76 +313,6 @@ class WLMC:
         """Every move recomputes the whole forward pass instead of its cached activations (the
         benchmark's measure of what the cache saves; the chain's results are the same)."""
         self._chain.set_full_recompute(bool(on))
-
-    # -- the sampler protocol (entropyeng.Sampler) ------------------------------------------------
-    #: the stage length of :meth:`advance` (walker-steps in all; the run layer sets the config's
-    #: ``wlmc.steps_per_stage``; the paper's spiral runs 500 stages of 2e5)
-    steps_per_stage = 200_000
-    #: True after ``set_bias(..., frozen=True)``: :meth:`advance` runs at ln f = 0 and counts no stage
-    frozen = False
-
-    @property
-    def walker_steps(self) -> int:
-        """Walker-steps done in all (the chain's counter)."""
-        return int(self._chain.counters["t"])
-
-    def advance(self, steps: int, callback=None) -> int:
-        """At least ``steps`` walker-steps: whole stages of :attr:`steps_per_stage` on the schedule of
-        the last :meth:`run_stages` (the paper's by default), ``callback(StageInfo)`` after each; with
-        a frozen bias exactly ``steps`` steps at ln f = 0. Returns the walker-steps done."""
-        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
-            raise ValueError(f"steps: expected an integer >= 0, got {steps!r}")
-        if self.frozen:
-            self.run(int(steps), 0.0)
-            return int(steps)
-        per = int(self.steps_per_stage)
-        stages = -(-int(steps) // per)
-        schedule = getattr(self, "_schedule", None) or self.schedule_name
-        self.run_stages(stages, per, schedule=schedule if schedule != "custom" else None, callback=callback)
-        return stages * per
-
-    def info(self) -> dict:
-        """Stage, walker-steps, the move width and its acceptance, visited cells and flatness."""
-        c = self._chain.counters
-        visited, flatness = self._visited_flatness()
-        return dict(stage=self.stage, steps=int(c["t"]), step=float(c["step"]), accepted=int(c["accepted"]),
-                    visited=visited, flatness=flatness)
-
-    def cvs(self) -> np.ndarray:
-        """(1, 2): the (first) walker's ln train loss and test metric (ln test loss for metric "loss")."""
-        y = self._chain.test_metric
-        return np.array([[math.log(self._chain.train_loss), math.log(y) if self.metric == "loss" else y]])
-
-    @property
-    def positions(self) -> np.ndarray:
-        """The walkers' parameters, (W, P) float64 (a copy)."""
-        if hasattr(self._chain, "export_walkers"):
-            return np.array(self._chain.export_walkers()[0], dtype=np.float64)
-        return np.array(self._chain.params, dtype=np.float64)[None, :]
-
-    @positions.setter
-    def positions(self, value) -> None:
-        if hasattr(self._chain, "export_walkers"):
-            raise ValueError("positions: several walkers start where walker_starts puts them; set the position of "
-                             "a one-walker WLMC")
-        value = np.asarray(value, dtype=np.float64).reshape(-1)
-        if value.size != self.spec.n_params or not np.isfinite(value).all():
-            raise ValueError(f"positions: expected {self.spec.n_params} finite parameters, got {value.size}")
-        self._chain.set_params(np.ascontiguousarray(value))
-
-    def set_bias(self, bias, *, frozen=True, columns=None) -> None:
-        """ln g replaced by ``bias`` (nx, ny) (only its x ``columns`` if given); ``frozen``: ln f = 0
-        from now on (a Markov chain of the fixed bias, as a harvest samples)."""
-        bias = np.asarray(bias, dtype=np.float64)
-        if bias.shape != tuple(self.grid.shape) or not np.isfinite(bias[slice(None) if columns is None else columns]).all():
-            raise ValueError(f"bias: expected finite values of the grid's shape {tuple(self.grid.shape)}, got "
-                             f"{bias.shape}")
-        if columns is not None:
-            full = np.array(self._chain.lnG, dtype=np.float64)
-            full[columns] = bias[columns]
-            bias = full
-        self._chain.lnG = np.ascontiguousarray(bias)
-        self.frozen = bool(frozen)
 
     def _visited_flatness(self):
         """Visited cells and flatness (min / mean of H over them), without fetching ln g from the

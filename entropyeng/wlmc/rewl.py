@@ -33,6 +33,7 @@ from .._io import load_npz, save_npz_atomic
 from ..grid import Grid
 from ..landscape import Landscape
 from .chain import WLMC, paper_schedule
+from .protocol import ReplicaProtocol
 
 __all__ = ["REWL", "window_ranges"]
 
@@ -66,7 +67,7 @@ class JoinInfo:
     spread: float
 
 
-class REWL:
+class REWL(ReplicaProtocol):
     """Replica-exchange Wang-Landau sampler of S(ln train loss, test metric).
 
     Parameters
@@ -270,93 +271,6 @@ class REWL:
     def exchange_acceptance(self) -> np.ndarray:
         """Accepted / attempted exchanges per neighbouring pair of windows."""
         return self.exchanges[:, 0] / np.maximum(self.exchanges[:, 1], 1)
-
-    # -- the sampler protocol (entropyeng.Sampler) ------------------------------------------------
-    #: the stage length of :meth:`advance`: steps of every walker (the run layer sets the config's)
-    steps_per_stage = 200_000
-    #: True after ``set_bias(..., frozen=True)``: stages run at ln f = 0
-    frozen = False
-
-    @property
-    def backend(self) -> str:
-        """The walkers' kernels (every window's walkers are one-walker :class:`WLMC` chains)."""
-        mine = self._all()
-        return mine[0].backend if mine else "cpp"
-
-    @property
-    def n_walkers(self) -> int:
-        """Walkers of every window, on every rank."""
-        return len(self.ranges) * self.m
-
-    @property
-    def walker_steps(self) -> int:
-        """Walker-steps done in all: stages x steps_per_stage x every walker."""
-        return self.stage * int(self.steps_per_stage) * self.n_walkers
-
-    def advance(self, steps: int, callback=None) -> int:
-        """Whole stages (:meth:`run_stages`, :attr:`steps_per_stage` steps of every walker) until at
-        least ``steps`` walker-steps in all; ``callback(dict)`` after each stage. Returns the
-        walker-steps done."""
-        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
-            raise ValueError(f"steps: expected an integer >= 0, got {steps!r}")
-        per = int(self.steps_per_stage) * self.n_walkers
-        stages = -(-int(steps) // per)
-        self.run_stages(stages, int(self.steps_per_stage), schedule=(lambda n: 0.0) if self.frozen else None,
-                        callback=callback)
-        return stages * per
-
-    def info(self) -> dict:
-        """Stage and the exchange acceptance of each neighbouring pair of windows."""
-        return dict(stage=self.stage, exchange_acceptance=self.exchange_acceptance().tolist())
-
-    def cvs(self) -> np.ndarray:
-        """(K, 2): (x, y) of this rank's walkers, window by window."""
-        mine = self._all()
-        return np.concatenate([w.cvs() for w in mine]) if mine else np.zeros((0, 2))
-
-    @property
-    def positions(self) -> np.ndarray:
-        """This rank's walkers' parameters, window by window, (K, P) float64."""
-        return np.concatenate([w.positions for w in self._all()])
-
-    @positions.setter
-    def positions(self, value) -> None:
-        value = np.asarray(value, dtype=np.float64)
-        mine = self._all()
-        rows = value.reshape(1, -1).repeat(len(mine), 0) if value.ndim == 1 else value
-        if rows.shape[0] != len(mine):
-            raise ValueError(f"positions: expected one row per walker of this rank ({len(mine)}), got {rows.shape[0]}")
-        for w, row in zip(mine, rows):
-            w.positions = row  # a walker set outside its window is refused by its next move (off its grid)
-
-    def set_bias(self, bias, *, frozen=True, columns=None) -> None:
-        """Every window's walkers take ``bias`` (the full grid's shape) over their window's x columns
-        (only ``columns`` of the full grid, if given); ``frozen``: stages run at ln f = 0."""
-        bias = np.asarray(bias, dtype=np.float64)
-        if bias.shape != tuple(self.grid.shape) or not np.isfinite(bias[slice(None) if columns is None else columns]).all():
-            raise ValueError(f"bias: expected finite values of the grid's shape {tuple(self.grid.shape)}, got "
-                             f"{bias.shape}")
-        keep = np.zeros(self.grid.nx, dtype=bool)
-        keep[slice(None) if columns is None else columns] = True
-        for (a, b), row in zip(self.ranges, self.walkers):
-            for w in row:
-                w.set_bias(bias[a:b], frozen=frozen, columns=keep[a:b])
-        self.frozen = bool(frozen)
-
-    @classmethod
-    def load(cls, path, problem=None, **options) -> "REWL":
-        """A sampler continued from :meth:`save`: built on ``problem`` (``make_model(seed)``, data,
-        loss, metric) with ``options`` the constructor's arguments (grid, windows, overlap,
-        walkers_per_window, exchange_every, seed, ...; the file records the windows and walkers and
-        refuses others), then restored from the file."""
-        if problem is None or not hasattr(problem, "make_model"):
-            raise TypeError("load: REWL's file holds the walkers' states, not the model and data: pass a problem "
-                            "(make_model, train, test, loss, metric)")
-        seed = int(options.get("seed", 0))
-        r = cls(problem.make_model(seed), problem.train, problem.test, loss=problem.loss, metric=problem.metric,
-                **options)
-        r.load_checkpoint(path)
-        return r
 
     # -- results ------------------------------------------------------------------------------
     def window_landscapes(self):

@@ -210,6 +210,22 @@ def restore(w, arrays, meta, path) -> None:
         w._forced_form = FORMS_OF_FILES.get(meta.get("form"))
 
 
+def model_and_data(problem, train, test, loss):
+    """``(model, train, test, loss)`` of WLMD.load's arguments: a problem object (``make_model(seed)``,
+    ``train``, ``test``, ``loss``), or a model with its train and test data."""
+    if isinstance(problem, torch.nn.Module):
+        model = problem
+    elif problem is not None and hasattr(problem, "make_model"):
+        model, train, test = problem.make_model(0), problem.train, problem.test
+        loss = loss if loss is not None else getattr(problem, "loss", None)
+    else:
+        raise TypeError("load: expected a problem (make_model, train, test) or a model with train and test, got "
+                        f"{type(problem).__name__}")
+    if train is None or test is None:
+        raise TypeError("load: the model needs its train and test data")
+    return model, train, test, loss
+
+
 def load_sampler(cls, path, model, train, test, *, loss, compile, threads, sync_every, timeout_s):
     """:meth:`entropyeng.WLMD.load`: a sampler of class ``cls`` built from the file's configuration on
     ``model`` (its parameters overwritten) and the data, then restored."""

@@ -132,3 +132,16 @@ def host_read(w, checkpoint_path, last):
     if path is not None:
         w.save(path)
     raise WLMDError(f"WLMD stopped: every walker was dropped by step {w.t}; {where}", w.t, path)
+
+
+def info(w, seconds=0.0):
+    """:meth:`entropyeng.WLMD.info`: the diagnostics of ``w``'s state as of the last host read."""
+    from ..statistics import flatness
+    from .state import WLMDInfo
+
+    H = w.H.cpu().numpy()
+    act = w.active if w.active.any() else np.ones(w.K, dtype=bool)
+    err = float(np.abs(w._errs[act]).max())
+    kinetic = float((w.state.v[torch.from_numpy(act).to(w.device)] ** 2).mean())
+    return WLMDInfo(step=w.t, x=w._xv, y=w._yv, f=w.f(), kinetic_temperature=kinetic, smoothing_error=err,
+                    flatness=flatness(H), visited=int((H > 0).sum()), round_trips=w.round_trips, seconds=seconds)

@@ -28,9 +28,9 @@ from ..limits import MAX_STEPS
 from ..grid import Grid
 from ..kernels import backends
 from ..landscape import Landscape
-from ..statistics import flatness
 from . import checkpoint, models, native, physics, reads, setup
 from .integrators import INTEGRATORS
+from .protocol import WLMDProtocol
 from .ranks import RANK_STRIDE, LandscapeShare, init_distributed
 from .runners import Runner, build_runner, default_threads, torch_threads
 from .state import WLMDInfo, new_state
@@ -40,7 +40,7 @@ __all__ = ["WLMD", "MAX_WALKERS"]
 MAX_WALKERS = 65536  # walkers per process
 
 
-class WLMD:
+class WLMD(WLMDProtocol):
     """Wang-Landau molecular dynamics sampler of S(ln train loss, y).
 
     Parameters
@@ -294,12 +294,6 @@ class WLMD:
         return float(g[0]), float(g[1])
 
     # -- the schedule ---------------------------------------------------------------------------
-    @property
-    def deposits_per_step(self) -> int:
-        """Walkers in the whole job (every rank's): the hills one step deposits, and the factor
-        between a walker's steps and the schedule's clock."""
-        return self.K * self.world
-
     def f(self, t=None) -> float:
         """The hill height of step t (default: the next step): Eq. 4 at deposit (t - 1) K R + 1, the
         first of the step's K R hills (K walkers on each of R ranks; one walker: f(t) of Eq. 4).
@@ -393,68 +387,6 @@ class WLMD:
                 if callback is not None and done % every == 0:
                     callback(self.info(time.perf_counter() - t0))
 
-    # -- the sampler protocol (entropyeng.Sampler) ------------------------------------------------
-    #: where ``advance`` writes the last good state when the walkers fail (None: no file; the run
-    #: loop sets it to the run directory's last-good.npz)
-    failure_path = None
-
-    @property
-    def walker_steps(self) -> int:
-        """Walker-steps done, over every walker of every rank (Eq. 4's clock)."""
-        return self.t * self.deposits_per_step
-
-    def advance(self, steps: int, callback=None) -> int:
-        """At least ``steps`` walker-steps in all: ``ceil(steps / deposits_per_step)`` steps of every
-        walker (:meth:`run`); ``callback(WLMDInfo)`` at the end. Returns the walker-steps done."""
-        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
-            raise ValueError(f"steps: expected an integer >= 0, got {steps!r}")
-        n = -(-int(steps) // self.deposits_per_step)
-        t0 = time.perf_counter()
-        self.run(n, checkpoint=self.failure_path)
-        if callback is not None:
-            callback(self.info(time.perf_counter() - t0))
-        return n * self.deposits_per_step
-
-    def plan(self, walker_steps: int) -> None:
-        """Tell the sampler how long the run driving it in chunks will go on (``compile="auto"``
-        compiles for a long run, not for a short chunk of it)."""
-        self.planned_steps = max(0, -(-int(walker_steps) // self.deposits_per_step))
-
-    def cvs(self) -> np.ndarray:
-        """(K, 2): each walker's (x, y) as of the last host read."""
-        return np.stack([self._xs, self._ys], axis=1).astype(np.float64)
-
-    @property
-    def positions(self) -> np.ndarray:
-        """The walkers' parameters, (K, P) float64 (a copy)."""
-        return self.state.theta.detach().double().cpu().numpy().copy()
-
-    @positions.setter
-    def positions(self, value) -> None:
-        value = torch.as_tensor(np.asarray(value), dtype=self.dtype)
-        if value.shape not in ((self.n_params,), (self.K, self.n_params)):
-            raise ValueError(f"positions: expected shape ({self.n_params},) or ({self.K}, {self.n_params}), got "
-                             f"{tuple(value.shape)}")
-        if not torch.isfinite(value).all():
-            raise ValueError("positions: expected finite values")
-        with torch.no_grad():
-            self.state.theta.copy_(value.to(self.device).expand_as(self.state.theta))
-        reads.evaluate(self)
-
-    def set_bias(self, bias, *, frozen=True, columns=None) -> None:
-        """The landscape S replaced by ``bias`` ((nx, ny), in S's units: config_temperature times
-        nats); ``columns``: only those x columns. ``frozen``: no more hills (Eq. 4's f_max set to 0)."""
-        bias = np.asarray(bias, dtype=np.float64)
-        if bias.shape != tuple(self.grid.shape) or not np.isfinite(bias[slice(None) if columns is None else columns]).all():
-            raise ValueError(f"bias: expected finite values of the grid's shape {tuple(self.grid.shape)}, got "
-                             f"{bias.shape}")
-        cols = slice(None) if columns is None else columns
-        with torch.no_grad():
-            self.S[cols] = torch.from_numpy(np.ascontiguousarray(bias[cols])).to(self.S)
-        if frozen and self.schedule["f_max"] != 0.0:
-            self.schedule = dict(self.schedule, f_max=0.0)
-            self._runner = None  # the step holds the schedule: built again at the next run
-
     def share(self) -> None:
         """All-reduce the landscape and histogram increments since the last sync over the ranks (a
         collective; ``run`` calls it every ``sync_every`` steps and at its end)."""
@@ -464,15 +396,7 @@ class WLMD:
     # -- diagnostics and results ----------------------------------------------------------------
     def info(self, seconds=0.0) -> WLMDInfo:
         """Diagnostics of the state as of the last host read (what ``run``'s callback receives)."""
-        H = self.H.cpu().numpy()
-        visited = H > 0
-        flat = flatness(H)
-        act = self.active if self.active.any() else np.ones(self.K, dtype=bool)
-        err = float(np.abs(self._errs[act]).max())
-        kinetic = float((self.state.v[torch.from_numpy(act).to(self.device)] ** 2).mean())
-        return WLMDInfo(step=self.t, x=self._xv, y=self._yv, f=self.f(), kinetic_temperature=kinetic,
-                        smoothing_error=err, flatness=flat, visited=int(visited.sum()), round_trips=self.round_trips,
-                        seconds=seconds)
+        return reads.info(self, seconds)
 
     @property
     def landscape(self) -> Landscape:
@@ -517,15 +441,6 @@ class WLMD:
         ``compile``, ``threads`` and ``sync_every`` as in the constructor (with ``compile="auto"``
         the run continues on the form the file records, so that it continues bit for bit). A file of
         a distributed run is loaded by every rank of a job of the same size."""
-        if isinstance(problem, torch.nn.Module):
-            model = problem
-        elif problem is not None and hasattr(problem, "make_model"):
-            model, train, test = problem.make_model(0), problem.train, problem.test
-            loss = loss if loss is not None else getattr(problem, "loss", None)
-        else:
-            raise TypeError("load: expected a problem (make_model, train, test) or a model with train and test, got "
-                            f"{type(problem).__name__}")
-        if train is None or test is None:
-            raise TypeError("load: the model needs its train and test data")
+        model, train, test, loss = checkpoint.model_and_data(problem, train, test, loss)
         return checkpoint.load_sampler(cls, path, model, train, test, loss=loss, compile=compile,
                                        threads=threads, sync_every=sync_every, timeout_s=timeout_s)
