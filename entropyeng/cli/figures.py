@@ -48,21 +48,17 @@ def cmd_plot(args):
 
 
 def _sgd_runs(path, missing):
-    """The SGD runs of sgd.npz, each (n, 2) of finite ln train loss; what is not drawn is said in ``missing``."""
+    """The whole SGD runs of sgd.npz (:func:`entropyeng.runs.task.read_sgd_runs`); what is not drawn is
+    said in ``missing``."""
+    from ..runs.task import read_sgd_runs
+
     if not os.path.exists(path):
         missing.append("no sgd.npz (the SGD baseline has not run): drawn without the SGD curve")
         return None
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            runs = [np.asarray(f[k], dtype=np.float64) for k in f.files]
-    except Exception as e:  # noqa: BLE001 (a truncated zip, a text file, object arrays: whatever np.load raises)
-        missing.append(f"sgd.npz cannot be read ({type(e).__name__}): drawn without the SGD curve")
-        return None
-    good = [r for r in runs if r.ndim == 2 and r.shape[1] == 2 and r.shape[0] > 0 and np.isfinite(r[:, 1]).all()]
-    if len(good) < len(runs):
-        missing.append(f"{len(runs) - len(good)} of the {len(runs)} SGD runs in sgd.npz are not (n, 2) arrays of "
-                       "finite values: left out")
-    return good or None
+    runs, problem = read_sgd_runs(path)
+    if problem:
+        missing.append(f"{problem}: " + ("left out" if runs else "drawn without the SGD curve"))
+    return runs or None
 
 
 def _sweep_runs(dirs):

@@ -49,19 +49,32 @@ def _batch_sizes(sgd) -> list:
         raise ConfigError(str(e)) from None
 
 
+def read_sgd_runs(path):
+    """``(runs, problem)``: the SGD runs of a run's sgd.npz (each an (n, 2) float64 array of ln train
+    loss and test metric, in run order) and None, or the runs that are whole and a line saying what
+    was left out or why none could be read (a truncated zip, a text file, object arrays)."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            names = sorted(f.files, key=lambda k: (0, int(k.split("_")[1])) if k.startswith("run_")
+                           and k.split("_")[1].isdigit() else (1, k))
+            runs = [np.asarray(f[k], dtype=np.float64) for k in names]
+    except Exception as e:  # noqa: BLE001 (whatever np.load raises on a file that is not a run's)
+        return [], f"sgd.npz cannot be read ({type(e).__name__})"
+    good = [r for r in runs if r.ndim == 2 and r.shape[1] == 2 and r.shape[0] > 0]  # (a diverged run's NaN is a result)
+    if not runs or len(good) < len(runs):
+        return good, (f"{len(runs) - len(good)} of the {len(runs)} SGD runs in sgd.npz are not (n, 2) arrays"
+                      if runs else "sgd.npz holds no SGD runs")
+    return good, None
+
+
 def _run_sgd(config, problem, paths, progress=True):
     from ..analysis.baselines import sgd_trajectories
 
     if os.path.exists(paths["sgd"]):
-        try:
-            with np.load(paths["sgd"], allow_pickle=False) as f:
-                runs = [np.asarray(f[k], dtype=np.float64) for k in sorted(f.files, key=lambda s: int(s.split("_")[1]))]
-            if runs and all(r.ndim == 2 and r.shape[1] == 2 for r in runs):
-                return runs
-            why = "its runs are not (n, 2) arrays"
-        except Exception as e:  # noqa: BLE001 (a truncated zip, a text file, object arrays, foreign names)
-            why = f"{type(e).__name__}"
-        print(f"entropyeng: {paths['sgd']} cannot be read ({why}): the SGD baseline runs again", file=sys.stderr)
+        runs, problem_text = read_sgd_runs(paths["sgd"])
+        if problem_text is None:
+            return runs
+        print(f"entropyeng: {paths['sgd']}: {problem_text}: the SGD baseline runs again", file=sys.stderr)
     s = config["sgd"]
     seed = config["wlmc" if "wlmc" in config else "wlmd"]["seed"]
     sizes = _batch_sizes(s)
