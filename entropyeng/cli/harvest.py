@@ -12,7 +12,7 @@ import sys
 
 from .._io import json_bytes, write_atomic
 from .. import limits as L
-from ..runs.config import ConfigError, load_config
+from ..runs.config import ConfigError
 from .args import count_arg, positive_arg, seed_arg
 
 __all__ = ["add_parser", "cmd_harvest"]
@@ -68,6 +68,8 @@ def cmd_harvest(args):
     if args.count is not None:
         count_arg(args.count, "--count", 10**9)
     seed_arg(args.seed)
+    if args.threads is not None:
+        count_arg(args.threads, "--threads", 4096)
     out = args.out or os.path.join(args.dir, f"harvest-L{target:g}.npz")
     check_harvest_out(args.dir, out, args.force)
     from ..runs.rundir import RunLock
@@ -84,27 +86,12 @@ def cmd_harvest(args):
         return _harvest(args, target, window, reach, steps, every, out)
 
 
-def _threads(run_dir, threads):
-    """The run's model under the threads rule of run, train and md (--threads, else one thread for
-    a small model); a run whose config cannot be read is the harvest's to report."""
-    from ..runs.build import build_problem, set_threads
-
-    if threads is not None:
-        count_arg(threads, "--threads", 4096)
-    try:
-        problem = build_problem(load_config(os.path.join(run_dir, "config.toml")))
-    except (ConfigError, OSError):
-        return
-    set_threads(problem, threads)
-
-
 def _harvest(args, target, window, reach, steps, every, out):
     from ..harvest import HarvestError, harvest_run
     from ..harvest.run import DEFAULT_STEPS, run_sampler
     from ..runs.loop import Progress
 
     kind = run_sampler(args.dir)
-    _threads(args.dir, args.threads)
     steps = DEFAULT_STEPS[kind][0] if steps is None else steps
     if not args.quiet:
         how = (f"the walker walks into the reach, the bias is tuned there ({steps // 2:,} steps), then {steps:,} steps "
@@ -114,7 +101,7 @@ def _harvest(args, target, window, reach, steps, every, out):
     bar = Progress(steps, "steps", not args.quiet)
     try:
         h = harvest_run(args.dir, train_loss=target, window=window, reach=reach, steps=steps, every=every,
-                        count=args.count, seed=args.seed,
+                        count=args.count, seed=args.seed, threads=args.threads,
                         progress=lambda done, n: bar.update(done, f"{n:,} in the window"))
     except HarvestError as e:
         bar.close()

@@ -94,18 +94,21 @@ DEFAULT_STEPS = {"wlmc": (2_000_000, 200), "wlmd": (200_000, 20)}
 
 
 def harvest_run(run_dir, *, train_loss, window=0.1, reach=0.3, steps=None, every=None, count=None, seed=0,
-                progress=None) -> Harvest:
+                progress=None, threads=None) -> Harvest:
     """Harvest networks of train loss ``train_loss`` (ln L within ``window`` / 2 of its log) from the
     run in ``run_dir``: a WLMC run by :func:`entropyeng.harvest.harvest_wlmc`, a WLMD run by
     :func:`entropyeng.harvest.harvest_wlmd` (``steps``, ``every`` default to :data:`DEFAULT_STEPS`).
     The result's ``meta`` names the run and carries its config, so :func:`load_model` rebuilds a
-    kept network in one call."""
+    kept network in one call. ``threads``: torch's intra-op threads (default: the run's rule,
+    :func:`entropyeng.runs.build.set_threads`)."""
+    from ..runs.build import set_threads
     from ..tasks.box import into_box
     from ..wlmc.chain import WLMC
 
     if not (isinstance(train_loss, (int, float)) and math.isfinite(train_loss) and train_loss > 0):
         raise HarvestError(f"train_loss: expected a number > 0, got {train_loss!r}")
     config, problem, landscape = _run(run_dir)
+    set_threads(problem, threads)
     kind = problem.sampler
     steps = DEFAULT_STEPS[kind][0] if steps is None else steps
     every = DEFAULT_STEPS[kind][1] if every is None else every
