@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-__all__ = ["autocorrelation_time", "thin", "round_trips", "flatness", "paper_ln_f", "one_over_t_ln_f"]
+__all__ = ["autocorrelation_time", "thin", "round_trips", "flatness", "paper_ln_f", "one_over_t", "one_over_t_ln_f"]
 
 
 def autocorrelation_time(series, c=5.0) -> float:
@@ -71,8 +71,15 @@ def paper_ln_f(stage: int) -> float:
     return 5.0 / (stage + 10)
 
 
+def one_over_t(t: int, cells: int) -> float:
+    """ln f = N / t, the 1/t schedule of Belardinelli and Pereyra (Phys. Rev. E 75, 046701, 2007): N
+    cells, t samples so far (time in sweeps over the cells). WLMC's tail (:func:`one_over_t_ln_f`)
+    and the harvest's tuning (:class:`entropyeng.harvest.tune.XSchedule`) end on it."""
+    return cells / t
+
+
 def one_over_t_ln_f(stage: int, t: int, visited: int) -> float:
     """min(5 / (n + 10), N / t): the paper's stages until the 1/t tail of Belardinelli and Pereyra
     (Phys. Rev. E 75, 046701, 2007) falls below them, t the walker-steps done and N the cells
     visited (time in sweeps over the visited cells); the paper's value while nothing is counted."""
-    return paper_ln_f(stage) if t == 0 or visited == 0 else min(paper_ln_f(stage), visited / t)
+    return paper_ln_f(stage) if t == 0 or visited == 0 else min(paper_ln_f(stage), one_over_t(t, visited))

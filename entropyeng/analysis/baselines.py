@@ -4,6 +4,7 @@ cores, one single-threaded process per run."""
 
 from __future__ import annotations
 
+import functools
 import math
 import multiprocessing as mp
 import os
@@ -14,6 +15,7 @@ import torch
 
 from .._procs import die_with_parent
 from ..wlmd.physics import loss_value
+from .descent import OPTIMIZERS, descend
 
 __all__ = ["sgd_trajectories", "train_one"]
 
@@ -40,29 +42,20 @@ def train_one(make_model, train, test, *, loss, metric, epochs, lr, batch_size, 
     first = next(model.parameters())
     X, Xt = X.to(first.dtype).to(first.device), Xt.to(first.dtype).to(first.device)
     y, yt = y.to(first.device), yt.to(first.device)
-    opt_cls = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}.get(optimizer)
+    opt_cls = OPTIMIZERS.get(optimizer)
     if opt_cls is None:
         raise ValueError(f"optimizer: expected 'sgd' or 'adam', got {optimizer!r}")
-    opt = opt_cls(model.parameters(), lr=lr)
-    g = torch.Generator().manual_seed(seed)
-    n = X.shape[0]
     records = []
 
-    def record():
-        with torch.no_grad():
-            L = _loss(model(X), y, loss).item()
-            records.append((math.log(L) if L > 0 else -math.inf, _metric(model(Xt), yt, loss, metric)))
+    def record(done):
+        if done % record_every == 0:
+            with torch.no_grad():
+                L = _loss(model(X), y, loss).item()
+                records.append((math.log(L) if L > 0 else -math.inf, _metric(model(Xt), yt, loss, metric)))
+        return False
 
-    record()
-    for epoch in range(epochs):
-        perm = torch.randperm(n, generator=g)
-        for k in range(0, n, batch_size):
-            idx = perm[k:k + batch_size]
-            opt.zero_grad()
-            _loss(model(X[idx]), y[idx], loss).backward()
-            opt.step()
-        if (epoch + 1) % record_every == 0:
-            record()
+    descend(model, X, y, functools.partial(_loss, loss=loss), opt_cls(model.parameters(), lr=lr), epochs=epochs,
+            batch_size=batch_size, generator=torch.Generator().manual_seed(seed), after_epoch=record)
     return np.array(records)
 
 

@@ -56,24 +56,27 @@ def descend_to(model, train, loss, ln_train_loss, *, bound="paper", lr=1e-2, max
     ln(train loss) <= ``ln_train_loss``; returns the flat parameters (the WLMD harvest's start: its
     walker moves in ln L by diffusion, millions of steps a unit, so it starts at the target rather
     than walking there). ``loss``: "mse", "ce" or "bce". ValueError when ``max_steps`` do not get there."""
-    from ..tasks.box import into_box
+    from ..analysis.descent import descend
+    from ..tasks.box import box_projection
     from ..wlmd.physics import loss_value
 
     X, y = train
     p0 = next(model.parameters())
     X, y = torch.as_tensor(X).to(p0.device, p0.dtype), torch.as_tensor(y).to(p0.device)
     loss_fn = functools.partial(loss_value, loss=loss)
-    into_box(model, bound)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    for _ in range(max_steps):
-        value = loss_fn(model(X), y)
-        if math.log(float(value.detach())) <= ln_train_loss:
-            break
-        opt.zero_grad()
-        value.backward()
-        opt.step()
-        into_box(model, bound)
-    else:
+    project = box_projection(model, bound)
+    project()
+    reached = False
+
+    def there(done):
+        nonlocal reached
+        with torch.no_grad():
+            reached = math.log(float(loss_fn(model(X), y))) <= ln_train_loss
+        return reached
+
+    descend(model, X, y, loss_fn, torch.optim.Adam(model.parameters(), lr=lr), epochs=max_steps, project=project,
+            after_epoch=there)
+    if not reached:
         raise ValueError(f"the descent to ln L = {ln_train_loss:.3f} did not get there in {max_steps:,} Adam steps")
     return torch.cat([p.detach().reshape(-1) for p in model.parameters()]).cpu().numpy().astype(np.float64)
 

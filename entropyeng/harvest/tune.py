@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..statistics import one_over_t
+
 __all__ = ["XSchedule", "hill_in_x"]
 
 
@@ -35,7 +37,7 @@ class XSchedule:
         if self.halvings >= 4:  # the 1/t tail, once the flat phase did its work (from above or below: a
             self.one_over_t = True  # walker that sees every column quickly would halve ln f to nothing)
         if self.one_over_t:
-            self.ln_f = self.columns / self.t
+            self.ln_f = one_over_t(self.t, self.columns)
         return self.ln_f
 
     def summary(self) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["into_box"]
+__all__ = ["into_box", "box_projection"]
 
 
 def into_box(model, bound="paper"):
@@ -25,6 +25,14 @@ def into_box(model, bound="paper"):
         the output width of a Linear weight; 2 for the gains and biases of normalisation layers); a
         number is one box for every parameter.
     """
+    box_projection(model, bound)()
+    return model
+
+
+def box_projection(model, bound="paper"):
+    """The clamp of :func:`into_box` as a function of no arguments, its bounds worked out once: the
+    projection of a projected descent (:func:`entropyeng.analysis.descent.descend`), called after
+    every step. ``bound`` as for :func:`into_box` (checked here)."""
     import torch
 
     from ..wlmd.physics import paper_bounds
@@ -38,10 +46,13 @@ def into_box(model, bound="paper"):
         if isinstance(bound, bool) or not isinstance(bound, (int, float)) or not (bound > 0 and math.isfinite(bound)):
             raise ValueError(f"bound: expected 'paper' or a finite number > 0, got {bound!r}")
         boxes = [float(bound)] * len(params)
-    with torch.no_grad():
-        for p, b in zip(params, boxes):
-            p.clamp_(-b, b)
-    return model
+
+    def project():
+        with torch.no_grad():
+            for p, b in zip(params, boxes):
+                p.clamp_(-b, b)
+
+    return project
 
 
 def boxed(model, box):

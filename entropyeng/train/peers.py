@@ -5,6 +5,7 @@ train loss: SGD or Adam (the paper's Supplementary settings), SWA (``torch.optim
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import time
 
@@ -12,12 +13,11 @@ import numpy as np
 import torch
 
 from ..analysis.baselines import _loss
+from ..analysis import descent
+from ..analysis.descent import OPTIMIZERS
 from ._common import TrainError, TrainResult, evaluate, nearest
 
 __all__ = ["descend"]
-
-_OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}
-
 
 def _sam_class():
     try:
@@ -37,57 +37,32 @@ def descend(model, data, *, loss, metric, target, method="sgd", optimizer="sgd",
     or "sam" (sharpness-aware steps of radius ``rho`` around ``optimizer``). ``boxed``: the parameters
     start in the paper's box (:func:`entropyeng.wlmd.physics.paper_bounds`) and are clamped back into it
     after every step (projected descent: the start of the max-entropy walk, whose ensemble is the box)."""
-    if optimizer not in _OPTIMIZERS:
+    if optimizer not in OPTIMIZERS:
         raise TrainError(f"optimizer: expected 'sgd' or 'adam', got {optimizer!r}")
     if method not in ("sgd", "swa", "sam"):
         raise TrainError(f"method: expected 'sgd', 'swa' or 'sam', got {method!r}")
     t0 = time.perf_counter()
     torch.manual_seed(seed)
     X, y, _, _ = data
-    boxes = []
+    project = None
     if boxed:
-        from ..wlmd.physics import paper_bounds
+        from ..tasks.box import box_projection
 
-        params = [p for p in model.parameters() if p.requires_grad]
-        boxes = list(zip(params, paper_bounds(model, params)))
-        with torch.no_grad():
-            for p, b in boxes:
-                p.clamp_(-b, b)
+        project = box_projection(model, "paper")
+        project()
     if method == "sam":
-        opt = _sam_class()(model.parameters(), _OPTIMIZERS[optimizer], rho=rho, lr=lr)
+        opt = _sam_class()(model.parameters(), OPTIMIZERS[optimizer], rho=rho, lr=lr)
     else:
-        opt = _OPTIMIZERS[optimizer](model.parameters(), lr=lr)
-    averaged, swa_sched = None, None
-    g = torch.Generator().manual_seed(seed)
-    n = X.shape[0]
+        opt = OPTIMIZERS[optimizer](model.parameters(), lr=lr)
     L, m = evaluate(model, data, loss, metric)
-    records, states, steps = [(math.log(L), m)], [copy.deepcopy(model.state_dict())], 0
+    records, states = [(math.log(L), m)], [copy.deepcopy(model.state_dict())]
+    averaged, swa_sched = None, None
     out = model
-    epoch = 0
-    while L > target and epoch < max_epochs:
-        epoch += 1
-        perm = torch.randperm(n, generator=g)
-        for k in range(0, n, batch_size):
-            idx = perm[k:k + batch_size]
-            xb, yb = X[idx], y[idx]
-            if method == "sam":
-                def closure(xb=xb, yb=yb):
-                    opt.zero_grad()
-                    lb = _loss(model(xb), yb, loss)
-                    lb.backward()
-                    return lb
 
-                closure()
-                opt.step(closure)
-            else:
-                opt.zero_grad()
-                _loss(model(xb), yb, loss).backward()
-                opt.step()
-            if boxes:
-                with torch.no_grad():
-                    for p, b in boxes:
-                        p.clamp_(-b, b)
-            steps += 1
+    def after_epoch(epoch):
+        nonlocal L, out, averaged, swa_sched
+        if epoch == 0:
+            return L <= target
         if method == "swa":
             started = False
             if averaged is None and evaluate(model, data, loss, metric)[0] <= swa_start * target:
@@ -107,6 +82,13 @@ def descend(model, data, *, loss, metric, target, method="sgd", optimizer="sgd",
         del states[:-2]  # the nearest record is the last or the one before it
         if progress is not None:
             progress(epoch, L)
+        return L <= target
+
+    epoch = descent.descend(model, X, y, functools.partial(_loss, loss=loss), opt, epochs=max_epochs,
+                            batch_size=batch_size, generator=torch.Generator().manual_seed(seed),
+                            project=project, closure_step=method == "sam",
+                            after_epoch=after_epoch)
+    steps = epoch * -(-X.shape[0] // batch_size)
     records = np.array(records)
     best = nearest(records[-2:], target) + len(records) - min(2, len(records))
     result_model = copy.deepcopy(out)
