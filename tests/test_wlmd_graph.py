@@ -209,3 +209,20 @@ def test_the_cuda_histogram_count_runs_on_the_device():
     ops.histogram(a, GL, x, y, w)
     ops.histogram(b, GL, x.cuda(), y.cuda(), w.cuda())
     np.testing.assert_array_equal(b.cpu().numpy(), a.numpy())
+
+
+def test_the_compile_pause_says_so_on_stderr_unless_logging_is_configured(monkeypatch, capsys, caplog):
+    """A script that waits half a minute for torch.compile is told why: on stderr when the
+    application has not configured logging, through logging (and only there) when it has."""
+    import logging
+
+    from entropyeng.wlmd import runners
+
+    monkeypatch.setattr(logging.root, "handlers", [])
+    runners.say("WLMD step: compiling (%s); this takes seconds to a minute", "a test")
+    assert capsys.readouterr().err == "entropyeng: WLMD step: compiling (a test); this takes seconds to a minute\n"
+    monkeypatch.undo()
+    with caplog.at_level(logging.INFO, logger="entropyeng"):
+        runners.say("WLMD step: compiled in %.1f s", 1.25)
+    assert capsys.readouterr().err == ""
+    assert [r.getMessage() for r in caplog.records] == ["WLMD step: compiled in 1.2 s"]

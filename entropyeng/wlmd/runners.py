@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 import time
 import warnings
 
@@ -37,6 +38,25 @@ __all__ = ["Runner", "FORMS", "build_runner", "torch_threads", "default_threads"
 
 logging.getLogger("entropyeng").addHandler(logging.NullHandler())  # quiet unless the application configures logging
 log = logging.getLogger("entropyeng.wlmd")
+
+
+def _logging_configured(logger) -> bool:
+    """Whether a handler other than a NullHandler would see ``logger``'s records."""
+    while logger is not None:
+        if any(not isinstance(h, logging.NullHandler) for h in logger.handlers):
+            return True
+        logger = logger.parent if logger.propagate else None
+    return False
+
+
+def say(message, *args):
+    """A long pause's line (compiling the step takes seconds to a minute): through logging at INFO
+    where the application configured logging (the command does), else on stderr, so that a script
+    that waits half a minute says why."""
+    if _logging_configured(log):
+        log.info(message, *args)
+    else:
+        print("entropyeng: " + (message % args if args else message), file=sys.stderr, flush=True)
 
 FORMS = ("eager", "compiled", "native")
 
@@ -99,7 +119,7 @@ class Runner:
 
     def _compile(self, reason):
         t0 = time.perf_counter()
-        log.info("WLMD step: compiling (%s); this takes seconds to a minute", reason)
+        say("WLMD step: compiling (%s); this takes seconds to a minute", reason)
         try:
             compiled = compiled_function(self.step, self.device)
             compiled_s = self.time(compiled, 3)  # (compiles it now, on copies of the state)
@@ -112,7 +132,7 @@ class Runner:
         seconds = time.perf_counter() - t0
         self.call, self.form = compiled, "compiled"
         self.info = dict(form="compiled", reason=reason, compile_seconds=seconds, compiled_step_s=compiled_s)
-        log.info("WLMD step: compiled in %.1f s, %.0f us a step", seconds, compiled_s * 1e6)
+        say("WLMD step: compiled in %.1f s, %.0f us a step", seconds, compiled_s * 1e6)
 
     def add_block(self, run_length, min_steps):
         """For a compiled step cheaper than BLOCK_BELOW_S on the CPU, in a run of ``min_steps``
@@ -136,7 +156,7 @@ class Runner:
             return
         self.block = block
         self.info["block_seconds"] = time.perf_counter() - t0
-        log.info("WLMD step: blocks of %d compiled steps (%.1f s to compile)", self.BLOCK, self.info["block_seconds"])
+        say("WLMD step: blocks of %d compiled steps (%.1f s to compile)", self.BLOCK, self.info["block_seconds"])
 
     def time(self, fn, n=10):
         """Seconds per call of ``fn`` over copies of the state (after one warm-up call)."""
