@@ -286,3 +286,22 @@ def test_a_sweep_on_a_running_cluster_by_its_scheduler_address(tmp_path, monkeyp
         assert len(cluster.scheduler_info["workers"]) == 1  # still there
     record = json.loads((tmp_path / "out" / "sweep.json").read_text())
     assert record["cluster"] and record["runs"][0]["summary"]["steps"] == 400_000
+
+
+@CPP
+def test_the_docs_sweep_of_two_widths_runs_and_draws_the_width_figure(tmp_path):
+    """docs/examples.md's sweep, as a user copies it, at a budget cut for the test (the spec's own
+    steps and SGD baseline through --set-free edits of its numbers only)."""
+    text = (pathlib.Path(__file__).resolve().parents[1] / "docs" / "examples.md").read_text()
+    spec = text.split("cat > widths.toml <<'TOML'\n")[1].split("TOML\n")[0]
+    assert 'task = "spiral_regression"' in spec and "model.width = [10, 30]" in spec
+    spec = spec.replace("steps = 2e6", "steps = 2e4").replace("runs = 10", "runs = 2\nepochs = 3")
+    (tmp_path / "widths.toml").write_text(spec)
+    done = _cli("sweep", "widths.toml", "--out", "runs/widths", "--workers", 2, "--quiet", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert len(list((tmp_path / "runs" / "widths").glob("*/summary.json"))) == 6
+    done = _cli("compare", "runs/widths", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "runs" / "widths" / "width.png").stat().st_size > 0
+    widths = json.loads((tmp_path / "runs" / "widths" / "width.json").read_text())
+    assert sorted(p["network"] for p in widths["points"]) == [10, 30]
