@@ -32,6 +32,8 @@ BAD_COMMANDS = [
     (["run", "spiral_regression", "--set", "wlmd.compile=sometimes"], "must be one of auto, native, true"),
     (["sweep", "/dev/zero"], "is not a regular file"),
     (["sweep", "fig3", "--workers", "100000"], "--workers must be in [1, 1024]"),
+    (["sweep", "fig1b-reduced", "--out", "", "--dry-run"], "--out: expected a path, got an empty one"),
+    (["train", "spiral", "--method", "maxent", "--target-loss", "0.3", "--out", ""], "--out: expected a path"),
 ]
 
 

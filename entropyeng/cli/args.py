@@ -6,7 +6,7 @@ import math
 
 from ..runs.config import ConfigError
 
-__all__ = ["positive_arg", "count_arg", "seed_arg"]
+__all__ = ["positive_arg", "count_arg", "seed_arg", "out_arg"]
 
 
 def positive_arg(text, name, kind=float, most=None):
@@ -34,4 +34,14 @@ def seed_arg(value, name="--seed"):
     """A seed the samplers' 64-bit streams and numpy take: an integer in [0, 2^63 - 1]."""
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
         raise ConfigError(f"{name} must be an integer in [0, 2^63 - 1], got {value!r}")
+    return value
+
+
+def out_arg(value, default):
+    """``--out``: the path given, or ``default()`` when the option was not given; an empty path is a
+    ConfigError (it is not "the default": a command must not write where the user did not say)."""
+    if value is None:
+        return default()
+    if not str(value).strip():
+        raise ConfigError("--out: expected a path, got an empty one")
     return value

@@ -11,6 +11,7 @@ import numpy as np
 from .._io import json_bytes, save_figure, write_atomic
 from ..runs.config import ConfigError, load_config
 from ..runs.rundir import run_paths
+from .args import out_arg
 
 __all__ = ["cmd_plot", "cmd_compare"]
 
@@ -99,10 +100,10 @@ def cmd_compare(args):
 
     dirs, labels = _sweep_runs(args.dirs)
     if len(args.dirs) == 1 and os.path.exists(os.path.join(args.dirs[0], "sweep.json")):
-        out = args.out or os.path.join(args.dirs[0], "compare.png")  # in the sweep's directory
+        out = out_arg(args.out, lambda: os.path.join(args.dirs[0], "compare.png"))  # in the sweep's directory
     else:
-        out = args.out or os.path.join(os.path.commonpath([os.path.dirname(os.path.abspath(d)) for d in dirs]),
-                                       "compare.png")  # beside the run directories
+        out = out_arg(args.out, lambda: os.path.join(
+            os.path.commonpath([os.path.dirname(os.path.abspath(d)) for d in dirs]), "compare.png"))  # beside the runs
     if os.path.splitext(out)[1].lower() not in (".png", ".pdf", ".svg"):
         raise ConfigError(f"--out: the figure's file must end in .png, .pdf or .svg, got '{out}'")
     summaries, tasks = [], {}

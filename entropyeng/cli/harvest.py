@@ -13,7 +13,7 @@ import sys
 from .._io import json_bytes, write_atomic
 from .. import limits as L
 from ..runs.config import ConfigError
-from .args import count_arg, positive_arg, seed_arg
+from .args import count_arg, out_arg, positive_arg, seed_arg
 
 __all__ = ["add_parser", "cmd_harvest"]
 
@@ -70,7 +70,7 @@ def cmd_harvest(args):
     seed_arg(args.seed)
     if args.threads is not None:
         count_arg(args.threads, "--threads", 4096)
-    out = args.out or os.path.join(args.dir, f"harvest-L{target:g}.npz")
+    out = out_arg(args.out, lambda: os.path.join(args.dir, f"harvest-L{target:g}.npz"))
     check_harvest_out(args.dir, out, args.force)
     from ..runs.rundir import RunLock
 

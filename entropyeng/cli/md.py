@@ -14,7 +14,7 @@ import numpy as np
 from .._io import json_bytes, save_figure, save_npz_atomic, write_atomic
 from .. import limits
 from ..runs.config import ConfigError, load_config
-from .args import count_arg, positive_arg
+from .args import count_arg, out_arg, positive_arg
 
 
 def add_parser(sub, tasks):
@@ -55,7 +55,7 @@ def cmd_md(args):
     problem = build_problem(config)
     set_threads(problem, args.threads, args.seed)
     dt = positive_arg(args.dt, "--dt", most=1.0) if args.dt else math.sqrt(0.1 * float(config["sgd"]["lr"]))
-    out = args.out or os.path.join("runs", f"md-{config['task']}")
+    out = out_arg(args.out, lambda: os.path.join("runs", f"md-{config['task']}"))
     os.makedirs(out, exist_ok=True)
     bar = Progress(steps * args.runs, "steps", not args.quiet)
     data = prepare(problem.make_model(args.seed), problem.train, problem.test)

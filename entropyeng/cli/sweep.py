@@ -9,6 +9,7 @@ import sys
 from .. import limits as L
 from ..runs.config import ConfigError
 from . import EXIT_FAILED
+from .args import out_arg
 
 __all__ = ["add_parser", "cmd_sweep"]
 
@@ -85,9 +86,7 @@ def cmd_sweep(args):
         check_scheduler_address(args.scheduler)
     spec = load_spec(args.spec, data=args.data)
     name = os.path.splitext(os.path.basename(spec.path))[0]
-    out = args.out or os.path.join("runs", name)
-    if not out.strip():
-        raise ConfigError("--out: expected a directory, got an empty path")
+    out = out_arg(args.out, lambda: os.path.join("runs", name))
     if args.dry_run:
         from ..sweep.driver import plan_dirs
 

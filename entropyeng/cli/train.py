@@ -11,7 +11,7 @@ from .._io import json_bytes, write_atomic
 from .. import limits as L
 from ..runs.build import set_threads
 from ..runs.config import ConfigError, load_config
-from .args import count_arg, positive_arg, seed_arg
+from .args import count_arg, out_arg, positive_arg, seed_arg
 
 
 def add_parser(sub, tasks):
@@ -54,7 +54,7 @@ def cmd_train(args):
     config = load_config(args.task, sets=args.set or [], data=args.data)
     problem = build_problem(config)
     set_threads(problem, args.threads, args.seed)
-    out = args.out or os.path.join("runs", f"train-{config['task']}-{args.method}-seed{args.seed}")
+    out = out_arg(args.out, lambda: os.path.join("runs", f"train-{config['task']}-{args.method}-seed{args.seed}"))
     os.makedirs(out, exist_ok=True)
     s = config["sgd"]
     landscape = args.landscape
