@@ -93,8 +93,8 @@ void sum_lanes(const T* acc, int64_t n, T* out) {
 template <class T>
 thread_local std::vector<T> storage;
 
-// 1 / q for q in [1, 2]: AVX-512's 14-bit estimate and two Newton steps (to rounding) where there is
-// one, else a division.
+// 1 / q for a normal q >= 1: AVX-512's 14-bit estimate and two Newton steps (to rounding) where there
+// is one, else a division.
 inline vec<double> reciprocal(vec<double> q) {
 #if defined(__AVX512F__)
     vec<double> r = _mm512_rcp14_pd(q);
@@ -105,28 +105,31 @@ inline vec<double> reciprocal(vec<double> q) {
 #endif
 }
 
-// tanh of one register of float64: vmath::tanh's series (odd Taylor series below 0.125, else
-// (1 - e)/(1 + e) with e = exp(-2|z|), exp by the 2^k shifter and Taylor to r^13), lane-wise.
+// tanh of one register of float64, as E / (E + 2) with E = expm1(2|z|) (one polynomial, no branch
+// to blend: 30 % fewer operations than a series below 0.125 beside (1 - e)/(1 + e) above, which it
+// replaced): expm1(x) = 2^k (e^r - 1) + (2^k - 1), k = round(x / ln 2) by the 1.5 * 2^52 shifter,
+// |r| <= ln2 / 2, e^r - 1 = r (1 + r/2 + ... + r^12/13!) (truncation < 4e-18 relative), so small
+// arguments keep their relative accuracy; |z| clamped at 19.5, where tanh is 1 in float64. Within 3
+// ulp of tanh (tested on 800,000 arguments from 1e-30 to 40).
 inline vec<double> tanh_lanes(vec<double> z) {
     typedef int64_t ivec __attribute__((vector_size(VEC_BYTES)));
-    const vec<double> a = z < 0.0 ? -z : z;
-    const vec<double> a2 = a * a;
-    const vec<double> small = vmath::tanh_series(a, a2);
-    vec<double> x = -2.0 * a;
-    x = x < -708.0 ? splat(-708.0) : x;
+    vec<double> a = z < 0.0 ? -z : z;
+    a = a > 19.5 ? splat(19.5) : a;
+    const vec<double> x = a + a;
     constexpr double SHIFTER = 6755399441055744.0;  // 1.5 * 2^52
     const vec<double> kd = x * 1.4426950408889634 + SHIFTER;
     const vec<double> k = kd - SHIFTER;
     const vec<double> r = (x - k * 6.93147180369123816490e-01) - k * 1.90821492927058770002e-10;
     vec<double> p = splat(1.0 / 6227020800.0);
     for (double c : {1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0, 1.0 / 362880.0, 1.0 / 40320.0,
-                     1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0})
+                     1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0})
         p = p * r + c;
+    const vec<double> q = p * r;  // e^r - 1
     const ivec ki = reinterpret_cast<const ivec&>(kd) - static_cast<int64_t>(0x4338000000000000);  // bits of SHIFTER
     const ivec scale_bits = (ki + 1023) << 52;
-    const vec<double> e = p * reinterpret_cast<const vec<double>&>(scale_bits);
-    const vec<double> large = (1.0 - e) * reciprocal(1.0 + e);
-    const vec<double> t = a < 0.125 ? small : large;
+    const vec<double> s = reinterpret_cast<const vec<double>&>(scale_bits);  // 2^k, k in [0, 57]
+    const vec<double> E = s * q + (s - 1.0);
+    const vec<double> t = E * reciprocal(E + 2.0);
     return z < 0.0 ? -t : t;
 }
 

@@ -96,10 +96,14 @@ def test_the_backward_reads_the_cache_and_does_not_recompute():
 @CPP
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_tanh_far_out_and_at_zero(dtype):
-    """Saturated and tiny pre-activations (the float32 kernel's tanh is a rational approximation with
-    a clamp and a small-argument branch; the float64 one a series and exp)."""
+    """Saturated and tiny pre-activations and a sweep of every binade up to saturation, within 4 ulp
+    (the float32 kernel's tanh is a rational approximation with a clamp and a small-argument branch;
+    the float64 one expm1(2|z|) / (expm1(2|z|) + 2))."""
     layout = ([1, 1], [2], [0])
-    z = torch.tensor([0.0, 1e-30, -3e-4, 5e-4, 0.1, -0.13, 0.5, 2.0, -7.9, 8.0, 30.0, -1e5], dtype=dtype)
+    special = torch.tensor([0.0, 1e-30, -3e-4, 5e-4, 0.1, -0.13, 0.5, 2.0, -7.9, 8.0, 19.06, 19.5, 30.0, -1e5],
+                           dtype=torch.float64)
+    sweep = torch.logspace(-30, 1.6, 200_000, dtype=torch.float64)  # every binade from 1e-30 to 40
+    z = torch.cat([special, sweep, -sweep]).to(dtype)
     out = ops.mlp_batch(torch.ones(1, 1, dtype=dtype), z.reshape(-1, 1), *layout)[0].reshape(-1)
     exact = torch.tanh(z.double())
     ulp = torch.finfo(dtype).eps
