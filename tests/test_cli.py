@@ -96,6 +96,18 @@ def test_toml_configs(tmp_path):
         load_config(str(unknown))
 
 
+def test_the_compile_setting_takes_tomls_and_sets_booleans_as_its_words(tmp_path):
+    """wlmd.compile's words include true and false, which TOML and --set read as booleans."""
+    assert load_config("spiral_regression", ["wlmd.compile=true"])["wlmd"]["compile"] == "true"
+    assert load_config("spiral_regression", ["wlmd.compile=false"])["wlmd"]["compile"] == "false"
+    assert load_config("spiral_regression", ["wlmd.compile=native"])["wlmd"]["compile"] == "native"
+    toml = tmp_path / "c.toml"
+    toml.write_text('task = "spiral_regression"\n[wlmd]\ncompile = false\n')
+    assert load_config(str(toml))["wlmd"]["compile"] == "false"
+    with pytest.raises(ConfigError, match="key 'model.width' must be int"):
+        load_config("spiral_regression", ["model.width=true"])
+
+
 @CPP
 def test_spiral_with_walkers_runs_replica_exchange_and_resumes(tmp_path):
     out = tmp_path / "run"
