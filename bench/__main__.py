@@ -3,10 +3,10 @@
 
 import sys
 
-if "--avx2" in sys.argv:  # before the engine loads: its kernels read the cap once
-    import os
+if "--avx2" in sys.argv:  # before torch and the engine load: each reads its cap once
+    from entropyeng.benchmarks.avx2 import cap_to_avx2
 
-    os.environ["ENTROPYENG_MAX_ISA"] = "v3"
+    cap_to_avx2()
 
 from entropyeng.benchmarks.__main__ import main  # noqa: E402
 

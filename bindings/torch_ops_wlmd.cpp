@@ -35,12 +35,15 @@ void require(const Tensor& t, const char* name, at::ScalarType dtype, std::vecto
     TORCH_CHECK_VALUE(t.is_contiguous(), name, ": expected a contiguous tensor");
 }
 
-// The model from its description: [0, L, d_0 .. d_L, act_1 .. act_L, bias_1 .. bias_L] (an MLP) or
-// [1, codes...] (net_batch's layer codes, read against X's image shape).
+// The model from its description: [0, L, d_0 .. d_L, act_1 .. act_L, bias_1 .. bias_L] (an MLP; 2
+// first: an MLP whose first layer reads X's nonzeros only) or [1, codes...] (net_batch's layer codes,
+// read against X's image shape).
 ee::WlmdNativeModel model_of(c10::IntArrayRef m, const Tensor& X) {
-    TORCH_CHECK_VALUE(m.size() >= 1 && (m[0] == 0 || m[0] == 1), "model: expected 0 (MLP) or 1 (CNN) first");
+    TORCH_CHECK_VALUE(m.size() >= 1 && (m[0] == 0 || m[0] == 1 || m[0] == 2),
+                      "model: expected 0 (MLP), 1 (CNN) or 2 (MLP on sparse rows) first");
     ee::WlmdNativeModel model;
-    model.kind = static_cast<int>(m[0]);
+    model.kind = m[0] == 1 ? 1 : 0;
+    model.sparse_input = m[0] == 2;
     if (model.kind == 0) {
         TORCH_CHECK_VALUE(m.size() >= 2 && m[1] >= 1 && m[1] <= 1024, "model: expected the MLP's layer count");
         const int64_t L = m[1];

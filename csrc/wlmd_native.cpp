@@ -85,10 +85,17 @@ void wlmd_cv_pullback_cpu(const CvSpec& c, const T* out, const T* targets, const
 }
 
 template <class T>
-void wlmd_native_run(const WlmdNativeModel& model, const WlmdNativeConfig& c, const WlmdNativeData<T>& data,
+void wlmd_native_run(const WlmdNativeModel& dense_model, const WlmdNativeConfig& c, const WlmdNativeData<T>& data,
                      const WlmdNativeState<T>& s, int64_t K, int64_t n_steps, const WlmdParallelFor& pfor) {
-    const int64_t P = model.n_params(), d = model.out_features();
+    const int64_t P = dense_model.n_params(), d = dense_model.out_features();
     const int64_t N = c.cv.n_tr + c.cv.n_te;
+    // a sparse first layer reads the rows' nonzeros, found once for the call's n steps
+    WlmdNativeModel model = dense_model;
+    SparseRows<T> rows;
+    if (model.kind == 0 && model.sparse_input) {
+        rows = sparse_rows<T>(data.X, N, model.mlp.sizes[0]);
+        model.mlp.sparse_rows = &rows;
+    }
     const int64_t per_cache = cache_per_walker(model, N);
     std::vector<T> out(static_cast<size_t>(K * N * d)), grad_out(out.size()), grad(static_cast<size_t>(K * P));
     std::vector<T> cache(static_cast<size_t>(K * per_cache)), zeros;

@@ -32,6 +32,7 @@ enum WlmdIntegrator : int { INTEGRATOR_PAPER = 0, INTEGRATOR_BAOAB = 1 };
 
 struct WlmdNativeModel {
     int kind = 0;  // 0: MLP (mlp), 1: small CNN (net)
+    bool sparse_input = false;  // an MLP whose first layer reads X's nonzeros (MlpBatchSpec::sparse_rows)
     MlpBatchSpec mlp;
     NetBatchSpec net;
     int64_t n_params() const { return kind == 0 ? mlp.n_params() : net.n_params; }

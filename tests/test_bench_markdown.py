@@ -36,3 +36,18 @@ def test_each_section_is_a_markdown_file_headed_by_the_machine_and_date(tmp_path
     assert "| eager step, float64 | 331 | 3.24× |" in wlmd and "script: met" in wlmd
     walkers = (tmp_path / "walkers.md").read_text()
     assert "K = 64 / K = 1: 1.42×" in walkers and "2 processes / 1: 1.61×" in walkers
+
+
+def test_avx2_caps_torch_and_jax_as_well_as_the_engine():
+    """--avx2 measures the path an AVX2 machine has on both sides of each ratio: the engine's kernels
+    at x86-64-v3, and torch's ATen (and MKL, oneDNN, XLA's) dispatch at AVX2, set before torch loads."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.argv.append('--avx2'); import entropyeng.benchmarks.__main__; import os, torch; "
+            "print(torch.backends.cpu.get_cpu_capability(), os.environ['ENTROPYENG_MAX_ISA'], "
+            "os.environ['MKL_ENABLE_INSTRUCTIONS'], os.environ['XLA_FLAGS'])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd="/")
+    assert out.returncode == 0, out.stderr[-2000:]
+    capability, isa, mkl, xla = out.stdout.split()
+    assert capability in ("AVX2", "DEFAULT") and isa == "v3" and mkl == "AVX2" and xla == "--xla_cpu_max_isa=AVX2"

@@ -253,3 +253,69 @@ def test_the_cv_operator_refuses_labels_out_of_range():
         torch.ops.entropyeng.wlmd_cvs(out, torch.empty(0, dtype=torch.float64), torch.tensor([0, 1, 7, 2, 1]),
                                       [3, 2, 1, 0, 1], 5.0)
     assert np.isfinite(out.numpy()).all()
+
+
+def sparse_regression(compile, K=1, dtype=torch.float64, inputs=90, density=0.25, seed=0):
+    """A regression MLP on rows wider than the dense batched kernel takes, a quarter of whose values
+    are nonzero (one-hot features, as the house data's): the native step's first layer visits the
+    nonzeros only."""
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(70, inputs, generator=g, dtype=dtype) * (torch.rand(70, inputs, generator=g) < density)
+    y = X[:, :5].sum(1, keepdim=True) * 0.3
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(inputs, 12), nn.ReLU(), nn.Linear(12, 1)).to(dtype)
+    return WLMD(model, (X[:40], y[:40]), (X[40:], y[40:]), loss="mse", grid=Grid(-8, 4, 120, -8, 6, 140),
+                sigma=0.15, cutoff=0.6, schedule=dict(f_max=0.05, t1=50, t2=500, t3=0.0), seed=7, dt=0.005,
+                gamma=0.1, compile=compile, walkers=K)
+
+
+def test_wide_sparse_rows_run_natively_and_follow_the_torch_step():
+    from entropyeng.wlmd import native
+
+    auto, eager = sparse_regression("auto"), sparse_regression("eager")
+    assert native.fit(auto)[0][0] == 2  # the sparse first layer's code
+    auto.run(300)
+    eager.run(300)
+    assert auto.step_form == "native" and eager.step_form == "eager"
+    # the torch step runs the wide model through torch's products (another order of the same sums):
+    # equal to rounding, which 300 chaotic steps have not amplified beyond 1e-9
+    torch.testing.assert_close(auto.state.theta, eager.state.theta, rtol=0, atol=1e-9)
+    torch.testing.assert_close(auto.landscape.entropy, eager.landscape.entropy, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_the_sparse_first_layer_equals_the_dense_one(monkeypatch, dtype):
+    """One step from the same state: the forward pass (so x, y and the histogram) bit for bit, the
+    first layer's weight gradient summed in another order (so the parameters equal to rounding)."""
+    from entropyeng.wlmd import models, native
+
+    monkeypatch.setattr(models, "MLP_BATCH_MAX_WIDTH", 400)  # the dense kernel takes 90 inputs now
+    dense = sparse_regression("native", K=3, dtype=dtype)
+    assert native.fit(dense)[0][0] == 0
+    dense.run(1)
+    monkeypatch.undo()
+    sparse = sparse_regression("native", K=3, dtype=dtype)
+    assert native.fit(sparse)[0][0] == 2
+    sparse.run(1)
+    # the hills stand where the forward pass put (x, y): bit for bit
+    assert np.array_equal(sparse.landscape.histogram, dense.landscape.histogram)
+    assert np.array_equal(sparse.landscape.entropy, dense.landscape.entropy)
+    tol = 1e-13 if dtype == torch.float64 else 1e-6
+    torch.testing.assert_close(sparse.state.theta, dense.state.theta, rtol=0, atol=tol)
+    assert not torch.equal(sparse.state.theta, sparse_regression("native", K=3, dtype=dtype).state.theta)
+
+
+def test_the_sparse_first_layer_is_independent_of_the_threads():
+    one, two = sparse_regression("native", K=4), sparse_regression("native", K=4)
+    one.threads, two.threads = 1, 2
+    one.run(200)
+    two.run(200)
+    assert_same_state(one, two)
+
+
+def test_wide_dense_rows_keep_the_torch_step_and_a_forced_native_form_says_why():
+    with pytest.raises(ValueError, match="layer 0 .* has more than 64 inputs and the data's rows are not sparse"):
+        sparse_regression("native", density=1.0)
+    w = sparse_regression("auto", density=1.0)
+    w.run(3)
+    assert w.step_form != "native"

@@ -26,7 +26,7 @@ from ..kernels import ops
 from .physics import make_heads
 
 __all__ = ["ModelFns", "build", "make_cvs", "mlp_layout", "net_layout", "differentiate", "rowwise",
-           "MLP_BATCH_MAX_WIDTH", "NET_BATCH_MAX_CHANNELS"]
+           "MLP_BATCH_MAX_WIDTH", "MLP_SPARSE_MAX_DENSITY", "NET_BATCH_MAX_CHANNELS", "sparse_rows"]
 
 #: The widest layer (inputs included) the batched MLP kernel takes: it wins on narrow networks and
 #: loses on wide ones, where torch's matrix products are better blocked than its tiles (measured, one
@@ -34,6 +34,12 @@ __all__ = ["ModelFns", "build", "make_cvs", "mlp_layout", "net_layout", "differe
 #: functional_call; W = 100 0.89 ms against 0.66; W = 300 7.0 against 3.7 ms; the house network, 290
 #: inputs, 2.9 against 0.6 ms; the polymer head, 768 inputs, 6.7 against 1.3 ms).
 MLP_BATCH_MAX_WIDTH = 64
+
+#: The most nonzeros, as a fraction of its values, the rows of an input wider than
+#: :data:`MLP_BATCH_MAX_WIDTH` may hold for the native step to take the model: its first layer then
+#: visits the nonzeros only (``csrc/mlp_batch.h``, ``sparse_rows``; the house data's one-hot
+#: features are a quarter nonzero).
+MLP_SPARSE_MAX_DENSITY = 0.5
 
 #: The most channels of a convolution the batched network kernel takes (the paper's CNNs have 2-4;
 #: measured: 8 x 8 digits with 4 channels 1.5 ms a step against 6.6 ms through functional_call).
@@ -107,14 +113,22 @@ def _kernel_dtype(model):
     return dtype
 
 
-def mlp_layout(model, X_tr, X_te):
+def sparse_rows(X_tr, X_te) -> bool:
+    """Whether the rows are sparse enough for a first layer that visits their nonzeros only (at most
+    :data:`MLP_SPARSE_MAX_DENSITY` of their values nonzero)."""
+    n = X_tr.numel() + X_te.numel()
+    return n > 0 and int(torch.count_nonzero(X_tr)) + int(torch.count_nonzero(X_te)) <= MLP_SPARSE_MAX_DENSITY * n
+
+
+def mlp_layout(model, X_tr, X_te, sparse_input=False):
     """``(sizes, acts, bias)`` of the batched MLP operators (``ops.mlp_batch``) when they can run
     this model's forward and backward on the CPU: an ``nn.Sequential`` of ``Linear`` layers with
     ReLU, Tanh, SiLU or Identity between them, every parameter trained, no buffers, float32 or
     float64, 2-D inputs of the model's dtype, and the C++ operator library loaded
     (:data:`entropyeng.kernels.ops.COMPILED_OPERATORS`; the torch reference kernels of the operators are
-    slower than ``vmap``), and no layer wider than :data:`MLP_BATCH_MAX_WIDTH`. None otherwise: the
-    step then runs the model through ``functional_call``."""
+    slower than ``vmap``), and no layer wider than :data:`MLP_BATCH_MAX_WIDTH` (with ``sparse_input``,
+    the native step's reading: the input may be wider where the rows are sparse, :func:`sparse_rows`).
+    None otherwise: the step then runs the model through ``functional_call``."""
     from ..kernels.mlp_spec import read_mlp
 
     dtype = _kernel_dtype(model)
@@ -124,11 +138,13 @@ def mlp_layout(model, X_tr, X_te):
         spec, _ = read_mlp(model)
     except ValueError:
         return None
-    if max(spec.sizes) > MLP_BATCH_MAX_WIDTH:
+    if max(spec.sizes[1:]) > MLP_BATCH_MAX_WIDTH:
         return None
     for X in (X_tr, X_te):
         if X.dim() != 2 or X.shape[1] != spec.sizes[0] or X.dtype != dtype or X.device.type != "cpu":
             return None
+    if spec.sizes[0] > MLP_BATCH_MAX_WIDTH and not (sparse_input and sparse_rows(X_tr, X_te)):
+        return None
     return [int(d) for d in spec.sizes], [int(a) for a in spec.acts], [int(b) for b in spec.bias]
 
 

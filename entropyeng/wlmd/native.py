@@ -34,10 +34,16 @@ def _layer_problem(model) -> str:
         return f"the model is a {type(model).__name__}, not an nn.Sequential of the layers the C++ kernels take"
     for i, layer in enumerate(model):
         if isinstance(layer, nn.Linear):
-            if max(layer.in_features, layer.out_features) > models.MLP_BATCH_MAX_WIDTH and not any(
-                    isinstance(m, nn.Conv2d) for m in model):
-                return (f"layer {i} ({layer}) is wider than the batched MLP kernel's "
-                        f"{models.MLP_BATCH_MAX_WIDTH} (torch's products are faster there)")
+            first = not any(isinstance(m, nn.Linear) for m in list(model)[:i])
+            if layer.out_features > models.MLP_BATCH_MAX_WIDTH or (
+                    not first and layer.in_features > models.MLP_BATCH_MAX_WIDTH):
+                if not any(isinstance(m, nn.Conv2d) for m in model):
+                    return (f"layer {i} ({layer}) is wider than the batched MLP kernel's "
+                            f"{models.MLP_BATCH_MAX_WIDTH} (torch's products are faster there)")
+            elif layer.in_features > models.MLP_BATCH_MAX_WIDTH and not any(isinstance(m, nn.Conv2d) for m in model):
+                return (f"layer {i} ({layer}) has more than {models.MLP_BATCH_MAX_WIDTH} inputs and the data's "
+                        f"rows are not sparse (more than {models.MLP_SPARSE_MAX_DENSITY:.0%} of their values "
+                        "nonzero; torch's products are faster there)")
         elif isinstance(layer, nn.Conv2d):
             if max(layer.in_channels, layer.out_channels) > models.NET_BATCH_MAX_CHANNELS:
                 return f"layer {i} ({layer}) has more than {models.NET_BATCH_MAX_CHANNELS} channels"
@@ -63,10 +69,11 @@ def fit(w):
     if w.loss_name not in models.LOSS_CODES:
         return None, "loss: a callable loss has no native form (the built-in 'mse', 'ce' and 'bce' have)"
     model = nn.Sequential(w.model) if isinstance(w.model, nn.Linear) else w.model  # (a bare Linear: one layer)
-    layout = models.mlp_layout(model, w.X_tr, w.X_te)
+    layout = models.mlp_layout(model, w.X_tr, w.X_te, sparse_input=True)
     if layout is not None:
         sizes, acts, bias = layout
-        codes = [0, len(acts), *sizes, *acts, *bias]
+        sparse = sizes[0] > models.MLP_BATCH_MAX_WIDTH  # (wide inputs only where the rows are sparse)
+        codes = [2 if sparse else 0, len(acts), *sizes, *acts, *bias]
         d = sizes[-1]
     else:
         spec = models.net_layout(w.model, w.X_tr, w.X_te)
