@@ -35,8 +35,8 @@ def main(argv=None):
                                                           "source tree: the docs include them)")
     parser.add_argument("--quick", action="store_true", help="shorter timing rounds")
     parser.add_argument("--avx2", action="store_true", help="as on an AVX2 machine: the engine's kernels capped at "
-                        "x86-64-v3, torch's own (ATen, MKL, oneDNN) and JAX's at AVX2, and torch.compile's code "
-                        "256 bits wide (entropyeng.benchmarks.avx2)")
+                        "x86-64-v3, torch's matrix products (MKL, oneDNN) and JAX's at AVX2, and torch.compile's "
+                        "code 256 bits wide (entropyeng.benchmarks.avx2)")
     parser.add_argument("--methods", help="maxent section: only these methods (comma-separated), the other rows kept "
                                           "from docs/maxent-results.json")
     parser.add_argument("--section", choices=["kernels", "wlmc", "wlmd", "walkers", "tasks", "maxent", "gpu", "sweep", "all"], default="all")
@@ -100,7 +100,7 @@ class _Results(dict):
         if self.directory:
             from .markdown import write
 
-            isa = "x86-64-v3 (AVX2, --avx2: torch and JAX at AVX2 too)" if os.environ.get("ENTROPYENG_MAX_ISA") == "v3" else backends.core().cpu_isa
+            isa = "x86-64-v3 (AVX2, --avx2: MKL, oneDNN and XLA at AVX2 too)" if os.environ.get("ENTROPYENG_MAX_ISA") == "v3" else backends.core().cpu_isa
             for path in write({section: value}, self.directory, isa, self.command):
                 print(f"wrote {path}", flush=True)
 
@@ -216,7 +216,7 @@ def wlmd_section(args):
     q = 0.2 if args.quick else 1.0
     n = max(40, int(400 * q))
     print()
-    isa = "x86-64-v3 (AVX2; --avx2: torch and JAX at AVX2 too)" if os.environ.get("ENTROPYENG_MAX_ISA") == "v3" else _core.cpu_isa
+    isa = "x86-64-v3 (AVX2; --avx2: MKL, oneDNN and XLA at AVX2 too)" if os.environ.get("ENTROPYENG_MAX_ISA") == "v3" else _core.cpu_isa
     print(f"WLMD, one walker, one thread, us per step ({platform.machine()}, kernels {isa}, "
           f"C++ operators {'yes' if ops.COMPILED_OPERATORS else 'no'}, torch {torch.__version__})")
     out = {"isa": isa}
