@@ -105,8 +105,10 @@ def test_the_spiral_regression_in_float64_follows_the_torch_step():
     assert_same_state(*samplers)
 
 
-def test_threads_over_walkers_change_nothing():
-    one, two = exact("native", K=4), exact("native", K=4)
+@pytest.mark.parametrize("make", [lambda: exact("native", K=4), lambda: sparse_regression("native", K=4)],
+                         ids=["exact case", "sparse first layer"])
+def test_threads_over_walkers_change_nothing(make):
+    one, two = make(), make()
     one.threads, two.threads = 1, 2
     one.run(500)
     two.run(500)
@@ -303,14 +305,6 @@ def test_the_sparse_first_layer_equals_the_dense_one(monkeypatch, dtype):
     tol = 1e-13 if dtype == torch.float64 else 1e-6
     torch.testing.assert_close(sparse.state.theta, dense.state.theta, rtol=0, atol=tol)
     assert not torch.equal(sparse.state.theta, sparse_regression("native", K=3, dtype=dtype).state.theta)
-
-
-def test_the_sparse_first_layer_is_independent_of_the_threads():
-    one, two = sparse_regression("native", K=4), sparse_regression("native", K=4)
-    one.threads, two.threads = 1, 2
-    one.run(200)
-    two.run(200)
-    assert_same_state(one, two)
 
 
 def test_wide_dense_rows_keep_the_torch_step_and_a_forced_native_form_says_why():
