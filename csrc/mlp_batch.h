@@ -27,13 +27,22 @@ namespace ee {
 // past N in the last chunk are zeros.
 constexpr int64_t MLP_CACHE_CHUNK = 128;
 
-// X's rows by their nonzeros (compressed sparse rows): row n's values val[start[n] .. start[n + 1])
-// in the columns col[...], ascending. Built once from rows that do not change (a WLMD run's data).
+// X's nonzeros, built once from rows that do not change (a WLMD run's data), in two orders:
+// - by rows (compressed sparse rows): row n's values val[start[n] .. start[n + 1]) in the columns
+//   col[...], ascending (the first layer's forward pass);
+// - by columns within groups of SPARSE_GROUP rows: group g's columns gcol[gstart[g] .. gstart[g + 1]),
+//   ascending, column c of them holding the rows grow[gentry[c] .. gentry[c + 1]), ascending, with
+//   their values gval[...] (the first layer's weight gradient, a column's sum kept in registers).
+constexpr int64_t SPARSE_GROUP = 32;  // divides every level's block of rows (32, 64 or 128)
+
 template <class T>
 struct SparseRows {
     std::vector<int64_t> start;
     std::vector<int32_t> col;
     std::vector<T> val;
+    std::vector<int64_t> gstart, gentry;
+    std::vector<int32_t> gcol, grow;
+    std::vector<T> gval;
 };
 
 template <class T>
@@ -48,6 +57,24 @@ SparseRows<T> sparse_rows(const T* X, int64_t N, int64_t d) {
                 r.val.push_back(X[n * d + f]);
             }
         r.start.push_back(static_cast<int64_t>(r.col.size()));
+    }
+    r.gstart.push_back(0);
+    r.gentry.push_back(0);
+    for (int64_t n0 = 0; n0 < N; n0 += SPARSE_GROUP) {
+        const int64_t n1 = n0 + SPARSE_GROUP < N ? n0 + SPARSE_GROUP : N;
+        for (int64_t f = 0; f < d; ++f) {
+            const size_t before = r.grow.size();
+            for (int64_t n = n0; n < n1; ++n)
+                if (X[n * d + f] != T(0)) {
+                    r.grow.push_back(static_cast<int32_t>(n));
+                    r.gval.push_back(X[n * d + f]);
+                }
+            if (r.grow.size() != before) {
+                r.gcol.push_back(static_cast<int32_t>(f));
+                r.gentry.push_back(static_cast<int64_t>(r.grow.size()));
+            }
+        }
+        r.gstart.push_back(static_cast<int64_t>(r.gcol.size()));
     }
     return r;
 }
