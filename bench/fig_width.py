@@ -22,7 +22,8 @@ import pathlib
 
 DOCS = pathlib.Path(__file__).resolve().parents[1] / "docs"
 #: figure -> (the reduced spec, the axis that varies the network, the paper's steps per landscape)
-FIGURES = {"fig3": ("fig3-reduced", "model.width", 2e7), "fig7": ("fig7-reduced", "model.width", 2e7),
+# (Fig. 7: the paper does not state the house budget; the task's default, 1e7, stands for it)
+FIGURES = {"fig3": ("fig3-reduced", "model.width", 2e7), "fig7": ("fig7-reduced", "model.width", 1e7),
            "fig8": ("fig8-reduced", "model.channels", 2e7)}
 
 
