@@ -51,3 +51,11 @@ def test_avx2_caps_torch_and_jax_as_well_as_the_engine():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd="/")
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["v3", "AVX2", "AVX2", "--xla_cpu_max_isa=AVX2", "False"]
+
+
+def test_the_reference_row_of_the_wlmd_table_runs_in_its_fresh_interpreter():
+    """The WLMD section's 'engine on its torch reference kernels' row imports the benchmark's cases in
+    a fresh interpreter (it broke when the in-package table was renamed entropyeng.benchmarks)."""
+    from entropyeng.benchmarks import wlmd_cases
+
+    assert wlmd_cases.reference_eager_us(2, rounds=1) > 0

@@ -17,6 +17,7 @@ if "--avx2" in sys.argv:  # before torch and the engine load: each reads its cap
 
 import argparse
 import json
+import logging
 import platform
 
 import numpy as np
@@ -41,6 +42,10 @@ def main(argv=None):
                                           "from docs/maxent-results.json")
     parser.add_argument("--section", choices=["kernels", "wlmc", "wlmd", "walkers", "tasks", "maxent", "gpu", "sweep", "all"], default="all")
     args = parser.parse_args(argv)
+    # the engine's log lines (compiling, ...) stay out of the tables: a handler that passes warnings only
+    quiet = logging.StreamHandler()
+    quiet.setLevel(logging.WARNING)
+    logging.getLogger("entropyeng").addHandler(quiet)
     if args.avx2:
         torch._inductor.config.cpp.simdlen = 256
     torch.set_num_threads(1)

@@ -164,13 +164,11 @@ def reference_eager_us(n, rounds=3):
     import sys
 
     code = ("import json, torch; torch.set_num_threads(1); import entropyeng.kernels.backends as B; B.core = lambda: None\n"
-            "from bench import wlmd_cases as D\n"
+            "from entropyeng.benchmarks import wlmd_cases as D\n"
             "w = D.spiral_sampler('eager', torch.float64, planned=0)\n"
             f"print(json.dumps(D.step_us(w, {n}, rounds={rounds})))")
     env = dict(os.environ, ENTROPYENG_PYTHON_OPS="1")
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    done = subprocess.run([sys.executable, "-P", "-c", f"import sys; sys.path.insert(0, {root!r}); " + code], env=env,
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run([sys.executable, "-P", "-c", code], env=env, capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
