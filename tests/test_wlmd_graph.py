@@ -218,7 +218,9 @@ def test_the_compile_pause_says_so_on_stderr_unless_logging_is_configured(monkey
 
     from entropyeng.wlmd import runners
 
-    monkeypatch.setattr(logging.root, "handlers", [])
+    monkeypatch.setattr(logging.root, "handlers", [])  # (nothing configured: what a script has)
+    monkeypatch.setattr(logging.getLogger("entropyeng"), "handlers", [logging.NullHandler()])
+    monkeypatch.setattr(logging.getLogger("entropyeng.wlmd"), "handlers", [])
     runners.say("WLMD step: compiling (%s); this takes seconds to a minute", "a test")
     assert capsys.readouterr().err == "entropyeng: WLMD step: compiling (a test); this takes seconds to a minute\n"
     monkeypatch.undo()

@@ -46,6 +46,13 @@ def main(argv=None):
     quiet = logging.StreamHandler()
     quiet.setLevel(logging.WARNING)
     logging.getLogger("entropyeng").addHandler(quiet)
+    try:
+        return _main(args, argv)
+    finally:
+        logging.getLogger("entropyeng").removeHandler(quiet)
+
+
+def _main(args, argv):
     if args.avx2:
         torch._inductor.config.cpp.simdlen = 256
     torch.set_num_threads(1)
