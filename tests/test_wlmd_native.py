@@ -308,7 +308,7 @@ def test_the_sparse_first_layer_equals_the_dense_one(monkeypatch, dtype):
 
 
 def test_wide_dense_rows_keep_the_torch_step_and_a_forced_native_form_says_why():
-    with pytest.raises(ValueError, match="layer 0 .* has more than 64 inputs and the data's rows are not sparse"):
+    with pytest.raises(ValueError, match="layer 0 .* has more than 64 inputs, which the native step takes only where the data's rows are sparse"):
         sparse_regression("native", density=1.0)
     w = sparse_regression("auto", density=1.0)
     w.run(3)

@@ -41,9 +41,10 @@ def _layer_problem(model) -> str:
                     return (f"layer {i} ({layer}) is wider than the batched MLP kernel's "
                             f"{models.MLP_BATCH_MAX_WIDTH} (torch's products are faster there)")
             elif layer.in_features > models.MLP_BATCH_MAX_WIDTH and not any(isinstance(m, nn.Conv2d) for m in model):
-                return (f"layer {i} ({layer}) has more than {models.MLP_BATCH_MAX_WIDTH} inputs and the data's "
-                        f"rows are not sparse (more than {models.MLP_SPARSE_MAX_DENSITY:.0%} of their values "
-                        "nonzero; torch's products are faster there)")
+                return (f"layer {i} ({layer}) has more than {models.MLP_BATCH_MAX_WIDTH} inputs, which the native "
+                        f"step takes only where the data's rows are sparse (at most "
+                        f"{models.MLP_SPARSE_MAX_DENSITY:.0%} of their values nonzero; torch's products are faster "
+                        "on dense ones)")
         elif isinstance(layer, nn.Conv2d):
             if max(layer.in_channels, layer.out_channels) > models.NET_BATCH_MAX_CHANNELS:
                 return f"layer {i} ({layer}) has more than {models.NET_BATCH_MAX_CHANNELS} channels"
