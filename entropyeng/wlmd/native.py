@@ -32,19 +32,20 @@ def _layer_problem(model) -> str:
 
     if not isinstance(model, nn.Sequential):
         return f"the model is a {type(model).__name__}, not an nn.Sequential of the layers the C++ kernels take"
+    cnn = any(isinstance(m, nn.Conv2d) for m in model)  # (a CNN's Linear head is not the MLP kernel's)
+    first = next((i for i, m in enumerate(model) if isinstance(m, nn.Linear)), None)
+    wide = models.MLP_BATCH_MAX_WIDTH
     for i, layer in enumerate(model):
         if isinstance(layer, nn.Linear):
-            first = not any(isinstance(m, nn.Linear) for m in list(model)[:i])
-            if layer.out_features > models.MLP_BATCH_MAX_WIDTH or (
-                    not first and layer.in_features > models.MLP_BATCH_MAX_WIDTH):
-                if not any(isinstance(m, nn.Conv2d) for m in model):
-                    return (f"layer {i} ({layer}) is wider than the batched MLP kernel's "
-                            f"{models.MLP_BATCH_MAX_WIDTH} (torch's products are faster there)")
-            elif layer.in_features > models.MLP_BATCH_MAX_WIDTH and not any(isinstance(m, nn.Conv2d) for m in model):
-                return (f"layer {i} ({layer}) has more than {models.MLP_BATCH_MAX_WIDTH} inputs, which the native "
-                        f"step takes only where the data's rows are sparse (at most "
-                        f"{models.MLP_SPARSE_MAX_DENSITY:.0%} of their values nonzero; torch's products are faster "
-                        "on dense ones)")
+            if cnn:
+                continue
+            if layer.out_features > wide or (i != first and layer.in_features > wide):
+                return (f"layer {i} ({layer}) is wider than the batched MLP kernel's {wide} (torch's products are "
+                        "faster there)")
+            if layer.in_features > wide:
+                return (f"layer {i} ({layer}) has more than {wide} inputs, which the native step takes only where "
+                        f"the data's rows are sparse (at most {models.MLP_SPARSE_MAX_DENSITY:.0%} of their values "
+                        "nonzero; torch's products are faster on dense ones)")
         elif isinstance(layer, nn.Conv2d):
             if max(layer.in_channels, layer.out_channels) > models.NET_BATCH_MAX_CHANNELS:
                 return f"layer {i} ({layer}) has more than {models.NET_BATCH_MAX_CHANNELS} channels"
