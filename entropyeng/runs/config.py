@@ -18,18 +18,14 @@ class ConfigError(ValueError):
     """A configuration problem, reported as one line naming the key (exit code 2)."""
 
 
-# Text keys whose words include true and false: TOML's and --set's booleans stand for those words.
-_BOOLEAN_WORDS = {"wlmd.compile"}
-
-
 def _check(config: dict, schema: dict, prefix=""):
     for key, value in list(config.items()):
         name = f"{prefix}{key}"
         if key not in schema:
             raise ConfigError(f"unknown key '{name}' (expected one of: {', '.join(sorted(schema))})")
         ref = schema[key]
-        if name in _BOOLEAN_WORDS and isinstance(value, bool):
-            config[key] = value = "true" if value else "false"
+        if isinstance(ref, str) and isinstance(value, bool):  # a text key: TOML's and --set's true / false
+            config[key] = value = "true" if value else "false"  # are its words (wlmd.compile has them)
         if isinstance(ref, dict):
             if not isinstance(value, dict):
                 raise ConfigError(f"key '{name}' must be a table, got {type(value).__name__}")
