@@ -138,7 +138,9 @@ def test_the_checkpoint_records_the_native_form_and_resumes_on_it(tmp_path):
 @pytest.mark.parametrize("make, message", [
     (lambda: Opaque(nn.Sequential(nn.Linear(2, 4), nn.Tanh(), nn.Linear(4, 1))), "the model is a Opaque, not an nn.Sequential"),
     (lambda: nn.Sequential(nn.Linear(2, 4), nn.LayerNorm(4), nn.Linear(4, 1)), r"layer 1 \(LayerNorm\)"),
-    (lambda: nn.Sequential(nn.Linear(2, 100), nn.Tanh(), nn.Linear(100, 1)), "layer 0 .* wider than"),
+    (lambda: nn.Sequential(nn.Linear(2, 200), nn.Tanh(), nn.Linear(200, 1)), "layer 0 .* wider than the native step's 128"),
+    (lambda: nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 130), nn.Tanh(), nn.Linear(130, 1)),
+     "layer 2 .* wider than the native step.s 128"),
 ])
 def test_a_forced_native_form_refuses_a_model_it_does_not_take_naming_the_layer(make, message):
     torch.manual_seed(0)
@@ -257,7 +259,7 @@ def test_the_cv_operator_refuses_labels_out_of_range():
     assert np.isfinite(out.numpy()).all()
 
 
-def sparse_regression(compile, K=1, dtype=torch.float64, inputs=90, density=0.25, seed=0):
+def sparse_regression(compile, K=1, dtype=torch.float64, inputs=90, density=0.25, seed=0, hidden=12):
     """A regression MLP on rows wider than the dense batched kernel takes, a quarter of whose values
     are nonzero (one-hot features, as the house data's): the native step's first layer visits the
     nonzeros only."""
@@ -265,7 +267,7 @@ def sparse_regression(compile, K=1, dtype=torch.float64, inputs=90, density=0.25
     X = torch.randn(70, inputs, generator=g, dtype=dtype) * (torch.rand(70, inputs, generator=g) < density)
     y = X[:, :5].sum(1, keepdim=True) * 0.3
     torch.manual_seed(seed)
-    model = nn.Sequential(nn.Linear(inputs, 12), nn.ReLU(), nn.Linear(12, 1)).to(dtype)
+    model = nn.Sequential(nn.Linear(inputs, hidden), nn.ReLU(), nn.Linear(hidden, 1)).to(dtype)
     return WLMD(model, (X[:40], y[:40]), (X[40:], y[40:]), loss="mse", grid=Grid(-8, 4, 120, -8, 6, 140),
                 sigma=0.15, cutoff=0.6, schedule=dict(f_max=0.05, t1=50, t2=500, t3=0.0), seed=7, dt=0.005,
                 gamma=0.1, compile=compile, walkers=K)
@@ -305,6 +307,39 @@ def test_the_sparse_first_layer_equals_the_dense_one(monkeypatch, dtype):
     tol = 1e-13 if dtype == torch.float64 else 1e-6
     torch.testing.assert_close(sparse.state.theta, dense.state.theta, rtol=0, atol=tol)
     assert not torch.equal(sparse.state.theta, sparse_regression("native", K=3, dtype=dtype).state.theta)
+
+
+def test_a_wide_sparse_input_into_a_wide_first_layer_keeps_the_torch_step():
+    with pytest.raises(ValueError, match="layer 0 .* has more than 64 inputs and more than 64 outputs"):
+        sparse_regression("native", hidden=80)
+    w = sparse_regression("auto", hidden=80)
+    w.run(3)
+    assert w.step_form != "native"
+
+
+def test_hidden_layers_up_to_the_native_width_run_natively_and_follow_the_torch_step():
+    """Fig. 3's W = 100 (2 -> 100 -> 100 -> 1 tanh), wider than the torch step's batched operator: the
+    native step takes it (its loops at any width); the eager step runs torch's products, the same sums
+    in another order, so equal to rounding."""
+    from entropyeng.wlmd import models
+
+    g = torch.Generator().manual_seed(0)
+    X = torch.rand(60, 2, generator=g, dtype=torch.float64) * 2 - 1
+    y = torch.sin(3 * X[:, :1]) * X[:, 1:]
+    forms = {}
+    for compile in ("auto", "eager"):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(2, 100), nn.Tanh(), nn.Linear(100, 100), nn.Tanh(),
+                              nn.Linear(100, 1)).double()
+        w = WLMD(model, (X[:30], y[:30]), (X[30:], y[30:]), loss="mse", grid=Grid(-8, 4, 120, -8, 6, 140),
+                 sigma=0.15, cutoff=0.6, schedule=dict(f_max=0.05, t1=50, t2=500, t3=0.0), seed=7, dt=0.005,
+                 gamma=0.1, compile=compile, walkers=2)
+        w.run(300)
+        forms[compile] = w
+    assert models.mlp_layout(forms["eager"].model, X[:30], X[30:]) is None  # (the torch step's products)
+    assert forms["auto"].step_form == "native" and forms["eager"].step_form == "eager"
+    torch.testing.assert_close(forms["auto"].state.theta, forms["eager"].state.theta, rtol=0, atol=1e-9)
+    torch.testing.assert_close(forms["auto"].landscape.entropy, forms["eager"].landscape.entropy, rtol=0, atol=1e-9)
 
 
 def test_wide_dense_rows_keep_the_torch_step_and_a_forced_native_form_says_why():

@@ -26,7 +26,7 @@ from ..kernels import ops
 from .physics import make_heads
 
 __all__ = ["ModelFns", "build", "make_cvs", "mlp_layout", "net_layout", "differentiate", "rowwise",
-           "MLP_BATCH_MAX_WIDTH", "MLP_SPARSE_MAX_DENSITY", "NET_BATCH_MAX_CHANNELS", "sparse_rows"]
+           "MLP_BATCH_MAX_WIDTH", "NATIVE_MLP_MAX_WIDTH", "MLP_SPARSE_MAX_DENSITY", "NET_BATCH_MAX_CHANNELS", "sparse_rows"]
 
 #: The widest layer (inputs included) the batched MLP kernel takes: it wins on narrow networks and
 #: loses on wide ones, where torch's matrix products are better blocked than its tiles (measured, one
@@ -34,6 +34,16 @@ __all__ = ["ModelFns", "build", "make_cvs", "mlp_layout", "net_layout", "differe
 #: functional_call; W = 100 0.89 ms against 0.66; W = 300 7.0 against 3.7 ms; the house network, 290
 #: inputs, 2.9 against 0.6 ms; the polymer head, 768 inputs, 6.7 against 1.3 ms).
 MLP_BATCH_MAX_WIDTH = 64
+
+#: The widest layer after the input the native step (the whole WLMD step in C++) takes where the input
+#: is at most :data:`MLP_BATCH_MAX_WIDTH` wide. Its loops are those of the batched kernel, but a native
+#: step has no torch glue around them, which decides it: measured 2026-12-06, one thread, float32,
+#: spiral regression, native against the compiled torch step (thread CPU time, interleaved): W = 100
+#: 502-564 against 592-679 us; W = 150 1.11 against 1.37-1.43 ms, W = 200 1.75-1.88 against 2.36-2.54,
+#: W = 300 4.1 against 4.5-4.8, W = 1000 55-60 against 58-62 ms. Up to 128, the default run keeps one
+#: thread (:func:`entropyeng.wlmd.runners.default_threads`); a wider network gets torch's threads,
+#: which a single walker's native step cannot use.
+NATIVE_MLP_MAX_WIDTH = 128
 
 #: The most nonzeros, as a fraction of its values, the rows of an input wider than
 #: :data:`MLP_BATCH_MAX_WIDTH` may hold for the native step to take the model: its first layer then
@@ -120,15 +130,17 @@ def sparse_rows(X_tr, X_te) -> bool:
     return n > 0 and int(torch.count_nonzero(X_tr)) + int(torch.count_nonzero(X_te)) <= MLP_SPARSE_MAX_DENSITY * n
 
 
-def mlp_layout(model, X_tr, X_te, sparse_input=False):
+def mlp_layout(model, X_tr, X_te, sparse_input=False, max_width=MLP_BATCH_MAX_WIDTH):
     """``(sizes, acts, bias)`` of the batched MLP operators (``ops.mlp_batch``) when they can run
     this model's forward and backward on the CPU: an ``nn.Sequential`` of ``Linear`` layers with
     ReLU, Tanh, SiLU or Identity between them, every parameter trained, no buffers, float32 or
     float64, 2-D inputs of the model's dtype, and the C++ operator library loaded
     (:data:`entropyeng.kernels.ops.COMPILED_OPERATORS`; the torch reference kernels of the operators are
-    slower than ``vmap``), and no layer wider than :data:`MLP_BATCH_MAX_WIDTH` (with ``sparse_input``,
-    the native step's reading: the input may be wider where the rows are sparse, :func:`sparse_rows`).
-    None otherwise: the step then runs the model through ``functional_call``."""
+    slower than ``vmap``), no input wider than :data:`MLP_BATCH_MAX_WIDTH` and no other layer wider
+    than ``max_width``. The native step's reading (``sparse_input``, ``max_width``
+    :data:`NATIVE_MLP_MAX_WIDTH`): the input may be wider where the rows are sparse
+    (:func:`sparse_rows`), its first layer then at most :data:`MLP_BATCH_MAX_WIDTH` wide. None
+    otherwise: the torch step then runs the model through ``functional_call``."""
     from ..kernels.mlp_spec import read_mlp
 
     dtype = _kernel_dtype(model)
@@ -138,12 +150,13 @@ def mlp_layout(model, X_tr, X_te, sparse_input=False):
         spec, _ = read_mlp(model)
     except ValueError:
         return None
-    if max(spec.sizes[1:]) > MLP_BATCH_MAX_WIDTH:
+    if max(spec.sizes[1:]) > max_width:
         return None
     for X in (X_tr, X_te):
         if X.dim() != 2 or X.shape[1] != spec.sizes[0] or X.dtype != dtype or X.device.type != "cpu":
             return None
-    if spec.sizes[0] > MLP_BATCH_MAX_WIDTH and not (sparse_input and sparse_rows(X_tr, X_te)):
+    if spec.sizes[0] > MLP_BATCH_MAX_WIDTH and not (sparse_input and spec.sizes[1] <= MLP_BATCH_MAX_WIDTH
+                                                    and sparse_rows(X_tr, X_te)):
         return None
     return [int(d) for d in spec.sizes], [int(a) for a in spec.acts], [int(b) for b in spec.bias]
 

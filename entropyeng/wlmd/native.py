@@ -34,14 +34,17 @@ def _layer_problem(model) -> str:
         return f"the model is a {type(model).__name__}, not an nn.Sequential of the layers the C++ kernels take"
     cnn = any(isinstance(m, nn.Conv2d) for m in model)  # (a CNN's Linear head is not the MLP kernel's)
     first = next((i for i, m in enumerate(model) if isinstance(m, nn.Linear)), None)
-    wide = models.MLP_BATCH_MAX_WIDTH
+    wide, native_wide = models.MLP_BATCH_MAX_WIDTH, models.NATIVE_MLP_MAX_WIDTH
     for i, layer in enumerate(model):
         if isinstance(layer, nn.Linear):
             if cnn:
                 continue
-            if layer.out_features > wide or (i != first and layer.in_features > wide):
-                return (f"layer {i} ({layer}) is wider than the batched MLP kernel's {wide} (torch's products are "
-                        "faster there)")
+            if layer.out_features > native_wide or (i != first and layer.in_features > native_wide):
+                return (f"layer {i} ({layer}) is wider than the native step's {native_wide} (a wider network gets "
+                        "torch's threads, which one walker's native step cannot use)")
+            if i == first and layer.in_features > wide and layer.out_features > wide:
+                return (f"layer {i} ({layer}) has more than {wide} inputs and more than {wide} outputs (the native "
+                        f"step takes a wide input only into a first layer of at most {wide})")
             if layer.in_features > wide:
                 return (f"layer {i} ({layer}) has more than {wide} inputs, which the native step takes only where "
                         f"the data's rows are sparse (at most {models.MLP_SPARSE_MAX_DENSITY:.0%} of their values "
@@ -71,7 +74,7 @@ def fit(w):
     if w.loss_name not in models.LOSS_CODES:
         return None, "loss: a callable loss has no native form (the built-in 'mse', 'ce' and 'bce' have)"
     model = nn.Sequential(w.model) if isinstance(w.model, nn.Linear) else w.model  # (a bare Linear: one layer)
-    layout = models.mlp_layout(model, w.X_tr, w.X_te, sparse_input=True)
+    layout = models.mlp_layout(model, w.X_tr, w.X_te, sparse_input=True, max_width=models.NATIVE_MLP_MAX_WIDTH)
     if layout is not None:
         sizes, acts, bias = layout
         sparse = sizes[0] > models.MLP_BATCH_MAX_WIDTH  # (wide inputs only where the rows are sparse)
