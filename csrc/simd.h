@@ -109,28 +109,47 @@ inline vec<double> reciprocal(vec<double> q) {
 // to blend: 30 % fewer operations than a series below 0.125 beside (1 - e)/(1 + e) above, which it
 // replaced): expm1(x) = 2^k (e^r - 1) + (2^k - 1), k = round(x / ln 2) by the 1.5 * 2^52 shifter,
 // |r| <= ln2 / 2, e^r - 1 = r (1 + r/2 + ... + r^12/13!) (truncation < 4e-18 relative), so small
-// arguments keep their relative accuracy; |z| clamped at 19.5, where tanh is 1 in float64. Within 3
-// ulp of tanh (tested on 800,000 arguments from 1e-30 to 40).
+// arguments keep their relative accuracy; |z| clamped at 19.5, where tanh is 1 in float64. The
+// polynomial by Estrin's scheme (a third of Horner's dependent chain), |z| and the sign by bit
+// operations, the clamp by a min (15 % off this function at x86-64-v3 against compares and blends;
+// a reciprocal estimate with Newton steps instead of the division was 50 % slower there). Within 3
+// ulp of tanh (tested on 800,000 arguments from 1e-30 to 40); NaN stays NaN.
+inline vec<double> clamp_above(vec<double> a, double hi) {  // min(a, hi), NaN kept (min's 2nd operand)
+#if defined(__AVX512F__)
+    return _mm512_min_pd(splat(hi), a);
+#elif defined(__AVX__)
+    return _mm256_min_pd(splat(hi), a);
+#else
+    return a > hi ? splat(hi) : a;
+#endif
+}
+
 inline vec<double> tanh_lanes(vec<double> z) {
     typedef int64_t ivec __attribute__((vector_size(VEC_BYTES)));
-    vec<double> a = z < 0.0 ? -z : z;
-    a = a > 19.5 ? splat(19.5) : a;
+    const ivec sign = reinterpret_cast<const ivec&>(z) & static_cast<int64_t>(0x8000000000000000ull);
+    const ivec abs_bits = reinterpret_cast<const ivec&>(z) ^ sign;
+    const vec<double> a = clamp_above(reinterpret_cast<const vec<double>&>(abs_bits), 19.5);
     const vec<double> x = a + a;
     constexpr double SHIFTER = 6755399441055744.0;  // 1.5 * 2^52
     const vec<double> kd = x * 1.4426950408889634 + SHIFTER;
     const vec<double> k = kd - SHIFTER;
     const vec<double> r = (x - k * 6.93147180369123816490e-01) - k * 1.90821492927058770002e-10;
-    vec<double> p = splat(1.0 / 6227020800.0);
-    for (double c : {1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0, 1.0 / 362880.0, 1.0 / 40320.0,
-                     1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0})
-        p = p * r + c;
-    const vec<double> q = p * r;  // e^r - 1
+    // p(r) = sum_i r^i / (i + 1)!, i = 0 ... 12, by Estrin's scheme
+    const vec<double> r2 = r * r, r4 = r2 * r2, r8 = r4 * r4;
+    const vec<double> p01 = r * 0.5 + 1.0, p23 = r * (1.0 / 24.0) + 1.0 / 6.0;
+    const vec<double> p45 = r * (1.0 / 720.0) + 1.0 / 120.0, p67 = r * (1.0 / 40320.0) + 1.0 / 5040.0;
+    const vec<double> p89 = r * (1.0 / 3628800.0) + 1.0 / 362880.0;
+    const vec<double> p1011 = r * (1.0 / 479001600.0) + 1.0 / 39916800.0;
+    const vec<double> p03 = p23 * r2 + p01, p47 = p67 * r2 + p45, p811 = p1011 * r2 + p89;
+    const vec<double> p07 = p47 * r4 + p03, p812 = r4 * (1.0 / 6227020800.0) + p811;
+    const vec<double> q = (p812 * r8 + p07) * r;  // e^r - 1
     const ivec ki = reinterpret_cast<const ivec&>(kd) - static_cast<int64_t>(0x4338000000000000);  // bits of SHIFTER
     const ivec scale_bits = (ki + 1023) << 52;
     const vec<double> s = reinterpret_cast<const vec<double>&>(scale_bits);  // 2^k, k in [0, 57]
     const vec<double> E = s * q + (s - 1.0);
     const vec<double> t = E * reciprocal(E + 2.0);
-    return z < 0.0 ? -t : t;
+    const ivec t_bits = reinterpret_cast<const ivec&>(t) ^ sign;
+    return reinterpret_cast<const vec<double>&>(t_bits);
 }
 
 // 1 / q for q in [4.8e-3, 1]: the hardware's reciprocal estimate and one Newton step (relative error
