@@ -1,7 +1,7 @@
-"""docs/fig3.* (and fig7, fig8 when their reduced sweeps exist): the paper's width figures at a reduced
-budget, with error bars over data sets.
+"""docs/fig3.*, fig7.* and fig8.*: the paper's width figures at a reduced budget, with error bars over
+data sets (and docs/fig3-w30.*: W = 30 alone at the task's full budget).
 
-    python -m bench.fig_width fig3            # the sweep fig3-reduced (resumable), then the figure
+    python -m bench.fig_width fig3            # the sweep fig3-equal (resumable), then the figure
     python -m bench.fig_width fig3 --figures  # the figure from finished runs only
 
 Per network (one model width, or channel count) and data set, the run's summary gives the readouts
@@ -23,8 +23,8 @@ import pathlib
 DOCS = pathlib.Path(__file__).resolve().parents[1] / "docs"
 #: figure -> (the reduced spec, the axis that varies the network, the paper's steps per landscape)
 # (Fig. 7: the paper does not state the house budget; the task's default, 1e7, stands for it)
-FIGURES = {"fig3": ("fig3-reduced", "model.width", 2e7), "fig7": ("fig7-reduced", "model.width", 1e7),
-           "fig8": ("fig8-reduced", "model.channels", 2e7)}
+FIGURES = {"fig3": ("fig3-equal", "model.width", 2e7), "fig3-w30": ("fig3-reduced", "model.width", 2e7),
+           "fig7": ("fig7-reduced", "model.width", 1e7), "fig8": ("fig8-reduced", "model.channels", 2e7)}
 
 
 def finished(root, name):

