@@ -83,7 +83,9 @@ def figure(name, root):
         print(f"  {axis}={p['network']:<5} n={p['n']}  baseline {p['sgd']:.3f} ± {p['sgd_error']:.3f}   equilibrium "
               f"{p['equilibrium']:.3f} ± {p['equilibrium_error']:.3f} (advantage {p['advantage']:+.3f} ± "
               f"{p['advantage_error']:.3f})   max entropy {p['max_entropy']:.3f} ± {p['max_entropy_error']:.3f} "
-              f"(advantage {p['max_entropy_advantage']:+.3f} ± {p['max_entropy_advantage_error']:.3f})")
+              f"(advantage {p['max_entropy_advantage']:+.3f} ± {p['max_entropy_advantage_error']:.3f})   "
+              f"missing {p['missing']}   shared-range gap {p['shared_gap']:+.3f} ± {p['shared_gap_error']:.3f} "
+              f"(down to ln L {p['shared_x_min']:.2f})")
     return record
 
 

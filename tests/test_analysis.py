@@ -133,3 +133,30 @@ def test_a_figure_labels_its_y_axis_from_the_landscapes_metadata(meta, label):
     from entropyeng.analysis.plot import y_axis_label
 
     assert y_axis_label(meta) == label
+
+
+def test_width_points_average_readouts_and_shared_gaps_over_data_sets(tmp_path):
+    """A run whose walker missed the baseline's best train loss counts as missing in the readouts
+    but its shared-range gap is still averaged; the width figure draws all three series."""
+    from entropyeng.analysis.plot import width_figure
+
+    def run(adv, gap, x_min):
+        eq = dict(shared_gap=dict(gap=gap, cells=10, x_min=x_min, x_max=0.0))
+        if adv is not None:
+            eq.update(x=-2.0, sgd=-1.0, equilibrium=-1.0 - adv, advantage=adv)
+        else:
+            eq["error_message"] = "never visited"
+        return dict(label="W", metric="loss", n_params=10, readouts=dict(equilibrium_vs_sgd_mean=eq,
+                                                                         max_entropy_vs_sgd_mean=dict(eq)))
+
+    points = A.width_points([(30, run(0.2, 0.1, -2.2)), (30, run(0.4, 0.3, -2.4)), (30, run(None, 0.5, -1.8)),
+                             (100, run(None, -0.1, -1.5)), (100, run(None, 0.1, -1.7))])
+    p30, p100 = points
+    assert (p30["network"], p30["n"], p30["missing"]) == (30, 3, 1)
+    assert p30["advantage"] == pytest.approx(0.3) and p30["advantage_error"] == pytest.approx(0.1)
+    assert p30["shared_gap"] == pytest.approx(0.3) and p30["shared_gap_error"] == pytest.approx(0.2 / math.sqrt(3))
+    assert p30["shared_x_min"] == pytest.approx(-2.1333333)
+    assert (p100["missing"], p100["shared_gap"]) == (2, pytest.approx(0.0))
+    assert math.isnan(p100["advantage"])
+    width_figure(points, {}, "model.width", tmp_path / "w.png", "t")
+    assert (tmp_path / "w.png").stat().st_size > 0

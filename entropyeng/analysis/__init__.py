@@ -218,7 +218,10 @@ def width_points(runs):
     runs (data sets) of the readouts at the train loss where the baseline's mean is best: the
     baseline (``sgd``), the equilibrium of Eq. 1 and the max-entropy cell, and the advantage of each
     (positive: the landscape generalises better). A run whose readout is unavailable (its walker
-    never reached that train loss) counts in ``n`` and not in the means (``missing``)."""
+    never reached that train loss) counts in ``n`` and not in the means (``missing``). Beside them,
+    the comparison every run has: the equilibrium minus the baseline's mean averaged over the train
+    losses both visited (``shared_gap``, :func:`shared_gap`; same sign), and the lowest train loss
+    of that shared range (``shared_x_min``)."""
     groups = {}
     for network, s in runs:
         groups.setdefault(network, []).append(s)
@@ -232,7 +235,9 @@ def width_points(runs):
                           ("equilibrium", [r.get("equilibrium") for r in eq]),
                           ("advantage", [r.get("advantage") for r in eq]),
                           ("max_entropy", [r.get("equilibrium") for r in me]),
-                          ("max_entropy_advantage", [r.get("advantage") for r in me])):
+                          ("max_entropy_advantage", [r.get("advantage") for r in me]),
+                          ("shared_gap", [(r.get("shared_gap") or {}).get("gap") for r in eq]),
+                          ("shared_x_min", [(r.get("shared_gap") or {}).get("x_min") for r in eq])):
             p[key], p[key + "_error"] = _mean_err(vals)
         points.append(p)
     return points

@@ -133,7 +133,8 @@ def advantage_figure(points, path, title="equilibrium vs SGD", metric="accuracy"
 def width_figure(points, landscapes, axis, path, title=""):
     """The paper's width figure: the advantage against the swept network axis (``points`` of
     :func:`entropyeng.analysis.width_points`; means with standard errors, the equilibrium and the
-    max-entropy readouts), and beside it each network's landscape (``landscapes``: {network:
+    max-entropy readouts, and the gap over the train losses both visited, which runs too short to
+    reach the baseline's best train loss still have), and beside it each network's landscape (``landscapes``: {network:
     Landscape}, one data set's), S - max S over the visited cells."""
     plt = _plt()
     n = 1 + len(landscapes)
@@ -141,7 +142,10 @@ def width_figure(points, landscapes, axis, path, title=""):
     axs = axs[0]
     ax = axs[0]
     w = [p["network"] for p in points]
-    for key, style, label in (("advantage", "o-", "equilibrium (Eq. 1)"), ("max_entropy_advantage", "s--", "max entropy")):
+    for key, style, label in (("advantage", "o-", "equilibrium (Eq. 1)"), ("max_entropy_advantage", "s--", "max entropy"),
+                              ("shared_gap", "^:", "equilibrium, mean over the shared train losses")):
+        if key not in points[0]:
+            continue
         ax.errorbar(w, [p[key] for p in points], yerr=[0 if not np.isfinite(p[key + "_error"]) else p[key + "_error"]
                                                         for p in points], fmt=style, capsize=3, label=label)
     ax.axhline(0, color="0.6", lw=0.8)
