@@ -134,4 +134,38 @@ void net_batch_backward<double>(const NetBatchSpec& s, const double* theta, cons
     kernels().backward_d(s, theta, X, N, grad_out, k0, k1, grad);
 }
 
+template <>
+int64_t net_batch_cache_len<float>(const NetBatchSpec& s, int64_t N) {
+    return kernels().cache_len_f(s, N);
+}
+
+template <>
+int64_t net_batch_cache_len<double>(const NetBatchSpec& s, int64_t N) {
+    return kernels().cache_len_d(s, N);
+}
+
+template <>
+void net_batch_forward_cached<float>(const NetBatchSpec& s, const float* theta, const float* X, int64_t N, float* out,
+                                     float* cache) {
+    kernels().forward_cached_f(s, theta, X, N, out, cache);
+}
+
+template <>
+void net_batch_forward_cached<double>(const NetBatchSpec& s, const double* theta, const double* X, int64_t N,
+                                      double* out, double* cache) {
+    kernels().forward_cached_d(s, theta, X, N, out, cache);
+}
+
+template <>
+void net_batch_backward_cached<float>(const NetBatchSpec& s, const float* theta, int64_t N, const float* cache,
+                                      const float* grad_out, float* grad) {
+    kernels().backward_cached_f(s, theta, N, cache, grad_out, grad);
+}
+
+template <>
+void net_batch_backward_cached<double>(const NetBatchSpec& s, const double* theta, int64_t N, const double* cache,
+                                       const double* grad_out, double* grad) {
+    kernels().backward_cached_d(s, theta, N, cache, grad_out, grad);
+}
+
 }  // namespace ee

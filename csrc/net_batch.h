@@ -56,6 +56,20 @@ template <class T>
 void net_batch_backward(const NetBatchSpec& spec, const T* theta, const T* X, int64_t N, const T* grad_out,
                         int64_t k0, int64_t k1, T* grad);
 
+// The native WLMD step's passes of one walker (theta: its P parameters, out / grad_out: its N x
+// out_features, grad: its P), which keep the forward pass's activations for the backward pass
+// instead of recomputing them: `cache` holds net_batch_cache_len(spec, N) values of T, all zero
+// before its first forward pass (the passes write interiors only, so its borders stay zero; a cache
+// filled for another network or N must be zeroed again). The same sums as net_batch_forward /
+// net_batch_backward: equal bit for bit.
+template <class T>
+int64_t net_batch_cache_len(const NetBatchSpec& spec, int64_t N);
+template <class T>
+void net_batch_forward_cached(const NetBatchSpec& spec, const T* theta, const T* X, int64_t N, T* out, T* cache);
+template <class T>
+void net_batch_backward_cached(const NetBatchSpec& spec, const T* theta, int64_t N, const T* cache, const T* grad_out,
+                               T* grad);
+
 struct NetBatchKernels {
     void (*forward_f)(const NetBatchSpec&, const float*, const float*, int64_t, int64_t, int64_t, float*);
     void (*forward_d)(const NetBatchSpec&, const double*, const double*, int64_t, int64_t, int64_t, double*);
@@ -63,6 +77,12 @@ struct NetBatchKernels {
                        float*);
     void (*backward_d)(const NetBatchSpec&, const double*, const double*, int64_t, const double*, int64_t, int64_t,
                        double*);
+    int64_t (*cache_len_f)(const NetBatchSpec&, int64_t);
+    int64_t (*cache_len_d)(const NetBatchSpec&, int64_t);
+    void (*forward_cached_f)(const NetBatchSpec&, const float*, const float*, int64_t, float*, float*);
+    void (*forward_cached_d)(const NetBatchSpec&, const double*, const double*, int64_t, double*, double*);
+    void (*backward_cached_f)(const NetBatchSpec&, const float*, int64_t, const float*, const float*, float*);
+    void (*backward_cached_d)(const NetBatchSpec&, const double*, int64_t, const double*, const double*, double*);
 };
 
 EE_DECLARE_ISA_TABLE(NetBatchKernels, net_batch_kernels)

@@ -10,8 +10,10 @@ namespace ee {
 namespace EE_ISA {
 
 NetBatchKernels net_batch_kernels() {
-    return NetBatchKernels{&netb::forward<float>, &netb::forward<double>, &netb::backward<float>,
-                           &netb::backward<double>};
+    return NetBatchKernels{&netb::forward<float>,        &netb::forward<double>,        &netb::backward<float>,
+                           &netb::backward<double>,       &netb::cache_len<float>,       &netb::cache_len<double>,
+                           &netb::forward_cached<float>,  &netb::forward_cached<double>, &netb::backward_cached<float>,
+                           &netb::backward_cached<double>};
 }
 
 }  // namespace EE_ISA

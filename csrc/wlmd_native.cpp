@@ -14,35 +14,64 @@ namespace ee {
 
 namespace {
 
-// Walker k's forward pass (theta K x P, out K x N x d). An MLP's activations go to `cache`, one
-// walker's worth: the thread's own, which its backward pass reads straight after (K walkers' caches
-// would be K x 120 KB for the spiral network, out of the L2 cache by the time a step comes back).
+// Walker k's forward pass (theta K x P, out K x N x d). Its activations go to `cache`, one walker's
+// worth: the thread's own, which its backward pass reads straight after (K walkers' caches would be
+// K x 120 KB for the spiral network, out of the L2 cache by the time a step comes back). A CNN keeps
+// them where they fit in NET_CACHE_MAX_BYTES (cache_per_walker > 0); else its backward pass
+// recomputes them block by block.
 template <class T>
-void forward(const WlmdNativeModel& m, const T* theta, const T* X, int64_t N, int64_t k, T* out, T* cache) {
+void forward(const WlmdNativeModel& m, const T* theta, const T* X, int64_t N, int64_t k, T* out, T* cache,
+             int64_t per_cache) {
     const int64_t P = m.n_params(), d = m.out_features();
     if (m.kind == 0)
         mlp_batch_forward<T>(m.mlp, theta + k * P, X, N, 0, 1, out + k * N * d, cache);
+    else if (per_cache > 0)
+        net_batch_forward_cached<T>(m.net, theta + k * P, X, N, out + k * N * d, cache);
     else
         net_batch_forward<T>(m.net, theta, X, N, k, k + 1, out);
 }
 
 template <class T>
 void backward(const WlmdNativeModel& m, const T* theta, const T* X, int64_t N, int64_t k, const T* cache,
-              const T* grad_out, T* grad) {
+              int64_t per_cache, const T* grad_out, T* grad) {
     const int64_t P = m.n_params(), d = m.out_features();
     if (m.kind == 0)
         mlp_batch_backward<T>(m.mlp, theta + k * P, X, N, cache, grad_out + k * N * d, 0, 1, grad + k * P);
+    else if (per_cache > 0)
+        net_batch_backward_cached<T>(m.net, theta + k * P, N, cache, grad_out + k * N * d, grad + k * P);
     else
         net_batch_backward<T>(m.net, theta, X, N, grad_out, k, k + 1, grad);
 }
 
-// A thread's activation cache (grown, never shrunk).
-template <class T>
-thread_local std::vector<T> walker_cache;
+// The most a thread's CNN activation cache may hold: the 8 x 8 digits CNNs' 2.4-4.6 MB (2-4 channels,
+// 500 images, float32) fit; a 28 x 28 MNIST CNN's (some 20 MB) would go to memory and back each step,
+// which costs more than the recomputation it saves.
+constexpr int64_t NET_CACHE_MAX_BYTES = int64_t{8} << 20;
 
+template <class T>
 int64_t cache_per_walker(const WlmdNativeModel& m, int64_t N) {
-    if (m.kind != 0) return 0;
-    return ((N + MLP_CACHE_CHUNK - 1) / MLP_CACHE_CHUNK) * m.mlp.cache_features() * MLP_CACHE_CHUNK;
+    if (m.kind == 0) return ((N + MLP_CACHE_CHUNK - 1) / MLP_CACHE_CHUNK) * m.mlp.cache_features() * MLP_CACHE_CHUNK;
+    const int64_t len = net_batch_cache_len<T>(m.net, N);
+    return len * static_cast<int64_t>(sizeof(T)) <= NET_CACHE_MAX_BYTES ? len : 0;
+}
+
+// A thread's activation cache (grown, never shrunk) and the layout it was last zeroed for: a CNN's
+// cache needs zero borders, which its passes keep, so it is zeroed only when the layout changes.
+template <class T>
+struct WalkerCache {
+    std::vector<T> values;
+    std::vector<int64_t> layout;
+};
+template <class T>
+thread_local WalkerCache<T> walker_cache;
+
+std::vector<int64_t> cache_layout(const WlmdNativeModel& m, int64_t N, int64_t per_cache) {
+    std::vector<int64_t> key{m.kind, N, per_cache};
+    if (m.kind == 1) {
+        key.insert(key.end(), {m.net.C, m.net.H, m.net.W, m.net.border});
+        for (const NetLayer& L : m.net.layers) key.insert(key.end(), {L.kind, L.C_out, L.H_out, L.W_out});
+    }
+    return key;
 }
 
 // z rounded to T and back. Through a volatile: GCC 12 at -O3 dropped the plain double -> float ->
@@ -105,7 +134,8 @@ void wlmd_native_run(const WlmdNativeModel& dense_model, const WlmdNativeConfig&
         rows = sparse_rows<T>(data.X, N, model.mlp.sizes[0]);
         model.mlp.sparse_rows = &rows;
     }
-    const int64_t per_cache = cache_per_walker(model, N);
+    const int64_t per_cache = cache_per_walker<T>(model, N);
+    const std::vector<int64_t> layout = cache_layout(model, N, per_cache);
     std::vector<T> out(static_cast<size_t>(K * N * d)), grad_out(out.size()), grad(static_cast<size_t>(K * P));
     std::vector<T> zeros;
     if (c.integrator == INTEGRATOR_BAOAB) zeros.assign(static_cast<size_t>(P), T(0));
@@ -124,8 +154,12 @@ void wlmd_native_run(const WlmdNativeModel& dense_model, const WlmdNativeConfig&
         // still in the cache for the backward pass); dS is read from S as it was before this step's
         // hills, which all walkers deposit afterwards, in walker order (landscape_step_cpu's order).
         pfor(0, K, [&](int64_t k0, int64_t k1) {
-            std::vector<T>& cache = walker_cache<T>;
-            if (static_cast<int64_t>(cache.size()) < per_cache) cache.resize(static_cast<size_t>(per_cache));
+            WalkerCache<T>& wc = walker_cache<T>;
+            if (wc.layout != layout) {
+                wc.values.assign(static_cast<size_t>(std::max<int64_t>(per_cache, 1)), T(0));
+                wc.layout = layout;
+            }
+            T* cache = wc.values.data();
             for (int64_t k = k0; k < k1; ++k) {
                 T* th = s.theta + k * P;
                 T* v = s.v + k * P;
@@ -137,7 +171,7 @@ void wlmd_native_run(const WlmdNativeModel& dense_model, const WlmdNativeConfig&
                     continue;
                 }
                 // 1. the forward pass and (x, y)
-                forward(model, s.theta, data.X, N, k, out.data(), cache.data());
+                forward(model, s.theta, data.X, N, k, out.data(), cache, per_cache);
                 wlmd_cvs_cpu<T>(c.cv, out.data(), data.targets, data.labels, k, k + 1, cv.data());
                 x[k] = cv[5 * k];
                 y[k] = cv[5 * k + 1];
@@ -166,7 +200,7 @@ void wlmd_native_run(const WlmdNativeModel& dense_model, const WlmdNativeConfig&
                 // 5. the pullback, the last good state, the integrator
                 wlmd_cv_pullback_cpu<T>(c.cv, out.data(), data.targets, data.labels, cv.data(), seeds.data(), k, k + 1,
                                         grad_out.data());
-                backward(model, s.theta, data.X, N, k, cache.data(), grad_out.data(), grad.data());
+                backward(model, s.theta, data.X, N, k, cache, per_cache, grad_out.data(), grad.data());
                 std::copy(th, th + P, gth);
                 std::copy(v, v + P, gv);
                 const T* g = grad.data() + k * P;

@@ -105,8 +105,9 @@ def test_the_spiral_regression_in_float64_follows_the_torch_step():
     assert_same_state(*samplers)
 
 
-@pytest.mark.parametrize("make", [lambda: exact("native", K=4), lambda: sparse_regression("native", K=4)],
-                         ids=["exact case", "sparse first layer"])
+@pytest.mark.parametrize("make", [lambda: exact("native", K=4), lambda: sparse_regression("native", K=4),
+                                  lambda: classifier("native", "ce", 4, K=4, cnn=True)],
+                         ids=["exact case", "sparse first layer", "CNN"])
 def test_threads_over_walkers_change_nothing(make):
     one, two = make(), make()
     one.threads, two.threads = 1, 2
@@ -348,3 +349,32 @@ def test_wide_dense_rows_keep_the_torch_step_and_a_forced_native_form_says_why()
     w = sparse_regression("auto", density=1.0)
     w.run(3)
     assert w.step_form != "native"
+
+
+def cnn_classifier(compile, size, padding, n=60, channels=2, seed=1):
+    """A CNN on n images of size x size (the native step keeps its activations between the passes
+    where they fit in 8 MB a thread, else recomputes them)."""
+    g = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    X = torch.rand(n, 1, size, size, generator=g, dtype=torch.float64)
+    side = (size + 2 * padding - 2) // 2
+    model = nn.Sequential(nn.Conv2d(1, channels, 3, padding=padding), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Conv2d(channels, channels, 3, padding=1), nn.Tanh(), nn.Flatten(),
+                          nn.Linear(channels * side * side, 3)).double()
+    y = torch.randint(0, 3, (n,), generator=g)
+    half = n // 2
+    return WLMD(model, (X[:half], y[:half]), (X[half:], y[half:]), loss="ce", metric="accuracy",
+                grid=Grid(-6, 3, 90, -10, 10, 100), sigma=0.15, cutoff=0.6,
+                schedule=dict(f_max=0.05, t1=50, t2=500, t3=0.0), seed=5, dt=0.005, gamma=0.1, compile=compile)
+
+
+def test_cnns_of_other_layouts_one_after_another_follow_the_torch_step():
+    """The thread's kept activations are zeroed again when the layout changes (their borders must be
+    zero): CNNs of three layouts in turn on this thread, each bit for bit with the torch step."""
+    for size, padding, n in [(6, 1, 60), (9, 0, 40), (6, 1, 60), (28, 1, 1200)]:  # the last: 16 MB, recomputed
+        native, eager = cnn_classifier("native", size, padding, n), cnn_classifier("eager", size, padding, n)
+        steps = 20 if size == 28 else 300
+        native.run(steps)
+        eager.run(steps)
+        assert native.step_form == "native"
+        assert_same_state(native, eager)
