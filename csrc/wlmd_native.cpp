@@ -43,7 +43,7 @@ void backward(const WlmdNativeModel& m, const T* theta, const T* X, int64_t N, i
         net_batch_backward<T>(m.net, theta, X, N, grad_out, k, k + 1, grad);
 }
 
-// The most a thread's CNN activation cache may hold: the 8 x 8 digits CNNs' 1.5-2.8 MB (2-4 channels,
+// The most a thread's CNN activation cache may hold: the 8 x 8 digits CNNs' 1.4-2.6 MB (2-4 channels,
 // 500 images, float32, activations in place) fit; a 28 x 28 MNIST CNN's (over 10 MB) would go to
 // memory and back each step, which costs more than the recomputation it saves.
 constexpr int64_t NET_CACHE_MAX_BYTES = int64_t{8} << 20;
