@@ -69,7 +69,8 @@ std::vector<int64_t> cache_layout(const WlmdNativeModel& m, int64_t N, int64_t p
     std::vector<int64_t> key{m.kind, N, per_cache};
     if (m.kind == 1) {
         key.insert(key.end(), {m.net.C, m.net.H, m.net.W, m.net.border});
-        for (const NetLayer& L : m.net.layers) key.insert(key.end(), {L.kind, L.C_out, L.H_out, L.W_out});
+        for (const NetLayer& L : m.net.layers)  // (the activation: SiLU keeps its input, the others run in place)
+            key.insert(key.end(), {L.kind, L.act, L.C_out, L.H_out, L.W_out});
     }
     return key;
 }

@@ -351,14 +351,14 @@ def test_wide_dense_rows_keep_the_torch_step_and_a_forced_native_form_says_why()
     assert w.step_form != "native"
 
 
-def cnn_classifier(compile, size, padding, n=60, channels=2, seed=1):
+def cnn_classifier(compile, size, padding, n=60, channels=2, seed=1, act=nn.ReLU):
     """A CNN on n images of size x size (the native step keeps its activations between the passes
     where they fit in 8 MB a thread, else recomputes them)."""
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     X = torch.rand(n, 1, size, size, generator=g, dtype=torch.float64)
     side = (size + 2 * padding - 2) // 2
-    model = nn.Sequential(nn.Conv2d(1, channels, 3, padding=padding), nn.ReLU(), nn.MaxPool2d(2),
+    model = nn.Sequential(nn.Conv2d(1, channels, 3, padding=padding), act(), nn.MaxPool2d(2),
                           nn.Conv2d(channels, channels, 3, padding=1), nn.Tanh(), nn.Flatten(),
                           nn.Linear(channels * side * side, 3)).double()
     y = torch.randint(0, 3, (n,), generator=g)
@@ -370,9 +370,10 @@ def cnn_classifier(compile, size, padding, n=60, channels=2, seed=1):
 
 def test_cnns_of_other_layouts_one_after_another_follow_the_torch_step():
     """The thread's kept activations are zeroed again when the layout changes (their borders must be
-    zero): CNNs of three layouts in turn on this thread, each bit for bit with the torch step."""
-    for size, padding, n in [(6, 1, 60), (9, 0, 40), (6, 1, 60), (28, 1, 1200)]:  # the last: 16 MB, recomputed
-        native, eager = cnn_classifier("native", size, padding, n), cnn_classifier("eager", size, padding, n)
+    zero): CNNs of four layouts in turn on this thread, each bit for bit with the torch step."""
+    for size, padding, n, act in [(6, 1, 60, nn.ReLU), (9, 0, 40, nn.ReLU), (6, 1, 60, nn.SiLU), (6, 1, 60, nn.ReLU),
+                                  (28, 1, 1200, nn.ReLU)]:  # SiLU keeps its input (another layout); the last: 57 MB, recomputed
+        native, eager = cnn_classifier("native", size, padding, n, act=act), cnn_classifier("eager", size, padding, n, act=act)
         steps = 20 if size == 28 else 300
         native.run(steps)
         eager.run(steps)
