@@ -22,25 +22,28 @@ namespace {
 template <class T>
 void forward(const WlmdNativeModel& m, const T* theta, const T* X, int64_t N, int64_t k, T* out, T* cache,
              int64_t per_cache) {
-    const int64_t P = m.n_params(), d = m.out_features();
+    const T* th = theta + k * m.n_params();  // walker k's parameters and outputs: walker 0 of the kernels
+    T* o = out + k * N * m.out_features();
     if (m.kind == 0)
-        mlp_batch_forward<T>(m.mlp, theta + k * P, X, N, 0, 1, out + k * N * d, cache);
+        mlp_batch_forward<T>(m.mlp, th, X, N, 0, 1, o, cache);
     else if (per_cache > 0)
-        net_batch_forward_cached<T>(m.net, theta + k * P, X, N, out + k * N * d, cache);
+        net_batch_forward_cached<T>(m.net, th, X, N, o, cache);
     else
-        net_batch_forward<T>(m.net, theta, X, N, k, k + 1, out);
+        net_batch_forward<T>(m.net, th, X, N, 0, 1, o);
 }
 
 template <class T>
 void backward(const WlmdNativeModel& m, const T* theta, const T* X, int64_t N, int64_t k, const T* cache,
               int64_t per_cache, const T* grad_out, T* grad) {
-    const int64_t P = m.n_params(), d = m.out_features();
+    const int64_t P = m.n_params();
+    const T *th = theta + k * P, *go = grad_out + k * N * m.out_features();
+    T* g = grad + k * P;
     if (m.kind == 0)
-        mlp_batch_backward<T>(m.mlp, theta + k * P, X, N, cache, grad_out + k * N * d, 0, 1, grad + k * P);
+        mlp_batch_backward<T>(m.mlp, th, X, N, cache, go, 0, 1, g);
     else if (per_cache > 0)
-        net_batch_backward_cached<T>(m.net, theta + k * P, N, cache, grad_out + k * N * d, grad + k * P);
+        net_batch_backward_cached<T>(m.net, th, N, cache, go, g);
     else
-        net_batch_backward<T>(m.net, theta, X, N, grad_out, k, k + 1, grad);
+        net_batch_backward<T>(m.net, th, X, N, go, 0, 1, g);
 }
 
 // The most a thread's CNN activation cache may hold: the 8 x 8 digits CNNs' 1.4-2.6 MB (2-4 channels,

@@ -310,18 +310,11 @@ def test_the_sparse_first_layer_equals_the_dense_one(monkeypatch, dtype):
     assert not torch.equal(sparse.state.theta, sparse_regression("native", K=3, dtype=dtype).state.theta)
 
 
-def test_a_wide_sparse_input_into_a_wide_first_layer_keeps_the_torch_step():
-    with pytest.raises(ValueError, match="layer 0 .* has more than 64 inputs and more than 64 outputs"):
-        sparse_regression("native", hidden=80)
-    w = sparse_regression("auto", hidden=80)
-    w.run(3)
-    assert w.step_form != "native"
-
-
 def test_hidden_layers_up_to_the_native_width_run_natively_and_follow_the_torch_step():
     """Fig. 3's W = 100 (2 -> 100 -> 100 -> 1 tanh), wider than the torch step's batched operator: the
     native step takes it (its loops at any width); the eager step runs torch's products, the same sums
     in another order, so equal to rounding."""
+    from entropyeng.tasks import into_box
     from entropyeng.wlmd import models
 
     g = torch.Generator().manual_seed(0)
@@ -330,8 +323,8 @@ def test_hidden_layers_up_to_the_native_width_run_natively_and_follow_the_torch_
     forms = {}
     for compile in ("auto", "eager"):
         torch.manual_seed(0)
-        model = nn.Sequential(nn.Linear(2, 100), nn.Tanh(), nn.Linear(100, 100), nn.Tanh(),
-                              nn.Linear(100, 1)).double()
+        model = into_box(nn.Sequential(nn.Linear(2, 100), nn.Tanh(), nn.Linear(100, 100), nn.Tanh(),
+                                       nn.Linear(100, 1)).double())
         w = WLMD(model, (X[:30], y[:30]), (X[30:], y[30:]), loss="mse", grid=Grid(-8, 4, 120, -8, 6, 140),
                  sigma=0.15, cutoff=0.6, schedule=dict(f_max=0.05, t1=50, t2=500, t3=0.0), seed=7, dt=0.005,
                  gamma=0.1, compile=compile, walkers=2)
@@ -343,10 +336,14 @@ def test_hidden_layers_up_to_the_native_width_run_natively_and_follow_the_torch_
     torch.testing.assert_close(forms["auto"].landscape.entropy, forms["eager"].landscape.entropy, rtol=0, atol=1e-9)
 
 
-def test_wide_dense_rows_keep_the_torch_step_and_a_forced_native_form_says_why():
-    with pytest.raises(ValueError, match="layer 0 .* has more than 64 inputs, which the native step takes only where the data's rows are sparse"):
-        sparse_regression("native", density=1.0)
-    w = sparse_regression("auto", density=1.0)
+@pytest.mark.parametrize("kw, message", [
+    (dict(density=1.0), "layer 0 .* has more than 64 inputs, which the native step takes only where the data's rows are sparse"),
+    (dict(hidden=80), "layer 0 .* has more than 64 inputs and more than 64 outputs"),
+], ids=["dense rows", "wide first layer"])
+def test_wide_inputs_the_native_step_does_not_take_keep_the_torch_step_and_a_forced_native_form_says_why(kw, message):
+    with pytest.raises(ValueError, match=message):
+        sparse_regression("native", **kw)
+    w = sparse_regression("auto", **kw)
     w.run(3)
     assert w.step_form != "native"
 
