@@ -146,14 +146,14 @@ int64_t net_batch_cache_len<double>(const NetBatchSpec& s, int64_t N) {
 
 template <>
 void net_batch_forward_cached<float>(const NetBatchSpec& s, const float* theta, const float* X, int64_t N, float* out,
-                                     float* cache) {
-    kernels().forward_cached_f(s, theta, X, N, out, cache);
+                                     float* cache, bool load_images) {
+    kernels().forward_cached_f(s, theta, X, N, out, cache, load_images);
 }
 
 template <>
 void net_batch_forward_cached<double>(const NetBatchSpec& s, const double* theta, const double* X, int64_t N,
-                                      double* out, double* cache) {
-    kernels().forward_cached_d(s, theta, X, N, out, cache);
+                                      double* out, double* cache, bool load_images) {
+    kernels().forward_cached_d(s, theta, X, N, out, cache, load_images);
 }
 
 template <>

@@ -61,11 +61,14 @@ void net_batch_backward(const NetBatchSpec& spec, const T* theta, const T* X, in
 // instead of recomputing them: `cache` holds net_batch_cache_len(spec, N) values of T, all zero
 // before its first forward pass (the passes write interiors only, so its borders stay zero; a cache
 // filled for another network or N must be zeroed again). The same sums as net_batch_forward /
-// net_batch_backward: equal bit for bit.
+// net_batch_backward: equal bit for bit. The cache keeps the images too, in the blocks' layout: with
+// load_images false the forward pass takes them from the cache as an earlier pass over the same X
+// left them (X is then not read), saving their transposition on every step of a run.
 template <class T>
 int64_t net_batch_cache_len(const NetBatchSpec& spec, int64_t N);
 template <class T>
-void net_batch_forward_cached(const NetBatchSpec& spec, const T* theta, const T* X, int64_t N, T* out, T* cache);
+void net_batch_forward_cached(const NetBatchSpec& spec, const T* theta, const T* X, int64_t N, T* out, T* cache,
+                              bool load_images);
 template <class T>
 void net_batch_backward_cached(const NetBatchSpec& spec, const T* theta, int64_t N, const T* cache, const T* grad_out,
                                T* grad);
@@ -79,8 +82,8 @@ struct NetBatchKernels {
                        double*);
     int64_t (*cache_len_f)(const NetBatchSpec&, int64_t);
     int64_t (*cache_len_d)(const NetBatchSpec&, int64_t);
-    void (*forward_cached_f)(const NetBatchSpec&, const float*, const float*, int64_t, float*, float*);
-    void (*forward_cached_d)(const NetBatchSpec&, const double*, const double*, int64_t, double*, double*);
+    void (*forward_cached_f)(const NetBatchSpec&, const float*, const float*, int64_t, float*, float*, bool);
+    void (*forward_cached_d)(const NetBatchSpec&, const double*, const double*, int64_t, double*, double*, bool);
     void (*backward_cached_f)(const NetBatchSpec&, const float*, int64_t, const float*, const float*, float*);
     void (*backward_cached_d)(const NetBatchSpec&, const double*, int64_t, const double*, const double*, double*);
 };

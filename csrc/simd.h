@@ -217,25 +217,34 @@ void activate(int act, const T* Z, T* A, int64_t n) {
     }
 }
 
-// G *= act'(Z) (A = act(Z)) over n values.
+// out = G act'(Z) (A = act(Z)) over n values; out may be G.
 template <class T>
-void activate_backward(int act, const T* Z, const T* A, T* G, int64_t n) {
+void activate_backward_to(int act, const T* Z, const T* A, const T* G, T* out, int64_t n) {
     switch (act) {
         case ACT_RELU:
-            for (int64_t k = 0; k < n; ++k) G[k] = Z[k] > T(0) ? G[k] : T(0);
+            for (int64_t k = 0; k < n; ++k) {
+                const T gk = G[k];  // (read unconditionally: a select, not a masked load)
+                out[k] = Z[k] > T(0) ? gk : T(0);
+            }
             break;
         case ACT_TANH:
-            for (int64_t k = 0; k < n; ++k) G[k] *= T(1) - A[k] * A[k];
+            for (int64_t k = 0; k < n; ++k) out[k] = G[k] * (T(1) - A[k] * A[k]);
             break;
         case ACT_SILU:
             for (int64_t k = 0; k < n; ++k) {
                 const double s = 1.0 / (1.0 + vmath::exp(-static_cast<double>(Z[k])));
-                G[k] *= static_cast<T>(s * (1.0 + static_cast<double>(Z[k]) * (1.0 - s)));
+                out[k] = G[k] * static_cast<T>(s * (1.0 + static_cast<double>(Z[k]) * (1.0 - s)));
             }
             break;
         default:
-            break;
+            if (out != G) std::copy(G, G + n, out);
     }
+}
+
+// G *= act'(Z) (A = act(Z)) over n values.
+template <class T>
+void activate_backward(int act, const T* Z, const T* A, T* G, int64_t n) {
+    activate_backward_to(act, Z, A, G, G, n);
 }
 
 }  // namespace batch

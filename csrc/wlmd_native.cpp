@@ -5,6 +5,7 @@
 #include <math.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 
 #include "landscape.h"
@@ -21,13 +22,13 @@ namespace {
 // recomputes them block by block.
 template <class T>
 void forward(const WlmdNativeModel& m, const T* theta, const T* X, int64_t N, int64_t k, T* out, T* cache,
-             int64_t per_cache) {
+             int64_t per_cache, bool load_images) {
     const T* th = theta + k * m.n_params();  // walker k's parameters and outputs: walker 0 of the kernels
     T* o = out + k * N * m.out_features();
     if (m.kind == 0)
         mlp_batch_forward<T>(m.mlp, th, X, N, 0, 1, o, cache);
     else if (per_cache > 0)
-        net_batch_forward_cached<T>(m.net, th, X, N, o, cache);
+        net_batch_forward_cached<T>(m.net, th, X, N, o, cache, load_images);
     else
         net_batch_forward<T>(m.net, th, X, N, 0, 1, o);
 }
@@ -59,14 +60,19 @@ int64_t cache_per_walker(const WlmdNativeModel& m, int64_t N) {
 }
 
 // A thread's activation cache (grown, never shrunk) and the layout it was last zeroed for: a CNN's
-// cache needs zero borders, which its passes keep, so it is zeroed only when the layout changes.
+// cache needs zero borders, which its passes keep, so it is zeroed only when the layout changes. A
+// CNN's cache also holds the images in its blocks' layout, loaded by the first forward pass of a
+// call on the thread (`images_of`: that call's number) and read by the call's later steps.
 template <class T>
 struct WalkerCache {
     std::vector<T> values;
     std::vector<int64_t> layout;
+    uint64_t images_of = 0;
 };
 template <class T>
 thread_local WalkerCache<T> walker_cache;
+
+std::atomic<uint64_t> native_calls{0};  // numbers the calls of wlmd_native_run (from 1)
 
 std::vector<int64_t> cache_layout(const WlmdNativeModel& m, int64_t N, int64_t per_cache) {
     std::vector<int64_t> key{m.kind, N, per_cache};
@@ -140,6 +146,7 @@ void wlmd_native_run(const WlmdNativeModel& dense_model, const WlmdNativeConfig&
     }
     const int64_t per_cache = cache_per_walker<T>(model, N);
     const std::vector<int64_t> layout = cache_layout(model, N, per_cache);
+    const uint64_t call = ++native_calls;
     std::vector<T> out(static_cast<size_t>(K * N * d)), grad_out(out.size()), grad(static_cast<size_t>(K * P));
     std::vector<T> zeros;
     if (c.integrator == INTEGRATOR_BAOAB) zeros.assign(static_cast<size_t>(P), T(0));
@@ -162,6 +169,7 @@ void wlmd_native_run(const WlmdNativeModel& dense_model, const WlmdNativeConfig&
             if (wc.layout != layout) {
                 wc.values.assign(static_cast<size_t>(std::max<int64_t>(per_cache, 1)), T(0));
                 wc.layout = layout;
+                wc.images_of = 0;
             }
             T* cache = wc.values.data();
             for (int64_t k = k0; k < k1; ++k) {
@@ -175,7 +183,8 @@ void wlmd_native_run(const WlmdNativeModel& dense_model, const WlmdNativeConfig&
                     continue;
                 }
                 // 1. the forward pass and (x, y)
-                forward(model, s.theta, data.X, N, k, out.data(), cache, per_cache);
+                forward(model, s.theta, data.X, N, k, out.data(), cache, per_cache, wc.images_of != call);
+                wc.images_of = call;
                 wlmd_cvs_cpu<T>(c.cv, out.data(), data.targets, data.labels, k, k + 1, cv.data());
                 x[k] = cv[5 * k];
                 y[k] = cv[5 * k + 1];

@@ -62,10 +62,18 @@ inline void row_loss_grad(int loss, const T* o, const T* target, int64_t label, 
     if (loss == LOSS_CE) {
         double m = o[0];
         for (int64_t j = 1; j < d; ++j) m = std::max(m, static_cast<double>(o[j]));
+        constexpr int64_t KEPT = 32;  // the exponentials of up to KEPT classes are kept for the second pass
+        double e[KEPT];
         double s = 0;
-        for (int64_t j = 0; j < d; ++j) s += exp(static_cast<double>(o[j]) - m);
-        for (int64_t j = 0; j < d; ++j)
-            grad[j] = static_cast<T>((exp(static_cast<double>(o[j]) - m) / s - (j == label ? 1.0 : 0.0)) * g);
+        for (int64_t j = 0; j < d; ++j) {
+            const double ej = exp(static_cast<double>(o[j]) - m);
+            if (j < KEPT) e[j] = ej;
+            s += ej;
+        }
+        for (int64_t j = 0; j < d; ++j) {
+            const double ej = j < KEPT ? e[j] : exp(static_cast<double>(o[j]) - m);
+            grad[j] = static_cast<T>((ej / s - (j == label ? 1.0 : 0.0)) * g);
+        }
         return;
     }
     for (int64_t j = 0; j < d; ++j) {
