@@ -9,6 +9,7 @@
 #include <cstring>
 #include <vector>
 
+#include "aligned.h"
 #include "kinds.h"
 #include "vmath.h"
 
@@ -91,7 +92,7 @@ void sum_lanes(const T* acc, int64_t n, T* out) {
 
 // A thread's working memory (grown, never shrunk; each thread of a parallel_for has its own).
 template <class T>
-thread_local std::vector<T> storage;
+thread_local AlignedVector<T> storage;
 
 // 1 / q for a normal q >= 1: AVX-512's 14-bit estimate and two Newton steps (to rounding) where there
 // is one, else a division.

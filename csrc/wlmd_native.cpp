@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cmath>
 
+#include "aligned.h"
 #include "landscape.h"
 #include "langevin.h"
 
@@ -65,7 +66,7 @@ int64_t cache_per_walker(const WlmdNativeModel& m, int64_t N) {
 // call on the thread (`images_of`: that call's number) and read by the call's later steps.
 template <class T>
 struct WalkerCache {
-    std::vector<T> values;
+    AlignedVector<T> values;  // (on a cache line: the kernels load whole registers)
     std::vector<int64_t> layout;
     uint64_t images_of = 0;
 };
