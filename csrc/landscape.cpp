@@ -12,12 +12,6 @@ namespace ee {
 
 namespace {
 
-// Scratch of one hill, reused across calls.
-struct HillScratch {
-    std::vector<double> fx, fy, ddx2, ddy2, prefix;
-    std::vector<int64_t> lo, hi;
-};
-
 // The chord of row a inside the cutoff disk: the contiguous range [lo, hi] of b with
 // ddx2 + ddy2[b] <= c2 (ddy2 is convex in b). Starts from the analytic chord and steps until the
 // exact predicate holds, so the set equals the per-cell test of the contract.
@@ -34,9 +28,10 @@ inline void chord(const std::vector<double>& ddy2, double rx2, double c2, double
     hi = h;
 }
 
-template <class T>
-void deposit_one(T* S, const GridSpec& g, double x, double y, double height, double sigma, double cutoff,
-                 HillScratch& s) {
+}  // namespace
+
+void hill_prepare(const GridSpec& g, double x, double y, double height, double sigma, double cutoff, PreparedHill& s) {
+    s.kind = HILL_NONE;
     HillWindow w;
     if (!hill_window(g, x, y, cutoff, w)) return;
     const int64_t nwx = w.i_hi - w.i_lo + 1, nwy = w.j_hi - w.j_lo + 1;
@@ -80,28 +75,49 @@ void deposit_one(T* S, const GridSpec& g, double x, double y, double height, dou
         // the whole height on the nearest centre (if it is a cell of the grid)
         const int64_t i = nearest_index((x - g.x_min) / g.dx() - 0.5, w.i_lo, w.i_hi);
         const int64_t j = nearest_index((y - g.y_min) / g.dy() - 0.5, w.j_lo, w.j_hi);
-        if (i >= 0 && i < g.nx && j >= 0 && j < g.ny) S[i * g.ny + j] += static_cast<T>(height);
+        if (i >= 0 && i < g.nx && j >= 0 && j < g.ny) {
+            s.kind = HILL_ONE_CELL;
+            s.cell_i = i;
+            s.cell_j = j;
+            s.height = height;
+        }
         return;
     }
-    const double scale = height / W;
-    const int64_t a0 = w.i_lo < 0 ? -w.i_lo : 0, a1 = w.i_hi >= g.nx ? g.nx - 1 - w.i_lo : nwx - 1;
-    const int64_t b0 = w.j_lo < 0 ? -w.j_lo : 0, b1 = w.j_hi >= g.ny ? g.ny - 1 - w.j_lo : nwy - 1;
+    s.kind = HILL_DISK;
+    s.scale = height / W;
+    s.i_lo = w.i_lo;
+    s.j_lo = w.j_lo;
+    s.a0 = w.i_lo < 0 ? -w.i_lo : 0;
+    s.a1 = w.i_hi >= g.nx ? g.nx - 1 - w.i_lo : nwx - 1;
+    s.b0 = w.j_lo < 0 ? -w.j_lo : 0;
+    s.b1 = w.j_hi >= g.ny ? g.ny - 1 - w.j_lo : nwy - 1;
+}
+
+template <class T>
+void hill_add_rows(T* S, const GridSpec& g, const PreparedHill& s, int64_t row_lo, int64_t row_hi) {
+    if (s.kind == HILL_ONE_CELL) {
+        if (s.cell_i >= row_lo && s.cell_i < row_hi) S[s.cell_i * g.ny + s.cell_j] += static_cast<T>(s.height);
+        return;
+    }
+    if (s.kind != HILL_DISK) return;
+    const int64_t a0 = std::max(s.a0, row_lo - s.i_lo), a1 = std::min(s.a1, row_hi - 1 - s.i_lo);
     for (int64_t a = a0; a <= a1; ++a) {
-        const int64_t lo = std::max(s.lo[a], b0), hi = std::min(s.hi[a], b1);
-        T* __restrict row = S + (w.i_lo + a) * g.ny + w.j_lo;
+        const int64_t lo = std::max(s.lo[a], s.b0), hi = std::min(s.hi[a], s.b1);
+        T* __restrict row = S + (s.i_lo + a) * g.ny + s.j_lo;
         const double* __restrict fy = s.fy.data();
-        const double wx = scale * s.fx[a];
+        const double wx = s.scale * s.fx[a];
         for (int64_t b = lo; b <= hi; ++b) row[b] += static_cast<T>(wx * fy[b]);
     }
 }
 
-}  // namespace
-
 template <class T>
 void deposit_cpu(T* S, const GridSpec& g, const double* x, const double* y, const double* height,
                  int64_t n, double sigma, double cutoff) {
-    thread_local HillScratch scratch;
-    for (int64_t k = 0; k < n; ++k) deposit_one(S, g, x[k], y[k], height[k], sigma, cutoff, scratch);
+    thread_local PreparedHill hill;
+    for (int64_t k = 0; k < n; ++k) {
+        hill_prepare(g, x[k], y[k], height[k], sigma, cutoff, hill);
+        hill_add_rows(S, g, hill, 0, g.nx);
+    }
 }
 
 template <class T>
@@ -186,6 +202,7 @@ void landscape_step_cpu(T* S, double* H, const GridSpec& g, const double* x, con
                                         double*);                                                  \
     template void deposit_cpu<T>(T*, const GridSpec&, const double*, const double*, const double*, \
                                  int64_t, double, double);                                         \
+    template void hill_add_rows<T>(T*, const GridSpec&, const PreparedHill&, int64_t, int64_t);        \
     template void gradient_cpu<T>(const T*, const GridSpec&, const double*, const double*, int64_t, \
                                   double*, double*);                                               \
     template void smooth_cpu<T>(const T*, T*, double*, int64_t, int64_t, double, double);

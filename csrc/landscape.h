@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "common.h"
 
@@ -14,6 +15,23 @@ namespace ee {
 template <class T>
 void deposit_cpu(T* S, const GridSpec& g, const double* x, const double* y, const double* height,
                  int64_t n, double sigma, double cutoff);
+
+// One hill made ready (hill_prepare: its window, factors and normalisation) and added to the rows
+// [row_lo, row_hi) of the grid (hill_add_rows): deposit_cpu is the two over every row. Hills added in
+// the same order give the same sums however the rows are split, so threads may share the adding of
+// many hills, each thread its own band of rows, the result equal to deposit_cpu's bit for bit.
+enum HillKind : int { HILL_NONE = 0, HILL_ONE_CELL = 1, HILL_DISK = 2 };
+struct PreparedHill {
+    int kind = HILL_NONE;
+    int64_t i_lo = 0, j_lo = 0, a0 = 0, a1 = -1, b0 = 0, b1 = -1;  // HILL_DISK: window and its rows on the grid
+    int64_t cell_i = 0, cell_j = 0;                                // HILL_ONE_CELL
+    double height = 0.0, scale = 0.0;
+    std::vector<double> fx, fy, ddx2, ddy2, prefix;
+    std::vector<int64_t> lo, hi;
+};
+void hill_prepare(const GridSpec& g, double x, double y, double height, double sigma, double cutoff, PreparedHill& h);
+template <class T>
+void hill_add_rows(T* S, const GridSpec& g, const PreparedHill& h, int64_t row_lo, int64_t row_hi);
 
 // dS/dx and dS/dy at n points (central differences, bilinear interpolation, clamped at the edges).
 template <class T>

@@ -75,6 +75,10 @@ thread_local WalkerCache<T> walker_cache;
 
 std::atomic<uint64_t> native_calls{0};  // numbers the calls of wlmd_native_run (from 1)
 
+// From HILL_PARALLEL_MIN walkers on, a step's hills are added by HILL_BANDS bands of the rows they
+// touch, split among the threads (fewer hills cost less than a second parallel region a step).
+constexpr int64_t HILL_BANDS = 64, HILL_PARALLEL_MIN = 3;
+
 std::vector<int64_t> cache_layout(const WlmdNativeModel& m, int64_t N, int64_t per_cache) {
     std::vector<int64_t> key{m.kind, N, per_cache};
     if (m.kind == 1) {
@@ -152,6 +156,7 @@ void wlmd_native_run(const WlmdNativeModel& dense_model, const WlmdNativeConfig&
     std::vector<T> zeros;
     if (c.integrator == INTEGRATOR_BAOAB) zeros.assign(static_cast<size_t>(P), T(0));
     std::vector<double> cv(static_cast<size_t>(5 * K)), x(K), y(K), seeds(2 * K), weight(K);
+    std::vector<PreparedHill> hills(static_cast<size_t>(K));
     const double grid_lo[2] = {c.grid.x_min, c.grid.y_min}, grid_hi[2] = {c.grid.x_max, c.grid.y_max};
 
     for (int64_t step = 0; step < n_steps; ++step) {
@@ -179,6 +184,7 @@ void wlmd_native_run(const WlmdNativeModel& dense_model, const WlmdNativeConfig&
                 T* gth = s.good_theta + k * P;
                 T* gv = s.good_v + k * P;
                 weight[k] = 0.0;
+                hills[k].kind = HILL_NONE;
                 if (!s.active[k]) {  // dropped earlier: frozen at its last good state, deposits nothing
                     x[k] = y[k] = NAN;
                     continue;
@@ -204,9 +210,10 @@ void wlmd_native_run(const WlmdNativeModel& dense_model, const WlmdNativeConfig&
                     continue;
                 }
                 weight[k] = 1.0;
-                // 3. dS at (x, y) before this step's hills
+                // 3. dS at (x, y) before this step's hills; the walker's hill of height f made ready
                 double dSx = 0.0, dSy = 0.0;
                 gradient_cpu<double>(s.S, c.grid, &x[k], &y[k], 1, &dSx, &dSy);
+                if (f != 0.0) hill_prepare(c.grid, x[k], y[k], f * weight[k], c.sigma, c.cutoff, hills[k]);
                 // 4. the seeds: dS plus the walls' force, times the integrator's kick scale, in the
                 // model's dtype (as the torch step casts them before its pullback)
                 seeds[2 * k] = rounded<T>((dSx + wall_force(x[k], c.wall_lo[0], c.wall_hi[0], c.wall_c)) * kick);
@@ -227,13 +234,25 @@ void wlmd_native_run(const WlmdNativeModel& dense_model, const WlmdNativeConfig&
                 }
             }
         });
-        // 3'. the hills of height f(t) and the histogram counts, in walker order
-        for (int64_t k = 0; k < K; ++k) {
-            if (!(std::isfinite(x[k]) && std::isfinite(y[k]))) continue;
-            const double height = f * weight[k];
-            if (height != 0.0) deposit_cpu<double>(s.S, c.grid, &x[k], &y[k], &height, 1, c.sigma, c.cutoff);
-            s.H[histogram_cell(c.grid, x[k], y[k])] += weight[k];
+        // 3'. the hills in walker order (landscape_step_cpu's): several walkers' hills are added by
+        // bands of the grid's rows on the threads, each band taking every hill in walker order (each
+        // cell's sum as one thread's); then the histogram counts
+        int64_t row_lo = c.grid.nx, row_hi = 0;  // the rows this step's hills touch
+        for (const PreparedHill& h : hills) {
+            const int64_t a = h.kind == HILL_DISK ? h.i_lo + h.a0 : h.cell_i, b = h.kind == HILL_DISK ? h.i_lo + h.a1 : h.cell_i;
+            if (h.kind != HILL_NONE) row_lo = std::min(row_lo, a), row_hi = std::max(row_hi, b + 1);
         }
+        if (K < HILL_PARALLEL_MIN) {
+            for (const PreparedHill& h : hills) hill_add_rows<double>(s.S, c.grid, h, 0, c.grid.nx);
+        } else if (row_lo < row_hi) {
+            const int64_t rows = row_hi - row_lo;
+            pfor(0, HILL_BANDS, [&](int64_t b0, int64_t b1) {
+                const int64_t lo = row_lo + b0 * rows / HILL_BANDS, hi = row_lo + b1 * rows / HILL_BANDS;
+                for (const PreparedHill& h : hills) hill_add_rows<double>(s.S, c.grid, h, lo, hi);
+            });
+        }
+        for (int64_t k = 0; k < K; ++k)
+            if (std::isfinite(x[k]) && std::isfinite(y[k])) s.H[histogram_cell(c.grid, x[k], y[k])] += weight[k];
         *s.t = t + 1;
     }
 }
