@@ -77,7 +77,7 @@ std::atomic<uint64_t> native_calls{0};  // numbers the calls of wlmd_native_run 
 
 // From HILL_PARALLEL_MIN walkers on, a step's hills are added by HILL_BANDS bands of the rows they
 // touch, split among the threads (fewer hills cost less than a second parallel region a step).
-constexpr int64_t HILL_BANDS = 64, HILL_PARALLEL_MIN = 3;
+constexpr int64_t HILL_BANDS = 16, HILL_PARALLEL_MIN = 3;
 
 std::vector<int64_t> cache_layout(const WlmdNativeModel& m, int64_t N, int64_t per_cache) {
     std::vector<int64_t> key{m.kind, N, per_cache};
