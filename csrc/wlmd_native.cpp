@@ -155,7 +155,7 @@ void wlmd_native_run(const WlmdNativeModel& dense_model, const WlmdNativeConfig&
     std::vector<T> out(static_cast<size_t>(K * N * d)), grad_out(out.size()), grad(static_cast<size_t>(K * P));
     std::vector<T> zeros;
     if (c.integrator == INTEGRATOR_BAOAB) zeros.assign(static_cast<size_t>(P), T(0));
-    std::vector<double> cv(static_cast<size_t>(5 * K)), x(K), y(K), seeds(2 * K), weight(K);
+    std::vector<double> x(K), y(K), seeds(2 * K), weight(K);
     std::vector<PreparedHill> hills(static_cast<size_t>(K));
     const double grid_lo[2] = {c.grid.x_min, c.grid.y_min}, grid_hi[2] = {c.grid.x_max, c.grid.y_max};
 
@@ -178,6 +178,13 @@ void wlmd_native_run(const WlmdNativeModel& dense_model, const WlmdNativeConfig&
                 wc.images_of = 0;
             }
             T* cache = wc.values.data();
+            // a cross-entropy walker's softmax, from its CVs to their pullback (the thread's, walker after walker)
+            thread_local std::vector<double> softmax;
+            double* probs = nullptr;
+            if (c.cv.loss == LOSS_CE) {
+                if (static_cast<int64_t>(softmax.size()) < N * d) softmax.resize(static_cast<size_t>(N * d));
+                probs = softmax.data();
+            }
             for (int64_t k = k0; k < k1; ++k) {
                 T* th = s.theta + k * P;
                 T* v = s.v + k * P;
@@ -192,9 +199,9 @@ void wlmd_native_run(const WlmdNativeModel& dense_model, const WlmdNativeConfig&
                 // 1. the forward pass and (x, y)
                 forward(model, s.theta, data.X, N, k, out.data(), cache, per_cache, wc.images_of != call);
                 wc.images_of = call;
-                wlmd_cvs_cpu<T>(c.cv, out.data(), data.targets, data.labels, k, k + 1, cv.data());
-                x[k] = cv[5 * k];
-                y[k] = cv[5 * k + 1];
+                const CvValues cvk = cv_values<T>(c.cv, out.data() + k * N * d, data.targets, data.labels, probs);
+                x[k] = cvk.x;
+                y[k] = cvk.y;
                 // 2. the check, the round trips
                 const bool live = on_grid(x[k], y[k], grid_lo, grid_hi);
                 if (!live) {
@@ -219,8 +226,8 @@ void wlmd_native_run(const WlmdNativeModel& dense_model, const WlmdNativeConfig&
                 seeds[2 * k] = rounded<T>((dSx + wall_force(x[k], c.wall_lo[0], c.wall_hi[0], c.wall_c)) * kick);
                 seeds[2 * k + 1] = rounded<T>((dSy + wall_force(y[k], c.wall_lo[1], c.wall_hi[1], c.wall_c)) * kick);
                 // 5. the pullback, the last good state, the integrator
-                wlmd_cv_pullback_cpu<T>(c.cv, out.data(), data.targets, data.labels, cv.data(), seeds.data(), k, k + 1,
-                                        grad_out.data());
+                cv_pullback<T>(c.cv, out.data() + k * N * d, data.targets, data.labels, cvk, seeds[2 * k],
+                               seeds[2 * k + 1], grad_out.data() + k * N * d, probs);
                 backward(model, s.theta, data.X, N, k, cache, per_cache, grad_out.data(), grad.data());
                 std::copy(th, th + P, gth);
                 std::copy(v, v + P, gv);

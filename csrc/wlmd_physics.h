@@ -35,14 +35,20 @@ struct CvValues {
 };
 
 // One row's loss summed over its elements (physics.ROW_LOSSES' rows) and, with g != 0, the row's
-// gradient times g into grad (d values).
+// gradient times g into grad (d values). Cross-entropy: where `probs` is given, the row's softmax
+// goes there too (d values), for row_loss_grad to use instead of computing it again (the same bits).
 template <class T>
-inline double row_loss(int loss, const T* o, const T* target, int64_t label, int64_t d) {
+inline double row_loss(int loss, const T* o, const T* target, int64_t label, int64_t d, double* probs = nullptr) {
     if (loss == LOSS_CE) {
         double m = o[0];
         for (int64_t j = 1; j < d; ++j) m = std::max(m, static_cast<double>(o[j]));
         double s = 0;
-        for (int64_t j = 0; j < d; ++j) s += exp(static_cast<double>(o[j]) - m);
+        if (probs != nullptr) {
+            for (int64_t j = 0; j < d; ++j) s += (probs[j] = exp(static_cast<double>(o[j]) - m));
+            for (int64_t j = 0; j < d; ++j) probs[j] = probs[j] / s;
+        } else {
+            for (int64_t j = 0; j < d; ++j) s += exp(static_cast<double>(o[j]) - m);
+        }
         return m + log(s) - static_cast<double>(o[label]);
     }
     double r = 0;
@@ -58,7 +64,12 @@ inline double row_loss(int loss, const T* o, const T* target, int64_t label, int
 }
 
 template <class T>
-inline void row_loss_grad(int loss, const T* o, const T* target, int64_t label, int64_t d, double g, T* grad) {
+inline void row_loss_grad(int loss, const T* o, const T* target, int64_t label, int64_t d, double g, T* grad,
+                          const double* probs = nullptr) {
+    if (loss == LOSS_CE && probs != nullptr) {
+        for (int64_t j = 0; j < d; ++j) grad[j] = static_cast<T>((probs[j] - (j == label ? 1.0 : 0.0)) * g);
+        return;
+    }
     if (loss == LOSS_CE) {
         double m = o[0];
         for (int64_t j = 1; j < d; ++j) m = std::max(m, static_cast<double>(o[j]));
@@ -95,21 +106,26 @@ inline double margin(const T* o, int64_t label, int64_t d) {
 
 inline double sigmoid(double z) { return 1.0 / (1.0 + exp(-z)); }
 
-// (x, y) of one walker's outputs out (N x d): physics.make_joint_test_loss_cvs / make_heads.
+// (x, y) of one walker's outputs out (N x d): physics.make_joint_test_loss_cvs / make_heads. probs
+// (N x d, optional): the cross-entropy rows' softmax, for cv_pullback.
 template <class T>
-inline CvValues cv_values(const CvSpec& c, const T* out, const T* targets, const int64_t* labels) {
+inline CvValues cv_values(const CvSpec& c, const T* out, const T* targets, const int64_t* labels,
+                          double* probs = nullptr) {
+    if (c.loss != LOSS_CE) probs = nullptr;
     CvValues v;
     const int64_t d = c.d, N = c.n_tr + c.n_te;
     const int64_t per_row = c.loss == LOSS_CE ? 1 : d;  // the elements a row's loss is a mean over
     double s = 0;
     for (int64_t n = 0; n < c.n_tr; ++n)
-        s += row_loss(c.loss, out + n * d, targets ? targets + n * d : nullptr, labels ? labels[n] : 0, d);
+        s += row_loss(c.loss, out + n * d, targets ? targets + n * d : nullptr, labels ? labels[n] : 0, d,
+                      probs ? probs + n * d : nullptr);
     v.L_tr = s / static_cast<double>(c.n_tr * per_row);
     v.x = log(v.L_tr);
     if (c.cv_y == CV_TEST_LOSS) {
         s = 0;
         for (int64_t n = c.n_tr; n < N; ++n)
-            s += row_loss(c.loss, out + n * d, targets ? targets + n * d : nullptr, labels ? labels[n] : 0, d);
+            s += row_loss(c.loss, out + n * d, targets ? targets + n * d : nullptr, labels ? labels[n] : 0, d,
+                          probs ? probs + n * d : nullptr);
         v.L_te = s / static_cast<double>(c.n_te * per_row);
         v.y = log(v.L_te);
         return v;
@@ -127,20 +143,22 @@ inline CvValues cv_values(const CvSpec& c, const T* out, const T* targets, const
 }
 
 // grad_out (N x d) = sx dx/dout + sy dy/dout of one walker (the CVs' vector-Jacobian product).
+// probs: what cv_values wrote there for these outputs, or nullptr.
 template <class T>
 inline void cv_pullback(const CvSpec& c, const T* out, const T* targets, const int64_t* labels, const CvValues& v,
-                        double sx, double sy, T* grad_out) {
+                        double sx, double sy, T* grad_out, const double* probs = nullptr) {
+    if (c.loss != LOSS_CE) probs = nullptr;
     const int64_t d = c.d, N = c.n_tr + c.n_te;
     const int64_t per_row = c.loss == LOSS_CE ? 1 : d;
     const double gx = sx / v.L_tr / static_cast<double>(c.n_tr * per_row);
     for (int64_t n = 0; n < c.n_tr; ++n)
         row_loss_grad(c.loss, out + n * d, targets ? targets + n * d : nullptr, labels ? labels[n] : 0, d, gx,
-                      grad_out + n * d);
+                      grad_out + n * d, probs ? probs + n * d : nullptr);
     if (c.cv_y == CV_TEST_LOSS) {
         const double gy = sy / v.L_te / static_cast<double>(c.n_te * per_row);
         for (int64_t n = c.n_tr; n < N; ++n)
             row_loss_grad(c.loss, out + n * d, targets ? targets + n * d : nullptr, labels ? labels[n] : 0, d, gy,
-                          grad_out + n * d);
+                          grad_out + n * d, probs ? probs + n * d : nullptr);
         return;
     }
     double dy_dA = 1.0;

@@ -13,7 +13,8 @@ RESULT = {
              "Tanh": dict(cpp_us=2.1, full_recompute_us=6.0, torch_us=300.0, numba_us=20.0),
              "table": {"4x8": [1.1, 8.2, 116.0]}, "paper_protocol_core_hours": 52.0},
     "wlmd": {"isa": "x86-64-v4", "spiral": {"paper-style torch script, float64": 1074.0, "eager step, float64": 331.0},
-             "targets": {"eager float64 >= 3x the paper-style script": True}, "cnn": {"eager step, float32": 3037.0}},
+             "targets": {"eager float64 >= 3x the paper-style script": True}, "cnn": {"eager step, float32": 3037.0},
+             "tasks": {"8 x 8 digits CNN, 2 channels (502 parameters)": {"native": 290.0, "compiled": 640.0}}},
     "walkers": {"K=1 compiled, batched MLP, 1 thread(s), best of 3": 8952.0,
                 "K=64 compiled, batched MLP, 1 thread(s), best of 3": 12671.0, "P=1": 5257.0, "P=2": 8441.0},
     "tasks": [{"task": "house"}],  # no table of its own: not written
@@ -34,6 +35,8 @@ def test_each_section_is_a_markdown_file_headed_by_the_machine_and_date(tmp_path
     assert "| 4x8 | 1.1 | 8.2 | 116 |" in wlmc and "52 core-hours" in wlmc
     wlmd = (tmp_path / "wlmd.md").read_text()
     assert "| eager step, float64 | 331 | 3.24× |" in wlmd and "script: met" in wlmd
+    assert "8 x 8 digits CNN, 2 channels (502 parameters), its task's data and dtype: native step 290 µs" in wlmd
+    assert "640 µs (2.21×)" in wlmd
     walkers = (tmp_path / "walkers.md").read_text()
     assert "K = 64 / K = 1: 1.42×" in walkers and "2 processes / 1: 1.61×" in walkers
 

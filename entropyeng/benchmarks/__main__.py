@@ -304,6 +304,21 @@ def wlmd_section(args):
     for label, us in cnn.items():
         print(f"    {label:56s} {us:9.1f} us")
     out["cnn"] = cnn
+    # the paper tasks' networks that the issue names: their default step (native) against the torch
+    # step a long run takes in this version (compiled, blocks of 4), each on its task's data and
+    # dtype. (The issue's target is 2x the step of the version it was filed against, whose torch step
+    # has since gained the same kernels: bench/task_step.py times either version; docs/performance.md.)
+    tasks = {}
+    for task, sets, label in (("digits", ["model.channels=2"], "8 x 8 digits CNN, 2 channels (502 parameters)"),
+                              ("house", ["model.width=20"], "house network, W = 20 (293 inputs, 5,901 parameters)")):
+        native = D.task_step_us(task, sets, "native", n=max(16, m * 2))
+        if native is None:
+            print(f"  ({task}: its data needs pip install --no-build-isolation '.[paper]'; row left out)")
+            continue
+        compiled = D.task_step_us(task, sets, True, n=max(16, m * 2))
+        tasks[label] = {"native": native, "compiled": compiled}
+        print(f"  {label}: native step {native:.1f} us, compiled step {compiled:.1f} us ({compiled / native:.2f}x)")
+    out["tasks"] = tasks
     return out
 
 
