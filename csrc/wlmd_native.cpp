@@ -152,8 +152,8 @@ void wlmd_native_run(const WlmdNativeModel& dense_model, const WlmdNativeConfig&
     const int64_t per_cache = cache_per_walker<T>(model, N);
     const std::vector<int64_t> layout = cache_layout(model, N, per_cache);
     const uint64_t call = ++native_calls;
-    std::vector<T> out(static_cast<size_t>(K * N * d)), grad_out(out.size()), grad(static_cast<size_t>(K * P));
-    std::vector<T> zeros;
+    AlignedVector<T> out(static_cast<size_t>(K * N * d)), grad_out(out.size()), grad(static_cast<size_t>(K * P));
+    AlignedVector<T> zeros;
     if (c.integrator == INTEGRATOR_BAOAB) zeros.assign(static_cast<size_t>(P), T(0));
     std::vector<double> x(K), y(K), seeds(2 * K), weight(K);
     std::vector<PreparedHill> hills(static_cast<size_t>(K));
