@@ -260,8 +260,8 @@ def wlmd_section(args):
         print(f"  {label:74s} {us:9.1f} us  {base / us:6.2f}x the paper-style float64 step", flush=True)
     short_us, short_form = D.short_run_us(1000)
     fresh_s, fresh_form = D.fresh_process_seconds(300)
-    walkers = {f"K={K}, {t} thread{'s' if t > 1 else ''}": D.walker_step_us(K, t, max(20, n // K))
-               for K, t in ((1, 1), (4, 1), (4, 2), (16, 1), (16, 2), (64, 1), (64, 2))}
+    walkers = {f"K={K}, {t} thread{'s' if t > 1 else ''}": us for (K, t), us in
+               D.walker_steps_us(((1, 1), (4, 1), (4, 2), (16, 1), (16, 2), (64, 1), (64, 2)), 4 * n).items()}
     gflops, kernel_us = D.mlp_kernel_gflops(torch.float32, n=max(200, 5 * n))
     peak = D.fma_peak_gflops(isa, torch.float32)
     print(f"  a new sampler's 1,000-step run: {short_us:.1f} us a step ({short_form}); a fresh process's first 300 steps "

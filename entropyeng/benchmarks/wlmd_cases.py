@@ -197,11 +197,24 @@ def task_step_us(task, sets, compile, n=64, rounds=5):
 
 # -- the native form ---------------------------------------------------------------------------------
 
-def walker_step_us(K, threads, n, dtype=torch.float32, rounds=7):
-    """Best of ``rounds`` rounds of n native steps of K spiral walkers on ``threads`` intra-op threads,
-    in us per walker-step."""
-    w = spiral_sampler("native", dtype, planned=0, walkers=K, threads=threads)
-    return step_us(w, n, rounds) / K
+def walker_steps_us(cases, n, dtype=torch.float32, rounds=7):
+    """Native steps of K spiral walkers on ``threads`` intra-op threads for each (K, threads) of
+    ``cases``, in us per walker-step: the best of ``rounds`` rounds of about n / K steps, the cases'
+    rounds interleaved (a burst of load on the machine then falls on every case alike, not on the
+    one measured at that moment). Returns {(K, threads): us}."""
+    samplers = {}
+    for K, threads in cases:
+        w = spiral_sampler("native", dtype, planned=0, walkers=K, threads=threads)
+        w.run(max(5, n // K // 10))
+        samplers[K, threads] = w
+    best = dict.fromkeys(samplers, float("inf"))
+    for _ in range(rounds):
+        for (K, threads), w in samplers.items():
+            steps = max(20, n // K)
+            t0 = time.perf_counter()
+            w.run(steps)
+            best[K, threads] = min(best[K, threads], (time.perf_counter() - t0) / steps / K * 1e6)
+    return best
 
 
 def short_run_us(n=1000, dtype=torch.float32, rounds=3):
