@@ -288,18 +288,21 @@ def test_wide_sparse_rows_run_natively_and_follow_the_torch_step():
     torch.testing.assert_close(auto.landscape.entropy, eager.landscape.entropy, rtol=0, atol=1e-9)
 
 
+@pytest.mark.parametrize("hidden", [12, 100])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_the_sparse_first_layer_equals_the_dense_one(monkeypatch, dtype):
+def test_the_sparse_first_layer_equals_the_dense_one(monkeypatch, dtype, hidden):
     """One step from the same state: the forward pass (so x, y and the histogram) bit for bit, the
-    first layer's weight gradient summed in another order (so the parameters equal to rounding)."""
+    first layer's weight gradient summed in another order (so the parameters equal to rounding). A
+    first layer of 100 takes several chunks of outputs at the lower instruction-set levels (the
+    test below runs this one at the generic x86-64 level: 32 float64 outputs a chunk)."""
     from entropyeng.wlmd import models, native
 
     monkeypatch.setattr(models, "MLP_BATCH_MAX_WIDTH", 400)  # the dense kernel takes 90 inputs now
-    dense = sparse_regression("native", K=3, dtype=dtype)
+    dense = sparse_regression("native", K=3, dtype=dtype, hidden=hidden)
     assert native.fit(dense)[0][0] == 0
     dense.run(1)
     monkeypatch.undo()
-    sparse = sparse_regression("native", K=3, dtype=dtype)
+    sparse = sparse_regression("native", K=3, dtype=dtype, hidden=hidden)
     assert native.fit(sparse)[0][0] == 2
     sparse.run(1)
     # the hills stand where the forward pass put (x, y): bit for bit
@@ -307,7 +310,22 @@ def test_the_sparse_first_layer_equals_the_dense_one(monkeypatch, dtype):
     assert np.array_equal(sparse.landscape.entropy, dense.landscape.entropy)
     tol = 1e-13 if dtype == torch.float64 else 1e-6
     torch.testing.assert_close(sparse.state.theta, dense.state.theta, rtol=0, atol=tol)
-    assert not torch.equal(sparse.state.theta, sparse_regression("native", K=3, dtype=dtype).state.theta)
+    assert not torch.equal(sparse.state.theta, sparse_regression("native", K=3, dtype=dtype, hidden=hidden).state.theta)
+
+
+def test_the_sparse_first_layer_in_chunks_at_the_generic_level():
+    """The test above in a fresh interpreter whose kernels run at the generic x86-64 level
+    (ENTROPYENG_MAX_ISA=base), where a first layer of 100 outputs is 4 chunks in float64 and 2 in
+    float32: each output's sums in the same order whatever the chunks."""
+    import os
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-P", "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__, "-k",
+                           "test_the_sparse_first_layer_equals_the_dense_one"],
+                          env=dict(os.environ, ENTROPYENG_MAX_ISA="base"), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "4 passed" in done.stdout
 
 
 def test_hidden_layers_up_to_the_native_width_run_natively_and_follow_the_torch_step():
@@ -338,7 +356,7 @@ def test_hidden_layers_up_to_the_native_width_run_natively_and_follow_the_torch_
 
 @pytest.mark.parametrize("kw, message", [
     (dict(density=1.0), "layer 0 .* has more than 64 inputs, which the native step takes only where the data's rows are sparse"),
-    (dict(hidden=80), "layer 0 .* has more than 64 inputs and more than 64 outputs"),
+    (dict(hidden=160), "layer 0 .* wider than the native step's 128"),
 ], ids=["dense rows", "wide first layer"])
 def test_wide_inputs_the_native_step_does_not_take_keep_the_torch_step_and_a_forced_native_form_says_why(kw, message):
     with pytest.raises(ValueError, match=message):

@@ -139,8 +139,8 @@ def mlp_layout(model, X_tr, X_te, sparse_input=False, max_width=MLP_BATCH_MAX_WI
     slower than ``vmap``), no input wider than :data:`MLP_BATCH_MAX_WIDTH` and no other layer wider
     than ``max_width``. The native step's reading (``sparse_input``, ``max_width``
     :data:`NATIVE_MLP_MAX_WIDTH`): the input may be wider where the rows are sparse
-    (:func:`sparse_rows`), its first layer then at most :data:`MLP_BATCH_MAX_WIDTH` wide. None
-    otherwise: the torch step then runs the model through ``functional_call``."""
+    (:func:`sparse_rows`). None otherwise: the torch step then runs the model through
+    ``functional_call``."""
     from ..kernels.mlp_spec import read_mlp
 
     dtype = _kernel_dtype(model)
@@ -155,8 +155,7 @@ def mlp_layout(model, X_tr, X_te, sparse_input=False, max_width=MLP_BATCH_MAX_WI
     for X in (X_tr, X_te):
         if X.dim() != 2 or X.shape[1] != spec.sizes[0] or X.dtype != dtype or X.device.type != "cpu":
             return None
-    if spec.sizes[0] > MLP_BATCH_MAX_WIDTH and not (sparse_input and spec.sizes[1] <= MLP_BATCH_MAX_WIDTH
-                                                    and sparse_rows(X_tr, X_te)):
+    if spec.sizes[0] > MLP_BATCH_MAX_WIDTH and not (sparse_input and sparse_rows(X_tr, X_te)):
         return None
     return [int(d) for d in spec.sizes], [int(a) for a in spec.acts], [int(b) for b in spec.bias]
 

@@ -42,9 +42,6 @@ def _layer_problem(model) -> str:
             if layer.out_features > native_wide or (i != first and layer.in_features > native_wide):
                 return (f"layer {i} ({layer}) is wider than the native step's {native_wide} (a wider network gets "
                         "torch's threads, which one walker's native step cannot use)")
-            if i == first and layer.in_features > wide and layer.out_features > wide:
-                return (f"layer {i} ({layer}) has more than {wide} inputs and more than {wide} outputs (the native "
-                        f"step takes a wide input only into a first layer of at most {wide})")
             if layer.in_features > wide:
                 return (f"layer {i} ({layer}) has more than {wide} inputs, which the native step takes only where "
                         f"the data's rows are sparse (at most {models.MLP_SPARSE_MAX_DENSITY:.0%} of their values "
