@@ -108,4 +108,6 @@ void register_langevin(py::module_& m) {
     m.def("normal", &normal, py::arg("seed"), py::arg("step"), py::arg("n"), py::arg("dtype") = "float64",
           "The counter-based standard normals of elements 0 .. n-1 at (seed, step).");
     m.attr("cpu_isa") = ee::cpu_isa_name();
+    m.def("core_clock_ghz", [](long n) { return ee::core_clock_ghz(n); }, py::arg("n") = 20000000,
+          "This core's clock now, GHz, timed over n dependent integer additions (one a cycle).");
 }

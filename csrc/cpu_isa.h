@@ -12,6 +12,11 @@ const char* cpu_isa_name();
 // 0 (baseline), 3 (x86-64-v3) or 4 (x86-64-v4).
 int cpu_isa_level();
 
+// The clock this core runs at now, in GHz, timed over a chain of n dependent integer additions (one
+// a cycle; the loop's counter runs beside them): what the benchmark's FMA peak is reckoned from, as
+// the nominal clock of /proc/cpuinfo leaves out the boost.
+double core_clock_ghz(long n = 20000000);
+
 }  // namespace ee
 
 // Every area of ISA-specific loops (Langevin, the MLP rows, the batched MLP and network) is a table

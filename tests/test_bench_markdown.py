@@ -62,3 +62,18 @@ def test_the_reference_row_of_the_wlmd_table_runs_in_its_fresh_interpreter():
     from entropyeng.benchmarks import wlmd_cases
 
     assert wlmd_cases.reference_eager_us(2, rounds=1) > 0
+
+
+def test_the_fma_peak_is_reckoned_from_the_timed_clock():
+    """The MLP kernel's share of the peak: 2 FMA pipes x lanes x 2 flops x the clock the compiled
+    module times (a boosted core runs well above /proc/cpuinfo's nominal clock)."""
+    import torch
+
+    from entropyeng import _core
+    from entropyeng.benchmarks import wlmd_cases
+
+    assert 0.2 < _core.core_clock_ghz() < 10
+    assert _core.core_clock_ghz(0) == 0.0  # nothing timed: unknown
+    assert wlmd_cases.fma_peak_gflops("x86-64-v3 (AVX2)", torch.float32, ghz=3.0) == 2 * 8 * 2 * 3.0
+    assert wlmd_cases.fma_peak_gflops("x86-64-v4", torch.float64, ghz=2.0) == 2 * 8 * 2 * 2.0
+    assert wlmd_cases.fma_peak_gflops("x86-64-v3", torch.float32, ghz=0.0) is None

@@ -76,7 +76,8 @@ def _wlmd(r) -> list[str]:
                       "walker-step: " + ", ".join(f"{k} {v:.1f}" for k, v in r["walkers"].items()) + ". The MLP "
                       f"kernel (forward + backward, W = 30, 500 rows, float32): {r['mlp_gflops']:.1f} GFLOP/s"
                       + (f", {100 * r['mlp_gflops'] / r['fma_peak_gflops']:.0f} % of an estimated "
-                         f"{r['fma_peak_gflops']:.0f} GFLOP/s FMA peak" if r.get("fma_peak_gflops") else "") + "."]
+                         f"{r['fma_peak_gflops']:.0f} GFLOP/s FMA peak" if r.get("fma_peak_gflops") else "")
+                      + (f" (the clock timed at {r['clock_ghz']:.2f} GHz)" if r.get("clock_ghz") else "") + "."]
     lines += ["", "Targets: " + "; ".join(f"{t}: {'met' if ok else 'NOT met'}" for t, ok in r["targets"].items()) + ".",
               "", "MNIST-size CNN (362 parameters, 250 + 250 images 28×28): "
               + ", ".join(f"{label} {_us(us)} µs" for label, us in r["cnn"].items()) + "."]

@@ -271,18 +271,36 @@ def mlp_kernel_gflops(dtype=torch.float32, rounds=5, n=2000):
     return 3 * 2 * macs / best / 1e9, best * 1e6
 
 
-def fma_peak_gflops(isa: str, dtype=torch.float32):
-    """One core's fused multiply-add peak, GFLOP/s: 2 FMA pipes x SIMD lanes x 2 flops x the clock
-    /proc/cpuinfo reports (an estimate: turbo, AMD's 256-bit AVX-512 datapaths and other cores' load
-    are not known here); None where the clock is not reported."""
+def core_clock_ghz():
+    """This core's clock in GHz: timed by the compiled module (a chain of dependent additions, the
+    best of 5), else the nominal clock /proc/cpuinfo reports (which leaves out the boost); None where
+    neither is known."""
+    try:
+        from entropyeng import _core
+
+        ghz = max(_core.core_clock_ghz() for _ in range(5))
+        if ghz > 0:
+            return ghz
+    except (ImportError, AttributeError):
+        pass
     try:
         with open("/proc/cpuinfo") as fh:
-            mhz = max(float(line.split(":")[1]) for line in fh if line.startswith("cpu MHz"))
+            return max(float(line.split(":")[1]) for line in fh if line.startswith("cpu MHz")) / 1e3
     except (OSError, ValueError):
+        return None
+
+
+def fma_peak_gflops(isa: str, dtype=torch.float32, ghz=None):
+    """One core's fused multiply-add peak, GFLOP/s: 2 FMA pipes x SIMD lanes x 2 flops x the clock
+    (:func:`core_clock_ghz` unless given). An estimate: AMD's AVX-512 runs on 256-bit datapaths (half
+    this at the v4 level there), and the clock is the one timed, under whatever else the machine
+    does; None where the clock is not known."""
+    ghz = core_clock_ghz() if ghz is None else ghz
+    if not ghz:
         return None
     bits = 512 if "v4" in isa else 256 if "v3" in isa else 128
     lanes = bits // (32 if dtype == torch.float32 else 64)
-    return 2 * lanes * 2 * mhz / 1e3
+    return 2 * lanes * 2 * ghz
 
 
 def jax_loop_us(dtype="float32"):
