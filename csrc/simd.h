@@ -90,6 +90,19 @@ void sum_lanes(const T* acc, int64_t n, T* out) {
     for (int64_t p = 0; p < n; ++p) out[p] = lane_sum<T>(load(acc + p * lanes<T>()));
 }
 
+// Keeps a loaded register in a register: GCC otherwise folds its load into each multiply-add that
+// uses it (two loads for one where a vector feeds two), which makes a tile's loop load-bound.
+template <class V>
+inline void in_register(V& v) {
+#if defined(__GNUC__) && defined(__AVX512F__)
+    __asm__("" : "+v"(v));
+#elif defined(__GNUC__) && defined(__AVX__)
+    __asm__("" : "+x"(v));
+#else
+    (void)v;
+#endif
+}
+
 // A thread's working memory (grown, never shrunk; each thread of a parallel_for has its own).
 template <class T>
 thread_local AlignedVector<T> storage;
