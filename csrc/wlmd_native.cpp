@@ -16,16 +16,16 @@ namespace ee {
 
 namespace {
 
-// Walker k's forward pass (theta K x P, out K x N x d). Its activations go to `cache`, one walker's
-// worth: the thread's own, which its backward pass reads straight after (K walkers' caches would be
-// K x 120 KB for the spiral network, out of the L2 cache by the time a step comes back). A CNN keeps
-// them where they fit in NET_CACHE_MAX_BYTES (cache_per_walker > 0); else its backward pass
+// Walker k's forward pass (theta K x P) into o (its N x d outputs). Its activations go to `cache`,
+// one walker's worth: the thread's own, which its backward pass reads straight after (K walkers'
+// caches would be K x 120 KB for the spiral network, out of the L2 cache by the time a step comes
+// back); the outputs and gradients likewise (the thread's, walker after walker). A CNN keeps its
+// activations where they fit in NET_CACHE_MAX_BYTES (cache_per_walker > 0); else its backward pass
 // recomputes them block by block.
 template <class T>
-void forward(const WlmdNativeModel& m, const T* theta, const T* X, int64_t N, int64_t k, T* out, T* cache,
+void forward(const WlmdNativeModel& m, const T* theta, const T* X, int64_t N, int64_t k, T* o, T* cache,
              int64_t per_cache, bool load_images) {
-    const T* th = theta + k * m.n_params();  // walker k's parameters and outputs: walker 0 of the kernels
-    T* o = out + k * N * m.out_features();
+    const T* th = theta + k * m.n_params();  // walker k's parameters: walker 0 of the kernels
     if (m.kind == 0)
         mlp_batch_forward<T>(m.mlp, th, X, N, 0, 1, o, cache);
     else if (per_cache > 0)
@@ -34,12 +34,11 @@ void forward(const WlmdNativeModel& m, const T* theta, const T* X, int64_t N, in
         net_batch_forward<T>(m.net, th, X, N, 0, 1, o);
 }
 
+// Walker k's vector-Jacobian product: go (its N x d output seeds) into g (its P gradients).
 template <class T>
 void backward(const WlmdNativeModel& m, const T* theta, const T* X, int64_t N, int64_t k, const T* cache,
-              int64_t per_cache, const T* grad_out, T* grad) {
-    const int64_t P = m.n_params();
-    const T *th = theta + k * P, *go = grad_out + k * N * m.out_features();
-    T* g = grad + k * P;
+              int64_t per_cache, const T* go, T* g) {
+    const T* th = theta + k * m.n_params();
     if (m.kind == 0)
         mlp_batch_backward<T>(m.mlp, th, X, N, cache, go, 0, 1, g);
     else if (per_cache > 0)
@@ -152,7 +151,6 @@ void wlmd_native_run(const WlmdNativeModel& dense_model, const WlmdNativeConfig&
     const int64_t per_cache = cache_per_walker<T>(model, N);
     const std::vector<int64_t> layout = cache_layout(model, N, per_cache);
     const uint64_t call = ++native_calls;
-    AlignedVector<T> out(static_cast<size_t>(K * N * d)), grad_out(out.size()), grad(static_cast<size_t>(K * P));
     AlignedVector<T> zeros;
     if (c.integrator == INTEGRATOR_BAOAB) zeros.assign(static_cast<size_t>(P), T(0));
     std::vector<double> x(K), y(K), seeds(2 * K), weight(K);
@@ -178,7 +176,12 @@ void wlmd_native_run(const WlmdNativeModel& dense_model, const WlmdNativeConfig&
                 wc.images_of = 0;
             }
             T* cache = wc.values.data();
-            // a cross-entropy walker's softmax, from its CVs to their pullback (the thread's, walker after walker)
+            // a walker's outputs, their seeds and its gradient (the thread's, walker after walker)
+            thread_local AlignedVector<T> out, grad_out, grad;
+            if (static_cast<int64_t>(out.size()) < N * d) out.resize(static_cast<size_t>(N * d));
+            if (grad_out.size() < out.size()) grad_out.resize(out.size());
+            if (static_cast<int64_t>(grad.size()) < P) grad.resize(static_cast<size_t>(P));
+            // a cross-entropy walker's softmax, from its CVs to their pullback
             thread_local std::vector<double> softmax;
             double* probs = nullptr;
             if (c.cv.loss == LOSS_CE) {
@@ -199,7 +202,7 @@ void wlmd_native_run(const WlmdNativeModel& dense_model, const WlmdNativeConfig&
                 // 1. the forward pass and (x, y)
                 forward(model, s.theta, data.X, N, k, out.data(), cache, per_cache, wc.images_of != call);
                 wc.images_of = call;
-                const CvValues cvk = cv_values<T>(c.cv, out.data() + k * N * d, data.targets, data.labels, probs);
+                const CvValues cvk = cv_values<T>(c.cv, out.data(), data.targets, data.labels, probs);
                 x[k] = cvk.x;
                 y[k] = cvk.y;
                 // 2. the check, the round trips
@@ -226,12 +229,12 @@ void wlmd_native_run(const WlmdNativeModel& dense_model, const WlmdNativeConfig&
                 seeds[2 * k] = rounded<T>((dSx + wall_force(x[k], c.wall_lo[0], c.wall_hi[0], c.wall_c)) * kick);
                 seeds[2 * k + 1] = rounded<T>((dSy + wall_force(y[k], c.wall_lo[1], c.wall_hi[1], c.wall_c)) * kick);
                 // 5. the pullback, the last good state, the integrator
-                cv_pullback<T>(c.cv, out.data() + k * N * d, data.targets, data.labels, cvk, seeds[2 * k],
-                               seeds[2 * k + 1], grad_out.data() + k * N * d, probs);
+                cv_pullback<T>(c.cv, out.data(), data.targets, data.labels, cvk, seeds[2 * k], seeds[2 * k + 1],
+                               grad_out.data(), probs);
                 backward(model, s.theta, data.X, N, k, cache, per_cache, grad_out.data(), grad.data());
                 std::copy(th, th + P, gth);
                 std::copy(v, v + P, gv);
-                const T* g = grad.data() + k * P;
+                const T* g = grad.data();
                 const uint64_t first = static_cast<uint64_t>(k * P);
                 if (c.integrator == INTEGRATOR_BAOAB) {
                     langevin_cpu_at<T>(th, v, g, data.bound, T(0), P, first, half_kick);
