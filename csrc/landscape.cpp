@@ -35,40 +35,42 @@ void hill_prepare(const GridSpec& g, double x, double y, double height, double s
     HillWindow w;
     if (!hill_window(g, x, y, cutoff, w)) return;
     const int64_t nwx = w.i_hi - w.i_lo + 1, nwy = w.j_hi - w.j_lo + 1;
+    // what only the preparation needs: the thread's (a prepared hill keeps its factors and chords)
+    thread_local std::vector<double> ddx2, ddy2, prefix;
     s.fx.resize(nwx);
-    s.ddx2.resize(nwx);
+    ddx2.resize(nwx);
     s.lo.resize(nwx);
     s.hi.resize(nwx);
     s.fy.resize(nwy);
-    s.ddy2.resize(nwy);
-    s.prefix.resize(nwy + 1);
+    ddy2.resize(nwy);
+    prefix.resize(nwy + 1);
     const double d0x = g.cx(static_cast<double>(nearest_index((x - g.x_min) / g.dx() - 0.5, w.i_lo, w.i_hi))) - x;
     const double d0y = g.cy(static_cast<double>(nearest_index((y - g.y_min) / g.dy() - 0.5, w.j_lo, w.j_hi))) - y;
     for (int64_t a = 0; a < nwx; ++a) {
         const double d = g.cx(static_cast<double>(w.i_lo + a)) - x;
         s.fx[a] = hill_factor(d, d0x, sigma);
-        s.ddx2[a] = d * d;
+        ddx2[a] = d * d;
     }
-    s.prefix[0] = 0.0;
+    prefix[0] = 0.0;
     for (int64_t b = 0; b < nwy; ++b) {
         const double d = g.cy(static_cast<double>(w.j_lo + b)) - y;
         s.fy[b] = hill_factor(d, d0y, sigma);
-        s.ddy2[b] = d * d;
-        s.prefix[b + 1] = s.prefix[b] + s.fy[b];
+        ddy2[b] = d * d;
+        prefix[b + 1] = prefix[b] + s.fy[b];
     }
     // W = sum over the disk of fx[a] fy[b] = sum_a fx[a] (sum of fy over the chord of row a)
     const double c2 = cutoff * cutoff;
     const double centre = (y - g.y_min) / g.dy() - 0.5 - static_cast<double>(w.j_lo);
     double W = 0.0;
     for (int64_t a = 0; a < nwx; ++a) {
-        const double rest = c2 - s.ddx2[a];
+        const double rest = c2 - ddx2[a];
         if (rest < 0.0) {
             s.lo[a] = 0;
             s.hi[a] = -1;
             continue;
         }
-        chord(s.ddy2, s.ddx2[a], c2, centre, sqrt(rest) / g.dy(), nwy, s.lo[a], s.hi[a]);
-        if (s.lo[a] <= s.hi[a]) W += s.fx[a] * (s.prefix[s.hi[a] + 1] - s.prefix[s.lo[a]]);
+        chord(ddy2, ddx2[a], c2, centre, sqrt(rest) / g.dy(), nwy, s.lo[a], s.hi[a]);
+        if (s.lo[a] <= s.hi[a]) W += s.fx[a] * (prefix[s.hi[a] + 1] - prefix[s.lo[a]]);
     }
     if (!(W > 0.0)) {
         // no lattice centre within the cutoff (a hill narrower than a cell): the sigma -> 0 limit,

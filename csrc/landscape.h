@@ -26,8 +26,8 @@ struct PreparedHill {
     int64_t i_lo = 0, j_lo = 0, a0 = 0, a1 = -1, b0 = 0, b1 = -1;  // HILL_DISK: window and its rows on the grid
     int64_t cell_i = 0, cell_j = 0;                                // HILL_ONE_CELL
     double height = 0.0, scale = 0.0;
-    std::vector<double> fx, fy, ddx2, ddy2, prefix;
-    std::vector<int64_t> lo, hi;
+    std::vector<double> fx, fy;     // the window's factors
+    std::vector<int64_t> lo, hi;    // each window row's chord
 };
 void hill_prepare(const GridSpec& g, double x, double y, double height, double sigma, double cutoff, PreparedHill& h);
 template <class T>
