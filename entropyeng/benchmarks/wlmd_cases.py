@@ -290,15 +290,26 @@ def core_clock_ghz():
         return None
 
 
+def _amd_zen4():
+    """Whether this CPU is an AMD Zen 4 (family 25 with AVX-512), whose 512-bit operations run on
+    256-bit datapaths."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            text = fh.read(8192)
+    except OSError:
+        return False
+    return "AuthenticAMD" in text and "\ncpu family\t: 25\n" in text and "avx512f" in text
+
+
 def fma_peak_gflops(isa: str, dtype=torch.float32, ghz=None):
     """One core's fused multiply-add peak, GFLOP/s: 2 FMA pipes x SIMD lanes x 2 flops x the clock
-    (:func:`core_clock_ghz` unless given). An estimate: AMD's AVX-512 runs on 256-bit datapaths (half
-    this at the v4 level there), and the clock is the one timed, under whatever else the machine
-    does; None where the clock is not known."""
+    (:func:`core_clock_ghz` unless given); at the v4 level of an AMD Zen 4, whose AVX-512 runs on
+    256-bit datapaths, 256-bit lanes. An estimate: the clock is the one timed, under whatever else
+    the machine does; None where the clock is not known."""
     ghz = core_clock_ghz() if ghz is None else ghz
     if not ghz:
         return None
-    bits = 512 if "v4" in isa else 256 if "v3" in isa else 128
+    bits = (256 if _amd_zen4() else 512) if "v4" in isa else 256 if "v3" in isa else 128
     lanes = bits // (32 if dtype == torch.float32 else 64)
     return 2 * lanes * 2 * ghz
 
