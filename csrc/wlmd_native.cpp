@@ -249,8 +249,10 @@ void wlmd_native_run(const WlmdNativeModel& dense_model, const WlmdNativeConfig&
         // cell's sum as one thread's); then the histogram counts
         int64_t row_lo = c.grid.nx, row_hi = 0;  // the rows this step's hills touch
         for (const PreparedHill& h : hills) {
-            const int64_t a = h.kind == HILL_DISK ? h.i_lo + h.a0 : h.cell_i, b = h.kind == HILL_DISK ? h.i_lo + h.a1 : h.cell_i;
-            if (h.kind != HILL_NONE) row_lo = std::min(row_lo, a), row_hi = std::max(row_hi, b + 1);
+            if (h.kind == HILL_NONE) continue;
+            const bool disk = h.kind == HILL_DISK;
+            row_lo = std::min(row_lo, disk ? h.i_lo + h.a0 : h.cell_i);
+            row_hi = std::max(row_hi, (disk ? h.i_lo + h.a1 : h.cell_i) + 1);
         }
         if (K < HILL_PARALLEL_MIN) {
             for (const PreparedHill& h : hills) hill_add_rows<double>(s.S, c.grid, h, 0, c.grid.nx);
