@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <vector>
 
 namespace ee {
 
@@ -34,23 +35,29 @@ struct CvValues {
     double L_tr = 0, L_te = 0, A_s = 0;
 };
 
-// One row's loss summed over its elements (physics.ROW_LOSSES' rows) and, with g != 0, the row's
-// gradient times g into grad (d values). Cross-entropy: where `probs` is given, the row's softmax
-// goes there too (d values), for row_loss_grad to use instead of computing it again (the same bits).
+// A cross-entropy row's log-sum-exp, m + log(s) with m = max_j o_j and s = sum_j exp(o_j - m) (in
+// order); where p is given, its softmax exp(o_j - m) / s goes there (d values).
+template <class T>
+inline double log_sum_exp(const T* o, int64_t d, double* p) {
+    double m = o[0];
+    for (int64_t j = 1; j < d; ++j) m = std::max(m, static_cast<double>(o[j]));
+    double s = 0;
+    for (int64_t j = 0; j < d; ++j) {
+        const double e = exp(static_cast<double>(o[j]) - m);
+        if (p != nullptr) p[j] = e;
+        s += e;
+    }
+    if (p != nullptr)
+        for (int64_t j = 0; j < d; ++j) p[j] = p[j] / s;
+    return m + log(s);
+}
+
+// One row's loss summed over its elements (physics.ROW_LOSSES' rows). Cross-entropy: where `probs`
+// is given, the row's softmax goes there too (d values), for row_loss_grad instead of computing it
+// again (the same bits).
 template <class T>
 inline double row_loss(int loss, const T* o, const T* target, int64_t label, int64_t d, double* probs = nullptr) {
-    if (loss == LOSS_CE) {
-        double m = o[0];
-        for (int64_t j = 1; j < d; ++j) m = std::max(m, static_cast<double>(o[j]));
-        double s = 0;
-        if (probs != nullptr) {
-            for (int64_t j = 0; j < d; ++j) s += (probs[j] = exp(static_cast<double>(o[j]) - m));
-            for (int64_t j = 0; j < d; ++j) probs[j] = probs[j] / s;
-        } else {
-            for (int64_t j = 0; j < d; ++j) s += exp(static_cast<double>(o[j]) - m);
-        }
-        return m + log(s) - static_cast<double>(o[label]);
-    }
+    if (loss == LOSS_CE) return log_sum_exp(o, d, probs) - static_cast<double>(o[label]);
     double r = 0;
     for (int64_t j = 0; j < d; ++j) {
         const double oj = o[j], tj = target[j];
@@ -63,28 +70,19 @@ inline double row_loss(int loss, const T* o, const T* target, int64_t label, int
     return r;
 }
 
+// The row's gradient times g into grad (d values); probs: the row's softmax as row_loss left it, or
+// nullptr (cross-entropy then computes it into the thread's buffer).
 template <class T>
 inline void row_loss_grad(int loss, const T* o, const T* target, int64_t label, int64_t d, double g, T* grad,
                           const double* probs = nullptr) {
-    if (loss == LOSS_CE && probs != nullptr) {
-        for (int64_t j = 0; j < d; ++j) grad[j] = static_cast<T>((probs[j] - (j == label ? 1.0 : 0.0)) * g);
-        return;
-    }
     if (loss == LOSS_CE) {
-        double m = o[0];
-        for (int64_t j = 1; j < d; ++j) m = std::max(m, static_cast<double>(o[j]));
-        constexpr int64_t KEPT = 32;  // the exponentials of up to KEPT classes are kept for the second pass
-        double e[KEPT];
-        double s = 0;
-        for (int64_t j = 0; j < d; ++j) {
-            const double ej = exp(static_cast<double>(o[j]) - m);
-            if (j < KEPT) e[j] = ej;
-            s += ej;
+        if (probs == nullptr) {
+            thread_local std::vector<double> softmax;
+            softmax.resize(static_cast<size_t>(d));
+            log_sum_exp(o, d, softmax.data());
+            probs = softmax.data();
         }
-        for (int64_t j = 0; j < d; ++j) {
-            const double ej = j < KEPT ? e[j] : exp(static_cast<double>(o[j]) - m);
-            grad[j] = static_cast<T>((ej / s - (j == label ? 1.0 : 0.0)) * g);
-        }
+        for (int64_t j = 0; j < d; ++j) grad[j] = static_cast<T>((probs[j] - (j == label ? 1.0 : 0.0)) * g);
         return;
     }
     for (int64_t j = 0; j < d; ++j) {
