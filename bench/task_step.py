@@ -2,8 +2,9 @@
 A/B tool for comparing two versions of the engine on one machine in one sitting (for instance the
 native step against the version before it). It runs on this version's API and on that of
 2026-12-06 morning (``entropyeng.cli``), so it builds the sampler itself rather than through
-``entropyeng.benchmarks.wlmd_cases.task_step_us``, which older versions lack, and with ``--avx2`` caps MKL and oneDNN at AVX2 and
-inductor's vectors at 256 bits (set ENTROPYENG_MAX_ISA=v3 for the engine's kernels).
+``entropyeng.benchmarks.wlmd_cases.task_step_us``, which older versions lack; with ``--avx2`` it
+caps MKL and oneDNN at AVX2 and inductor's vectors at 256 bits (set ENTROPYENG_MAX_ISA=v3 for the
+engine's kernels).
 
     python -P bench/task_step.py digits 2          # the 8 x 8 digits CNN, 2 channels
     python -P bench/task_step.py house 20 --avx2   # the house network, W = 20
