@@ -129,3 +129,46 @@ def test_multidimensional_and_torch_parameters():
     th2 = np.zeros((4, 6)), np.zeros((4, 6)), np.ones((4, 6))
     kernels.langevin(*th2, 10.0, 0.1, 0.0, 1.0, 0, 0, backend="cpp")
     assert np.allclose(th2[0], -0.01)
+
+
+CHECK_LEVEL = """
+import json, numpy as np
+from entropyeng import _core, kernels
+out = {"isa": _core.cpu_isa}
+seed, step = 2**63 + 12345, 2**40 + 7  # (the counter's and the key's high words)
+for dtype in (np.float32, np.float64):
+    name = np.dtype(dtype).name
+    z = kernels.normal(seed, step, 4099, backend="cpp", dtype=name)
+    ref = kernels.normal(seed, step, 4099, backend="torch", dtype=name)
+    out[f"normal {name}"] = bool(np.array_equal(np.asarray(z), np.asarray(ref)))
+    rng = np.random.default_rng(3)
+    th, v, g = (rng.normal(size=10007).astype(dtype) for _ in range(3))
+    bound = rng.uniform(0.2, 2.0, 10007).astype(dtype)
+    rth, rv = th.copy(), v.copy()
+    kernels.langevin(rth, rv, g, bound, 0.05, 0.2, 1.5, seed, step, backend="torch")
+    kernels.langevin(th, v, g, bound, 0.05, 0.2, 1.5, seed, step, backend="cpp")
+    out[f"langevin {name}"] = bool(np.array_equal(th, rth) and np.array_equal(v, rv))
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.parametrize("level, name", [("base", "baseline"), ("v3", "x86-64-v3")])
+def test_every_instruction_set_level(level, name):
+    """The C++ noise and Langevin loops at the lower instruction-set levels (AVX2, the generic x86-64),
+    which a CPU without AVX-512 runs, give the reference's bits: ENTROPYENG_MAX_ISA caps the level of
+    a fresh interpreter (the AVX2 and AVX-512 levels draw Philox's words in vector lanes, the
+    baseline by GCC's own loop)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    _core = pytest.importorskip("entropyeng._core")
+    if level == "v3" and _core.cpu_isa == "baseline":
+        pytest.skip("this CPU has no AVX2")
+    done = subprocess.run([sys.executable, "-P", "-c", CHECK_LEVEL], env=dict(os.environ, ENTROPYENG_MAX_ISA=level),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out.pop("isa") == name
+    assert all(out.values()), out
