@@ -29,9 +29,11 @@ EE_HD void philox_mulhilo(uint32_t a, uint32_t b, uint32_t& hi, uint32_t& lo) {
     lo = static_cast<uint32_t>(p);
 }
 
-// Philox-4x32 with 10 rounds; counter (c0, c1, c2, c3), key (k0, k1).
-EE_HD Philox4x32 philox4x32_10(uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3, uint32_t k0,
-                               uint32_t k1) {
+// Philox-4x32's 10 rounds on the counter (c0, c1, c2, c3) with key (k0, k1), in place: one word
+// (uint32_t, below) or one register of words of several counters (philox_lanes.h), `mulhilo` the
+// 32 x 32 -> 64-bit product's hi and lo for that type (the same rounds, the same integers).
+template <class U, class MulHiLo>
+EE_HD void philox_rounds(U& c0, U& c1, U& c2, U& c3, uint32_t k0, uint32_t k1, MulHiLo mulhilo) {
     constexpr uint32_t M0 = 0xD2511F53u, M1 = 0xCD9E8D57u;
     constexpr uint32_t W0 = 0x9E3779B9u, W1 = 0xBB67AE85u;
     for (int round = 0; round < 10; ++round) {
@@ -39,16 +41,26 @@ EE_HD Philox4x32 philox4x32_10(uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c
             k0 += W0;
             k1 += W1;
         }
-        uint32_t hi0, lo0, hi1, lo1;
-        philox_mulhilo(M0, c0, hi0, lo0);
-        philox_mulhilo(M1, c2, hi1, lo1);
-        const uint32_t n0 = hi1 ^ c1 ^ k0;
-        const uint32_t n2 = hi0 ^ c3 ^ k1;
+        U hi0, lo0, hi1, lo1;
+        mulhilo(M0, c0, hi0, lo0);
+        mulhilo(M1, c2, hi1, lo1);
+        const U n0 = hi1 ^ c1 ^ k0;
+        const U n2 = hi0 ^ c3 ^ k1;
         c0 = n0;
         c1 = lo1;
         c2 = n2;
         c3 = lo0;
     }
+}
+
+struct ScalarMulHiLo {
+    EE_HD void operator()(uint32_t a, uint32_t b, uint32_t& hi, uint32_t& lo) const { philox_mulhilo(a, b, hi, lo); }
+};
+
+// Philox-4x32 with 10 rounds; counter (c0, c1, c2, c3), key (k0, k1).
+EE_HD Philox4x32 philox4x32_10(uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3, uint32_t k0,
+                               uint32_t k1) {
+    philox_rounds(c0, c1, c2, c3, k0, k1, ScalarMulHiLo{});
     return Philox4x32{{c0, c1, c2, c3}};
 }
 

@@ -38,16 +38,18 @@ inline u64_lanes mul_low_halves(u64_lanes a, uint32_t M) {
 #endif
 }
 
-// hi and lo of M c, lane by lane.
-inline void mulhilo_lanes(uint32_t M, u32_lanes c, u32_lanes& hi, u32_lanes& lo) {
-    const u64_lanes c64 = reinterpret_cast<const u64_lanes&>(c);
-    const u64_lanes even = mul_low_halves(c64, M);       // lanes 0, 2, ...
-    const u64_lanes odd = mul_low_halves(c64 >> 32, M);  // lanes 1, 3, ...
-    const u64_lanes lo64 = (even & 0xffffffffull) | (odd << 32);
-    const u64_lanes hi64 = (even >> 32) | (odd & 0xffffffff00000000ull);
-    lo = reinterpret_cast<const u32_lanes&>(lo64);
-    hi = reinterpret_cast<const u32_lanes&>(hi64);
-}
+// hi and lo of M c, lane by lane (philox_rounds' product for registers of words).
+struct LanesMulHiLo {
+    void operator()(uint32_t M, u32_lanes c, u32_lanes& hi, u32_lanes& lo) const {
+        const u64_lanes c64 = reinterpret_cast<const u64_lanes&>(c);
+        const u64_lanes even = mul_low_halves(c64, M);       // lanes 0, 2, ...
+        const u64_lanes odd = mul_low_halves(c64 >> 32, M);  // lanes 1, 3, ...
+        const u64_lanes lo64 = (even & 0xffffffffull) | (odd << 32);
+        const u64_lanes hi64 = (even >> 32) | (odd & 0xffffffff00000000ull);
+        lo = reinterpret_cast<const u32_lanes&>(lo64);
+        hi = reinterpret_cast<const u32_lanes&>(hi64);
+    }
+};
 
 // Words w[0..3][l] of blocks b0 + l (l < PHILOX_LANES) at (seed, step): philox4x32_10 with counter
 // (block low, block high, step low, step high), key (seed low, seed high), as philox_normal4 calls it.
@@ -58,24 +60,7 @@ inline void philox_lanes(uint64_t seed, uint64_t b0, uint64_t step, u32_lanes w[
     u32_lanes c0 = lane + lo;
     u32_lanes c1 = (lane * 0u + hi) - static_cast<u32_lanes>(c0 < lo);  // (a carry: the compare's all-ones is -1)
     u32_lanes c2 = lane * 0u + static_cast<uint32_t>(step), c3 = lane * 0u + static_cast<uint32_t>(step >> 32);
-    uint32_t k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32);
-    constexpr uint32_t M0 = 0xD2511F53u, M1 = 0xCD9E8D57u;
-    constexpr uint32_t W0 = 0x9E3779B9u, W1 = 0xBB67AE85u;
-    for (int round = 0; round < 10; ++round) {
-        if (round > 0) {
-            k0 += W0;
-            k1 += W1;
-        }
-        u32_lanes hi0, lo0, hi1, lo1;
-        mulhilo_lanes(M0, c0, hi0, lo0);
-        mulhilo_lanes(M1, c2, hi1, lo1);
-        const u32_lanes n0 = hi1 ^ c1 ^ k0;
-        const u32_lanes n2 = hi0 ^ c3 ^ k1;
-        c0 = n0;
-        c1 = lo1;
-        c2 = n2;
-        c3 = lo0;
-    }
+    philox_rounds(c0, c1, c2, c3, static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32), LanesMulHiLo{});
     w[0] = c0;
     w[1] = c1;
     w[2] = c2;

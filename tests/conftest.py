@@ -55,6 +55,31 @@ def pytest_runtest_setup(item):
             pytest.skip("needs a CUDA device and the CUDA build")
 
 
+# -- the kernels' lower instruction-set levels ------------------------------------------------------
+#: (ENTROPYENG_MAX_ISA, the level _core.cpu_isa then names) of the levels a CPU without AVX-512 runs
+LOWER_ISA_LEVELS = [("base", "baseline"), ("v3", "x86-64-v3")]
+
+
+def run_at_isa_level(script, level, name):
+    """Run ``script`` (Python source printing one JSON object last) in a fresh interpreter whose
+    kernels ENTROPYENG_MAX_ISA caps at ``level``; returns that object, after checking that the
+    level it ran (its "isa" entry, removed) is ``name``. Skips where the CPU lacks AVX2."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    _core = pytest.importorskip("entropyeng._core")
+    if level == "v3" and _core.cpu_isa == "baseline":
+        pytest.skip("this CPU has no AVX2")
+    done = subprocess.run([sys.executable, "-P", "-c", script], env=dict(os.environ, ENTROPYENG_MAX_ISA=level),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out.pop("isa") == name
+    return out
+
+
 # -- docs/design.md's exact case, the one definition every sampler's test uses ------------------------
 #: the exact case's WLMD grid, and the ends of its exact region (3 train and 2 test rows, box [-1, 1])
 EXACT_WLMD_GRID_ARGS = (-5.0, 1.0, 120, -5.0, 1.5, 130)

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import to_backend, to_numpy
+from conftest import LOWER_ISA_LEVELS, run_at_isa_level, to_backend, to_numpy
 
 from entropyeng import kernels
 
@@ -152,23 +152,11 @@ print(json.dumps(out))
 """
 
 
-@pytest.mark.parametrize("level, name", [("base", "baseline"), ("v3", "x86-64-v3")])
+@pytest.mark.parametrize("level, name", LOWER_ISA_LEVELS)
 def test_every_instruction_set_level(level, name):
     """The C++ noise and Langevin loops at the lower instruction-set levels (AVX2, the generic x86-64),
     which a CPU without AVX-512 runs, give the reference's bits: ENTROPYENG_MAX_ISA caps the level of
     a fresh interpreter (the AVX2 and AVX-512 levels draw Philox's words in vector lanes, the
     baseline by GCC's own loop)."""
-    import json
-    import os
-    import subprocess
-    import sys
-
-    _core = pytest.importorskip("entropyeng._core")
-    if level == "v3" and _core.cpu_isa == "baseline":
-        pytest.skip("this CPU has no AVX2")
-    done = subprocess.run([sys.executable, "-P", "-c", CHECK_LEVEL], env=dict(os.environ, ENTROPYENG_MAX_ISA=level),
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    out = json.loads(done.stdout.strip().splitlines()[-1])
-    assert out.pop("isa") == name
+    out = run_at_isa_level(CHECK_LEVEL, level, name)
     assert all(out.values()), out

@@ -8,6 +8,7 @@ import warnings
 
 import pytest
 import torch
+from conftest import LOWER_ISA_LEVELS, run_at_isa_level
 from torch import nn
 
 from entropyeng import WLMD, Grid, reference
@@ -308,25 +309,12 @@ print(json.dumps(errs))
 
 
 @CPP
-@pytest.mark.parametrize("level, name", [("base", "baseline"), ("v3", "x86-64-v3")])
+@pytest.mark.parametrize("level, name", LOWER_ISA_LEVELS)
 def test_every_instruction_set_level(level, name):
     """The batched kernels' loops of the lower instruction-set levels (AVX2, the generic x86-64),
     which a CPU without AVX-512 runs, against the reference: ENTROPYENG_MAX_ISA caps the level of a
     fresh interpreter."""
-    import json
-    import os
-    import subprocess
-    import sys
-
-    from entropyeng import _core
-
-    if level == "v3" and _core.cpu_isa == "baseline":
-        pytest.skip("this CPU has no AVX2")
-    done = subprocess.run([sys.executable, "-P", "-c", CHECK_LEVEL], env=dict(os.environ, ENTROPYENG_MAX_ISA=level),
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    errs = json.loads(done.stdout.strip().splitlines()[-1])
-    assert errs.pop("isa") == name
+    errs = run_at_isa_level(CHECK_LEVEL, level, name)
     for label, err in errs.items():
         if label.startswith("tanh ulp"):
             assert err <= 4, (label, err)
