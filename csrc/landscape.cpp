@@ -4,8 +4,10 @@
 #include <math.h>
 
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
+#include "landscape_isa.h"
 #include "landscape_math.h"
 
 namespace ee {
@@ -14,12 +16,18 @@ namespace {
 
 // The chord of row a inside the cutoff disk: the contiguous range [lo, hi] of b with
 // ddx2 + ddy2[b] <= c2 (ddy2 is convex in b). Starts from the analytic chord and steps until the
-// exact predicate holds, so the set equals the per-cell test of the contract.
-inline void chord(const std::vector<double>& ddy2, double rx2, double c2, double centre, double half_bins,
-                  int64_t n, int64_t& lo, int64_t& hi) {
+// exact predicate holds, so the set equals the per-cell test of the contract. The start need not
+// be exact (the steps correct it): truncation, not ceil and floor, which baseline x86-64 has no
+// instruction for; one step each way is taken without a branch, so the loops after it almost never
+// run and their branches are predicted (their mispredictions were most of a hill's preparation).
+inline void chord(const double* ddy2, double rx2, double c2, double centre, double half_bins, int64_t n,
+                  int64_t& lo, int64_t& hi) {
     auto in = [&](int64_t b) { return rx2 + ddy2[b] <= c2; };
-    int64_t l = static_cast<int64_t>(std::max(0.0, std::min(static_cast<double>(n - 1), ceil(centre - half_bins))));
-    int64_t h = static_cast<int64_t>(std::max(0.0, std::min(static_cast<double>(n - 1), floor(centre + half_bins))));
+    const double last = static_cast<double>(n - 1);
+    int64_t l = static_cast<int64_t>(std::max(0.0, std::min(last, centre - half_bins + 1.0)));
+    int64_t h = static_cast<int64_t>(std::max(0.0, std::min(last, centre + half_bins)));
+    l -= static_cast<int64_t>(l > 0) & static_cast<int64_t>(in(std::max<int64_t>(l - 1, 0)));
+    h += static_cast<int64_t>(h < n - 1) & static_cast<int64_t>(in(std::min(h + 1, n - 1)));
     while (l > 0 && in(l - 1)) --l;
     while (l < n && !in(l)) ++l;
     while (h < n - 1 && in(h + 1)) ++h;
@@ -28,12 +36,35 @@ inline void chord(const std::vector<double>& ddy2, double rx2, double c2, double
     hi = h;
 }
 
+// This CPU's level of the hill's loops.
+const LandscapeKernels& hill_loops() {
+    static const LandscapeKernels k = EE_ISA_TABLE(landscape_kernels);
+    return k;
+}
+
+// A window's one-dimensional factors along one axis: f[a] = hill_factor(c_a - z, d0, sigma) and
+// dd2[a] = (c_a - z)^2 for the n lattice centres c_a from index first on. exp by vmath::exp (within
+// 1e-16 of libm's, and a loop of it vectorises), 0 below e^-708 as libm's all but underflows there.
+void factors(const GridSpec& g, double z, double d0, double sigma, int64_t first, int64_t n, bool along_x,
+             double* __restrict f, double* __restrict dd2) {
+    for (int64_t a = 0; a < n; ++a) {
+        const double c = along_x ? g.cx(static_cast<double>(first + a)) : g.cy(static_cast<double>(first + a));
+        const double d = c - z;
+        dd2[a] = d * d;
+        f[a] = -0.5 * (((d * d - d0 * d0) / sigma) / sigma);
+    }
+    hill_loops().exp_in_place(f, n);
+}
+
 }  // namespace
 
-void hill_prepare(const GridSpec& g, double x, double y, double height, double sigma, double cutoff, PreparedHill& s) {
+void hill_prepare(const GridSpec& grid, double x, double y, double height, double sigma, double cutoff,
+                  PreparedHill& s) {
     s.kind = HILL_NONE;
     HillWindow w;
-    if (!hill_window(g, x, y, cutoff, w)) return;
+    if (!hill_window(grid, x, y, cutoff, w)) return;
+    // a copy the factors' stores cannot alias, so that its spacings are divided out once, not per cell
+    const GridSpec g = grid;
     const int64_t nwx = w.i_hi - w.i_lo + 1, nwy = w.j_hi - w.j_lo + 1;
     // what only the preparation needs: the thread's (a prepared hill keeps its factors and chords)
     thread_local std::vector<double> ddx2, ddy2, prefix;
@@ -46,18 +77,11 @@ void hill_prepare(const GridSpec& g, double x, double y, double height, double s
     prefix.resize(nwy + 1);
     const double d0x = g.cx(static_cast<double>(nearest_index((x - g.x_min) / g.dx() - 0.5, w.i_lo, w.i_hi))) - x;
     const double d0y = g.cy(static_cast<double>(nearest_index((y - g.y_min) / g.dy() - 0.5, w.j_lo, w.j_hi))) - y;
-    for (int64_t a = 0; a < nwx; ++a) {
-        const double d = g.cx(static_cast<double>(w.i_lo + a)) - x;
-        s.fx[a] = hill_factor(d, d0x, sigma);
-        ddx2[a] = d * d;
-    }
+    // the factors hill_factor(d, d0, sigma) in loops that vectorise
+    factors(g, x, d0x, sigma, w.i_lo, nwx, true, s.fx.data(), ddx2.data());
+    factors(g, y, d0y, sigma, w.j_lo, nwy, false, s.fy.data(), ddy2.data());
     prefix[0] = 0.0;
-    for (int64_t b = 0; b < nwy; ++b) {
-        const double d = g.cy(static_cast<double>(w.j_lo + b)) - y;
-        s.fy[b] = hill_factor(d, d0y, sigma);
-        ddy2[b] = d * d;
-        prefix[b + 1] = prefix[b] + s.fy[b];
-    }
+    for (int64_t b = 0; b < nwy; ++b) prefix[b + 1] = prefix[b] + s.fy[b];
     // W = sum over the disk of fx[a] fy[b] = sum_a fx[a] (sum of fy over the chord of row a)
     const double c2 = cutoff * cutoff;
     const double centre = (y - g.y_min) / g.dy() - 0.5 - static_cast<double>(w.j_lo);
@@ -69,7 +93,7 @@ void hill_prepare(const GridSpec& g, double x, double y, double height, double s
             s.hi[a] = -1;
             continue;
         }
-        chord(ddy2, ddx2[a], c2, centre, sqrt(rest) / g.dy(), nwy, s.lo[a], s.hi[a]);
+        chord(ddy2.data(), ddx2[a], c2, centre, sqrt(rest) / g.dy(), nwy, s.lo[a], s.hi[a]);
         if (s.lo[a] <= s.hi[a]) W += s.fx[a] * (prefix[s.hi[a] + 1] - prefix[s.lo[a]]);
     }
     if (!(W > 0.0)) {
@@ -103,12 +127,16 @@ void hill_add_rows(T* S, const GridSpec& g, const PreparedHill& s, int64_t row_l
     }
     if (s.kind != HILL_DISK) return;
     const int64_t a0 = std::max(s.a0, row_lo - s.i_lo), a1 = std::min(s.a1, row_hi - 1 - s.i_lo);
+    const auto add_row_f64 = hill_loops().add_row_f64;
+    const auto add_row_f32 = hill_loops().add_row_f32;
     for (int64_t a = a0; a <= a1; ++a) {
         const int64_t lo = std::max(s.lo[a], s.b0), hi = std::min(s.hi[a], s.b1);
-        T* __restrict row = S + (s.i_lo + a) * g.ny + s.j_lo;
-        const double* __restrict fy = s.fy.data();
+        T* row = S + (s.i_lo + a) * g.ny + s.j_lo;
         const double wx = s.scale * s.fx[a];
-        for (int64_t b = lo; b <= hi; ++b) row[b] += static_cast<T>(wx * fy[b]);
+        if constexpr (std::is_same_v<T, double>)
+            add_row_f64(row, s.fy.data(), wx, lo, hi);
+        else
+            add_row_f32(row, s.fy.data(), wx, lo, hi);
     }
 }
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import ATOL, RTOL, to_backend, to_numpy
+from conftest import ATOL, LOWER_ISA_LEVELS, RTOL, run_at_isa_level, to_backend, to_numpy
 
 from entropyeng import Grid, kernels
 
@@ -120,3 +120,35 @@ def test_relative_weights_keep_ordinary_hills_unchanged(backend):
     S = to_backend(np.zeros(g.shape), backend)
     kernels.deposit(S, g, 0.0137, -0.9, 1.3, 0.05, 0.3, backend=backend)
     np.testing.assert_allclose(to_numpy(S), numpy_hill(g, 0.0137, -0.9, 1.3, 0.05, 0.3), rtol=1e-12, atol=1e-14)
+
+
+HILLS_AT_A_LEVEL = """
+import hashlib, json, numpy as np
+from entropyeng import Grid, _core, kernels
+out = {"isa": _core.cpu_isa}
+rng = np.random.default_rng(5)
+g = Grid(-20.0, 20.0, 2000, -20.0, 20.0, 2000)  # the paper's grid and hills (81 x 81 windows)
+x, y, h = rng.uniform(-21.0, 21.0, 60), rng.uniform(-21.0, 21.0, 60), rng.uniform(0.1, 2.0, 60)
+for dtype in ("float32", "float64"):
+    S = np.zeros(g.shape, dtype=dtype)
+    kernels.deposit(S, g, x, y, h, 0.2, 0.8, backend="cpp")
+    out[dtype] = hashlib.sha256(S.tobytes()).hexdigest()
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.parametrize("level, name", LOWER_ISA_LEVELS)
+def test_every_instruction_set_level_adds_the_same_bits(level, name):
+    """The hills' loops (their factors' exponentials, the adding of their rows) at the lower
+    instruction-set levels, which a CPU without AVX-512 runs, give this CPU's level's bits:
+    ENTROPYENG_MAX_ISA caps the level of a fresh interpreter (contraction is off at every level)."""
+    import json
+    import subprocess
+    import sys
+
+    here = subprocess.run([sys.executable, "-P", "-c", HILLS_AT_A_LEVEL], capture_output=True, text=True,
+                          timeout=300)
+    assert here.returncode == 0, here.stderr[-2000:]
+    mine = json.loads(here.stdout.strip().splitlines()[-1])
+    mine.pop("isa")
+    assert run_at_isa_level(HILLS_AT_A_LEVEL, level, name) == mine

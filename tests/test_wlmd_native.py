@@ -204,10 +204,11 @@ def _outputs(K, N, d, dtype, seed=0):
 
 @pytest.mark.parametrize("loss, d", [("mse", 1), ("mse", 3), ("ce", 4), ("bce", 1), ("bce", 2)])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_the_cpp_test_loss_cvs_equal_the_torch_closed_form(loss, d, dtype):
+@pytest.mark.parametrize("n_tr, n_te", [(7, 5), (250, 103)])  # (MSE sums eight values at a time, then the rest)
+def test_the_cpp_test_loss_cvs_equal_the_torch_closed_form(loss, d, dtype, n_tr, n_te):
     from entropyeng.wlmd.models import cv_args
 
-    K, n_tr, n_te = 3, 7, 5
+    K = 3
     out = _outputs(K, n_tr + n_te, d, dtype)
     g = torch.Generator().manual_seed(1)
     if loss == "ce":
