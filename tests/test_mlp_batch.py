@@ -98,11 +98,13 @@ def test_the_backward_reads_the_cache_and_does_not_recompute():
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_tanh_far_out_and_at_zero(dtype):
     """Saturated and tiny pre-activations and a sweep of every binade up to saturation, within 4 ulp
-    (the float32 kernel's tanh is a rational approximation with a clamp and a small-argument branch;
-    the float64 one expm1(2|z|) / (expm1(2|z|) + 2))."""
+    (the float32 kernel's tanh is a rational approximation with a clamp, and no branch for tiny
+    arguments: subnormals too; the float64 one expm1(2|z|) / (expm1(2|z|) + 2))."""
     layout = ([1, 1], [2], [0])
     special = torch.tensor([0.0, 1e-30, -3e-4, 5e-4, 0.1, -0.13, 0.5, 2.0, -7.9, 8.0, 19.06, 19.5, 30.0, -1e5],
                            dtype=torch.float64)
+    tiny = torch.finfo(dtype).tiny
+    subnormal = torch.tensor([tiny / 2, -tiny / 3, tiny / 1000, -tiny * 2 ** -20], dtype=dtype)
     sweep = torch.logspace(-30, 1.6, 200_000, dtype=torch.float64)  # every binade from 1e-30 to 40
     z = torch.cat([special, sweep, -sweep]).to(dtype)
     out = ops.mlp_batch(torch.ones(1, 1, dtype=dtype), z.reshape(-1, 1), *layout)[0].reshape(-1)
@@ -110,6 +112,8 @@ def test_tanh_far_out_and_at_zero(dtype):
     ulp = torch.finfo(dtype).eps
     assert float(((out.double() - exact).abs() / exact.abs().clamp_min(1e-300)).max()) <= 4 * ulp
     assert torch.equal(torch.sign(out), torch.sign(z))
+    got = ops.mlp_batch(torch.ones(1, 1, dtype=dtype), subnormal.reshape(-1, 1), *layout)[0].reshape(-1)
+    assert torch.equal(got, subnormal)  # tanh z = z to rounding below the smallest normal
     odd = torch.tensor([float("nan"), float("inf"), -float("inf")], dtype=dtype)
     got = ops.mlp_batch(torch.ones(1, 1, dtype=dtype), odd.reshape(-1, 1), *layout)[0].reshape(-1)
     assert torch.isnan(got[0])  # a NaN stays NaN (the walker's check reads it)
