@@ -84,10 +84,35 @@ inline T lane_sum(vec<T> v) {
     return half_sum<T, VEC_BYTES>(reinterpret_cast<const T*>(&v));
 }
 
+#if defined(__AVX__) && !defined(__AVX512F__)
+// lane_sum of eight float32 accumulators at once (AVX2), the same sums in the same order: each
+// accumulator's halves added (lane i + lane i + 4), then its four sums transposed into four
+// registers and added in lane order from 0. A third of the operations of eight lane_sums.
+inline void lane_sums8(const float* acc, float* out) {
+    __m256 h[4];
+    for (int q = 0; q < 4; ++q) {
+        const __m256 a = _mm256_loadu_ps(acc + 16 * q), b = _mm256_loadu_ps(acc + 16 * q + 8);
+        h[q] = _mm256_add_ps(_mm256_permute2f128_ps(a, b, 0x20), _mm256_permute2f128_ps(a, b, 0x31));
+    }  // h[q]: accumulator 2q's four half sums, then 2q + 1's
+    const __m256 t0 = _mm256_unpacklo_ps(h[0], h[1]), t1 = _mm256_unpackhi_ps(h[0], h[1]);
+    const __m256 t2 = _mm256_unpacklo_ps(h[2], h[3]), t3 = _mm256_unpackhi_ps(h[2], h[3]);
+    const __m256 l0 = _mm256_shuffle_ps(t0, t2, 0x44), l1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    const __m256 l2 = _mm256_shuffle_ps(t1, t3, 0x44), l3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    // l_i: half sum i of accumulators 0, 2, 4, 6, then of 1, 3, 5, 7
+    const __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(_mm256_add_ps(_mm256_setzero_ps(), l0), l1), l2), l3);
+    _mm256_storeu_ps(out, _mm256_permutevar8x32_ps(s, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+}
+#endif
+
 // out[p] = the sum of the lanes of accumulator p (acc: n SIMD registers of T).
 template <class T>
 void sum_lanes(const T* acc, int64_t n, T* out) {
-    for (int64_t p = 0; p < n; ++p) out[p] = lane_sum<T>(load(acc + p * lanes<T>()));
+    int64_t p = 0;
+#if defined(__AVX__) && !defined(__AVX512F__)
+    if constexpr (sizeof(T) == 4)
+        for (; p + 8 <= n; p += 8) lane_sums8(acc + p * 8, out + p);
+#endif
+    for (; p < n; ++p) out[p] = lane_sum<T>(load(acc + p * lanes<T>()));
 }
 
 // Keeps a loaded register in a register: GCC otherwise folds its load into each multiply-add that
