@@ -221,11 +221,12 @@ inline vec<float> reciprocal(vec<float> q) {
 
 // tanh of one register of float32: z P(z^2) / Q(z^2) on |z| <= 7.9053111 (where float32's tanh
 // reaches 1), P of degree 5 and Q of degree 3 in z^2 (a rational of degree 11 over 6, fitted minimax
-// in relative error: 0.4 ulp in exact arithmetic; within 3 ulp here with the reciprocal's Newton step,
-// tested against float64 tanh over every binade and on subnormals). It replaced Eigen's fast float
-// tanh (degree 13 over 6, and a branch that returned z below 4e-4): one multiply-add and the
-// branch's three operations fewer, 17 % off this function at AVX2; z below 4e-4 needs no branch, as
-// P(0) / Q(0) = 1 - 3e-8 rounds to 1 (z comes back, subnormals too).
+// in relative error by bench/tanh_fit.py: 0.4 ulp in exact arithmetic, within 3 ulp here with the
+// reciprocal's Newton step, tested against float64 tanh over every binade and on subnormals; 9 over
+// 6 fits to 1.9 ulp exact, too close to the tests' 4 with the reciprocal's). It replaced Eigen's
+// fast float tanh (degree 13 over 6, and a branch that returned z below 4e-4): one multiply-add and
+// the branch's three operations fewer, 17 % off this function at AVX2; z below 4e-4 needs no
+// branch, as P(0) / Q(0) = 1 - 3e-8 rounds to 1 (z comes back, subnormals too).
 // (The clamp by min and max: 9 % off this function at x86-64-v3 against compares and blends, the
 // same values; NaN stays NaN, the second operand of min and max.)
 inline vec<float> tanh_lanes(vec<float> z) {
