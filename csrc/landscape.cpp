@@ -42,13 +42,14 @@ const LandscapeKernels& hill_loops() {
     return k;
 }
 
-// A window's one-dimensional factors along one axis: f[a] = hill_factor(c_a - z, d0, sigma) and
-// dd2[a] = (c_a - z)^2 for the n lattice centres c_a from index first on. exp by vmath::exp (within
-// 1e-16 of libm's, and a loop of it vectorises), 0 below e^-708 as libm's all but underflows there.
-void factors(const GridSpec& g, double z, double d0, double sigma, int64_t first, int64_t n, bool along_x,
+// A window's one-dimensional factors along one axis of cells `spacing` wide from `origin`:
+// f[a] = hill_factor(c_a - z, d0, sigma) and dd2[a] = (c_a - z)^2 for the n lattice centres c_a
+// (GridSpec::cx's arithmetic) from index first on. exp by vmath::exp (within 1e-16 of libm's, and a
+// loop of it vectorises), 0 below e^-708 as libm's all but underflows there.
+void factors(double origin, double spacing, double z, double d0, double sigma, int64_t first, int64_t n,
              double* __restrict f, double* __restrict dd2) {
     for (int64_t a = 0; a < n; ++a) {
-        const double c = along_x ? g.cx(static_cast<double>(first + a)) : g.cy(static_cast<double>(first + a));
+        const double c = origin + (static_cast<double>(first + a) + 0.5) * spacing;
         const double d = c - z;
         dd2[a] = d * d;
         f[a] = -0.5 * (((d * d - d0 * d0) / sigma) / sigma);
@@ -58,13 +59,10 @@ void factors(const GridSpec& g, double z, double d0, double sigma, int64_t first
 
 }  // namespace
 
-void hill_prepare(const GridSpec& grid, double x, double y, double height, double sigma, double cutoff,
-                  PreparedHill& s) {
+void hill_prepare(const GridSpec& g, double x, double y, double height, double sigma, double cutoff, PreparedHill& s) {
     s.kind = HILL_NONE;
     HillWindow w;
-    if (!hill_window(grid, x, y, cutoff, w)) return;
-    // a copy the factors' stores cannot alias, so that its spacings are divided out once, not per cell
-    const GridSpec g = grid;
+    if (!hill_window(g, x, y, cutoff, w)) return;
     const int64_t nwx = w.i_hi - w.i_lo + 1, nwy = w.j_hi - w.j_lo + 1;
     // what only the preparation needs: the thread's (a prepared hill keeps its factors and chords)
     thread_local std::vector<double> ddx2, ddy2, prefix;
@@ -77,9 +75,10 @@ void hill_prepare(const GridSpec& grid, double x, double y, double height, doubl
     prefix.resize(nwy + 1);
     const double d0x = g.cx(static_cast<double>(nearest_index((x - g.x_min) / g.dx() - 0.5, w.i_lo, w.i_hi))) - x;
     const double d0y = g.cy(static_cast<double>(nearest_index((y - g.y_min) / g.dy() - 0.5, w.j_lo, w.j_hi))) - y;
-    // the factors hill_factor(d, d0, sigma) in loops that vectorise
-    factors(g, x, d0x, sigma, w.i_lo, nwx, true, s.fx.data(), ddx2.data());
-    factors(g, y, d0y, sigma, w.j_lo, nwy, false, s.fy.data(), ddy2.data());
+    // the factors hill_factor(d, d0, sigma) in loops that vectorise (the spacings divided out once:
+    // per cell, GridSpec::cx divides, and the factors' stores might alias the grid)
+    factors(g.x_min, g.dx(), x, d0x, sigma, w.i_lo, nwx, s.fx.data(), ddx2.data());
+    factors(g.y_min, g.dy(), y, d0y, sigma, w.j_lo, nwy, s.fy.data(), ddy2.data());
     prefix[0] = 0.0;
     for (int64_t b = 0; b < nwy; ++b) prefix[b + 1] = prefix[b] + s.fy[b];
     // W = sum over the disk of fx[a] fy[b] = sum_a fx[a] (sum of fy over the chord of row a)

@@ -163,7 +163,7 @@ inline vec<double> clamp_above(vec<double> a, double hi) {  // min(a, hi), NaN k
 #endif
 }
 
-// tanh_lanes in two halves, which activate runs as two passes over the values: E = expm1(2|z|)
+// tanh of float64 in two halves, which activate runs as two passes over the values: E = expm1(2|z|)
 // carrying z's sign, then the quotient. One pass's dependent chain (some 70 cycles at AVX2) was
 // longer than the core's window holds at its throughput; two passes took 30,720 float64 tanh
 // 40.3 -> 35.3 us at x86-64-v3, the same bits ((-E) r = -(E r) exactly).
@@ -200,8 +200,6 @@ inline vec<double> tanh_quotient(vec<double> Es) {
     const ivec abs_bits = reinterpret_cast<const ivec&>(Es) & static_cast<int64_t>(0x7fffffffffffffffull);
     return Es * reciprocal(reinterpret_cast<const vec<double>&>(abs_bits) + 2.0);
 }
-
-inline vec<double> tanh_lanes(vec<double> z) { return tanh_quotient(tanh_expm1_signed(z)); }
 
 // 1 / q for q in [1, 184] (tanh_lanes' denominator): the hardware's reciprocal estimate and one
 // Newton step (relative error ~2^-24 from AVX-512's 14-bit estimate, ~2^-22 from AVX's 12-bit one)

@@ -52,26 +52,22 @@ inline double log_sum_exp(const T* o, int64_t d, double* p) {
     return m + log(s);
 }
 
-// One row's loss summed over its elements (physics.ROW_LOSSES' rows). Cross-entropy: where `probs`
-// is given, the row's softmax goes there too (d values), for row_loss_grad instead of computing it
-// again (the same bits).
+// One cross-entropy or BCE row's loss summed over its elements (physics.ROW_LOSSES' rows; MSE rows
+// are summed all at once by squared_error_sum). Cross-entropy: where `probs` is given, the row's
+// softmax goes there too (d values), for row_loss_grad instead of computing it again (the same bits).
 template <class T>
 inline double row_loss(int loss, const T* o, const T* target, int64_t label, int64_t d, double* probs = nullptr) {
     if (loss == LOSS_CE) return log_sum_exp(o, d, probs) - static_cast<double>(o[label]);
     double r = 0;
-    for (int64_t j = 0; j < d; ++j) {
+    for (int64_t j = 0; j < d; ++j) {  // BCE: softplus(o) - t o, stably
         const double oj = o[j], tj = target[j];
-        if (loss == LOSS_MSE) {
-            r += (oj - tj) * (oj - tj);
-        } else {  // softplus(o) - t o, stably
-            r += std::max(oj, 0.0) + log1p(exp(-fabs(oj))) - tj * oj;
-        }
+        r += std::max(oj, 0.0) + log1p(exp(-fabs(oj))) - tj * oj;
     }
     return r;
 }
 
-// The row's gradient times g into grad (d values); probs: the row's softmax as row_loss left it, or
-// nullptr (cross-entropy then computes it into the thread's buffer).
+// The cross-entropy or BCE row's gradient times g into grad (d values); probs: the row's softmax as
+// row_loss left it, or nullptr (cross-entropy then computes it into the thread's buffer).
 template <class T>
 inline void row_loss_grad(int loss, const T* o, const T* target, int64_t label, int64_t d, double g, T* grad,
                           const double* probs = nullptr) {
@@ -87,7 +83,7 @@ inline void row_loss_grad(int loss, const T* o, const T* target, int64_t label, 
     }
     for (int64_t j = 0; j < d; ++j) {
         const double oj = o[j], tj = target[j];
-        grad[j] = static_cast<T>(loss == LOSS_MSE ? (oj - tj) * (2.0 * g) : (1.0 / (1.0 + exp(-oj)) - tj) * g);
+        grad[j] = static_cast<T>((1.0 / (1.0 + exp(-oj)) - tj) * g);
     }
 }
 
