@@ -11,6 +11,7 @@
 #include "aligned.h"
 #include "landscape.h"
 #include "langevin.h"
+#include "step_claims.h"
 
 namespace ee {
 
@@ -75,8 +76,8 @@ thread_local WalkerCache<T> walker_cache;
 std::atomic<uint64_t> native_calls{0};  // numbers the calls of wlmd_native_run (from 1)
 
 // From HILL_PARALLEL_MIN walkers on, a step's hills are added by HILL_BANDS bands of the rows they
-// touch, split among the threads (fewer hills cost less than a second parallel region a step).
-constexpr int64_t HILL_BANDS = 16, HILL_PARALLEL_MIN = 3;
+// touch, which the threads claim (one hill is not worth splitting).
+constexpr int64_t HILL_BANDS = 16, HILL_PARALLEL_MIN = 2;
 
 std::vector<int64_t> cache_layout(const WlmdNativeModel& m, int64_t N, int64_t per_cache) {
     std::vector<int64_t> key{m.kind, N, per_cache};
@@ -156,97 +157,123 @@ void wlmd_native_run(const WlmdNativeModel& dense_model, const WlmdNativeConfig&
     std::vector<double> x(K), y(K), seeds(2 * K), weight(K);
     std::vector<PreparedHill> hills(static_cast<size_t>(K));
     const double grid_lo[2] = {c.grid.x_min, c.grid.y_min}, grid_hi[2] = {c.grid.x_max, c.grid.y_max};
+    if (n_steps <= 0) return;
 
-    for (int64_t step = 0; step < n_steps; ++step) {
-        const int64_t t = *s.t;
+    // Step `step` of the call: its t (each step adds 1), f, and the integrator's parameters.
+    const int64_t t0 = *s.t;
+    struct StepConsts {
+        int64_t t;
+        double f, kick;
+        LangevinParams lp, half_kick, half_rest;
+    };
+    auto consts = [&](int64_t step) {
+        const int64_t t = t0 + step;
         const double f = schedule_f(static_cast<double>(t) * static_cast<double>(c.deposits_per_step) + 1.0, c.f_max,
                                     c.t1, c.t2, c.t3);
         const double kick = (c.integrator == INTEGRATOR_BAOAB && t != 0) ? 2.0 : 1.0;
-        const LangevinParams lp{c.dt, c.gamma, c.kT, c.seed, static_cast<uint64_t>(t)};
-        const LangevinParams half_kick{0.5 * c.dt, 0.0, c.kT, c.seed, static_cast<uint64_t>(t)};
-        const LangevinParams half_rest{0.5 * c.dt, c.gamma, c.kT, c.seed, static_cast<uint64_t>(t)};
-        // Each walker from its forward pass to its Langevin update on its own thread (its activations
-        // still in the cache for the backward pass); dS is read from S as it was before this step's
-        // hills, which all walkers deposit afterwards, in walker order (landscape_step_cpu's order).
-        pfor(0, K, [&](int64_t k0, int64_t k1) {
-            WalkerCache<T>& wc = walker_cache<T>;
-            if (wc.layout != layout) {
-                wc.values.assign(static_cast<size_t>(std::max<int64_t>(per_cache, 1)), T(0));
-                wc.layout = layout;
-                wc.images_of = 0;
-            }
-            T* cache = wc.values.data();
-            // a walker's outputs, their seeds and its gradient (the thread's, walker after walker)
-            thread_local AlignedVector<T> out, grad_out, grad;
-            if (static_cast<int64_t>(out.size()) < N * d) out.resize(static_cast<size_t>(N * d));
-            if (grad_out.size() < out.size()) grad_out.resize(out.size());
-            if (static_cast<int64_t>(grad.size()) < P) grad.resize(static_cast<size_t>(P));
-            // a cross-entropy walker's softmax, from its CVs to their pullback
-            thread_local std::vector<double> softmax;
-            double* probs = nullptr;
-            if (c.cv.loss == LOSS_CE) {
-                if (static_cast<int64_t>(softmax.size()) < N * d) softmax.resize(static_cast<size_t>(N * d));
-                probs = softmax.data();
-            }
-            for (int64_t k = k0; k < k1; ++k) {
-                T* th = s.theta + k * P;
-                T* v = s.v + k * P;
-                T* gth = s.good_theta + k * P;
-                T* gv = s.good_v + k * P;
-                weight[k] = 0.0;
-                hills[k].kind = HILL_NONE;
-                if (!s.active[k]) {  // dropped earlier: frozen at its last good state, deposits nothing
-                    x[k] = y[k] = NAN;
-                    continue;
-                }
-                // 1. the forward pass and (x, y)
-                forward(model, s.theta, data.X, N, k, out.data(), cache, per_cache, wc.images_of != call);
-                wc.images_of = call;
-                const CvValues cvk = cv_values<T>(c.cv, out.data(), data.targets, data.labels, probs);
-                x[k] = cvk.x;
-                y[k] = cvk.y;
-                // 2. the check, the round trips
-                const bool live = on_grid(x[k], y[k], grid_lo, grid_hi);
-                if (!live) {
-                    s.bad[k] = t;
-                    s.bad_xy[2 * k] = x[k];
-                    s.bad_xy[2 * k + 1] = y[k];
-                    s.active[k] = false;
-                }
-                s.trips[k] += round_trip(x[k], live, c.ends_lo, c.ends_hi, s.last_end[k]);
-                if (!live) {  // back to the last good state
-                    std::copy(gth, gth + P, th);
-                    std::fill(v, v + P, T(0));
-                    continue;
-                }
-                weight[k] = 1.0;
-                // 3. dS at (x, y) before this step's hills; the walker's hill of height f made ready
-                double dSx = 0.0, dSy = 0.0;
-                gradient_cpu<double>(s.S, c.grid, &x[k], &y[k], 1, &dSx, &dSy);
-                if (f != 0.0) hill_prepare(c.grid, x[k], y[k], f * weight[k], c.sigma, c.cutoff, hills[k]);
-                // 4. the seeds: dS plus the walls' force, times the integrator's kick scale, in the
-                // model's dtype (as the torch step casts them before its pullback)
-                seeds[2 * k] = rounded<T>((dSx + wall_force(x[k], c.wall_lo[0], c.wall_hi[0], c.wall_c)) * kick);
-                seeds[2 * k + 1] = rounded<T>((dSy + wall_force(y[k], c.wall_lo[1], c.wall_hi[1], c.wall_c)) * kick);
-                // 5. the pullback, the last good state, the integrator
-                cv_pullback<T>(c.cv, out.data(), data.targets, data.labels, cvk, seeds[2 * k], seeds[2 * k + 1],
-                               grad_out.data(), probs);
-                backward(model, s.theta, data.X, N, k, cache, per_cache, grad_out.data(), grad.data());
-                std::copy(th, th + P, gth);
-                std::copy(v, v + P, gv);
-                const T* g = grad.data();
-                const uint64_t first = static_cast<uint64_t>(k * P);
-                if (c.integrator == INTEGRATOR_BAOAB) {
-                    langevin_cpu_at<T>(th, v, g, data.bound, T(0), P, first, half_kick);
-                    langevin_cpu_at<T>(th, v, zeros.data(), data.bound, T(0), P, first, half_rest);
-                } else {
-                    langevin_cpu_at<T>(th, v, g, data.bound, T(0), P, first, lp);
-                }
-            }
-        });
-        // 3'. the hills in walker order (landscape_step_cpu's): several walkers' hills are added by
-        // bands of the grid's rows on the threads, each band taking every hill in walker order (each
-        // cell's sum as one thread's); then the histogram counts
+        return StepConsts{t,
+                          f,
+                          kick,
+                          LangevinParams{c.dt, c.gamma, c.kT, c.seed, static_cast<uint64_t>(t)},
+                          LangevinParams{0.5 * c.dt, 0.0, c.kT, c.seed, static_cast<uint64_t>(t)},
+                          LangevinParams{0.5 * c.dt, c.gamma, c.kT, c.seed, static_cast<uint64_t>(t)}};
+    };
+
+    // A thread's working memory: its activation cache, a walker's outputs, their seeds and its
+    // gradient (walker after walker), and a cross-entropy walker's softmax (from its CVs to their pullback).
+    struct Buffers {
+        T* cache;
+        T *out, *grad_out, *grad;
+        double* probs;
+        WalkerCache<T>* wc;
+    };
+    auto buffers = [&]() {
+        WalkerCache<T>& wc = walker_cache<T>;
+        if (wc.layout != layout) {
+            wc.values.assign(static_cast<size_t>(std::max<int64_t>(per_cache, 1)), T(0));
+            wc.layout = layout;
+            wc.images_of = 0;
+        }
+        thread_local AlignedVector<T> out, grad_out, grad;
+        if (static_cast<int64_t>(out.size()) < N * d) out.resize(static_cast<size_t>(N * d));
+        if (grad_out.size() < out.size()) grad_out.resize(out.size());
+        if (static_cast<int64_t>(grad.size()) < P) grad.resize(static_cast<size_t>(P));
+        thread_local std::vector<double> softmax;
+        double* probs = nullptr;
+        if (c.cv.loss == LOSS_CE) {
+            if (static_cast<int64_t>(softmax.size()) < N * d) softmax.resize(static_cast<size_t>(N * d));
+            probs = softmax.data();
+        }
+        return Buffers{wc.values.data(), out.data(), grad_out.data(), grad.data(), probs, &wc};
+    };
+
+    // Walker k's step, from its forward pass to its Langevin update, on one thread (its activations
+    // still in the cache for the backward pass); dS is read from S as it was before this step's hills,
+    // which all walkers deposit afterwards, in walker order (landscape_step_cpu's order).
+    auto walker = [&](int64_t k, const StepConsts& sc, const Buffers& b) {
+        T* th = s.theta + k * P;
+        T* v = s.v + k * P;
+        T* gth = s.good_theta + k * P;
+        T* gv = s.good_v + k * P;
+        weight[k] = 0.0;
+        hills[k].kind = HILL_NONE;
+        if (!s.active[k]) {  // dropped earlier: frozen at its last good state, deposits nothing
+            x[k] = y[k] = NAN;
+            return;
+        }
+        // 1. the forward pass and (x, y)
+        forward(model, s.theta, data.X, N, k, b.out, b.cache, per_cache, b.wc->images_of != call);
+        b.wc->images_of = call;
+        const CvValues cvk = cv_values<T>(c.cv, b.out, data.targets, data.labels, b.probs);
+        x[k] = cvk.x;
+        y[k] = cvk.y;
+        // 2. the check, the round trips
+        const bool live = on_grid(x[k], y[k], grid_lo, grid_hi);
+        if (!live) {
+            s.bad[k] = sc.t;
+            s.bad_xy[2 * k] = x[k];
+            s.bad_xy[2 * k + 1] = y[k];
+            s.active[k] = false;
+        }
+        s.trips[k] += round_trip(x[k], live, c.ends_lo, c.ends_hi, s.last_end[k]);
+        if (!live) {  // back to the last good state
+            std::copy(gth, gth + P, th);
+            std::fill(v, v + P, T(0));
+            return;
+        }
+        weight[k] = 1.0;
+        // 3. dS at (x, y) before this step's hills; the walker's hill of height f made ready
+        double dSx = 0.0, dSy = 0.0;
+        gradient_cpu<double>(s.S, c.grid, &x[k], &y[k], 1, &dSx, &dSy);
+        if (sc.f != 0.0) hill_prepare(c.grid, x[k], y[k], sc.f * weight[k], c.sigma, c.cutoff, hills[k]);
+        // 4. the seeds: dS plus the walls' force, times the integrator's kick scale, in the model's
+        // dtype (as the torch step casts them before its pullback)
+        seeds[2 * k] = rounded<T>((dSx + wall_force(x[k], c.wall_lo[0], c.wall_hi[0], c.wall_c)) * sc.kick);
+        seeds[2 * k + 1] = rounded<T>((dSy + wall_force(y[k], c.wall_lo[1], c.wall_hi[1], c.wall_c)) * sc.kick);
+        // 5. the pullback, the last good state, the integrator
+        cv_pullback<T>(c.cv, b.out, data.targets, data.labels, cvk, seeds[2 * k], seeds[2 * k + 1], b.grad_out,
+                       b.probs);
+        backward(model, s.theta, data.X, N, k, b.cache, per_cache, b.grad_out, b.grad);
+        std::copy(th, th + P, gth);
+        std::copy(v, v + P, gv);
+        const uint64_t first = static_cast<uint64_t>(k * P);
+        if (c.integrator == INTEGRATOR_BAOAB) {
+            langevin_cpu_at<T>(th, v, b.grad, data.bound, T(0), P, first, sc.half_kick);
+            langevin_cpu_at<T>(th, v, zeros.data(), data.bound, T(0), P, first, sc.half_rest);
+        } else {
+            langevin_cpu_at<T>(th, v, b.grad, data.bound, T(0), P, first, sc.lp);
+        }
+    };
+
+    // 3'. the hills in walker order (landscape_step_cpu's): one band adds them all over every row; from
+    // HILL_PARALLEL_MIN walkers on, HILL_BANDS bands split the rows the hills touch, each band taking
+    // every hill in walker order (each cell's sum as one thread's)
+    const int64_t n_bands = K < HILL_PARALLEL_MIN ? 1 : HILL_BANDS;
+    auto band = [&](int64_t b) {
+        if (n_bands == 1) {
+            for (const PreparedHill& h : hills) hill_add_rows<double>(s.S, c.grid, h, 0, c.grid.nx);
+            return;
+        }
         int64_t row_lo = c.grid.nx, row_hi = 0;  // the rows this step's hills touch
         for (const PreparedHill& h : hills) {
             if (h.kind == HILL_NONE) continue;
@@ -254,19 +281,48 @@ void wlmd_native_run(const WlmdNativeModel& dense_model, const WlmdNativeConfig&
             row_lo = std::min(row_lo, disk ? h.i_lo + h.a0 : h.cell_i);
             row_hi = std::max(row_hi, (disk ? h.i_lo + h.a1 : h.cell_i) + 1);
         }
-        if (K < HILL_PARALLEL_MIN) {
-            for (const PreparedHill& h : hills) hill_add_rows<double>(s.S, c.grid, h, 0, c.grid.nx);
-        } else if (row_lo < row_hi) {
-            const int64_t rows = row_hi - row_lo;
-            pfor(0, HILL_BANDS, [&](int64_t b0, int64_t b1) {
-                const int64_t lo = row_lo + b0 * rows / HILL_BANDS, hi = row_lo + b1 * rows / HILL_BANDS;
-                for (const PreparedHill& h : hills) hill_add_rows<double>(s.S, c.grid, h, lo, hi);
-            });
-        }
+        if (row_lo >= row_hi) return;
+        const int64_t rows = row_hi - row_lo;
+        const int64_t lo = row_lo + b * rows / n_bands, hi = row_lo + (b + 1) * rows / n_bands;
+        for (const PreparedHill& h : hills) hill_add_rows<double>(s.S, c.grid, h, lo, hi);
+    };
+    // then the histogram counts, and t
+    auto tail = [&](const StepConsts& sc) {
         for (int64_t k = 0; k < K; ++k)
             if (std::isfinite(x[k]) && std::isfinite(y[k])) s.H[histogram_cell(c.grid, x[k], y[k])] += weight[k];
-        *s.t = t + 1;
-    }
+        *s.t = sc.t + 1;
+    };
+
+    // The threads that join (one per walker range of pfor, as many as it runs at once) share the
+    // steps (step_claims.h): a step's walkers, then its bands, then its tail, claimed piece by piece.
+    // A thread that claims a piece of step s has seen steps_done reach s and, for a band, every
+    // walker of s finish; s's data (hills, x, y) stay put while any of its pieces is unfinished.
+    StepClaims claims(K, n_bands);
+    auto join = [&](int64_t k0, int64_t k1) {
+        const Buffers b = buffers();
+        const int64_t b0 = k0 * n_bands / K, b1 = k1 * n_bands / K;  // the thread's share of the bands
+        for (;;) {
+            const int64_t step = claims.steps_done.load(std::memory_order_acquire);
+            if (step >= n_steps) return;
+            const StepConsts sc = consts(step);
+            claims.walkers.run(step, k0, k1, [&](int64_t k) { walker(k, sc, b); });
+            if (!claims.wait([&] { return claims.walkers.finished_through(step); })) return;
+            if (claims.bands.run(step, b0, b1, band)) {
+                tail(sc);
+                claims.steps_done.store(step + 1, std::memory_order_release);
+            } else if (!claims.wait([&] { return claims.steps_done.load(std::memory_order_acquire) > step; })) {
+                return;
+            }
+        }
+    };
+    pfor(0, K, [&](int64_t k0, int64_t k1) {
+        try {
+            join(k0, k1);
+        } catch (...) {
+            claims.failed.store(true);
+            throw;
+        }
+    });
 }
 
 template void wlmd_cvs_cpu<float>(const CvSpec&, const float*, const float*, const int64_t*, int64_t, int64_t,

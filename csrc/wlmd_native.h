@@ -11,10 +11,12 @@
 //   4. dS plus the walls' force, times the integrator's kick scale, as the seeds of the pullback;
 //   5. the last good state, the integrator's Langevin update(s) with the Philox noise of element
 //      k P + i at step t, the dropped walkers frozen; t += 1.
-// Each walker goes from its forward pass to its Langevin update on one of the caller's threads (a
-// parallel-for over walker ranges), reading S as it was before the step; the step's hills and counts
-// are added afterwards in walker order, as landscape_step_cpu adds them. Each walker's arithmetic is
-// the same on any thread, so the result does not depend on the thread count.
+// Each walker goes from its forward pass to its Langevin update on one of the caller's threads,
+// reading S as it was before the step; the step's hills and counts are added afterwards in walker
+// order, as landscape_step_cpu adds them (the hills by bands of rows). The threads join the run once
+// and claim each step's walkers and bands as they come (step_claims.h: no parallel region a step).
+// Each walker's and each band's arithmetic is the same on any thread, so the result does not depend
+// on the thread count.
 #pragma once
 
 #include <cstdint>
@@ -93,7 +95,9 @@ void wlmd_cv_pullback_cpu(const CvSpec& c, const T* out, const T* targets, const
 
 using WlmdParallelFor = std::function<void(int64_t, int64_t, const std::function<void(int64_t, int64_t)>&)>;
 
-// n_steps steps of K walkers, in place. pfor(0, K, fn) calls fn on walker ranges covering [0, K).
+// n_steps steps of K walkers, in place. pfor(0, K, fn) calls fn on walker ranges covering [0, K), on
+// as many threads as it runs at once (one included): each call joins the run, its range the walkers
+// that thread claims first. An exception in one call stops the others' waits and is pfor's to pass on.
 template <class T>
 void wlmd_native_run(const WlmdNativeModel& model, const WlmdNativeConfig& c, const WlmdNativeData<T>& data,
                      const WlmdNativeState<T>& s, int64_t K, int64_t n_steps, const WlmdParallelFor& pfor);

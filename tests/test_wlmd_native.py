@@ -116,6 +116,24 @@ def test_threads_over_walkers_change_nothing(make):
     assert_same_state(one, two)
 
 
+def test_threads_share_uneven_walkers_and_a_dropped_one_alike():
+    """Five walkers on 1, 2 and 3 threads (the threads claim the steps' walkers and hill bands as
+    they come: an uneven split, a walker dropped midway that costs nothing) end in the same state."""
+    runs = []
+    for threads in (1, 2, 3):
+        w = exact("native", K=5)
+        w.threads = threads
+        w.run(200)
+        with torch.no_grad():
+            w.state.theta[2, 0] = float("nan")
+        with pytest.warns(WalkerDropped, match="walker 2"):
+            w.run(300)
+        runs.append(w)
+    assert list(runs[0].active) == [True, True, False, True, True]
+    assert_same_state(runs[0], runs[1])
+    assert_same_state(runs[0], runs[2])
+
+
 def test_a_dropped_walker_is_dropped_alike_in_both_forms():
     forms = [exact(c, K=3) for c in ("eager", "native")]
     for w in forms:
@@ -395,3 +413,28 @@ def test_cnns_of_other_layouts_one_after_another_follow_the_torch_step():
         eager.run(steps)
         assert native.step_form == "native"
         assert_same_state(native, eager)
+
+
+def test_reads_inside_a_run_evaluate_the_model_only_when_asked(monkeypatch):
+    """A run's host reads every sync_every steps leave (x, y) to be evaluated when asked for: the run's
+    end evaluates once; a callback's info() sees the state of its read (as a fresh evaluation does)."""
+    from entropyeng.wlmd import reads
+
+    w = exact("native")
+    w.sync_every = 10
+    calls = []
+    original = reads.evaluate
+    monkeypatch.setattr(reads, "evaluate", lambda s: calls.append(s.t) or original(s))
+    w.run(100)
+    assert calls == [w.t]  # the end of the run only, not its nine other reads
+    seen = []
+
+    def callback(info):
+        fresh = w._host_models().evaluate(w.state.theta)
+        seen.append((info.step, info.x, float(fresh[0][0]), info.y, float(fresh[1][0])))
+
+    w.run(50, callback=callback, every=25)
+    assert [s[0] for s in seen] == [125, 150]
+    for _, x, x_now, y, y_now in seen:
+        assert (x, y) == (x_now, y_now)
+    assert w.cvs()[0, 0] == seen[-1][1]

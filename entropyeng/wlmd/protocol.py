@@ -51,6 +51,7 @@ class WLMDProtocol:
 
     def cvs(self) -> np.ndarray:
         """(K, 2): each walker's (x, y) as of the last host read."""
+        reads.evaluated(self)
         return np.stack([self._xs, self._ys], axis=1).astype(np.float64)
 
     @property
