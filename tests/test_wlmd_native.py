@@ -438,3 +438,21 @@ def test_reads_inside_a_run_evaluate_the_model_only_when_asked(monkeypatch):
     for _, x, x_now, y, y_now in seen:
         assert (x, y) == (x_now, y_now)
     assert w.cvs()[0, 0] == seen[-1][1]
+
+
+@pytest.mark.parametrize("loss, cnn", [("mse", False), ("ce", False), ("ce", True)])
+def test_the_hosts_batched_reading_of_k_walkers_is_each_walkers_own(loss, cnn):
+    """The host reads K walkers' (x, y) and smoothing error in one batched call (vmap over the
+    walkers): each walker's values are those of the walker read alone."""
+    many = exact("native", K=3) if loss == "mse" else classifier("native", loss, 3, K=3, cnn=cnn)
+    one = exact("native") if loss == "mse" else classifier("native", loss, 3, cnn=cnn)
+    with torch.no_grad():
+        many.state.theta.add_(0.05 * torch.randn(many.state.theta.shape, generator=torch.Generator().manual_seed(4),
+                                                 dtype=many.state.theta.dtype))
+    together = many._host_models().evaluate(many.state.theta)
+    for k in range(3):
+        alone = one._host_models().evaluate(many.state.theta[k:k + 1])
+        for a, b in zip(together, alone):
+            torch.testing.assert_close(a[k], b[0], rtol=1e-12, atol=1e-15)
+    if loss == "ce":
+        assert together[2].abs().max() > 0  # the smoothing error is computed, not zeros

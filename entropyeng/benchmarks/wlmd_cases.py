@@ -199,9 +199,11 @@ def task_step_us(task, sets, compile, n=64, rounds=5):
 
 def walker_steps_us(cases, n, dtype=torch.float32, rounds=7):
     """Native steps of K spiral walkers on ``threads`` intra-op threads for each (K, threads) of
-    ``cases``, in us per walker-step: the best of ``rounds`` rounds of about n / K steps, the cases'
-    rounds interleaved (a burst of load on the machine then falls on every case alike, not on the
-    one measured at that moment). Returns {(K, threads): us}."""
+    ``cases``, in us per walker-step: the best of ``rounds`` rounds of about n / K steps, at least
+    100 (a run's fixed cost, its last read's forward pass of every walker, is then at most 1 % of a
+    step, as in a long run: 25-step rounds of 64 walkers read 5 % above the steps), the cases' rounds
+    interleaved (a burst of load on the machine then falls on every case alike, not on the one
+    measured at that moment). Returns {(K, threads): us}."""
     samplers = {}
     for K, threads in cases:
         w = spiral_sampler("native", dtype, planned=0, walkers=K, threads=threads)
@@ -210,7 +212,7 @@ def walker_steps_us(cases, n, dtype=torch.float32, rounds=7):
     best = dict.fromkeys(samplers, float("inf"))
     for _ in range(rounds):
         for (K, threads), w in samplers.items():
-            steps = max(20, n // K)
+            steps = max(100, n // K)
             t0 = time.perf_counter()
             w.run(steps)
             best[K, threads] = min(best[K, threads], (time.perf_counter() - t0) / steps / K * 1e6)

@@ -297,10 +297,15 @@ def _batched_fns(kind, layout, heads, X_tr, X_te, K, cv=None):
 
         return xy, pullback
 
+    def with_error(out):  # (N, d_out) -> (3,): x, y and the smoothing error
+        return torch.stack(heads(out[:n_tr], out[n_tr:], True))
+
+    # (K walkers' heads in one batched call: a loop over them cost ~60 us a walker, 3.8 ms a read of 64)
+    heads_of_out = vmap(with_error) if K > 1 else (lambda out: with_error(out[0]).reshape(1, 3))
+
     def evaluate(theta):
         out = fwd(theta.contiguous(), X_all, *extra)[0]
-        cols = [torch.stack(heads(o[:n_tr], o[n_tr:], True)) for o in out]
-        return tuple(torch.stack(cols).unbind(1))
+        return tuple(heads_of_out(out).unbind(1))
 
     return ModelFns(forward_vjp, evaluate, f"{kind}_batch", autograd=cv is None)
 
