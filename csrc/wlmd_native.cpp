@@ -154,7 +154,9 @@ void wlmd_native_run(const WlmdNativeModel& dense_model, const WlmdNativeConfig&
     const uint64_t call = ++native_calls;
     AlignedVector<T> zeros;
     if (c.integrator == INTEGRATOR_BAOAB) zeros.assign(static_cast<size_t>(P), T(0));
-    std::vector<double> x(K), y(K), seeds(2 * K), weight(K);
+    // (x, y) and the weight of each walker, two steps' worth: the threads start a step's forward
+    // passes while the previous step's tail still reads its own
+    std::vector<double> xs(2 * K), ys(2 * K), weights(2 * K), seeds(2 * K);
     std::vector<PreparedHill> hills(static_cast<size_t>(K));
     const double grid_lo[2] = {c.grid.x_min, c.grid.y_min}, grid_hi[2] = {c.grid.x_max, c.grid.y_max};
     if (n_steps <= 0) return;
@@ -162,7 +164,7 @@ void wlmd_native_run(const WlmdNativeModel& dense_model, const WlmdNativeConfig&
     // Step `step` of the call: its t (each step adds 1), f, and the integrator's parameters.
     const int64_t t0 = *s.t;
     struct StepConsts {
-        int64_t t;
+        int64_t step, t;
         double f, kick;
         LangevinParams lp, half_kick, half_rest;
     };
@@ -171,7 +173,8 @@ void wlmd_native_run(const WlmdNativeModel& dense_model, const WlmdNativeConfig&
         const double f = schedule_f(static_cast<double>(t) * static_cast<double>(c.deposits_per_step) + 1.0, c.f_max,
                                     c.t1, c.t2, c.t3);
         const double kick = (c.integrator == INTEGRATOR_BAOAB && t != 0) ? 2.0 : 1.0;
-        return StepConsts{t,
+        return StepConsts{step,
+                          t,
                           f,
                           kick,
                           LangevinParams{c.dt, c.gamma, c.kT, c.seed, static_cast<uint64_t>(t)},
@@ -210,15 +213,26 @@ void wlmd_native_run(const WlmdNativeModel& dense_model, const WlmdNativeConfig&
     // Walker k's step, from its forward pass to its Langevin update, on one thread (its activations
     // still in the cache for the backward pass); dS is read from S as it was before this step's hills,
     // which all walkers deposit afterwards, in walker order (landscape_step_cpu's order).
+    const int64_t n_bands = K < HILL_PARALLEL_MIN ? 1 : HILL_BANDS;  // (the hills' bands: see `band`)
+    StepClaims claims(K, n_bands);
     auto walker = [&](int64_t k, const StepConsts& sc, const Buffers& b) {
         T* th = s.theta + k * P;
         T* v = s.v + k * P;
         T* gth = s.good_theta + k * P;
         T* gv = s.good_v + k * P;
+        const int64_t at = (sc.step & 1) * K;  // this step's half of xs, ys, weights
+        double* x = xs.data() + at;
+        double* y = ys.data() + at;
+        double* weight = weights.data() + at;
+        // S with the previous step's hills, which that step's bands no longer read (from here on:
+        // its hills[k] may change); false when another thread failed
+        auto landscape_ready = [&] {
+            return claims.wait([&] { return claims.steps_done.load(std::memory_order_acquire) >= sc.step; });
+        };
         weight[k] = 0.0;
-        hills[k].kind = HILL_NONE;
         if (!s.active[k]) {  // dropped earlier: frozen at its last good state, deposits nothing
             x[k] = y[k] = NAN;
+            if (landscape_ready()) hills[k].kind = HILL_NONE;
             return;
         }
         // 1. the forward pass and (x, y)
@@ -239,10 +253,13 @@ void wlmd_native_run(const WlmdNativeModel& dense_model, const WlmdNativeConfig&
         if (!live) {  // back to the last good state
             std::copy(gth, gth + P, th);
             std::fill(v, v + P, T(0));
+            if (landscape_ready()) hills[k].kind = HILL_NONE;
             return;
         }
         weight[k] = 1.0;
         // 3. dS at (x, y) before this step's hills; the walker's hill of height f made ready
+        if (!landscape_ready()) return;
+        hills[k].kind = HILL_NONE;
         double dSx = 0.0, dSy = 0.0;
         gradient_cpu<double>(s.S, c.grid, &x[k], &y[k], 1, &dSx, &dSy);
         if (sc.f != 0.0) hill_prepare(c.grid, x[k], y[k], sc.f * weight[k], c.sigma, c.cutoff, hills[k]);
@@ -268,7 +285,6 @@ void wlmd_native_run(const WlmdNativeModel& dense_model, const WlmdNativeConfig&
     // 3'. the hills in walker order (landscape_step_cpu's): one band adds them all over every row; from
     // HILL_PARALLEL_MIN walkers on, HILL_BANDS bands split the rows the hills touch, each band taking
     // every hill in walker order (each cell's sum as one thread's)
-    const int64_t n_bands = K < HILL_PARALLEL_MIN ? 1 : HILL_BANDS;
     auto band = [&](int64_t b) {
         if (n_bands == 1) {
             for (const PreparedHill& h : hills) hill_add_rows<double>(s.S, c.grid, h, 0, c.grid.nx);
@@ -288,6 +304,8 @@ void wlmd_native_run(const WlmdNativeModel& dense_model, const WlmdNativeConfig&
     };
     // then the histogram counts, and t
     auto tail = [&](const StepConsts& sc) {
+        const int64_t at = (sc.step & 1) * K;
+        const double *x = xs.data() + at, *y = ys.data() + at, *weight = weights.data() + at;
         for (int64_t k = 0; k < K; ++k)
             if (std::isfinite(x[k]) && std::isfinite(y[k])) s.H[histogram_cell(c.grid, x[k], y[k])] += weight[k];
         *s.t = sc.t + 1;
@@ -295,24 +313,24 @@ void wlmd_native_run(const WlmdNativeModel& dense_model, const WlmdNativeConfig&
 
     // The threads that join (one per walker range of pfor, as many as it runs at once) share the
     // steps (step_claims.h): a step's walkers, then its bands, then its tail, claimed piece by piece.
-    // A thread that claims a piece of step s has seen steps_done reach s and, for a band, every
-    // walker of s finish; s's data (hills, x, y) stay put while any of its pieces is unfinished.
-    StepClaims claims(K, n_bands);
+    // A thread with no band of step s left to claim goes on to step s + 1's walkers: their forward
+    // passes and checks need nothing of step s but its updates, done; each waits for s's tail
+    // (steps_done > s: S holds s's hills, which no band reads any more) before it reads dS and
+    // prepares its hill. So a thread is at most one step ahead of steps_done, the walkers of step
+    // s + 1 all finish after s's tail, and s's data (hills, xs, ys) stay put while s has a piece
+    // unfinished (the tail's xs, ys and weights are the other half from step s + 1's).
     auto join = [&](int64_t k0, int64_t k1) {
         const Buffers b = buffers();
         const int64_t b0 = k0 * n_bands / K, b1 = k1 * n_bands / K;  // the thread's share of the bands
-        for (;;) {
-            const int64_t step = claims.steps_done.load(std::memory_order_acquire);
-            if (step >= n_steps) return;
+        for (int64_t step = claims.steps_done.load(std::memory_order_acquire); step < n_steps; ++step) {
             const StepConsts sc = consts(step);
             claims.walkers.run(step, k0, k1, [&](int64_t k) { walker(k, sc, b); });
             if (!claims.wait([&] { return claims.walkers.finished_through(step); })) return;
             if (claims.bands.run(step, b0, b1, band)) {
                 tail(sc);
                 claims.steps_done.store(step + 1, std::memory_order_release);
-            } else if (!claims.wait([&] { return claims.steps_done.load(std::memory_order_acquire) > step; })) {
-                return;
             }
+            if (claims.failed.load(std::memory_order_relaxed)) return;
         }
     };
     pfor(0, K, [&](int64_t k0, int64_t k1) {
