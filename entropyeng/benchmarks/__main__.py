@@ -235,9 +235,9 @@ def wlmd_section(args):
     rows = {}
     # (the target rows, the paper-style script and the native steps, take the best of more and shorter
     # rounds than the others: a burst of this kind of VM's noise lasts a second or more)
-    base = D.paper_style_us(max(20, n // 4), rounds=5)
+    base = D.paper_style_us(max(20, n // 4), rounds=9)
     rows["paper-style torch script, float64"] = base
-    rows["paper-style torch script, float32"] = D.paper_style_us(max(20, n // 4), rounds=5, dtype=torch.float32)
+    rows["paper-style torch script, float32"] = D.paper_style_us(max(20, n // 4), rounds=9, dtype=torch.float32)
     rows["engine on its torch reference kernels, eager, float64"] = D.reference_eager_us(max(20, n // 4))
     for dtype in (torch.float64, torch.float32):
         label = str(dtype).replace("torch.", "")

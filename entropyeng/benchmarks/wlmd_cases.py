@@ -197,7 +197,7 @@ def task_step_us(task, sets, compile, n=64, rounds=5):
 
 # -- the native form ---------------------------------------------------------------------------------
 
-def walker_steps_us(cases, n, dtype=torch.float32, rounds=7):
+def walker_steps_us(cases, n, dtype=torch.float32, rounds=11):
     """Native steps of K spiral walkers on ``threads`` intra-op threads for each (K, threads) of
     ``cases``, in us per walker-step: the best of ``rounds`` rounds of about n / K steps, at least
     100 (a run's fixed cost, its last read's forward pass of every walker, is then at most 1 % of a
