@@ -1,10 +1,12 @@
 // Steps of work shared by the threads that join a run, with no parallel region per step: each step is
-// phases of numbered pieces (a step's walkers, then its hill bands), claimed one at a time from atomic
-// counters; a thread with nothing left to claim in a phase waits for the pieces other threads have
-// claimed, then goes on to the next phase; the step's serial tail is done by the thread that finishes
-// its last piece. A thread only ever waits for work that a running thread has claimed, so the run
-// completes with any number of threads joining it, one included (it then claims every piece), and
-// each piece's arithmetic is the same on any thread.
+// phases of numbered pieces (a step's walkers, then its hill bands), claimed one at a time (each
+// piece's stamp counts the steps it was claimed for); a thread with nothing left to claim in a phase
+// waits for the pieces other threads have claimed, or goes on where its next pieces wait themselves
+// for what they need (wlmd_native.cpp: a walker's forward pass may start before the previous step's
+// end); the step's serial tail is done by the thread that finishes its last piece. A thread only
+// ever waits for work that a running thread has claimed, so the run completes with any number of
+// threads joining it, one included (it then claims every piece), and each piece's arithmetic is the
+// same on any thread.
 //
 // One parallel region for a whole run instead of one or two a step: a region's fork and join cost
 // 4-5 us on a 2-core VM (at::parallel_for over OpenMP), which two threads pay every ~100 us step.

@@ -33,7 +33,7 @@ class Thermometer:
         if self.kT <= 0 or self.warned or not active.any():
             return None
         live = (v if active.all() else v[torch.from_numpy(active).to(v.device)]).reshape(-1)
-        self.reads.append((step, float(torch.dot(live, live)) / live.numel()))  # (one op: 3x less than a mean of squares)
+        self.reads.append((step, float(torch.dot(live, live)) / live.numel()))  # (one op, not a mean of squares)
         while len(self.reads) > 1 and self.reads[-1][0] - self.reads[1][0] >= self.window:
             self.reads.pop(0)
         if self.reads[-1][0] - self.reads[0][0] < self.window:
@@ -77,8 +77,8 @@ def evaluated(w):
 
 
 def problem(grid, x, y, step):
-    """What is wrong with (x, y) at ``step`` (the grid check of :func:`entropyeng.wlmd.physics.on_grid`: edges
-    included, NaN off the grid; on Python floats, which compare as its float64 tensors), or None."""
+    """What is wrong with (x, y) at ``step`` (the grid check of :func:`physics.on_grid`: edges included,
+    NaN off the grid; on Python floats, which compare as its float64 tensors), or None."""
     if grid.x_min <= x <= grid.x_max and grid.y_min <= y <= grid.y_max:
         return None
     if not (math.isfinite(x) and math.isfinite(y)):
