@@ -22,8 +22,10 @@ struct GridSpec {
 
     EE_HD double dx() const { return (x_max - x_min) / static_cast<double>(nx); }
     EE_HD double dy() const { return (y_max - y_min) / static_cast<double>(ny); }
-    EE_HD double cx(double i) const { return x_min + (i + 0.5) * dx(); }
-    EE_HD double cy(double j) const { return y_min + (j + 0.5) * dy(); }
+    EE_HD double cx(double i) const { return centre(x_min, dx(), i); }
+    EE_HD double cy(double j) const { return centre(y_min, dy(), j); }
+    // the centre of cell i of an axis of cells `spacing` wide from `origin`
+    EE_HD static double centre(double origin, double spacing, double i) { return origin + (i + 0.5) * spacing; }
 };
 
 }  // namespace ee

@@ -44,15 +44,14 @@ const LandscapeKernels& hill_loops() {
 
 // A window's one-dimensional factors along one axis of cells `spacing` wide from `origin`:
 // f[a] = hill_factor(c_a - z, d0, sigma) and dd2[a] = (c_a - z)^2 for the n lattice centres c_a
-// (GridSpec::cx's arithmetic) from index first on. exp by vmath::exp (within 1e-16 of libm's, and a
+// (GridSpec::centre) from index first on. exp by vmath::exp (within 1e-16 of libm's, and a
 // loop of it vectorises), 0 below e^-708 as libm's all but underflows there.
 void factors(double origin, double spacing, double z, double d0, double sigma, int64_t first, int64_t n,
              double* __restrict f, double* __restrict dd2) {
     for (int64_t a = 0; a < n; ++a) {
-        const double c = origin + (static_cast<double>(first + a) + 0.5) * spacing;
-        const double d = c - z;
+        const double d = GridSpec::centre(origin, spacing, static_cast<double>(first + a)) - z;
         dd2[a] = d * d;
-        f[a] = -0.5 * (((d * d - d0 * d0) / sigma) / sigma);
+        f[a] = hill_exponent(d, d0, sigma);
     }
     hill_loops().exp_in_place(f, n);
 }

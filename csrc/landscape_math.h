@@ -40,8 +40,10 @@ EE_HD bool hill_window(const GridSpec& g, double x, double y, double cutoff, Hil
 // exp(-(d^2 - d0^2) / 2 sigma^2) with d0 = that centre's offset: the 2-D weight is the product of the
 // two factors, and w / W is unchanged by the constant exp(-d0^2 / 2 sigma^2), but a hill much
 // narrower than a cell keeps its weight on the nearest centre (1) instead of underflowing to W = 0.
-// Divided by sigma twice so that sigma^2 cannot underflow (sigma = 1e-300).
-EE_HD double hill_factor(double d, double d0, double sigma) { return exp(-0.5 * (((d * d - d0 * d0) / sigma) / sigma)); }
+// Divided by sigma twice so that sigma^2 cannot underflow (sigma = 1e-300). hill_exponent: its
+// argument (the CPU's hill preparation takes the exponentials of a window's factors in one loop).
+EE_HD double hill_exponent(double d, double d0, double sigma) { return -0.5 * (((d * d - d0 * d0) / sigma) / sigma); }
+EE_HD double hill_factor(double d, double d0, double sigma) { return exp(hill_exponent(d, d0, sigma)); }
 
 // The lattice index of [lo, hi] nearest to the fractional index f (a centre i sits at f = i).
 EE_HD int64_t nearest_index(double f, int64_t lo, int64_t hi) {

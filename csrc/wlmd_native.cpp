@@ -185,10 +185,9 @@ void wlmd_native_run(const WlmdNativeModel& dense_model, const WlmdNativeConfig&
     // A thread's working memory: its activation cache, a walker's outputs, their seeds and its
     // gradient (walker after walker), and a cross-entropy walker's softmax (from its CVs to their pullback).
     struct Buffers {
-        T* cache;
+        WalkerCache<T>* wc;  // (its values: the activation cache)
         T *out, *grad_out, *grad;
         double* probs;
-        WalkerCache<T>* wc;
     };
     auto buffers = [&]() {
         WalkerCache<T>& wc = walker_cache<T>;
@@ -207,7 +206,7 @@ void wlmd_native_run(const WlmdNativeModel& dense_model, const WlmdNativeConfig&
             if (static_cast<int64_t>(softmax.size()) < N * d) softmax.resize(static_cast<size_t>(N * d));
             probs = softmax.data();
         }
-        return Buffers{wc.values.data(), out.data(), grad_out.data(), grad.data(), probs, &wc};
+        return Buffers{&wc, out.data(), grad_out.data(), grad.data(), probs};
     };
 
     // Walker k's step, from its forward pass to its Langevin update, on one thread (its activations
@@ -236,7 +235,7 @@ void wlmd_native_run(const WlmdNativeModel& dense_model, const WlmdNativeConfig&
             return;
         }
         // 1. the forward pass and (x, y)
-        forward(model, s.theta, data.X, N, k, b.out, b.cache, per_cache, b.wc->images_of != call);
+        forward(model, s.theta, data.X, N, k, b.out, b.wc->values.data(), per_cache, b.wc->images_of != call);
         b.wc->images_of = call;
         const CvValues cvk = cv_values<T>(c.cv, b.out, data.targets, data.labels, b.probs);
         x[k] = cvk.x;
@@ -270,7 +269,7 @@ void wlmd_native_run(const WlmdNativeModel& dense_model, const WlmdNativeConfig&
         // 5. the pullback, the last good state, the integrator
         cv_pullback<T>(c.cv, b.out, data.targets, data.labels, cvk, seeds[2 * k], seeds[2 * k + 1], b.grad_out,
                        b.probs);
-        backward(model, s.theta, data.X, N, k, b.cache, per_cache, b.grad_out, b.grad);
+        backward(model, s.theta, data.X, N, k, b.wc->values.data(), per_cache, b.grad_out, b.grad);
         std::copy(th, th + P, gth);
         std::copy(v, v + P, gv);
         const uint64_t first = static_cast<uint64_t>(k * P);

@@ -273,10 +273,14 @@ def _batched_fns(kind, layout, heads, X_tr, X_te, K, cv=None):
     X_all = torch.cat([X_tr, X_te]).contiguous()
     n_tr = X_tr.shape[0]
 
-    def one(out):  # (N, d_out) -> (2,)
-        return torch.stack(heads(out[:n_tr], out[n_tr:]))
+    def heads_of_outputs(error):  # (K, N, d_out) -> (K, 2), or (K, 3) with the smoothing error
+        def one(out):
+            return torch.stack(heads(out[:n_tr], out[n_tr:], error))
 
-    cv_of_out = vmap(one) if K > 1 else (lambda out: one(out[0]).reshape(1, 2))
+        # (K walkers in one batched call: a loop over them cost ~60 us a walker)
+        return vmap(one) if K > 1 else (lambda out: one(out[0]).reshape(1, -1))
+
+    cv_of_out = heads_of_outputs(False)
 
     def forward_vjp(theta):
         out, cache = fwd(theta, X_all, *extra)
@@ -297,11 +301,7 @@ def _batched_fns(kind, layout, heads, X_tr, X_te, K, cv=None):
 
         return xy, pullback
 
-    def with_error(out):  # (N, d_out) -> (3,): x, y and the smoothing error
-        return torch.stack(heads(out[:n_tr], out[n_tr:], True))
-
-    # (K walkers' heads in one batched call: a loop over them cost ~60 us a walker, 3.8 ms a read of 64)
-    heads_of_out = vmap(with_error) if K > 1 else (lambda out: with_error(out[0]).reshape(1, 3))
+    heads_of_out = heads_of_outputs(True)
 
     def evaluate(theta):
         out = fwd(theta.contiguous(), X_all, *extra)[0]
