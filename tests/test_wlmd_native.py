@@ -456,3 +456,29 @@ def test_the_hosts_batched_reading_of_k_walkers_is_each_walkers_own(loss, cnn):
             torch.testing.assert_close(a[k], b[0], rtol=1e-12, atol=1e-15)
     if loss == "ce":
         assert together[2].abs().max() > 0  # the smoothing error is computed, not zeros
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_the_host_reads_the_steps_own_cvs_for_a_builtin_loss_of_the_test_loss(dtype):
+    """With a built-in loss and y = ln test loss, the host's (x, y) are the C++ CVs the step deposits
+    at and checks (float64 from the model's outputs): equal to ``wlmd_cvs`` of the batched forward
+    pass, and to the torch heads within the model dtype's rounding; the smoothing error is 0."""
+    from entropyeng.kernels import ops
+    from entropyeng.wlmd import models
+
+    w = exact("native", K=2, dtype=dtype)
+    w.run(30)
+    fns = w._host_models()
+    x, y, err = fns.evaluate(w.state.theta)
+    X = torch.cat([w.X_tr, w.X_te]).contiguous()
+    out = ops.mlp_batch(w.state.theta, X, *models.mlp_layout(nn.Sequential(w.model), w.X_tr, w.X_te))[0]
+    targets, labels, ints = models.cv_args("mse", w.cv_y, w.logit_y, w.y_tr, w.y_te, dtype)
+    values = torch.ops.entropyeng.wlmd_cvs(out, targets, labels, ints, float(w.alpha))
+    assert x.dtype == torch.float64 and torch.equal(x, values[:, 0]) and torch.equal(y, values[:, 1])
+    assert torch.equal(err, torch.zeros_like(err))
+    np.testing.assert_array_equal(w.cvs(), values[:, :2].numpy())
+    heads = physics.make_heads(torch.nn.functional.mse_loss, w.y_tr, w.y_te, "test_loss", 0.0, False)
+    for k in range(2):
+        hx, hy = heads(out[k, :5], out[k, 5:])
+        tol = 1e-6 if dtype == torch.float32 else 1e-14
+        assert abs(float(hx) - float(x[k])) <= tol * abs(float(hx)) and abs(float(hy) - float(y[k])) <= tol * abs(float(hy))

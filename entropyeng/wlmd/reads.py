@@ -60,7 +60,7 @@ def evaluate(w):
     fns = w._host_models()
     with torch.no_grad():
         x, y, err = fns.evaluate(w.state.theta)
-    w._xs, w._ys, w._errs = (a.double().cpu().numpy() for a in (x, y, err))
+    w._xs, w._ys, w._errs = torch.stack((x, y, err)).double().cpu().numpy()  # (one copy to the host)
     active = w.active
     k = int(np.argmax(active)) if active.any() else 0
     w._xv, w._yv = float(w._xs[k]), float(w._ys[k])
