@@ -45,11 +45,16 @@ const LandscapeKernels& hill_loops() {
 // A window's one-dimensional factors along one axis of cells `spacing` wide from `origin`:
 // f[a] = hill_factor(c_a - z, d0, sigma) and dd2[a] = (c_a - z)^2 for the n lattice centres c_a
 // (GridSpec::centre) from index first on. exp by vmath::exp (within 1e-16 of libm's, and a
-// loop of it vectorises), 0 below e^-708 as libm's all but underflows there.
+// loop of it vectorises), 0 below e^-708 as libm's all but underflows there. The index first + a as
+// double(first) + double(a) of a 32-bit a (a window has at most 2^26 cells: arg_rules.h' hill_error):
+// the same double, exactly, and a conversion that vectorises, where an int64's (no packed form
+// before AVX-512) kept the loop scalar, its two divisions a factor one at a time.
 void factors(double origin, double spacing, double z, double d0, double sigma, int64_t first, int64_t n,
              double* __restrict f, double* __restrict dd2) {
-    for (int64_t a = 0; a < n; ++a) {
-        const double d = GridSpec::centre(origin, spacing, static_cast<double>(first + a)) - z;
+    const double base = static_cast<double>(first);
+    const int32_t m = static_cast<int32_t>(n);
+    for (int32_t a = 0; a < m; ++a) {
+        const double d = GridSpec::centre(origin, spacing, base + static_cast<double>(a)) - z;
         dd2[a] = d * d;
         f[a] = hill_exponent(d, d0, sigma);
     }
