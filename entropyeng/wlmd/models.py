@@ -281,12 +281,16 @@ def _batched_fns(kind, layout, heads, X_tr, X_te, K, cv=None):
         return vmap(one) if K > 1 else (lambda out: one(out[0]).reshape(1, -1))
 
     cv_of_out = heads_of_outputs(False)
+    if cv is not None:  # a built-in loss: the C++ CVs and their closed-form product (the native step's)
+        targets, labels, ints, alpha = cv
+
+        def step_values(out):  # (K, 5): each walker's x, y, L_tr, L_te, A_s
+            return torch.ops.entropyeng.wlmd_cvs(out, targets, labels, ints, alpha)
 
     def forward_vjp(theta):
         out, cache = fwd(theta, X_all, *extra)
-        if cv is not None:  # a built-in loss: the C++ CVs and their closed-form product (the native step's)
-            targets, labels, ints, alpha = cv
-            values = torch.ops.entropyeng.wlmd_cvs(out, targets, labels, ints, alpha)
+        if cv is not None:
+            values = step_values(out)
 
             def pullback(seeds):
                 g_out = torch.ops.entropyeng.wlmd_cv_pullback(out, targets, labels, values, seeds, ints, alpha)
@@ -305,13 +309,12 @@ def _batched_fns(kind, layout, heads, X_tr, X_te, K, cv=None):
     # a built-in loss with y = ln test loss (cv_args' ints[3] = 0): the host reads the step's own C++
     # CVs (float64, the (x, y) the step deposits at and checks; the smoothing error is 0), two operators
     # where the heads took a dozen (the run's last read 340 -> 170 us in place after native steps)
-    step_cvs = cv is not None and cv[2][3] == 0
+    step_cvs = cv is not None and ints[3] == 0
 
     def evaluate(theta):
         out = fwd(theta.contiguous(), X_all, *extra)[0]
         if step_cvs:
-            targets, labels, ints, alpha = cv
-            values = torch.ops.entropyeng.wlmd_cvs(out, targets, labels, ints, alpha)
+            values = step_values(out)
             return values[:, 0], values[:, 1], torch.zeros_like(values[:, 0])
         return tuple(heads_of_out(out).unbind(1))
 
